@@ -1,0 +1,158 @@
+"""The app factory and its lifespan: the composition root that wires settings, the store, the bus
+and the services, and mounts the REST routes and the WebSocket endpoint on one Starlette app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import asyncpg
+import httpx
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from clawgate.bus import EventBus
+from clawgate.config import Settings
+from clawgate.crypto import SecretBox, load_or_create_key
+from clawgate.embedded_pg import EmbeddedPostgres
+from clawgate.errors import ConfigError
+from clawgate.ratelimit import RateLimiter
+from clawgate.services.agents import AgentService
+from clawgate.services.api_keys import ApiKeyService
+from clawgate.services.auth import AuthService, is_loopback_host
+from clawgate.services.providers import ProviderService
+from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tenants import TenantService
+from clawgate.state import Gateway
+from clawgate.store import create_database
+from clawgate.store.migrate import migrate
+
+__all__ = ["State", "check_startup", "create_app", "open_database"]
+
+log = structlog.get_logger("clawgate.app")
+
+
+class State(TypedDict):
+    """Lifespan state; Starlette copies it into every request's ``request.state``."""
+
+    gateway: Gateway
+
+
+def check_startup(settings: Settings) -> None:
+    """Refuse configurations that would be unsafe. Raises: ConfigError with what to do."""
+    gw = settings.gateway
+    if not gw.token and not is_loopback_host(gw.host) and not gw.allow_insecure_no_auth:
+        raise ConfigError(
+            f"refusing to listen on {gw.host} without a gateway token: anyone on the network could "
+            "control the gateway. Set CLAWGATE_GATEWAY_TOKEN (or gateway.token), or listen on "
+            "127.0.0.1, or set CLAWGATE_ALLOW_INSECURE_NO_AUTH=1 if you really mean it."
+        )
+
+
+async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The DSN to use, starting the embedded server when none is configured, with migrations
+    applied. Raises: ConfigError when the server is unreachable or lacks pgvector."""
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database.dsn
+    if not dsn:
+        embedded = EmbeddedPostgres(settings.data_path)
+        dsn = await embedded.start()
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigError(f"cannot connect to PostgreSQL: {exc}") from exc
+    try:
+        available = await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+        if not available:
+            raise ConfigError(
+                "the PostgreSQL server has no pgvector extension; install pgvector "
+                "(https://github.com/pgvector/pgvector) or unset the DSN to use the embedded server"
+            )
+        applied = await migrate(conn)
+        if applied:
+            log.info("db.migrated", applied=applied)
+    finally:
+        await conn.close()
+    return dsn, embedded
+
+
+async def build_gateway(settings: Settings) -> Gateway:
+    """Open the store and build every service. The caller must ``close_gateway`` it."""
+    check_startup(settings)
+    dsn, embedded = await open_database(settings)
+    db = await create_database(
+        dsn,
+        min_size=settings.database.pool_min_size,
+        max_size=settings.database.pool_max_size,
+        command_timeout=settings.database.command_timeout_seconds,
+    )
+    key, key_source = load_or_create_key(settings.encryption_key, settings.data_path)
+    box = SecretBox(key)
+    bus = EventBus(db)
+    await bus.start()
+    http = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), follow_redirects=False)
+    auth = AuthService(settings, db, bus)
+    rl = settings.rate_limits
+    return Gateway(
+        settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
+        agents=AgentService(db, bus), api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
+        providers=ProviderService(db, box, http), system_configs=SystemConfigService(db),
+        ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
+        chat_limiter=RateLimiter(settings.gateway.rate_limit_rpm, 5),
+        embedded=embedded, key_source=key_source,
+    )  # fmt: skip
+
+
+async def close_gateway(gateway: Gateway) -> None:
+    await gateway.bus.stop()
+    await gateway.http.aclose()
+    await gateway.db.close()
+    if gateway.embedded is not None:
+        await gateway.embedded.stop()
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ClawGate ASGI app for ``settings``. Starting it (lifespan) opens the database."""
+    from clawgate.http.errors import exception_handlers
+    from clawgate.http.middleware import BodyLimitMiddleware, RateLimitMiddleware, RequestContextMiddleware
+    from clawgate.http.routes import build_routes
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        gateway = await build_gateway(settings)
+        app.state.gateway = gateway
+        log.info(
+            "gateway.started", host=settings.gateway.host, port=settings.gateway.port,
+            embedded_db=gateway.embedded is not None, dev_mode=gateway.auth.dev_mode,
+        )  # fmt: skip
+        try:
+            yield {"gateway": gateway}
+        finally:
+            await close_gateway(gateway)
+            log.info("gateway.stopped")
+
+    middleware = [Middleware(RequestContextMiddleware)]
+    if settings.gateway.allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.gateway.allowed_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-Id", "Retry-After"],
+                max_age=600,
+            )
+        )
+    middleware += [
+        Middleware(RateLimitMiddleware),
+        Middleware(BodyLimitMiddleware, limit=settings.limits.max_body_bytes),
+    ]
+    return Starlette(
+        routes=build_routes(),
+        middleware=middleware,
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )

@@ -1,0 +1,250 @@
+"""Configuration: one frozen ``Settings`` built once at startup.
+
+Sources, later ones winning: built-in defaults, ``config.json`` (path from ``--config``,
+``CLAWGATE_CONFIG`` or ``./config.json``; a missing file means defaults), then environment
+variables ``CLAWGATE_*``. GoClaw's ``GOCLAW_*`` names are accepted as aliases so existing
+deployments move over unchanged. This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import orjson
+from msgspec import Meta, Struct
+
+from clawgate.errors import ConfigError
+
+__all__ = [
+    "DatabaseSettings",
+    "GatewaySettings",
+    "LimitSettings",
+    "LogSettings",
+    "ProviderSettings",
+    "RateLimitSettings",
+    "Settings",
+    "config_hash",
+    "load_settings",
+    "settings_from_mapping",
+]
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+class _Section(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class GatewaySettings(_Section):
+    host: Annotated[str, Meta(description="Address to listen on.")] = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535, description="TCP port for HTTP and WebSocket.")] = 18790
+    token: Annotated[str, Meta(description="Gateway token (admin bearer). Secret.")] = ""
+    owner_ids: Annotated[
+        list[str], Meta(description="User ids that are owners when they present the gateway token.")
+    ] = msgspec.field(default_factory=list)
+    allowed_origins: Annotated[
+        list[str], Meta(description="Browser origins allowed for CORS and /ws; empty allows all.")
+    ] = msgspec.field(default_factory=list)
+    allow_insecure_no_auth: Annotated[
+        bool, Meta(description="Allow running without a token on a non-loopback address.")
+    ] = False
+    max_message_chars: Annotated[int, Meta(ge=1, description="Longer user messages are truncated.")] = 32000
+    rate_limit_rpm: Annotated[
+        int, Meta(ge=0, description="chat.send and chat completions per user per minute; 0 = off.")
+    ] = 20
+    shutdown_grace_seconds: Annotated[
+        float, Meta(ge=0, description="How long in-flight requests may finish on shutdown.")
+    ] = 5.0
+
+
+class DatabaseSettings(_Section):
+    dsn: Annotated[str, Meta(description="PostgreSQL DSN; empty starts the embedded server. Secret.")] = ""
+    pool_min_size: Annotated[int, Meta(ge=0)] = 1
+    pool_max_size: Annotated[int, Meta(ge=1)] = 10
+    command_timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0
+
+
+class LimitSettings(_Section):
+    max_body_bytes: Annotated[int, Meta(ge=1024, description="HTTP request body limit.")] = 1 << 20
+    ws_max_payload: Annotated[int, Meta(ge=1024, description="WebSocket frame limit after connect.")] = (
+        512 << 10
+    )
+    ws_preauth_max_payload: Annotated[int, Meta(ge=256, description="Frame limit before connect.")] = 64 << 10
+    ws_max_buffered_bytes: Annotated[
+        int, Meta(ge=1024, description="Send-queue bound per connection (slow-consumer close).")
+    ] = 4 << 20
+    ws_connect_timeout_seconds: Annotated[float, Meta(gt=0)] = 10.0
+    ws_ping_interval_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    ws_ping_timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    tick_interval_ms: Annotated[int, Meta(ge=100)] = 15000
+
+
+class RateLimitSettings(_Section):
+    per_ip_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per client IP; 0 = off.")] = 3000
+    per_key_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per credential; 0 = off.")] = 3000
+    burst: Annotated[int, Meta(ge=1, description="Token-bucket burst size.")] = 100
+
+
+class LogSettings(_Section):
+    level: LogLevel = "info"
+    format: Annotated[LogFormat, Meta(description="auto: console on a TTY, JSON lines otherwise.")] = "auto"
+
+
+class ProviderSettings(_Section):
+    api_key: str = ""
+    api_base: str = ""
+
+
+class Settings(_Section):
+    data_dir: Annotated[str, Meta(description="Where the embedded database and keys live.")] = (
+        "~/.clawgate/data"
+    )
+    encryption_key: Annotated[
+        str, Meta(description="AES-256 key for secrets at rest (64 hex / base64 / 32 chars). Secret.")
+    ] = ""
+    edition: Literal["standard", "lite"] = "standard"
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+    # Where the settings came from; not part of the file format.
+    config_path: str = ""
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+
+SECRET_PATHS: frozenset[tuple[str, ...]] = frozenset(
+    {("gateway", "token"), ("database", "dsn"), ("encryption_key",)}
+)
+"""Settings paths that are secrets: masked by ``config.get``, never written by ``config.patch``."""
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+# env suffix -> (settings path, parser). Each is read as CLAWGATE_<suffix>, then GOCLAW_<suffix>.
+_ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
+    "HOST": (("gateway", "host"), str),
+    "PORT": (("gateway", "port"), int),
+    "GATEWAY_TOKEN": (("gateway", "token"), str),
+    "OWNER_IDS": (("gateway", "owner_ids"), _csv),
+    "ALLOWED_ORIGINS": (("gateway", "allowed_origins"), _csv),
+    "ALLOW_INSECURE_NO_AUTH": (("gateway", "allow_insecure_no_auth"), _bool),
+    "MAX_MESSAGE_CHARS": (("gateway", "max_message_chars"), int),
+    "RATE_LIMIT_RPM": (("gateway", "rate_limit_rpm"), int),
+    "DATA_DIR": (("data_dir",), str),
+    "ENCRYPTION_KEY": (("encryption_key",), str),
+    "EDITION": (("edition",), str),
+    "POSTGRES_DSN": (("database", "dsn"), str),
+    "POOL_MAX_SIZE": (("database", "pool_max_size"), int),
+    "MAX_BODY_BYTES": (("limits", "max_body_bytes"), int),
+    "WS_MAX_PAYLOAD": (("limits", "ws_max_payload"), int),
+    "RATE_LIMIT_PER_IP_RPM": (("rate_limits", "per_ip_rpm"), int),
+    "RATE_LIMIT_PER_KEY_RPM": (("rate_limits", "per_key_rpm"), int),
+    "LOG_LEVEL": (("log", "level"), str.lower),
+    "LOG_FORMAT": (("log", "format"), str.lower),
+}
+_PROVIDER_ENV = ("OPENAI", "ANTHROPIC", "OPENROUTER", "GROQ", "DEEPSEEK", "MISTRAL", "XAI", "GEMINI")
+
+
+def _env(environ: Mapping[str, str], suffix: str) -> str | None:
+    for prefix in ("CLAWGATE_", "GOCLAW_"):
+        value = environ.get(prefix + suffix)
+        if value is not None:
+            return value
+    return None
+
+
+def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def settings_from_mapping(raw: Mapping[str, Any], *, source: str = "config") -> Settings:
+    """Validate a config mapping into ``Settings``.
+
+    Raises:
+        ConfigError: with the offending field path, e.g. ``$.gateway.port``.
+    """
+    try:
+        return msgspec.convert(dict(raw), Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid {source}: {exc}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return data
+
+
+def load_settings(
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build ``Settings`` from file, environment and explicit overrides (in that order).
+
+    Args:
+        config_path: explicit path (``--config``); else ``CLAWGATE_CONFIG``/``GOCLAW_CONFIG``,
+            else ``./config.json``. A missing default file means defaults; a missing explicit
+            file is an error.
+        environ: the environment (defaults to ``os.environ``).
+        overrides: dotted-path values applied last, e.g. ``{"gateway.port": 0}``.
+    """
+    env = os.environ if environ is None else environ
+    explicit = config_path or _env(env, "CONFIG")
+    path = Path(explicit or "config.json").expanduser()
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        raw = _read_file(path)
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+    for suffix, (key_path, parse) in _ENV.items():
+        value = _env(env, suffix)
+        if value is None or value == "":
+            continue
+        try:
+            _set_path(raw, key_path, parse(value))
+        except ValueError:
+            raise ConfigError(f"environment variable *_{suffix}={value!r} is not valid") from None
+    for name in _PROVIDER_ENV:
+        key, base = _env(env, f"{name}_API_KEY"), _env(env, f"{name}_BASE_URL")
+        if key:
+            _set_path(raw, ("providers", name.lower(), "api_key"), key)
+        if base:
+            _set_path(raw, ("providers", name.lower(), "api_base"), base)
+    for dotted, value in (overrides or {}).items():
+        _set_path(raw, tuple(dotted.split(".")), value)
+    raw["config_path"] = str(path.resolve()) if path.is_file() or explicit else ""
+    return settings_from_mapping(raw, source=str(path) if path.is_file() else "configuration")
+
+
+def config_hash(document: Mapping[str, Any]) -> str:
+    """GoClaw's config hash: the first 8 bytes of SHA-256 of the canonical JSON, in hex."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]

@@ -1,0 +1,152 @@
+"""Tenants and tenant users. Reads need viewer; writes admin, and creating tenants or adding
+users additionally needs an owner or the ``operator.provision`` scope (GoClaw)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from msgspec import Meta, Struct
+
+from clawgate.errors import Forbidden, NotFound
+from clawgate.principal import Principal, Role
+from clawgate.services import require
+from clawgate.services.auth import AuthService
+from clawgate.store import Database, tenants
+from clawgate.store.types import TenantRow, TenantUserRow
+
+__all__ = ["TenantCreate", "TenantOut", "TenantPatch", "TenantService", "TenantUserAdd", "TenantUserOut"]
+
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
+
+
+class TenantCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    slug: Slug
+    settings: dict[str, Any] = {}
+
+
+class TenantPatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    status: Literal["active", "suspended"] | None = None
+    settings: dict[str, Any] | None = None
+
+
+class TenantUserAdd(Struct, kw_only=True, forbid_unknown_fields=True):
+    user_id: Annotated[str, Meta(min_length=1, max_length=255)]
+    role: Literal["admin", "operator", "viewer"] = "operator"
+    display_name: str = ""
+
+
+class TenantOut(Struct, kw_only=True):
+    id: UUID
+    name: str
+    slug: str
+    status: str
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantUserOut(Struct, kw_only=True):
+    id: UUID
+    tenant_id: UUID
+    user_id: str
+    role: str
+    display_name: str
+    created_at: datetime
+
+
+def tenant_out(row: TenantRow) -> TenantOut:
+    return TenantOut(**{f: getattr(row, f) for f in TenantOut.__struct_fields__})
+
+
+def user_out(row: TenantUserRow) -> TenantUserOut:
+    return TenantUserOut(**{f: getattr(row, f) for f in TenantUserOut.__struct_fields__})
+
+
+class TenantService:
+    def __init__(self, db: Database, auth: AuthService) -> None:
+        self._db = db
+        self._auth = auth
+
+    def _may_manage(self, who: Principal, tenant_id: UUID) -> bool:
+        return who.cross_tenant or who.tenant_id == tenant_id
+
+    async def list_tenants(self, who: Principal) -> list[TenantRow]:
+        """Owners and system keys see every tenant; others the one they act in and their memberships."""
+        async with self._db.connection() as conn:
+            if who.cross_tenant:
+                return await tenants.list_all(conn)
+            rows = await tenants.list_for_user(conn, who.user_id) if who.user_id else []
+            current = await tenants.get(conn, who.tenant_id)
+        if current is not None and all(r.id != current.id for r in rows):
+            rows.insert(0, current)
+        return rows
+
+    async def mine(self, who: Principal) -> TenantRow:
+        return await self.get(who, str(who.tenant_id))
+
+    async def get(self, who: Principal, ref: str) -> TenantRow:
+        """Raises: NotFound, also for a tenant the caller may not see."""
+        async with self._db.connection() as conn:
+            row = await self._find(conn, ref)
+            visible = row is not None and (
+                self._may_manage(who, row.id)
+                or (who.user_id and await tenants.get_user(conn, row.id, who.user_id) is not None)
+            )
+        if row is None or not visible:
+            raise NotFound(kind="tenant", id=ref)
+        return row
+
+    async def _find(self, conn: Any, ref: str) -> TenantRow | None:
+        try:
+            return await tenants.get(conn, UUID(ref))
+        except ValueError:
+            return await tenants.get_by_slug(conn, ref.lower())
+
+    async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
+        require(who, Role.ADMIN, "tenants.create")
+        if not (who.is_owner or who.can_provision):
+            raise Forbidden(action="tenants.create", role="owner")
+        async with self._db.transaction() as conn:
+            return await tenants.insert(conn, body.name, body.slug, body.settings)
+
+    async def update(self, who: Principal, ref: str, patch: TenantPatch) -> TenantRow:
+        require(who, Role.ADMIN, "tenants.update")
+        row = await self.get(who, ref)
+        if not self._may_manage(who, row.id):
+            raise NotFound(kind="tenant", id=ref)
+        async with self._db.transaction() as conn:
+            updated = await tenants.update(
+                conn, row.id, name=patch.name, status=patch.status, settings=patch.settings
+            )
+        if updated is None:
+            raise NotFound(kind="tenant", id=ref)
+        await self._auth.invalidate("tenants")
+        return updated
+
+    async def list_users(self, who: Principal, ref: str) -> list[TenantUserRow]:
+        row = await self.get(who, ref)
+        async with self._db.connection() as conn:
+            return await tenants.list_users(conn, row.id)
+
+    async def add_user(self, who: Principal, ref: str, body: TenantUserAdd) -> TenantUserRow:
+        require(who, Role.ADMIN, "tenants.users.add")
+        if not (who.is_owner or who.can_provision):
+            raise Forbidden(action="tenants.users.add", role="owner")
+        row = await self.get(who, ref)
+        if not self._may_manage(who, row.id):
+            raise NotFound(kind="tenant", id=ref)
+        async with self._db.transaction() as conn:
+            return await tenants.upsert_user(conn, row.id, body.user_id, body.role, body.display_name)
+
+    async def remove_user(self, who: Principal, ref: str, user_id: str) -> None:
+        require(who, Role.ADMIN, "tenants.users.remove")
+        row = await self.get(who, ref)
+        if not self._may_manage(who, row.id):
+            raise NotFound(kind="tenant", id=ref)
+        async with self._db.transaction() as conn:
+            if not await tenants.delete_user(conn, row.id, user_id):
+                raise NotFound(kind="tenant user", id=user_id)

@@ -1,0 +1,67 @@
+"""The long-lived objects of one running gateway, built by the lifespan in ``clawgate.app``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from msgspec import Struct
+
+from clawgate.bus import EventBus
+from clawgate.config import Settings
+from clawgate.crypto import SecretBox
+from clawgate.embedded_pg import EmbeddedPostgres
+from clawgate.ratelimit import RateLimiter
+from clawgate.services.agents import AgentService
+from clawgate.services.api_keys import ApiKeyService
+from clawgate.services.auth import AuthService
+from clawgate.services.providers import ProviderService
+from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tenants import TenantService
+from clawgate.store import Database
+
+__all__ = ["ClientInfo", "Gateway"]
+
+
+class ClientInfo(Struct, kw_only=True):
+    """A connected WebSocket client as ``health`` lists it."""
+
+    id: str
+    remoteAddr: str  # noqa: N815 - GoClaw's field names
+    userId: str  # noqa: N815
+    role: str
+    connectedAt: int  # noqa: N815 - epoch ms
+    tenantId: str = ""  # noqa: N815
+
+
+@dataclass(eq=False, kw_only=True)
+class Gateway:
+    """Everything a transport needs: settings, the store, the bus and the services."""
+
+    settings: Settings
+    db: Database
+    bus: EventBus
+    box: SecretBox
+    http: httpx.AsyncClient
+    auth: AuthService
+    agents: AgentService
+    api_keys: ApiKeyService
+    tenants: TenantService
+    providers: ProviderService
+    system_configs: SystemConfigService
+    ip_limiter: RateLimiter
+    key_limiter: RateLimiter
+    chat_limiter: RateLimiter
+    embedded: EmbeddedPostgres | None = None
+    key_source: str = ""
+    started_at: float = field(default_factory=time.time)
+    clients: dict[str, ClientInfo] = field(default_factory=dict)
+    shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
+    # Connections register a drain coroutine here; shutdown awaits them all.
+    drains: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def uptime_ms(self) -> int:
+        return int((time.time() - self.started_at) * 1000)

@@ -1,0 +1,119 @@
+"""Error envelopes, one per route family, and the one place ``GatewayError`` becomes a response.
+
+- GoClaw ``/v1``: ``{"error": {"code", "message"}}`` (``details``/``retryable`` when present)
+- OpenAI routes: ``{"error": {"message", "type", "param", "code"}}``
+- Mission Control / ClawTasker ``/api``: ``{"detail", "request_id"}``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from clawgate.errors import GatewayError, Internal, InvalidRequest, NotFound
+from clawgate.i18n import negotiate
+
+from .types import Family
+
+__all__ = ["error_response", "exception_handlers", "family_for_path"]
+
+log = structlog.get_logger("clawgate.http")
+_encoder = msgspec.json.Encoder()
+
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/embeddings", "/v1/completions")
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def family_for_path(path: str) -> Family:
+    if path.startswith(OPENAI_PATHS):
+        return "openai"
+    if path.startswith("/api/"):
+        return "mc"
+    return "goclaw"
+
+
+def error_body(exc: GatewayError, family: Family, locale: str, request_id: str) -> dict[str, Any]:
+    message = exc.message(locale)
+    if family == "openai":
+        kind = _OPENAI_TYPES.get(exc.status, "server_error" if exc.status >= 500 else "invalid_request_error")
+        param = exc.details.get("param") if isinstance(exc.details, dict) else None
+        return {"error": {"message": message, "type": kind, "param": param, "code": exc.code.lower()}}
+    if family == "mc":
+        return {"detail": message, "code": exc.code, "request_id": request_id}
+    error: dict[str, Any] = {"code": exc.code, "message": message}
+    if exc.details is not None:
+        error["details"] = exc.details
+    if exc.retryable:
+        error["retryable"] = True
+    if exc.retry_after_ms is not None:
+        error["retryAfterMs"] = exc.retry_after_ms
+    return {"error": error, "request_id": request_id}
+
+
+def error_response(
+    exc: GatewayError, *, family: Family, locale: str, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    out = dict(headers or {})
+    if exc.retry_after_ms is not None:
+        out["Retry-After"] = str(max(1, -(-exc.retry_after_ms // 1000)))
+    return Response(
+        _encoder.encode(error_body(exc, family, locale, request_id)),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=out,
+    )
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def render_exception(request: Request, exc: Exception) -> Response:
+    """Any exception as the route family's envelope; our own bugs are 500 with the request id."""
+    rid = request_id_of(request)
+    if not isinstance(exc, GatewayError):
+        log.error("http.unhandled", path=request.url.path, request_id=rid, exc_info=exc)
+        exc = Internal(request_id=rid)
+    return error_response(
+        exc,
+        family=family_for_path(request.url.path),
+        locale=negotiate(request.headers.get("accept-language")),
+        request_id=rid,
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    mapped: GatewayError
+    if exc.status_code == 404:
+        mapped = NotFound("route_not_found", method=request.method, path=request.url.path)
+    elif exc.status_code == 405:
+        mapped = InvalidRequest("method_not_allowed", method=request.method, path=request.url.path)
+        response = render_exception(request, mapped)
+        response.status_code = 405
+        return response
+    else:
+        mapped = InvalidRequest(detail=exc.detail)
+    return render_exception(request, mapped)
+
+
+async def _gateway_exception(request: Request, exc: Exception) -> Response:
+    return render_exception(request, exc)
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {HTTPException: _http_exception, GatewayError: _gateway_exception, Exception: _gateway_exception}

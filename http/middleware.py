@@ -1,0 +1,149 @@
+"""Pure-ASGI middleware (no ``BaseHTTPMiddleware``, which costs a task per request):
+
+- ``RequestContextMiddleware``: ``X-Request-Id`` in/out, security headers, one log line per request.
+- ``RateLimitMiddleware``: per-client-IP token bucket (429 with ``Retry-After``), health probes exempt.
+- ``BodyLimitMiddleware``: the body limit, checked on ``Content-Length`` and again while reading (413).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clawgate.errors import PayloadTooLarge, ResourceExhausted
+from clawgate.i18n import negotiate
+
+from .errors import error_response, family_for_path
+
+__all__ = ["BodyLimitMiddleware", "RateLimitMiddleware", "RequestContextMiddleware", "client_ip"]
+
+log = structlog.get_logger("clawgate.http")
+_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+HEALTH_PATHS = frozenset({"/health", "/healthz", "/readyz"})
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def client_ip(scope: Scope) -> str:
+    """The caller's IP; ``X-Real-IP``/``X-Forwarded-For`` are believed only from a loopback proxy."""
+    peer = scope.get("client")
+    host = str(peer[0]) if peer else ""
+    if host in {"127.0.0.1", "::1"}:
+        forwarded = _header(scope, b"x-real-ip") or _header(scope, b"x-forwarded-for").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return host
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        rid = incoming if _RID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = 500
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header, *_SECURITY_HEADERS]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope["path"]
+            level = log.debug if path in HEALTH_PATHS else log.info
+            level(
+                "http.request",
+                method=scope["method"],
+                path=path,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                request_id=rid,
+            )
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"} or scope["path"] in HEALTH_PATHS:
+            await self.app(scope, receive, send)
+            return
+        gateway: Any = scope.get("state", {}).get("gateway")
+        limiter = gateway.ip_limiter if gateway is not None else None
+        wait = limiter.hit(client_ip(scope)) if limiter is not None else 0.0
+        if not wait:
+            await self.app(scope, receive, send)
+            return
+        seconds = limiter.retry_after_seconds(wait) if limiter is not None else 1
+        exc = ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "rate limit exceeded"})
+            return
+        response = error_response(
+            exc,
+            family=family_for_path(scope["path"]),
+            locale=negotiate(_header(scope, b"accept-language")),
+            request_id=str(scope.get("state", {}).get("request_id", "")),
+        )
+        await response(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > self.limit:
+            response = error_response(
+                PayloadTooLarge(limit=self.limit),
+                family=family_for_path(scope["path"]),
+                locale=negotiate(_header(scope, b"accept-language")),
+                request_id=str(scope.get("state", {}).get("request_id", "")),
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise PayloadTooLarge(limit=self.limit)
+            return message
+
+        await self.app(scope, limited, send)

@@ -1,0 +1,41 @@
+"""The flat route table: every REST module's ``ROUTES``, plus the WebSocket endpoint."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from clawgate.rpc.endpoint import websocket_endpoint
+
+from . import agents, api_keys, health, providers, system_configs, tenants
+from .openapi import openapi_routes
+from .routing import make_route
+from .types import Api
+
+__all__ = ["ROUTES", "build_routes"]
+
+ROUTES: list[Api] = [
+    *health.ROUTES,
+    *agents.ROUTES,
+    *api_keys.ROUTES,
+    *tenants.ROUTES,
+    *providers.ROUTES,
+    *system_configs.ROUTES,
+]
+
+
+def _check_unique(routes: list[Api]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for api in routes:
+        key = (api.method, api.path)
+        if key in seen:
+            raise RuntimeError(f"duplicate route {api.method} {api.path}")
+        seen.add(key)
+
+
+def build_routes() -> list[BaseRoute]:
+    table = [*ROUTES]
+    table += openapi_routes(table)
+    _check_unique(table)
+    routes: list[BaseRoute] = [make_route(api) for api in table]
+    routes.append(WebSocketRoute("/ws", websocket_endpoint))
+    return routes

@@ -1,0 +1,107 @@
+"""The adapter from an ``Api`` spec to a Starlette endpoint: authenticate, check the role, rate-limit
+the credential, decode the body and query with msgspec, call the handler, encode the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from clawgate.errors import Forbidden, GatewayError, InvalidRequest, ResourceExhausted, invalid_from_validation
+from clawgate.i18n import negotiate
+from clawgate.principal import Principal, Role
+from clawgate.state import Gateway
+
+from .errors import render_exception, request_id_of
+from .types import Api, HttpContext
+
+__all__ = ["authenticate", "decode_body", "json_response", "make_route"]
+
+log = structlog.get_logger("clawgate.http")
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(_encoder.encode(data), status_code=status, media_type="application/json")
+
+
+def decode_body(raw: bytes, kind: type[Any]) -> Any:
+    """Decode a JSON body into ``kind``. Raises: InvalidRequest naming the offending field."""
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest("invalid_json", detail=str(exc)) from None
+
+
+def decode_query(request: Request, kind: type[Any]) -> Any:
+    try:
+        return msgspec.convert(dict(request.query_params), kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+
+
+async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN) -> Principal:
+    """The principal behind ``Authorization: Bearer`` and the ``X-GoClaw-*`` identity headers."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    return await gateway.auth.authenticate(
+        token.strip(),
+        user_id=request.headers.get("x-goclaw-user-id", ""),
+        tenant_hint=request.headers.get("x-goclaw-tenant-id", ""),
+        dev_role=dev_role,
+    )
+
+
+def _check_key_rate(gateway: Gateway, who: Principal) -> None:
+    if not gateway.key_limiter.enabled:
+        return
+    bucket = f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}"
+    wait = gateway.key_limiter.hit(bucket)
+    if wait:
+        seconds = gateway.key_limiter.retry_after_seconds(wait)
+        raise ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
+
+
+def make_route(api: Api) -> Route:
+    """A Starlette ``Route`` running ``api.handler`` behind auth, role check and decoding."""
+
+    async def endpoint(request: Request) -> Response:
+        gateway: Gateway = request.state.gateway
+        try:
+            who: Principal | None = None
+            if api.role is not None:
+                who = await authenticate(request, gateway, api.dev_role)
+                if who.role < api.role:
+                    raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)
+                _check_key_rate(gateway, who)
+            body = decode_body(await request.body(), api.body) if api.body is not None else None
+            if api.query is not None and body is None:
+                body = decode_query(request, api.query)
+            ctx = HttpContext(
+                gateway=gateway,
+                principal=who,
+                request=request,
+                request_id=request_id_of(request),
+                locale=negotiate(request.headers.get("accept-language")),
+            )
+            result = await api.handler(ctx, body)
+        except GatewayError as exc:
+            return render_exception(request, exc)
+        except Exception as exc:
+            return render_exception(request, exc)
+        if isinstance(result, Response):
+            return result
+        return json_response(result, api.status)
+
+    endpoint.__name__ = api.handler.__name__
+    return Route(api.path, endpoint, methods=[api.method], name=f"{api.method} {api.path}")

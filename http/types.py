@@ -1,0 +1,64 @@
+"""Contracts of the REST layer: the route spec (``Api``) and what a handler receives."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.requests import Request
+
+from clawgate.principal import Principal, Role
+from clawgate.state import Gateway
+
+__all__ = ["Api", "Family", "Handler", "HttpContext"]
+
+Family = Literal["goclaw", "openai", "mc", "plain"]
+"""Which error envelope a route speaks: GoClaw ``{error:{code,message}}``, OpenAI's error object,
+Mission Control's ``{detail, request_id}``, or plain (health probes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpContext:
+    """What a REST handler gets: the caller, the gateway, and the parsed request parts."""
+
+    gateway: Gateway
+    principal: Principal | None  # None on public routes
+    request: Request
+    request_id: str
+    locale: str
+
+    @property
+    def who(self) -> Principal:
+        """The authenticated caller (only on routes with a role)."""
+        assert self.principal is not None, "public route handler asked for a principal"
+        return self.principal
+
+    @property
+    def path(self) -> dict[str, Any]:
+        return self.request.path_params
+
+
+Handler = Callable[[HttpContext, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """One REST route: method, path, handler, minimum role and wire types (for OpenAPI).
+
+    ``role=None`` means public (no credential). Every other route authenticates first and is
+    refused below ``role``: the table fails closed because ``role`` has no default.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    role: Role | None
+    summary: str
+    body: type | None = None
+    query: type | None = None
+    response: Any = None
+    status: int = 200
+    family: Family = "goclaw"
+    tag: str = ""
+    dev_role: Role = Role.ADMIN

@@ -1,0 +1,64 @@
+"""Runs one call: authentication state, the role table (fail-closed), params decoding, the handler,
+and one ``rpc.call`` log line with duration and outcome. Returns the frame to send (or None for a
+JSON-RPC notification)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+
+from clawgate.errors import Forbidden, GatewayError, Internal, InvalidRequest, Unauthorized
+from clawgate.state import Gateway
+
+from .protocol import Call, decode_params
+from .session import Connection
+from .types import CallContext, Method, RpcId
+
+__all__ = ["dispatch"]
+
+log = structlog.get_logger("clawgate.rpc")
+
+
+async def dispatch(gateway: Gateway, conn: Connection, call: Call, methods: dict[str, Method]) -> bytes | None:
+    """Run ``call`` on ``conn``; never raises for a client's mistake or our own bug.
+
+    Cancellation (connection closing, shutdown past its grace) propagates to the handler.
+    """
+    started = time.perf_counter()
+    outcome, code = "ok", ""
+    try:
+        payload = await _run(gateway, conn, call, methods)
+        frame = conn.protocol.result(call.id, payload)
+    except GatewayError as exc:
+        outcome, code = "error", exc.code
+        frame = conn.protocol.error(call.id, exc, conn.locale)
+    except Exception:
+        outcome, code = "error", "INTERNAL"
+        log.exception("rpc.unhandled", method=call.method, conn_id=conn.id, rpc_id=str(call.id))
+        frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
+    log.info(
+        "rpc.call",
+        method=call.method,
+        conn_id=conn.id,
+        rpc_id=str(call.id),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        outcome=outcome,
+        error_code=code or None,
+    )
+    return None if call.notify else frame
+
+
+async def _run(gateway: Gateway, conn: Connection, call: Call, methods: dict[str, Method]) -> Any:
+    method = methods.get(call.method)
+    if not (method is not None and method.public) and conn.principal is None:
+        raise Unauthorized("first_request_connect")
+    if method is None:
+        raise InvalidRequest("unknown_method", method=call.method)
+    if method.role is not None:
+        assert conn.principal is not None
+        if conn.principal.role < method.role:
+            raise Forbidden(action=call.method, role=method.role.label)
+    params = decode_params(method, call.params)
+    return await method.handler(CallContext(gateway, conn, RpcId(str(call.id))), params)

@@ -1,0 +1,164 @@
+"""The sans-I/O protocol core: bytes in -> calls; results, errors and events -> bytes out.
+
+Nothing here touches a socket or the event loop. One ``Protocol`` per connection; it decides the
+framing from the first frame (native ``req/res/event`` or JSON-RPC 2.0, spec section 1) and keeps
+the per-connection event ``seq`` (1, 2, 3 ... without gaps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import msgspec
+
+from clawgate.errors import GatewayError, InvalidRequest, invalid_from_validation
+
+from .messages import (
+    ErrorBody,
+    EventFrame,
+    JsonRpcError,
+    JsonRpcEvent,
+    JsonRpcRequest,
+    JsonRpcResponse,
+    Request,
+    ResponseFrame,
+    is_jsonrpc,
+)
+from .types import Method
+
+__all__ = ["Call", "Protocol", "Reply", "decode_params"]
+
+Mode = Literal["native", "jsonrpc"]
+
+# JSON-RPC numbers for errors whose string code is shared (INVALID_REQUEST covers four cases).
+_RPC_NUMBERS: Final[Mapping[str, int]] = {
+    "invalid_json": -32700,
+    "invalid_frame": -32600,
+    "unknown_method": -32601,
+    "first_request_connect": -32001,
+}
+
+_encoder = msgspec.json.Encoder()
+_native = msgspec.json.Decoder(Request)
+_jsonrpc = msgspec.json.Decoder(JsonRpcRequest | list[JsonRpcRequest])  # type: ignore[arg-type]
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One decoded request. ``notify`` is a JSON-RPC notification: run it, answer nothing."""
+
+    id: Any
+    method: str
+    params: msgspec.Raw
+    notify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What ``Protocol.receive`` produced: calls to run, or an error frame to send at once."""
+
+    calls: list[Call]
+    error: bytes | None = None
+    batch: bool = False
+
+
+def decode_params(method: Method, raw: msgspec.Raw) -> Any:
+    """Decode ``params`` with the method's cached decoder.
+
+    Raises: InvalidRequest with ``details`` naming the offending field path (``$.name``).
+    """
+    if method.params is None:
+        return None
+    decoder = _decoders.get(method.params)
+    if decoder is None:
+        decoder = _decoders[method.params] = msgspec.json.Decoder(method.params)
+    data = bytes(raw) if raw else b"{}"
+    if data.strip() in {b"null", b""}:
+        data = b"{}"
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest("invalid_json", detail=str(exc)) from None
+
+
+class Protocol:
+    """Frame codec and per-connection counters for one connection."""
+
+    def __init__(self) -> None:
+        self.mode: Mode | None = None
+        self.seq = 0
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> Reply:
+        """Decode one frame. Malformed input yields an error frame; the connection stays open."""
+        if self.mode is None:
+            self.mode = "jsonrpc" if is_jsonrpc(data) else "native"
+        if self.mode == "native":
+            try:
+                req = _native.decode(data)
+            except msgspec.ValidationError as exc:
+                return Reply([], self.error("", InvalidRequest("invalid_request", detail=str(exc))))
+            except msgspec.DecodeError as exc:
+                return Reply([], self.error("", InvalidRequest("invalid_json", detail=str(exc))))
+            return Reply([Call(req.id, req.method, req.params)])
+        try:
+            decoded = _jsonrpc.decode(data)
+        except msgspec.ValidationError as exc:
+            return Reply([], self.error(None, InvalidRequest("invalid_frame", detail=str(exc))))
+        except msgspec.DecodeError as exc:
+            return Reply([], self.error(None, InvalidRequest("invalid_json", detail=str(exc))))
+        if isinstance(decoded, list):
+            if not decoded:
+                return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
+            return Reply([self._jsonrpc_call(r) for r in decoded], batch=True)
+        return Reply([self._jsonrpc_call(decoded)])
+
+    @staticmethod
+    def _jsonrpc_call(req: JsonRpcRequest) -> Call:
+        notify = req.id is msgspec.UNSET
+        return Call(None if notify else req.id, req.method, req.params, notify=notify)
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    def result(self, call_id: Any, payload: Any) -> bytes:
+        if self.mode == "jsonrpc":
+            return _encoder.encode(JsonRpcResponse(jsonrpc="2.0", id=call_id, result=payload))
+        return _encoder.encode(ResponseFrame(id=str(call_id), ok=True, payload=payload))
+
+    def error(self, call_id: Any, exc: GatewayError, locale: str = "en") -> bytes:
+        message = exc.message(locale)
+        if self.mode == "jsonrpc":
+            data: dict[str, Any] = {"code": exc.code}
+            if exc.details is not None:
+                data["details"] = exc.details
+            if exc.retry_after_ms is not None:
+                data["retryable"], data["retryAfterMs"] = True, exc.retry_after_ms
+            number = _RPC_NUMBERS.get(exc.key, exc.rpc_code)
+            return _encoder.encode(
+                JsonRpcResponse(jsonrpc="2.0", id=call_id, error=JsonRpcError(code=number, message=message, data=data))
+            )
+        body = ErrorBody(
+            code=exc.code,
+            message=message,
+            details=exc.details,
+            retryable=exc.retryable,
+            retryAfterMs=exc.retry_after_ms,
+        )
+        return _encoder.encode(ResponseFrame(id="" if call_id is None else str(call_id), ok=False, error=body))
+
+    def batch(self, frames: list[bytes]) -> bytes:
+        """Join JSON-RPC responses of one batch into an array frame."""
+        return b"[" + b",".join(frames) + b"]"
+
+    def event(self, name: str, payload: Any) -> bytes:
+        """Encode an event with the next ``seq``. Call in the order frames are queued."""
+        self.seq += 1
+        if self.mode == "jsonrpc":
+            return _encoder.encode(JsonRpcEvent(params={"event": name, "payload": payload, "seq": self.seq}))
+        return _encoder.encode(EventFrame(event=name, seq=self.seq, payload=payload))

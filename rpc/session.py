@@ -1,0 +1,122 @@
+"""One WebSocket connection: its state machine, identity, bounded send queue and event filter.
+
+States: ``CONNECTING`` (accepted, no successful ``connect`` yet) -> ``OPEN`` -> ``CLOSING`` ->
+``CLOSED``. Frames are queued in order; the per-connection event ``seq`` is assigned when a frame
+is queued, so the client sees 1, 2, 3 ... with no gaps. When the queue holds more than
+``max_buffered_bytes`` the connection is closed as a slow consumer: frames are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from typing import Any, Final
+
+from clawgate.bus import BusEvent
+from clawgate.principal import Principal, Role
+
+from .protocol import Protocol
+from .types import ConnId
+
+__all__ = ["Connection", "State", "visible_to"]
+
+SYSTEM_EVENTS: Final = frozenset({"tick", "shutdown", "health", "presence", "heartbeat", "cron"})
+ADMIN_EVENTS: Final = frozenset(
+    {"device.pair.requested", "device.pair.resolved", "background.error", "workspace.file.changed"}
+)
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+def visible_to(event: BusEvent, who: Principal) -> bool:
+    """GoClaw's per-client event filter (``event_filter.go``), fail-closed.
+
+    Internal ``cache.*`` events never leave the process. Events of another tenant never reach a
+    client; tenant-less events reach only owners (system events excepted). Within a tenant, admins
+    see everything; others only events without a user or addressed to them.
+    """
+    if event.name.startswith("cache.") or event.name == "audit.log":
+        return False
+    if event.tenant_id is None:
+        return event.name in SYSTEM_EVENTS or who.is_owner
+    if event.tenant_id != who.tenant_id:
+        return False
+    if who.role >= Role.ADMIN:
+        return True
+    if event.name in ADMIN_EVENTS:
+        return False
+    return event.user_id is None or event.user_id == who.user_id
+
+
+class Connection:
+    """Per-connection state shared by the reader, the writer and handlers."""
+
+    def __init__(self, conn_id: ConnId, remote: str, max_buffered: int) -> None:
+        self.id = conn_id
+        self.remote = remote
+        self.state = State.CONNECTING
+        self.principal: Principal | None = None
+        self.locale = "en"
+        self.protocol = Protocol()
+        self.max_buffered = max_buffered
+        self._queue: deque[bytes] = deque()
+        self._buffered = 0
+        self._ready = asyncio.Event()
+        self.overflow = asyncio.Event()
+        self.close_reason = ""
+        self.tags: dict[str, Any] = {}
+
+    # -- state --------------------------------------------------------------------------------
+
+    def open(self, principal: Principal, locale: str) -> None:
+        if self.state not in {State.CONNECTING, State.OPEN}:
+            raise RuntimeError(f"cannot open a connection in state {self.state.name}, expected CONNECTING")
+        self.principal = principal
+        self.locale = locale
+        self.state = State.OPEN
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is State.OPEN
+
+    # -- outbound queue -----------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> bool:
+        """Queue a frame. Returns False (and flags overflow) when the queue bound is exceeded."""
+        if self.state in {State.CLOSED} or self.overflow.is_set():
+            return False
+        if self._buffered + len(frame) > self.max_buffered:
+            self.close_reason = "slow consumer"
+            self.overflow.set()
+            return False
+        self._queue.append(frame)
+        self._buffered += len(frame)
+        self._ready.set()
+        return True
+
+    def send_event(self, name: str, payload: Any) -> bool:
+        return self.send(self.protocol.event(name, payload))
+
+    def offer(self, event: BusEvent) -> None:
+        """Bus subscriber: queue ``event`` if this connection may see it."""
+        if self.state is State.OPEN and self.principal is not None and visible_to(event, self.principal):
+            self.send_event(event.name, event.payload)
+
+    async def next_frame(self) -> bytes:
+        """Wait for and pop the next queued frame (the writer's side)."""
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        frame = self._queue.popleft()
+        self._buffered -= len(frame)
+        return frame
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)

@@ -1,0 +1,110 @@
+"""System methods: ``connect``, ``health``, ``status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+
+from clawgate import __version__
+from clawgate.i18n import LOCALES
+from clawgate.principal import Role
+
+from .types import CallContext, Method
+
+__all__ = ["METHODS"]
+
+
+class ConnectParams(Struct, kw_only=True):
+    """``connect`` params. Unknown fields are ignored here (and only here): OpenClaw and GoClaw
+    clients send version and device fields that the gateway does not use."""
+
+    token: str = ""
+    user_id: str = ""
+    tenant_id: str = ""
+    tenant_scope: str = ""  # deprecated alias of tenant_id (GoClaw)
+    tenant_hint: str = ""
+    locale: str = ""
+    client: dict[str, Any] | None = None
+    protocol: int | None = None
+
+
+async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
+    """Authenticate the connection (spec section 2). Raises: Unauthorized, TenantAccessRevoked."""
+    from . import EVENTS, METHODS as ALL
+
+    gateway = ctx.gateway
+    who = await gateway.auth.authenticate(
+        params.token,
+        user_id=params.user_id,
+        tenant_hint=params.tenant_id or params.tenant_scope or params.tenant_hint,
+        dev_role=Role.OPERATOR,
+    )
+    locale = params.locale.lower().split("-")[0] if params.locale else "en"
+    ctx.conn.open(who, locale if locale in LOCALES else "en")
+    limits = gateway.settings.limits
+    return {
+        "protocol": 3,
+        "role": who.role.label,
+        "user_id": who.user_id,
+        "tenant_id": str(who.tenant_id),
+        "tenant_slug": who.tenant_slug,
+        "tenant_name": who.tenant_name,
+        "is_owner": who.is_owner,
+        "is_master_scope": who.tenant_slug == "master",
+        "edition": gateway.settings.edition,
+        "server": {"name": "clawgate", "version": __version__},
+        "conn_id": ctx.conn.id,
+        "policy": {
+            "max_payload": limits.ws_max_payload,
+            "max_buffered_bytes": limits.ws_max_buffered_bytes,
+            "tick_interval_ms": limits.tick_interval_ms,
+        },
+        "features": {"methods": sorted(ALL), "events": sorted(EVENTS)},
+    }
+
+
+async def health(ctx: CallContext, _: None) -> dict[str, Any]:
+    """GoClaw's ``health``: status, version, uptime (ms), database state and connected clients."""
+    gateway = ctx.gateway
+    db_ok = await gateway.db.ping(timeout=2.0)
+    clients = list(gateway.clients.values())
+    if not ctx.who.sees_all:
+        clients = [c for c in clients if c.userId == ctx.who.user_id]
+    else:
+        clients = [c for c in clients if c.tenantId == str(ctx.who.tenant_id) or ctx.who.is_owner]
+    return {
+        "status": "ok" if db_ok else "degraded",
+        "version": __version__,
+        "protocol": 3,
+        "uptime": gateway.uptime_ms,
+        "mode": "managed",
+        "database": "ok" if db_ok else "error",
+        "tools": 0,
+        "clients": clients,
+        "currentId": ctx.conn.id,
+    }
+
+
+async def status(ctx: CallContext, _: None) -> dict[str, Any]:
+    """Agents of the tenant, with counts of clients and sessions."""
+    rows = await ctx.gateway.agents.list_agents(ctx.who)
+    agents = [
+        {"id": r.agent_key, "agent_key": r.agent_key, "name": r.display_name or r.agent_key, "status": r.status,
+         "isRunning": False}
+        for r in rows
+    ]  # fmt: skip
+    tenant = str(ctx.who.tenant_id)
+    return {
+        "agents": agents,
+        "agentTotal": len(agents),
+        "clients": sum(1 for c in ctx.gateway.clients.values() if c.tenantId == tenant),
+        "sessions": 0,
+    }
+
+
+METHODS = {
+    "connect": Method(ConnectParams, connect, None, public=True),
+    "health": Method(None, health, None),
+    "status": Method(None, status, Role.VIEWER),
+}

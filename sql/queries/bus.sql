@@ -1,0 +1,13 @@
+-- name: spill
+INSERT INTO bus_spill (tenant_id, body)
+VALUES ($1, $2)
+RETURNING id;
+
+-- name: fetch_spill
+SELECT s.body
+  FROM bus_spill AS s
+ WHERE s.id = $1;
+
+-- name: prune_spill
+DELETE FROM bus_spill
+ WHERE created_at < now() - interval '1 hour';

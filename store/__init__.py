@@ -1,0 +1,8 @@
+"""All SQL access. One module per aggregate; functions take an ``asyncpg`` connection and return
+typed structs, so no ``asyncpg.Record`` leaves this package. Store functions never acquire
+connections or begin transactions: the caller (a service) does, through ``Database``.
+"""
+
+from clawgate.store.db import Database, create_database
+
+__all__ = ["Database", "create_database"]

@@ -1,0 +1,97 @@
+"""The connection pool and the one place where a lost database becomes ``Unavailable``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+from pgvector.asyncpg import register_vector
+
+from clawgate.errors import Unavailable
+
+__all__ = ["CONNECTION_ERRORS", "Database", "create_database"]
+
+# Errors that mean "the database is not reachable right now", as opposed to a bad query.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def register_codecs(conn: asyncpg.Connection) -> None:
+    """jsonb/json as Python objects via orjson, and pgvector's ``vector`` type."""
+    for name in ("jsonb", "json"):
+        await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+    await register_vector(conn)
+
+
+class Database:
+    """A pool plus context managers that turn a lost connection into ``Unavailable`` (503)."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self.pool = pool
+        self.dsn = dsn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """Acquire a pooled connection (no transaction)."""
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("database_unavailable") from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """Acquire a connection and open a transaction, committed when the block exits cleanly.
+
+        Cancellation inside the block rolls the transaction back.
+        """
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield conn
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("database_unavailable") from exc
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        """True when ``SELECT 1`` answers within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout), self.pool.acquire() as conn:
+                return bool(await conn.fetchval("SELECT 1"))
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError):
+            return False
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=5)
+        except (TimeoutError, *CONNECTION_ERRORS):
+            self.pool.terminate()
+
+
+async def create_database(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 30.0
+) -> Database:
+    """Open a pool on ``dsn`` with our codecs; the ``vector`` extension must already exist."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        init=register_codecs,
+        max_inactive_connection_lifetime=300,
+    )
+    return Database(pool, dsn)
