@@ -41,7 +41,7 @@ class _Section(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     pass
 
 
-class GatewaySettings(_Section):
+class GatewaySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     host: Annotated[str, Meta(description="Address to listen on.")] = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535, description="TCP port for HTTP and WebSocket.")] = 18790
     token: Annotated[str, Meta(description="Gateway token (admin bearer). Secret.")] = ""
@@ -63,14 +63,14 @@ class GatewaySettings(_Section):
     ] = 5.0
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     dsn: Annotated[str, Meta(description="PostgreSQL DSN; empty starts the embedded server. Secret.")] = ""
     pool_min_size: Annotated[int, Meta(ge=0)] = 1
     pool_max_size: Annotated[int, Meta(ge=1)] = 10
     command_timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0
 
 
-class LimitSettings(_Section):
+class LimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: Annotated[int, Meta(ge=1024, description="HTTP request body limit.")] = 1 << 20
     ws_max_payload: Annotated[int, Meta(ge=1024, description="WebSocket frame limit after connect.")] = (
         512 << 10
@@ -85,23 +85,23 @@ class LimitSettings(_Section):
     tick_interval_ms: Annotated[int, Meta(ge=100)] = 15000
 
 
-class RateLimitSettings(_Section):
+class RateLimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     per_ip_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per client IP; 0 = off.")] = 3000
     per_key_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per credential; 0 = off.")] = 3000
     burst: Annotated[int, Meta(ge=1, description="Token-bucket burst size.")] = 100
 
 
-class LogSettings(_Section):
+class LogSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     level: LogLevel = "info"
     format: Annotated[LogFormat, Meta(description="auto: console on a TTY, JSON lines otherwise.")] = "auto"
 
 
-class ProviderSettings(_Section):
+class ProviderSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     api_key: str = ""
     api_base: str = ""
 
 
-class Settings(_Section):
+class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Meta(description="Where the embedded database and keys live.")] = (
         "~/.clawgate/data"
     )

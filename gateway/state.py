@@ -29,11 +29,11 @@ class ClientInfo(Struct, kw_only=True):
     """A connected WebSocket client as ``health`` lists it."""
 
     id: str
-    remoteAddr: str  # noqa: N815 - GoClaw's field names
-    userId: str  # noqa: N815
+    remoteAddr: str
+    userId: str
     role: str
-    connectedAt: int  # noqa: N815 - epoch ms
-    tenantId: str = ""  # noqa: N815
+    connectedAt: int
+    tenantId: str = ""
 
 
 @dataclass(eq=False, kw_only=True)

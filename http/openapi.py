@@ -68,7 +68,10 @@ def build_spec(routes: list[Api]) -> dict[str, Any]:
         if params:
             op["parameters"] = params
         if api.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[api.body]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[api.body]}},
+            }
         if api.role is not None:
             op["security"] = [{"bearer": []}]
             op["x-min-role"] = api.role.label

@@ -7,7 +7,13 @@ from typing import Any
 from msgspec import Struct
 
 from clawgate.principal import Role
-from clawgate.services.providers import ProviderCreate, ProviderOut, ProviderPatch, VerifyRequest, VerifyResult
+from clawgate.services.providers import (
+    ProviderCreate,
+    ProviderOut,
+    ProviderPatch,
+    VerifyRequest,
+    VerifyResult,
+)
 
 from .types import Api, HttpContext
 

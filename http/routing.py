@@ -11,7 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from clawgate.errors import Forbidden, GatewayError, InvalidRequest, ResourceExhausted, invalid_from_validation
+from clawgate.errors import (
+    Forbidden,
+    GatewayError,
+    InvalidRequest,
+    ResourceExhausted,
+    invalid_from_validation,
+)
 from clawgate.i18n import negotiate
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway

@@ -21,7 +21,9 @@ __all__ = ["dispatch"]
 log = structlog.get_logger("clawgate.rpc")
 
 
-async def dispatch(gateway: Gateway, conn: Connection, call: Call, methods: dict[str, Method]) -> bytes | None:
+async def dispatch(
+    gateway: Gateway, conn: Connection, call: Call, methods: dict[str, Method]
+) -> bytes | None:
     """Run ``call`` on ``conn``; never raises for a client's mistake or our own bug.
 
     Cancellation (connection closing, shutdown past its grace) propagates to the handler.

@@ -43,7 +43,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     client = ws.client
     conn = Connection(
-        ConnId(uuid.uuid4().hex), f"{client.host}:{client.port}" if client else "", gateway.settings.limits.ws_max_buffered_bytes
+        ConnId(uuid.uuid4().hex),
+        f"{client.host}:{client.port}" if client else "",
+        gateway.settings.limits.ws_max_buffered_bytes,
     )
     task = asyncio.current_task()
     assert task is not None
@@ -62,7 +64,6 @@ class _Session:
         self.limits = gateway.settings.limits
         self.in_flight: set[asyncio.Task[None]] = set()
         self.slots = asyncio.Semaphore(_MAX_IN_FLIGHT)
-        self.sending = False
         self.closed = False
 
     async def run(self) -> None:
@@ -126,7 +127,9 @@ class _Session:
             if was_open:
                 await self._close(status.WS_1009_MESSAGE_TOO_BIG, f"frame exceeds {limit} bytes")
             else:
-                await self._close(status.WS_1008_POLICY_VIOLATION, f"frame exceeds {limit} bytes before connect")
+                await self._close(
+                    status.WS_1008_POLICY_VIOLATION, f"frame exceeds {limit} bytes before connect"
+                )
             return False
         reply = conn.protocol.receive(data)
         if reply.error is not None:
@@ -157,7 +160,9 @@ class _Session:
         if len(calls) == 1:
             frames = [await dispatch(self.gateway, self.conn, calls[0], METHODS)]
         else:
-            frames = list(await asyncio.gather(*(dispatch(self.gateway, self.conn, c, METHODS) for c in calls)))
+            frames = list(
+                await asyncio.gather(*(dispatch(self.gateway, self.conn, c, METHODS) for c in calls))
+            )
         self._send_replies([f for f in frames if f is not None], batch)
 
     def _send_replies(self, frames: list[bytes], batch: bool) -> None:
@@ -168,13 +173,12 @@ class _Session:
                 self.conn.send(frame)
 
     async def _writer(self) -> None:
+        conn = self.conn
         while True:
-            frame = await self.conn.next_frame()
-            self.sending = True
-            try:
-                await self.ws.send({"type": "websocket.send", "text": frame.decode()})
-            finally:
-                self.sending = False
+            frame = await conn.next_frame()
+            await self.ws.send({"type": "websocket.send", "text": frame.decode()})
+            if not conn.pending:
+                conn.idle.set()
 
     async def _ticker(self) -> None:
         interval = self.limits.tick_interval_ms / 1000
@@ -201,8 +205,7 @@ class _Session:
         """Wait until the writer has sent everything queued (bounded)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while self.conn.pending or self.sending:
-                    await asyncio.sleep(0.005)
+                await self.conn.idle.wait()
 
     async def _close(self, code: int, reason: str) -> None:
         if self.closed:

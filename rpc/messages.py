@@ -37,7 +37,7 @@ class JsonRpcRequest(Struct, frozen=True, forbid_unknown_fields=True):
     jsonrpc: Literal["2.0"]
     method: str
     params: Raw = _EMPTY
-    id: int | str | None | UnsetType = UNSET
+    id: int | str | UnsetType | None = UNSET
 
 
 class ErrorBody(Struct, frozen=True, omit_defaults=True):
@@ -45,7 +45,7 @@ class ErrorBody(Struct, frozen=True, omit_defaults=True):
     message: str
     details: Any = None
     retryable: bool = False
-    retryAfterMs: int | None = None  # noqa: N815 - protocol field name
+    retryAfterMs: int | None = None
 
 
 class ResponseFrame(Struct, frozen=True, omit_defaults=True, tag_field="type", tag="res"):

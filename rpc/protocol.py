@@ -42,7 +42,7 @@ _RPC_NUMBERS: Final[Mapping[str, int]] = {
 
 _encoder = msgspec.json.Encoder()
 _native = msgspec.json.Decoder(Request)
-_jsonrpc = msgspec.json.Decoder(JsonRpcRequest | list[JsonRpcRequest])  # type: ignore[arg-type]
+_jsonrpc = msgspec.json.Decoder(JsonRpcRequest | list[JsonRpcRequest])
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -141,7 +141,9 @@ class Protocol:
                 data["retryable"], data["retryAfterMs"] = True, exc.retry_after_ms
             number = _RPC_NUMBERS.get(exc.key, exc.rpc_code)
             return _encoder.encode(
-                JsonRpcResponse(jsonrpc="2.0", id=call_id, error=JsonRpcError(code=number, message=message, data=data))
+                JsonRpcResponse(
+                    jsonrpc="2.0", id=call_id, error=JsonRpcError(code=number, message=message, data=data)
+                )
             )
         body = ErrorBody(
             code=exc.code,
@@ -150,7 +152,9 @@ class Protocol:
             retryable=exc.retryable,
             retryAfterMs=exc.retry_after_ms,
         )
-        return _encoder.encode(ResponseFrame(id="" if call_id is None else str(call_id), ok=False, error=body))
+        return _encoder.encode(
+            ResponseFrame(id="" if call_id is None else str(call_id), ok=False, error=body)
+        )
 
     def batch(self, frames: list[bytes]) -> bytes:
         """Join JSON-RPC responses of one batch into an array frame."""

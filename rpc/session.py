@@ -68,6 +68,9 @@ class Connection:
         self._queue: deque[bytes] = deque()
         self._buffered = 0
         self._ready = asyncio.Event()
+        # Set when every queued frame has been written (the writer sets it, send clears it).
+        self.idle = asyncio.Event()
+        self.idle.set()
         self.overflow = asyncio.Event()
         self.close_reason = ""
         self.tags: dict[str, Any] = {}
@@ -97,6 +100,7 @@ class Connection:
             return False
         self._queue.append(frame)
         self._buffered += len(frame)
+        self.idle.clear()
         self._ready.set()
         return True
 

@@ -31,7 +31,8 @@ class ConnectParams(Struct, kw_only=True):
 
 async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
     """Authenticate the connection (spec section 2). Raises: Unauthorized, TenantAccessRevoked."""
-    from . import EVENTS, METHODS as ALL
+    from . import EVENTS
+    from . import METHODS as ALL
 
     gateway = ctx.gateway
     who = await gateway.auth.authenticate(

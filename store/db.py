@@ -78,7 +78,7 @@ class Database:
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self.pool.close(), timeout=5)
-        except (TimeoutError, *CONNECTION_ERRORS):
+        except CONNECTION_ERRORS:
             self.pool.terminate()
 
 

@@ -87,10 +87,10 @@ class AgentOut(Struct, kw_only=True):
     workspace: str
     restrict_to_workspace: bool
     agent_type: str
-    agentType: str  # noqa: N815 - GoClaw's camelCase alias
+    agentType: str
     status: str
     is_default: bool
-    isRunning: bool  # noqa: N815
+    isRunning: bool
     emoji: str
     tools_config: JSON
     sandbox_config: JSON

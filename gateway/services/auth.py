@@ -79,7 +79,9 @@ class AuthService:
 
     async def invalidate(self, kind: str, tenant_id: UUID | None = None) -> None:
         """Drop cached credentials or tenants here and in every other process."""
-        await self._bus.publish(BusEvent(name="cache.invalidate", payload={"kind": kind}, tenant_id=tenant_id))
+        await self._bus.publish(
+            BusEvent(name="cache.invalidate", payload={"kind": kind}, tenant_id=tenant_id)
+        )
 
     # -- public API -------------------------------------------------------------------------------
 
