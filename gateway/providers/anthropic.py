@@ -1,40 +1,238 @@
-"""Anthropic Messages adapter: ``GET {base}/v1/models``, ``POST {base}/v1/messages``."""
+"""Anthropic Messages adapter: ``GET {base}/v1/models``, ``POST {base}/v1/messages`` (plain and SSE),
+with the system prompt as a separate field, ``tool_use``/``tool_result`` blocks and thinking."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 
-from clawgate.errors import UpstreamError
-from clawgate.providers.base import request_json
+from clawgate.providers.base import raise_for_status, request_json, upstream_error
+from clawgate.providers.retry import ProviderError
+from clawgate.providers.types import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
-__all__ = ["ANTHROPIC_VERSION", "AnthropicClient"]
+__all__ = ["ANTHROPIC_VERSION", "AnthropicClient", "to_anthropic"]
 
 ANTHROPIC_VERSION = "2023-06-01"
+_THINKING_BUDGET = {"low": 4096, "medium": 10240, "high": 32768}
+_STOP: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "refusal": "content_filter",
+}
+
+
+def _arguments(text: str) -> Any:
+    try:
+        value = orjson.loads(text or "{}")
+    except orjson.JSONDecodeError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def to_anthropic(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
+    """(system text, Messages-API messages). Consecutive tool results merge into one user turn."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            system.append(m.content)
+            continue
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        if m.role == "assistant" and m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c.arguments)}
+                for c in m.tool_calls
+            ]
+            out.append({"role": "assistant", "content": blocks})
+            continue
+        out.append({"role": m.role, "content": m.content})
+    return "\n\n".join(s for s in system if s), out
+
+
+def _body(request: ChatRequest, stream: bool) -> dict[str, Any]:
+    system, messages = to_anthropic(request.messages)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages,
+        "max_tokens": request.max_tokens or 8192,
+    }
+    if system:
+        body["system"] = system
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            for t in request.tools
+        ]
+    if request.temperature is not None and not request.thinking:
+        body["temperature"] = request.temperature
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.thinking in _THINKING_BUDGET:
+        budget = _THINKING_BUDGET[request.thinking]
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        body["max_tokens"] = max(body["max_tokens"], budget + 1024)
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    prompt = int(data.get("input_tokens") or 0)
+    completion = int(data.get("output_tokens") or 0)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cache_creation_tokens=int(data.get("cache_creation_input_tokens") or 0),
+        cache_read_tokens=int(data.get("cache_read_input_tokens") or 0),
+    )
 
 
 class AnthropicClient:
-    def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = "anthropic") -> None:
         base = api_base.rstrip("/")
         self.base = base[:-3] if base.endswith("/v1") else base
+        self.name = name
         self._http = http
         self._headers = {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
 
-    async def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        return await request_json(self._http, method, self.base + path, self._headers, body)
-
     async def list_models(self) -> list[dict[str, object]]:
-        data = await self._json("GET", "/v1/models")
+        data = await request_json(self._http, "GET", self.base + "/v1/models", self._headers, None)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
-            raise UpstreamError(detail=f"{self.base}/v1/models answered an unexpected shape")
+            raise ProviderError(f"{self.base}/v1/models answered an unexpected shape")
         return [item for item in items if isinstance(item, dict) and "id" in item]
 
     async def ping_chat(self, model: str) -> None:
-        data = await self._json(
-            "POST", "/v1/messages",
-            {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]},
-        )  # fmt: skip
+        await self.chat(
+            ChatRequest(model=model, messages=[ChatMessage(role="user", content="ping")], max_tokens=1)
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        data = await request_json(
+            self._http, "POST", self.base + "/v1/messages", self._headers, _body(request, False)
+        )
         if not isinstance(data, dict) or data.get("type") != "message":
-            raise UpstreamError(detail="messages call answered an unexpected shape")
+            raise ProviderError(f"malformed messages response from {self.base}")
+        text, thinking, calls = [], [], []
+        for block in data.get("content") or []:
+            kind = block.get("type")
+            if kind == "text":
+                text.append(str(block.get("text") or ""))
+            elif kind == "thinking":
+                thinking.append(str(block.get("thinking") or ""))
+            elif kind == "tool_use":
+                calls.append(
+                    ToolCall(id=str(block.get("id")), name=str(block.get("name")),
+                             arguments=orjson.dumps(block.get("input") or {}).decode())
+                )  # fmt: skip
+        return ChatResponse(
+            content="".join(text),
+            thinking="".join(thinking),
+            tool_calls=calls,
+            finish_reason=_STOP.get(str(data.get("stop_reason")), "stop"),
+            usage=_usage(data.get("usage")),
+            model=str(data.get("model") or request.model),
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        try:
+            async with self._http.stream(
+                "POST",
+                self.base + "/v1/messages",
+                headers=self._headers,
+                content=orjson.dumps(_body(request, True)),
+            ) as response:
+                await raise_for_status(response)
+                state = _StreamState()
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    chunk = state.feed(line[5:].strip(), self.base)
+                    if chunk is not None:
+                        yield chunk
+                    if state.stopped:
+                        break
+                if not state.stopped:
+                    raise ProviderError(f"stream from {self.base} ended before message_stop (cut off)")
+        except httpx.HTTPError as exc:
+            raise upstream_error(exc) from exc
+
+
+class _StreamState:
+    """Turns Anthropic SSE events into ``StreamChunk``s."""
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.blocks: dict[int, int] = {}  # content block index -> tool call index
+        self.stopped = False
+
+    def feed(self, data: str, base: str) -> StreamChunk | None:
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderError(f"garbled stream event from {base}: {data[:100]!r}") from exc
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "message_start":
+            self.usage = _usage((event.get("message") or {}).get("usage"))
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = self.blocks[int(event.get("index") or 0)] = len(self.blocks)
+                return StreamChunk(
+                    tool_calls=[
+                        ToolCallDelta(index=index, id=str(block.get("id")), name=str(block.get("name")))
+                    ]
+                )
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                return StreamChunk(content=str(delta.get("text") or ""))
+            if dtype == "thinking_delta":
+                return StreamChunk(thinking=str(delta.get("thinking") or ""))
+            if dtype == "input_json_delta":
+                index = self.blocks.get(int(event.get("index") or 0), 0)
+                return StreamChunk(
+                    tool_calls=[ToolCallDelta(index=index, arguments=str(delta.get("partial_json") or ""))]
+                )
+        elif kind == "message_delta":
+            out = _usage(event.get("usage"))
+            self.usage = Usage(
+                prompt_tokens=self.usage.prompt_tokens or out.prompt_tokens,
+                completion_tokens=out.completion_tokens,
+                total_tokens=(self.usage.prompt_tokens or out.prompt_tokens) + out.completion_tokens,
+                cache_creation_tokens=self.usage.cache_creation_tokens,
+                cache_read_tokens=self.usage.cache_read_tokens,
+            )
+            stop = (event.get("delta") or {}).get("stop_reason")
+            return StreamChunk(finish_reason=_STOP.get(str(stop), "stop"), usage=self.usage)
+        elif kind == "message_stop":
+            self.stopped = True
+        elif kind == "error":
+            error = event.get("error") or {}
+            raise ProviderError(f"upstream stream error: {error.get('message') or error}")
+        return None

@@ -1,71 +1,139 @@
-"""The adapter protocol and the factory that picks an adapter by ``provider_type``."""
+"""The adapter protocol, shared HTTP helpers, and the factory that picks an adapter by type."""
 
 from __future__ import annotations
 
+import email.utils
+import time
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
-from clawgate.errors import InvalidRequest, UpstreamError
+from clawgate.errors import InvalidRequest
+from clawgate.providers.retry import ProviderError
+from clawgate.providers.types import ChatRequest, ChatResponse, StreamChunk
 
-__all__ = ["PROVIDER_TYPES", "ProviderClient", "client_for", "request_json", "upstream_error"]
+__all__ = [
+    "OPENAI_COMPATIBLE",
+    "PROVIDER_TYPES",
+    "ProviderClient",
+    "client_for",
+    "raise_for_status",
+    "request_json",
+    "upstream_error",
+]
 
 # provider_type values accepted in llm_providers; all but anthropic_native speak the OpenAI API.
 OPENAI_COMPATIBLE = frozenset(
     {"openai_compat", "openrouter", "groq", "deepseek", "mistral", "xai", "ollama", "ollama_cloud",
-     "novita", "perplexity", "cohere", "yescale", "zai", "zai_coding", "bailian", "dashscope"}
+     "novita", "perplexity", "cohere", "yescale", "zai", "zai_coding", "bailian", "dashscope", "gemini"}
 )  # fmt: skip
 PROVIDER_TYPES = OPENAI_COMPATIBLE | {"anthropic_native"}
 
 
 class ProviderClient(Protocol):
-    """What every adapter offers; chat and streaming join in the run-loop issue."""
+    """What every adapter offers. Errors are ``ProviderError`` (an ``UpstreamError``, 502)."""
+
+    name: str
 
     async def list_models(self) -> list[dict[str, object]]:
-        """The upstream's models as ``[{id, ...}]``. Raises: UpstreamError."""
+        """The upstream's models as ``[{id, ...}]``."""
         ...
 
     async def ping_chat(self, model: str) -> None:
-        """A one-token completion against ``model``. Raises: UpstreamError."""
+        """A one-token completion against ``model``."""
+        ...
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One completion, not streamed."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """One completion as chunks; the last carries ``finish_reason`` and, when known, usage.
+
+        Cancelling the iteration closes the upstream connection.
+        """
         ...
 
 
-def upstream_error(exc: Exception) -> UpstreamError:
-    """A readable ``UpstreamError`` from an httpx failure (status and the upstream's message)."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        text = exc.response.text[:300].strip()
-        return UpstreamError(detail=f"HTTP {exc.response.status_code} from {exc.request.url.host}: {text}")
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _upstream_message(response: httpx.Response) -> str:
+    try:
+        data = orjson.loads(response.content)
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+        if isinstance(error, str):
+            return error[:300]
+    except orjson.JSONDecodeError:
+        pass
+    return response.text[:300].strip()
+
+
+async def raise_for_status(response: httpx.Response) -> None:
+    """Raise ``ProviderError`` for a non-2xx answer (reads the body of a streamed response)."""
+    if response.is_success:
+        return
+    await response.aread()
+    raise ProviderError(
+        f"HTTP {response.status_code} from {response.request.url.host}: {_upstream_message(response)}",
+        status_code=response.status_code,
+        retry_after=_retry_after(response),
+    )
+
+
+def upstream_error(exc: Exception) -> ProviderError:
+    """A readable ``ProviderError`` from a transport failure."""
+    if isinstance(exc, ProviderError):
+        return exc
     if isinstance(exc, httpx.TimeoutException):
-        return UpstreamError(detail=f"timed out calling {exc.request.url.host}")
+        return ProviderError(f"timed out calling {exc.request.url.host}")
     if isinstance(exc, httpx.RequestError):
-        return UpstreamError(detail=f"cannot reach {exc.request.url}: {exc.__class__.__name__}")
-    return UpstreamError(detail=str(exc))
+        return ProviderError(f"cannot reach {exc.request.url}: {exc.__class__.__name__}")
+    return ProviderError(str(exc))
 
 
 async def request_json(
     http: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], body: dict[str, Any] | None
 ) -> Any:
-    """One JSON call upstream. Raises: UpstreamError with the status and the upstream's words."""
+    """One JSON call upstream. Raises: ProviderError with the status and the upstream's words."""
     try:
         response = await http.request(
             method, url, headers=headers, content=orjson.dumps(body) if body is not None else None
         )
-        response.raise_for_status()
-        return orjson.loads(response.content)
     except httpx.HTTPError as exc:
         raise upstream_error(exc) from exc
+    await raise_for_status(response)
+    try:
+        return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamError(detail=f"{url} did not answer JSON") from exc
+        raise ProviderError(f"{url} did not answer JSON", status_code=response.status_code) from exc
 
 
-def client_for(provider_type: str, api_base: str, api_key: str, http: httpx.AsyncClient) -> ProviderClient:
+def client_for(
+    provider_type: str, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = ""
+) -> ProviderClient:
     """The adapter for ``provider_type``. Raises: InvalidRequest for an unknown type."""
     from clawgate.providers.anthropic import AnthropicClient
     from clawgate.providers.openai_compat import OpenAICompatClient
 
     if provider_type == "anthropic_native":
-        return AnthropicClient(api_base or "https://api.anthropic.com", api_key, http)
+        return AnthropicClient(
+            api_base or "https://api.anthropic.com", api_key, http, name=name or "anthropic"
+        )
     if provider_type in OPENAI_COMPATIBLE:
-        return OpenAICompatClient(api_base or "https://api.openai.com/v1", api_key, http)
+        return OpenAICompatClient(
+            api_base or "https://api.openai.com/v1", api_key, http, name=name or "openai"
+        )
     raise InvalidRequest(detail=f"unknown provider_type {provider_type!r}; one of {sorted(PROVIDER_TYPES)}")

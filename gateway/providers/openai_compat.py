@@ -1,37 +1,189 @@
-"""OpenAI-compatible adapter: ``GET {base}/models``, ``POST {base}/chat/completions``."""
+"""OpenAI-compatible adapter: ``GET {base}/models``, ``POST {base}/chat/completions`` (plain and SSE,
+with tool calls and ``stream_options.include_usage``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 
-from clawgate.errors import UpstreamError
-from clawgate.providers.base import request_json
+from clawgate.providers.base import raise_for_status, request_json, upstream_error
+from clawgate.providers.retry import ProviderError
+from clawgate.providers.types import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
-__all__ = ["OpenAICompatClient"]
+__all__ = ["OpenAICompatClient", "to_openai_messages"]
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+
+def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.name:
+            item["name"] = m.name
+        if m.tool_calls:
+            item["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
+            ]
+            if not m.content:
+                item["content"] = None
+        if m.role == "tool":
+            item["tool_call_id"] = m.tool_call_id
+        out.append(item)
+    return out
+
+
+def _body(request: ChatRequest, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model, "messages": to_openai_messages(request.messages)}
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }
+            for t in request.tools
+        ]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.stop:
+        body["stop"] = request.stop
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _usage(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    prompt, completion = int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0)
+    details = data.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(data.get("total_tokens") or prompt + completion),
+        cache_read_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+    )
 
 
 class OpenAICompatClient:
-    def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = "openai") -> None:
         self.base = api_base.rstrip("/")
+        self.name = name
         self._http = http
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
-    async def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        return await request_json(self._http, method, self.base + path, self._headers, body)
-
     async def list_models(self) -> list[dict[str, object]]:
-        data = await self._json("GET", "/models")
+        data = await request_json(self._http, "GET", self.base + "/models", self._headers, None)
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
-            raise UpstreamError(detail=f"{self.base}/models answered an unexpected shape")
+            raise ProviderError(f"{self.base}/models answered an unexpected shape")
         return [item for item in items if isinstance(item, dict) and "id" in item]
 
     async def ping_chat(self, model: str) -> None:
-        data = await self._json(
-            "POST", "/chat/completions",
-            {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1},
-        )  # fmt: skip
-        if not isinstance(data, dict) or "choices" not in data:
-            raise UpstreamError(detail="chat completion answered without choices")
+        await self.chat(
+            ChatRequest(model=model, messages=[ChatMessage(role="user", content="ping")], max_tokens=1)
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        data = await request_json(
+            self._http, "POST", self.base + "/chat/completions", self._headers, _body(request, False)
+        )
+        try:
+            choice = data["choices"][0]
+            message = choice.get("message") or {}
+            calls = [
+                ToolCall(id=str(c.get("id") or ""), name=str(c["function"]["name"]),
+                         arguments=str(c["function"].get("arguments") or "{}"))
+                for c in message.get("tool_calls") or []
+            ]  # fmt: skip
+            return ChatResponse(
+                content=str(message.get("content") or ""),
+                thinking=str(message.get("reasoning_content") or message.get("reasoning") or ""),
+                tool_calls=calls,
+                finish_reason=_FINISH.get(
+                    str(choice.get("finish_reason")), "tool_calls" if calls else "stop"
+                ),
+                usage=_usage(data.get("usage")) or Usage(),
+                model=str(data.get("model") or request.model),
+            )
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProviderError(f"malformed chat completion from {self.base}: {exc!r}") from exc
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        try:
+            async with self._http.stream(
+                "POST", self.base + "/chat/completions", headers=self._headers,
+                content=orjson.dumps(_body(request, True)),
+            ) as response:  # fmt: skip
+                await raise_for_status(response)
+                saw_finish = False
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = self._chunk(data)
+                    if chunk is not None:
+                        saw_finish = saw_finish or chunk.finish_reason is not None
+                        yield chunk
+                if not saw_finish:
+                    raise ProviderError(f"stream from {self.base} ended before finish_reason (cut off)")
+        except httpx.HTTPError as exc:
+            raise upstream_error(exc) from exc
+
+    def _chunk(self, data: str) -> StreamChunk | None:
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderError(f"garbled stream event from {self.base}: {data[:100]!r}") from exc
+        if not isinstance(event, dict):
+            return None
+        if "error" in event:
+            raise ProviderError(f"upstream stream error: {str(event['error'])[:300]}")
+        usage = _usage(event.get("usage"))
+        choices = event.get("choices") or []
+        if not choices:
+            return StreamChunk(usage=usage) if usage is not None else None
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        deltas = [
+            ToolCallDelta(
+                index=int(c.get("index") or 0), id=str(c.get("id") or ""),
+                name=str((c.get("function") or {}).get("name") or ""),
+                arguments=str((c.get("function") or {}).get("arguments") or ""),
+            )
+            for c in delta.get("tool_calls") or []
+        ]  # fmt: skip
+        finish = choice.get("finish_reason")
+        return StreamChunk(
+            content=str(delta.get("content") or ""),
+            thinking=str(delta.get("reasoning_content") or delta.get("reasoning") or ""),
+            tool_calls=deltas,
+            finish_reason=_FINISH.get(str(finish), "stop") if finish else None,
+            usage=usage,
+        )

@@ -1,0 +1,146 @@
+"""Provider-neutral chat types: what the run loop sends and what adapters return.
+
+Messages follow the OpenAI chat shape (the lingua franca); the Anthropic adapter converts.
+Tool-call ``arguments`` stay a JSON *string*, exactly as the model produced them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec import Struct
+
+__all__ = [
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResponse",
+    "StreamChunk",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolSpec",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
+
+
+class ToolCall(Struct, kw_only=True):
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallDelta(Struct, kw_only=True, omit_defaults=True):
+    """A piece of a streamed tool call; ``index`` says which call it extends."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class ChatMessage(Struct, kw_only=True, omit_defaults=True):
+    role: Role
+    content: str = ""
+    name: str = ""
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
+    tool_call_id: str = ""
+    thinking: str = ""
+
+
+class ToolSpec(Struct, kw_only=True):
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ChatRequest(Struct, kw_only=True):
+    model: str
+    messages: list[ChatMessage]
+    tools: list[ToolSpec] = msgspec.field(default_factory=list)
+    tool_choice: Any = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    thinking: str = ""  # "", "low", "medium", "high"
+
+
+class Usage(Struct, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    def add(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cache_creation_tokens=self.cache_creation_tokens + other.cache_creation_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+        )
+
+
+class ChatResponse(Struct, kw_only=True):
+    content: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
+    finish_reason: FinishReason = "stop"
+    usage: Usage = msgspec.field(default_factory=Usage)
+    model: str = ""
+
+
+class StreamChunk(Struct, kw_only=True, omit_defaults=True):
+    content: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCallDelta] = msgspec.field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+class Accumulator:
+    """Folds stream chunks into the final ``ChatResponse``."""
+
+    def __init__(self, model: str = "") -> None:
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+        self.calls: dict[int, ToolCall] = {}
+        self.finish: FinishReason = "stop"
+        self.usage = Usage()
+        self.model = model
+
+    def add(self, chunk: StreamChunk) -> None:
+        if chunk.content:
+            self.content.append(chunk.content)
+        if chunk.thinking:
+            self.thinking.append(chunk.thinking)
+        for delta in chunk.tool_calls:
+            call = self.calls.get(delta.index)
+            if call is None:
+                call = self.calls[delta.index] = ToolCall(id=delta.id, name=delta.name, arguments="")
+            if delta.id and not call.id:
+                call.id = delta.id
+            if delta.name and not call.name:
+                call.name = delta.name
+            call.arguments += delta.arguments
+        if chunk.finish_reason:
+            self.finish = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    def result(self) -> ChatResponse:
+        calls = [self.calls[i] for i in sorted(self.calls)]
+        for call in calls:
+            call.arguments = call.arguments or "{}"
+        finish: FinishReason = "tool_calls" if calls and self.finish == "stop" else self.finish
+        return ChatResponse(
+            content="".join(self.content),
+            thinking="".join(self.thinking),
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=self.usage,
+            model=self.model,
+        )
