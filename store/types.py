@@ -133,3 +133,134 @@ class ConfigEntry(Struct, kw_only=True):
     key: str
     value: str
     updated_at: datetime
+
+
+class SessionRow(Struct, kw_only=True):
+    id: UUID
+    tenant_id: UUID
+    session_key: str
+    agent_id: UUID
+    user_id: str
+    channel: str
+    label: str
+    model: str
+    provider: str
+    summary: str
+    context_start: int
+    message_count: int
+    input_tokens: int
+    output_tokens: int
+    compaction_count: int
+    metadata: JSON
+    created_at: datetime
+    updated_at: datetime
+
+
+class SessionListRow(SessionRow, kw_only=True):
+    agent_key: str
+    agent_name: str
+    context_window: int
+
+
+class MessageRow(Struct, kw_only=True):
+    idx: int
+    role: str
+    content: str
+    thinking: str
+    tool_calls: list[Any]
+    tool_call_id: str
+    is_error: bool
+    run_id: UUID | None
+    metadata: JSON
+    created_at: datetime
+
+
+class RunRow(Struct, kw_only=True):
+    id: UUID
+    tenant_id: UUID
+    session_id: UUID
+    session_key: str
+    agent_id: UUID
+    user_id: str
+    process_id: str
+    status: str
+    idempotency_key: str | None
+    result: Any
+    error: str
+    input_tokens: int
+    output_tokens: int
+    started_at: datetime
+    heartbeat_at: datetime
+    ended_at: datetime | None
+
+
+class TraceRow(Struct, kw_only=True):
+    id: UUID
+    tenant_id: UUID
+    run_id: UUID | None
+    agent_id: UUID | None
+    user_id: str
+    session_key: str
+    name: str
+    channel: str
+    status: str
+    error: str
+    input_preview: str
+    output_preview: str
+    total_input_tokens: int
+    total_output_tokens: int
+    span_count: int
+    llm_call_count: int
+    tool_call_count: int
+    start_time: datetime
+    end_time: datetime | None
+    duration_ms: int | None
+
+
+class SpanRow(Struct, kw_only=True):
+    id: UUID
+    tenant_id: UUID
+    trace_id: UUID
+    parent_span_id: UUID | None
+    span_type: str
+    name: str
+    status: str
+    model: str
+    provider: str
+    tool_name: str
+    tool_call_id: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
+    input_preview: str
+    output_preview: str
+    error: str
+    start_time: datetime
+    end_time: datetime
+    duration_ms: int
+
+
+class UsageRow(Struct, kw_only=True):
+    agent_key: str
+    session_key: str
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime
+
+
+class UsageSummaryRow(Struct, kw_only=True):
+    agent_key: str
+    input_tokens: int
+    output_tokens: int
+    sessions: int
+    records: int
+
+
+class FailedRun(Struct, kw_only=True):
+    id: UUID
+    tenant_id: UUID
+    session_key: str
+    agent_id: UUID
+    user_id: str

@@ -1,0 +1,58 @@
+-- name: insert
+INSERT INTO runs (tenant_id, session_id, session_key, agent_id, user_id, process_id, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING *;
+
+-- name: get
+SELECT r.*
+  FROM runs AS r
+ WHERE r.tenant_id = $1
+   AND r.id        = $2;
+
+-- name: active_for_session
+SELECT r.*
+  FROM runs AS r
+ WHERE r.tenant_id  = $1
+   AND r.session_id = $2
+   AND r.status     = 'running';
+
+-- name: by_idempotency
+SELECT r.*
+  FROM runs AS r
+ WHERE r.tenant_id       = $1
+   AND r.user_id         = $2
+   AND r.idempotency_key = $3
+   AND r.started_at      > now() - interval '24 hours';
+
+-- name: finish
+UPDATE runs
+   SET status = $3, result = $4, error = $5, input_tokens = $6, output_tokens = $7, ended_at = now()
+ WHERE tenant_id = $1
+   AND id        = $2
+   AND status    = 'running'
+RETURNING id;
+
+-- name: heartbeat
+UPDATE runs
+   SET heartbeat_at = now()
+ WHERE process_id = $1
+   AND status     = 'running';
+
+-- name: running_processes
+SELECT DISTINCT r.process_id
+  FROM runs AS r
+ WHERE r.status      = 'running'
+   AND r.process_id <> $1;
+
+-- name: fail_process
+UPDATE runs
+   SET status = 'failed', error = $2, ended_at = now()
+ WHERE process_id = $1
+   AND status     = 'running'
+RETURNING id, tenant_id, session_key, agent_id, user_id;
+
+-- name: expire_idempotency
+UPDATE runs
+   SET idempotency_key = NULL
+ WHERE idempotency_key IS NOT NULL
+   AND started_at < now() - interval '24 hours';

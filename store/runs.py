@@ -1,0 +1,93 @@
+"""Runs: one agent turn owned by the gateway. At most one ``running`` run per session (a partial
+unique index decides it, across processes); idempotency keys are unique rows for 24 hours."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from clawgate.sql import query
+from clawgate.store._rows import many, maybe, one
+from clawgate.store.types import FailedRun, RunRow
+
+__all__ = [
+    "active_for_session",
+    "by_idempotency",
+    "fail_process",
+    "finish",
+    "get",
+    "heartbeat",
+    "insert",
+    "running_processes",
+]
+
+
+async def insert(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    session_id: UUID,
+    session_key: str,
+    agent_id: UUID,
+    user_id: str,
+    process_id: str,
+    idempotency_key: str | None,
+) -> RunRow:
+    """Raises: asyncpg.UniqueViolationError when the session already has an active run or the
+    idempotency key is taken (the caller decides which and what to answer)."""
+    row = await conn.fetchrow(
+        query("runs.insert"),
+        tenant_id,
+        session_id,
+        session_key,
+        agent_id,
+        user_id,
+        process_id,
+        idempotency_key,
+    )
+    return one(row, RunRow)
+
+
+async def get(conn: asyncpg.Connection, tenant_id: UUID, run_id: UUID) -> RunRow | None:
+    return maybe(await conn.fetchrow(query("runs.get"), tenant_id, run_id), RunRow)
+
+
+async def active_for_session(conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID) -> RunRow | None:
+    return maybe(await conn.fetchrow(query("runs.active_for_session"), tenant_id, session_id), RunRow)
+
+
+async def by_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> RunRow | None:
+    return maybe(await conn.fetchrow(query("runs.by_idempotency"), tenant_id, user_id, key), RunRow)
+
+
+async def finish(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    run_id: UUID,
+    *,
+    status: str,
+    result: Any,
+    error: str,
+    input_tokens: int,
+    output_tokens: int,
+) -> bool:
+    """Mark a running run ended; False when it had already ended (e.g. failed by a sweeper)."""
+    done = await conn.fetchval(
+        query("runs.finish"), tenant_id, run_id, status, result, error, input_tokens, output_tokens
+    )
+    return done is not None
+
+
+async def heartbeat(conn: asyncpg.Connection, process_id: str) -> None:
+    await conn.execute(query("runs.heartbeat"), process_id)
+
+
+async def running_processes(conn: asyncpg.Connection, own_process: str) -> list[str]:
+    return [str(r["process_id"]) for r in await conn.fetch(query("runs.running_processes"), own_process)]
+
+
+async def fail_process(conn: asyncpg.Connection, process_id: str, reason: str) -> list[FailedRun]:
+    """Fail every run still marked running by ``process_id``; returns what was failed."""
+    return many(await conn.fetch(query("runs.fail_process"), process_id, reason), FailedRun)

@@ -1,0 +1,190 @@
+"""Traces and spans of runs, LLM calls and tool calls; usage records per LLM call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from msgspec import Struct
+
+from clawgate.sql import query
+from clawgate.store._rows import many, maybe
+from clawgate.store.types import SpanRow, TraceRow, UsageRow, UsageSummaryRow
+
+__all__ = [
+    "NewSpan",
+    "finish_trace",
+    "get",
+    "insert_spans",
+    "insert_trace",
+    "insert_usage",
+    "list_traces",
+    "spans",
+    "usage_count",
+    "usage_list",
+    "usage_summary",
+]
+
+
+class NewSpan(Struct, kw_only=True):
+    span_type: str
+    name: str
+    start_time: datetime
+    end_time: datetime
+    status: str = "completed"
+    parent_span_id: UUID | None = None
+    model: str = ""
+    provider: str = ""
+    tool_name: str = ""
+    tool_call_id: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str = ""
+    input_preview: str = ""
+    output_preview: str = ""
+    error: str = ""
+
+
+async def insert_trace(
+    conn: asyncpg.Connection,
+    *,
+    trace_id: UUID,
+    tenant_id: UUID,
+    run_id: UUID | None,
+    agent_id: UUID | None,
+    user_id: str,
+    session_key: str,
+    name: str,
+    channel: str,
+    input_preview: str,
+    start_time: datetime,
+) -> None:
+    await conn.execute(
+        query("traces.insert_trace"),
+        trace_id, tenant_id, run_id, agent_id, user_id, session_key, name, channel, input_preview, start_time,
+    )  # fmt: skip
+
+
+async def finish_trace(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    trace_id: UUID,
+    *,
+    status: str,
+    error: str,
+    output_preview: str,
+    input_tokens: int,
+    output_tokens: int,
+    span_count: int,
+    llm_calls: int,
+    tool_calls: int,
+    end_time: datetime,
+) -> None:
+    await conn.execute(
+        query("traces.finish_trace"),
+        tenant_id, trace_id, status, error, output_preview, input_tokens, output_tokens, span_count,
+        llm_calls, tool_calls, end_time,
+    )  # fmt: skip
+
+
+async def insert_spans(
+    conn: asyncpg.Connection, tenant_id: UUID, trace_id: UUID, items: list[NewSpan]
+) -> None:
+    if not items:
+        return
+    await conn.executemany(
+        query("traces.insert_span"),
+        [
+            (
+                tenant_id,
+                trace_id,
+                s.parent_span_id,
+                s.span_type,
+                s.name,
+                s.status,
+                s.model,
+                s.provider,
+                s.tool_name,
+                s.tool_call_id,
+                s.input_tokens,
+                s.output_tokens,
+                s.finish_reason,
+                s.input_preview,
+                s.output_preview,
+                s.error,
+                s.start_time,
+                s.end_time,
+                int((s.end_time - s.start_time).total_seconds() * 1000),
+            )
+            for s in items
+        ],
+    )
+
+
+async def list_traces(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    *,
+    user_id: str | None,
+    agent_id: UUID | None,
+    session_key: str | None,
+    limit: int,
+    offset: int,
+) -> list[TraceRow]:
+    rows = await conn.fetch(query("traces.list"), tenant_id, user_id, agent_id, session_key, limit, offset)
+    return many(rows, TraceRow)
+
+
+async def get(conn: asyncpg.Connection, tenant_id: UUID, trace_id: UUID) -> TraceRow | None:
+    return maybe(await conn.fetchrow(query("traces.get"), tenant_id, trace_id), TraceRow)
+
+
+async def spans(conn: asyncpg.Connection, tenant_id: UUID, trace_id: UUID) -> list[SpanRow]:
+    return many(await conn.fetch(query("traces.spans"), tenant_id, trace_id), SpanRow)
+
+
+async def insert_usage(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    agent_id: UUID | None,
+    agent_key: str,
+    user_id: str,
+    session_key: str,
+    run_id: UUID | None,
+    model: str,
+    provider: str,
+    input_tokens: int,
+    output_tokens: int,
+) -> None:
+    await conn.execute(
+        query("traces.insert_usage"),
+        tenant_id, agent_id, agent_key, user_id, session_key, run_id, model, provider, input_tokens,
+        output_tokens,
+    )  # fmt: skip
+
+
+async def usage_list(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    *,
+    agent_key: str | None,
+    user_id: str | None,
+    limit: int,
+    offset: int,
+) -> list[UsageRow]:
+    rows = await conn.fetch(query("traces.usage_list"), tenant_id, agent_key, user_id, limit, offset)
+    return many(rows, UsageRow)
+
+
+async def usage_count(
+    conn: asyncpg.Connection, tenant_id: UUID, *, agent_key: str | None, user_id: str | None
+) -> int:
+    return int(await conn.fetchval(query("traces.usage_count"), tenant_id, agent_key, user_id))
+
+
+async def usage_summary(
+    conn: asyncpg.Connection, tenant_id: UUID, *, user_id: str | None
+) -> list[UsageSummaryRow]:
+    return many(await conn.fetch(query("traces.usage_summary"), tenant_id, user_id), UsageSummaryRow)
