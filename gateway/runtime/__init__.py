@@ -1,0 +1,1 @@
+"""The runtime: provider resolution, the agent loop, and the run manager that owns runs."""

@@ -1,0 +1,82 @@
+"""Tools an agent can call: plain async functions with a JSON schema, registered in one table.
+
+Later features (memory, cron, heartbeat) add entries with ``register``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from clawgate.providers.types import ToolSpec
+
+__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
+
+
+class ToolError(Exception):
+    """A tool's own failure; its message goes back to the model as an error result."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    tenant_id: UUID
+    agent_id: UUID
+    agent_key: str
+    session_key: str
+    user_id: str
+    run_id: UUID
+    message_count: int = 0
+
+
+ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    spec: ToolSpec
+    fn: ToolFn
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def register(name: str, description: str, parameters: dict[str, Any]) -> Callable[[ToolFn], ToolFn]:
+    """Decorator adding a tool to ``REGISTRY``; a duplicate name is a bug and fails at import."""
+
+    def wrap(fn: ToolFn) -> ToolFn:
+        if name in REGISTRY:
+            raise RuntimeError(f"duplicate tool {name}")
+        REGISTRY[name] = Tool(ToolSpec(name=name, description=description, parameters=parameters), fn)
+        return fn
+
+    return wrap
+
+
+@register(
+    "current_time",
+    "The current date and time, optionally in an IANA time zone.",
+    {"type": "object", "properties": {"timezone": {"type": "string", "description": "e.g. Europe/Paris"}}},
+)
+async def current_time(ctx: ToolContext, args: dict[str, Any]) -> str:
+    zone = str(args.get("timezone") or "UTC")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ToolError(f"unknown time zone {zone!r}") from None
+    return datetime.now(UTC).astimezone(tz).isoformat(timespec="seconds")
+
+
+@register(
+    "session_info",
+    "Facts about the current conversation: session key, agent, user and message count.",
+    {"type": "object", "properties": {}},
+)
+async def session_info(ctx: ToolContext, args: dict[str, Any]) -> str:
+    return (
+        f"session_key={ctx.session_key} agent={ctx.agent_key} user={ctx.user_id or '-'} "
+        f"messages={ctx.message_count} run_id={ctx.run_id}"
+    )
