@@ -20,12 +20,17 @@ from clawgate.crypto import SecretBox, load_or_create_key
 from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.errors import ConfigError
 from clawgate.ratelimit import RateLimiter
+from clawgate.runtime.llm import LLMResolver
+from clawgate.runtime.runs import RunManager
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
+from clawgate.services.chat import ChatService
 from clawgate.services.providers import ProviderService
+from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
+from clawgate.services.traces import TraceService
 from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.migrate import migrate
@@ -96,10 +101,16 @@ async def build_gateway(settings: Settings) -> Gateway:
     http = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), follow_redirects=False)
     auth = AuthService(settings, db, bus)
     rl = settings.rate_limits
+    agents = AgentService(db, bus)
+    llm = LLMResolver(settings, db, box, http, bus)
+    runner = RunManager(settings, db, bus, llm)
+    await runner.start()
+    chat = ChatService(settings, db, agents, runner)
     return Gateway(
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
-        agents=AgentService(db, bus), api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
-        providers=ProviderService(db, box, http), system_configs=SystemConfigService(db),
+        agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
+        providers=ProviderService(db, box, http, bus), system_configs=SystemConfigService(db),
+        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm), traces=TraceService(db, chat),
         ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
         chat_limiter=RateLimiter(settings.gateway.rate_limit_rpm, 5),
         embedded=embedded, key_source=key_source,
@@ -107,6 +118,7 @@ async def build_gateway(settings: Settings) -> Gateway:
 
 
 async def close_gateway(gateway: Gateway) -> None:
+    await gateway.runner.stop()
     await gateway.bus.stop()
     await gateway.http.aclose()
     await gateway.db.close()

@@ -23,6 +23,7 @@ from clawgate.errors import ConfigError
 __all__ = [
     "DatabaseSettings",
     "GatewaySettings",
+    "LLMSettings",
     "LimitSettings",
     "LogSettings",
     "ProviderSettings",
@@ -96,6 +97,16 @@ class LogSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     format: Annotated[LogFormat, Meta(description="auto: console on a TTY, JSON lines otherwise.")] = "auto"
 
 
+class LLMSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    retry_attempts: Annotated[
+        int, Meta(ge=1, le=10, description="Attempts per provider call (429/5xx/network).")
+    ] = 3
+    retry_base_delay_ms: Annotated[
+        int, Meta(ge=0, description="First backoff; doubles each retry, +/-10% jitter.")
+    ] = 300
+    retry_max_delay_ms: Annotated[int, Meta(ge=0)] = 30000
+
+
 class ProviderSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     api_key: str = ""
     api_base: str = ""
@@ -114,6 +125,7 @@ class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    llm: LLMSettings = msgspec.field(default_factory=LLMSettings)
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
     # Where the settings came from; not part of the file format.
     config_path: str = ""

@@ -14,12 +14,17 @@ from clawgate.config import Settings
 from clawgate.crypto import SecretBox
 from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.ratelimit import RateLimiter
+from clawgate.runtime.llm import LLMResolver
+from clawgate.runtime.runs import RunManager
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
+from clawgate.services.chat import ChatService
 from clawgate.services.providers import ProviderService
+from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
+from clawgate.services.traces import TraceService
 from clawgate.store import Database
 
 __all__ = ["ClientInfo", "Gateway"]
@@ -51,6 +56,11 @@ class Gateway:
     tenants: TenantService
     providers: ProviderService
     system_configs: SystemConfigService
+    llm: LLMResolver
+    runner: RunManager
+    chat: ChatService
+    sessions: SessionService
+    traces: TraceService
     ip_limiter: RateLimiter
     key_limiter: RateLimiter
     chat_limiter: RateLimiter

@@ -41,7 +41,7 @@ def visible_to(event: BusEvent, who: Principal) -> bool:
     client; tenant-less events reach only owners (system events excepted). Within a tenant, admins
     see everything; others only events without a user or addressed to them.
     """
-    if event.name.startswith("cache.") or event.name == "audit.log":
+    if event.name.startswith(("cache.", "internal.")) or event.name == "audit.log":
         return False
     if event.tenant_id is None:
         return event.name in SYSTEM_EVENTS or who.is_owner

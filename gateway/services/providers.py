@@ -11,6 +11,7 @@ import httpx
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from clawgate.bus import BusEvent, EventBus
 from clawgate.crypto import SecretBox, mask
 from clawgate.errors import FailedPrecondition, InvalidRequest, NotFound, UpstreamError
 from clawgate.principal import Principal, Role
@@ -90,10 +91,16 @@ def _check_base(base: str) -> None:
 
 
 class ProviderService:
-    def __init__(self, db: Database, box: SecretBox, http: httpx.AsyncClient) -> None:
+    def __init__(self, db: Database, box: SecretBox, http: httpx.AsyncClient, bus: EventBus) -> None:
         self._db = db
         self._box = box
         self._http = http
+        self._bus = bus
+
+    async def _changed(self, who: Principal) -> None:
+        await self._bus.publish(
+            BusEvent(name="cache.invalidate", payload={"kind": "provider"}, tenant_id=who.tenant_id)
+        )
 
     def out(self, row: ProviderRow) -> ProviderOut:
         plain = self._plain_key(row)
@@ -132,11 +139,13 @@ class ProviderService:
         _check_type(body.provider_type)
         _check_base(body.api_base)
         async with self._db.transaction() as conn:
-            return await providers.insert(
+            row = await providers.insert(
                 conn, who.tenant_id, name=body.name, display_name=body.display_name,
                 provider_type=body.provider_type, api_base=body.api_base,
                 api_key=self._box.encrypt(body.api_key), enabled=body.enabled, settings=body.settings,
             )  # fmt: skip
+        await self._changed(who)
+        return row
 
     async def update(self, who: Principal, ref: str, patch: ProviderPatch) -> ProviderRow:
         require(who, Role.ADMIN, "providers.update")
@@ -155,6 +164,7 @@ class ProviderService:
             saved = await providers.update(conn, updated)
         if saved is None:
             raise NotFound(kind="provider", id=ref)
+        await self._changed(who)
         return saved
 
     async def delete(self, who: Principal, ref: str) -> None:
@@ -163,6 +173,7 @@ class ProviderService:
         async with self._db.transaction() as conn:
             if not await providers.delete(conn, who.tenant_id, row.id):
                 raise NotFound(kind="provider", id=ref)
+        await self._changed(who)
 
     def _client(self, row: ProviderRow) -> Any:
         key = self._plain_key(row)

@@ -1,0 +1,364 @@
+"""Chat over sessions: send (start, inject, abort by keyword, idempotent), history with catch-up,
+abort, inject, status. Runs are executed by the run manager; this service decides and persists."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from clawgate.config import Settings
+from clawgate.errors import InvalidRequest, NotFound, Unauthorized
+from clawgate.principal import Principal, Role
+from clawgate.runtime.prompt import TRUNCATION_NOTE
+from clawgate.runtime.runs import RunManager, RunPlan
+from clawgate.services import require
+from clawgate.services.agents import AgentService
+from clawgate.store import Database, runs, sessions
+from clawgate.store.types import AgentRow, MessageRow, RunRow, SessionRow
+
+__all__ = [
+    "CANCEL_WORDS",
+    "ChatAbortParams",
+    "ChatHistoryParams",
+    "ChatInjectParams",
+    "ChatSendParams",
+    "ChatService",
+    "SessionKeyParams",
+    "message_out",
+    "parse_session_key",
+]
+
+CANCEL_WORDS = frozenset(
+    {"stop", "cancel", "abort", "thôi", "dừng", "hủy", "取消", "停", "nevermind", "never mind", "/stop"}
+)
+
+
+class ChatSendParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    message: Annotated[str, Meta(min_length=1)]
+    agentId: str = ""
+    sessionKey: Annotated[str, Meta(max_length=512)] = ""
+    stream: bool = True
+    media: list[Any] = []
+    idempotencyKey: Annotated[str, Meta(min_length=1, max_length=255)] | UnsetType = UNSET
+    wait: bool = True
+
+
+class ChatHistoryParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    sessionKey: str
+    agentId: str = ""
+    afterIndex: Annotated[int, Meta(ge=-1)] = -1
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 200
+
+
+class ChatAbortParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    sessionKey: str = ""
+    runId: str = ""
+
+
+class ChatInjectParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    sessionKey: str
+    message: Annotated[str, Meta(min_length=1)]
+    label: Annotated[str, Meta(max_length=100)] = ""
+
+
+class SessionKeyParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    sessionKey: str
+
+
+def parse_session_key(key: str) -> tuple[str, str] | None:
+    """``agent:{agentKey}:{rest}`` -> (agentKey, rest); None when the key is not of that form."""
+    parts = key.split(":", 2)
+    if len(parts) == 3 and parts[0] == "agent" and parts[1] and parts[2]:
+        return parts[1], parts[2]
+    return None
+
+
+def message_out(row: MessageRow) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "index": row.idx,
+        "role": row.role,
+        "content": row.content,
+        "created_at": row.created_at,
+    }
+    if row.thinking:
+        out["thinking"] = row.thinking
+    if row.tool_calls:
+        out["tool_calls"] = row.tool_calls
+    if row.tool_call_id:
+        out["tool_call_id"] = row.tool_call_id
+    if row.is_error:
+        out["is_error"] = True
+    if row.run_id is not None:
+        out["run_id"] = str(row.run_id)
+    if row.metadata:
+        out["metadata"] = row.metadata
+    return out
+
+
+class ChatService:
+    def __init__(self, settings: Settings, db: Database, agents: AgentService, runner: RunManager) -> None:
+        self._settings = settings
+        self._db = db
+        self._agents = agents
+        self.runner = runner
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def resolve_agent(self, who: Principal, agent_ref: str, session_key: str) -> AgentRow:
+        """The agent named, else the one in the session key, else the tenant's default.
+
+        Raises: NotFound with the name when it does not exist.
+        """
+        ref = agent_ref
+        if not ref and session_key:
+            parsed = parse_session_key(session_key)
+            ref = parsed[0] if parsed else ""
+        if ref:
+            return await self._agents.get(who, ref)
+        rows = await self._agents.list_agents(who)
+        if not rows:
+            raise NotFound(kind="agent", id="default (create one with POST /v1/agents)")
+        return rows[0]
+
+    def _check_owner(self, who: Principal, session: SessionRow) -> None:
+        if not who.sees_all and session.user_id and session.user_id != who.user_id:
+            raise Unauthorized("requires_role", action="access to another user's session", role="admin")
+
+    async def session(self, who: Principal, key: str) -> SessionRow:
+        """A session the caller may see. Raises: NotFound, Unauthorized (another user's)."""
+        async with self._db.connection() as conn:
+            row = await sessions.get(conn, who.tenant_id, key)
+        if row is None:
+            raise NotFound(kind="session", id=key)
+        self._check_owner(who, row)
+        return row
+
+    def _truncate(self, text: str) -> str:
+        limit = self._settings.gateway.max_message_chars
+        if len(text) <= limit:
+            return text
+        return text[:limit] + TRUNCATION_NOTE.format(kept=limit, total=len(text))
+
+    # -- chat.send ------------------------------------------------------------------------------
+
+    async def send(self, who: Principal, params: ChatSendParams, channel: str = "ws") -> dict[str, Any]:
+        """Start a run, inject into the active one, or abort it by a cancel word (spec section 3).
+
+        The user message is committed before this returns (or before the run starts).
+        Raises: NotFound (agent), Unauthorized (another user's session), FailedPrecondition
+        (no working provider), InvalidRequest.
+        """
+        require(who, Role.OPERATOR, "chat.send")
+        if not who.user_id:
+            raise InvalidRequest(detail="user_id is required (connect with user_id or send X-GoClaw-User-Id)")
+        idem = params.idempotencyKey if params.idempotencyKey is not UNSET else None
+        if idem is not None:
+            earlier = await self._by_idempotency(who, idem)
+            if earlier is not None:
+                return await self._replay(who, earlier, params.wait)
+        agent = await self.resolve_agent(who, params.agentId, params.sessionKey)
+        key = params.sessionKey or f"agent:{agent.agent_key}:{channel}:direct:{uuid.uuid4()}"
+        parsed = parse_session_key(key)
+        if parsed is None:
+            raise InvalidRequest(detail="sessionKey must look like agent:{agentKey}:{rest}")
+        if parsed[0] != agent.agent_key and str(agent.id) != parsed[0]:
+            raise InvalidRequest(detail=f"sessionKey belongs to agent {parsed[0]!r}, not {agent.agent_key!r}")
+        text = self._truncate(params.message)
+        await self._agent_ready(agent)
+        try:
+            decision = await self._decide(who, agent, key, channel, text, params, idem)
+        except _Retry:
+            decision = _Decision()
+        if decision.replay is not None:
+            return await self._replay(who, decision.replay, params.wait)
+        if decision.abort is not None:
+            await self.runner.abort(who.tenant_id, decision.abort)
+            return {"cancelled": True, "aborted": True, "runId": str(decision.abort), "sessionKey": key}
+        if decision.injected is not None:
+            return {"injected": True, "runId": str(decision.injected), "sessionKey": key}
+        if decision.run is None or decision.session is None:
+            # Lost a race with another send on this session: decide again (it will inject).
+            return await self.send(who, params, channel)
+        plan = RunPlan(
+            tenant_id=who.tenant_id, user_id=who.user_id, agent=agent, session=decision.session, message=text,
+            user_idx=decision.user_idx, stream=params.stream, channel=channel, idempotency_key=idem,
+        )  # fmt: skip
+        handle = self.runner.launch(decision.run.id, plan)
+        if not params.wait:
+            return {"runId": str(decision.run.id), "sessionKey": key, "status": "started"}
+        return await asyncio.shield(handle.done)
+
+    async def _decide(
+        self,
+        who: Principal,
+        agent: AgentRow,
+        key: str,
+        channel: str,
+        text: str,
+        params: ChatSendParams,
+        idem: str | None,
+    ) -> _Decision:
+        """Under the session's row lock: replay, abort, inject, or store the message and a new run."""
+        async with self._db.transaction() as conn:
+            session = await self._session_for_send(conn, who, agent, key, channel)
+            if idem is not None:
+                # Re-check under the lock: a concurrent twin may have just committed.
+                twin = await runs.by_idempotency(conn, who.tenant_id, who.user_id, idem)
+                if twin is not None:
+                    return _Decision(replay=twin)
+            active = await runs.active_for_session(conn, who.tenant_id, session.id)
+            if active is not None:
+                if params.message.strip().lower() in CANCEL_WORDS:
+                    return _Decision(abort=active.id)
+                await sessions.append_message(conn, who.tenant_id, session.id, role="user", content=text)
+                return _Decision(injected=active.id)
+            user = await sessions.append_message(
+                conn, who.tenant_id, session.id, role="user", content=text, metadata=_media(params.media)
+            )
+            try:
+                async with conn.transaction():
+                    run = await runs.insert(
+                        conn, tenant_id=who.tenant_id, session_id=session.id, session_key=key, agent_id=agent.id,
+                        user_id=who.user_id, process_id=self.runner.process_id, idempotency_key=idem,
+                    )  # fmt: skip
+            except asyncpg.UniqueViolationError:
+                raise _Retry() from None
+            return _Decision(run=run, session=session, user_idx=user.idx)
+
+    async def _agent_ready(self, agent: AgentRow) -> None:
+        """Fail before storing anything when the agent cannot possibly answer."""
+        await self.runner.llm.targets(agent)
+
+    async def _session_for_send(
+        self, conn: asyncpg.Connection, who: Principal, agent: AgentRow, key: str, channel: str
+    ) -> SessionRow:
+        session = await sessions.get_for_update(conn, who.tenant_id, key)
+        if session is None:
+            await sessions.insert(
+                conn, who.tenant_id, key, agent_id=agent.id, user_id=who.user_id, channel=channel
+            )
+            session = await sessions.get_for_update(conn, who.tenant_id, key)
+            assert session is not None
+        self._check_owner(who, session)
+        return session
+
+    async def _by_idempotency(self, who: Principal, key: str) -> RunRow | None:
+        async with self._db.connection() as conn:
+            return await runs.by_idempotency(conn, who.tenant_id, who.user_id, key)
+
+    async def _replay(self, who: Principal, run: RunRow, wait: bool) -> dict[str, Any]:
+        """The answer to a repeated idempotency key: no second run."""
+        if run.status != "running":
+            return dict(run.result or {"runId": str(run.id), "status": run.status, "error": run.error})
+        if not wait:
+            return {"runId": str(run.id), "sessionKey": run.session_key, "status": "in_flight"}
+        handle = self.runner.local.get(run.id)
+        if handle is not None:
+            return await asyncio.shield(handle.done)
+        while True:  # running on another process: wait for its row to end
+            await asyncio.sleep(0.25)
+            async with self._db.connection() as conn:
+                current = await runs.get(conn, who.tenant_id, run.id)
+            if current is None or current.status != "running":
+                return dict(current.result or {}) if current else {"runId": str(run.id), "status": "unknown"}
+
+    # -- the other chat methods -----------------------------------------------------------------
+
+    async def history(self, who: Principal, params: ChatHistoryParams) -> dict[str, Any]:
+        """Messages after ``afterIndex`` (catch-up), the total, and the active run if any."""
+        session = await self.session(who, params.sessionKey)
+        async with self._db.connection() as conn:
+            rows = await sessions.messages(
+                conn, who.tenant_id, session.id, start=params.afterIndex + 1, limit=params.limit
+            )
+            active = await runs.active_for_session(conn, who.tenant_id, session.id)
+        out: dict[str, Any] = {
+            "sessionKey": session.session_key,
+            "messages": [message_out(r) for r in rows],
+            "total": session.message_count,
+            "nextIndex": (rows[-1].idx + 1) if rows else max(params.afterIndex + 1, 0),
+            "summary": session.summary or None,
+        }
+        if active is not None:
+            handle = self.runner.local.get(active.id)
+            out["activeRun"] = {
+                "runId": str(active.id),
+                "content_so_far": handle.content_so_far if handle else "",
+                "seq": handle.seq if handle else 0,
+            }
+        return out
+
+    async def abort(self, who: Principal, params: ChatAbortParams) -> dict[str, Any]:
+        """Abort the session's active run, or the run named. Non-admins must own the session."""
+        require(who, Role.OPERATOR, "chat.abort")
+        if not params.sessionKey and not params.runId:
+            raise InvalidRequest(detail="sessionKey or runId is required")
+        async with self._db.connection() as conn:
+            if params.sessionKey:
+                session = await sessions.get(conn, who.tenant_id, params.sessionKey)
+                if session is None:
+                    raise NotFound(kind="session", id=params.sessionKey)
+                self._check_owner(who, session)
+                run = await runs.active_for_session(conn, who.tenant_id, session.id)
+            else:
+                try:
+                    run = await runs.get(conn, who.tenant_id, UUID(params.runId))
+                except ValueError:
+                    run = None
+                if run is None:
+                    raise NotFound(kind="run", id=params.runId)
+                if not who.sees_all and run.user_id != who.user_id:
+                    raise Unauthorized("requires_role", action="aborting another user's run", role="admin")
+        if run is None or run.status != "running":
+            return {"ok": True, "aborted": False, "notFound": run is None, "runIds": []}
+        await self.runner.abort(who.tenant_id, run.id)
+        return {"ok": True, "aborted": True, "stopped": True, "runIds": [str(run.id)]}
+
+    async def inject(self, who: Principal, params: ChatInjectParams) -> dict[str, Any]:
+        """Append an assistant message without running the agent (GoClaw ``chat.inject``)."""
+        require(who, Role.OPERATOR, "chat.inject")
+        session = await self.session(who, params.sessionKey)
+        content = f"[{params.label}]\n\n{params.message}" if params.label else params.message
+        async with self._db.transaction() as conn:
+            row = await sessions.append_message(
+                conn,
+                who.tenant_id,
+                session.id,
+                role="assistant",
+                content=content,
+                metadata={"injected": True},
+            )
+        return {"ok": True, "messageId": row.idx}
+
+    async def status(self, who: Principal, key: str) -> dict[str, Any]:
+        session = await self.session(who, key)
+        async with self._db.connection() as conn:
+            active = await runs.active_for_session(conn, who.tenant_id, session.id)
+        if active is None:
+            return {"isRunning": False, "runId": None, "activity": None}
+        handle = self.runner.local.get(active.id)
+        return {"isRunning": True, "runId": str(active.id), "activity": handle.activity if handle else None}
+
+
+@dataclass(slots=True)
+class _Decision:
+    replay: RunRow | None = None
+    abort: UUID | None = None
+    injected: UUID | None = None
+    run: RunRow | None = None
+    session: SessionRow | None = None
+    user_idx: int = 0
+
+
+class _Retry(Exception):
+    """The run insert lost a race (unique index): roll back and decide again."""
+
+
+def _media(media: list[Any]) -> dict[str, Any]:
+    return {"media": media} if media else {}

@@ -1,0 +1,57 @@
+"""Chat methods: ``chat.send``, ``chat.history``, ``chat.abort``, ``chat.inject``, ``chat.session.status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clawgate.errors import ResourceExhausted
+from clawgate.principal import Role
+from clawgate.services.chat import (
+    ChatAbortParams,
+    ChatHistoryParams,
+    ChatInjectParams,
+    ChatSendParams,
+    SessionKeyParams,
+)
+
+from .types import CallContext, Method
+
+__all__ = ["METHODS"]
+
+
+async def send(ctx: CallContext, params: ChatSendParams) -> dict[str, Any]:
+    """Send a message; with ``wait`` (default) the answer comes when the run ends.
+
+    Cancellation (the socket closing) stops waiting only; the run goes on.
+    """
+    limiter = ctx.gateway.chat_limiter
+    wait = limiter.hit(f"chat:{ctx.who.tenant_id}:{ctx.who.user_id or ctx.conn.id}")
+    if wait:
+        seconds = limiter.retry_after_seconds(wait)
+        raise ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
+    return await ctx.gateway.chat.send(ctx.who, params, channel="ws")
+
+
+async def history(ctx: CallContext, params: ChatHistoryParams) -> dict[str, Any]:
+    return await ctx.gateway.chat.history(ctx.who, params)
+
+
+async def abort(ctx: CallContext, params: ChatAbortParams) -> dict[str, Any]:
+    return await ctx.gateway.chat.abort(ctx.who, params)
+
+
+async def inject(ctx: CallContext, params: ChatInjectParams) -> dict[str, Any]:
+    return await ctx.gateway.chat.inject(ctx.who, params)
+
+
+async def session_status(ctx: CallContext, params: SessionKeyParams) -> dict[str, Any]:
+    return await ctx.gateway.chat.status(ctx.who, params.sessionKey)
+
+
+METHODS = {
+    "chat.send": Method(ChatSendParams, send, Role.OPERATOR),
+    "chat.history": Method(ChatHistoryParams, history, Role.VIEWER),
+    "chat.abort": Method(ChatAbortParams, abort, Role.OPERATOR),
+    "chat.inject": Method(ChatInjectParams, inject, Role.OPERATOR),
+    "chat.session.status": Method(SessionKeyParams, session_status, Role.VIEWER),
+}

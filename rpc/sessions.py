@@ -1,0 +1,74 @@
+"""Session methods: ``sessions.list|preview|patch|delete|reset|compact``, plus ``usage.get|summary``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
+
+from clawgate.principal import Role
+from clawgate.services.sessions import CompactParams, SessionListParams, SessionPatchParams
+from clawgate.services.traces import TimelineParams
+
+from .types import CallContext, Method
+
+__all__ = ["METHODS"]
+
+
+class KeyParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    key: str
+
+
+class UsageParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    agentId: str = ""
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, Meta(ge=0)] = 0
+
+
+async def list_sessions(ctx: CallContext, params: SessionListParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.list_sessions(ctx.who, params)
+
+
+async def preview(ctx: CallContext, params: KeyParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.preview(ctx.who, params.key)
+
+
+async def patch(ctx: CallContext, params: SessionPatchParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.patch(ctx.who, params)
+
+
+async def delete(ctx: CallContext, params: KeyParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.delete(ctx.who, params.key)
+
+
+async def reset(ctx: CallContext, params: KeyParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.reset(ctx.who, params.key)
+
+
+async def compact(ctx: CallContext, params: CompactParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.compact(ctx.who, params)
+
+
+async def usage_get(ctx: CallContext, params: UsageParams) -> dict[str, Any]:
+    return await ctx.gateway.traces.usage(ctx.who, params.agentId, params.limit, params.offset)
+
+
+async def usage_summary(ctx: CallContext, _: None) -> dict[str, Any]:
+    return await ctx.gateway.traces.usage_summary(ctx.who)
+
+
+async def timeline(ctx: CallContext, params: TimelineParams) -> dict[str, Any]:
+    return await ctx.gateway.traces.timeline(ctx.who, params)
+
+
+METHODS = {
+    "run.timeline.get": Method(TimelineParams, timeline, Role.VIEWER),
+    "sessions.list": Method(SessionListParams, list_sessions, Role.VIEWER),
+    "sessions.preview": Method(KeyParams, preview, Role.VIEWER),
+    "sessions.patch": Method(SessionPatchParams, patch, Role.OPERATOR),
+    "sessions.delete": Method(KeyParams, delete, Role.OPERATOR),
+    "sessions.reset": Method(KeyParams, reset, Role.OPERATOR),
+    "sessions.compact": Method(CompactParams, compact, Role.OPERATOR),
+    "usage.get": Method(UsageParams, usage_get, Role.VIEWER),
+    "usage.summary": Method(None, usage_summary, Role.VIEWER),
+}

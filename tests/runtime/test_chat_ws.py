@@ -1,0 +1,82 @@
+"""chat.* over a real WebSocket, with the agent talking to a loopback OpenAI-compatible stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.runtime.conftest import ChatSetup
+from tests.support import GATEWAY_TOKEN, ws_connect
+from tests.upstream import Reply
+
+
+def chat_calls(chat: ChatSetup) -> list[dict[str, Any]]:
+    """Upstream requests of runs (not the background title request)."""
+    return [r for r in chat.upstream.requests if not str(r["messages"][-1]["content"]).startswith("Write a title")]
+
+
+class TestChatSend:
+    async def test_send_streams_chunks_and_returns_final_answer(self, chat: ChatSetup) -> None:
+        """chat.send streams chunk events and answers with the run's content and usage."""
+        chat.upstream.script(Reply(content="Hello there, friend"))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            res = await ws.ok("chat.send", {"message": "hi", "agentId": "helper"})
+            events = [e["payload"] for e in ws.events if e["event"] == "agent"]
+        assert res["content"] == "Hello there, friend"
+        assert res["role"] == "assistant"
+        assert res["usage"]["total_tokens"] == 18
+        assert res["sessionKey"].startswith("agent:helper:ws:direct:")
+        kinds = [e["type"] for e in events]
+        assert kinds[0] == "run.started"
+        assert kinds[-1] == "run.completed"
+        assert (
+            "".join(e["payload"]["content"] for e in events if e["type"] == "chunk") == "Hello there, friend"
+        )
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+    async def test_tool_call_is_executed_and_result_fed_back(self, chat: ChatSetup) -> None:
+        """A tool call runs the built-in tool and the model sees its result on the next turn."""
+        chat.upstream.script(
+            Reply(tool_calls=[("current_time", '{"timezone": "UTC"}')]), Reply(content="It is now.")
+        )
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            res = await ws.ok("chat.send", {"message": "time?", "agentId": "helper"})
+            kinds = [e["payload"]["type"] for e in ws.events if e["event"] == "agent"]
+            history = await ws.ok("chat.history", {"sessionKey": res["sessionKey"]})
+        assert res["content"] == "It is now."
+        assert "tool.call" in kinds
+        assert "tool.result" in kinds
+        second = chat.upstream.requests[1]["messages"]
+        assert second[-1]["role"] == "tool"
+        assert "T" in second[-1]["content"]
+        roles = [m["role"] for m in history["messages"]]
+        assert roles == ["user", "assistant", "tool", "assistant"]
+
+    async def test_wait_false_answers_at_once_and_history_catches_up(self, chat: ChatSetup) -> None:
+        """wait:false acknowledges with status started; the answer lands in history."""
+        chat.upstream.script(Reply(content="later answer", delay=0.2))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            ack = await ws.ok("chat.send", {"message": "hi", "agentId": "helper", "wait": False})
+            assert ack["status"] == "started"
+            await ws.run_event("run.completed")
+            history = await ws.ok("chat.history", {"sessionKey": ack["sessionKey"], "afterIndex": 0})
+        assert [m["content"] for m in history["messages"]] == ["later answer"]
+        assert history["total"] == 2
+
+    async def test_same_idempotency_key_twice_concurrently_runs_once(self, chat: ChatSetup) -> None:
+        """Two sends with one idempotency key start exactly one run and get the same answer."""
+        chat.upstream.script(Reply(content="only once", delay=0.2))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            params = {
+                "message": "hi",
+                "agentId": "helper",
+                "idempotencyKey": "k-1",
+                "sessionKey": "agent:helper:ws:direct:s1",
+            }
+            a, b = await asyncio.gather(ws.call("chat.send", params), ws.call("chat.send", params))
+            again = await ws.ok("chat.send", params)
+        assert a["ok"], a
+        assert b["ok"], b
+        assert a["payload"]["runId"] == b["payload"]["runId"] == again["runId"]
+        assert again["content"] == "only once"
+        assert len(chat_calls(chat)) == 1

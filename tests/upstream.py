@@ -1,0 +1,273 @@
+"""Loopback stand-ins for LLM providers that speak the real wire protocols: OpenAI chat completions
+(JSON and SSE, tool calls, usage) and Anthropic Messages (JSON and SSE events). Scripted per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.support import free_port
+
+Flavor = Literal["openai", "anthropic"]
+
+
+@dataclass
+class Reply:
+    """One scripted answer. With no script, the stand-in echoes the last user message."""
+
+    content: str = ""
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)  # (name, arguments JSON)
+    thinking: str = ""
+    status: int = 200
+    body: str | None = None  # raw body to send instead (garbage, provider error JSON)
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before answering
+    chunk_delay: float = 0.0  # between stream chunks
+    cut_off: bool = False  # stream ends without finishing
+    usage: tuple[int, int] = (11, 7)
+    chunks: int = 0  # split content into this many stream chunks (0: one per word)
+
+
+class Upstream:
+    def __init__(self, flavor: Flavor = "openai") -> None:
+        self.flavor = flavor
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.models = ["model-a", "model-b"]
+        self.port = free_port()
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        suffix = "/v1" if self.flavor == "openai" else ""
+        return f"http://127.0.0.1:{self.port}{suffix}"
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        if self.replies:
+            return self.replies.popleft()
+        messages = body.get("messages") or []
+        last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        content = last.get("content")
+        if isinstance(content, list):
+            content = " ".join(
+                str(b.get("text") or b.get("content") or "") for b in content if isinstance(b, dict)
+            )
+        return Reply(content=f"echo: {content}")
+
+    # -- app --------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [Route("/v1/models", self._models, methods=["GET"])]
+        if self.flavor == "openai":
+            routes.append(Route("/v1/chat/completions", self._openai, methods=["POST"]))
+        else:
+            routes.append(Route("/v1/messages", self._anthropic, methods=["POST"]))
+        return Starlette(routes=routes)
+
+    async def _models(self, request: Request) -> Response:
+        self.headers.append(dict(request.headers))
+        if self.replies and self.replies[0].status != 200:
+            reply = self.replies.popleft()
+            return Response(
+                reply.body or json.dumps({"error": {"message": f"status {reply.status}"}}), reply.status
+            )
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "stand-in"} for m in self.models]
+        if self.flavor == "anthropic":
+            data = [{"id": m, "type": "model", "display_name": m} for m in self.models]
+        return JSONResponse({"data": data, "object": "list"})
+
+    async def _prelude(self, request: Request) -> tuple[dict[str, Any], Reply, Response | None]:
+        body = json.loads(await request.body())
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        reply = self._next(body)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status != 200 or reply.body is not None:
+            text = (
+                reply.body
+                if reply.body is not None
+                else json.dumps({"error": {"message": f"scripted {reply.status}"}})
+            )
+            return (
+                body,
+                reply,
+                Response(text, reply.status, headers=reply.headers, media_type="application/json"),
+            )
+        return body, reply, None
+
+    @staticmethod
+    def _pieces(reply: Reply) -> list[str]:
+        if not reply.content:
+            return []
+        if reply.chunks:
+            size = max(1, -(-len(reply.content) // reply.chunks))
+            return [reply.content[i : i + size] for i in range(0, len(reply.content), size)]
+        words = reply.content.split(" ")
+        return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+    async def _openai(self, request: Request) -> Response:
+        body, reply, early = await self._prelude(request)
+        if early is not None:
+            return early
+        calls = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+            for i, (n, a) in enumerate(reply.tool_calls)
+        ]
+        prompt, completion = reply.usage
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        finish = "tool_calls" if calls else "stop"
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+            if calls:
+                message["tool_calls"] = calls
+            return JSONResponse(
+                {"id": "chatcmpl-x", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+                 "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
+            )  # fmt: skip
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        async def events() -> AsyncIterator[bytes]:
+            def frame(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+                chunk = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}  # fmt: skip
+                return f"data: {json.dumps(chunk)}\n\n".encode()
+
+            yield frame({"role": "assistant", "content": ""})
+            if reply.thinking:
+                yield frame({"reasoning_content": reply.thinking})
+            for piece in self._pieces(reply):
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+                yield frame({"content": piece})
+            for i, call in enumerate(calls):
+                yield frame({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"], "arguments": ""}}]})  # fmt: skip
+                args = call["function"]["arguments"]
+                half = len(args) // 2
+                for part in (args[:half], args[half:]):
+                    yield frame({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
+            if reply.cut_off:
+                return
+            yield frame({}, finish)
+            if include_usage:
+                yield f"data: {json.dumps({'id': 'chatcmpl-x', 'choices': [], 'usage': usage})}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _anthropic(self, request: Request) -> Response:
+        body, reply, early = await self._prelude(request)
+        if early is not None:
+            return early
+        prompt, completion = reply.usage
+        blocks: list[dict[str, Any]] = []
+        if reply.thinking:
+            blocks.append({"type": "thinking", "thinking": reply.thinking, "signature": "sig"})
+        if reply.content:
+            blocks.append({"type": "text", "text": reply.content})
+        for i, (name, args) in enumerate(reply.tool_calls):
+            blocks.append({"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": json.loads(args)})
+        stop = "tool_use" if reply.tool_calls else "end_turn"
+        if not body.get("stream"):
+            return JSONResponse(
+                {"id": "msg_x", "type": "message", "role": "assistant", "model": body["model"], "content": blocks,
+                 "stop_reason": stop, "usage": {"input_tokens": prompt, "output_tokens": completion}}
+            )  # fmt: skip
+
+        async def events() -> AsyncIterator[bytes]:
+            def sse(kind: str, data: dict[str, Any]) -> bytes:
+                return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+            yield sse("message_start", {"message": {"id": "msg_x", "type": "message", "role": "assistant", "content": [],
+                                                    "model": body["model"], "usage": {"input_tokens": prompt, "output_tokens": 1}}})  # fmt: skip
+            index = 0
+            if reply.thinking:
+                yield sse(
+                    "content_block_start",
+                    {"index": index, "content_block": {"type": "thinking", "thinking": ""}},
+                )
+                yield sse(
+                    "content_block_delta",
+                    {"index": index, "delta": {"type": "thinking_delta", "thinking": reply.thinking}},
+                )
+                yield sse("content_block_stop", {"index": index})
+                index += 1
+            if reply.content:
+                yield sse(
+                    "content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}
+                )
+                for piece in self._pieces(reply):
+                    if reply.chunk_delay:
+                        await asyncio.sleep(reply.chunk_delay)
+                    yield sse(
+                        "content_block_delta",
+                        {"index": index, "delta": {"type": "text_delta", "text": piece}},
+                    )
+                yield sse("content_block_stop", {"index": index})
+                index += 1
+            for i, (name, args) in enumerate(reply.tool_calls):
+                yield sse("content_block_start", {"index": index, "content_block": {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {}}})  # fmt: skip
+                yield sse(
+                    "content_block_delta",
+                    {"index": index, "delta": {"type": "input_json_delta", "partial_json": args}},
+                )
+                yield sse("content_block_stop", {"index": index})
+                index += 1
+            if reply.cut_off:
+                return
+            yield sse(
+                "message_delta", {"delta": {"stop_reason": stop}, "usage": {"output_tokens": completion}}
+            )
+            yield sse("message_stop", {})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_config=None, access_log=False,
+                                lifespan="off")  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, 10)
+
+
+@contextlib.asynccontextmanager
+async def stand_in(flavor: Flavor = "openai") -> AsyncIterator[Upstream]:
+    up = Upstream(flavor)
+    await up.start()
+    try:
+        yield up
+    finally:
+        await up.stop()
