@@ -26,6 +26,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.chat import ChatService
+from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
@@ -110,7 +111,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
         providers=ProviderService(db, box, http, bus), system_configs=SystemConfigService(db),
-        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm), traces=TraceService(db, chat),
+        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm), traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner),
         ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
         chat_limiter=RateLimiter(settings.gateway.rate_limit_rpm, 5),
         embedded=embedded, key_source=key_source,

@@ -20,6 +20,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.chat import ChatService
+from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
@@ -61,6 +62,7 @@ class Gateway:
     chat: ChatService
     sessions: SessionService
     traces: TraceService
+    openai: OpenAIService
     ip_limiter: RateLimiter
     key_limiter: RateLimiter
     chat_limiter: RateLimiter

@@ -6,7 +6,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from clawgate.rpc.endpoint import websocket_endpoint
 
-from . import agents, api_keys, health, providers, system_configs, tenants
+from . import agents, api_keys, health, openai, providers, sessions, system_configs, tenants
 from .openapi import openapi_routes
 from .routing import make_route
 from .types import Api
@@ -20,6 +20,8 @@ ROUTES: list[Api] = [
     *tenants.ROUTES,
     *providers.ROUTES,
     *system_configs.ROUTES,
+    *openai.ROUTES,
+    *sessions.ROUTES,
 ]
 
 

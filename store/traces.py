@@ -15,6 +15,7 @@ from clawgate.store.types import SpanRow, TraceRow, UsageRow, UsageSummaryRow
 __all__ = [
     "NewSpan",
     "finish_trace",
+    "follow",
     "get",
     "insert_spans",
     "insert_trace",
@@ -188,3 +189,22 @@ async def usage_summary(
     conn: asyncpg.Connection, tenant_id: UUID, *, user_id: str | None
 ) -> list[UsageSummaryRow]:
     return many(await conn.fetch(query("traces.usage_summary"), tenant_id, user_id), UsageSummaryRow)
+
+
+async def follow(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    *,
+    user_id: str | None,
+    agent_id: UUID | None,
+    session_key: str | None,
+    status: str | None,
+    channel: str | None,
+    since: datetime,
+    limit: int,
+) -> list[TraceRow]:
+    """Traces started or finished after ``since``, oldest change first (live tail views)."""
+    rows = await conn.fetch(
+        query("traces.follow"), tenant_id, user_id, agent_id, session_key, status, channel, since, limit
+    )
+    return many(rows, TraceRow)

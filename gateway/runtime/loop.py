@@ -244,6 +244,9 @@ class AgentLoop:
             self.emit("chunk", {"content": chunk.content})
         if chunk.thinking:
             self.emit("thinking", {"content": chunk.thinking})
+        if chunk.tool_calls and self.inp.client_tools:
+            # Passthrough mode: the caller streams the model's tool calls to its own client.
+            self.emit("tool_call_delta", {"tool_calls": [msgspec.to_builtins(d) for d in chunk.tool_calls]})
 
     def _span_llm(self, target: Target, started: datetime, response: ChatResponse | None, error: str) -> None:
         res = self.result

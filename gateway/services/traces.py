@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,7 +13,7 @@ from clawgate.principal import Principal
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, runs, sessions, traces
 
-__all__ = ["TimelineParams", "TraceListParams", "TraceService"]
+__all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService"]
 
 
 class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -20,6 +21,16 @@ class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
     session_key: str = ""
     limit: Annotated[int, Meta(ge=1, le=500)] = 50
     offset: Annotated[int, Meta(ge=0)] = 0
+
+
+class TraceFollowParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    session_key: str = ""
+    agent_id: str = ""
+    status: str = ""
+    channel: str = ""
+    since: datetime | None = None
+    limit: Annotated[int, Meta(ge=1, le=200)] = 50
+    include_spans: bool = False
 
 
 class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -43,6 +54,30 @@ class TraceService:
                 conn, who.tenant_id, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
                 session_key=params.session_key or None, limit=params.limit, offset=params.offset,
             )  # fmt: skip
+
+    async def follow(self, who: Principal, params: TraceFollowParams) -> dict[str, Any]:
+        """Traces changed after ``since`` for one session or agent; ``cursor`` is the next ``since``."""
+        if not params.session_key and not params.agent_id:
+            raise InvalidRequest(detail="session_key or agent_id is required")
+        agent_id = (await self._chat.resolve_agent(who, params.agent_id, "")).id if params.agent_id else None
+        since = params.since or datetime.fromtimestamp(0, UTC)
+        async with self._db.connection() as conn:
+            rows = await traces.follow(
+                conn, who.tenant_id, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
+                session_key=params.session_key or None, status=params.status or None,
+                channel=params.channel or None, since=since, limit=params.limit,
+            )  # fmt: skip
+            items: list[dict[str, Any]] = []
+            for row in rows:
+                item: dict[str, Any] = {"trace": row}
+                if params.include_spans:
+                    item["spans"] = await traces.spans(conn, who.tenant_id, row.id)
+                items.append(item)
+        cursor = max((r.end_time or r.start_time for r in rows), default=since)
+        return {
+            "traces": [i["trace"] for i in items] if not params.include_spans else items,
+            "cursor": cursor,
+        }
 
     async def get(self, who: Principal, trace_id: str) -> dict[str, Any]:
         try:

@@ -70,3 +70,16 @@ SELECT u.agent_key,
  WHERE u.tenant_id = $1
    AND ($2::text IS NULL OR u.user_id = $2)
  GROUP BY u.agent_key;
+
+-- name: follow
+SELECT t.*
+  FROM traces AS t
+ WHERE t.tenant_id = $1
+   AND ($2::text IS NULL OR t.user_id = $2)
+   AND ($3::uuid IS NULL OR t.agent_id = $3)
+   AND ($4::text IS NULL OR t.session_key = $4)
+   AND ($5::text IS NULL OR t.status = $5)
+   AND ($6::text IS NULL OR t.channel = $6)
+   AND coalesce(t.end_time, t.start_time) > $7
+ ORDER BY coalesce(t.end_time, t.start_time), t.id
+ LIMIT $8;

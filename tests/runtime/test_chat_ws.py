@@ -12,7 +12,9 @@ from tests.upstream import Reply
 
 def chat_calls(chat: ChatSetup) -> list[dict[str, Any]]:
     """Upstream requests of runs (not the background title request)."""
-    return [r for r in chat.upstream.requests if not str(r["messages"][-1]["content"]).startswith("Write a title")]
+    return [
+        r for r in chat.upstream.requests if not str(r["messages"][-1]["content"]).startswith("Write a title")
+    ]
 
 
 class TestChatSend:

@@ -1,0 +1,421 @@
+"""The OpenAI-compatible API over agents: chat completions and responses.
+
+Unlike GoClaw (last user message only, faked streaming), the whole ``messages`` array is honoured,
+tokens stream as the model produces them, and the caller's ``tools`` pass through to the model with
+its tool calls streamed back (``finish_reason: "tool_calls"``). Without caller tools, the agent uses
+its own tools server-side. ``user`` or ``X-GoClaw-Session-Key`` maps requests to a stable session
+where each exchange is recorded; every request gets a trace with spans and usage records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta, Struct
+
+from clawgate.errors import InvalidRequest, NotFound
+from clawgate.principal import Principal, Role
+from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
+from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
+from clawgate.runtime.prompt import build_system_prompt
+from clawgate.runtime.runs import RunManager
+from clawgate.services import require
+from clawgate.services.agents import AgentService
+from clawgate.store import Database, agents, sessions, traces
+from clawgate.store.types import AgentRow
+from clawgate.tools import REGISTRY, ToolContext
+
+__all__ = ["ChatCompletionRequest", "Exchange", "OpenAIService", "ResponsesRequest"]
+
+_MODEL_PREFIXES = ("clawgate:", "goclaw:", "agent:")
+_SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
+
+
+class _ContentPart(Struct, kw_only=True):
+    type: str
+    text: str = ""
+
+
+class _FunctionCall(Struct, kw_only=True):
+    name: str
+    arguments: str = "{}"
+
+
+class _ToolCallIn(Struct, kw_only=True):
+    id: str
+    function: _FunctionCall
+    type: str = "function"
+
+
+class OAMessage(Struct, kw_only=True):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[_ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[_ToolCallIn] | None = None
+    tool_call_id: str | None = None
+
+
+class _Function(Struct, kw_only=True):
+    name: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: str = ""
+    parameters: dict[str, Any] = {}
+    strict: bool | None = None
+
+
+class OATool(Struct, kw_only=True):
+    type: Literal["function"]
+    function: _Function
+
+
+class _StreamOptions(Struct, kw_only=True):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(Struct, kw_only=True):
+    """``POST /v1/chat/completions``. Fields the gateway does not use are accepted and ignored, as
+    OpenAI's SDK sends many; the ones it uses are validated."""
+
+    model: Annotated[str, Meta(min_length=1)]
+    messages: Annotated[list[OAMessage], Meta(min_length=1)]
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    tools: list[OATool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Meta(ge=1)] | None = None
+    stop: str | list[str] | None = None
+    user: Annotated[str, Meta(max_length=255)] | None = None
+    n: Annotated[int, Meta(ge=1, le=1)] | None = None
+
+
+class _InputContent(Struct, kw_only=True):
+    type: str
+    text: str = ""
+
+
+class _InputItem(Struct, kw_only=True):
+    type: str = "message"
+    role: Literal["system", "developer", "user", "assistant"] | None = None
+    content: str | list[_InputContent] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+
+
+class _ResponsesTool(Struct, kw_only=True):
+    type: Literal["function"]
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = {}
+    strict: bool | None = None
+
+
+class ResponsesRequest(Struct, kw_only=True):
+    """``POST /v1/responses`` (OpenAI Responses API), also accepting GoClaw's ``messages`` form."""
+
+    model: Annotated[str, Meta(min_length=1)]
+    input: str | list[_InputItem] | None = None
+    messages: list[OAMessage] | None = None
+    instructions: str | None = None
+    stream: bool = False
+    tools: list[_ResponsesTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None
+    user: Annotated[str, Meta(max_length=255)] | None = None
+
+
+def _text(content: str | list[Any] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if part.type in {"text", "input_text", "output_text"}:
+            parts.append(part.text)
+        else:
+            raise InvalidRequest(
+                detail=f"content part type {part.type!r} is not supported; send text",
+                details={"param": "messages"},
+            )
+    return "\n".join(parts)
+
+
+def chat_messages(messages: list[OAMessage]) -> list[ChatMessage]:
+    out = []
+    for m in messages:
+        role = "system" if m.role == "developer" else m.role
+        calls = [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            for c in m.tool_calls or []
+        ]
+        out.append(
+            ChatMessage(
+                role=role,
+                content=_text(m.content),
+                name=m.name or "",
+                tool_calls=calls,
+                tool_call_id=m.tool_call_id or "",
+            )
+        )
+    return out
+
+
+def response_messages(req: ResponsesRequest) -> list[ChatMessage]:
+    if req.messages is not None:
+        out = chat_messages(req.messages)
+    elif isinstance(req.input, str):
+        out = [ChatMessage(role="user", content=req.input)]
+    elif req.input:
+        out = []
+        for item in req.input:
+            if item.type == "function_call":
+                call = ToolCall(id=item.call_id or "", name=item.name or "", arguments=item.arguments or "{}")
+                if out and out[-1].role == "assistant" and not out[-1].content:
+                    out[-1].tool_calls.append(call)
+                else:
+                    out.append(ChatMessage(role="assistant", tool_calls=[call]))
+            elif item.type == "function_call_output":
+                out.append(
+                    ChatMessage(role="tool", content=item.output or "", tool_call_id=item.call_id or "")
+                )
+            else:
+                role = "system" if item.role == "developer" else (item.role or "user")
+                out.append(ChatMessage(role=role, content=_text(item.content)))
+    else:
+        raise InvalidRequest(detail="input (or messages) is required", details={"param": "input"})
+    if req.instructions:
+        out.insert(0, ChatMessage(role="system", content=req.instructions))
+    return out
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One OpenAI-compatible request in flight."""
+
+    id: str
+    created: int
+    agent: AgentRow
+    session_key: str
+    user_id: str
+    loop: AgentLoop
+    events: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[LoopResult] | None = None
+
+
+class OpenAIService:
+    def __init__(self, db: Database, agents: AgentService, runner: RunManager) -> None:
+        self._db = db
+        self._agents = agents
+        self._runner = runner
+
+    async def resolve_model(self, who: Principal, model: str, agent_header: str = "") -> AgentRow:
+        """``clawgate:<agent>``, ``goclaw:<agent>``, ``agent:<agent>`` or a bare agent key (then the
+        ``X-GoClaw-Agent-Id`` header, then the default agent). Raises: NotFound (model_not_found)."""
+        ref = model
+        for prefix in _MODEL_PREFIXES:
+            if model.startswith(prefix):
+                ref = model[len(prefix) :]
+                break
+        try:
+            return await self._agents.get(who, ref)
+        except NotFound:
+            if agent_header:
+                return await self._agents.get(who, agent_header)
+            raise NotFound(
+                kind="model", id=model, details={"param": "model", "code": "model_not_found"}
+            ) from None
+
+    async def models(self, who: Principal) -> list[AgentRow]:
+        return await self._agents.list_agents(who)
+
+    async def start(
+        self,
+        who: Principal,
+        *,
+        model: str,
+        messages: list[ChatMessage],
+        client_tools: list[ToolSpec],
+        tool_choice: Any,
+        stream: bool,
+        temperature: float | None,
+        max_tokens: int | None,
+        stop: list[str] | None,
+        user: str | None,
+        session_header: str,
+        agent_header: str,
+        prefix: str,
+    ) -> Exchange:
+        """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
+
+        Raises: NotFound (model), FailedPrecondition (no provider), InvalidRequest.
+        """
+        require(who, Role.OPERATOR, "chat completions")
+        if not any(m.role in {"user", "tool"} for m in messages):
+            raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
+        agent = await self.resolve_model(who, model, agent_header)
+        targets = await self._runner.llm.targets(agent)
+        user_id = who.user_id or user or "openai"
+        if session_header:
+            key = session_header
+        elif user:
+            key = f"agent:{agent.agent_key}:openai:{_SAFE.sub('-', user)[:100]}"
+        else:
+            key = ""
+        async with self._db.connection() as conn:
+            files = [
+                f
+                for info in await agents.list_files(conn, who.tenant_id, agent.id)
+                if (f := await agents.get_file(conn, who.tenant_id, agent.id, info.file_name)) is not None
+            ]
+        run_id = uuid.uuid4()
+        exchange_id = f"{prefix}{run_id.hex[:24]}"
+        inp = LoopInput(
+            targets=targets,
+            system_prompt=build_system_prompt(agent, files),
+            messages=messages,
+            tool_context=ToolContext(
+                tenant_id=who.tenant_id,
+                agent_id=agent.id,
+                agent_key=agent.agent_key,
+                session_key=key,
+                user_id=user_id,
+                run_id=run_id,
+            ),
+            tools=[] if client_tools else list(REGISTRY.values()),
+            client_tools=client_tools,
+            tool_choice=tool_choice,
+            stream=stream,
+            temperature=temperature if temperature is not None else agent.temperature,
+            max_tokens=max_tokens or agent.max_tokens,
+            stop=stop,
+            max_iterations=agent.max_tool_iterations,
+            retry=self._runner.retry_policy(),
+        )
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        loop = AgentLoop(inp, lambda kind, payload: queue.put_nowait((kind, payload)), NoHooks())
+        exchange = Exchange(
+            id=exchange_id, created=int(time.time()), agent=agent, session_key=key, user_id=user_id, loop=loop,
+            events=queue,
+        )  # fmt: skip
+        exchange.task = asyncio.get_running_loop().create_task(self._run(who, exchange, messages, run_id))
+        return exchange
+
+    async def _run(
+        self, who: Principal, ex: Exchange, messages: list[ChatMessage], run_id: UUID
+    ) -> LoopResult:
+        started = datetime.now(UTC)
+        status, error = "completed", ""
+        try:
+            return await ex.loop.run()
+        except RunFailed as exc:
+            status, error = "error", str(exc)
+            raise
+        except asyncio.CancelledError:
+            status, error = "cancelled", "client went away"
+            raise
+        finally:
+            await asyncio.shield(self._record(who, ex, messages, run_id, started, status, error))
+
+    async def _record(
+        self,
+        who: Principal,
+        ex: Exchange,
+        messages: list[ChatMessage],
+        run_id: UUID,
+        started: datetime,
+        status: str,
+        error: str,
+    ) -> None:
+        """One transaction: the exchange into its session (when mapped), the trace, spans and usage."""
+        res = ex.loop.result
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        trace_id = uuid.uuid4()
+        try:
+            async with self._db.transaction() as conn:
+                if ex.session_key:
+                    session = await sessions.get_for_update(conn, who.tenant_id, ex.session_key)
+                    if session is None:
+                        await sessions.insert(
+                            conn, who.tenant_id, ex.session_key, agent_id=ex.agent.id, user_id=ex.user_id,
+                            channel="openai",
+                        )  # fmt: skip
+                        session = await sessions.get_for_update(conn, who.tenant_id, ex.session_key)
+                    assert session is not None
+                    await sessions.append_message(
+                        conn, who.tenant_id, session.id, role="user", content=last_user, run_id=run_id
+                    )
+                    for message in res.produced:
+                        await sessions.append_message(
+                            conn, who.tenant_id, session.id, role=message.role, content=message.content,
+                            tool_calls=[msgspec.to_builtins(c) for c in message.tool_calls],
+                            tool_call_id=message.tool_call_id, run_id=run_id,
+                        )  # fmt: skip
+                    if res.tool_calls:
+                        await sessions.append_message(
+                            conn, who.tenant_id, session.id, role="assistant", content=res.content,
+                            tool_calls=[msgspec.to_builtins(c) for c in res.tool_calls], run_id=run_id,
+                        )  # fmt: skip
+                    await sessions.add_tokens(
+                        conn, who.tenant_id, session.id, res.usage.prompt_tokens, res.usage.completion_tokens,
+                        res.model, res.provider,
+                    )  # fmt: skip
+                await traces.insert_trace(
+                    conn, trace_id=trace_id, tenant_id=who.tenant_id, run_id=run_id, agent_id=ex.agent.id,
+                    user_id=ex.user_id, session_key=ex.session_key, name=f"openai - {ex.agent.agent_key}",
+                    channel="openai", input_preview=last_user[:500], start_time=started,
+                )  # fmt: skip
+                await traces.insert_spans(conn, who.tenant_id, trace_id, res.spans)
+                for span in res.spans:
+                    if span.span_type == "llm_call" and span.status == "completed":
+                        await traces.insert_usage(
+                            conn, tenant_id=who.tenant_id, agent_id=ex.agent.id, agent_key=ex.agent.agent_key,
+                            user_id=ex.user_id, session_key=ex.session_key, run_id=run_id, model=span.model,
+                            provider=span.provider, input_tokens=span.input_tokens, output_tokens=span.output_tokens,
+                        )  # fmt: skip
+                await traces.finish_trace(
+                    conn, who.tenant_id, trace_id, status=status, error=error, output_preview=res.content[:500],
+                    input_tokens=res.usage.prompt_tokens, output_tokens=res.usage.completion_tokens,
+                    span_count=len(res.spans), llm_calls=res.llm_calls, tool_calls=res.tool_call_count,
+                    end_time=datetime.now(UTC),
+                )  # fmt: skip
+        except Exception as exc:
+            import structlog
+
+            structlog.get_logger("clawgate.openai").warning("openai.record_failed", error=str(exc))
+
+    @staticmethod
+    async def drain(ex: Exchange) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The loop's events until it ends; then the task's outcome is re-raised by the caller."""
+        assert ex.task is not None
+        while True:
+            getter = asyncio.ensure_future(ex.events.get())
+            done, _ = await asyncio.wait({getter, ex.task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield getter.result()
+                continue
+            getter.cancel()
+            while not ex.events.empty():
+                yield ex.events.get_nowait()
+            return
+
+
+def usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+    }

@@ -1,0 +1,86 @@
+"""Sessions over REST (discovery, branching, cursor reads), agent wake, and traces."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+from clawgate.principal import Role
+from clawgate.services.chat import ChatSendParams
+from clawgate.services.sessions import BranchParams, SessionListParams
+from clawgate.services.traces import TraceFollowParams, TraceListParams
+
+from .types import Api, HttpContext
+
+__all__ = ["ROUTES"]
+
+
+class FollowQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    cursor: Annotated[int, Meta(ge=0)] = 0
+    limit: Annotated[int, Meta(ge=1, le=200)] = 50
+
+
+class WakeBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    message: Annotated[str, Meta(min_length=1)]
+    session_key: str = ""
+    user_id: Annotated[str, Meta(max_length=255)] = ""
+    metadata: dict[str, Any] = {}
+
+
+async def list_sessions(ctx: HttpContext, params: SessionListParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.list_sessions(ctx.who, params)
+
+
+async def branch(ctx: HttpContext, body: BranchParams) -> dict[str, Any]:
+    return await ctx.gateway.sessions.branch(ctx.who, ctx.path["key"], body)
+
+
+async def follow(ctx: HttpContext, query: FollowQuery) -> dict[str, Any]:
+    return await ctx.gateway.sessions.follow(ctx.who, ctx.path["key"], query.cursor, query.limit)
+
+
+async def wake(ctx: HttpContext, body: WakeBody) -> dict[str, Any]:
+    """Run the agent once on a message (orchestrators: n8n, Paperclip) and answer with the result."""
+    who = ctx.who
+    if not who.user_id:
+        who = msgspec.structs.replace(who, user_id=body.user_id or "wake")
+    agent = await ctx.gateway.agents.get(who, ctx.path["id"])
+    result = await ctx.gateway.chat.send(
+        who, ChatSendParams(message=body.message, agentId=agent.agent_key, sessionKey=body.session_key, stream=False),
+        channel="wake",
+    )  # fmt: skip
+    if result.get("injected"):
+        return {"injected": True, "run_id": result.get("runId"), "session_key": result.get("sessionKey")}
+    return {"content": result.get("content", ""), "run_id": result.get("runId"), "usage": result.get("usage"),
+            "session_key": result.get("sessionKey")}  # fmt: skip
+
+
+async def list_traces(ctx: HttpContext, params: TraceListParams) -> dict[str, Any]:
+    rows = await ctx.gateway.traces.list_traces(ctx.who, params)
+    return {"traces": rows, "limit": params.limit, "offset": params.offset}
+
+
+async def follow_traces(ctx: HttpContext, params: TraceFollowParams) -> dict[str, Any]:
+    return await ctx.gateway.traces.follow(ctx.who, params)
+
+
+async def get_trace(ctx: HttpContext, _: None) -> dict[str, Any]:
+    return await ctx.gateway.traces.get(ctx.who, ctx.path["id"])
+
+
+ROUTES = [
+    Api("GET", "/v1/sessions", list_sessions, Role.VIEWER, "List sessions (own sessions for non-admins)",
+        query=SessionListParams, tag="sessions"),
+    Api("POST", "/v1/chat/sessions/{key}/branch", branch, Role.OPERATOR, "Branch a session up to an index",
+        body=BranchParams, status=201, tag="sessions"),
+    Api("GET", "/v1/chat/sessions/{key}/history/follow", follow, Role.VIEWER, "Cursor read of a session's messages",
+        query=FollowQuery, tag="sessions"),
+    Api("POST", "/v1/agents/{id}/wake", wake, Role.OPERATOR, "Run the agent once on a message", body=WakeBody,
+        tag="agents"),
+    Api("GET", "/v1/traces", list_traces, Role.VIEWER, "List traces", query=TraceListParams, tag="traces"),
+    Api("GET", "/v1/traces/follow", follow_traces, Role.VIEWER, "Traces changed since a time (live tail)",
+        query=TraceFollowParams, tag="traces"),
+    Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", tag="traces"),
+]  # fmt: skip
