@@ -1,0 +1,129 @@
+"""Runs belong to the gateway: abort, disconnect and catch-up, injection, fan-out, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.runtime.conftest import ChatSetup
+from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
+from tests.upstream import Reply
+
+SLOW = Reply(content=" ".join(f"w{i}" for i in range(30)), chunk_delay=0.05)
+
+
+async def api_key(chat: ChatSetup, scopes: list[str], tenant: str | None = None) -> str:
+    body: dict[str, Any] = {"name": "k", "scopes": scopes}
+    if tenant is not None:
+        body["tenant_id"] = tenant
+    async with chat.admin() as http:
+        res = await http.post("/v1/api-keys", json=body)
+    assert res.status_code == 201, res.text
+    return str(res.json()["key"])
+
+
+class TestAbortAndCatchUp:
+    async def test_abort_mid_stream_cancels_the_run(self, chat: ChatSetup) -> None:
+        """chat.abort during streaming ends the run with run.cancelled; the partial text is kept."""
+        chat.upstream.script(SLOW)
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            ack = await ws.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await ws.run_event("chunk")
+            res = await ws.ok("chat.abort", {"sessionKey": ack["sessionKey"]})
+            await ws.run_event("run.cancelled")
+            status = await ws.ok("chat.session.status", {"sessionKey": ack["sessionKey"]})
+            history = await ws.ok("chat.history", {"sessionKey": ack["sessionKey"]})
+        assert res["aborted"] is True
+        assert res["runIds"] == [ack["runId"]]
+        assert status["isRunning"] is False
+        last = history["messages"][-1]
+        assert last["role"] == "assistant"
+        assert last["metadata"] == {"cancelled": True}
+        assert last["content"].startswith("w0")
+
+    async def test_cancel_word_aborts_the_active_run(self, chat: ChatSetup) -> None:
+        """A bare cancel word while a run is active aborts it instead of starting another."""
+        chat.upstream.script(SLOW)
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            ack = await ws.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await ws.run_event("chunk")
+            res = await ws.ok("chat.send", {"message": "Stop", "sessionKey": ack["sessionKey"]})
+            await ws.run_event("run.cancelled")
+        assert res["cancelled"] is True
+        assert res["aborted"] is True
+
+    async def test_disconnect_does_not_stop_the_run_and_reconnect_catches_up(self, chat: ChatSetup) -> None:
+        """Closing the socket mid-stream leaves the run going; a new connection sees the active run
+        in chat.history and then the final message after the index it remembered."""
+        chat.upstream.script(Reply(content=" ".join(f"w{i}" for i in range(20)), chunk_delay=0.05))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            ack = await ws.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await ws.run_event("chunk")
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws2:
+            mid = await ws2.ok("chat.history", {"sessionKey": ack["sessionKey"]})
+            assert mid["activeRun"]["runId"] == ack["runId"]
+            assert mid["activeRun"]["content_so_far"].startswith("w0")
+            await ws2.run_event("run.completed")
+            after = await ws2.ok(
+                "chat.history", {"sessionKey": ack["sessionKey"], "afterIndex": mid["nextIndex"] - 1}
+            )
+        assert "activeRun" not in after
+        assert [m["role"] for m in after["messages"]] == ["assistant"]
+        assert after["messages"][0]["content"].endswith("w19")
+
+    async def test_message_during_a_run_is_injected_at_the_next_turn(self, chat: ChatSetup) -> None:
+        """A second send while the run is busy is injected, and the model gets it on the next turn."""
+        chat.upstream.script(Reply(content="first answer", delay=0.3), Reply(content="second answer"))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            key = "agent:helper:ws:direct:inject"
+            first = asyncio.create_task(ws.call("chat.send", {"message": "one", "sessionKey": key}))
+            await ws.run_event("run.started")
+            injected = await ws.ok("chat.send", {"message": "two", "sessionKey": key})
+            done = await first
+        assert injected["injected"] is True
+        assert done["ok"]
+        assert done["payload"]["content"] == "second answer"
+        last_request = [
+            r for r in chat.upstream.requests if not r["messages"][-1]["content"].startswith("Write a title")
+        ][-1]
+        assert last_request["messages"][-1]["content"].endswith("two")
+        assert "follow-up" in last_request["messages"][-1]["content"]
+
+
+class TestFanOutAndIsolation:
+    async def test_two_tabs_see_events_other_users_and_tenants_do_not(self, chat: ChatSetup) -> None:
+        """Events reach every connection of the same tenant+user and tenant admins, nobody else."""
+        key = await api_key(chat, ["operator.write"])
+        async with chat.admin() as http:
+            res = await http.post("/v1/tenants", json={"name": "Other", "slug": "other"})
+            assert res.status_code == 201, res.text
+        other_key = await api_key(chat, ["operator.admin"], tenant="other")
+        async with (
+            ws_connect(chat.server, token=key, user_id="alice") as tab1,
+            ws_connect(chat.server, token=key, user_id="alice") as tab2,
+            ws_connect(chat.server, token=key, user_id="bob") as bob,
+            ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="admin") as admin,
+            ws_connect(chat.server, token=other_key, user_id="alice") as stranger,
+        ):
+            res = await tab1.ok("chat.send", {"message": "hi", "agentId": "helper"})
+            await tab2.run_event("run.completed")
+            await admin.run_event("run.completed")
+            await asyncio.sleep(0.2)
+            assert not _runs(bob)
+            assert not _runs(stranger)
+        assert res["content"] == "echo: hi"
+
+    async def test_message_to_another_users_session_is_refused(self, chat: ChatSetup) -> None:
+        """A non-admin cannot send into a session owned by someone else."""
+        key = await api_key(chat, ["operator.write"])
+        async with ws_connect(chat.server, token=key, user_id="alice") as alice:
+            res = await alice.ok("chat.send", {"message": "hi", "agentId": "helper"})
+        async with ws_connect(chat.server, token=key, user_id="bob") as bob:
+            denied = await bob.call("chat.send", {"message": "hi", "sessionKey": res["sessionKey"]})
+            history = await bob.call("chat.history", {"sessionKey": res["sessionKey"]})
+        assert denied["error"]["code"] == "UNAUTHORIZED"
+        assert history["error"]["code"] == "UNAUTHORIZED"
+
+
+def _runs(ws: WsClient) -> list[dict[str, Any]]:
+    return [e for e in ws.events if e["event"] == "agent"]
