@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from clawgate.services.api_keys import ApiKeyCreated, ApiKeyOut, ApiKeyService
     from clawgate.services.tenants import TenantService
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "example_config", "main"]
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,6 +96,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     checks = run_doctor(args.config, _overrides(args), lambda check: print(check.line(), flush=True))
     return 1 if any(check.status == "FAIL" for check in checks) else 0
+
+
+def example_config() -> bytes:
+    """``config.example.json``: every setting with its built-in default, in the file's format."""
+    import orjson
+
+    document = msgspec.to_builtins(Settings())
+    document.pop("config_path")  # where the settings came from; not part of the file format
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def cmd_config_example(_args: argparse.Namespace) -> int:
+    sys.stdout.buffer.write(example_config())
+    return 0
 
 
 # -- api-key ---------------------------------------------------------------------------------------
@@ -254,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", parents=[listen, data], help="check configuration, database, key and port (exit 1 on FAIL)"
     )
     doctor.set_defaults(func=cmd_doctor)
+
+    example = sub.add_parser(
+        "config-example", help="print every setting with its default (config.example.json)"
+    )
+    example.set_defaults(func=cmd_config_example)
 
     keys = sub.add_parser("api-key", help="create, list and revoke API keys (no server needed)")
     key_sub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")

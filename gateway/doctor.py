@@ -195,7 +195,7 @@ def _clawgate_on(host: str, port: int) -> str:
     probe = "127.0.0.1" if host in {"0.0.0.0", "", "localhost"} else host
     probe = "[::1]" if probe == "::" else (f"[{probe}]" if ":" in probe else probe)
     try:
-        body = httpx.get(f"http://{probe}:{port}/health", timeout=1.0).json()
+        body = httpx.get(f"http://{probe}:{port}/health", timeout=0.5).json()
     except (httpx.HTTPError, ValueError):
         return ""
     if isinstance(body, dict) and body.get("protocol") == 3 and "version" in body:
