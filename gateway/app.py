@@ -36,7 +36,15 @@ from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.migrate import migrate
 
-__all__ = ["State", "check_startup", "create_app", "open_database"]
+__all__ = [
+    "State",
+    "check_startup",
+    "create_app",
+    "open_database",
+    "open_database_migrated",
+    "pgvector_available",
+    "prepare_database",
+]
 
 log = structlog.get_logger("clawgate.app")
 
@@ -61,18 +69,43 @@ def check_startup(settings: Settings) -> None:
 async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """The DSN to use, starting the embedded server when none is configured, with migrations
     applied. Raises: ConfigError when the server is unreachable or lacks pgvector."""
+    dsn, embedded, _applied = await open_database_migrated(settings)
+    return dsn, embedded
+
+
+async def open_database_migrated(settings: Settings) -> tuple[str, EmbeddedPostgres | None, list[str]]:
+    """``open_database`` plus the names of the migrations it applied (for ``clawgate migrate``)."""
     embedded: EmbeddedPostgres | None = None
     dsn = settings.database.dsn
     if not dsn:
         embedded = EmbeddedPostgres(settings.data_path)
         dsn = await embedded.start()
     try:
+        applied = await prepare_database(dsn)
+    except BaseException:
+        if embedded is not None:
+            await embedded.stop()
+        raise
+    return dsn, embedded, applied
+
+
+async def pgvector_available(conn: asyncpg.Connection) -> bool:
+    """True when the server can ``CREATE EXTENSION vector``."""
+    return bool(await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"))
+
+
+async def prepare_database(dsn: str) -> list[str]:
+    """Check that ``dsn`` answers and has pgvector, then apply pending migrations.
+
+    Returns: the names of the migrations applied (empty when the schema was up to date).
+    Raises: ConfigError when the server is unreachable or lacks pgvector.
+    """
+    try:
         conn = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(f"cannot connect to PostgreSQL: {exc}") from exc
     try:
-        available = await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-        if not available:
+        if not await pgvector_available(conn):
             raise ConfigError(
                 "the PostgreSQL server has no pgvector extension; install pgvector "
                 "(https://github.com/pgvector/pgvector) or unset the DSN to use the embedded server"
@@ -82,7 +115,7 @@ async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | Non
             log.info("db.migrated", applied=applied)
     finally:
         await conn.close()
-    return dsn, embedded
+    return applied
 
 
 async def build_gateway(settings: Settings) -> Gateway:

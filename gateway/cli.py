@@ -1,21 +1,35 @@
-"""The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key``."""
+"""The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key create|list|revoke``.
+
+``migrate`` and ``api-key`` work on the database directly (embedded or ``CLAWGATE_POSTGRES_DSN``),
+without a running server; ``api-key`` acts as the owner of the master tenant. Exit codes: 0 success,
+1 a failed check or a refused request, 2 unusable configuration.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from clawgate import __version__
 from clawgate.config import Settings, load_settings
-from clawgate.errors import ConfigError
+from clawgate.errors import ConfigError, GatewayError
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from clawgate.principal import Principal
+    from clawgate.services.api_keys import ApiKeyCreated, ApiKeyOut, ApiKeyService
+    from clawgate.services.tenants import TenantService
+
+__all__ = ["build_parser", "example_config", "main"]
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if getattr(args, "host", None):
         overrides["gateway.host"] = args.host
@@ -23,7 +37,22 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["gateway.port"] = args.port
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
-    return load_settings(args.config, overrides=overrides)
+    return overrides
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, overrides=_overrides(args))
+
+
+def _quiet_logging(settings: Settings) -> None:
+    """One-shot commands print their own output on stdout; log lines (warnings up) go to stderr."""
+    from clawgate.logging import configure_logging
+
+    level = settings.log.level if settings.log.level in {"warning", "error"} else "warning"
+    configure_logging(msgspec.structs.replace(settings.log, level=level), stream=sys.stderr)
+
+
+# -- serve, migrate, doctor ------------------------------------------------------------------------
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -40,34 +69,228 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings) -> list[str]:
-    from clawgate.app import open_database
+    from clawgate.app import open_database_migrated
 
-    _dsn, embedded = await open_database(settings)
+    _dsn, embedded, applied = await open_database_migrated(settings)
     if embedded is not None:
         await embedded.stop()
-    return []
+    return applied
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from clawgate.sql import MIGRATIONS
+
     settings = _settings(args)
-    asyncio.run(_migrate(settings))
-    print("migrations are up to date")
+    _quiet_logging(settings)
+    applied = asyncio.run(_migrate(settings))
+    for name in applied:
+        print(f"applied {name}")
+    if not applied:
+        print("no pending migrations")
+    print(f"database schema is at version {MIGRATIONS[-1].version}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from clawgate.doctor import run_doctor
+
+    checks = run_doctor(args.config, _overrides(args), lambda check: print(check.line(), flush=True))
+    return 1 if any(check.status == "FAIL" for check in checks) else 0
+
+
+def example_config() -> bytes:
+    """``config.example.json``: every setting with its built-in default, in the file's format."""
+    import orjson
+
+    document = msgspec.to_builtins(Settings())
+    document.pop("config_path")  # where the settings came from; not part of the file format
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def cmd_config_example(_args: argparse.Namespace) -> int:
+    sys.stdout.buffer.write(example_config())
+    return 0
+
+
+# -- api-key ---------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _owner_services(
+    settings: Settings,
+) -> AsyncIterator[tuple[ApiKeyService, TenantService, Principal]]:
+    """The API key and tenant services on the configured database, and the owner principal of the
+    master tenant to call them as. Built as ``build_gateway`` does, without bus listener or HTTP."""
+    from clawgate.app import open_database
+    from clawgate.bus import EventBus
+    from clawgate.principal import Principal, Role
+    from clawgate.services.api_keys import ApiKeyService
+    from clawgate.services.auth import AuthService
+    from clawgate.services.tenants import TenantService
+    from clawgate.store import create_database
+    from clawgate.store.tenants import MASTER_TENANT_ID
+
+    dsn, embedded = await open_database(settings)
+    try:
+        db = await create_database(dsn, min_size=1, max_size=2, command_timeout=30.0)
+        try:
+            # Not started (no listener), but publishing still notifies other processes, so a
+            # running server drops its cached key at once on `api-key revoke`.
+            auth = AuthService(settings, db, EventBus(db))
+            owner = (settings.gateway.owner_ids or ["system"])[0]
+            who = Principal(
+                role=Role.OWNER, user_id=owner, tenant_id=MASTER_TENANT_ID, tenant_slug="master",
+                is_owner=True, cross_tenant=True, can_provision=True, via="cli",
+            )  # fmt: skip
+            yield ApiKeyService(db, auth), TenantService(db, auth), who
+        finally:
+            await db.close()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+
+
+def _when(value: datetime | None, never: str = "never") -> str:
+    return value.isoformat(timespec="seconds") if value is not None else never
+
+
+async def _create_key(settings: Settings, args: argparse.Namespace) -> ApiKeyCreated:
+    from clawgate.services.api_keys import ApiKeyCreate
+
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    fields: dict[str, Any] = {"name": args.name, "scopes": scopes}
+    if args.expires_in is not None:
+        fields["expires_in"] = args.expires_in
+    if args.owner:
+        fields["owner_id"] = args.owner
+    if args.tenant is not None:
+        fields["tenant_id"] = args.tenant
+    try:
+        body = msgspec.convert(fields, ApiKeyCreate)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid api key: {exc}") from None
+    async with _owner_services(settings) as (keys, _tenants, who):
+        return await keys.create(who, body)
+
+
+def cmd_api_key_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _quiet_logging(settings)
+    created = asyncio.run(_create_key(settings, args))
+    if args.json:
+        print(msgspec.json.encode(created).decode())
+        return 0
+    from clawgate.store.tenants import MASTER_TENANT_ID
+
+    tenant = "all tenants (system key)" if created.tenant_id is None else str(created.tenant_id)
+    if created.tenant_id == MASTER_TENANT_ID:
+        tenant = f"master ({tenant})"
+    print(f"created API key {created.name!r}")
+    print(f"  id:      {created.id}")
+    print(f"  scopes:  {', '.join(created.scopes)}")
+    print(f"  tenant:  {tenant}")
+    print(f"  owner:   {created.owner_id or '-'}")
+    print(f"  expires: {_when(created.expires_at)}")
+    print()
+    print(created.key)
+    print()
+    print("This is the only time the key is shown: store it now.")
+    return 0
+
+
+async def _list_keys(settings: Settings, tenant: str | None) -> list[ApiKeyOut]:
+    from clawgate.services.api_keys import key_out
+
+    async with _owner_services(settings) as (keys, tenants, who):
+        if tenant:
+            row = await tenants.get(who, tenant)
+            who = msgspec.structs.replace(who, tenant_id=row.id, tenant_slug=row.slug)
+        return [key_out(row) for row in await keys.list_keys(who)]
+
+
+def cmd_api_key_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _quiet_logging(settings)
+    rows = asyncio.run(_list_keys(settings, args.tenant))
+    if args.json:
+        print(msgspec.json.encode(rows).decode())
+        return 0
+    if not rows:
+        print("no API keys")
+        return 0
+    table = [("ID", "NAME", "PREFIX", "SCOPES", "EXPIRES", "LAST USED", "STATUS")]
+    for key in rows:
+        status = "revoked" if key.revoked else "active"
+        table.append(
+            (str(key.id), key.name, key.prefix, ",".join(key.scopes), _when(key.expires_at),
+             _when(key.last_used_at, "-"), status)
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> None:
+    async with _owner_services(settings) as (keys, _tenants, who):
+        await keys.revoke(who, key_id)
+
+
+def cmd_api_key_revoke(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _quiet_logging(settings)
+    asyncio.run(_revoke_key(settings, args.id))
+    print(f"revoked {args.id}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clawgate", description="ClawGate, an async gateway for AI agents.")
     parser.add_argument("--version", action="version", version=f"clawgate {__version__}")
     parser.add_argument("--config", help="path to config.json (default: $CLAWGATE_CONFIG or ./config.json)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--data-dir")
+    data = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS keeps a --config given before the command when none follows it.
+    data.add_argument("--config", default=argparse.SUPPRESS, help="path to config.json")
+    data.add_argument("--data-dir", help="data directory (embedded database, key file)")
+    listen = argparse.ArgumentParser(add_help=False)
+    listen.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, help="port for HTTP and WebSocket (default 18790)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[listen, data], help="run the gateway")
     serve.set_defaults(func=cmd_serve)
-    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
-    migrate.add_argument("--data-dir")
+    migrate = sub.add_parser("migrate", parents=[data], help="apply database migrations and exit")
     migrate.set_defaults(func=cmd_migrate)
+    doctor = sub.add_parser(
+        "doctor", parents=[listen, data], help="check configuration, database, key and port (exit 1 on FAIL)"
+    )
+    doctor.set_defaults(func=cmd_doctor)
+
+    example = sub.add_parser(
+        "config-example", help="print every setting with its default (config.example.json)"
+    )
+    example.set_defaults(func=cmd_config_example)
+
+    keys = sub.add_parser("api-key", help="create, list and revoke API keys (no server needed)")
+    key_sub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    create = key_sub.add_parser("create", parents=[data], help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. operator.read,operator.write")
+    create.add_argument("--expires-in", type=int, metavar="SECONDS", help="lifetime in seconds")
+    create.add_argument("--owner", help="bind the key to this user id")
+    create.add_argument("--tenant", help='tenant id or slug (default master; "" makes a system key)')
+    create.add_argument("--json", action="store_true", help="print the created key as JSON")
+    create.set_defaults(func=cmd_api_key_create)
+    listing = key_sub.add_parser("list", parents=[data], help="list keys (masked)")
+    listing.add_argument("--tenant", help="tenant id or slug (default master)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_api_key_list)
+    revoke = key_sub.add_parser("revoke", parents=[data], help="revoke a key by id")
+    revoke.add_argument("id")
+    revoke.set_defaults(func=cmd_api_key_revoke)
     return parser
 
 
@@ -79,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"clawgate: {exc}", file=sys.stderr)
         return 2
+    except GatewayError as exc:
+        print(f"clawgate: {exc.message()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return result

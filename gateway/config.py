@@ -244,7 +244,8 @@ def load_settings(
         try:
             _set_path(raw, key_path, parse(value))
         except ValueError:
-            raise ConfigError(f"environment variable *_{suffix}={value!r} is not valid") from None
+            name = next(p + suffix for p in ("CLAWGATE_", "GOCLAW_") if env.get(p + suffix) == value)
+            raise ConfigError(f"environment variable {name}={value!r} is not valid") from None
     for name in _PROVIDER_ENV:
         key, base = _env(env, f"{name}_API_KEY"), _env(env, f"{name}_BASE_URL")
         if key:
