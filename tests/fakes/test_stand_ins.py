@@ -3,6 +3,7 @@ raw SSE parsing for Anthropic, so gateway tests that rely on them test against t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,6 +12,8 @@ import openai
 import pytest
 
 from tests.fakes import (
+    Recorded,
+    Reply,
     ToolCall,
     Usage,
     anthropic_stand_in,
@@ -104,6 +107,28 @@ class TestOpenAIStandIn:
             assert res.content == b"{not json"
             with pytest.raises(httpx.RemoteProtocolError):
                 await http.post("/chat/completions", json={**body, "stream": True})
+
+    async def test_delay_and_request_dependent_replies(self) -> None:
+        """``delay`` holds the answer back; a responder function answers from what was sent."""
+
+        def echo(request: Recorded) -> Reply:
+            return text("echo: " + request.json["messages"][-1]["content"])
+
+        async with openai_stand_in() as up, httpx.AsyncClient(base_url=up.url) as http:
+            up.script(text("slow", delay=0.3), echo)
+            body = {"model": "m", "messages": [{"role": "user", "content": "ping"}]}
+            started = asyncio.get_running_loop().time()
+            slow = await http.post("/chat/completions", json=body)
+            elapsed = asyncio.get_running_loop().time() - started
+            echoed = await http.post("/chat/completions", json=body)
+            default = await http.post("/chat/completions", json=body)
+            up.script(text("too slow", delay=1.0))
+            with pytest.raises(httpx.ReadTimeout):
+                await http.post("/chat/completions", json=body, timeout=0.2)
+        assert elapsed >= 0.3
+        assert slow.json()["choices"][0]["message"]["content"] == "slow"
+        assert echoed.json()["choices"][0]["message"]["content"] == "echo: ping"
+        assert default.json()["choices"][0]["message"]["content"] == "ok"
 
 
 class TestAnthropicStandIn:

@@ -199,6 +199,7 @@ class TestRouting:
         async with server.client(GATEWAY_TOKEN) as http:
             res = await http.post("/v1/edition", json={})
         assert "POST" in assert_error(res, 405, "INVALID_REQUEST")["message"]
+        assert "GET" in res.headers["allow"]
 
 
 class TestDocs:

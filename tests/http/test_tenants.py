@@ -86,6 +86,16 @@ class TestTenantUsers:
         assert after.json()["users"] == []
         assert_error(again, 404, "NOT_FOUND")
 
+    async def test_tenant_header_accepts_uuid_or_slug(self, server: RunningServer) -> None:
+        """X-GoClaw-Tenant-Id names the same tenant by UUID or by slug."""
+        beta = await _tenant(server, "beta")
+        async with as_owner(server, **{"X-GoClaw-Tenant-Id": beta["id"]}) as http:
+            created = await http.post("/v1/agents", json={"agent_key": "by-uuid"})
+        async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
+            listed = await http.get("/v1/agents")
+        assert created.json()["tenant_id"] == beta["id"]
+        assert [a["agent_key"] for a in listed.json()["agents"]] == ["by-uuid"]
+
     async def test_member_may_act_in_the_tenant_and_non_member_may_not(self, server: RunningServer) -> None:
         """With the gateway token, a member acts in the tenant named by slug; a non-member gets 403
         TENANT_ACCESS_REVOKED and no data."""
@@ -137,6 +147,31 @@ class TestIsolation:
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
             intact = await http.get(f"/v1/agents/{secret['id']}")
         assert intact.json()["model"] == ""
+
+    async def test_key_of_tenant_a_cannot_touch_tenant_b_providers_or_keys(
+        self, server: RunningServer
+    ) -> None:
+        """Tenant B's provider and API key, named by UUID from tenant A, are 404 and stay intact."""
+        a = await _tenant(server, "alpha")
+        b = await _tenant(server, "beta")
+        async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
+            provider = (
+                await http.post("/v1/providers", json={"name": "b-prov", "api_key": "sk-b-000000000000"})
+            ).json()
+        b_key = await mint_key(server, "operator.read", tenant_id=b["id"])
+        a_key = (await mint_key(server, "operator.admin", tenant_id=a["id"]))["key"]
+        async with with_key(server, a_key) as http:
+            read = await http.get(f"/v1/providers/{provider['id']}")
+            models = await http.get(f"/v1/providers/{provider['id']}/models")
+            deleted = await http.delete(f"/v1/providers/{provider['id']}")
+            revoked = await http.post(f"/v1/api-keys/{b_key['id']}/revoke")
+            tenant = await http.get(f"/v1/tenants/{b['id']}")
+        for res in (read, models, deleted, revoked, tenant):
+            assert_error(res, 404, "NOT_FOUND")
+        async with with_key(server, b_key["key"]) as http:
+            assert (await http.get("/v1/agents")).status_code == 200
+        async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
+            assert (await http.get("/v1/providers/b-prov")).status_code == 200
 
     async def test_lists_show_only_the_callers_tenant(self, server: RunningServer) -> None:
         """Agents, providers, configs and keys listed by a tenant key are that tenant's only."""
