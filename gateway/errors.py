@@ -88,14 +88,14 @@ class InvalidRequest(GatewayError):
 
 def invalid_from_validation(exc: Exception) -> InvalidRequest:
     """An ``InvalidRequest`` from a msgspec ``ValidationError``, with ``details.field`` naming the
-    offending path (``$.params.name``), also for unknown fields."""
+    offending path (``$.params.name``), also for unknown and missing fields."""
     text = str(exc)
     path = "$"
     if " - at `" in text:
         path = text.rsplit(" - at `", 1)[1].rstrip("`")
-    unknown = re.search(r"unknown field `([^`]+)`", text)
-    if unknown:
-        path = f"{path}.{unknown.group(1)}"
+    named = re.search(r"(?:unknown|missing required) field `([^`]+)`", text)
+    if named:
+        path = f"{path}.{named.group(1)}"
     return InvalidRequest(detail=text, details={"field": path, "param": path.removeprefix("$.")})
 
 

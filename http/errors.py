@@ -105,6 +105,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         mapped = InvalidRequest("method_not_allowed", method=request.method, path=request.url.path)
         response = render_exception(request, mapped)
         response.status_code = 405
+        response.headers.update(exc.headers or {})  # keeps ``Allow`` (RFC 9110 section 15.5.6)
         return response
     else:
         mapped = InvalidRequest(detail=exc.detail)

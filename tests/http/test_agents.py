@@ -1,0 +1,126 @@
+"""``/v1/agents`` end to end through a real server."""
+
+from __future__ import annotations
+
+from tests.http.helpers import as_owner, assert_error, mint_key, with_key
+from tests.support import RunningServer
+
+
+async def _create(server: RunningServer, **body: object) -> dict[str, object]:
+    async with as_owner(server) as http:
+        res = await http.post("/v1/agents", json={"agent_key": "researcher", **body})
+    assert res.status_code == 201, res.text
+    data: dict[str, object] = res.json()
+    return data
+
+
+class TestAgentCrud:
+    async def test_create_returns_the_agent_with_goclaw_aliases(self, server: RunningServer) -> None:
+        """POST answers 201 with the stored fields and GoClaw's alias fields (name, agentType, isRunning)."""
+        agent = await _create(server, display_name="Researcher", model="gpt-x", context_window=64000)
+        assert agent["agent_key"] == "researcher"
+        assert agent["display_name"] == agent["name"] == "Researcher"
+        assert agent["agent_type"] == agent["agentType"] == "open"
+        assert agent["isRunning"] is False
+        assert agent["model"] == "gpt-x"
+        assert agent["context_window"] == 64000
+        assert agent["owner_id"] == "owner"
+
+    async def test_list_and_get_by_id_and_key_return_the_agent(self, server: RunningServer) -> None:
+        """The new agent is listed and readable by UUID and by agent key."""
+        agent = await _create(server)
+        async with as_owner(server) as http:
+            listed = await http.get("/v1/agents")
+            by_id = await http.get(f"/v1/agents/{agent['id']}")
+            by_key = await http.get("/v1/agents/researcher")
+        assert [a["id"] for a in listed.json()["agents"]] == [agent["id"]]
+        assert by_id.status_code == by_key.status_code == 200
+        assert by_id.json()["id"] == by_key.json()["id"] == agent["id"]
+
+    async def test_put_and_patch_change_only_the_fields_sent(self, server: RunningServer) -> None:
+        """PUT and PATCH update the given fields and keep the others."""
+        agent = await _create(server, display_name="R", model="m1")
+        async with as_owner(server) as http:
+            put = await http.put(f"/v1/agents/{agent['id']}", json={"model": "m2"})
+            patch = await http.patch("/v1/agents/researcher", json={"emoji": "🔬", "tools_config": {"a": 1}})
+            again = await http.get("/v1/agents/researcher")
+        assert put.status_code == patch.status_code == 200
+        assert put.json()["model"] == "m2"
+        assert again.json()["model"] == "m2"
+        assert again.json()["display_name"] == "R"
+        assert again.json()["emoji"] == "🔬"
+        assert again.json()["tools_config"] == {"a": 1}
+
+    async def test_delete_removes_the_agent(self, server: RunningServer) -> None:
+        """DELETE answers ok, then the agent is gone from get and list, and its key is free again."""
+        agent = await _create(server)
+        async with as_owner(server) as http:
+            deleted = await http.delete(f"/v1/agents/{agent['id']}")
+            gone = await http.get(f"/v1/agents/{agent['id']}")
+            listed = await http.get("/v1/agents")
+            again = await http.post("/v1/agents", json={"agent_key": "researcher"})
+        assert deleted.status_code == 200
+        assert deleted.json() == {"ok": True}
+        assert_error(gone, 404, "NOT_FOUND")
+        assert listed.json()["agents"] == []
+        assert again.status_code == 201
+
+    async def test_unknown_agent_is_not_found(self, server: RunningServer) -> None:
+        """GET, PUT and DELETE of an unknown agent answer 404 NOT_FOUND."""
+        async with as_owner(server) as http:
+            for res in (
+                await http.get("/v1/agents/nobody"),
+                await http.put("/v1/agents/00000000-0000-0000-0000-000000000000", json={"model": "x"}),
+                await http.delete("/v1/agents/nobody"),
+            ):
+                assert_error(res, 404, "NOT_FOUND")
+
+
+class TestAgentValidation:
+    async def test_unknown_field_is_invalid_request_naming_it(self, server: RunningServer) -> None:
+        """An unknown field answers 400 INVALID_REQUEST with details.field pointing at it."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", json={"agent_key": "a", "bogus": 1})
+        err = assert_error(res, 400, "INVALID_REQUEST")
+        assert err["details"]["field"] == "$.bogus"
+        assert "bogus" in err["message"]
+
+    async def test_wrong_type_is_invalid_request_naming_the_field(self, server: RunningServer) -> None:
+        """A field of the wrong type answers 400 with details.field naming it, on create and update."""
+        await _create(server)
+        async with as_owner(server) as http:
+            created = await http.post("/v1/agents", json={"agent_key": "b", "context_window": "big"})
+            updated = await http.put("/v1/agents/researcher", json={"restrict_to_workspace": "yes"})
+        assert assert_error(created, 400, "INVALID_REQUEST")["details"]["field"] == "$.context_window"
+        assert assert_error(updated, 400, "INVALID_REQUEST")["details"]["field"] == "$.restrict_to_workspace"
+
+    async def test_bad_agent_key_is_invalid_request(self, server: RunningServer) -> None:
+        """An agent key outside [a-zA-Z0-9_-] answers 400 naming agent_key."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", json={"agent_key": "no spaces"})
+        assert assert_error(res, 400, "INVALID_REQUEST")["details"]["field"] == "$.agent_key"
+
+    async def test_duplicate_key_is_already_exists(self, server: RunningServer) -> None:
+        """Creating a second agent with a taken key answers 409 ALREADY_EXISTS."""
+        await _create(server)
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", json={"agent_key": "researcher"})
+        assert_error(res, 409, "ALREADY_EXISTS")
+
+
+class TestAgentRoles:
+    async def test_viewer_key_reads_but_cannot_create(self, server: RunningServer) -> None:
+        """A viewer (operator.read) key may list agents but POST answers 403."""
+        key = (await mint_key(server, "operator.read"))["key"]
+        async with with_key(server, key) as http:
+            listed = await http.get("/v1/agents")
+            created = await http.post("/v1/agents", json={"agent_key": "x"})
+        assert listed.status_code == 200
+        err = assert_error(created, 403, "UNAUTHORIZED")
+        assert "admin" in err["message"]
+
+    async def test_no_credential_is_unauthorized(self, server: RunningServer) -> None:
+        """Without a bearer the agents list answers 401."""
+        async with server.client() as http:
+            res = await http.get("/v1/agents")
+        assert_error(res, 401, "UNAUTHORIZED")

@@ -1,0 +1,151 @@
+"""``/v1/api-keys`` end to end: show-once keys stored as hashes, masking, revoke, expiry, scopes
+as roles, and owner/tenant bindings."""
+
+from __future__ import annotations
+
+import hashlib
+
+from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
+from tests.support import RunningServer
+
+
+class TestCreateAndList:
+    async def test_raw_key_is_shown_once_and_stored_only_as_sha256(self, server: RunningServer) -> None:
+        """Create returns the raw key; the api_keys row holds its SHA-256 and no column holds the raw key."""
+        created = await mint_key(server, "operator.read", name="ci")
+        raw = created["key"]
+        assert raw.startswith("clawgate_")
+        assert len(raw) == len("clawgate_") + 32
+        assert created["prefix"] == raw.removeprefix("clawgate_")[:8]
+        async with db(server) as conn:
+            row = await conn.fetchrow("SELECT * FROM api_keys WHERE id = $1", created["id"])
+        assert row is not None
+        assert row["key_hash"] == hashlib.sha256(raw.encode()).hexdigest()
+        secret_part = raw.removeprefix("clawgate_")
+        for column, value in row.items():
+            assert secret_part not in str(value), f"column {column} holds the raw key"
+
+    async def test_list_is_masked(self, server: RunningServer) -> None:
+        """The list shows name, prefix and scopes but never a ``key`` field or the raw key."""
+        created = await mint_key(server, "operator.write", name="deploy")
+        async with as_owner(server) as http:
+            res = await http.get("/v1/api-keys")
+        assert res.status_code == 200
+        (item,) = res.json()["keys"]
+        assert "key" not in item
+        assert created["key"] not in res.text
+        assert item["name"] == "deploy"
+        assert item["prefix"] == created["prefix"]
+        assert item["scopes"] == ["operator.write"]
+        assert item["revoked"] is False
+
+    async def test_unknown_scope_is_invalid_request(self, server: RunningServer) -> None:
+        """A scope outside GoClaw's list answers 400."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/api-keys", json={"name": "x", "scopes": ["operator.everything"]})
+        assert_error(res, 400, "INVALID_REQUEST")
+
+    async def test_missing_name_is_invalid_request_naming_it(self, server: RunningServer) -> None:
+        """A body without ``name`` answers 400 with details.field ``$.name``."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/api-keys", json={"scopes": ["operator.read"]})
+        assert assert_error(res, 400, "INVALID_REQUEST")["details"]["field"] == "$.name"
+
+
+class TestRevokeAndExpiry:
+    async def test_revoked_key_is_refused_at_once(self, server: RunningServer) -> None:
+        """A key that worked a moment ago answers 401 immediately after revoke (no cache delay)."""
+        created = await mint_key(server, "operator.read")
+        async with with_key(server, created["key"]) as http:
+            before = await http.get("/v1/agents")
+            async with as_owner(server) as owner:
+                revoked = await owner.post(f"/v1/api-keys/{created['id']}/revoke")
+                listed = await owner.get("/v1/api-keys")
+            after = await http.get("/v1/agents")
+        assert before.status_code == 200
+        assert revoked.status_code == 200
+        assert revoked.json() == {"status": "revoked"}
+        assert listed.json()["keys"][0]["revoked"] is True
+        err = assert_error(after, 401, "UNAUTHORIZED")
+        assert "revoked" in err["message"]
+
+    async def test_revoking_an_unknown_key_is_not_found(self, server: RunningServer) -> None:
+        """Revoking a key id that does not exist answers 404."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/api-keys/00000000-0000-0000-0000-000000000000/revoke")
+            bad = await http.post("/v1/api-keys/not-a-uuid/revoke")
+        assert_error(res, 404, "NOT_FOUND")
+        assert_error(bad, 404, "NOT_FOUND")
+
+    async def test_expired_key_is_refused(self, server: RunningServer) -> None:
+        """A key whose expires_at has passed answers 401 'expired'; a live one still works."""
+        created = await mint_key(server, "operator.read", expires_in=3600)
+        live = await mint_key(server, "operator.read", expires_in=3600)
+        async with db(server) as conn:
+            await conn.execute(
+                "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", created["id"]
+            )
+        async with with_key(server, created["key"]) as http:
+            expired = await http.get("/v1/agents")
+        async with with_key(server, live["key"]) as http:
+            ok = await http.get("/v1/agents")
+        assert "expired" in assert_error(expired, 401, "UNAUTHORIZED")["message"]
+        assert ok.status_code == 200
+
+    async def test_unknown_key_is_unauthorized(self, server: RunningServer) -> None:
+        """A well-formed key that was never issued answers 401."""
+        async with with_key(server, "clawgate_" + "0" * 32) as http:
+            res = await http.get("/v1/agents")
+        assert_error(res, 401, "UNAUTHORIZED")
+
+
+class TestScopes:
+    async def test_read_scope_is_viewer(self, server: RunningServer) -> None:
+        """operator.read may GET but not POST agents (403)."""
+        key = (await mint_key(server, "operator.read"))["key"]
+        async with with_key(server, key) as http:
+            assert (await http.get("/v1/agents")).status_code == 200
+            assert_error(await http.post("/v1/agents", json={"agent_key": "a"}), 403, "UNAUTHORIZED")
+
+    async def test_write_scope_is_operator(self, server: RunningServer) -> None:
+        """operator.write reaches operator routes (providers list) but not admin ones (create agent)."""
+        key = (await mint_key(server, "operator.write"))["key"]
+        async with with_key(server, key) as http:
+            providers = await http.get("/v1/providers")
+            agent = await http.post("/v1/agents", json={"agent_key": "a"})
+        assert providers.status_code == 200
+        assert_error(agent, 403, "UNAUTHORIZED")
+
+    async def test_admin_scope_is_admin(self, server: RunningServer) -> None:
+        """operator.admin may create agents and list keys."""
+        key = (await mint_key(server, "operator.admin"))["key"]
+        async with with_key(server, key) as http:
+            agent = await http.post("/v1/agents", json={"agent_key": "a"})
+            keys = await http.get("/v1/api-keys")
+        assert agent.status_code == 201
+        assert keys.status_code == 200
+
+
+class TestBindings:
+    async def test_owner_binding_forces_the_user(self, server: RunningServer) -> None:
+        """A key bound to owner_id acts as that user whatever X-GoClaw-User-Id claims."""
+        key = (await mint_key(server, "operator.admin", owner_id="bound-user"))["key"]
+        async with with_key(server, key, **{"X-GoClaw-User-Id": "someone-else"}) as http:
+            res = await http.post("/v1/agents", json={"agent_key": "mine"})
+        assert res.status_code == 201
+        assert res.json()["owner_id"] == "bound-user"
+
+    async def test_tenant_bound_key_forces_its_tenant(self, server: RunningServer) -> None:
+        """A key bound to tenant B acts in B even when X-GoClaw-Tenant-Id names master."""
+        async with as_owner(server) as http:
+            tenant = (await http.post("/v1/tenants", json={"name": "Beta", "slug": "beta"})).json()
+        key = (await mint_key(server, "operator.admin", tenant_id=tenant["id"]))["key"]
+        async with with_key(server, key, **{"X-GoClaw-Tenant-Id": "master"}) as http:
+            created = await http.post("/v1/agents", json={"agent_key": "in-beta"})
+        assert created.status_code == 201
+        assert created.json()["tenant_id"] == tenant["id"]
+        async with as_owner(server) as http:
+            master_agents = await http.get("/v1/agents")
+            beta_agents = await http.get("/v1/agents", headers={"X-GoClaw-Tenant-Id": "beta"})
+        assert master_agents.json()["agents"] == []
+        assert [a["agent_key"] for a in beta_agents.json()["agents"]] == ["in-beta"]

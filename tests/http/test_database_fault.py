@@ -1,0 +1,92 @@
+"""The database stops and comes back while the gateway runs: requests answer 503 UNAVAILABLE
+meanwhile (never 500), and succeed again without restarting the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clawgate.embedded_pg import EmbeddedPostgres
+from tests.http.helpers import assert_error
+from tests.support import GATEWAY_TOKEN, RunningServer, make_settings, start_server
+
+
+@pytest.fixture(name="own_pg")
+async def _own_pg(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
+    """A separate embedded server (not the session one), so this test may stop it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = EmbeddedPostgres(tmp_path / "faultdb")
+        await server.start()
+    yield server
+    await server.stop()
+
+
+async def _until_ok(http: httpx.AsyncClient, path: str, within: float = 10.0) -> httpx.Response:
+    """Poll ``path`` until it answers 200; every answer meanwhile must be a 503 UNAVAILABLE."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        res = await http.get(path)
+        if res.status_code == 200:
+            return res
+        assert_error(res, 503, "UNAVAILABLE")
+        assert asyncio.get_running_loop().time() < deadline, f"{path} did not recover in {within} s"
+        await asyncio.sleep(0.1)
+
+
+class TestDatabaseRestart:
+    async def test_stopped_database_is_503_and_recovery_needs_no_restart(
+        self, own_pg: EmbeddedPostgres, tmp_path: Path
+    ) -> None:
+        """With PG stopped, /v1/agents and /readyz answer 503 UNAVAILABLE; after PG restarts on the
+        same data directory, the same gateway serves the data written before the outage and accepts
+        an API key that could not be checked during it."""
+        dsn = await own_pg.start()
+        srv: RunningServer = await start_server(
+            make_settings(
+                dsn,
+                tmp_path / "data",
+                **{"gateway.token": GATEWAY_TOKEN, "database.command_timeout_seconds": 3},
+            )
+        )
+        try:
+            async with srv.client(GATEWAY_TOKEN) as http:
+                created = await http.post("/v1/agents", json={"agent_key": "survivor"})
+                assert created.status_code == 201
+                assert (await http.get("/readyz")).status_code == 200
+                minted = await http.post("/v1/api-keys", json={"name": "k", "scopes": ["operator.read"]})
+                key = minted.json()["key"]
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    await own_pg.stop()
+
+                for path in ("/v1/agents", "/readyz", "/v1/agents/survivor"):
+                    res = await http.get(path)
+                    err = assert_error(res, 503, "UNAVAILABLE")
+                    assert err["retryable"] is True
+                write = await http.post("/v1/agents", json={"agent_key": "during-outage"})
+                assert_error(write, 503, "UNAVAILABLE")
+                # A key never seen before cannot be checked now: that is 503, not "invalid key".
+                unknown = await http.get("/v1/agents", headers={"Authorization": f"Bearer {key}"})
+                assert_error(unknown, 503, "UNAVAILABLE")
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    assert await own_pg.start() == dsn
+
+                ready = await _until_ok(http, "/readyz")
+                agents = await _until_ok(http, "/v1/agents")
+                again = await http.post("/v1/agents", json={"agent_key": "after-outage"})
+                with_key = await http.get("/v1/agents", headers={"Authorization": f"Bearer {key}"})
+        finally:
+            await srv.stop()
+        assert ready.json()["database"] == "ok"
+        assert [a["agent_key"] for a in agents.json()["agents"]] == ["survivor"]
+        assert again.status_code == 201
+        assert with_key.status_code == 200

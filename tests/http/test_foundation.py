@@ -1,0 +1,271 @@
+"""The HTTP foundation through a real server: probes, request ids, security headers, CORS, body
+limits, JSON errors, localisation, rate limits, routing errors, OpenAPI and docs, and the 500
+path for our own bugs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from clawgate.http.routes import ROUTES
+from tests.conftest import ServerFactory
+from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
+from tests.support import GATEWAY_TOKEN, RunningServer
+
+ORIGIN = "https://app.example"
+
+
+class TestProbes:
+    async def test_health_and_healthz_answer_ok(self, server: RunningServer) -> None:
+        """/health and /healthz answer GoClaw's shape without a credential."""
+        async with server.client() as http:
+            for path in ("/health", "/healthz"):
+                res = await http.get(path)
+                assert res.status_code == 200
+                assert res.json()["status"] == "ok"
+                assert res.json()["protocol"] == 3
+
+    async def test_readyz_checks_the_database(self, server: RunningServer) -> None:
+        """/readyz answers ready with the database ok."""
+        async with server.client() as http:
+            res = await http.get("/readyz")
+        assert res.status_code == 200
+        assert res.json() == {"status": "ready", "database": "ok"}
+
+
+class TestRequestIdAndHeaders:
+    async def test_sent_request_id_is_echoed(self, server: RunningServer) -> None:
+        """A well-formed X-Request-Id comes back unchanged, also inside error bodies."""
+        async with server.client() as http:
+            ok = await http.get("/health", headers={"X-Request-Id": "req-abc.123"})
+            err = await http.get("/v1/agents", headers={"X-Request-Id": "req-err-1"})
+        assert ok.headers["x-request-id"] == "req-abc.123"
+        assert err.headers["x-request-id"] == "req-err-1"
+        assert err.json()["request_id"] == "req-err-1"
+
+    async def test_missing_or_bad_request_id_is_generated(self, server: RunningServer) -> None:
+        """Without (or with a malformed) X-Request-Id the server makes a fresh one per request."""
+        async with server.client() as http:
+            first = await http.get("/health")
+            second = await http.get("/health", headers={"X-Request-Id": "bad id with spaces"})
+        ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+        assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+        assert ids[0] != ids[1]
+
+    async def test_security_headers_on_success_and_error(self, server: RunningServer) -> None:
+        """nosniff, X-Frame-Options DENY and a Referrer-Policy are on every response."""
+        async with server.client() as http:
+            for res in (await http.get("/health"), await http.get("/v1/nothing-here")):
+                assert res.headers["x-content-type-options"] == "nosniff"
+                assert res.headers["x-frame-options"] == "DENY"
+                assert res.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+class TestCors:
+    async def test_preflight_from_an_allowed_origin_is_allowed(self, make_server: ServerFactory) -> None:
+        """A preflight from a configured origin gets Access-Control-Allow-Origin for it."""
+        srv = await make_server(gateway__token=GATEWAY_TOKEN, gateway__allowed_origins=[ORIGIN])
+        async with srv.client() as http:
+            res = await http.options(
+                "/v1/agents",
+                headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+                         "Access-Control-Request-Headers": "authorization,content-type"},
+            )  # fmt: skip
+            simple = await http.get("/health", headers={"Origin": ORIGIN})
+        assert res.status_code == 200
+        assert res.headers["access-control-allow-origin"] == ORIGIN
+        assert "POST" in res.headers["access-control-allow-methods"]
+        assert simple.headers["access-control-allow-origin"] == ORIGIN
+        assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+
+    async def test_preflight_from_another_origin_is_refused(self, make_server: ServerFactory) -> None:
+        """A preflight from an origin not configured gets no Access-Control-Allow-Origin."""
+        srv = await make_server(gateway__token=GATEWAY_TOKEN, gateway__allowed_origins=[ORIGIN])
+        async with srv.client() as http:
+            res = await http.options(
+                "/v1/agents",
+                headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+            )
+            simple = await http.get("/health", headers={"Origin": "https://evil.example"})
+        assert res.status_code == 400
+        assert "access-control-allow-origin" not in res.headers
+        assert "access-control-allow-origin" not in simple.headers
+
+
+class TestBodies:
+    async def test_two_mib_body_with_length_is_413(self, server: RunningServer) -> None:
+        """A 2 MiB body with Content-Length answers 413 in the GoClaw envelope."""
+        big = b'{"agent_key": "' + b"a" * (2 << 20) + b'"}'
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", content=big, headers={"Content-Type": "application/json"})
+        err = assert_error(res, 413, "INVALID_REQUEST")
+        assert str(1 << 20) in err["message"]
+
+    async def test_two_mib_chunked_body_without_length_is_413(self, server: RunningServer) -> None:
+        """A 2 MiB chunked body (no Content-Length) is cut off while reading: 413, no agent created."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"agent_key": "big", "agent_description": "'
+            for _ in range(32):
+                yield b"x" * (64 << 10)
+            yield b'"}'
+
+        async with as_owner(server) as http:
+            res = await http.post(
+                "/v1/agents", content=chunks(), headers={"Content-Type": "application/json"}
+            )
+            listed = await http.get("/v1/agents")
+        assert "content-length" not in res.request.headers
+        assert res.request.headers["transfer-encoding"] == "chunked"
+        assert_error(res, 413, "INVALID_REQUEST")
+        assert listed.json()["agents"] == []
+
+    async def test_malformed_json_is_invalid_request(self, server: RunningServer) -> None:
+        """A body that is not JSON answers 400 'malformed JSON'."""
+        async with as_owner(server) as http:
+            res = await http.post(
+                "/v1/agents", content=b'{"agent_key": ', headers={"Content-Type": "application/json"}
+            )
+        assert "malformed JSON" in assert_error(res, 400, "INVALID_REQUEST")["message"]
+
+    async def test_json_that_is_not_an_object_is_invalid_request(self, server: RunningServer) -> None:
+        """A JSON array where an object is expected answers 400."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", json=["agent_key"])
+        assert_error(res, 400, "INVALID_REQUEST")
+
+
+class TestLocalisation:
+    async def test_accept_language_localises_messages(self, server: RunningServer) -> None:
+        """The same error reads in Vietnamese or Chinese by Accept-Language, English by default."""
+        async with as_owner(server) as http:
+            en = await http.get("/v1/agents/ghost")
+            vi = await http.get("/v1/agents/ghost", headers={"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"})
+            zh = await http.get("/v1/agents/ghost", headers={"Accept-Language": "zh-CN"})
+        assert assert_error(en, 404, "NOT_FOUND")["message"] == "agent not found: ghost"
+        assert "không tìm thấy" in assert_error(vi, 404, "NOT_FOUND")["message"]
+        assert "未找到" in assert_error(zh, 404, "NOT_FOUND")["message"]
+
+    async def test_unauthenticated_message_is_localised(self, server: RunningServer) -> None:
+        """Even a 401 before authentication is localised."""
+        async with server.client() as http:
+            res = await http.get("/v1/agents", headers={"Accept-Language": "vi"})
+        assert assert_error(res, 401, "UNAUTHORIZED")["message"] == "cần token hợp lệ"
+
+
+class TestRateLimits:
+    async def test_per_ip_limit_answers_429_with_retry_after(self, make_server: ServerFactory) -> None:
+        """Past the per-IP burst a request gets 429 RESOURCE_EXHAUSTED and Retry-After; probes stay exempt."""
+        srv = await make_server(gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=6, rate_limits__burst=2)
+        async with srv.client(GATEWAY_TOKEN) as http:
+            first = [await http.get("/v1/agents") for _ in range(2)]
+            limited = await http.get("/v1/agents")
+            probe = await http.get("/health")
+        assert [r.status_code for r in first] == [200, 200]
+        err = assert_error(limited, 429, "RESOURCE_EXHAUSTED")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert err["retryable"] is True
+        assert err["retryAfterMs"] >= 1000
+        assert probe.status_code == 200
+
+    async def test_per_key_limit_is_per_credential(self, make_server: ServerFactory) -> None:
+        """Past the per-key burst one key gets 429 while another key from the same IP still works."""
+        srv = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"],
+            rate_limits__per_ip_rpm=0, rate_limits__per_key_rpm=6, rate_limits__burst=3,
+        )  # fmt: skip
+        hot = (await mint_key(srv, "operator.read", name="hot"))["key"]
+        cold = (await mint_key(srv, "operator.read", name="cold"))["key"]
+        async with with_key(srv, hot) as http:
+            statuses = [(await http.get("/v1/agents")).status_code for _ in range(3)]
+            limited = await http.get("/v1/agents")
+        async with with_key(srv, cold) as http:
+            other = await http.get("/v1/agents")
+        assert statuses == [200, 200, 200]
+        assert_error(limited, 429, "RESOURCE_EXHAUSTED")
+        assert "retry-after" in limited.headers
+        assert other.status_code == 200
+
+
+class TestRouting:
+    async def test_unknown_route_is_404_envelope(self, server: RunningServer) -> None:
+        """An unknown path answers 404 NOT_FOUND in the envelope, naming the path."""
+        async with server.client() as http:
+            res = await http.get("/v1/no-such-thing")
+        assert "/v1/no-such-thing" in assert_error(res, 404, "NOT_FOUND")["message"]
+
+    async def test_wrong_method_is_405_envelope(self, server: RunningServer) -> None:
+        """A known path with the wrong method answers 405 in the envelope."""
+        async with server.client(GATEWAY_TOKEN) as http:
+            res = await http.post("/v1/edition", json={})
+        assert "POST" in assert_error(res, 405, "INVALID_REQUEST")["message"]
+        assert "GET" in res.headers["allow"]
+
+
+class TestDocs:
+    async def test_openapi_lists_every_route_with_schemas(self, server: RunningServer) -> None:
+        """/v1/openapi.json is OpenAPI 3.1 with every route of the table, its body and response schemas."""
+        async with server.client() as http:
+            res = await http.get("/v1/openapi.json")
+        spec = res.json()
+        assert res.status_code == 200
+        assert spec["openapi"].startswith("3.1")
+        assert spec["info"]["title"]
+        schemas = spec["components"]["schemas"]
+        for api in ROUTES:
+            op = spec["paths"][api.path][api.method.lower()]
+            assert op["summary"] == api.summary
+            assert op["operationId"]
+            ok = op["responses"][str(api.status)]["content"]["application/json"]["schema"]
+            assert ok, f"{api.method} {api.path} has no response schema"
+            if api.body is not None:
+                ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.rsplit("/", 1)[1] in schemas
+            if "{" in api.path:
+                assert {p["name"] for p in op["parameters"] if p["in"] == "path"} == set(
+                    re.findall(r"\{(\w+)\}", api.path)
+                )
+        agent = schemas["AgentCreate"]
+        assert "agent_key" in agent["properties"]
+        assert agent.get("additionalProperties") is False
+
+    async def test_every_ref_resolves(self, server: RunningServer) -> None:
+        """Every ``$ref`` in the document points at a defined component."""
+        async with server.client() as http:
+            text = (await http.get("/v1/openapi.json")).text
+        refs = set(re.findall(r'"\$ref":"#/components/schemas/([^"]+)"', text))
+        async with server.client() as http:
+            schemas = (await http.get("/v1/openapi.json")).json()["components"]["schemas"]
+        assert refs
+        assert refs <= set(schemas)
+
+    async def test_docs_page_is_html_listing_the_routes(self, server: RunningServer) -> None:
+        """/docs is an HTML page naming each route."""
+        async with server.client() as http:
+            res = await http.get("/docs")
+        assert res.status_code == 200
+        assert res.headers["content-type"].startswith("text/html")
+        for api in ROUTES:
+            assert api.path in res.text
+
+
+class TestInternalErrors:
+    async def test_our_bug_is_500_internal_with_request_id_and_no_traceback(
+        self, server: RunningServer
+    ) -> None:
+        """A row the code cannot read (a real bug surface) answers 500 INTERNAL with the request id only."""
+        async with as_owner(server) as http:
+            await http.post("/v1/agents", json={"agent_key": "broken"})
+        async with db(server) as conn:
+            await conn.execute("UPDATE agents SET tools_config = '[1, 2]'::jsonb WHERE agent_key = 'broken'")
+        async with as_owner(server) as http:
+            res = await http.get("/v1/agents/broken", headers={"X-Request-Id": "bug-42"})
+            listing = await http.get("/v1/agents")
+        err = assert_error(res, 500, "INTERNAL")
+        assert "bug-42" in err["message"]
+        assert res.json()["request_id"] == "bug-42"
+        for text in (res.text, listing.text):
+            assert "Traceback" not in text
+            assert "tools_config" not in text
+            assert "Expected" not in text
+        assert_error(listing, 500, "INTERNAL")
