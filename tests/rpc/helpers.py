@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import websockets
@@ -30,14 +31,21 @@ async def create_tenant(server: RunningServer, slug: str) -> dict[str, Any]:
     return body
 
 
-async def close_of(client: WsClient, timeout: float = 5.0) -> tuple[int, str]:
-    """Read (and drop) frames until the server closes; returns the close code and reason."""
+async def drain(client: WsClient, timeout: float = 5.0) -> tuple[list[Any], int, str]:
+    """Read frames until the server closes; returns them with the close code and reason."""
+    frames: list[Any] = []
     async with asyncio.timeout(timeout):
         try:
             while True:
-                await client.ws.recv()
+                frames.append(json.loads(await client.ws.recv()))
         except websockets.ConnectionClosed as exc:
             received = exc.rcvd
     if received is None:
         raise AssertionError("the connection ended without a close frame")
-    return received.code, received.reason
+    return frames, received.code, received.reason
+
+
+async def close_of(client: WsClient, timeout: float = 5.0) -> tuple[int, str]:
+    """Read (and drop) frames until the server closes; returns the close code and reason."""
+    _, code, reason = await drain(client, timeout)
+    return code, reason
