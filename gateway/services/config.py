@@ -195,7 +195,8 @@ class ConfigService:
             Forbidden: below admin.
             InvalidRequest: bad JSON, ``baseHash`` mismatch (``config_changed``), a new secret
                 value, an invalid field (``details.field`` names its path), an unsafe setup.
-        Cancellation: the file is either written whole or not at all (tmp + ``os.replace``).
+        Cancellation: before the write starts, nothing changes; after, the change completes. The
+            file is replaced whole or not at all (tmp + ``os.replace``).
         """
         require(who, Role.ADMIN, "config.apply" if replace else "config.patch")
         incoming = _parse(raw)
@@ -207,15 +208,21 @@ class ConfigService:
             new = incoming if replace else merge_patch(current.config, incoming)
             new = _restore_secrets(new, old)
             settings = _validate(new, str(self.path))
-            await asyncio.to_thread(self._write, document(settings))
-            self._settings = settings
-            before, after = _leaves(old), _leaves(document(settings))
-            changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
-            restart = any(p not in LIVE_FIELDS for p in changed)
-            self._apply_live(settings, changed & LIVE_FIELDS)
+            # Shielded: once the file is being written, the change completes (file, view and
+            # live settings together) even if the caller is cancelled.
+            restart = await asyncio.shield(asyncio.ensure_future(self._commit(settings, old)))
             return self._view(), restart
 
     # -- internals --------------------------------------------------------------------------------
+
+    async def _commit(self, settings: Settings, old: Document) -> bool:
+        """Write, remember and apply ``settings``; True when a changed field needs a restart."""
+        await asyncio.to_thread(self._write, document(settings))
+        self._settings = settings
+        before, after = _leaves(old), _leaves(document(settings))
+        changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        self._apply_live(settings, changed & LIVE_FIELDS)
+        return any(p not in LIVE_FIELDS for p in changed)
 
     def _apply_live(self, settings: Settings, changed: set[Path_]) -> None:
         gateway = self._gateway
@@ -283,7 +290,7 @@ def _restore_secrets(new: Document, old: Document) -> Document:
     for path in sorted(secret_paths):
         value, current = _get(new, path), _get(old, path)
         if value is None or value in (MASK, current):
-            if current is None:
+            if not current:
                 _drop(out, path)
             else:
                 _put(out, path, current)
