@@ -20,6 +20,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.chat import ChatService
+from clawgate.services.config import ConfigService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
@@ -73,6 +74,12 @@ class Gateway:
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     # Connections register a drain coroutine here; shutdown awaits them all.
     drains: set[asyncio.Task[None]] = field(default_factory=set)
+    # Reads and rewrites the config file; replaces ``settings`` (and the limiters) when it applies
+    # a change live. ``settings`` is therefore the running configuration: read it at use time.
+    config: ConfigService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = ConfigService(self)
 
     @property
     def uptime_ms(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import chat, sessions, system
+from . import agents, api_keys, chat, config, sessions, system, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -24,7 +24,15 @@ def _merge(*tables: dict[str, Method]) -> dict[str, Method]:
     return merged
 
 
-METHODS: Final = _merge(system.METHODS, chat.METHODS, sessions.METHODS)
+METHODS: Final = _merge(
+    system.METHODS,
+    agents.METHODS,
+    config.METHODS,
+    api_keys.METHODS,
+    tenants.METHODS,
+    chat.METHODS,
+    sessions.METHODS,
+)
 
 EVENTS: Final = frozenset(
     {"agent", "session.updated", "cron", "heartbeat", "log", "tick", "shutdown", "trace.status", "health"}

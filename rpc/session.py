@@ -94,7 +94,9 @@ class Connection:
         """Queue a frame. Returns False (and flags overflow) when the queue bound is exceeded."""
         if self.state in {State.CLOSED} or self.overflow.is_set():
             return False
-        if self._buffered + len(frame) > self.max_buffered:
+        # The bound is on the backlog: one frame larger than the bound still goes out when
+        # nothing is waiting, or a fast client could never receive a large response.
+        if self._queue and self._buffered + len(frame) > self.max_buffered:
             self.close_reason = "slow consumer"
             self.overflow.set()
             return False

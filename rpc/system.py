@@ -35,14 +35,17 @@ async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
     from . import METHODS as ALL
 
     gateway = ctx.gateway
+    locale = params.locale.lower().split("-")[0] if params.locale else "en"
+    locale = locale if locale in LOCALES else "en"
+    # Set before authenticating so that a refused connect is answered in the client's language.
+    ctx.conn.locale = locale
     who = await gateway.auth.authenticate(
         params.token,
         user_id=params.user_id,
         tenant_hint=params.tenant_id or params.tenant_scope or params.tenant_hint,
         dev_role=Role.OPERATOR,
     )
-    locale = params.locale.lower().split("-")[0] if params.locale else "en"
-    ctx.conn.open(who, locale if locale in LOCALES else "en")
+    ctx.conn.open(who, locale)
     limits = gateway.settings.limits
     return {
         "protocol": 3,

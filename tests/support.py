@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import websockets
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection
 
 from clawgate.app import create_app
@@ -64,7 +65,11 @@ class RunningServer:
 
     @property
     def gateway(self) -> Gateway:
-        gw: Gateway = self.server.config.loaded_app.app.state.gateway  # type: ignore[union-attr]
+        # uvicorn wraps the app in its middleware only for some options: unwrap to Starlette.
+        app: Any = self.server.config.loaded_app
+        while not isinstance(app, Starlette):
+            app = app.app
+        gw: Gateway = app.state.gateway
         return gw
 
     def client(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:

@@ -108,6 +108,10 @@ class ChatService:
         self._agents = agents
         self.runner = runner
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply live config changes (the message size limit)."""
+        self._settings = settings
+
     # -- helpers --------------------------------------------------------------------------------
 
     async def resolve_agent(self, who: Principal, agent_ref: str, session_key: str) -> AgentRow:

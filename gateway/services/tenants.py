@@ -88,6 +88,24 @@ class TenantService:
     async def mine(self, who: Principal) -> TenantRow:
         return await self.get(who, str(who.tenant_id))
 
+    async def memberships(self, who: Principal) -> list[tuple[TenantRow, str]]:
+        """The tenants the caller may act in, each with the caller's role there (GoClaw's
+        ``tenants.mine``): every tenant as ``owner`` for owners; otherwise active memberships, and
+        the tenant of the current credential with the credential's role."""
+        if who.is_owner:
+            async with self._db.connection() as conn:
+                return [(row, "owner") for row in await tenants.list_all(conn)]
+        out: list[tuple[TenantRow, str]] = []
+        async with self._db.connection() as conn:
+            current = await tenants.get(conn, who.tenant_id)
+            if current is not None:
+                out.append((current, who.role.label))
+            for row in await tenants.list_for_user(conn, who.user_id) if who.user_id else []:
+                member = await tenants.get_user(conn, row.id, who.user_id)
+                if row.id != who.tenant_id and row.status == "active" and member is not None:
+                    out.append((row, member.role))
+        return out
+
     async def get(self, who: Principal, ref: str) -> TenantRow:
         """Raises: NotFound, also for a tenant the caller may not see."""
         async with self._db.connection() as conn:

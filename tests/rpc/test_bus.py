@@ -1,0 +1,150 @@
+"""The event bus across processes: two gateway servers on the same database; an event published
+on one reaches the right WebSocket clients of the other (PostgreSQL LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from clawgate.bus import BusEvent
+from tests.conftest import ServerFactory
+from tests.rpc.helpers import create_key, create_tenant
+from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
+
+MARKER = "health"  # a system event every connection may see: marks the end of a test's events
+
+
+async def _until_marker(ws: WsClient, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Events received before the marker event (which ends the collection)."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await ws.recv()
+            if frame.get("type") != "event":
+                continue
+            if frame["event"] == MARKER:
+                return seen
+            seen.append(frame)
+
+
+@pytest.fixture(name="pair")
+async def _pair(make_server: ServerFactory) -> tuple[RunningServer, RunningServer]:
+    """Two servers (two event buses) on one database, both listening."""
+    first = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+    second = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+    for srv in (first, second):
+        await asyncio.wait_for(srv.gateway.bus.listening.wait(), 5)
+    assert first.gateway.bus.origin != second.gateway.bus.origin
+    return first, second
+
+
+@contextlib.asynccontextmanager
+async def _clients(server: RunningServer, **who: dict[str, Any]) -> AsyncIterator[dict[str, WsClient]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield {name: await stack.enter_async_context(ws_connect(server, **p)) for name, p in who.items()}
+
+
+class TestCrossProcess:
+    async def test_scoped_event_reaches_only_its_audience(
+        self, pair: tuple[RunningServer, RunningServer]
+    ) -> None:
+        """A tenant+user event published on server A reaches that user and the tenant's admins on
+        server B; another user and another tenant do not get it."""
+        server_a, server_b = pair
+        await create_tenant(server_a, "other")
+        operator = await create_key(server_a, ["operator.write"])
+        other_tenant = await create_key(server_a, ["operator.admin"], tenant_id="other")
+        async with _clients(
+            server_b,
+            alice={"token": operator["key"], "user_id": "alice"},
+            bob={"token": operator["key"], "user_id": "bob"},
+            admin={"token": GATEWAY_TOKEN, "user_id": "carol"},
+            outsider={"token": other_tenant["key"], "user_id": "alice"},
+        ) as ws:
+            tenant = UUID(operator["tenant_id"])
+            event = BusEvent(
+                name="agent", payload={"type": "chunk", "runId": "r1"}, tenant_id=tenant, user_id="alice"
+            )
+            await server_a.gateway.bus.publish(event)
+            await server_a.gateway.bus.publish(BusEvent(name=MARKER, payload={}))
+            got = {name: await _until_marker(client) for name, client in ws.items()}
+        assert [e["payload"] for e in got["alice"]] == [{"type": "chunk", "runId": "r1"}]
+        assert [e["payload"] for e in got["admin"]] == [{"type": "chunk", "runId": "r1"}]
+        assert got["bob"] == []
+        assert got["outsider"] == []
+
+    async def test_tenant_wide_event_skips_other_tenant(
+        self, pair: tuple[RunningServer, RunningServer]
+    ) -> None:
+        """An event without a user reaches every user of its tenant, and no one else."""
+        server_a, server_b = pair
+        await create_tenant(server_a, "elsewhere")
+        reader = await create_key(server_a, ["operator.read"])
+        foreign = await create_key(server_a, ["operator.admin"], tenant_id="elsewhere")
+        async with _clients(
+            server_b,
+            viewer={"token": reader["key"], "user_id": "v"},
+            foreign={"token": foreign["key"], "user_id": "v"},
+        ) as ws:
+            event = BusEvent(
+                name="session.updated", payload={"key": "s"}, tenant_id=UUID(reader["tenant_id"])
+            )
+            await server_a.gateway.bus.publish(event)
+            await server_a.gateway.bus.publish(BusEvent(name=MARKER, payload={}))
+            viewer, outsider = await _until_marker(ws["viewer"]), await _until_marker(ws["foreign"])
+        assert [e["event"] for e in viewer] == ["session.updated"]
+        assert outsider == []
+
+    async def test_internal_cache_events_never_reach_clients(
+        self, pair: tuple[RunningServer, RunningServer]
+    ) -> None:
+        """``cache.*`` events travel between processes but are never sent to a client."""
+        server_a, server_b = pair
+        async with ws_connect(server_b, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await server_a.gateway.bus.publish(BusEvent(name="cache.invalidate", payload={"kind": "x"}))
+            await server_a.gateway.bus.publish(BusEvent(name=MARKER, payload={}))
+            seen = await _until_marker(ws)
+        assert seen == []
+
+    async def test_large_payload_travels_via_spill(
+        self, pair: tuple[RunningServer, RunningServer], dsn: str
+    ) -> None:
+        """An event above NOTIFY's 8000-byte limit reaches the other process whole."""
+        server_a, server_b = pair
+        async with ws_connect(server_b, token=GATEWAY_TOKEN, user_id="carol") as ws:
+            async with server_a.client(GATEWAY_TOKEN) as http:
+                tenant_id = (await http.get("/v1/tenants/master")).json()["id"]
+            text = "z" * 20_000
+            event = BusEvent(name="agent", payload={"type": "block.reply", "content": text},
+                             tenant_id=UUID(tenant_id), user_id="carol")  # fmt: skip
+            await server_a.gateway.bus.publish(event)
+            received = await ws.next_event("agent")
+        assert received["payload"]["content"] == text
+        conn = await asyncpg.connect(dsn)
+        try:
+            spilled = await conn.fetchval("SELECT count(*) FROM bus_spill")
+        finally:
+            await conn.close()
+        assert spilled >= 1
+
+    async def test_publisher_delivers_locally_once(self, pair: tuple[RunningServer, RunningServer]) -> None:
+        """The publishing process delivers to its own clients once (not again via NOTIFY)."""
+        server_a, _ = pair
+        async with ws_connect(server_a, token=GATEWAY_TOKEN, user_id="carol") as ws:
+            async with server_a.client(GATEWAY_TOKEN) as http:
+                tenant_id = (await http.get("/v1/tenants/master")).json()["id"]
+            event = BusEvent(name="agent", payload={"n": 1}, tenant_id=UUID(tenant_id))
+            await server_a.gateway.bus.publish(event)
+            await server_a.gateway.bus.publish(BusEvent(name=MARKER, payload={}))
+            seen = await _until_marker(ws)
+            # The marker's own NOTIFY echo would arrive after it; a second marker bounds the wait.
+            await server_a.gateway.bus.publish(BusEvent(name=MARKER, payload={}))
+            later = await _until_marker(ws)
+        assert [e["payload"] for e in seen] == [{"n": 1}]
+        assert later == []
