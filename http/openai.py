@@ -34,6 +34,9 @@ from .types import Api, HttpContext
 
 __all__ = ["ROUTES"]
 
+JSONObject = dict[str, Any]
+"""Documented as a JSON object in OpenAPI (the shape follows the OpenAI or GoClaw reference)."""
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -302,9 +305,9 @@ async def get_model(ctx: HttpContext, _: None) -> Model:
 
 ROUTES = [
     Api("POST", "/v1/chat/completions", chat_completions, Role.OPERATOR, "OpenAI-compatible chat completions",
-        body=ChatCompletionRequest, family="openai", tag="openai"),
+        body=ChatCompletionRequest, family="openai", response=JSONObject, tag="openai"),
     Api("POST", "/v1/responses", responses, Role.OPERATOR, "OpenAI Responses API (also GoClaw's messages form)",
-        body=ResponsesRequest, family="openai", tag="openai"),
+        body=ResponsesRequest, family="openai", response=JSONObject, tag="openai"),
     Api("GET", "/v1/models", list_models, Role.VIEWER, "The caller's agents as models", response=ModelList,
         family="openai", tag="openai"),
     Api("GET", "/v1/models/{model}", get_model, Role.VIEWER, "One agent as a model", response=Model,

@@ -16,6 +16,9 @@ from .types import Api, HttpContext
 
 __all__ = ["ROUTES"]
 
+JSONObject = dict[str, Any]
+"""Documented as a JSON object in OpenAPI (the shape follows the OpenAI or GoClaw reference)."""
+
 
 class FollowQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     cursor: Annotated[int, Meta(ge=0)] = 0
@@ -72,15 +75,15 @@ async def get_trace(ctx: HttpContext, _: None) -> dict[str, Any]:
 
 ROUTES = [
     Api("GET", "/v1/sessions", list_sessions, Role.VIEWER, "List sessions (own sessions for non-admins)",
-        query=SessionListParams, tag="sessions"),
+        query=SessionListParams, response=JSONObject, tag="sessions"),
     Api("POST", "/v1/chat/sessions/{key}/branch", branch, Role.OPERATOR, "Branch a session up to an index",
-        body=BranchParams, status=201, tag="sessions"),
+        body=BranchParams, status=201, response=JSONObject, tag="sessions"),
     Api("GET", "/v1/chat/sessions/{key}/history/follow", follow, Role.VIEWER, "Cursor read of a session's messages",
-        query=FollowQuery, tag="sessions"),
+        query=FollowQuery, response=JSONObject, tag="sessions"),
     Api("POST", "/v1/agents/{id}/wake", wake, Role.OPERATOR, "Run the agent once on a message", body=WakeBody,
-        tag="agents"),
-    Api("GET", "/v1/traces", list_traces, Role.VIEWER, "List traces", query=TraceListParams, tag="traces"),
+        response=JSONObject, tag="agents"),
+    Api("GET", "/v1/traces", list_traces, Role.VIEWER, "List traces", query=TraceListParams, response=JSONObject, tag="traces"),
     Api("GET", "/v1/traces/follow", follow_traces, Role.VIEWER, "Traces changed since a time (live tail)",
-        query=TraceFollowParams, tag="traces"),
-    Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", tag="traces"),
+        query=TraceFollowParams, response=JSONObject, tag="traces"),
+    Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", response=JSONObject, tag="traces"),
 ]  # fmt: skip
