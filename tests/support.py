@@ -102,59 +102,50 @@ async def start_server(settings: Settings) -> RunningServer:
 
 
 class WsClient:
-    """A protocol-v3 client over a real ``websockets`` connection. A reader task routes responses to
-    their callers by id (so calls may run concurrently) and keeps events in arrival order."""
+    """A protocol-v3 client over a real ``websockets`` connection, reading on demand: ``recv``
+    returns the next raw frame; ``call``/``response`` keep events (``events``) and other responses
+    seen while they wait, so several requests may be in flight (``send`` then ``response``)."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
-        self.orphans: list[dict[str, Any]] = []  # responses nobody waits for (e.g. id "")
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._arrived = asyncio.Event()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                msg: dict[str, Any] = json.loads(raw)
-                if msg.get("type") == "event" or msg.get("method") == "event":
-                    self.events.append(msg)
-                else:
-                    future = self._waiting.pop(str(msg.get("id")), None)
-                    if future is not None and not future.done():
-                        future.set_result(msg)
-                    else:
-                        self.orphans.append(msg)
-                self._arrived.set()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            for future in self._waiting.values():
-                if not future.done():
-                    future.set_exception(ConnectionError("connection closed"))
-            if not self.closed.done():
-                self.closed.set_result(None)
-            self._arrived.set()
-
-    @property
-    def close_code(self) -> int | None:
-        return self.ws.close_code
+        self._responses: dict[str, dict[str, Any]] = {}
 
     async def send_raw(self, frame: str | bytes) -> None:
         await self.ws.send(frame)
 
-    async def call(self, method: str, params: Any = None, timeout: float = 10.0) -> dict[str, Any]:
-        """Send a request and return its response frame."""
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    async def _pump(self, timeout: float) -> None:
+        """Read one frame and file it: events in ``events``, responses by id."""
+        msg = await self.recv(timeout)
+        if msg.get("type") == "event":
+            self.events.append(msg)
+        else:
+            self._responses[str(msg.get("id"))] = msg
+
+    async def send(self, method: str, params: Any = None) -> str:
+        """Send a request without waiting; returns its id for ``response``."""
         rid = str(next(self._ids))
         frame: dict[str, Any] = {"type": "req", "id": rid, "method": method}
         if params is not None:
             frame["params"] = params
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[rid] = future
         await self.ws.send(json.dumps(frame))
-        return await asyncio.wait_for(future, timeout)
+        return rid
+
+    async def response(self, rid: str, timeout: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while rid not in self._responses:
+                await self._pump(timeout)
+        return self._responses.pop(rid)
+
+    async def call(self, method: str, params: Any = None, timeout: float = 10.0) -> dict[str, Any]:
+        """Send a request and return its response frame, keeping events seen meanwhile."""
+        return await self.response(await self.send(method, params), timeout)
 
     async def ok(self, method: str, params: Any = None, timeout: float = 10.0) -> Any:
         res = await self.call(method, params, timeout)
@@ -162,16 +153,13 @@ class WsClient:
         return res.get("payload")
 
     async def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
-        """The first event (taken in order) matching ``predicate``; earlier ones stay queued."""
+        """The first event (in arrival order) matching ``predicate``; others stay in ``events``."""
         async with asyncio.timeout(timeout):
             while True:
                 for i, ev in enumerate(self.events):
                     if predicate(ev):
                         return self.events.pop(i)
-                if self.closed.done():
-                    raise ConnectionError("connection closed while waiting for an event")
-                self._arrived.clear()
-                await self._arrived.wait()
+                await self._pump(timeout)
 
     async def next_event(self, name: str, timeout: float = 5.0) -> dict[str, Any]:
         return await self.wait_for(lambda ev: ev.get("event") == name, timeout)
@@ -182,11 +170,6 @@ class WsClient:
             lambda ev: ev.get("event") == "agent" and ev["payload"]["type"] == kind, timeout
         )
 
-    async def aclose(self) -> None:
-        await self.ws.close()
-        await asyncio.wait_for(asyncio.shield(self.closed), 5)
-        self._reader.cancel()
-
 
 @contextlib.asynccontextmanager
 async def ws_connect(server: RunningServer, **connect_params: Any) -> AsyncIterator[WsClient]:
@@ -194,10 +177,7 @@ async def ws_connect(server: RunningServer, **connect_params: Any) -> AsyncItera
     skip = connect_params.pop("_skip", False)
     async with websockets.connect(server.ws_url, max_size=None) as ws:
         client = WsClient(ws)
-        try:
-            if not skip:
-                res = await client.call("connect", connect_params)
-                assert res["ok"], res
-            yield client
-        finally:
-            client._reader.cancel()
+        if not skip:
+            res = await client.call("connect", connect_params)
+            assert res["ok"], res
+        yield client

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.runtime.conftest import ChatSetup
@@ -75,7 +74,8 @@ class TestChatSend:
                 "idempotencyKey": "k-1",
                 "sessionKey": "agent:helper:ws:direct:s1",
             }
-            a, b = await asyncio.gather(ws.call("chat.send", params), ws.call("chat.send", params))
+            first, second = await ws.send("chat.send", params), await ws.send("chat.send", params)
+            a, b = await ws.response(first), await ws.response(second)
             again = await ws.ok("chat.send", params)
         assert a["ok"], a
         assert b["ok"], b

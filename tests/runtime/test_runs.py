@@ -76,10 +76,10 @@ class TestAbortAndCatchUp:
         chat.upstream.script(Reply(content="first answer", delay=0.3), Reply(content="second answer"))
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
             key = "agent:helper:ws:direct:inject"
-            first = asyncio.create_task(ws.call("chat.send", {"message": "one", "sessionKey": key}))
+            first = await ws.send("chat.send", {"message": "one", "sessionKey": key})
             await ws.run_event("run.started")
             injected = await ws.ok("chat.send", {"message": "two", "sessionKey": key})
-            done = await first
+            done = await ws.response(first)
         assert injected["injected"] is True
         assert done["ok"]
         assert done["payload"]["content"] == "second answer"
