@@ -47,6 +47,7 @@ class Upstream:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.models = ["model-a", "model-b"]
+        self.title = "Stand-in title"  # answer to the gateway's background title request
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -59,17 +60,18 @@ class Upstream:
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """Requests of runs and compactions, without the background title requests."""
+        return [r for r in self.requests if not _is_title(r)]
+
     def _next(self, body: dict[str, Any]) -> Reply:
+        if _is_title(body):
+            # Answered apart from the script: the title request races with the next run's calls.
+            return Reply(content=self.title)
         if self.replies:
             return self.replies.popleft()
-        messages = body.get("messages") or []
-        last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
-        content = last.get("content")
-        if isinstance(content, list):
-            content = " ".join(
-                str(b.get("text") or b.get("content") or "") for b in content if isinstance(b, dict)
-            )
-        return Reply(content=f"echo: {content}")
+        return Reply(content=f"echo: {_last_user_text(body)}")
 
     # -- app --------------------------------------------------------------------------------
 
@@ -261,6 +263,21 @@ class Upstream:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 10)
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    content = last.get("content")
+    if isinstance(content, list):
+        content = " ".join(
+            str(b.get("text") or b.get("content") or "") for b in content if isinstance(b, dict)
+        )
+    return str(content)
+
+
+def _is_title(body: dict[str, Any]) -> bool:
+    return _last_user_text(body).startswith("Write a title")
 
 
 @contextlib.asynccontextmanager

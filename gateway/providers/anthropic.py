@@ -3,13 +3,14 @@ with the system prompt as a separate field, ``tool_use``/``tool_result`` blocks 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
-from clawgate.providers.base import raise_for_status, request_json, upstream_error
+from clawgate.providers.base import raise_for_status, request_json, sse_data, upstream_error
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -168,14 +169,13 @@ class AnthropicClient:
             ) as response:
                 await raise_for_status(response)
                 state = _StreamState()
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    chunk = state.feed(line[5:].strip(), self.base)
-                    if chunk is not None:
-                        yield chunk
-                    if state.stopped:
-                        break
+                async with contextlib.aclosing(sse_data(response, self.base)) as events:
+                    async for data in events:
+                        chunk = state.feed(data, self.base)
+                        if chunk is not None:
+                            yield chunk
+                        if state.stopped:
+                            break
                 if not state.stopped:
                     raise ProviderError(f"stream from {self.base} ended before message_stop (cut off)")
         except httpx.HTTPError as exc:
