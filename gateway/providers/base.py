@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 import httpx
@@ -94,7 +94,7 @@ async def raise_for_status(response: httpx.Response) -> None:
     )
 
 
-async def sse_data(response: httpx.Response, where: str) -> AsyncIterator[str]:
+async def sse_data(response: httpx.Response, where: str) -> AsyncGenerator[str, None]:
     """The ``data:`` payloads of a server-sent event stream.
 
     Raises: ProviderError when the body holds no event at all: quoting the body's start and not
