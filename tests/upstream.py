@@ -183,6 +183,10 @@ class Upstream:
         body, reply, early = await self._prelude(request)
         if early is not None:
             return early
+        if problem := _thinking_problem(body):
+            return JSONResponse(
+                {"type": "error", "error": {"type": "invalid_request_error", "message": problem}}, 400
+            )
         prompt, completion = reply.usage
         blocks: list[dict[str, Any]] = []
         if reply.thinking:
@@ -213,6 +217,10 @@ class Upstream:
                 yield sse(
                     "content_block_delta",
                     {"index": index, "delta": {"type": "thinking_delta", "thinking": reply.thinking}},
+                )
+                yield sse(
+                    "content_block_delta",
+                    {"index": index, "delta": {"type": "signature_delta", "signature": "sig"}},
                 )
                 yield sse("content_block_stop", {"index": index})
                 index += 1
@@ -274,6 +282,25 @@ def _last_user_text(body: dict[str, Any]) -> str:
             str(b.get("text") or b.get("content") or "") for b in content if isinstance(b, dict)
         )
     return str(content)
+
+
+def _thinking_problem(body: dict[str, Any]) -> str:
+    """The real Messages API's rule: with thinking on, the assistant turn whose tool_use the request
+    answers must start with its signed thinking block."""
+    if not body.get("thinking"):
+        return ""
+    turns = [m for m in body.get("messages") or [] if m.get("role") == "assistant"]
+    content = turns[-1]["content"] if turns else ""
+    if not isinstance(content, list) or not any(b.get("type") == "tool_use" for b in content):
+        return ""
+    first = content[0]
+    if first.get("type") == "thinking" and first.get("signature") and first.get("thinking"):
+        return ""
+    return (
+        f"messages.{body['messages'].index(turns[-1])}.content.0.type: Expected `thinking` or "
+        f"`redacted_thinking`, but found `{first.get('type')}`. When `thinking` is enabled, a final "
+        "`assistant` message must start with a thinking block"
+    )
 
 
 def _is_title(body: dict[str, Any]) -> bool:

@@ -16,6 +16,13 @@ from tests.upstream import Reply
 
 @pytest.fixture(name="claude")
 async def _claude(make_server: ServerFactory) -> AsyncIterator[ChatSetup]:
+    """Agent "helper" on an Anthropic-native provider."""
+    async for setup in make_setup(make_server, flavor="anthropic"):
+        yield setup
+
+
+@pytest.fixture(name="thinker")
+async def _thinker(make_server: ServerFactory) -> AsyncIterator[ChatSetup]:
     """Agent "helper" on an Anthropic-native provider, with medium thinking."""
     async for setup in make_setup(make_server, flavor="anthropic", agent={"thinking_level": "medium"}):
         yield setup
@@ -68,17 +75,17 @@ class TestAnthropicChat:
         assert block["tool_use_id"] == "toolu_0"
         assert block["content"] == result["result"]
 
-    async def test_thinking_deltas_become_thinking_events(self, claude: ChatSetup) -> None:
+    async def test_thinking_deltas_become_thinking_events(self, thinker: ChatSetup) -> None:
         """thinking_delta events stream as ``thinking`` events; the budget follows the agent's level."""
-        claude.upstream.script(Reply(thinking="Let me weigh this.", content="Forty-two."))
-        async with ws_connect(claude.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+        thinker.upstream.script(Reply(thinking="Let me weigh this.", content="Forty-two."))
+        async with ws_connect(thinker.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
             res = await ws.ok("chat.send", {"message": "meaning of life?", "agentId": "helper"})
             thinking = (await ws.run_event("thinking"))["payload"]["payload"]
             history = await ws.ok("chat.history", {"sessionKey": res["sessionKey"]})
         assert thinking == {"content": "Let me weigh this."}
         assert res["thinking"] == "Let me weigh this."
         assert res["content"] == "Forty-two."
-        assert claude.upstream.turns[0]["thinking"] == {"type": "enabled", "budget_tokens": 10240}
+        assert thinker.upstream.turns[0]["thinking"] == {"type": "enabled", "budget_tokens": 10240}
         assert history["messages"][-1]["thinking"] == "Let me weigh this."
 
 
@@ -108,3 +115,25 @@ class TestOpenAISdkOnAnthropic:
         sent = claude.upstream.turns[0]
         assert "Be terse." in sent["system"]
         assert sent["messages"] == [{"role": "user", "content": "go"}]
+
+
+class TestThinkingWithTools:
+    @pytest.mark.parametrize("stream", [True, False])
+    async def test_tool_round_sends_back_the_signed_thinking_block(
+        self, thinker: ChatSetup, stream: bool
+    ) -> None:
+        """With thinking on, the tool continuation starts with the model's signed thinking block."""
+        thinker.upstream.script(
+            Reply(thinking="I need the clock.", tool_calls=[("current_time", '{"timezone": "UTC"}')]),
+            Reply(content="It is late."),
+        )
+        async with ws_connect(thinker.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            res = await ws.ok("chat.send", {"message": "time?", "agentId": "helper", "stream": stream})
+        assert res["content"] == "It is late."
+        assistant = thinker.upstream.turns[1]["messages"][1]
+        assert assistant["content"][0] == {
+            "type": "thinking",
+            "thinking": "I need the clock.",
+            "signature": "sig",
+        }
+        assert assistant["content"][1]["type"] == "tool_use"
