@@ -172,11 +172,15 @@ class TestUsageAndTimeline:
 
 class TestSessionsOverRest:
     async def test_get_sessions_lists_with_counts(self, chat: ChatSetup) -> None:
-        """GET /v1/sessions lists sessions with message counts and token totals."""
+        """GET /v1/sessions lists sessions with counts and token totals; a non-admin sees only theirs."""
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             await converse(ws, "a", "b")
         async with chat.admin() as http:
             res = await http.get("/v1/sessions", params={"agent_id": "helper", "limit": 5})
+        async with chat.server.client(await chat.user_key(), **{"X-GoClaw-User-Id": "bob"}) as http:
+            other = await http.get("/v1/sessions")
+        assert other.status_code == 200, other.text
+        assert (other.json()["sessions"], other.json()["total"]) == ([], 0)
         assert res.status_code == 200, res.text
         (row,) = res.json()["sessions"]
         assert (row["key"], row["messageCount"], row["inputTokens"], row["outputTokens"]) == (KEY, 4, 22, 14)
