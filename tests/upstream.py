@@ -47,6 +47,7 @@ class Upstream:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.models = ["model-a", "model-b"]
+        self.title = "Stand-in title"  # answer to the gateway's background title request
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -59,17 +60,18 @@ class Upstream:
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """Requests of runs and compactions, without the background title requests."""
+        return [r for r in self.requests if not _is_title(r)]
+
     def _next(self, body: dict[str, Any]) -> Reply:
+        if _is_title(body):
+            # Answered apart from the script: the title request races with the next run's calls.
+            return Reply(content=self.title)
         if self.replies:
             return self.replies.popleft()
-        messages = body.get("messages") or []
-        last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
-        content = last.get("content")
-        if isinstance(content, list):
-            content = " ".join(
-                str(b.get("text") or b.get("content") or "") for b in content if isinstance(b, dict)
-            )
-        return Reply(content=f"echo: {content}")
+        return Reply(content=f"echo: {_last_user_text(body)}")
 
     # -- app --------------------------------------------------------------------------------
 
@@ -181,6 +183,10 @@ class Upstream:
         body, reply, early = await self._prelude(request)
         if early is not None:
             return early
+        if problem := _thinking_problem(body):
+            return JSONResponse(
+                {"type": "error", "error": {"type": "invalid_request_error", "message": problem}}, 400
+            )
         prompt, completion = reply.usage
         blocks: list[dict[str, Any]] = []
         if reply.thinking:
@@ -211,6 +217,10 @@ class Upstream:
                 yield sse(
                     "content_block_delta",
                     {"index": index, "delta": {"type": "thinking_delta", "thinking": reply.thinking}},
+                )
+                yield sse(
+                    "content_block_delta",
+                    {"index": index, "delta": {"type": "signature_delta", "signature": "sig"}},
                 )
                 yield sse("content_block_stop", {"index": index})
                 index += 1
@@ -261,6 +271,40 @@ class Upstream:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 10)
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    content = last.get("content")
+    if isinstance(content, list):
+        content = " ".join(
+            str(b.get("text") or b.get("content") or "") for b in content if isinstance(b, dict)
+        )
+    return str(content)
+
+
+def _thinking_problem(body: dict[str, Any]) -> str:
+    """The real Messages API's rule: with thinking on, the assistant turn whose tool_use the request
+    answers must start with its signed thinking block."""
+    if not body.get("thinking"):
+        return ""
+    turns = [m for m in body.get("messages") or [] if m.get("role") == "assistant"]
+    content = turns[-1]["content"] if turns else ""
+    if not isinstance(content, list) or not any(b.get("type") == "tool_use" for b in content):
+        return ""
+    first = content[0]
+    if first.get("type") == "thinking" and first.get("signature") and first.get("thinking"):
+        return ""
+    return (
+        f"messages.{body['messages'].index(turns[-1])}.content.0.type: Expected `thinking` or "
+        f"`redacted_thinking`, but found `{first.get('type')}`. When `thinking` is enabled, a final "
+        "`assistant` message must start with a thinking block"
+    )
+
+
+def _is_title(body: dict[str, Any]) -> bool:
+    return _last_user_text(body).startswith("Write a title")
 
 
 @contextlib.asynccontextmanager

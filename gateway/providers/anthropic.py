@@ -3,13 +3,14 @@ with the system prompt as a separate field, ``tool_use``/``tool_result`` blocks 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
-from clawgate.providers.base import raise_for_status, request_json, upstream_error
+from clawgate.providers.base import raise_for_status, request_json, sse_data, upstream_error
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -59,7 +60,12 @@ def to_anthropic(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]
                 out.append({"role": "user", "content": [block]})
             continue
         if m.role == "assistant" and m.tool_calls:
-            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks: list[dict[str, Any]] = []
+            if m.thinking and m.thinking_signature:
+                # With thinking on, the API wants the signed block back ahead of the tool_use.
+                blocks.append({"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature})
+            if m.content:
+                blocks.append({"type": "text", "text": m.content})
             blocks += [
                 {"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c.arguments)}
                 for c in m.tool_calls
@@ -137,13 +143,14 @@ class AnthropicClient:
         )
         if not isinstance(data, dict) or data.get("type") != "message":
             raise ProviderError(f"malformed messages response from {self.base}")
-        text, thinking, calls = [], [], []
+        text, thinking, signature, calls = [], [], [], []
         for block in data.get("content") or []:
             kind = block.get("type")
             if kind == "text":
                 text.append(str(block.get("text") or ""))
             elif kind == "thinking":
                 thinking.append(str(block.get("thinking") or ""))
+                signature.append(str(block.get("signature") or ""))
             elif kind == "tool_use":
                 calls.append(
                     ToolCall(id=str(block.get("id")), name=str(block.get("name")),
@@ -152,6 +159,7 @@ class AnthropicClient:
         return ChatResponse(
             content="".join(text),
             thinking="".join(thinking),
+            thinking_signature="".join(signature),
             tool_calls=calls,
             finish_reason=_STOP.get(str(data.get("stop_reason")), "stop"),
             usage=_usage(data.get("usage")),
@@ -168,14 +176,13 @@ class AnthropicClient:
             ) as response:
                 await raise_for_status(response)
                 state = _StreamState()
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    chunk = state.feed(line[5:].strip(), self.base)
-                    if chunk is not None:
-                        yield chunk
-                    if state.stopped:
-                        break
+                async with contextlib.aclosing(sse_data(response, self.base)) as events:
+                    async for data in events:
+                        chunk = state.feed(data, self.base)
+                        if chunk is not None:
+                            yield chunk
+                        if state.stopped:
+                            break
                 if not state.stopped:
                     raise ProviderError(f"stream from {self.base} ended before message_stop (cut off)")
         except httpx.HTTPError as exc:
@@ -214,6 +221,8 @@ class _StreamState:
                 return StreamChunk(content=str(delta.get("text") or ""))
             if dtype == "thinking_delta":
                 return StreamChunk(thinking=str(delta.get("thinking") or ""))
+            if dtype == "signature_delta":
+                return StreamChunk(thinking_signature=str(delta.get("signature") or ""))
             if dtype == "input_json_delta":
                 index = self.blocks.get(int(event.get("index") or 0), 0)
                 return StreamChunk(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 import httpx
@@ -21,6 +21,7 @@ __all__ = [
     "client_for",
     "raise_for_status",
     "request_json",
+    "sse_data",
     "upstream_error",
 ]
 
@@ -93,6 +94,28 @@ async def raise_for_status(response: httpx.Response) -> None:
     )
 
 
+async def sse_data(response: httpx.Response, where: str) -> AsyncGenerator[str, None]:
+    """The ``data:`` payloads of a server-sent event stream.
+
+    Raises: ProviderError when the body holds no event at all: quoting the body's start and not
+    retried when it has text (an error page, a garbled answer), transient when it is empty.
+    """
+    seen = False
+    other: list[str] = []
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            seen = True
+            yield line[5:].strip()
+        elif not seen and len(other) < 5 and line.strip() and not line.startswith(("event:", "id:", ":")):
+            other.append(line.strip())
+    if not seen:
+        preview = " ".join(other)[:200]
+        raise ProviderError(
+            f"{where} answered HTTP {response.status_code} without server-sent events: {preview!r}",
+            status_code=response.status_code if preview else 0,
+        )
+
+
 def upstream_error(exc: Exception) -> ProviderError:
     """A readable ``ProviderError`` from a transport failure."""
     if isinstance(exc, ProviderError):
@@ -118,7 +141,9 @@ async def request_json(
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
-        raise ProviderError(f"{url} did not answer JSON", status_code=response.status_code) from exc
+        raise ProviderError(
+            f"{url} did not answer JSON: {response.text[:200].strip()!r}", status_code=response.status_code
+        ) from exc
 
 
 def client_for(

@@ -3,13 +3,14 @@ with tool calls and ``stream_options.include_usage``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
-from clawgate.providers.base import raise_for_status, request_json, upstream_error
+from clawgate.providers.base import raise_for_status, request_json, sse_data, upstream_error
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -141,16 +142,14 @@ class OpenAICompatClient:
             ) as response:  # fmt: skip
                 await raise_for_status(response)
                 saw_finish = False
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = self._chunk(data)
-                    if chunk is not None:
-                        saw_finish = saw_finish or chunk.finish_reason is not None
-                        yield chunk
+                async with contextlib.aclosing(sse_data(response, self.base)) as events:
+                    async for data in events:
+                        if data == "[DONE]":
+                            break
+                        chunk = self._chunk(data)
+                        if chunk is not None:
+                            saw_finish = saw_finish or chunk.finish_reason is not None
+                            yield chunk
                 if not saw_finish:
                     raise ProviderError(f"stream from {self.base} ended before finish_reason (cut off)")
         except httpx.HTTPError as exc:

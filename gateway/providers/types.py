@@ -48,6 +48,7 @@ class ChatMessage(Struct, kw_only=True, omit_defaults=True):
     tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
     tool_call_id: str = ""
     thinking: str = ""
+    thinking_signature: str = ""  # Anthropic: sent back with the thinking block on tool turns
 
 
 class ToolSpec(Struct, kw_only=True):
@@ -87,6 +88,7 @@ class Usage(Struct, kw_only=True):
 class ChatResponse(Struct, kw_only=True):
     content: str = ""
     thinking: str = ""
+    thinking_signature: str = ""
     tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
     finish_reason: FinishReason = "stop"
     usage: Usage = msgspec.field(default_factory=Usage)
@@ -96,6 +98,7 @@ class ChatResponse(Struct, kw_only=True):
 class StreamChunk(Struct, kw_only=True, omit_defaults=True):
     content: str = ""
     thinking: str = ""
+    thinking_signature: str = ""
     tool_calls: list[ToolCallDelta] = msgspec.field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
@@ -107,6 +110,7 @@ class Accumulator:
     def __init__(self, model: str = "") -> None:
         self.content: list[str] = []
         self.thinking: list[str] = []
+        self.signature: list[str] = []
         self.calls: dict[int, ToolCall] = {}
         self.finish: FinishReason = "stop"
         self.usage = Usage()
@@ -117,6 +121,8 @@ class Accumulator:
             self.content.append(chunk.content)
         if chunk.thinking:
             self.thinking.append(chunk.thinking)
+        if chunk.thinking_signature:
+            self.signature.append(chunk.thinking_signature)
         for delta in chunk.tool_calls:
             call = self.calls.get(delta.index)
             if call is None:
@@ -139,6 +145,7 @@ class Accumulator:
         return ChatResponse(
             content="".join(self.content),
             thinking="".join(self.thinking),
+            thinking_signature="".join(self.signature),
             tool_calls=calls,
             finish_reason=finish,
             usage=self.usage,

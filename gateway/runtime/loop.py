@@ -274,7 +274,10 @@ class AgentLoop:
     # -- tools ----------------------------------------------------------------------------------
 
     async def _tool_round(self, response: ChatResponse, iteration: int) -> list[ChatMessage]:
-        assistant = ChatMessage(role="assistant", content=response.content, tool_calls=response.tool_calls)
+        assistant = ChatMessage(
+            role="assistant", content=response.content, tool_calls=response.tool_calls,
+            thinking=response.thinking, thinking_signature=response.thinking_signature,
+        )  # fmt: skip
         self.emit("activity", {"phase": "tool_exec", "iteration": iteration})
         results = await asyncio.gather(*(self._run_tool(call) for call in response.tool_calls))
         produced = [assistant, *results]

@@ -133,6 +133,6 @@ SELECT m.tenant_id, $3, m.idx, m.role, m.content, m.thinking, m.tool_calls, m.to
 
 -- name: set_message_count
 UPDATE sessions
-   SET message_count = $3::int, summary = $4, context_start = least($5::int, $3::int)
+   SET message_count = $3::integer, summary = $4, context_start = least($5::integer, $3::integer)
  WHERE tenant_id = $1
    AND id        = $2;

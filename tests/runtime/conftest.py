@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -18,9 +19,36 @@ class ChatSetup:
     server: RunningServer
     upstream: Upstream
     agent: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # further stand-ins and the like, per test
 
     def admin(self, user: str = "owner") -> Any:
         return self.server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": user})
+
+    async def user_key(self, scopes: tuple[str, ...] = ("operator.write",)) -> str:
+        """A raw API key with ``scopes`` (a non-admin caller unless ``operator.admin``)."""
+        async with self.admin() as http:
+            res = await http.post("/v1/api-keys", json={"name": "test key", "scopes": list(scopes)})
+        assert res.status_code == 201, res.text
+        key: str = res.json()["key"]
+        return key
+
+    async def add_provider(self, name: str, upstream: Upstream) -> None:
+        """Register another stand-in as provider ``name``."""
+        kind = "openai_compat" if upstream.flavor == "openai" else "anthropic_native"
+        async with self.admin() as http:
+            res = await http.post(
+                "/v1/providers",
+                json={"name": name, "provider_type": kind, "api_base": upstream.base_url, "api_key": "sk-2"},
+            )
+        assert res.status_code == 201, res.text
+
+    async def add_agent(self, **fields: Any) -> dict[str, Any]:
+        """Create another agent (defaults: provider "up", model "model-a")."""
+        async with self.admin() as http:
+            res = await http.post("/v1/agents", json={"provider": "up", "model": "model-a", **fields})
+        assert res.status_code == 201, res.text
+        agent: dict[str, Any] = res.json()
+        return agent
 
 
 async def make_setup(
@@ -46,6 +74,10 @@ async def make_setup(
             res = await http.post("/v1/agents", json=body)
             assert res.status_code == 201, res.text
         yield ChatSetup(server, up, res.json())
+
+
+# ``async with chat_setup(make_server, flavor=..., agent=..., **settings) as setup:`` in a test body.
+chat_setup = contextlib.asynccontextmanager(make_setup)
 
 
 @pytest.fixture(name="chat")
