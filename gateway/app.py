@@ -137,7 +137,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     rl = settings.rate_limits
     agents = AgentService(db, bus)
     llm = LLMResolver(settings, db, box, http, bus)
-    runner = RunManager(settings, db, bus, llm)
+    runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
     chat = ChatService(settings, db, agents, runner)
     return Gateway(

@@ -71,7 +71,7 @@ async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
 async def health(ctx: CallContext, _: None) -> dict[str, Any]:
     """GoClaw's ``health``: status, version, uptime (ms), database state and connected clients."""
     gateway = ctx.gateway
-    db_ok = await gateway.db.ping(timeout=2.0)
+    db_ok = await gateway.db.healthy()
     clients = list(gateway.clients.values())
     if not ctx.who.sees_all:
         clients = [c for c in clients if c.userId == ctx.who.user_id]

@@ -12,6 +12,7 @@ from clawgate.store._rows import many, maybe, one
 from clawgate.store.types import AgentFields, AgentFile, AgentFileInfo, AgentRow
 
 __all__ = [
+    "all_files",
     "clear_default",
     "fields_of",
     "get",
@@ -103,3 +104,8 @@ async def put_file(
 def fields_of(row: AgentRow) -> AgentFields:
     """The writable part of a row, to be patched and written back."""
     return AgentFields(**{name: getattr(row, name) for name in _FIELDS})
+
+
+async def all_files(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> list[AgentFile]:
+    """Every context file of an agent with its content (one query, for the system prompt)."""
+    return many(await conn.fetch(query("agents.all_files"), tenant_id, agent_id), AgentFile)

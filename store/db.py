@@ -45,6 +45,8 @@ class Database:
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self.pool = pool
         self.dsn = dsn
+        self._status: tuple[float, bool] = (-1e9, False)
+        self._probe: asyncio.Task[bool] | None = None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -74,6 +76,24 @@ class Database:
                 return bool(await conn.fetchval("SELECT 1"))
         except (*CONNECTION_ERRORS, asyncpg.PostgresError):
             return False
+
+    async def healthy(self, max_age: float = 1.0) -> bool:
+        """``ping`` at most once per ``max_age`` seconds; concurrent callers share one probe.
+
+        For frequent status reads (the ``health`` RPC), so that they never load the database.
+        """
+        loop = asyncio.get_running_loop()
+        checked, ok = self._status
+        if loop.time() - checked < max_age:
+            return ok
+        if self._probe is None or self._probe.done():
+            self._probe = loop.create_task(self._remember())
+        return await asyncio.shield(self._probe)
+
+    async def _remember(self) -> bool:
+        ok = await self.ping()
+        self._status = (asyncio.get_running_loop().time(), ok)
+        return ok
 
     async def close(self) -> None:
         try:

@@ -32,7 +32,8 @@ from clawgate.providers.types import ChatMessage, ChatRequest, Usage
 from clawgate.runtime.llm import LLMResolver, Target
 from clawgate.runtime.loop import AgentLoop, LoopInput, RunFailed
 from clawgate.runtime.prompt import build_system_prompt, history_messages, to_chat_message
-from clawgate.store import Database, agents, runs, sessions, traces
+from clawgate.services.agents import AgentService
+from clawgate.store import Database, runs, sessions, traces
 from clawgate.store.db import CONNECTION_ERRORS
 from clawgate.store.traces import NewSpan
 from clawgate.store.types import AgentRow, SessionRow
@@ -89,8 +90,11 @@ class RunHandle:
 
 
 class RunManager:
-    def __init__(self, settings: Settings, db: Database, bus: EventBus, llm: LLMResolver) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, bus: EventBus, llm: LLMResolver, agents: AgentService
+    ) -> None:
         self.settings = settings
+        self.agents = agents
         self.db = db
         self.bus = bus
         self.llm = llm
@@ -342,12 +346,8 @@ class RunManager:
     async def _loop_input(self, handle: RunHandle) -> LoopInput:
         plan = handle.plan
         agent, session = plan.agent, plan.session
+        files = await self.agents.context_files(agent)
         async with self.db.connection() as conn:
-            files = [
-                f
-                for info in await agents.list_files(conn, plan.tenant_id, agent.id)
-                if (f := await agents.get_file(conn, plan.tenant_id, agent.id, info.file_name)) is not None
-            ]
             rows = await sessions.messages(conn, plan.tenant_id, session.id, start=session.context_start)
         targets = await self.llm.targets(agent, session.model if session.model != agent.model else "")
         return LoopInput(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -22,6 +23,7 @@ __all__ = ["AgentCreate", "AgentOut", "AgentPatch", "AgentService"]
 
 AgentKey = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,100}$", description="Human key, e.g. researcher")]
 JSON = dict[str, Any]
+_CACHE_TTL = 5.0
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -144,19 +146,49 @@ class AgentService:
     def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
+        self._lists: dict[UUID, tuple[float, list[AgentRow]]] = {}
+        self._files: dict[UUID, tuple[float, list[AgentFile]]] = {}
+        bus.subscribe(self._on_event)
 
     async def list_agents(self, who: Principal) -> list[AgentRow]:
-        """Live agents of the caller's tenant, the default first."""
+        """Live agents of the caller's tenant, the default first (cached briefly, dropped on any
+        change in any process)."""
+        now = time.monotonic()
+        cached = self._lists.get(who.tenant_id)
+        if cached is not None and now - cached[0] < _CACHE_TTL:
+            return cached[1]
         async with self._db.connection() as conn:
-            return await store.list_agents(conn, who.tenant_id)
+            rows = await store.list_agents(conn, who.tenant_id)
+        self._lists[who.tenant_id] = (now, rows)
+        return rows
 
     async def get(self, who: Principal, ref: str) -> AgentRow:
         """An agent by UUID or agent key. Raises: NotFound (also for another tenant's agent)."""
+        for row in await self.list_agents(who):
+            if row.agent_key == ref or str(row.id) == ref:
+                return row
+        raise NotFound(kind="agent", id=ref)
+
+    async def context_files(self, agent: AgentRow) -> list[AgentFile]:
+        """The agent's context files with content, for its system prompt (cached like agents)."""
+        now = time.monotonic()
+        cached = self._files.get(agent.id)
+        if cached is not None and now - cached[0] < _CACHE_TTL:
+            return cached[1]
         async with self._db.connection() as conn:
-            row = await self._resolve(conn, who.tenant_id, ref)
-        if row is None:
-            raise NotFound(kind="agent", id=ref)
-        return row
+            files = await store.all_files(conn, agent.tenant_id, agent.id)
+        self._files[agent.id] = (now, files)
+        return files
+
+    def _on_event(self, event: BusEvent) -> None:
+        payload = event.payload
+        if (
+            event.name == "cache.invalidate"
+            and isinstance(payload, dict)
+            and payload.get("kind") in {"agent", None}
+        ):
+            self._lists.clear()
+            self._files.clear()
 
     async def _resolve(self, conn: Any, tenant_id: UUID, ref: str) -> AgentRow | None:
         try:
@@ -228,7 +260,9 @@ class AgentService:
             raise InvalidRequest(detail=f"invalid file name {name!r}")
         row = await self.get(who, ref)
         async with self._db.transaction() as conn:
-            return await store.put_file(conn, who.tenant_id, row.id, name, content)
+            saved = await store.put_file(conn, who.tenant_id, row.id, name, content)
+        await self._changed(who, row, "file")
+        return saved
 
     async def _changed(self, who: Principal, row: AgentRow, action: str) -> None:
         await self._bus.publish(

@@ -30,7 +30,7 @@ from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, agents, sessions, traces
+from clawgate.store import Database, sessions, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
 
@@ -275,12 +275,7 @@ class OpenAIService:
             key = f"agent:{agent.agent_key}:openai:{_SAFE.sub('-', user)[:100]}"
         else:
             key = ""
-        async with self._db.connection() as conn:
-            files = [
-                f
-                for info in await agents.list_files(conn, who.tenant_id, agent.id)
-                if (f := await agents.get_file(conn, who.tenant_id, agent.id, info.file_name)) is not None
-            ]
+        files = await self._agents.context_files(agent)
         run_id = uuid.uuid4()
         exchange_id = f"{prefix}{run_id.hex[:24]}"
         inp = LoopInput(

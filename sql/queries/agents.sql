@@ -92,3 +92,10 @@ SELECT a.*
    AND a.id        = $2
    AND a.deleted_at IS NULL
    FOR UPDATE;
+
+-- name: all_files
+SELECT f.file_name, f.content, f.updated_at
+  FROM agent_context_files AS f
+ WHERE f.tenant_id = $1
+   AND f.agent_id  = $2
+ ORDER BY f.file_name;

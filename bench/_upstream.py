@@ -1,0 +1,64 @@
+"""A loopback OpenAI-compatible upstream that answers at once (the issue's baseline upstream).
+
+uvicorn _upstream:app --app-dir bench --port N
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+_ANSWER = {
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench-model",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the upstream."},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
+}  # fmt: skip
+_BODY = json.dumps(_ANSWER).encode()
+
+
+def _chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+    data = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "bench-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+_STREAM = (
+    _chunk({"role": "assistant", "content": ""})
+    + b"".join(_chunk({"content": w}) for w in ("Hello ", "from ", "the ", "upstream."))
+    + _chunk({}, "stop")
+    + b'data: {"id":"chatcmpl-bench","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}\n\n'
+    + b"data: [DONE]\n\n"
+)
+
+
+async def completions(request: Request) -> Response:
+    body = await request.body()
+    if b'"stream":true' in body.replace(b" ", b""):
+
+        async def events():  # type: ignore[no-untyped-def]
+            yield _STREAM
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+    return Response(_BODY, media_type="application/json")
+
+
+async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [{"id": "bench-model", "object": "model"}]})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/health", health),
+    ]
+)

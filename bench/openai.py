@@ -1,0 +1,157 @@
+"""The OpenAI-compatible path: the same chat completion sent to a loopback upstream directly and
+through ClawGate (``/v1/chat/completions``, one process, a persisted session via ``user``).
+
+    .venv/bin/python bench/openai.py [--duration 10]
+
+Prints, against the upstream measured in the same run:
+- added latency p50 / p99, sequential (wrk, 1 connection)          targets <= 3 ms / <= 10 ms
+- added time to first token when streaming (sequential, httpx)      target  <= 3 ms
+- throughput through ClawGate at 32 connections (wrk)               target  >= 1200 req/s
+If LiteLLM's proxy is installed (``pip install 'litellm[proxy]'``) it is measured the same way.
+Needs wrk (``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from _common import BENCH, TOKEN, clawgate, clean_env, data_dir, free_port, machine_note, report, running
+
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}], "user": "bench-user"}
+
+
+def upstream(port: int):  # type: ignore[no-untyped-def]
+    command = [sys.executable, "-m", "uvicorn", "_upstream:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return running("upstream", command, port, clean_env(), "/health")
+
+
+def wrk_post(
+    url: str, body: dict[str, object], seconds: int, connections: int, headers: dict[str, str]
+) -> dict[str, float]:
+    """wrk with a POST body; returns req/s and latency percentiles in ms."""
+    lua = "wrk.method = 'POST'\nwrk.body = [[" + json.dumps(body) + "]]\n"
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        lua += f"wrk.headers['{name}'] = '{value}'\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    threads = "1" if connections == 1 else "2"
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        script.name,
+        url,
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    Path(script.name).unlink()
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        sys.exit(f"could not read wrk's output:\n{out}")
+    result = {"rps": float(rate.group(1))}
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.MULTILINE)
+        if match:
+            value, unit = float(match.group(1)), match.group(2)
+            result[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if failed:
+        print(f"  warning: {failed.group(1)} non-2xx answers from {url}")
+    return result
+
+
+def ttft_ms(url: str, body: dict[str, object], headers: dict[str, str], count: int) -> float:
+    """Median time from sending a streaming request to its first content delta, sequential."""
+    times = []
+    with httpx.Client(headers=headers, timeout=10) as http:
+        for _ in range(count):
+            started = time.perf_counter()
+            with http.stream("POST", url, json={**body, "stream": True}) as response:
+                for line in response.iter_lines():
+                    if (
+                        line.startswith("data:")
+                        and '"content":"' in line.replace(" ", "")
+                        and '"content":""' not in line.replace(" ", "")
+                    ):
+                        times.append((time.perf_counter() - started) * 1000)
+                        break
+                for _ in response.iter_lines():
+                    pass
+    return statistics.median(times)
+
+
+def litellm_available() -> bool:
+    return shutil.which("litellm") is not None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk measurement")
+    parser.add_argument("--ttft-requests", type=int, default=200)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed; install it with: apt-get install -y wrk   (then run this again)")
+    machine_note()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    up_port = free_port()
+    with (
+        data_dir() as data,
+        upstream(up_port) as up,
+        clawgate(free_port(), data, CLAWGATE_RATE_LIMIT_RPM="100000000") as gate,
+    ):
+        with httpx.Client(base_url=gate.url, headers=auth) as http:
+            http.post("/v1/providers", json={"name": "up", "provider_type": "openai_compat",
+                                             "api_base": f"{up.url}/v1", "api_key": "sk-bench"}).raise_for_status()  # fmt: skip
+            http.post(
+                "/v1/agents", json={"agent_key": "bench", "provider": "up", "model": "bench-model"}
+            ).raise_for_status()
+            check = http.post("/v1/chat/completions", json=BODY)
+            check.raise_for_status()
+            assert check.json()["choices"][0]["message"]["content"] == "Hello from the upstream."
+        direct_url, gate_url = f"{up.url}/v1/chat/completions", f"{gate.url}/v1/chat/completions"
+        upstream_body = {**BODY, "model": "bench-model"}
+        wrk_post(direct_url, upstream_body, 2, 1, {})  # warm-up
+        wrk_post(gate_url, BODY, 2, 1, auth)
+        print(f"sequential latency (wrk, 1 connection, {args.duration} s each)")
+        base_seq = wrk_post(direct_url, upstream_body, args.duration, 1, {})
+        gate_seq = wrk_post(gate_url, BODY, args.duration, 1, auth)
+        print(f"time to first token, streaming ({args.ttft_requests} sequential requests each)")
+        base_ttft = ttft_ms(direct_url, upstream_body, {}, args.ttft_requests)
+        gate_ttft = ttft_ms(gate_url, BODY, auth, args.ttft_requests)
+        print(f"throughput (wrk, 32 connections, {args.duration} s each)")
+        base_tp = wrk_post(direct_url, upstream_body, args.duration, 32, {})
+        gate_tp = wrk_post(gate_url, BODY, args.duration, 32, auth)
+    added_p50 = gate_seq["p50"] - base_seq["p50"]
+    added_p99 = gate_seq["p99"] - base_seq["p99"]
+    report("upstream direct p50 / p99 (ms)", base_seq["p50"], "ms")
+    report("upstream direct p99", base_seq["p99"], "ms")
+    report("added latency p50 (sequential)", added_p50, "ms", target="<= 3 ms", ok=added_p50 <= 3)
+    report("added latency p99 (sequential)", added_p99, "ms", target="<= 10 ms", ok=added_p99 <= 10)
+    report("upstream TTFT (streaming)", base_ttft, "ms")
+    report(
+        "added TTFT (streaming)", gate_ttft - base_ttft, "ms", target="<= 3 ms", ok=gate_ttft - base_ttft <= 3
+    )
+    report("upstream direct, 32 connections", base_tp["rps"], "req/s")
+    report("clawgate, 32 connections", gate_tp["rps"], "req/s", baseline=base_tp["rps"], target=">= 1200 req/s",
+           ok=gate_tp["rps"] >= 1200)  # fmt: skip
+    if not litellm_available():
+        print("  LiteLLM proxy not installed (pip install 'litellm[proxy]'); skipped the side-by-side run")
+
+
+if __name__ == "__main__":
+    main()
