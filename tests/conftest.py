@@ -4,7 +4,10 @@ a fresh database per test cloned from it; real gateway servers on loopback ports
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import shutil
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -28,11 +31,15 @@ def _dsn_for(base: str, database: str) -> str:
 
 
 @pytest.fixture(name="pg", scope="session")
-def _pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedPostgres, str]]:
-    """The embedded server (started once) and the DSN of a migrated template database."""
+def _pg() -> Iterator[tuple[EmbeddedPostgres, str]]:
+    """The embedded server (started once) and the DSN of a migrated template database.
+
+    Its data lives outside pytest's temporary folders, which pytest prunes while other pytest runs
+    on the machine may still use them."""
+    root = Path(tempfile.mkdtemp(prefix="clawgate-test-pg-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+        server = EmbeddedPostgres(root)
         base = server.start_blocking()
 
     async def prepare() -> None:
@@ -51,24 +58,33 @@ def _pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedPost
     asyncio.run(prepare())
     yield server, base
     server.stop_blocking()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(base: str, prefix: str, template: str) -> AsyncIterator[str]:
+    """A database cloned from ``template`` for one test, dropped (even if in use) afterwards."""
+    name = f"{prefix}_{next(_counter)}"
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    finally:
+        await conn.close()
+    try:
+        yield _dsn_for(base, name)
+    finally:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
 
 
 @pytest.fixture(name="dsn")
 async def _dsn(pg: tuple[EmbeddedPostgres, str]) -> AsyncIterator[str]:
     """A fresh, migrated database for this test (cloned from the template), dropped afterwards."""
-    base = pg[1]
-    name = f"t_{next(_counter)}"
-    conn = await asyncpg.connect(base)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE clawgate_tpl STRATEGY FILE_COPY")
-    finally:
-        await conn.close()
-    yield _dsn_for(base, name)
-    conn = await asyncpg.connect(base)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    async with scratch_database(pg[1], "t", "clawgate_tpl") as dsn:
+        yield dsn
 
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]

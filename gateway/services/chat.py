@@ -298,6 +298,18 @@ class ChatService:
             }
         return out
 
+    async def run(self, who: Principal, run_id: str) -> RunRow:
+        """A run of the caller's tenant by id. Raises: NotFound (also for a malformed id)."""
+        try:
+            ident = UUID(run_id)
+        except ValueError:
+            raise NotFound(kind="run", id=run_id) from None
+        async with self._db.connection() as conn:
+            found = await runs.get(conn, who.tenant_id, ident)
+        if found is None:
+            raise NotFound(kind="run", id=run_id)
+        return found
+
     async def abort(self, who: Principal, params: ChatAbortParams) -> dict[str, Any]:
         """Abort the session's active run, or the run named. Non-admins must own the session."""
         require(who, Role.OPERATOR, "chat.abort")
@@ -311,12 +323,7 @@ class ChatService:
                 self._check_owner(who, session)
                 run = await runs.active_for_session(conn, who.tenant_id, session.id)
             else:
-                try:
-                    run = await runs.get(conn, who.tenant_id, UUID(params.runId))
-                except ValueError:
-                    run = None
-                if run is None:
-                    raise NotFound(kind="run", id=params.runId)
+                run = await self.run(who, params.runId)
                 if not who.sees_all and run.user_id != who.user_id:
                     raise Unauthorized("requires_role", action="aborting another user's run", role="admin")
         if run is None or run.status != "running":

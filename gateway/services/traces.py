@@ -11,7 +11,7 @@ from msgspec import Meta, Struct
 from clawgate.errors import InvalidRequest, NotFound
 from clawgate.principal import Principal
 from clawgate.services.chat import ChatService
-from clawgate.store import Database, runs, sessions, traces
+from clawgate.store import Database, sessions, traces
 
 __all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService"]
 
@@ -122,16 +122,8 @@ class TraceService:
         """A run's items in order: messages it wrote and its run status (``run.timeline.get``)."""
         if not params.runId and not params.sessionKey:
             raise InvalidRequest(detail="runId or sessionKey is required")
-        async with self._db.connection() as conn:
-            run = None
-            if params.runId:
-                try:
-                    run = await runs.get(conn, who.tenant_id, UUID(params.runId))
-                except ValueError:
-                    run = None
-                if run is None:
-                    raise NotFound(kind="run", id=params.runId)
-            key = run.session_key if run is not None else params.sessionKey
+        run = await self._chat.run(who, params.runId) if params.runId else None
+        key = run.session_key if run is not None else params.sessionKey
         session = await self._chat.session(who, key)
         async with self._db.connection() as conn:
             rows = await sessions.messages(conn, who.tenant_id, session.id)
