@@ -29,6 +29,7 @@ from clawgate.config import Settings
 from clawgate.errors import GatewayError
 from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, ChatRequest, Usage
+from clawgate.runtime.compaction import keep_last, needs_compaction, summarize
 from clawgate.runtime.llm import LLMResolver, Target
 from clawgate.runtime.loop import AgentLoop, LoopInput, RunFailed
 from clawgate.runtime.prompt import build_system_prompt, history_messages, to_chat_message
@@ -333,6 +334,7 @@ class RunManager:
         self._resolve(handle, final)
         if not session.label:
             self._spawn(self._title(plan, inp.targets))
+        self._spawn(self._maybe_compact(plan, inp.targets))
 
     def _resolve(self, handle: RunHandle, outcome: dict[str, Any] | BaseException) -> None:
         if handle.done.done():
@@ -405,6 +407,27 @@ class RunManager:
                 await _record_trace(conn, handle, result.spans if result else [], usage, status, error, "")
         except Exception as exc:
             log.warning("run.end_write_failed", run_id=str(handle.run_id), error=str(exc))
+
+    async def _maybe_compact(self, plan: RunPlan, targets: list[Target]) -> None:
+        """After a run: summarise the earlier turns when the history outgrew the context share."""
+        try:
+            async with self.db.connection() as conn:
+                session = await sessions.get(conn, plan.tenant_id, plan.session.session_key)
+                if session is None:
+                    return
+                rows = await sessions.messages(conn, plan.tenant_id, session.id, start=session.context_start)
+            if not targets or not needs_compaction(plan.agent, rows, session.summary):
+                return
+            cut = session.message_count - keep_last(plan.agent)
+            summary = await summarize(targets[0], [r for r in rows if r.idx < cut], session.summary)
+            async with self.db.transaction() as conn:
+                locked = await sessions.get_for_update(conn, plan.tenant_id, session.session_key)
+                if locked is None or locked.context_start != session.context_start:
+                    return  # compacted meanwhile
+                await sessions.set_context(conn, plan.tenant_id, session.id, summary, cut)
+            log.info("session.compacted", session_key=session.session_key, cut=cut)
+        except Exception as exc:
+            log.warning("session.compact_failed", session_key=plan.session.session_key, error=str(exc))
 
     async def _title(self, plan: RunPlan, targets: list[Target]) -> None:
         """Give an unlabeled session a short title (LLM-written; the first words as a fallback)."""

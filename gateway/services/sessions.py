@@ -10,9 +10,8 @@ from msgspec import Meta, Struct
 
 from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest
 from clawgate.principal import Principal, Role
-from clawgate.providers.types import ChatMessage, ChatRequest
+from clawgate.runtime.compaction import summarize
 from clawgate.runtime.llm import LLMResolver
-from clawgate.runtime.prompt import history_messages
 from clawgate.services import require
 from clawgate.services.agents import AgentService
 from clawgate.services.chat import ChatService, message_out, parse_session_key
@@ -169,25 +168,7 @@ class SessionService:
                     rows = await sessions.messages(
                         conn, who.tenant_id, session.id, start=session.context_start
                     )
-                earlier = history_messages([r for r in rows if r.idx < cut], session.summary)
-                transcript = "\n".join(f"{m.role}: {m.content}" for m in earlier if m.content)
-                reply = await targets[0].client.chat(
-                    ChatRequest(
-                        model=targets[0].model,
-                        temperature=0.3,
-                        messages=[
-                            ChatMessage(
-                                role="system", content="Summarise conversations faithfully and briefly."
-                            ),
-                            ChatMessage(
-                                role="user",
-                                content="Summarise this conversation so far, keeping facts, decisions and open "
-                                "questions:\n\n" + transcript[-60_000:],
-                            ),
-                        ],
-                    )
-                )
-                summary = reply.content.strip()
+                summary = await summarize(targets[0], [r for r in rows if r.idx < cut], session.summary)
             else:
                 mode = "truncate"
         async with self._db.transaction() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.runtime.conftest import ChatSetup
+from tests.runtime.conftest import ChatSetup, make_setup
 from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
 from tests.upstream import Reply
 
@@ -127,3 +127,43 @@ class TestFanOutAndIsolation:
 
 def _runs(ws: WsClient) -> list[dict[str, Any]]:
     return [e for e in ws.events if e["event"] == "agent"]
+
+
+class TestAcrossProcesses:
+    async def test_abort_on_another_process_cancels_the_run(self, chat: ChatSetup, make_server: Any) -> None:
+        """chat.abort sent to a second gateway on the same database reaches the run on the first."""
+        other = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        chat.upstream.script(SLOW)
+        async with (
+            ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as home,
+            ws_connect(other, token=GATEWAY_TOKEN, user_id="alice") as remote,
+        ):
+            ack = await home.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await home.run_event("chunk")
+            res = await remote.ok("chat.abort", {"sessionKey": ack["sessionKey"]})
+            cancelled = await remote.run_event("run.cancelled", timeout=10)
+        assert res["aborted"] is True
+        assert cancelled["payload"]["runId"] == ack["runId"]
+
+
+class TestAutoCompaction:
+    async def test_history_past_the_context_share_is_summarised(self, make_server: Any) -> None:
+        """After a run whose history outgrew 85 % of the context window, earlier turns become a summary
+        that the next run sends instead of them."""
+        async for chat in make_setup(make_server, agent={"context_window": 1024}):
+            key = "agent:helper:ws:direct:long"
+            async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+                for i in range(3):
+                    await ws.ok("chat.send", {"message": f"turn {i} " + "x" * 1500, "sessionKey": key})
+                history: dict[str, Any] = {}
+                for _ in range(200):
+                    history = await ws.ok("chat.history", {"sessionKey": key})
+                    if history["summary"]:
+                        break
+                    await asyncio.sleep(0.05)
+                assert history["summary"]
+                await ws.ok("chat.send", {"message": "and now?", "sessionKey": key})
+            last = chat.upstream.turns[-1]["messages"]
+            assert last[1]["content"].startswith("[Summary of earlier conversation]")
+            assert all("turn 0" not in m["content"] for m in last[3:])
+            assert last[-1]["content"] == "and now?"
