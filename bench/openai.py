@@ -80,16 +80,12 @@ def ttft_ms(url: str, body: dict[str, object], headers: dict[str, str], count: i
         for _ in range(count):
             started = time.perf_counter()
             with http.stream("POST", url, json={**body, "stream": True}) as response:
+                first = None
                 for line in response.iter_lines():
-                    if (
-                        line.startswith("data:")
-                        and '"content":"' in line.replace(" ", "")
-                        and '"content":""' not in line.replace(" ", "")
-                    ):
-                        times.append((time.perf_counter() - started) * 1000)
-                        break
-                for _ in response.iter_lines():
-                    pass
+                    compact = line.replace(" ", "")
+                    if first is None and '"content":"' in compact and '"content":""' not in compact:
+                        first = (time.perf_counter() - started) * 1000
+                times.append(first if first is not None else float("nan"))
     return statistics.median(times)
 
 

@@ -9,6 +9,7 @@ from typing import TypedDict
 
 import asyncpg
 import httpx
+from httpx_aiohttp import HttpxAiohttpClient
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -132,7 +133,11 @@ async def build_gateway(settings: Settings) -> Gateway:
     box = SecretBox(key)
     bus = EventBus(db)
     await bus.start()
-    http = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), follow_redirects=False)
+    http = HttpxAiohttpClient(
+        timeout=httpx.Timeout(300.0, connect=10.0),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+    )
     auth = AuthService(settings, db, bus)
     rl = settings.rate_limits
     agents = AgentService(db, bus)

@@ -120,6 +120,10 @@ def upstream_error(exc: Exception) -> ProviderError:
     """A readable ``ProviderError`` from a transport failure."""
     if isinstance(exc, ProviderError):
         return exc
+    cause = exc.__cause__
+    if isinstance(exc, httpx.RequestError) and isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+        # The aiohttp transport reports a refused connection as ConnectTimeout; the cause tells.
+        return ProviderError(f"cannot reach {exc.request.url}: {cause.__class__.__name__}")
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(f"timed out calling {exc.request.url.host}")
     if isinstance(exc, httpx.RequestError):
