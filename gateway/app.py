@@ -9,8 +9,8 @@ from typing import TypedDict
 
 import asyncpg
 import httpx
-from httpx_aiohttp import HttpxAiohttpClient
 import structlog
+from httpx_aiohttp import HttpxAiohttpClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware

@@ -29,7 +29,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    # default=str covers asyncpg's own UUID type, which orjson does not know.
+    return orjson.dumps(value, default=str).decode()
 
 
 async def register_codecs(conn: asyncpg.Connection) -> None:

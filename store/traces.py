@@ -21,6 +21,7 @@ __all__ = [
     "insert_trace",
     "insert_usage",
     "list_traces",
+    "record_exchange",
     "spans",
     "usage_count",
     "usage_list",
@@ -208,3 +209,19 @@ async def follow(
         query("traces.follow"), tenant_id, user_id, agent_id, session_key, status, channel, since, limit
     )
     return many(rows, TraceRow)
+
+
+async def record_exchange(
+    conn: asyncpg.Connection, payload: dict[str, object], *, durable: bool = True
+) -> None:
+    """Record a finished request in one round trip (``clawgate_record_exchange``): trace, spans,
+    usage, and the session's new messages.
+
+    Args:
+        durable: False commits without waiting for the WAL flush (``synchronous_commit = off``): the
+            row survives our process dying, only a crash of the database server itself could lose the
+            last few hundred milliseconds. For observability records and mirrors of answers already sent.
+    """
+    await conn.execute(
+        query("traces.record_exchange" if durable else "traces.record_exchange_relaxed"), payload
+    )

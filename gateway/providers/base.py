@@ -121,7 +121,11 @@ def upstream_error(exc: Exception) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
     cause = exc.__cause__
-    if isinstance(exc, httpx.RequestError) and isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+    if (
+        isinstance(exc, httpx.RequestError)
+        and isinstance(cause, OSError)
+        and not isinstance(cause, TimeoutError)
+    ):
         # The aiohttp transport reports a refused connection as ConnectTimeout; the cause tells.
         return ProviderError(f"cannot reach {exc.request.url}: {cause.__class__.__name__}")
     if isinstance(exc, httpx.TimeoutException):

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
+import structlog
 from msgspec import Meta, Struct
 
 from clawgate.errors import InvalidRequest, NotFound
@@ -30,9 +31,11 @@ from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, sessions, traces
+from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
+
+log = structlog.get_logger("clawgate.openai")
 
 __all__ = ["ChatCompletionRequest", "Exchange", "OpenAIService", "ResponsesRequest"]
 
@@ -338,59 +341,46 @@ class OpenAIService:
         """One transaction: the exchange into its session (when mapped), the trace, spans and usage."""
         res = ex.loop.result
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        trace_id = uuid.uuid4()
+        produced = list(res.produced)
+        if res.tool_calls:
+            produced.append(ChatMessage(role="assistant", content=res.content, tool_calls=res.tool_calls))
+        session = None
+        if ex.session_key:
+            session = {
+                "key": ex.session_key, "agent_id": ex.agent.id, "user_id": ex.user_id, "channel": "openai",
+                "model": res.model, "provider": res.provider, "input_tokens": res.usage.prompt_tokens,
+                "output_tokens": res.usage.completion_tokens,
+                "messages": [{"role": "user", "content": last_user, "run_id": run_id}]
+                + [{"role": m.role, "content": m.content, "thinking": m.thinking, "tool_call_id": m.tool_call_id,
+                    "tool_calls": [msgspec.to_builtins(c) for c in m.tool_calls], "run_id": run_id}
+                   for m in produced],
+            }  # fmt: skip
+        payload: dict[str, object] = {
+            "tenant_id": who.tenant_id,
+            "trace": {
+                "id": uuid.uuid4(), "run_id": run_id, "agent_id": ex.agent.id, "user_id": ex.user_id,
+                "session_key": ex.session_key, "name": f"openai - {ex.agent.agent_key}", "channel": "openai",
+                "status": status, "error": error, "input_preview": last_user[:500],
+                "output_preview": res.content[:500], "input_tokens": res.usage.prompt_tokens,
+                "output_tokens": res.usage.completion_tokens, "span_count": len(res.spans),
+                "llm_calls": res.llm_calls, "tool_calls": res.tool_call_count, "start_time": started,
+                "end_time": datetime.now(UTC),
+            },
+            "spans": [msgspec.to_builtins(sp) for sp in res.spans],
+            "usage": [
+                {"agent_id": ex.agent.id, "agent_key": ex.agent.agent_key, "user_id": ex.user_id,
+                 "session_key": ex.session_key, "run_id": run_id, "model": sp.model, "provider": sp.provider,
+                 "input_tokens": sp.input_tokens, "output_tokens": sp.output_tokens}
+                for sp in res.spans if sp.span_type == "llm_call" and sp.status == "completed"
+            ],
+            "session": session,
+        }  # fmt: skip
         try:
-            async with self._db.transaction() as conn:
-                if ex.session_key:
-                    session = await sessions.get_for_update(conn, who.tenant_id, ex.session_key)
-                    if session is None:
-                        await sessions.insert(
-                            conn, who.tenant_id, ex.session_key, agent_id=ex.agent.id, user_id=ex.user_id,
-                            channel="openai",
-                        )  # fmt: skip
-                        session = await sessions.get_for_update(conn, who.tenant_id, ex.session_key)
-                    assert session is not None
-                    await sessions.append_message(
-                        conn, who.tenant_id, session.id, role="user", content=last_user, run_id=run_id
-                    )
-                    for message in res.produced:
-                        await sessions.append_message(
-                            conn, who.tenant_id, session.id, role=message.role, content=message.content,
-                            tool_calls=[msgspec.to_builtins(c) for c in message.tool_calls],
-                            tool_call_id=message.tool_call_id, run_id=run_id,
-                        )  # fmt: skip
-                    if res.tool_calls:
-                        await sessions.append_message(
-                            conn, who.tenant_id, session.id, role="assistant", content=res.content,
-                            tool_calls=[msgspec.to_builtins(c) for c in res.tool_calls], run_id=run_id,
-                        )  # fmt: skip
-                    await sessions.add_tokens(
-                        conn, who.tenant_id, session.id, res.usage.prompt_tokens, res.usage.completion_tokens,
-                        res.model, res.provider,
-                    )  # fmt: skip
-                await traces.insert_trace(
-                    conn, trace_id=trace_id, tenant_id=who.tenant_id, run_id=run_id, agent_id=ex.agent.id,
-                    user_id=ex.user_id, session_key=ex.session_key, name=f"openai - {ex.agent.agent_key}",
-                    channel="openai", input_preview=last_user[:500], start_time=started,
-                )  # fmt: skip
-                await traces.insert_spans(conn, who.tenant_id, trace_id, res.spans)
-                for span in res.spans:
-                    if span.span_type == "llm_call" and span.status == "completed":
-                        await traces.insert_usage(
-                            conn, tenant_id=who.tenant_id, agent_id=ex.agent.id, agent_key=ex.agent.agent_key,
-                            user_id=ex.user_id, session_key=ex.session_key, run_id=run_id, model=span.model,
-                            provider=span.provider, input_tokens=span.input_tokens, output_tokens=span.output_tokens,
-                        )  # fmt: skip
-                await traces.finish_trace(
-                    conn, who.tenant_id, trace_id, status=status, error=error, output_preview=res.content[:500],
-                    input_tokens=res.usage.prompt_tokens, output_tokens=res.usage.completion_tokens,
-                    span_count=len(res.spans), llm_calls=res.llm_calls, tool_calls=res.tool_call_count,
-                    end_time=datetime.now(UTC),
-                )  # fmt: skip
+            async with self._db.connection() as conn:
+                # The answer has been produced; this mirrors it into the session and the trace.
+                await traces.record_exchange(conn, payload, durable=False)
         except Exception as exc:
-            import structlog
-
-            structlog.get_logger("clawgate.openai").warning("openai.record_failed", error=str(exc))
+            log.warning("openai.record_failed", error=str(exc))
 
     @staticmethod
     async def drain(ex: Exchange) -> AsyncIterator[tuple[str, dict[str, Any]]]:

@@ -83,3 +83,11 @@ SELECT t.*
    AND coalesce(t.end_time, t.start_time) > $7
  ORDER BY coalesce(t.end_time, t.start_time), t.id
  LIMIT $8;
+
+-- name: record_exchange
+SELECT clawgate_record_exchange($1::jsonb);
+
+-- name: record_exchange_relaxed
+-- set_config(..., true) is SET LOCAL for this statement's own transaction, still in force when it
+-- commits: the commit does not wait for the WAL flush.
+SELECT set_config('synchronous_commit', 'off', true), clawgate_record_exchange($1::jsonb);
