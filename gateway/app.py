@@ -168,7 +168,7 @@ async def close_gateway(gateway: Gateway) -> None:
 def create_app(settings: Settings) -> Starlette:
     """The ClawGate ASGI app for ``settings``. Starting it (lifespan) opens the database."""
     from clawgate.http.errors import exception_handlers
-    from clawgate.http.middleware import BodyLimitMiddleware, RateLimitMiddleware, RequestContextMiddleware
+    from clawgate.http.middleware import EdgeMiddleware
     from clawgate.http.routes import build_routes
 
     @asynccontextmanager
@@ -185,7 +185,7 @@ def create_app(settings: Settings) -> Starlette:
             await close_gateway(gateway)
             log.info("gateway.stopped")
 
-    middleware = [Middleware(RequestContextMiddleware)]
+    middleware = [Middleware(EdgeMiddleware, limit=settings.limits.max_body_bytes)]
     if settings.gateway.allowed_origins:
         middleware.append(
             Middleware(
@@ -197,10 +197,6 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
-    middleware += [
-        Middleware(RateLimitMiddleware),
-        Middleware(BodyLimitMiddleware, limit=settings.limits.max_body_bytes),
-    ]
     return Starlette(
         routes=build_routes(),
         middleware=middleware,

@@ -1,8 +1,9 @@
-"""Pure-ASGI middleware (no ``BaseHTTPMiddleware``, which costs a task per request):
+"""The edge middleware, pure ASGI (no ``BaseHTTPMiddleware``, which costs a task per request):
 
-- ``RequestContextMiddleware``: ``X-Request-Id`` in/out, security headers, one log line per request.
-- ``RateLimitMiddleware``: per-client-IP token bucket (429 with ``Retry-After``), health probes exempt.
-- ``BodyLimitMiddleware``: the body limit, checked on ``Content-Length`` and again while reading (413).
+- ``X-Request-Id`` in/out, security headers, one log line per request;
+- a per-client-IP token bucket (429 with ``Retry-After``; WebSocket upgrades close 1008), health
+  probes exempt;
+- the body limit, checked on ``Content-Length`` and again while reading (413).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clawgate.errors import PayloadTooLarge, ResourceExhausted
+from clawgate.errors import GatewayError, PayloadTooLarge, ResourceExhausted
 from clawgate.i18n import negotiate
+from clawgate.ratelimit import RateLimiter
 
 from .errors import error_response, family_for_path
 
-__all__ = ["BodyLimitMiddleware", "RateLimitMiddleware", "RequestContextMiddleware", "client_ip"]
+__all__ = ["EdgeMiddleware", "client_ip"]
 
 log = structlog.get_logger("clawgate.http")
 _RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -50,12 +52,23 @@ def client_ip(scope: Scope) -> str:
     return host
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+class EdgeMiddleware:
+    """Everything a request meets first, in one pure-ASGI layer (each layer costs a coroutine frame
+    on every request): request id, per-IP rate limit, body limit, security headers, the log line."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind == "websocket":
+            if self._rate_wait(scope):
+                await send({"type": "websocket.close", "code": 1008, "reason": "rate limit exceeded"})
+                return
+            await self.app(scope, receive, send)
+            return
+        if kind != "http":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
@@ -73,7 +86,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            wait = self._rate_wait(scope)
+            if wait:
+                seconds = RateLimiter.retry_after_seconds(wait)
+                refusal = ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
+                await self._refuse(scope, refusal, rid, receive, send_wrapper)
+                return
+            declared = _header(scope, b"content-length")
+            if declared.isdigit() and int(declared) > self.limit:
+                await self._refuse(scope, PayloadTooLarge(limit=self.limit), rid, receive, send_wrapper,
+                                   {"Connection": "close"})  # fmt: skip
+                return
+            await self.app(scope, self._limited(receive) if declared != "0" else receive, send_wrapper)
         finally:
             path = scope["path"]
             level = log.debug if path in HEALTH_PATHS else log.info
@@ -86,55 +110,14 @@ class RequestContextMiddleware:
                 request_id=rid,
             )
 
-
-class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in {"http", "websocket"} or scope["path"] in HEALTH_PATHS:
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def _rate_wait(scope: Scope) -> float:
+        if scope["path"] in HEALTH_PATHS:
+            return 0.0
         gateway: Any = scope.get("state", {}).get("gateway")
-        limiter = gateway.ip_limiter if gateway is not None else None
-        wait = limiter.hit(client_ip(scope)) if limiter is not None else 0.0
-        if not wait:
-            await self.app(scope, receive, send)
-            return
-        seconds = limiter.retry_after_seconds(wait) if limiter is not None else 1
-        exc = ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": "rate limit exceeded"})
-            return
-        response = error_response(
-            exc,
-            family=family_for_path(scope["path"]),
-            locale=negotiate(_header(scope, b"accept-language")),
-            request_id=str(scope.get("state", {}).get("request_id", "")),
-        )
-        await response(scope, receive, send)
+        return float(gateway.ip_limiter.hit(client_ip(scope))) if gateway is not None else 0.0
 
-
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _header(scope, b"content-length")
-        if declared.isdigit() and int(declared) > self.limit:
-            response = error_response(
-                PayloadTooLarge(limit=self.limit),
-                family=family_for_path(scope["path"]),
-                locale=negotiate(_header(scope, b"accept-language")),
-                request_id=str(scope.get("state", {}).get("request_id", "")),
-                headers={"Connection": "close"},
-            )
-            await response(scope, receive, send)
-            return
+    def _limited(self, receive: Receive) -> Receive:
         seen = 0
 
         async def limited() -> Message:
@@ -146,4 +129,22 @@ class BodyLimitMiddleware:
                     raise PayloadTooLarge(limit=self.limit)
             return message
 
-        await self.app(scope, limited, send)
+        return limited
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope,
+        exc: GatewayError,
+        rid: str,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        response = error_response(
+            exc,
+            family=family_for_path(scope["path"]),
+            locale=negotiate(_header(scope, b"accept-language")),
+            request_id=rid,
+            headers=headers,
+        )
+        await response(scope, receive, send)
