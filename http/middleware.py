@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -72,7 +72,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        rid = incoming if _RID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _RID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 500

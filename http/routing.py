@@ -18,7 +18,6 @@ from clawgate.errors import (
     ResourceExhausted,
     invalid_from_validation,
 )
-from clawgate.i18n import negotiate
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
@@ -98,7 +97,6 @@ def make_route(api: Api) -> Route:
                 principal=who,
                 request=request,
                 request_id=request_id_of(request),
-                locale=negotiate(request.headers.get("accept-language")),
             )
             result = await api.handler(ctx, body)
         except GatewayError as exc:

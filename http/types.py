@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from starlette.requests import Request
 
+from clawgate.i18n import negotiate
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
@@ -26,7 +27,11 @@ class HttpContext:
     principal: Principal | None  # None on public routes
     request: Request
     request_id: str
-    locale: str
+
+    @property
+    def locale(self) -> str:
+        """The response language from ``Accept-Language`` (en, vi, zh)."""
+        return negotiate(self.request.headers.get("accept-language"))
 
     @property
     def who(self) -> Principal:
