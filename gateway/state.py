@@ -7,12 +7,14 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
+import msgspec
 from msgspec import Struct
 
 from clawgate.bus import EventBus
 from clawgate.config import Settings
 from clawgate.crypto import SecretBox
 from clawgate.embedded_pg import EmbeddedPostgres
+from clawgate.principal import Principal
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
@@ -29,7 +31,7 @@ from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.store import Database
 
-__all__ = ["ClientInfo", "Gateway"]
+__all__ = ["ClientInfo", "ClientRegistry", "Gateway"]
 
 
 class ClientInfo(Struct, kw_only=True):
@@ -41,6 +43,47 @@ class ClientInfo(Struct, kw_only=True):
     role: str
     connectedAt: int
     tenantId: str = ""
+
+
+class ClientRegistry:
+    """Connected WebSocket clients, with their JSON lists cached per audience until one connects or
+    leaves (``health`` is called often; the list changes rarely)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, ClientInfo] = {}
+        self._views: dict[tuple[str, ...], msgspec.Raw] = {}
+
+    def add(self, info: ClientInfo) -> None:
+        self._items[info.id] = info
+        self._views.clear()
+
+    def remove(self, conn_id: str) -> None:
+        if self._items.pop(conn_id, None) is not None:
+            self._views.clear()
+
+    def values(self) -> list[ClientInfo]:
+        return list(self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def view(self, who: Principal) -> msgspec.Raw:
+        """The clients ``who`` may see, encoded: owners all, admins their tenant, others themselves."""
+        tenant = str(who.tenant_id)
+        if who.is_owner:
+            key: tuple[str, ...] = ("all",)
+        elif who.sees_all:
+            key = ("tenant", tenant)
+        else:
+            key = ("user", tenant, who.user_id)
+        cached = self._views.get(key)
+        if cached is None:
+            items = [
+                c for c in self._items.values()
+                if key[0] == "all" or (c.tenantId == tenant and (key[0] == "tenant" or c.userId == who.user_id))
+            ]  # fmt: skip
+            cached = self._views[key] = msgspec.Raw(msgspec.json.encode(items))
+        return cached
 
 
 @dataclass(eq=False, kw_only=True)
@@ -70,7 +113,7 @@ class Gateway:
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)
-    clients: dict[str, ClientInfo] = field(default_factory=dict)
+    clients: ClientRegistry = field(default_factory=ClientRegistry)
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     # Connections register a drain coroutine here; shutdown awaits them all.
     drains: set[asyncio.Task[None]] = field(default_factory=set)

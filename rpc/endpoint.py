@@ -91,7 +91,7 @@ class _Session:
                 pending.cancel()
             await asyncio.gather(reader, writer, ticker, *self.in_flight, return_exceptions=True)
             unsubscribe()
-            gateway.clients.pop(conn.id, None)
+            gateway.clients.remove(conn.id)
             conn.state = State.CLOSED
 
     # -- tasks --------------------------------------------------------------------------------
@@ -223,4 +223,4 @@ class _Session:
             id=self.conn.id, remoteAddr=self.conn.remote, userId=who.user_id, role=who.role.label,
             connectedAt=int(time.time() * 1000), tenantId=str(who.tenant_id),
         )  # fmt: skip
-        self.gateway.clients[self.conn.id] = info
+        self.gateway.clients.add(info)

@@ -9,6 +9,7 @@ from msgspec import Struct
 from clawgate import __version__
 from clawgate.i18n import LOCALES
 from clawgate.principal import Role
+from clawgate.tools import REGISTRY
 
 from .types import CallContext, Method
 
@@ -72,11 +73,6 @@ async def health(ctx: CallContext, _: None) -> dict[str, Any]:
     """GoClaw's ``health``: status, version, uptime (ms), database state and connected clients."""
     gateway = ctx.gateway
     db_ok = await gateway.db.healthy()
-    clients = list(gateway.clients.values())
-    if not ctx.who.sees_all:
-        clients = [c for c in clients if c.userId == ctx.who.user_id]
-    else:
-        clients = [c for c in clients if c.tenantId == str(ctx.who.tenant_id) or ctx.who.is_owner]
     return {
         "status": "ok" if db_ok else "degraded",
         "version": __version__,
@@ -84,8 +80,8 @@ async def health(ctx: CallContext, _: None) -> dict[str, Any]:
         "uptime": gateway.uptime_ms,
         "mode": "managed",
         "database": "ok" if db_ok else "error",
-        "tools": 0,
-        "clients": clients,
+        "tools": len(REGISTRY),
+        "clients": gateway.clients.view(ctx.who),
         "currentId": ctx.conn.id,
     }
 
