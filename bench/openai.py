@@ -89,8 +89,31 @@ def ttft_ms(url: str, body: dict[str, object], headers: dict[str, str], count: i
     return statistics.median(times)
 
 
-def litellm_available() -> bool:
-    return shutil.which("litellm") is not None
+def litellm_binary(given: str) -> str | None:
+    return given or shutil.which("litellm")
+
+
+def litellm(binary: str, port: int, upstream_url: str, workdir: Path):  # type: ignore[no-untyped-def]
+    """LiteLLM's proxy (one worker) routing model ``bench`` to the same upstream."""
+    config = workdir / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench-model\n"
+        f"      api_base: {upstream_url}/v1\n      api_key: sk-bench\n"
+        f"general_settings:\n  master_key: {TOKEN}\n"
+    )
+    env = clean_env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False")
+    command = [
+        binary,
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--num_workers",
+        "1",
+    ]
+    return running("litellm", command, port, env, "/health/liveliness", timeout=180)
 
 
 def main() -> None:
@@ -99,6 +122,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk measurement")
     parser.add_argument("--ttft-requests", type=int, default=200)
+    parser.add_argument("--litellm", default="", help="path of the litellm executable (default: on PATH)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed; install it with: apt-get install -y wrk   (then run this again)")
@@ -145,8 +169,26 @@ def main() -> None:
     report("upstream direct, 32 connections", base_tp["rps"], "req/s")
     report("clawgate, 32 connections", gate_tp["rps"], "req/s", baseline=base_tp["rps"], target=">= 1200 req/s",
            ok=gate_tp["rps"] >= 1200)  # fmt: skip
-    if not litellm_available():
+    binary = litellm_binary(args.litellm)
+    if binary is None:
         print("  LiteLLM proxy not installed (pip install 'litellm[proxy]'); skipped the side-by-side run")
+        return
+    print("LiteLLM proxy, same measurements")
+    with (
+        data_dir() as work,
+        upstream(free_port()) as up2,
+        litellm(binary, free_port(), up2.url, work) as lite,
+    ):
+        lite_url = f"{lite.url}/v1/chat/completions"
+        wrk_post(lite_url, BODY, 2, 1, auth)
+        lite_seq = wrk_post(lite_url, BODY, args.duration, 1, auth)
+        lite_ttft = ttft_ms(lite_url, BODY, auth, max(20, args.ttft_requests // 4))
+        lite_tp = wrk_post(lite_url, BODY, args.duration, 32, auth)
+    report("litellm added latency p50", lite_seq["p50"] - base_seq["p50"], "ms")
+    report("litellm added latency p99", lite_seq["p99"] - base_seq["p99"], "ms")
+    report("litellm added TTFT", lite_ttft - base_ttft, "ms")
+    report("litellm, 32 connections", lite_tp["rps"], "req/s")
+    report("clawgate vs litellm throughput", gate_tp["rps"], "req/s", baseline=lite_tp["rps"])
 
 
 if __name__ == "__main__":

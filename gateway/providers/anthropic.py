@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-from clawgate.providers.base import raise_for_status, request_json, sse_data, upstream_error
+from clawgate.providers.base import HttpAdapter, raise_for_status, request_json, sse_data, upstream_error
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -117,25 +117,13 @@ def _usage(data: Any) -> Usage:
     )
 
 
-class AnthropicClient:
+class AnthropicClient(HttpAdapter):
+    models_path = "/v1/models"
+
     def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = "anthropic") -> None:
         base = api_base.rstrip("/")
-        self.base = base[:-3] if base.endswith("/v1") else base
-        self.name = name
-        self._http = http
-        self._headers = {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
-
-    async def list_models(self) -> list[dict[str, object]]:
-        data = await request_json(self._http, "GET", self.base + "/v1/models", self._headers, None)
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError(f"{self.base}/v1/models answered an unexpected shape")
-        return [item for item in items if isinstance(item, dict) and "id" in item]
-
-    async def ping_chat(self, model: str) -> None:
-        await self.chat(
-            ChatRequest(model=model, messages=[ChatMessage(role="user", content="ping")], max_tokens=1)
-        )
+        headers = {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
+        super().__init__(base[:-3] if base.endswith("/v1") else base, headers, http, name)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         data = await request_json(

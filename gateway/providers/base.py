@@ -12,11 +12,12 @@ import orjson
 
 from clawgate.errors import InvalidRequest
 from clawgate.providers.retry import ProviderError
-from clawgate.providers.types import ChatRequest, ChatResponse, StreamChunk
+from clawgate.providers.types import ChatMessage, ChatRequest, ChatResponse, StreamChunk
 
 __all__ = [
     "OPENAI_COMPATIBLE",
     "PROVIDER_TYPES",
+    "HttpAdapter",
     "ProviderClient",
     "client_for",
     "raise_for_status",
@@ -152,6 +153,33 @@ async def request_json(
         raise ProviderError(
             f"{url} did not answer JSON: {response.text[:200].strip()!r}", status_code=response.status_code
         ) from exc
+
+
+class HttpAdapter:
+    """What both wire adapters share: the base URL, auth headers, the model list and the ping."""
+
+    models_path = "/models"
+
+    def __init__(self, base: str, headers: dict[str, str], http: httpx.AsyncClient, name: str) -> None:
+        self.base = base
+        self.name = name
+        self._http = http
+        self._headers = headers
+
+    async def list_models(self) -> list[dict[str, object]]:
+        data = await request_json(self._http, "GET", self.base + self.models_path, self._headers, None)
+        items = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise ProviderError(f"{self.base}{self.models_path} answered an unexpected shape")
+        return [item for item in items if isinstance(item, dict) and "id" in item]
+
+    async def ping_chat(self, model: str) -> None:
+        await self.chat(
+            ChatRequest(model=model, messages=[ChatMessage(role="user", content="ping")], max_tokens=1)
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        raise NotImplementedError
 
 
 def client_for(

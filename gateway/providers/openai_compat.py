@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-from clawgate.providers.base import raise_for_status, request_json, sse_data, upstream_error
+from clawgate.providers.base import HttpAdapter, raise_for_status, request_json, sse_data, upstream_error
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -90,24 +90,10 @@ def _usage(data: Any) -> Usage | None:
     )
 
 
-class OpenAICompatClient:
+class OpenAICompatClient(HttpAdapter):
     def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = "openai") -> None:
-        self.base = api_base.rstrip("/")
-        self.name = name
-        self._http = http
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-    async def list_models(self) -> list[dict[str, object]]:
-        data = await request_json(self._http, "GET", self.base + "/models", self._headers, None)
-        items = data.get("data") if isinstance(data, dict) else data
-        if not isinstance(items, list):
-            raise ProviderError(f"{self.base}/models answered an unexpected shape")
-        return [item for item in items if isinstance(item, dict) and "id" in item]
-
-    async def ping_chat(self, model: str) -> None:
-        await self.chat(
-            ChatRequest(model=model, messages=[ChatMessage(role="user", content="ping")], max_tokens=1)
-        )
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        super().__init__(api_base.rstrip("/"), headers, http, name)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         data = await request_json(
