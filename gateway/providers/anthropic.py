@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 import orjson
 
-from clawgate.providers.base import HttpAdapter, raise_for_status, request_json, sse_data, upstream_error
+from clawgate.providers.base import (
+    HttpAdapter,
+    open_stream,
+    raise_for_status,
+    request_json,
+    sse_data,
+    upstream_error,
+)
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -156,11 +163,12 @@ class AnthropicClient(HttpAdapter):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         try:
-            async with self._http.stream(
+            async with open_stream(
+                self._http,
                 "POST",
                 self.base + "/v1/messages",
-                headers=self._headers,
-                content=orjson.dumps(_body(request, True)),
+                self._headers,
+                orjson.dumps(_body(request, True)),
             ) as response:
                 await raise_for_status(response)
                 state = _StreamState()

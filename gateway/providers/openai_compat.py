@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 import orjson
 
-from clawgate.providers.base import HttpAdapter, raise_for_status, request_json, sse_data, upstream_error
+from clawgate.providers.base import (
+    HttpAdapter,
+    open_stream,
+    raise_for_status,
+    request_json,
+    sse_data,
+    upstream_error,
+)
 from clawgate.providers.retry import ProviderError
 from clawgate.providers.types import (
     ChatMessage,
@@ -122,10 +129,13 @@ class OpenAICompatClient(HttpAdapter):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         try:
-            async with self._http.stream(
-                "POST", self.base + "/chat/completions", headers=self._headers,
-                content=orjson.dumps(_body(request, True)),
-            ) as response:  # fmt: skip
+            async with open_stream(
+                self._http,
+                "POST",
+                self.base + "/chat/completions",
+                self._headers,
+                orjson.dumps(_body(request, True)),
+            ) as response:
                 await raise_for_status(response)
                 saw_finish = False
                 async with contextlib.aclosing(sse_data(response, self.base)) as events:
