@@ -13,14 +13,15 @@ from .types import Api
 
 __all__ = ["ROUTES", "build_routes"]
 
+# Starlette matches routes in order: the hottest paths (probes, the OpenAI API) come first.
 ROUTES: list[Api] = [
     *health.ROUTES,
+    *openai.ROUTES,
     *agents.ROUTES,
     *api_keys.ROUTES,
     *tenants.ROUTES,
     *providers.ROUTES,
     *system_configs.ROUTES,
-    *openai.ROUTES,
     *sessions.ROUTES,
 ]
 

@@ -180,3 +180,29 @@ class TestModelsAndResponses:
         assert kinds[0] == "response.created"
         assert kinds[-1] == "response.completed"
         assert "".join(text) == "streamed words here"
+
+
+class TestResponsesForms:
+    async def test_goclaw_messages_form_and_function_call_items(self, chat: ChatSetup) -> None:
+        """/v1/responses accepts GoClaw's ``messages`` and OpenAI's function_call / output items."""
+        chat.upstream.script(Reply(content="from messages"), Reply(content="after the tool"))
+        async with chat.admin() as http:
+            goclaw = await http.post(
+                "/v1/responses", json={"model": "helper", "messages": [{"role": "user", "content": "hi"}]}
+            )
+            items = await http.post(
+                "/v1/responses",
+                json={"model": "helper", "input": [
+                    {"role": "user", "content": "weather?"},
+                    {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+                ]},
+            )  # fmt: skip
+            missing = await http.post("/v1/responses", json={"model": "helper"})
+        assert goclaw.json()["output"][0]["content"][0]["text"] == "from messages"
+        assert items.json()["output_text"] == "after the tool"
+        sent = chat.upstream.turns[1]["messages"]
+        assert sent[-2]["tool_calls"][0]["id"] == "c1"
+        assert sent[-1] == {"role": "tool", "content": "sunny", "tool_call_id": "c1"}
+        assert missing.status_code == 400
+        assert missing.json()["error"]["type"] == "invalid_request_error"
