@@ -41,12 +41,15 @@ class Reply:
 
 
 class Upstream:
-    def __init__(self, flavor: Flavor = "openai") -> None:
+    def __init__(
+        self, flavor: Flavor = "openai", api_key: str | None = None, models: list[str] | None = None
+    ) -> None:
         self.flavor = flavor
+        self.api_key = api_key  # when set, requests without it get the provider's 401
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.models = ["model-a", "model-b"]
+        self.models = models or ["model-a", "model-b"]
         self.title = "Stand-in title"  # answer to the gateway's background title request
         self.port = free_port()
         self._server: uvicorn.Server | None = None
@@ -59,6 +62,28 @@ class Upstream:
 
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
+
+    @property
+    def last_headers(self) -> dict[str, str]:
+        """Headers of the last request (model list or chat)."""
+        return self.headers[-1]
+
+    def _refusal(self, request: Request) -> Response | None:
+        """The provider's own 401 for a missing or wrong key (and Anthropic's 400 without a version)."""
+        if self.flavor == "anthropic" and not request.headers.get("anthropic-version"):
+            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error",
+                                 "message": "anthropic-version header is required"}}, 400)  # fmt: skip
+        if self.api_key is None:
+            return None
+        given = request.headers.get("x-api-key") if self.flavor == "anthropic" else (
+            request.headers.get("authorization", "").removeprefix("Bearer "))  # fmt: skip
+        if given == self.api_key:
+            return None
+        if self.flavor == "anthropic":
+            return JSONResponse({"type": "error", "error": {"type": "authentication_error",
+                                 "message": "invalid x-api-key"}}, 401)  # fmt: skip
+        return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                             "code": "invalid_api_key"}}, 401)  # fmt: skip
 
     @property
     def turns(self) -> list[dict[str, Any]]:
@@ -85,10 +110,15 @@ class Upstream:
 
     async def _models(self, request: Request) -> Response:
         self.headers.append(dict(request.headers))
-        if self.replies and self.replies[0].status != 200:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if self.replies and (self.replies[0].status != 200 or self.replies[0].body is not None):
             reply = self.replies.popleft()
             return Response(
-                reply.body or json.dumps({"error": {"message": f"status {reply.status}"}}), reply.status
+                reply.body or json.dumps({"error": {"message": f"status {reply.status}"}}),
+                reply.status,
+                headers=reply.headers,
             )
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "stand-in"} for m in self.models]
         if self.flavor == "anthropic":
@@ -99,6 +129,9 @@ class Upstream:
         body = json.loads(await request.body())
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return body, Reply(status=refusal.status_code), refusal
         reply = self._next(body)
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -308,10 +341,17 @@ def _is_title(body: dict[str, Any]) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def stand_in(flavor: Flavor = "openai") -> AsyncIterator[Upstream]:
-    up = Upstream(flavor)
+async def stand_in(
+    flavor: Flavor = "openai", api_key: str | None = None, models: list[str] | None = None
+) -> AsyncIterator[Upstream]:
+    up = Upstream(flavor, api_key, models)
     await up.start()
     try:
         yield up
     finally:
         await up.stop()
+
+
+def unreachable_url() -> str:
+    """An address where nothing listens (a port just found free)."""
+    return f"http://127.0.0.1:{free_port()}/v1"

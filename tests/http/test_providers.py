@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from clawgate.crypto import SecretBox, parse_key
-from tests.fakes import anthropic_stand_in, error, garbage, openai_stand_in, unreachable_url
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
 from tests.support import TEST_KEY, RunningServer
+from tests.upstream import Reply, stand_in, unreachable_url
 
 SECRET = "sk-test-abcdef123456"
 
@@ -108,53 +108,52 @@ class TestProviderCrud:
 class TestUpstreamCalls:
     async def test_models_are_listed_from_the_openai_upstream(self, server: RunningServer) -> None:
         """GET /models calls the upstream with the decrypted key and returns its models."""
-        async with openai_stand_in(api_key=SECRET, models=["gpt-a", "gpt-b"]) as up:
-            provider = await _provider(server, api_base=up.url)
+        async with stand_in("openai", api_key=SECRET, models=["gpt-a", "gpt-b"]) as up:
+            provider = await _provider(server, api_base=up.base_url)
             async with as_owner(server) as http:
                 res = await http.get(f"/v1/providers/{provider['id']}/models")
         assert res.status_code == 200, res.text
         assert [m["id"] for m in res.json()["models"]] == ["gpt-a", "gpt-b"]
         assert res.json()["data"] == res.json()["models"]
-        assert up.last.headers["authorization"] == f"Bearer {SECRET}"
+        assert up.last_headers["authorization"] == f"Bearer {SECRET}"
 
     async def test_models_are_listed_from_the_anthropic_upstream(self, server: RunningServer) -> None:
         """An anthropic_native provider lists models with x-api-key and anthropic-version."""
-        async with anthropic_stand_in(api_key=SECRET, models=["claude-x"]) as up:
-            await _provider(server, name="claude", provider_type="anthropic_native", api_base=up.url)
+        async with stand_in("anthropic", api_key=SECRET, models=["claude-x"]) as up:
+            await _provider(server, name="claude", provider_type="anthropic_native", api_base=up.base_url)
             async with as_owner(server) as http:
                 res = await http.get("/v1/providers/claude/models")
         assert res.status_code == 200, res.text
         assert [m["id"] for m in res.json()["models"]] == ["claude-x"]
-        assert up.last.headers["x-api-key"] == SECRET
-        assert up.last.headers["anthropic-version"]
+        assert up.last_headers["x-api-key"] == SECRET
+        assert up.last_headers["anthropic-version"]
 
     async def test_verify_ping_and_model_succeed(self, server: RunningServer) -> None:
         """verify without a model pings the model list; with a model it sends a one-token chat."""
-        async with openai_stand_in(api_key=SECRET) as up:
-            await _provider(server, api_base=up.url)
+        async with stand_in("openai", api_key=SECRET) as up:
+            await _provider(server, api_base=up.base_url)
             async with as_owner(server) as http:
                 ping = await http.post("/v1/providers/openai/verify")
                 model = await http.post("/v1/providers/openai/verify", json={"model": "gpt-x"})
         assert ping.json() == {"valid": True}
         assert model.json() == {"valid": True}
-        chat = up.requests_to("/chat/completions")
-        assert len(chat) == 1
-        assert chat[0].json["model"] == "gpt-x"
-        assert chat[0].json["max_tokens"] == 1
+        assert len(up.requests) == 1
+        assert up.requests[0]["model"] == "gpt-x"
+        assert up.requests[0]["max_tokens"] == 1
 
     async def test_verify_model_against_anthropic_succeeds(self, server: RunningServer) -> None:
         """verify with a model posts a one-token message to Anthropic's Messages API."""
-        async with anthropic_stand_in(api_key=SECRET) as up:
-            await _provider(server, name="claude", provider_type="anthropic_native", api_base=up.url)
+        async with stand_in("anthropic", api_key=SECRET) as up:
+            await _provider(server, name="claude", provider_type="anthropic_native", api_base=up.base_url)
             async with as_owner(server) as http:
                 res = await http.post("/v1/providers/claude/verify", json={"model": "claude-x"})
         assert res.json() == {"valid": True}
-        assert up.requests_to("/v1/messages")[0].json["model"] == "claude-x"
+        assert up.requests[0]["model"] == "claude-x"
 
     async def test_verify_with_a_rejected_key_is_invalid_mentioning_401(self, server: RunningServer) -> None:
         """An upstream 401 is reported as ``{valid:false}`` with an error that mentions 401."""
-        async with openai_stand_in(api_key="sk-the-right-one") as up:
-            await _provider(server, api_base=up.url)
+        async with stand_in("openai", api_key="sk-the-right-one") as up:
+            await _provider(server, api_base=up.base_url)
             async with as_owner(server) as http:
                 res = await http.post("/v1/providers/openai/verify")
         assert res.status_code == 200
@@ -172,8 +171,8 @@ class TestUpstreamCalls:
 
     async def test_verify_disabled_provider_is_invalid_without_calling(self, server: RunningServer) -> None:
         """A disabled provider is reported invalid and the upstream is not called."""
-        async with openai_stand_in(api_key=SECRET) as up:
-            await _provider(server, api_base=up.url, enabled=False)
+        async with stand_in("openai", api_key=SECRET) as up:
+            await _provider(server, api_base=up.base_url, enabled=False)
             async with as_owner(server) as http:
                 res = await http.post("/v1/providers/openai/verify")
         assert res.json()["valid"] is False
@@ -181,9 +180,13 @@ class TestUpstreamCalls:
 
     async def test_models_on_a_failing_upstream_is_502_envelope(self, server: RunningServer) -> None:
         """Upstream 500, garbage and 429 on /models answer 502 in the GoClaw envelope naming the cause."""
-        async with openai_stand_in(api_key=SECRET) as up:
-            up.script(error(500, "boom"), garbage(b"<html>oops"), error(429), route="models")
-            await _provider(server, api_base=up.url)
+        async with stand_in("openai", api_key=SECRET) as up:
+            up.script(
+                Reply(status=500, body='{"error": {"message": "boom"}}'),
+                Reply(body="<html>oops"),
+                Reply(status=429),
+            )
+            await _provider(server, api_base=up.base_url)
             async with as_owner(server) as http:
                 failed = await http.get("/v1/providers/openai/models")
                 junk = await http.get("/v1/providers/openai/models")
