@@ -4,7 +4,9 @@ reads. Non-admins see and touch only their own sessions."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from msgspec import Meta, Struct
 
@@ -126,20 +128,26 @@ class SessionService:
                 raise FailedPrecondition(detail="the session has an active run; abort it first")
 
     async def delete(self, who: Principal, key: str) -> dict[str, Any]:
-        require(who, Role.OPERATOR, "sessions.delete")
-        session = await self._chat.session(who, key)
-        await self._idle(who, session)
-        async with self._db.transaction() as conn:
-            await sessions.delete(conn, who.tenant_id, session.id)
+        """Delete a session and its messages. Raises: FailedPrecondition while a run is active."""
+        await self._clear(who, key, "sessions.delete", sessions.delete)
         return {"ok": True}
 
     async def reset(self, who: Principal, key: str) -> dict[str, Any]:
-        require(who, Role.OPERATOR, "sessions.reset")
-        session = await self._chat.session(who, key)
-        await self._idle(who, session)
-        async with self._db.transaction() as conn:
-            await sessions.reset(conn, who.tenant_id, session.id)
+        """Drop a session's messages and summary. Raises: FailedPrecondition while a run is active."""
+        await self._clear(who, key, "sessions.reset", sessions.reset)
         return {"ok": True}
+
+    async def _clear(
+        self, who: Principal, key: str, action: str, op: Callable[[Any, UUID, UUID], Awaitable[None]]
+    ) -> None:
+        require(who, Role.OPERATOR, action)
+        session = await self._chat.session(who, key)
+        async with self._db.transaction() as conn:
+            # The row lock serialises with chat.send, so no run can start between check and change.
+            await sessions.get_for_update(conn, who.tenant_id, key)
+            if await runs.active_for_session(conn, who.tenant_id, session.id) is not None:
+                raise FailedPrecondition(detail="the session has an active run; abort it first")
+            await op(conn, who.tenant_id, session.id)
 
     async def compact(self, who: Principal, params: CompactParams) -> dict[str, Any]:
         """Keep the last ``keepLast`` messages in context. ``summarize`` (default when the agent has a
