@@ -28,6 +28,8 @@ async def dispatch(
 
     Cancellation (connection closing, shutdown past its grace) propagates to the handler.
     """
+    if call.error is not None:
+        return call.error
     started = time.perf_counter()
     outcome, code = "ok", ""
     try:

@@ -42,7 +42,10 @@ _RPC_NUMBERS: Final[Mapping[str, int]] = {
 
 _encoder = msgspec.json.Encoder()
 _native = msgspec.json.Decoder(Request)
-_jsonrpc = msgspec.json.Decoder(JsonRpcRequest | list[JsonRpcRequest])
+# A frame is one request object or a batch; batch elements are decoded one by one so that an invalid
+# element gets its own error answer.
+_jsonrpc_one = msgspec.json.Decoder(JsonRpcRequest)
+_jsonrpc_batch = msgspec.json.Decoder(list[msgspec.Raw])
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -54,6 +57,7 @@ class Call:
     method: str
     params: msgspec.Raw
     notify: bool = False
+    error: bytes | None = None  # a batch element that was invalid: its answer is already decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +112,23 @@ class Protocol:
                 return Reply([], self.error("", InvalidRequest("invalid_json", detail=str(exc))))
             return Reply([Call(req.id, req.method, req.params)])
         try:
-            decoded = _jsonrpc.decode(data)
-        except msgspec.ValidationError as exc:
-            return Reply([], self.error(None, InvalidRequest("invalid_frame", detail=str(exc))))
+            if data.lstrip()[:1] != b"[":
+                return Reply([self._jsonrpc_call(_jsonrpc_one.decode(data))])
+            elements = _jsonrpc_batch.decode(data)
         except msgspec.DecodeError as exc:
-            return Reply([], self.error(None, InvalidRequest("invalid_json", detail=str(exc))))
-        if isinstance(decoded, list):
-            if not decoded:
-                return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
-            return Reply([self._jsonrpc_call(r) for r in decoded], batch=True)
-        return Reply([self._jsonrpc_call(decoded)])
+            key = "invalid_frame" if isinstance(exc, msgspec.ValidationError) else "invalid_json"
+            return Reply([], self.error(None, InvalidRequest(key, detail=str(exc))))
+        if not elements:
+            return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
+        return Reply([self._element(raw) for raw in elements], batch=True)
+
+    def _element(self, raw: msgspec.Raw) -> Call:
+        """One batch element; an invalid one gets its own error answer (JSON-RPC 2.0 section 6)."""
+        try:
+            return self._jsonrpc_call(_jsonrpc_one.decode(raw))
+        except msgspec.DecodeError as exc:
+            error = self.error(None, InvalidRequest("invalid_frame", detail=str(exc)))
+            return Call(None, "", raw, error=error)
 
     @staticmethod
     def _jsonrpc_call(req: JsonRpcRequest) -> Call:

@@ -247,6 +247,21 @@ class TestJsonRpc:
         joined = proto.batch([proto.result(1, 1), proto.result("z", 2)])
         assert [r["id"] for r in _frame(joined)] == [1, "z"]
 
+    def test_invalid_batch_element_gets_its_own_error(self) -> None:
+        """One malformed element of a batch is answered -32600 on its own; the others still run."""
+        proto = self._proto()
+        reply = proto.receive(json.dumps([_rpc(id=1, method="health"), {"bogus": 1}, 7]).encode())
+        assert reply.batch is True
+        assert reply.error is None
+        good, bad, worse = reply.calls
+        assert good.method == "health"
+        assert good.error is None
+        for call in (bad, worse):
+            assert call.error is not None
+            answer = _frame(call.error)
+            assert answer["id"] is None
+            assert answer["error"]["code"] == -32600
+
     def test_empty_batch_is_invalid(self) -> None:
         """An empty array is an invalid request."""
         reply = self._proto().receive(b"[]")
