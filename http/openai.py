@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Struct
 from starlette.responses import StreamingResponse
 
-from clawgate.errors import GatewayError, Internal, ResourceExhausted
+from clawgate.errors import GatewayError, ResourceExhausted, UpstreamError
 from clawgate.principal import Role
 from clawgate.providers.types import ToolSpec
 from clawgate.runtime.loop import LoopResult, RunFailed
@@ -72,22 +72,24 @@ def _stop(stop: str | list[str] | None) -> list[str] | None:
 
 
 async def _outcome(ex: Exchange) -> LoopResult:
+    """The exchange's result; a run that could not finish is an ``UpstreamError`` (502)."""
     assert ex.task is not None
-    return await ex.task
+    try:
+        return await ex.task
+    except RunFailed as exc:
+        raise UpstreamError(detail=str(exc)) from None
+
+
+async def _abandon(ex: Exchange) -> None:
+    """The client went away before the end: stop calling the model."""
+    if ex.task is not None and not ex.task.done():
+        ex.task.cancel()
+        with contextlib.suppress(BaseException):
+            await ex.task
 
 
 def _sse(data: Any) -> bytes:
     return b"data: " + _encoder.encode(data) + b"\n\n"
-
-
-def _failure(exc: BaseException, ctx: HttpContext) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, RunFailed):
-        from clawgate.errors import UpstreamError
-
-        return UpstreamError(detail=str(exc))
-    return Internal(request_id=ctx.request_id)
 
 
 # -- chat completions ---------------------------------------------------------------------------
@@ -107,10 +109,7 @@ async def chat_completions(ctx: HttpContext, body: ChatCompletionRequest) -> Any
         prefix="chatcmpl-",
     )  # fmt: skip
     if not body.stream:
-        try:
-            res = await _outcome(ex)
-        except RunFailed as exc:
-            raise _failure(exc, ctx) from None
+        res = await _outcome(ex)
         message: dict[str, Any] = {"role": "assistant", "content": res.content or None, "refusal": None}
         if res.tool_calls:
             message["tool_calls"] = [
@@ -159,8 +158,7 @@ async def _chat_stream(
                 yield chunk({"tool_calls": deltas})
         try:
             res = await _outcome(ex)
-        except (RunFailed, GatewayError) as exc:
-            error = _failure(exc, ctx)
+        except GatewayError as error:
             yield _sse(error_body(error, "openai", ctx.locale, ctx.request_id))
             yield b"data: [DONE]\n\n"
             return
@@ -172,10 +170,7 @@ async def _chat_stream(
                         "choices": [], "usage": usage_dict(res.usage)})  # fmt: skip
         yield b"data: [DONE]\n\n"
     finally:
-        if ex.task is not None and not ex.task.done():
-            ex.task.cancel()  # the client went away: stop calling the model
-            with contextlib.suppress(BaseException):
-                await ex.task
+        await _abandon(ex)
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -219,10 +214,7 @@ async def responses(ctx: HttpContext, body: ResponsesRequest) -> Any:
     )  # fmt: skip
     msg_id = f"msg_{uuid.uuid4().hex[:24]}"
     if not body.stream:
-        try:
-            res = await _outcome(ex)
-        except RunFailed as exc:
-            raise _failure(exc, ctx) from None
+        res = await _outcome(ex)
         out = _response_object(ex, body.model, "completed", res, msg_id)
         out["output_text"] = res.content
         return out
@@ -261,8 +253,7 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
                                                        "delta": payload["content"], "logprobs": []})  # fmt: skip
         try:
             res = await _outcome(ex)
-        except (RunFailed, GatewayError) as exc:
-            error = _failure(exc, ctx)
+        except GatewayError as error:
             failed = _response_object(ex, model, "failed", None, msg_id)
             failed["error"] = {"code": error.code.lower(), "message": error.message(ctx.locale)}
             yield event("response.failed", {"response": failed})
@@ -280,10 +271,7 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
                 "type": "message", "id": msg_id, "status": "completed", "role": "assistant", "content": [part]}})  # fmt: skip
         yield event("response.completed", {"response": _response_object(ex, model, "completed", res, msg_id)})
     finally:
-        if ex.task is not None and not ex.task.done():
-            ex.task.cancel()
-            with contextlib.suppress(BaseException):
-                await ex.task
+        await _abandon(ex)
 
 
 # -- models -------------------------------------------------------------------------------------

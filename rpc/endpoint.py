@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import time
 import uuid
-from typing import Any
 
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -219,7 +218,7 @@ class _Session:
     def _register(self) -> None:
         who = self.conn.principal
         assert who is not None
-        info: Any = ClientInfo(
+        info = ClientInfo(
             id=self.conn.id, remoteAddr=self.conn.remote, userId=who.user_id, role=who.role.label,
             connectedAt=int(time.time() * 1000), tenantId=str(who.tenant_id),
         )  # fmt: skip
