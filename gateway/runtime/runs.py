@@ -167,12 +167,14 @@ class RunManager:
         try:
             async with self.db.connection() as conn:
                 for process in await runs.running_processes(conn, self.process_id):
-                    free = await conn.fetchval(
-                        "SELECT pg_try_advisory_lock($1, hashtext($2))", _LOCK_NS, process
-                    )
+                    # A transaction-scoped probe: the lock is gone at commit, never left on a pooled
+                    # connection (the pool does not reset connections it takes back).
+                    async with conn.transaction():
+                        free = await conn.fetchval(
+                            "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _LOCK_NS, process
+                        )
                     if not free:
                         continue
-                    await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", _LOCK_NS, process)
                     dead = await runs.fail_process(conn, process, "the gateway process running it stopped")
                     failed += len(dead)
                     for run in dead:
