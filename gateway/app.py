@@ -158,6 +158,7 @@ async def build_gateway(settings: Settings) -> Gateway:
 
 async def close_gateway(gateway: Gateway) -> None:
     await gateway.runner.stop()
+    await gateway.openai.close()
     await gateway.bus.stop()
     await gateway.http.aclose()
     await gateway.db.close()

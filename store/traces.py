@@ -21,7 +21,7 @@ __all__ = [
     "insert_trace",
     "insert_usage",
     "list_traces",
-    "record_exchange",
+    "record_exchanges",
     "spans",
     "usage_count",
     "usage_list",
@@ -211,17 +211,12 @@ async def follow(
     return many(rows, TraceRow)
 
 
-async def record_exchange(
-    conn: asyncpg.Connection, payload: dict[str, object], *, durable: bool = True
-) -> None:
-    """Record a finished request in one round trip (``clawgate_record_exchange``): trace, spans,
-    usage, and the session's new messages.
+async def record_exchanges(conn: asyncpg.Connection, payloads: list[dict[str, object]]) -> None:
+    """Record finished requests in one round trip (``clawgate_record_exchanges``): for each, its trace,
+    spans, usage, and the session's new messages, in order.
 
-    Args:
-        durable: False commits without waiting for the WAL flush (``synchronous_commit = off``): the
-            row survives our process dying, only a crash of the database server itself could lose the
-            last few hundred milliseconds. For observability records and mirrors of answers already sent.
+    The commit does not wait for the WAL flush (``synchronous_commit = off``): the rows survive our
+    process dying, only a crash of the database server itself could lose the last few hundred
+    milliseconds. For observability records and mirrors of answers already produced.
     """
-    await conn.execute(
-        query("traces.record_exchange" if durable else "traces.record_exchange_relaxed"), payload
-    )
+    await conn.execute(query("traces.record_exchanges"), payloads)

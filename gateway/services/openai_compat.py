@@ -34,6 +34,7 @@ from clawgate.services.agents import AgentService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
+from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
 
@@ -224,6 +225,11 @@ class OpenAIService:
         self._db = db
         self._agents = agents
         self._runner = runner
+        self._records: GroupWriter[dict[str, object]] = GroupWriter(db, traces.record_exchanges)
+
+    async def close(self) -> None:
+        """Wait until the exchanges already answered are recorded."""
+        await self._records.close()
 
     async def resolve_model(self, who: Principal, model: str, agent_header: str = "") -> AgentRow:
         """``clawgate:<agent>``, ``goclaw:<agent>``, ``agent:<agent>`` or a bare agent key (then the
@@ -376,9 +382,9 @@ class OpenAIService:
             "session": session,
         }  # fmt: skip
         try:
-            async with self._db.connection() as conn:
-                # The answer has been produced; this mirrors it into the session and the trace.
-                await traces.record_exchange(conn, payload, durable=False)
+            # The answer has been produced; this mirrors it into the session and the trace, in a
+            # batch with the other exchanges that finish meanwhile. The client hears back after.
+            await self._records.write(payload)
         except Exception as exc:
             log.warning("openai.record_failed", error=str(exc))
 

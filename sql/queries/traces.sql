@@ -84,10 +84,7 @@ SELECT t.*
  ORDER BY coalesce(t.end_time, t.start_time), t.id
  LIMIT $8;
 
--- name: record_exchange
-SELECT clawgate_record_exchange($1::jsonb);
-
--- name: record_exchange_relaxed
+-- name: record_exchanges
 -- set_config(..., true) is SET LOCAL for this statement's own transaction, still in force when it
 -- commits: the commit does not wait for the WAL flush.
-SELECT set_config('synchronous_commit', 'off', true), clawgate_record_exchange($1::jsonb);
+SELECT set_config('synchronous_commit', 'off', true), clawgate_record_exchanges($1::jsonb);
