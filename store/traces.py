@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -211,12 +212,66 @@ async def follow(
     return many(rows, TraceRow)
 
 
-async def record_exchanges(conn: asyncpg.Connection, payloads: list[dict[str, object]]) -> None:
-    """Record finished requests in one round trip (``clawgate_record_exchanges``): for each, its trace,
-    spans, usage, and the session's new messages, in order.
+class _Batch:
+    """Exchanges flattened into one row list per table, each session's messages numbered in order."""
+
+    def __init__(self) -> None:
+        self.traces: list[dict[str, object]] = []
+        self.spans: list[dict[str, object]] = []
+        self.usage: list[dict[str, object]] = []
+        self.sessions: dict[tuple[object, object], dict[str, Any]] = {}
+        self.messages: list[dict[str, Any]] = []
+
+    def add(self, exchange: dict[str, Any]) -> None:
+        tenant = exchange["tenant_id"]
+        trace = exchange["trace"]
+        self.traces.append({**trace, "tenant_id": tenant})
+        self.spans += [{**span, "tenant_id": tenant, "trace_id": trace["id"]} for span in exchange["spans"]]
+        self.usage += [{**row, "tenant_id": tenant} for row in exchange["usage"]]
+        session = exchange.get("session")
+        if not session:
+            return
+        summed = self.sessions.get((tenant, session["key"]))
+        if summed is None:
+            summed = self.sessions[(tenant, session["key"])] = {
+                **session,
+                "tenant_id": tenant,
+                "n": 0,
+                "messages": None,
+                "rows": [],
+            }
+        else:
+            summed["input_tokens"] += session["input_tokens"]
+            summed["output_tokens"] += session["output_tokens"]
+            summed["model"] = session["model"] or summed["model"]
+            summed["provider"] = session["provider"] or summed["provider"]
+        for message in session["messages"]:
+            row = {"thinking": "", "tool_calls": [], "tool_call_id": "", **message, "tenant_id": tenant,
+                   "session_key": session["key"], "ord": summed["n"]}  # fmt: skip
+            summed["n"] += 1
+            summed["rows"].append(row)
+            self.messages.append(row)
+
+    def encode(self) -> dict[str, object]:
+        for summed in self.sessions.values():
+            for row in summed.pop("rows"):
+                row["n"] = summed["n"]
+        return {"traces": self.traces, "spans": self.spans, "usage": self.usage,
+                "sessions": list(self.sessions.values()), "messages": self.messages}  # fmt: skip
+
+
+async def record_exchanges(conn: asyncpg.Connection, exchanges: list[dict[str, Any]]) -> None:
+    """Record finished requests in one round trip (``clawgate_record_exchanges``): their traces, spans,
+    usage, and their sessions' new messages, in the order given.
+
+    An exchange is ``{tenant_id, trace: {id, ...}, spans: [...], usage: [...], session: {key, agent_id,
+    user_id, channel, model, provider, input_tokens, output_tokens, messages: [...]} | None}``.
 
     The commit does not wait for the WAL flush (``synchronous_commit = off``): the rows survive our
     process dying, only a crash of the database server itself could lose the last few hundred
     milliseconds. For observability records and mirrors of answers already produced.
     """
-    await conn.execute(query("traces.record_exchanges"), payloads)
+    batch = _Batch()
+    for exchange in exchanges:
+        batch.add(exchange)
+    await conn.execute(query("traces.record_exchanges"), batch.encode())

@@ -225,7 +225,7 @@ class OpenAIService:
         self._db = db
         self._agents = agents
         self._runner = runner
-        self._records: GroupWriter[dict[str, object]] = GroupWriter(db, traces.record_exchanges)
+        self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
 
     async def close(self) -> None:
         """Wait until the exchanges already answered are recorded."""
@@ -361,7 +361,7 @@ class OpenAIService:
                     "tool_calls": [msgspec.to_builtins(c) for c in m.tool_calls], "run_id": run_id}
                    for m in produced],
             }  # fmt: skip
-        payload: dict[str, object] = {
+        payload: dict[str, Any] = {
             "tenant_id": who.tenant_id,
             "trace": {
                 "id": uuid.uuid4(), "run_id": run_id, "agent_id": ex.agent.id, "user_id": ex.user_id,

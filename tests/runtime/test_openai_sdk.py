@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -152,6 +153,36 @@ class TestChatCompletions:
         keys = [s["key"] for s in res.json()["sessions"]]
         assert keys == ["agent:helper:openai:bob"]
         assert res.json()["sessions"][0]["messageCount"] == 4
+
+    async def test_concurrent_requests_of_one_session_are_all_recorded_in_order(
+        self, chat: ChatSetup, client: openai.AsyncOpenAI
+    ) -> None:
+        """Requests that finish together are recorded together (group commit): every exchange of the
+        shared session lands, each answer right after its question, indexes without gaps; another
+        user's exchanges stay in their own session, and every request has its trace."""
+
+        async def ask(user: str, text: str) -> None:
+            await client.chat.completions.create(
+                model="helper", messages=[{"role": "user", "content": text}], user=user
+            )
+
+        await asyncio.gather(
+            *(ask("bob", f"b{i}") for i in range(24)), *(ask("eve", f"e{i}") for i in range(6))
+        )
+        async with chat.admin() as http:
+            url = "/v1/chat/sessions/agent:helper:openai:bob/history/follow"
+            bob = (await http.get(url, params={"cursor": 0, "limit": 200})).json()
+            sessions = (await http.get("/v1/sessions", params={"agent_id": "helper"})).json()["sessions"]
+            traces = (await http.get("/v1/traces", params={"limit": 100})).json()
+        contents = [m["content"] for m in bob["messages"]]
+        assert len(contents) == 48
+        assert bob["next_cursor"] == 48
+        pairs = list(zip(contents[::2], contents[1::2], strict=True))
+        assert all(answer == f"echo: {question}" for question, answer in pairs)
+        assert sorted(q for q, _ in pairs) == sorted(f"b{i}" for i in range(24))
+        counts = {s["key"]: s["messageCount"] for s in sessions}
+        assert counts == {"agent:helper:openai:bob": 48, "agent:helper:openai:eve": 12}
+        assert len(traces["traces"]) == 30
 
 
 class TestModelsAndResponses:
