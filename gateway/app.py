@@ -169,8 +169,8 @@ async def close_gateway(gateway: Gateway) -> None:
 def create_app(settings: Settings) -> Starlette:
     """The ClawGate ASGI app for ``settings``. Starting it (lifespan) opens the database."""
     from clawgate.http.errors import exception_handlers
-    from clawgate.http.middleware import EdgeMiddleware
-    from clawgate.http.routes import build_routes
+    from clawgate.http.middleware import EdgeMiddleware, StaticRoutes
+    from clawgate.http.routes import build_routes, static_endpoints
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -198,8 +198,10 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
+    routes = build_routes()
+    middleware.append(Middleware(StaticRoutes, table=static_endpoints(routes)))
     return Starlette(
-        routes=build_routes(),
+        routes=routes,
         middleware=middleware,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clawgate.errors import GatewayError, PayloadTooLarge, ResourceExhausted
@@ -22,7 +25,7 @@ from clawgate.ratelimit import RateLimiter
 
 from .errors import error_response, family_for_path
 
-__all__ = ["EdgeMiddleware", "client_ip"]
+__all__ = ["EdgeMiddleware", "StaticRoutes", "client_ip"]
 
 log = structlog.get_logger("clawgate.http")
 _RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -148,3 +151,31 @@ class EdgeMiddleware:
             headers=headers,
         )
         await response(scope, receive, send)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class StaticRoutes:
+    """Routes without path parameters, found by one dict lookup and called directly. Starlette's router
+    tries every route's pattern in turn and wraps each call in two more layers; for the hot routes
+    (``/v1/chat/completions`` above all) that is work for nothing. The endpoints handle their own
+    errors (``make_route``); anything not in ``table`` (including HEAD) goes on to the router.
+    """
+
+    def __init__(self, app: ASGIApp, table: Mapping[tuple[str, str], Endpoint]) -> None:
+        self.app = app
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            endpoint = self.table.get((scope["method"], path))
+            if endpoint is not None:
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from clawgate.rpc.endpoint import websocket_endpoint
 
 from . import agents, api_keys, health, openai, providers, sessions, system_configs, tenants
+from .middleware import Endpoint
 from .openapi import openapi_routes
 from .routing import make_route
 from .types import Api
 
-__all__ = ["ROUTES", "build_routes"]
+__all__ = ["ROUTES", "build_routes", "static_endpoints"]
 
 # Starlette matches routes in order: the hottest paths (probes, the OpenAI API) come first.
 ROUTES: list[Api] = [
@@ -42,3 +43,14 @@ def build_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [make_route(api) for api in table]
     routes.append(WebSocketRoute("/ws", websocket_endpoint))
     return routes
+
+
+def static_endpoints(routes: list[BaseRoute]) -> dict[tuple[str, str], Endpoint]:
+    """``(method, path) -> endpoint`` for the routes without path parameters (``StaticRoutes``)."""
+    table: dict[tuple[str, str], Endpoint] = {}
+    for route in routes:
+        if isinstance(route, Route) and not route.param_convertors:
+            for method in route.methods or ():
+                if method != "HEAD":
+                    table[(method, route.path)] = route.endpoint
+    return table

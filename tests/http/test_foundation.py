@@ -201,6 +201,20 @@ class TestRouting:
         assert "POST" in assert_error(res, 405, "INVALID_REQUEST")["message"]
         assert "GET" in res.headers["allow"]
 
+    async def test_head_and_trailing_slash_go_through_the_router(self, server: RunningServer) -> None:
+        """Exact (method, path) pairs take the direct lookup; HEAD of a GET route and a path with a
+        trailing slash still get the router's answers (200 without a body, a redirect)."""
+        async with server.client(GATEWAY_TOKEN) as http:
+            head = await http.head("/v1/edition")
+            get = await http.get("/v1/edition")
+            slash = await http.get("/v1/edition/", follow_redirects=False)
+        assert head.status_code == 200
+        assert head.content == b""
+        assert get.status_code == 200
+        assert get.json()
+        assert slash.status_code == 307
+        assert slash.headers["location"].endswith("/v1/edition")
+
 
 class TestDocs:
     async def test_openapi_lists_every_route_with_schemas(self, server: RunningServer) -> None:
