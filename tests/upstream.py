@@ -50,6 +50,7 @@ class Upstream:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.models = models or ["model-a", "model-b"]
+        self.abandoned = 0  # streams whose client closed the connection before their end
         self.title = "Stand-in title"  # answer to the gateway's background title request
         self.port = free_port()
         self._server: uvicorn.Server | None = None
@@ -210,7 +211,7 @@ class Upstream:
                 yield f"data: {json.dumps({'id': 'chatcmpl-x', 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(self._watched(events()), media_type="text/event-stream")
 
     async def _anthropic(self, request: Request) -> Response:
         body, reply, early = await self._prelude(request)
@@ -285,7 +286,18 @@ class Upstream:
             )
             yield sse("message_stop", {})
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(self._watched(events()), media_type="text/event-stream")
+
+    async def _watched(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``events``, counted in ``abandoned`` when the server stops sending because the client left."""
+        finished = False
+        try:
+            async for frame in events:
+                yield frame
+            finished = True
+        finally:
+            if not finished:
+                self.abandoned += 1
 
     # -- lifecycle ----------------------------------------------------------------------------
 
