@@ -36,6 +36,7 @@ class Reply:
     delay: float = 0.0  # before answering
     chunk_delay: float = 0.0  # between stream chunks
     cut_off: bool = False  # stream ends without finishing
+    drop: bool = False  # with cut_off: the connection drops instead, mid-body (no final chunk)
     usage: tuple[int, int] = (11, 7)
     chunks: int = 0  # split content into this many stream chunks (0: one per word)
 
@@ -205,6 +206,8 @@ class Upstream:
                 for part in (args[:half], args[half:]):
                     yield frame({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
             if reply.cut_off:
+                if reply.drop:
+                    raise ConnectionAbortedError("the stand-in drops the connection")
                 return
             yield frame({}, finish)
             if include_usage:
@@ -280,6 +283,8 @@ class Upstream:
                 yield sse("content_block_stop", {"index": index})
                 index += 1
             if reply.cut_off:
+                if reply.drop:
+                    raise ConnectionAbortedError("the stand-in drops the connection")
                 return
             yield sse(
                 "message_delta", {"delta": {"stop_reason": stop}, "usage": {"output_tokens": completion}}
