@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 import msgspec
 from msgspec import Struct
 
@@ -94,7 +94,7 @@ class Gateway:
     db: Database
     bus: EventBus
     box: SecretBox
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     auth: AuthService
     agents: AgentService
     api_keys: ApiKeyService

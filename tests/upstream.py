@@ -36,6 +36,7 @@ class Reply:
     delay: float = 0.0  # before answering
     chunk_delay: float = 0.0  # between stream chunks
     cut_off: bool = False  # stream ends without finishing
+    drop: bool = False  # with cut_off: the connection drops instead, mid-body (no final chunk)
     usage: tuple[int, int] = (11, 7)
     chunks: int = 0  # split content into this many stream chunks (0: one per word)
 
@@ -50,6 +51,7 @@ class Upstream:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.models = models or ["model-a", "model-b"]
+        self.abandoned = 0  # streams whose client closed the connection before their end
         self.title = "Stand-in title"  # answer to the gateway's background title request
         self.port = free_port()
         self._server: uvicorn.Server | None = None
@@ -204,13 +206,15 @@ class Upstream:
                 for part in (args[:half], args[half:]):
                     yield frame({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
             if reply.cut_off:
+                if reply.drop:
+                    raise ConnectionAbortedError("the stand-in drops the connection")
                 return
             yield frame({}, finish)
             if include_usage:
                 yield f"data: {json.dumps({'id': 'chatcmpl-x', 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(self._watched(events()), media_type="text/event-stream")
 
     async def _anthropic(self, request: Request) -> Response:
         body, reply, early = await self._prelude(request)
@@ -279,13 +283,26 @@ class Upstream:
                 yield sse("content_block_stop", {"index": index})
                 index += 1
             if reply.cut_off:
+                if reply.drop:
+                    raise ConnectionAbortedError("the stand-in drops the connection")
                 return
             yield sse(
                 "message_delta", {"delta": {"stop_reason": stop}, "usage": {"output_tokens": completion}}
             )
             yield sse("message_stop", {})
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(self._watched(events()), media_type="text/event-stream")
+
+    async def _watched(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``events``, counted in ``abandoned`` when the server stops sending because the client left."""
+        finished = False
+        try:
+            async for frame in events:
+                yield frame
+            finished = True
+        finally:
+            if not finished:
+                self.abandoned += 1
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""LLM provider adapters over their real wire protocols (``httpx``).
+"""LLM provider adapters over their real wire protocols (``aiohttp``'s client).
 
 ``openai_compat`` covers OpenAI and every server that speaks its API (OpenRouter, Groq, DeepSeek,
 Ollama, vLLM, LM Studio ...); ``anthropic_native`` speaks Anthropic's Messages API.

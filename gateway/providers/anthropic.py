@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from clawgate.providers.base import (
@@ -127,14 +127,16 @@ def _usage(data: Any) -> Usage:
 class AnthropicClient(HttpAdapter):
     models_path = "/v1/models"
 
-    def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = "anthropic") -> None:
+    def __init__(
+        self, api_base: str, api_key: str, http: aiohttp.ClientSession, name: str = "anthropic"
+    ) -> None:
         base = api_base.rstrip("/")
         headers = {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
         super().__init__(base[:-3] if base.endswith("/v1") else base, headers, http, name)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         data = await request_json(
-            self._http, "POST", self.base + "/v1/messages", self._headers, _body(request, False)
+            self._http, "POST", self.base + "/v1/messages", self._json_headers, _body(request, False)
         )
         if not isinstance(data, dict) or data.get("type") != "message":
             raise ProviderError(f"malformed messages response from {self.base}")
@@ -162,13 +164,10 @@ class AnthropicClient(HttpAdapter):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        url = self.base + "/v1/messages"
         try:
             async with open_stream(
-                self._http,
-                "POST",
-                self.base + "/v1/messages",
-                self._headers,
-                orjson.dumps(_body(request, True)),
+                self._http, "POST", url, self._json_headers, orjson.dumps(_body(request, True))
             ) as response:
                 await raise_for_status(response)
                 state = _StreamState()
@@ -181,8 +180,8 @@ class AnthropicClient(HttpAdapter):
                             break
                 if not state.stopped:
                     raise ProviderError(f"stream from {self.base} ended before message_stop (cut off)")
-        except httpx.HTTPError as exc:
-            raise upstream_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise upstream_error(exc, url) from exc
 
 
 class _StreamState:

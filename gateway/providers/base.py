@@ -7,8 +7,9 @@ import email.utils
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
 
 from clawgate.errors import InvalidRequest
@@ -60,8 +61,8 @@ class ProviderClient(Protocol):
         ...
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    value = response.headers.get("Retry-After")
     if not value:
         return None
     try:
@@ -71,9 +72,9 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _upstream_message(response: httpx.Response) -> str:
+def _upstream_message(body: bytes) -> str:
     try:
-        data = orjson.loads(response.content)
+        data = orjson.loads(body)
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])[:300]
@@ -81,22 +82,51 @@ def _upstream_message(response: httpx.Response) -> str:
             return error[:300]
     except orjson.JSONDecodeError:
         pass
-    return response.text[:300].strip()
+    return body[:1200].decode("utf-8", "replace")[:300].strip()
 
 
-async def raise_for_status(response: httpx.Response) -> None:
-    """Raise ``ProviderError`` for a non-2xx answer (reads the body of a streamed response)."""
-    if response.is_success:
-        return
-    await response.aread()
-    raise ProviderError(
-        f"HTTP {response.status_code} from {response.request.url.host}: {_upstream_message(response)}",
-        status_code=response.status_code,
+def _status_error(response: aiohttp.ClientResponse, body: bytes) -> ProviderError:
+    return ProviderError(
+        f"HTTP {response.status} from {response.url.host}: {_upstream_message(body)}",
+        status_code=response.status,
         retry_after=_retry_after(response),
     )
 
 
-async def sse_data(response: httpx.Response, where: str) -> AsyncGenerator[str, None]:
+async def raise_for_status(response: aiohttp.ClientResponse) -> None:
+    """Raise ``ProviderError`` for a non-2xx answer (reads the body of a streamed response)."""
+    if not 200 <= response.status < 300:
+        raise _status_error(response, await response.read())
+
+
+_EOL = (b"\n", b"\r")
+
+
+async def _line_batches(content: aiohttp.StreamReader) -> AsyncGenerator[list[bytes], None]:
+    """The body's lines, with their ends, a list per piece received.
+
+    Lines end at LF, CRLF or CR as server-sent events' do, and may be of any length: aiohttp's own
+    ``readline`` refuses a line past twice its read buffer (512 KiB), such as a large tool call or
+    answer sent in one event.
+    """
+    partial: list[bytes] = []
+    async for piece in content.iter_any():
+        lines = piece.splitlines(keepends=True)
+        if partial:
+            partial.append(lines[0])
+            if not lines[0].endswith(_EOL):
+                continue
+            lines[0] = b"".join(partial)
+            partial = []
+        if not lines[-1].endswith(_EOL):
+            partial.append(lines.pop())
+        if lines:
+            yield lines
+    if partial:
+        yield [b"".join(partial)]
+
+
+async def sse_data(response: aiohttp.ClientResponse, where: str) -> AsyncGenerator[str, None]:
     """The ``data:`` payloads of a server-sent event stream.
 
     Raises: ProviderError when the body holds no event at all: quoting the body's start and not
@@ -104,84 +134,79 @@ async def sse_data(response: httpx.Response, where: str) -> AsyncGenerator[str, 
     """
     seen = False
     other: list[str] = []
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            seen = True
-            yield line[5:].strip()
-        elif not seen and len(other) < 5 and line.strip() and not line.startswith(("event:", "id:", ":")):
-            other.append(line.strip())
+    async for lines in _line_batches(response.content):
+        for line in lines:
+            if line.startswith(b"data:"):
+                seen = True
+                yield line[5:].strip().decode("utf-8", "replace")
+            elif (
+                not seen
+                and len(other) < 5
+                and line.strip()
+                and not line.startswith((b"event:", b"id:", b":"))
+            ):
+                other.append(line.strip().decode("utf-8", "replace"))
     if not seen:
         preview = " ".join(other)[:200]
         raise ProviderError(
-            f"{where} answered HTTP {response.status_code} without server-sent events: {preview!r}",
-            status_code=response.status_code if preview else 0,
+            f"{where} answered HTTP {response.status} without server-sent events: {preview!r}",
+            status_code=response.status if preview else 0,
         )
 
 
-def upstream_error(exc: Exception) -> ProviderError:
-    """A readable ``ProviderError`` from a transport failure."""
+def upstream_error(exc: Exception, url: str) -> ProviderError:
+    """A readable ``ProviderError`` from a transport failure calling ``url``."""
     if isinstance(exc, ProviderError):
         return exc
-    cause = exc.__cause__
-    if (
-        isinstance(exc, httpx.RequestError)
-        and isinstance(cause, OSError)
-        and not isinstance(cause, TimeoutError)
-    ):
-        # The aiohttp transport reports a refused connection as ConnectTimeout; the cause tells.
-        return ProviderError(f"cannot reach {exc.request.url}: {cause.__class__.__name__}")
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(f"timed out calling {exc.request.url.host}")
-    if isinstance(exc, httpx.RequestError):
-        return ProviderError(f"cannot reach {exc.request.url}: {exc.__class__.__name__}")
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        return ProviderError(f"timed out calling {urlsplit(url).hostname}")
+    if isinstance(exc, aiohttp.ClientPayloadError):  # the body ended early (or would not decode)
+        return ProviderError(f"answer from {url} cut off: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS: the OSError tells which
+        return ProviderError(f"cannot reach {url}: {exc.os_error.__class__.__name__}")
+    if isinstance(exc, aiohttp.ClientError):
+        return ProviderError(f"cannot reach {url}: {exc.__class__.__name__}")
     return ProviderError(str(exc))
 
 
 @contextlib.asynccontextmanager
 async def open_stream(
-    http: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], content: bytes | None
-) -> AsyncIterator[httpx.Response]:
-    """Send a request and yield the response before its body is read; closes it on exit.
+    http: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], content: bytes | None
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Send a request and yield the response before its body is read.
 
-    The request goes straight to the client's transport: the client's auth, redirect and cookie layers
-    do nothing for provider calls and cost a fifth of the gateway's time per call (bench/openai.py).
-    Cancellation closes the upstream connection.
+    ``headers`` must carry the body's Content-Type. Redirects are not followed. On a normal exit the
+    connection goes back to the pool (aiohttp closes it instead when the body was not read to its
+    end); an error, a cancellation or a consumer leaving early closes it, so a half-read answer is
+    never reused and the upstream stops generating.
     """
-    request = http.build_request(method, url, headers=headers, content=content)
-    transport: httpx.AsyncBaseTransport | None = getattr(http, "_transport", None)
-    if transport is None:  # not an httpx client we know the inside of: take the public path
-        response = await http.send(request, stream=True)
-    else:
-        try:
-            response = await transport.handle_async_request(request)
-        except httpx.RequestError as exc:
-            exc.request = request  # the client would have attached it; errors name the upstream
-            raise
-        response.request = request
+    response = await http.request(method, url, headers=headers, data=content, allow_redirects=False)
     try:
         yield response
-    finally:
-        await response.aclose()
+    except BaseException:
+        response.close()
+        raise
+    response.release()
 
 
 async def request_json(
-    http: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], body: dict[str, Any] | None
+    http: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], body: dict[str, Any] | None
 ) -> Any:
     """One JSON call upstream. Raises: ProviderError with the status and the upstream's words."""
     try:
         async with open_stream(
             http, method, url, headers, orjson.dumps(body) if body is not None else None
         ) as response:
-            await response.aread()
-    except httpx.HTTPError as exc:
-        raise upstream_error(exc) from exc
-    await raise_for_status(response)
+            content = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise upstream_error(exc, url) from exc
+    if not 200 <= response.status < 300:
+        raise _status_error(response, content)
     try:
-        return orjson.loads(response.content)
+        return orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        raise ProviderError(
-            f"{url} did not answer JSON: {response.text[:200].strip()!r}", status_code=response.status_code
-        ) from exc
+        text = content[:800].decode("utf-8", "replace")[:200].strip()
+        raise ProviderError(f"{url} did not answer JSON: {text!r}", status_code=response.status) from exc
 
 
 class HttpAdapter:
@@ -189,11 +214,12 @@ class HttpAdapter:
 
     models_path = "/models"
 
-    def __init__(self, base: str, headers: dict[str, str], http: httpx.AsyncClient, name: str) -> None:
+    def __init__(self, base: str, headers: dict[str, str], http: aiohttp.ClientSession, name: str) -> None:
         self.base = base
         self.name = name
         self._http = http
         self._headers = headers
+        self._json_headers = {**headers, "Content-Type": "application/json"}  # for calls with a body
 
     async def list_models(self) -> list[dict[str, object]]:
         data = await request_json(self._http, "GET", self.base + self.models_path, self._headers, None)
@@ -212,7 +238,7 @@ class HttpAdapter:
 
 
 def client_for(
-    provider_type: str, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = ""
+    provider_type: str, api_base: str, api_key: str, http: aiohttp.ClientSession, name: str = ""
 ) -> ProviderClient:
     """The adapter for ``provider_type``. Raises: InvalidRequest for an unknown type."""
     from clawgate.providers.anthropic import AnthropicClient

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from clawgate.providers.base import (
@@ -98,13 +98,15 @@ def _usage(data: Any) -> Usage | None:
 
 
 class OpenAICompatClient(HttpAdapter):
-    def __init__(self, api_base: str, api_key: str, http: httpx.AsyncClient, name: str = "openai") -> None:
+    def __init__(
+        self, api_base: str, api_key: str, http: aiohttp.ClientSession, name: str = "openai"
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         super().__init__(api_base.rstrip("/"), headers, http, name)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         data = await request_json(
-            self._http, "POST", self.base + "/chat/completions", self._headers, _body(request, False)
+            self._http, "POST", self.base + "/chat/completions", self._json_headers, _body(request, False)
         )
         try:
             choice = data["choices"][0]
@@ -128,13 +130,10 @@ class OpenAICompatClient(HttpAdapter):
             raise ProviderError(f"malformed chat completion from {self.base}: {exc!r}") from exc
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        url = self.base + "/chat/completions"
         try:
             async with open_stream(
-                self._http,
-                "POST",
-                self.base + "/chat/completions",
-                self._headers,
-                orjson.dumps(_body(request, True)),
+                self._http, "POST", url, self._json_headers, orjson.dumps(_body(request, True))
             ) as response:
                 await raise_for_status(response)
                 saw_finish = False
@@ -148,8 +147,8 @@ class OpenAICompatClient(HttpAdapter):
                             yield chunk
                 if not saw_finish:
                     raise ProviderError(f"stream from {self.base} ended before finish_reason (cut off)")
-        except httpx.HTTPError as exc:
-            raise upstream_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise upstream_error(exc, url) from exc
 
     def _chunk(self, data: str) -> StreamChunk | None:
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import httpx
+import aiohttp
 
 from clawgate.bus import BusEvent, EventBus
 from clawgate.config import Settings
@@ -39,7 +39,7 @@ class Target:
 
 class LLMResolver:
     def __init__(
-        self, settings: Settings, db: Database, box: SecretBox, http: httpx.AsyncClient, bus: EventBus
+        self, settings: Settings, db: Database, box: SecretBox, http: aiohttp.ClientSession, bus: EventBus
     ) -> None:
         self._settings = settings
         self._db = db

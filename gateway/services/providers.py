@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import httpx
+import aiohttp
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -91,7 +91,7 @@ def _check_base(base: str) -> None:
 
 
 class ProviderService:
-    def __init__(self, db: Database, box: SecretBox, http: httpx.AsyncClient, bus: EventBus) -> None:
+    def __init__(self, db: Database, box: SecretBox, http: aiohttp.ClientSession, bus: EventBus) -> None:
         self._db = db
         self._box = box
         self._http = http

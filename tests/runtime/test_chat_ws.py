@@ -35,6 +35,14 @@ class TestChatSend:
         )
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
+    async def test_one_stream_event_of_700_kb_arrives_whole(self, chat: ChatSetup) -> None:
+        """An event line past aiohttp's line limit (512 KiB: an answer sent in one chunk) is read whole."""
+        text = "0123456789" * 70_000
+        chat.upstream.script(Reply(content=text, chunks=1))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            res = await ws.ok("chat.send", {"message": "hi", "agentId": "helper"})
+        assert res["content"] == text
+
     async def test_tool_call_is_executed_and_result_fed_back(self, chat: ChatSetup) -> None:
         """A tool call runs the built-in tool and the model sees its result on the next turn."""
         chat.upstream.script(

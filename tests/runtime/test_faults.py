@@ -70,9 +70,11 @@ class TestProviderFaults:
         assert ("without server-sent events" if stream else "did not answer JSON") in event_error
         assert len(chat.upstream.turns) == 1
 
-    async def test_stream_cut_off_midway_fails_the_run(self, chat: ChatSetup) -> None:
-        """A stream that stops before its finish fails the run; the partial text was streamed."""
-        chat.upstream.script(Reply(content="half an answer", cut_off=True))
+    @pytest.mark.parametrize("drop", [False, True], ids=["ended", "dropped"])
+    async def test_stream_cut_off_midway_fails_the_run(self, chat: ChatSetup, drop: bool) -> None:
+        """A stream that stops before its finish, whole or with its connection dropped mid-body, fails
+        the run; the partial text was streamed."""
+        chat.upstream.script(Reply(content="half an answer", cut_off=True, drop=drop))
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
             error, event_error = await failed_send(ws)
             assert "chunk" in kinds(ws)

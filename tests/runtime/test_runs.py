@@ -41,6 +41,20 @@ class TestAbortAndCatchUp:
         assert last["metadata"] == {"cancelled": True}
         assert last["content"].startswith("w0")
 
+    async def test_abort_mid_stream_closes_the_upstream_connection(self, chat: ChatSetup) -> None:
+        """chat.abort closes the connection to the model mid-stream: the upstream stops generating."""
+        chat.upstream.script(Reply(content=" ".join(f"w{i}" for i in range(100)), chunk_delay=0.05))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            ack = await ws.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await ws.run_event("chunk")
+            await ws.ok("chat.abort", {"sessionKey": ack["sessionKey"]})
+            await ws.run_event("run.cancelled")
+        for _ in range(100):  # the stand-in notices at its next write, within a chunk delay or two
+            if chat.upstream.abandoned:
+                break
+            await asyncio.sleep(0.02)
+        assert chat.upstream.abandoned == 1
+
     async def test_cancel_word_aborts_the_active_run(self, chat: ChatSetup) -> None:
         """A bare cancel word while a run is active aborts it instead of starting another."""
         chat.upstream.script(SLOW)
