@@ -310,12 +310,16 @@ class OpenAIService:
             retry=self._runner.retry_policy(),
         )
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        loop = AgentLoop(inp, lambda kind, payload: queue.put_nowait((kind, payload)), NoHooks())
+        # A plain (not streamed) answer reads no events: they are not even queued.
+        loop = AgentLoop(inp, (lambda kind, payload: queue.put_nowait((kind, payload))) if stream else _ignore,
+                         NoHooks())  # fmt: skip
         exchange = Exchange(
             id=exchange_id, created=int(time.time()), agent=agent, session_key=key, user_id=user_id, loop=loop,
             events=queue,
         )  # fmt: skip
         exchange.task = asyncio.get_running_loop().create_task(self._run(who, exchange, messages, run_id))
+        if stream:
+            exchange.task.add_done_callback(lambda _: queue.put_nowait(_END))
         return exchange
 
     async def _run(
@@ -391,17 +395,19 @@ class OpenAIService:
     @staticmethod
     async def drain(ex: Exchange) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """The loop's events until it ends; then the task's outcome is re-raised by the caller."""
-        assert ex.task is not None
         while True:
-            getter = asyncio.ensure_future(ex.events.get())
-            done, _ = await asyncio.wait({getter, ex.task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                yield getter.result()
-                continue
-            getter.cancel()
-            while not ex.events.empty():
-                yield ex.events.get_nowait()
-            return
+            event = await ex.events.get()
+            if event is _END:
+                return
+            yield event
+
+
+def _ignore(kind: str, payload: dict[str, Any]) -> None:
+    pass
+
+
+_END: tuple[str, dict[str, Any]] = ("end", {})
+"""Queued after the loop's last event when its task finishes (``drain`` stops there)."""
 
 
 def usage_dict(usage: Usage) -> dict[str, int]:
