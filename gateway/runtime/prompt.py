@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -36,9 +37,21 @@ def build_system_prompt(agent: AgentRow, files: list[AgentFile], now: datetime |
             break
         budget -= len(text)
         parts.append(f"## {file.file_name}\n{text}")
-    moment = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    moment = now.isoformat(timespec="seconds") if now is not None else _current_second()
     parts.append(f"Current time (UTC): {moment}")
     return "\n\n".join(parts)
+
+
+_second: tuple[int, str] = (0, "")
+
+
+def _current_second() -> str:
+    """The current UTC time to the second, formatted once per second (every request asks)."""
+    global _second
+    second = int(time.time())
+    if _second[0] != second:
+        _second = (second, datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds"))
+    return _second[1]
 
 
 def to_chat_message(row: MessageRow) -> ChatMessage:

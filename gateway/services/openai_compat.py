@@ -336,7 +336,8 @@ class OpenAIService:
             status, error = "cancelled", "client went away"
             raise
         finally:
-            await asyncio.shield(self._record(who, ex, messages, run_id, started, status, error))
+            # Not withdrawn if this task is cancelled (again) meanwhile: ``GroupWriter.write`` shields it.
+            await self._record(who, ex, messages, run_id, started, status, error)
 
     async def _record(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import openai
 import pytest
@@ -47,6 +48,8 @@ class TestChatCompletions:
         assert res.usage.total_tokens == 18
         sent = chat.upstream.requests[0]
         assert [m["role"] for m in sent["messages"]] == ["system", "system", "user", "assistant", "user"]
+        stamp = sent["messages"][0]["content"].rsplit("Current time (UTC): ", 1)[1]
+        assert abs((datetime.fromisoformat(stamp) - datetime.now(UTC)).total_seconds()) < 5
         assert sent["temperature"] == 0.2
         assert sent["max_tokens"] == 50
         assert sent["stop"] == ["\n\n"]
