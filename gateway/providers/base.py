@@ -68,8 +68,12 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
     try:
         return float(value)
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError):
+        return None  # unreadable: the retry policy's own backoff applies
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _upstream_message(body: bytes) -> str:

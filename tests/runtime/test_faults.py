@@ -50,6 +50,20 @@ class TestProviderFaults:
         assert "429" in retrying["payload"]["payload"]["error"]
         assert len(chat.upstream.turns) == 2
 
+    @pytest.mark.parametrize("value", ["soon", "Wed, 21 Oct 2015 07:28:00 GMT"])
+    async def test_429_with_unreadable_or_past_retry_after_is_retried(
+        self, chat: ChatSetup, value: str
+    ) -> None:
+        """A Retry-After that is no number (garbage, or an HTTP date already past) still retries."""
+        chat.upstream.script(
+            Reply(status=429, headers={"Retry-After": value}), Reply(content="after the wait")
+        )
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            res = await ws.ok("chat.send", {"message": "hi", "agentId": "helper"})
+            await ws.run_event("run.completed")
+        assert res["content"] == "after the wait"
+        assert len(chat.upstream.turns) == 2
+
     async def test_500_three_times_fails_after_three_attempts(self, chat: ChatSetup) -> None:
         """Three 500s exhaust the retries: exactly three upstream requests, then run.failed."""
         chat.upstream.script(*(Reply(status=500) for _ in range(3)), Reply(content="never reached"))
