@@ -238,7 +238,6 @@ class _Batch:
                 "tenant_id": tenant,
                 "n": 0,
                 "messages": None,
-                "rows": [],
             }
         else:
             summed["input_tokens"] += session["input_tokens"]
@@ -249,13 +248,11 @@ class _Batch:
             row = {"thinking": "", "tool_calls": [], "tool_call_id": "", **message, "tenant_id": tenant,
                    "session_key": session["key"], "ord": summed["n"]}  # fmt: skip
             summed["n"] += 1
-            summed["rows"].append(row)
             self.messages.append(row)
 
     def encode(self) -> dict[str, object]:
-        for summed in self.sessions.values():
-            for row in summed.pop("rows"):
-                row["n"] = summed["n"]
+        for row in self.messages:  # each message learns how many its session got in this batch
+            row["n"] = self.sessions[(row["tenant_id"], row["session_key"])]["n"]
         return {"traces": self.traces, "spans": self.spans, "usage": self.usage,
                 "sessions": list(self.sessions.values()), "messages": self.messages}  # fmt: skip
 
