@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 
 from clawgate.providers.base import (
+    TRANSPORT_ERRORS,
     HttpAdapter,
     open_stream,
     raise_for_status,
@@ -180,7 +181,7 @@ class AnthropicClient(HttpAdapter):
                             break
                 if not state.stopped:
                     raise ProviderError(f"stream from {self.base} ended before message_stop (cut off)")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise upstream_error(exc, url) from exc
 
 

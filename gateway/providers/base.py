@@ -19,6 +19,7 @@ from clawgate.providers.types import ChatMessage, ChatRequest, ChatResponse, Str
 __all__ = [
     "OPENAI_COMPATIBLE",
     "PROVIDER_TYPES",
+    "TRANSPORT_ERRORS",
     "HttpAdapter",
     "ProviderClient",
     "client_for",
@@ -89,18 +90,20 @@ def _upstream_message(body: bytes) -> str:
     return body[:1200].decode("utf-8", "replace")[:300].strip()
 
 
-def _status_error(response: aiohttp.ClientResponse, body: bytes) -> ProviderError:
-    return ProviderError(
-        f"HTTP {response.status} from {response.url.host}: {_upstream_message(body)}",
-        status_code=response.status,
-        retry_after=_retry_after(response),
-    )
+def _check_status(response: aiohttp.ClientResponse, body: bytes) -> None:
+    """Raise ``ProviderError`` for a non-2xx answer whose body is ``body``."""
+    if not 200 <= response.status < 300:
+        raise ProviderError(
+            f"HTTP {response.status} from {response.url.host}: {_upstream_message(body)}",
+            status_code=response.status,
+            retry_after=_retry_after(response),
+        )
 
 
 async def raise_for_status(response: aiohttp.ClientResponse) -> None:
     """Raise ``ProviderError`` for a non-2xx answer (reads the body of a streamed response)."""
     if not 200 <= response.status < 300:
-        raise _status_error(response, await response.read())
+        _check_status(response, await response.read())
 
 
 _EOL = (b"\n", b"\r")
@@ -158,6 +161,10 @@ async def sse_data(response: aiohttp.ClientResponse, where: str) -> AsyncGenerat
         )
 
 
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError)
+"""What a provider call raises when the exchange itself failed (``upstream_error`` words it)."""
+
+
 def upstream_error(exc: Exception, url: str) -> ProviderError:
     """A readable ``ProviderError`` from a transport failure calling ``url``."""
     if isinstance(exc, ProviderError):
@@ -202,10 +209,9 @@ async def request_json(
             http, method, url, headers, orjson.dumps(body) if body is not None else None
         ) as response:
             content = await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except TRANSPORT_ERRORS as exc:
         raise upstream_error(exc, url) from exc
-    if not 200 <= response.status < 300:
-        raise _status_error(response, content)
+    _check_status(response, content)
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError as exc:

@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 
 from clawgate.providers.base import (
+    TRANSPORT_ERRORS,
     HttpAdapter,
     open_stream,
     raise_for_status,
@@ -147,7 +148,7 @@ class OpenAICompatClient(HttpAdapter):
                             yield chunk
                 if not saw_finish:
                     raise ProviderError(f"stream from {self.base} ended before finish_reason (cut off)")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise upstream_error(exc, url) from exc
 
     def _chunk(self, data: str) -> StreamChunk | None:
