@@ -11,7 +11,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.crypto import new_api_key
 from clawgate.errors import Forbidden, InvalidRequest, NotFound
 from clawgate.principal import SCOPES, Principal, Role
-from clawgate.services import require
+from clawgate.services import parse_id, require
 from clawgate.services.auth import AuthService
 from clawgate.store import Database, api_keys, tenants
 from clawgate.store.types import ApiKeyRow
@@ -108,10 +108,7 @@ class ApiKeyService:
     async def revoke(self, who: Principal, key_id: str) -> None:
         """Revoke at once, in every process. Raises: NotFound (also for another tenant's key)."""
         require(who, Role.ADMIN, "api_keys.revoke")
-        try:
-            ident = UUID(key_id)
-        except ValueError:
-            raise NotFound(kind="api key", id=key_id) from None
+        ident = parse_id(key_id, "api key")
         async with self._db.transaction() as conn:
             if not await api_keys.revoke(conn, who.tenant_id, ident):
                 raise NotFound(kind="api key", id=key_id)

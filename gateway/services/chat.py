@@ -17,7 +17,7 @@ from clawgate.errors import InvalidRequest, NotFound, Unauthorized
 from clawgate.principal import Principal, Role
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunManager, RunPlan
-from clawgate.services import require
+from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
 from clawgate.store import Database, runs, sessions
 from clawgate.store.types import AgentRow, MessageRow, RunRow, SessionRow
@@ -300,10 +300,7 @@ class ChatService:
 
     async def run(self, who: Principal, run_id: str) -> RunRow:
         """A run of the caller's tenant by id. Raises: NotFound (also for a malformed id)."""
-        try:
-            ident = UUID(run_id)
-        except ValueError:
-            raise NotFound(kind="run", id=run_id) from None
+        ident = parse_id(run_id, "run")
         async with self._db.connection() as conn:
             found = await runs.get(conn, who.tenant_id, ident)
         if found is None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID
 
 from msgspec import Meta, Struct
 
 from clawgate.errors import InvalidRequest, NotFound
 from clawgate.principal import Principal
+from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
 
@@ -80,10 +80,7 @@ class TraceService:
         }
 
     async def get(self, who: Principal, trace_id: str) -> dict[str, Any]:
-        try:
-            ident = UUID(trace_id)
-        except ValueError:
-            raise NotFound(kind="trace", id=trace_id) from None
+        ident = parse_id(trace_id, "trace")
         async with self._db.connection() as conn:
             trace = await traces.get(conn, who.tenant_id, ident)
             if trace is None or (not who.sees_all and trace.user_id != who.user_id):

@@ -162,12 +162,14 @@ class TestUsageAndTimeline:
             missing = await error_code(
                 ws, "run.timeline.get", {"runId": "00000000-0000-0000-0000-000000000000"}
             )
+            malformed = await error_code(ws, "run.timeline.get", {"runId": "not-a-uuid"})
         assert [i["item_type"] for i in timeline["items"]] == [
             "tool.call", "tool.result", "assistant.message", "run.status",
         ]  # fmt: skip
         assert timeline["items"][-1]["status"] == "completed"
         assert [i["seq"] for i in timeline["items"]] == [1, 2, 3, 4]
         assert missing == "NOT_FOUND"
+        assert malformed == "NOT_FOUND"
 
 
 class TestSessionsOverRest:
@@ -260,6 +262,7 @@ class TestSessionsOverRest:
                 await http.get("/v1/traces/follow", params={"session_key": KEY, "since": follow["cursor"]})
             ).json()
             unknown = await http.get("/v1/traces/00000000-0000-0000-0000-000000000000")
+            malformed = await http.get("/v1/traces/not-a-uuid")
         assert trace["run_id"] == answer["runId"]
         assert (trace["status"], trace["llm_call_count"], trace["tool_call_count"]) == ("completed", 2, 1)
         assert (trace["total_input_tokens"], trace["total_output_tokens"]) == (40, 6)
@@ -283,6 +286,7 @@ class TestSessionsOverRest:
         assert [t["id"] for t in follow["traces"]] == [trace["id"]]
         assert later["traces"] == []
         assert unknown.status_code == 404
+        assert malformed.status_code == 404
 
     async def test_failed_run_trace_has_error_span(self, chat: ChatSetup) -> None:
         """A run that fails upstream leaves an error trace whose LLM span carries the error."""
