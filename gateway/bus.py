@@ -24,7 +24,7 @@ import structlog
 from clawgate.sql import query
 from clawgate.store.db import CONNECTION_ERRORS, Database, register_codecs
 
-__all__ = ["CHANNEL", "BusEvent", "EventBus", "Subscriber"]
+__all__ = ["CHANNEL", "BusEvent", "EventBus", "Subscriber", "invalidates", "invalidation"]
 
 CHANNEL = "clawgate_bus"
 _NOTIFY_LIMIT = 7500
@@ -38,6 +38,20 @@ class BusEvent(msgspec.Struct, frozen=True, kw_only=True):
     payload: Any = None
     tenant_id: UUID | None = None
     user_id: str | None = None
+
+
+def invalidation(kind: str, tenant_id: UUID | None = None, **detail: Any) -> BusEvent:
+    """The event that drops the caches of ``kind`` in every process (``invalidates`` tells them)."""
+    return BusEvent(name="cache.invalidate", payload={"kind": kind, **detail}, tenant_id=tenant_id)
+
+
+def invalidates(event: BusEvent, kind: str) -> bool:
+    """Whether ``event`` drops the caches of ``kind``: an invalidation of that kind, or of every kind
+    (no kind named)."""
+    if event.name != "cache.invalidate":
+        return False
+    named = event.payload.get("kind") if isinstance(event.payload, dict) else None
+    return named is None or named == kind
 
 
 class _Envelope(msgspec.Struct, frozen=True, kw_only=True):

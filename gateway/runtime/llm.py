@@ -14,7 +14,7 @@ from uuid import UUID
 
 import aiohttp
 
-from clawgate.bus import BusEvent, EventBus
+from clawgate.bus import BusEvent, EventBus, invalidates
 from clawgate.config import Settings
 from clawgate.crypto import SecretBox
 from clawgate.errors import FailedPrecondition
@@ -49,12 +49,7 @@ class LLMResolver:
         bus.subscribe(self._on_event)
 
     def _on_event(self, event: BusEvent) -> None:
-        payload = event.payload
-        if (
-            event.name == "cache.invalidate"
-            and isinstance(payload, dict)
-            and payload.get("kind") in {"provider", None}
-        ):
+        if invalidates(event, "provider"):
             self._cache.clear()
 
     async def _client(self, tenant_id: UUID, name: str) -> tuple[str, ProviderClient] | None:

@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from clawgate.bus import BusEvent, EventBus
+from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
 from clawgate.errors import InvalidRequest, NotFound
 from clawgate.principal import Principal, Role
 from clawgate.services import require
@@ -181,12 +181,7 @@ class AgentService:
         return files
 
     def _on_event(self, event: BusEvent) -> None:
-        payload = event.payload
-        if (
-            event.name == "cache.invalidate"
-            and isinstance(payload, dict)
-            and payload.get("kind") in {"agent", None}
-        ):
+        if invalidates(event, "agent"):
             self._lists.clear()
             self._files.clear()
 
@@ -265,10 +260,4 @@ class AgentService:
         return saved
 
     async def _changed(self, who: Principal, row: AgentRow, action: str) -> None:
-        await self._bus.publish(
-            BusEvent(
-                name="cache.invalidate",
-                payload={"kind": "agent", "key": row.agent_key, "action": action},
-                tenant_id=who.tenant_id,
-            )
-        )
+        await self._bus.publish(invalidation("agent", who.tenant_id, key=row.agent_key, action=action))

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import structlog
 
-from clawgate.bus import BusEvent, EventBus
+from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
 from clawgate.config import Settings
 from clawgate.crypto import constant_time_equals, hash_api_key, key_prefix
 from clawgate.errors import NotFound, TenantAccessRevoked, Unauthorized
@@ -70,18 +70,14 @@ class AuthService:
         self._owners = frozenset(settings.gateway.owner_ids or ["system"])
 
     def _on_event(self, event: BusEvent) -> None:
-        if event.name == "cache.invalidate":
-            kind = event.payload.get("kind") if isinstance(event.payload, dict) else None
-            if kind in {"api_keys", None}:
-                self._keys.clear()
-            if kind in {"tenants", None}:
-                self._tenants.clear()
+        if invalidates(event, "api_keys"):
+            self._keys.clear()
+        if invalidates(event, "tenants"):
+            self._tenants.clear()
 
     async def invalidate(self, kind: str, tenant_id: UUID | None = None) -> None:
         """Drop cached credentials or tenants here and in every other process."""
-        await self._bus.publish(
-            BusEvent(name="cache.invalidate", payload={"kind": kind}, tenant_id=tenant_id)
-        )
+        await self._bus.publish(invalidation(kind, tenant_id))
 
     # -- public API -------------------------------------------------------------------------------
 

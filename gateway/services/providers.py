@@ -11,7 +11,7 @@ import aiohttp
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from clawgate.bus import BusEvent, EventBus
+from clawgate.bus import EventBus, invalidation
 from clawgate.crypto import SecretBox, mask
 from clawgate.errors import FailedPrecondition, InvalidRequest, NotFound, UpstreamError
 from clawgate.principal import Principal, Role
@@ -98,9 +98,7 @@ class ProviderService:
         self._bus = bus
 
     async def _changed(self, who: Principal) -> None:
-        await self._bus.publish(
-            BusEvent(name="cache.invalidate", payload={"kind": "provider"}, tenant_id=who.tenant_id)
-        )
+        await self._bus.publish(invalidation("provider", who.tenant_id))
 
     def out(self, row: ProviderRow) -> ProviderOut:
         plain = self._plain_key(row)
