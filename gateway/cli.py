@@ -140,7 +140,7 @@ async def _owner_services(
             owner = (settings.gateway.owner_ids or ["system"])[0]
             who = Principal(
                 role=Role.OWNER, user_id=owner, tenant_id=MASTER_TENANT_ID, tenant_slug="master",
-                is_owner=True, cross_tenant=True, can_provision=True, via="cli",
+                is_owner=True, cross_tenant=True, via="cli",
             )  # fmt: skip
             yield ApiKeyService(db, auth), TenantService(db, auth), who
         finally:

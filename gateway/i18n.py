@@ -55,6 +55,11 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "vi": "{action} yêu cầu quyền {role}",
         "zh": "{action} 需要 {role} 角色",
     },
+    "scopes_not_held": {
+        "en": "a key may not grant scopes its creator lacks: {scopes}",
+        "vi": "khóa không được cấp phạm vi mà người tạo không có: {scopes}",
+        "zh": "密钥不能授予创建者没有的权限范围：{scopes}",
+    },
     "not_a_member": {
         "en": "user is not a member of tenant {tenant}",
         "vi": "người dùng không thuộc tenant {tenant}",

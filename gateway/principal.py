@@ -7,7 +7,7 @@ from uuid import UUID
 
 from msgspec import Struct
 
-__all__ = ["Principal", "Role", "role_from_scopes"]
+__all__ = ["SCOPES", "Principal", "Role", "role_from_scopes", "scopes_of_role"]
 
 
 class Role(IntEnum):
@@ -35,6 +35,19 @@ SCOPES = frozenset(
 )
 
 
+_ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.VIEWER: frozenset({"operator.read"}),
+    Role.OPERATOR: frozenset({"operator.read", "operator.write", "operator.approvals", "operator.pairing"}),
+    Role.ADMIN: SCOPES - {"operator.provision"},
+    Role.OWNER: SCOPES,
+}
+
+
+def scopes_of_role(role: Role) -> frozenset[str]:
+    """The scopes a role grants by itself: an admin holds every scope but ``operator.provision``."""
+    return _ROLE_SCOPES[role]
+
+
 def role_from_scopes(scopes: list[str] | tuple[str, ...]) -> Role:
     """``operator.admin`` -> admin; write/approvals/pairing -> operator; anything else -> viewer."""
     if "operator.admin" in scopes:
@@ -45,7 +58,12 @@ def role_from_scopes(scopes: list[str] | tuple[str, ...]) -> Role:
 
 
 class Principal(Struct, frozen=True, kw_only=True):
-    """The authenticated caller. Every service call is scoped by ``tenant_id``."""
+    """The authenticated caller. Every service call is scoped by ``tenant_id``.
+
+    What the caller may do beyond its role is derived here, once: the scopes it holds (the ceiling
+    of any key it mints), whether it may act across tenants, whether its claimed user id's
+    memberships count, and whether it manages the gateway-wide configuration.
+    """
 
     role: Role
     user_id: str
@@ -55,12 +73,44 @@ class Principal(Struct, frozen=True, kw_only=True):
     is_owner: bool = False
     # May act across tenants (owners, system API keys); tenant_id is then the one in scope now.
     cross_tenant: bool = False
-    can_provision: bool = False
     key_id: UUID | None = None
     scopes: tuple[str, ...] = ()
-    via: str = "token"  # token | api_key | dev
+    via: str = "token"  # token | api_key | dev | cli
 
     @property
     def sees_all(self) -> bool:
         """GoClaw's ``canSeeAll``: admins and owners see every row of their tenant."""
         return self.role >= Role.ADMIN or self.is_owner
+
+    @property
+    def held_scopes(self) -> frozenset[str]:
+        """The scopes this caller holds: those its role grants plus an API key's own (a system
+        key's too). So an owner holds all, an admin key ``operator.provision`` only if it has it,
+        and the gateway token without an owner id the admin scopes without ``operator.provision``."""
+        return scopes_of_role(self.role) | frozenset(self.scopes)
+
+    @property
+    def can_provision(self) -> bool:
+        """``operator.provision``: create tenants, add tenant users."""
+        return "operator.provision" in self.held_scopes
+
+    @property
+    def tenant_bound(self) -> bool:
+        """A key bound to one tenant: it acts inside that tenant whatever user id it claims, so
+        the claimed user's memberships of other tenants never count for it."""
+        return self.via == "api_key" and not self.cross_tenant
+
+    @property
+    def member_id(self) -> str:
+        """The user whose tenant memberships count for this caller: the claimed user id for
+        credentials trusted to assert one (the gateway token, system keys, development mode); ""
+        for a tenant-bound key."""
+        return "" if self.tenant_bound else self.user_id
+
+    @property
+    def manages_gateway(self) -> bool:
+        """Gateway-wide settings (the configuration file: owner ids, rate limits, limits) are the
+        owner's: the gateway token with an owner id, a system key, the CLI, or development mode
+        (no token, loopback only: every local client is the one operator). A tenant admin,
+        including the gateway token without an owner id, manages its tenant's settings only."""
+        return self.is_owner or self.cross_tenant or self.via == "dev"

@@ -1,6 +1,6 @@
-"""Config methods (all admin): ``config.get``, ``config.patch``, ``config.apply``,
-``config.schema``. The rules (masking, secrets, ``baseHash``, what applies live) are in
-``clawgate.services.config``."""
+"""Config methods (admin, and gateway-wide so the owner's only): ``config.get``, ``config.patch``,
+``config.apply``, ``config.schema``. The rules (who, masking, secrets, ``baseHash``, what applies
+live) are in ``clawgate.services.config``."""
 
 from __future__ import annotations
 

@@ -60,8 +60,9 @@ class ApiKeyService:
         self._auth = auth
 
     async def create(self, who: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
-        """Mint a key. A key bound to another tenant needs owner or ``operator.provision``; a
-        system key (``tenant_id: null``) can only be made by an owner.
+        """Mint a key. Its scopes must be ones the creator holds (``Principal.held_scopes``); a
+        key bound to another tenant needs the owner or a system key (``Principal.cross_tenant``);
+        a system key (``tenant_id: null``) can only be made by an owner.
 
         Raises: Forbidden, InvalidRequest (unknown scope), NotFound (unknown tenant).
         """
@@ -69,6 +70,9 @@ class ApiKeyService:
         unknown = sorted(set(body.scopes) - SCOPES)
         if unknown or not body.scopes:
             raise InvalidRequest(detail=f"scopes must be a non-empty subset of {sorted(SCOPES)}")
+        lacking = sorted(set(body.scopes) - who.held_scopes)
+        if lacking:
+            raise Forbidden("scopes_not_held", scopes=", ".join(lacking))
         tenant_id, is_system = who.tenant_id, False
         if body.tenant_id is not UNSET:
             if body.tenant_id in {"", None}:
@@ -96,7 +100,7 @@ class ApiKeyService:
                 row = await tenants.get_by_slug(conn, ref)
         if row is None:
             raise NotFound(kind="tenant", id=ref)
-        if row.id != who.tenant_id and not (who.cross_tenant or who.can_provision):
+        if row.id != who.tenant_id and not who.cross_tenant:
             raise Forbidden(action="creating a key for another tenant", role="owner")
         return row.id
 

@@ -125,7 +125,7 @@ class AuthService:
         return Principal(
             role=Role.OWNER if is_owner else Role.ADMIN, user_id=user_id, tenant_id=tenant.id,
             tenant_slug=tenant.slug, tenant_name=tenant.name, is_owner=is_owner,
-            cross_tenant=is_owner, can_provision=is_owner, via="token",
+            cross_tenant=is_owner, via="token",
         )  # fmt: skip
 
     async def _key_principal(self, raw: str, user_id: str, hint: str) -> Principal:
@@ -148,8 +148,7 @@ class AuthService:
             tenant = found
         return Principal(
             role=role_from_scopes(row.scopes), user_id=user_id, tenant_id=tenant.id,
-            tenant_slug=tenant.slug, tenant_name=tenant.name, cross_tenant=row.is_system,
-            can_provision="operator.provision" in row.scopes, key_id=row.id,
+            tenant_slug=tenant.slug, tenant_name=tenant.name, cross_tenant=row.is_system, key_id=row.id,
             scopes=tuple(row.scopes), via="api_key",
         )  # fmt: skip
 

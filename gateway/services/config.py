@@ -10,6 +10,8 @@ through environment variables, never through these methods: ``"***"`` (or leavin
 keeps the current value, any other new value is refused. The file is written with the secrets
 that the file itself already held, so an environment secret is never copied into it.
 
+Only the owner manages it (``_require``): tenant admins have their tenant's settings instead.
+
 Fields applied live (see ``LIVE_FIELDS``): owner ids, rate limits, the chat message limit, and the
 per-connection WebSocket limits (for connections opened afterwards). Every other changed field is
 written to the file and takes effect at the next start (``restart: true`` in the response).
@@ -28,7 +30,7 @@ import msgspec
 import orjson
 
 from clawgate.config import SECRET_PATHS, Settings, config_hash, settings_from_mapping
-from clawgate.errors import ConfigError, InvalidRequest, invalid_from_validation
+from clawgate.errors import ConfigError, Forbidden, InvalidRequest, invalid_from_validation
 from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
 from clawgate.services import require
@@ -165,8 +167,8 @@ class ConfigService:
         self.path = Path(configured) if configured else Path("config.json").resolve()
 
     def view(self, who: Principal) -> ConfigView:
-        """The masked configuration, its hash and the file path. Raises: Forbidden below admin."""
-        require(who, Role.ADMIN, "config.get")
+        """The masked configuration, its hash and the file path. Raises: Forbidden (``_require``)."""
+        _require(who, "config.get")
         return self._view()
 
     def _view(self) -> ConfigView:
@@ -175,8 +177,8 @@ class ConfigService:
 
     @staticmethod
     def schema(who: Principal) -> dict[str, Any]:
-        """JSON Schema of the configuration file. Raises: Forbidden below admin."""
-        require(who, Role.ADMIN, "config.schema")
+        """JSON Schema of the configuration file. Raises: Forbidden (``_require``)."""
+        _require(who, "config.schema")
         schema: dict[str, Any] = msgspec.json.schema(Settings)
         props = schema.get("$defs", {}).get("Settings", {}).get("properties", {})
         props.pop("config_path", None)
@@ -192,13 +194,13 @@ class ConfigService:
         Returns:
             the new view and whether a changed field needs a restart.
         Raises:
-            Forbidden: below admin.
+            Forbidden: ``_require``.
             InvalidRequest: bad JSON, ``baseHash`` mismatch (``config_changed``), a new secret
                 value, an invalid field (``details.field`` names its path), an unsafe setup.
         Cancellation: before the write starts, nothing changes; after, the change completes. The
             file is replaced whole or not at all (tmp + ``os.replace``).
         """
-        require(who, Role.ADMIN, "config.apply" if replace else "config.patch")
+        _require(who, "config.apply" if replace else "config.patch")
         incoming = _parse(raw)
         async with self._lock:
             current = self._view()
@@ -267,6 +269,14 @@ class ConfigService:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
+
+
+def _require(who: Principal, action: str) -> None:
+    """The configuration is gateway-wide: an admin who manages the gateway (``Principal.manages_gateway``:
+    an owner, a system key, development mode), never a tenant's admin. Raises: Forbidden."""
+    require(who, Role.ADMIN, action)
+    if not who.manages_gateway:
+        raise Forbidden(action=action, role=Role.OWNER.label)
 
 
 def _parse(raw: str) -> Document:

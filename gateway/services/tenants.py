@@ -75,11 +75,12 @@ class TenantService:
         return who.cross_tenant or who.tenant_id == tenant_id
 
     async def list_tenants(self, who: Principal) -> list[TenantRow]:
-        """Owners and system keys see every tenant; others the one they act in and their memberships."""
+        """Owners and system keys see every tenant; others the one they act in and the memberships
+        of ``who.member_id`` (none for a tenant-bound key)."""
         async with self._db.connection() as conn:
             if who.cross_tenant:
                 return await tenants.list_all(conn)
-            rows = await tenants.list_for_user(conn, who.user_id) if who.user_id else []
+            rows = await tenants.list_for_user(conn, who.member_id) if who.member_id else []
             current = await tenants.get(conn, who.tenant_id)
         if current is not None and all(r.id != current.id for r in rows):
             rows.insert(0, current)
@@ -90,8 +91,8 @@ class TenantService:
 
     async def memberships(self, who: Principal) -> list[tuple[TenantRow, str]]:
         """The tenants the caller may act in, each with the caller's role there (GoClaw's
-        ``tenants.mine``): every tenant as ``owner`` for owners; otherwise active memberships, and
-        the tenant of the current credential with the credential's role."""
+        ``tenants.mine``): every tenant as ``owner`` for owners; otherwise the tenant of the current
+        credential with the credential's role, and the active memberships of ``who.member_id``."""
         if who.is_owner:
             async with self._db.connection() as conn:
                 return [(row, "owner") for row in await tenants.list_all(conn)]
@@ -100,19 +101,20 @@ class TenantService:
             current = await tenants.get(conn, who.tenant_id)
             if current is not None:
                 out.append((current, who.role.label))
-            for row in await tenants.list_for_user(conn, who.user_id) if who.user_id else []:
-                member = await tenants.get_user(conn, row.id, who.user_id)
+            for row in await tenants.list_for_user(conn, who.member_id) if who.member_id else []:
+                member = await tenants.get_user(conn, row.id, who.member_id)
                 if row.id != who.tenant_id and row.status == "active" and member is not None:
                     out.append((row, member.role))
         return out
 
     async def get(self, who: Principal, ref: str) -> TenantRow:
-        """Raises: NotFound, also for a tenant the caller may not see."""
+        """The tenant the caller acts in, any for owners and system keys, or one that
+        ``who.member_id`` is a member of. Raises: NotFound, also for a tenant the caller may not see."""
         async with self._db.connection() as conn:
             row = await self._find(conn, ref)
             visible = row is not None and (
                 self._may_manage(who, row.id)
-                or (who.user_id and await tenants.get_user(conn, row.id, who.user_id) is not None)
+                or (who.member_id and await tenants.get_user(conn, row.id, who.member_id) is not None)
             )
         if row is None or not visible:
             raise NotFound(kind="tenant", id=ref)
@@ -126,7 +128,7 @@ class TenantService:
 
     async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
         require(who, Role.ADMIN, "tenants.create")
-        if not (who.is_owner or who.can_provision):
+        if not who.can_provision:
             raise Forbidden(action="tenants.create", role="owner")
         async with self._db.transaction() as conn:
             return await tenants.insert(conn, body.name, body.slug, body.settings)
@@ -152,7 +154,7 @@ class TenantService:
 
     async def add_user(self, who: Principal, ref: str, body: TenantUserAdd) -> TenantUserRow:
         require(who, Role.ADMIN, "tenants.users.add")
-        if not (who.is_owner or who.can_provision):
+        if not who.can_provision:
             raise Forbidden(action="tenants.users.add", role="owner")
         row = await self.get(who, ref)
         if not self._may_manage(who, row.id):

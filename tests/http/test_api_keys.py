@@ -4,9 +4,10 @@ as roles, and owner/tenant bindings."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
-from tests.support import RunningServer
+from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
 
 
 class TestCreateAndList:
@@ -149,3 +150,106 @@ class TestBindings:
             beta_agents = await http.get("/v1/agents", headers={"X-GoClaw-Tenant-Id": "beta"})
         assert master_agents.json()["agents"] == []
         assert [a["agent_key"] for a in beta_agents.json()["agents"]] == ["in-beta"]
+
+
+class TestMintingCeiling:
+    """A key never grants scopes its creator lacks; only the owner or a system key binds a key to
+    another tenant (issue 7, item 1)."""
+
+    async def _tenants(self, server: RunningServer) -> tuple[dict[str, Any], dict[str, Any]]:
+        async with as_owner(server) as http:
+            a = (await http.post("/v1/tenants", json={"name": "Alpha", "slug": "alpha"})).json()
+            b = (await http.post("/v1/tenants", json={"name": "Beta", "slug": "beta"})).json()
+            put = await http.put(
+                "/v1/system-configs/a.secret",
+                json={"value": "A-SECRET"},
+                headers={"X-GoClaw-Tenant-Id": "alpha"},
+            )
+        assert put.status_code == 200, put.text
+        return a, b
+
+    async def test_tenant_admin_cannot_take_over_another_tenant(self, server: RunningServer) -> None:
+        """The issue's chain, followed as far as it goes: B's admin key mints an admin+provision key,
+        that key mints an admin key bound to A, that key reads A's system config. Every step is
+        refused, and a provision key of B (made by the owner) may not bind a key to A either."""
+        a, b = await self._tenants(server)
+        b_admin = (await mint_key(server, "operator.admin", tenant_id=b["id"]))["key"]
+        b_provision = (await mint_key(server, "operator.admin", "operator.provision", tenant_id=b["id"]))[
+            "key"
+        ]
+        into_a = {"name": "into-a", "scopes": ["operator.admin"], "tenant_id": a["id"]}
+        async with with_key(server, b_admin) as http:
+            mint = await http.post(
+                "/v1/api-keys", json={"name": "mint", "scopes": ["operator.admin", "operator.provision"]}
+            )
+            direct = await http.post("/v1/api-keys", json=into_a)
+        async with with_key(server, mint.json().get("key", b_admin)) as http:
+            chained = await http.post("/v1/api-keys", json=into_a)
+        async with with_key(server, b_provision) as http:
+            provisioned = await http.post("/v1/api-keys", json=into_a)
+        leaked = []
+        for res in (direct, chained, provisioned):
+            if res.status_code == 201:
+                async with with_key(server, res.json()["key"]) as http:
+                    leaked.append((await http.get("/v1/system-configs/a.secret")).text)
+        assert not any("A-SECRET" in text for text in leaked), leaked
+        err = assert_error(mint, 403, "UNAUTHORIZED")
+        assert "operator.provision" in err["message"]
+        for res in (direct, chained, provisioned):
+            assert_error(res, 403, "UNAUTHORIZED")
+        async with as_owner(server, **{"X-GoClaw-Tenant-Id": "alpha"}) as http:
+            keys = (await http.get("/v1/api-keys")).json()["keys"]
+        assert keys == []
+
+    async def test_keys_within_the_creators_scopes_are_minted(self, server: RunningServer) -> None:
+        """A key may grant what it holds (a provision key a provision key, for its own tenant); the
+        gateway token without an owner id holds the admin scopes but not ``operator.provision``."""
+        _, b = await self._tenants(server)
+        b_provision = (await mint_key(server, "operator.admin", "operator.provision", tenant_id=b["id"]))[
+            "key"
+        ]
+        async with with_key(server, b_provision) as http:
+            same = await http.post(
+                "/v1/api-keys", json={"name": "same", "scopes": ["operator.provision", "operator.read"]}
+            )
+        async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "alice"}) as http:
+            admin = await http.post("/v1/api-keys", json={"name": "adm", "scopes": ["operator.admin"]})
+            provision = await http.post("/v1/api-keys", json={"name": "p", "scopes": ["operator.provision"]})
+        assert same.status_code == 201, same.text
+        assert same.json()["tenant_id"] == b["id"]
+        assert admin.status_code == 201, admin.text
+        assert_error(provision, 403, "UNAUTHORIZED")
+
+    async def test_owner_and_system_key_bind_keys_to_other_tenants(self, server: RunningServer) -> None:
+        """The owner and a system admin key may bind a key to any tenant (within their scopes)."""
+        a, _ = await self._tenants(server)
+        system = (await mint_key(server, "operator.admin", tenant_id=""))["key"]
+        async with with_key(server, system) as http:
+            bound = await http.post(
+                "/v1/api-keys", json={"name": "a-key", "scopes": ["operator.read"], "tenant_id": "alpha"}
+            )
+            wider = await http.post("/v1/api-keys", json={"name": "p", "scopes": ["operator.provision"]})
+        owner_bound = await mint_key(server, "operator.provision", tenant_id=a["id"])
+        assert bound.status_code == 201, bound.text
+        assert bound.json()["tenant_id"] == a["id"]
+        assert_error(wider, 403, "UNAUTHORIZED")
+        assert owner_bound["tenant_id"] == a["id"]
+
+    async def test_same_rules_over_websocket(self, server: RunningServer) -> None:
+        """WS ``api_keys.create`` shares the rule: B's admin key mints neither provision nor into A."""
+        a, b = await self._tenants(server)
+        b_admin = (await mint_key(server, "operator.admin", tenant_id=b["id"]))["key"]
+        async with ws_connect(server, token=b_admin) as ws:
+            mint = await ws.call(
+                "api_keys.create", {"name": "mint", "scopes": ["operator.admin", "operator.provision"]}
+            )
+            into_a = await ws.call(
+                "api_keys.create", {"name": "x", "scopes": ["operator.read"], "tenant_id": a["id"]}
+            )
+            own = await ws.call("api_keys.create", {"name": "own", "scopes": ["operator.read"]})
+        assert mint["ok"] is False
+        assert mint["error"]["code"] == "UNAUTHORIZED"
+        assert into_a["ok"] is False
+        assert into_a["error"]["code"] == "UNAUTHORIZED"
+        assert own["ok"] is True, own
+        assert own["payload"]["tenant_id"] == b["id"]

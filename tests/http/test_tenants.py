@@ -194,6 +194,32 @@ class TestIsolation:
         assert [x["name"] for x in keys] == ["alpha-key"]
         assert [x["slug"] for x in tenants] == ["alpha"]
 
+    async def test_claimed_member_id_does_not_reveal_another_tenant(self, server: RunningServer) -> None:
+        """B's admin key claiming the user id of a member of A sees nothing of A: a tenant-bound key
+        acts inside its tenant whatever user id it claims (issue 7, item 3). The gateway token,
+        trusted to assert a user id, still sees that user's memberships."""
+        a = await _tenant(server, "alpha")
+        b = await _tenant(server, "beta")
+        async with as_owner(server) as http:
+            await http.post("/v1/tenants/alpha/users", json={"user_id": "alice", "display_name": "Alice A"})
+        key = (await mint_key(server, "operator.admin", tenant_id=b["id"]))["key"]
+        async with with_key(
+            server, key, **{"X-GoClaw-User-Id": "alice", "X-GoClaw-Tenant-Id": a["id"]}
+        ) as http:
+            listed = await http.get("/v1/tenants")
+            by_id = await http.get(f"/v1/tenants/{a['id']}")
+            by_slug = await http.get("/v1/tenants/alpha")
+            users = await http.get(f"/v1/tenants/{a['id']}/users")
+        assert [t["slug"] for t in listed.json()["tenants"]] == ["beta"]
+        for res in (by_id, by_slug, users):
+            assert_error(res, 404, "NOT_FOUND")
+        for res in (listed, by_id, by_slug, users):
+            assert a["id"] not in res.text.replace(f"tenant not found: {a['id']}", "")
+            assert "Alice A" not in res.text
+        async with _as_user(server, "alice", "alpha") as http:
+            member = await http.get(f"/v1/tenants/{a['id']}/users")
+        assert [u["user_id"] for u in member.json()["users"]] == ["alice"]
+
     async def test_key_of_a_suspended_tenant_is_refused(self, server: RunningServer) -> None:
         """Suspending a tenant refuses its keys at once with TENANT_ACCESS_REVOKED."""
         a = await _tenant(server, "alpha")

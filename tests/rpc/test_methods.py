@@ -165,7 +165,7 @@ async def _cfg_server(
 class TestConfig:
     async def test_get_masks_secrets(self, cfg_server: RunningServer, tmp_path: Path) -> None:
         """``config.get`` masks every secret and hashes the masked document (16 hex)."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             view = await ws.ok("config.get")
         config = view["config"]
         assert config["gateway"]["token"] == "***"
@@ -182,7 +182,7 @@ class TestConfig:
         self, cfg_server: RunningServer, tmp_path: Path
     ) -> None:
         """A merge patch of owner ids is written (0600) and applies without a restart."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             before = await ws.ok("config.get")
             raw = json.dumps({"gateway": {"owner_ids": ["owner", "zoe"], "token": "***"}})
             res = await ws.ok("config.patch", {"raw": raw, "baseHash": before["hash"]})
@@ -202,7 +202,7 @@ class TestConfig:
 
     async def test_file_keeps_its_own_secrets_only(self, cfg_server: RunningServer, tmp_path: Path) -> None:
         """The rewritten file keeps the token it held and never gains secrets from elsewhere."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             await ws.ok("config.patch", {"raw": json.dumps({"gateway": {"max_message_chars": 1000}})})
         written = json.loads((tmp_path / "config.json").read_text())
         assert written["gateway"]["token"] == GATEWAY_TOKEN
@@ -214,7 +214,7 @@ class TestConfig:
 
     async def test_stale_base_hash_refused(self, cfg_server: RunningServer) -> None:
         """A patch with a stale ``baseHash`` answers INVALID_REQUEST and changes nothing."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             first = await ws.ok("config.get")
             await ws.ok(
                 "config.patch", {"raw": '{"gateway":{"rate_limit_rpm":7}}', "baseHash": first["hash"]}
@@ -230,7 +230,7 @@ class TestConfig:
 
     async def test_new_secret_refused_naming_env_var(self, cfg_server: RunningServer) -> None:
         """A new secret value is refused; the message names the environment variables."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             token = await _err(ws, "config.patch", {"raw": '{"gateway":{"token":"new-token"}}'})
             provider = await _err(ws, "config.patch", {"raw": '{"providers":{"groq":{"api_key":"gsk"}}}'})
             after = await ws.ok("config.get")
@@ -242,7 +242,7 @@ class TestConfig:
 
     async def test_invalid_value_names_field(self, cfg_server: RunningServer) -> None:
         """A value of the wrong type or an unknown field answers INVALID_REQUEST with its path."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             bad = await _err(ws, "config.patch", {"raw": '{"gateway":{"port":"eighty"}}'})
             unknown = await _err(ws, "config.patch", {"raw": '{"gateway":{"colour":"red"}}'})
             not_json = await _err(ws, "config.patch", {"raw": "{nope"})
@@ -258,7 +258,7 @@ class TestConfig:
     async def test_restart_flag_for_startup_fields(self, cfg_server: RunningServer) -> None:
         """Changing a field read only at startup reports ``restart: true`` and is not applied live."""
         port = cfg_server.gateway.settings.gateway.port
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             res = await ws.ok("config.patch", {"raw": json.dumps({"gateway": {"port": port + 1}})})
             view = await ws.ok("config.get")
         assert res["restart"] is True
@@ -267,7 +267,7 @@ class TestConfig:
 
     async def test_apply_replaces_whole_document(self, cfg_server: RunningServer) -> None:
         """``config.apply`` replaces: fields left out return to defaults; secrets stay."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             await ws.ok("config.patch", {"raw": '{"gateway":{"max_message_chars":77}}'})
             current = await ws.ok("config.get")
             doc = current["config"]
@@ -282,7 +282,7 @@ class TestConfig:
 
     async def test_schema_describes_settings(self, cfg_server: RunningServer) -> None:
         """``config.schema`` returns the JSON Schema of the file format."""
-        async with ws_connect(cfg_server, token=GATEWAY_TOKEN) as ws:
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             res = await ws.ok("config.schema")
         settings = res["json"]["$defs"]["Settings"]["properties"]
         assert "gateway" in settings
@@ -295,6 +295,38 @@ class TestConfig:
         async with ws_connect(cfg_server, token=key["key"]) as ws:
             error = await _err(ws, "config.patch", {"raw": "{}"})
         assert error["code"] == "UNAUTHORIZED"
+
+    async def test_gateway_config_is_the_owners(self, cfg_server: RunningServer) -> None:
+        """A tenant-bound admin key and the gateway token without an owner id may neither read nor
+        change the gateway-wide configuration (message limit, owner ids, rate limits); a system
+        admin key may (issue 7, item 2)."""
+        tenant = await create_tenant(cfg_server, "bee")
+        tenant_admin = await create_key(cfg_server, ["operator.admin"], tenant_id=tenant["id"])
+        system_admin = await create_key(cfg_server, ["operator.admin"], tenant_id="")
+        patches = [
+            {"gateway": {"max_message_chars": 10}},
+            {"gateway": {"owner_ids": ["mallory"]}},
+            {"rate_limits": {"per_key_rpm": 1}},
+        ]
+        refused: list[dict[str, Any]] = []
+        for creds in ({"token": tenant_admin["key"]}, {"token": GATEWAY_TOKEN, "user_id": "alice"}):
+            async with ws_connect(cfg_server, **creds) as ws:
+                for doc in patches:
+                    refused.append(await _err(ws, "config.patch", {"raw": json.dumps(doc)}))
+                    refused.append(await _err(ws, "config.apply", {"raw": json.dumps(doc)}))
+                refused.append(await _err(ws, "config.get"))
+                refused.append(await _err(ws, "config.schema"))
+        async with ws_connect(cfg_server, token=system_admin["key"]) as ws:
+            view = await ws.ok("config.get")
+            changed = await ws.ok("config.patch", {"raw": '{"gateway":{"max_message_chars":20000}}'})
+        assert {(e["code"], e["message"].split(" ", 1)[1]) for e in refused} == {
+            ("UNAUTHORIZED", "requires owner role")
+        }
+        assert view["config"]["gateway"]["owner_ids"] == ["owner"]
+        assert changed["config"]["gateway"]["max_message_chars"] == 20000
+        live = cfg_server.gateway.settings
+        assert live.gateway.owner_ids == ["owner"]
+        assert live.rate_limits.per_key_rpm == cfg_server.settings.rate_limits.per_key_rpm
 
 
 class TestApiKeyMethods:
@@ -374,21 +406,41 @@ class TestTenantMethods:
         assert created["slug"] == "y"
 
     async def test_member_sees_own_memberships(self, server: RunningServer) -> None:
-        """``tenants.mine`` lists a user's memberships with their role; others' tenants are hidden."""
+        """With the gateway token, ``tenants.mine`` lists a user's memberships with their role;
+        other tenants are hidden."""
         await create_tenant(server, "team-a")
         await create_tenant(server, "team-b")
         async with ws_connect(server, token=GATEWAY_TOKEN, user_id="owner") as ws:
             await ws.ok("tenants.users.add", {"tenant_id": "team-a", "user_id": "meg", "role": "operator"})
-        key = await create_key(server, ["operator.read"])
-        async with ws_connect(server, token=key["key"], user_id="meg") as ws:
+        async with ws_connect(server, token=GATEWAY_TOKEN, user_id="meg") as ws:
             mine = await ws.ok("tenants.mine")
             hidden = await _err(ws, "tenants.get", {"id": "team-b"})
             visible = await ws.ok("tenants.get", {"id": "team-a"})
             denied = await _err(ws, "tenants.update", {"id": "team-a", "name": "Mine"})
         assert [(t["slug"], t["role"]) for t in mine["tenants"]] == [
-            ("master", "viewer"),
+            ("master", "admin"),
             ("team-a", "operator"),
         ]
         assert hidden["code"] == "NOT_FOUND"
         assert visible["slug"] == "team-a"
-        assert denied["message"] == "tenants.update requires admin role"
+        assert denied["code"] == "NOT_FOUND"
+
+    async def test_tenant_bound_key_claiming_a_member_sees_only_its_tenant(
+        self, server: RunningServer
+    ) -> None:
+        """A key bound to tenant B, connecting with the user id of a member of A and A's tenant id,
+        gets nothing of A from ``tenants.list|get|mine|users.list`` (issue 7, item 3)."""
+        a = await create_tenant(server, "team-a")
+        b = await create_tenant(server, "team-b")
+        async with ws_connect(server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await ws.ok("tenants.users.add", {"tenant_id": "team-a", "user_id": "meg", "role": "admin"})
+        key = await create_key(server, ["operator.admin"], tenant_id=b["id"])
+        async with ws_connect(server, token=key["key"], user_id="meg", tenant_id=a["id"]) as ws:
+            listed = await ws.ok("tenants.list")
+            mine = await ws.ok("tenants.mine")
+            got = await _err(ws, "tenants.get", {"id": a["id"]})
+            users = await _err(ws, "tenants.users.list", {"tenant_id": "team-a"})
+        assert [t["slug"] for t in listed["tenants"]] == ["team-b"]
+        assert [(t["slug"], t["role"]) for t in mine["tenants"]] == [("team-b", "admin")]
+        assert mine["current"] == b["id"]
+        assert got["code"] == users["code"] == "NOT_FOUND"

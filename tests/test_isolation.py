@@ -1,0 +1,372 @@
+"""The tenant isolation invariant (issue 7): a credential of tenant B gets nothing of tenant A's,
+through every REST route and every WebSocket method, and changes nothing of A's.
+
+Tenant A is set up through the API as an admin of A (a member, an agent with a context file, a
+provider with a key, a session with messages and a title, a trace, an API key, a system config entry,
+tenant settings). B's admin key then calls every route of ``clawgate.http.routes.ROUTES`` (plus the
+OpenAPI routes) and every method of ``clawgate.rpc.METHODS``, aimed at A's ids, twice: plainly, and
+claiming alice (a member of A) and A's tenant id (``X-GoClaw-User-Id`` / ``X-GoClaw-Tenant-Id``, the
+connect ``user_id`` / ``tenant_id``). No response (nor event) may carry a value of A's that the
+request did not carry itself, none may be a 5xx / INTERNAL, and A re-read as A must be unchanged.
+
+The case tables are keyed by ``"METHOD /path"`` and by method name and must equal the live tables:
+a new route or method without a case here fails ``test_every_route_has_a_case`` or
+``test_every_method_has_a_case``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clawgate.http.openapi import openapi_routes
+from clawgate.http.routes import ROUTES
+from clawgate.rpc import METHODS
+from clawgate.store.tenants import MASTER_TENANT_ID
+from tests.conftest import ServerFactory
+from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
+from tests.upstream import Reply, stand_in
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+# Values of A's that are text rather than ids (ids are collected from A's own view of itself).
+A_MARKERS = (
+    "tenant-aaa", "Tenant AAA Name", "A-SETTING-VALUE", "Alice-In-AAA", "agent-aaa", "Agent AAA Name",
+    "A-AGENT-DESCRIPTION", "A-FILE-CONTENT", "prov-aaa", "sk-aaa-provider-secret", "A-USER-MESSAGE",
+    "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
+)  # fmt: skip
+FILE = "NOTES.md"
+
+
+@dataclass
+class TenantA:
+    """A's ids, and every value of A's that must not reach B."""
+
+    id: str = ""
+    agent_id: str = ""
+    provider_id: str = ""
+    session_key: str = ""
+    run_id: str = ""
+    trace_id: str = ""
+    key_id: str = ""
+    secrets: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Req:
+    """A REST request aimed at A: path parameters, a query string, a JSON body."""
+
+    path: dict[str, str] = field(default_factory=dict)
+    query: str = ""
+    body: Any = None
+
+
+R = Req
+# Tenant-free routes: public probes and the API description; called all the same.
+TENANT_FREE = {"GET /health", "GET /healthz", "GET /readyz", "GET /v1/openapi.json", "GET /docs"}
+_MSG = [{"role": "user", "content": "hi"}]
+
+REST_CASES: dict[str, Callable[[TenantA], Req]] = {
+    "GET /health": lambda a: R(),
+    "GET /healthz": lambda a: R(),
+    "GET /readyz": lambda a: R(),
+    "GET /v1/openapi.json": lambda a: R(),
+    "GET /docs": lambda a: R(),
+    "POST /v1/chat/completions": lambda a: R(body={"model": "agent-aaa", "messages": _MSG, "user": "alice"}),
+    "POST /v1/responses": lambda a: R(body={"model": "agent-aaa", "input": "hi"}),
+    "GET /v1/models": lambda a: R(),
+    "GET /v1/models/{model}": lambda a: R({"model": "agent-aaa"}),
+    "GET /v1/agents": lambda a: R(),
+    "POST /v1/agents": lambda a: R(body={"agent_key": "b-made-agent", "provider": "b-prov"}),
+    "GET /v1/agents/{id}": lambda a: R({"id": a.agent_id}),
+    "PUT /v1/agents/{id}": lambda a: R({"id": a.agent_id}, body={"display_name": "pwned"}),
+    "PATCH /v1/agents/{id}": lambda a: R({"id": "agent-aaa"}, body={"model": "pwned"}),
+    "DELETE /v1/agents/{id}": lambda a: R({"id": a.agent_id}),
+    "GET /v1/api-keys": lambda a: R(),
+    "POST /v1/api-keys": lambda a: R(body={"name": "into-a", "scopes": ["operator.read"], "tenant_id": a.id}),
+    "POST /v1/api-keys/{id}/revoke": lambda a: R({"id": a.key_id}),
+    "GET /v1/tenants": lambda a: R(),
+    "POST /v1/tenants": lambda a: R(body={"name": "B made", "slug": "b-made"}),
+    "GET /v1/tenants/{id}": lambda a: R({"id": a.id}),
+    "PATCH /v1/tenants/{id}": lambda a: R({"id": a.id}, body={"name": "pwned", "settings": {}}),
+    "GET /v1/tenants/{id}/users": lambda a: R({"id": a.id}),
+    "POST /v1/tenants/{id}/users": lambda a: R({"id": a.id}, body={"user_id": "mallory", "role": "admin"}),
+    "DELETE /v1/tenants/{id}/users/{user_id}": lambda a: R({"id": a.id, "user_id": "alice"}),
+    "GET /v1/providers": lambda a: R(),
+    "POST /v1/providers": lambda a: R(body={"name": "b-made-provider"}),
+    "GET /v1/providers/{id}": lambda a: R({"id": a.provider_id}),
+    "PUT /v1/providers/{id}": lambda a: R({"id": a.provider_id}, body={"api_base": "http://pwned"}),
+    "PATCH /v1/providers/{id}": lambda a: R({"id": "prov-aaa"}, body={"enabled": False}),
+    "DELETE /v1/providers/{id}": lambda a: R({"id": a.provider_id}),
+    "GET /v1/providers/{id}/models": lambda a: R({"id": a.provider_id}),
+    "POST /v1/providers/{id}/verify": lambda a: R({"id": a.provider_id}, body={}),
+    "GET /v1/system-configs": lambda a: R(),
+    "GET /v1/system-configs/{key}": lambda a: R({"key": "a.secret.key"}),
+    "PUT /v1/system-configs/{key}": lambda a: R({"key": "a.secret.key"}, body={"value": "pwned"}),
+    "DELETE /v1/system-configs/{key}": lambda a: R({"key": "a.secret.key"}),
+    "GET /v1/edition": lambda a: R(),
+    "GET /v1/sessions": lambda a: R(query=f"agent_id={a.agent_id}"),
+    "POST /v1/chat/sessions/{key}/branch": lambda a: R({"key": a.session_key}, body={"up_to_index": 1}),
+    "GET /v1/chat/sessions/{key}/history/follow": lambda a: R({"key": a.session_key}),
+    "POST /v1/agents/{id}/wake": lambda a: R({"id": a.agent_id},
+                                             body={"message": "hi", "session_key": a.session_key}),
+    "GET /v1/traces": lambda a: R(query="session_key=" + a.session_key),
+    "GET /v1/traces/follow": lambda a: R(query="session_key=" + a.session_key),
+    "GET /v1/traces/{id}": lambda a: R({"id": a.trace_id}),
+}  # fmt: skip
+
+_PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
+
+WS_CASES: dict[str, Callable[[TenantA], Any]] = {
+    "connect": lambda a: None,  # the connect of each identity is the case (see _ws_identities)
+    "health": lambda a: None,
+    "status": lambda a: None,
+    "agents.list": lambda a: None,
+    "agents.create": lambda a: {"agent_key": "b-made-agent", "provider": "b-prov"},
+    "agents.update": lambda a: {"agentId": a.agent_id, "display_name": "pwned"},
+    "agents.delete": lambda a: {"agentId": "agent-aaa"},
+    "agents.files.list": lambda a: {"agentId": a.agent_id},
+    "agents.files.get": lambda a: {"agentId": "agent-aaa", "name": FILE},
+    "agents.files.set": lambda a: {"agentId": a.agent_id, "name": FILE, "content": "pwned"},
+    "agent.identity.get": lambda a: {"agentId": "agent-aaa"},
+    "config.get": lambda a: None,
+    "config.patch": lambda a: {"raw": _PATCH},
+    "config.apply": lambda a: {"raw": _PATCH},
+    "config.schema": lambda a: None,
+    "api_keys.list": lambda a: None,
+    "api_keys.create": lambda a: {"name": "into-a", "scopes": ["operator.admin"], "tenant_id": a.id},
+    "api_keys.revoke": lambda a: {"id": a.key_id},
+    "tenants.list": lambda a: None,
+    "tenants.get": lambda a: {"id": a.id},
+    "tenants.mine": lambda a: None,
+    "tenants.users.list": lambda a: {"tenant_id": a.id},
+    "tenants.create": lambda a: {"name": "B made", "slug": "b-made"},
+    "tenants.update": lambda a: {"id": "tenant-aaa", "name": "pwned", "settings": {}},
+    "tenants.users.add": lambda a: {"tenant_id": a.id, "user_id": "mallory", "role": "admin"},
+    "tenants.users.remove": lambda a: {"tenant_id": a.id, "user_id": "alice"},
+    "chat.send": lambda a: {"message": "hi", "agentId": "agent-aaa", "sessionKey": a.session_key},
+    "chat.history": lambda a: {"sessionKey": a.session_key},
+    "chat.abort": lambda a: {"sessionKey": a.session_key, "runId": a.run_id},
+    "chat.inject": lambda a: {"sessionKey": a.session_key, "message": "pwned"},
+    "chat.session.status": lambda a: {"sessionKey": a.session_key},
+    "run.timeline.get": lambda a: {"runId": a.run_id},
+    "sessions.list": lambda a: {"agentId": "agent-aaa"},
+    "sessions.preview": lambda a: {"key": a.session_key},
+    "sessions.patch": lambda a: {"key": a.session_key, "label": "pwned"},
+    "sessions.delete": lambda a: {"key": a.session_key},
+    "sessions.reset": lambda a: {"key": a.session_key},
+    "sessions.compact": lambda a: {"key": a.session_key},
+    "usage.get": lambda a: {"agentId": "agent-aaa"},
+    "usage.summary": lambda a: None,
+}
+
+
+def test_every_route_has_a_case() -> None:
+    """The REST case table is the live route table (a new route needs a case here)."""
+    live = {f"{api.method} {api.path}" for api in [*ROUTES, *openapi_routes(list(ROUTES))]}
+    missing, stale = sorted(live - REST_CASES.keys()), sorted(REST_CASES.keys() - live)
+    assert not missing, f"routes without a tenant isolation case in tests/test_isolation.py: {missing}"
+    assert not stale, f"isolation cases for routes that no longer exist: {stale}"
+
+
+def test_every_method_has_a_case() -> None:
+    """The WS case table is the live method table (a new method needs a case here)."""
+    missing, stale = sorted(METHODS.keys() - WS_CASES.keys()), sorted(WS_CASES.keys() - METHODS.keys())
+    assert not missing, f"WS methods without a tenant isolation case in tests/test_isolation.py: {missing}"
+    assert not stale, f"isolation cases for WS methods that no longer exist: {stale}"
+
+
+# -- setup ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    server: RunningServer
+    a: TenantA
+    a_key: str
+    b_key: str
+    b_id: str
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+    async def settle(self) -> None:
+        """Take A's snapshot (to compare at the end) and collect A's values from it."""
+        self.snapshot = await _snapshot(self)
+        found = set(_UUID.findall(json.dumps(self.snapshot))) | set(A_MARKERS)
+        self.a.secrets |= found - {self.b_id, str(MASTER_TENANT_ID)}
+        assert "A-ASSISTANT-ANSWER" in json.dumps(self.snapshot)
+
+    async def check(self) -> None:
+        """A reads as it did when last settled."""
+        assert await _snapshot(self) == self.snapshot, "tenant A changed"
+
+
+def _owner_in(server: RunningServer, tenant: str) -> httpx.AsyncClient:
+    return server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner", "X-GoClaw-Tenant-Id": tenant})
+
+
+async def _ok(res: httpx.Response) -> Any:
+    assert res.status_code < 300, (res.request.method, res.request.url, res.status_code, res.text)
+    return res.json()
+
+
+async def _send(http: httpx.AsyncClient, method: str, path: str, body: Any) -> Any:
+    return await _ok(await http.request(method, path, json=body))
+
+
+@contextlib.asynccontextmanager
+async def _world(
+    make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    """Tenants A and B, A populated through the API as A's admin; B's admin key. On exit, A
+    must read as it did when it was last settled."""
+    monkeypatch.chdir(tmp_path)  # config.json (should a config change ever get through) lands here
+    async with stand_in("openai") as up:
+        up.title = "A-SESSION-TITLE"
+        server = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], gateway__rate_limit_rpm=0,
+            rate_limits__per_key_rpm=0, rate_limits__per_ip_rpm=0,
+        )  # fmt: skip
+        a = TenantA()
+        adm = {"scopes": ["operator.admin"]}
+        # fmt: off
+        async with _owner_in(server, "master") as owner:
+            tenant_a = {"name": "Tenant AAA Name", "slug": "tenant-aaa"}
+            a.id = (await _send(owner, "POST", "/v1/tenants", tenant_a))["id"]
+            b = await _send(owner, "POST", "/v1/tenants", {"name": "Tenant B", "slug": "tenant-b"})
+            a_key = await _send(owner, "POST", "/v1/api-keys", {"name": "key-aaa", "tenant_id": a.id, **adm})
+            b_key = await _send(owner, "POST", "/v1/api-keys", {"name": "key-b", "tenant_id": b["id"], **adm})
+            alice = {"user_id": "alice", "display_name": "Alice-In-AAA"}
+            await _send(owner, "POST", f"/v1/tenants/{a.id}/users", alice)
+        a.key_id = a_key["id"]
+        async with server.client(a_key["key"], **{"X-GoClaw-User-Id": "alice"}) as http:
+            await _send(http, "PATCH", f"/v1/tenants/{a.id}", {"settings": {"a_setting": "A-SETTING-VALUE"}})
+            a.provider_id = (await _send(http, "POST", "/v1/providers", {
+                "name": "prov-aaa", "provider_type": "openai_compat", "api_base": up.base_url,
+                "api_key": "sk-aaa-provider-secret"}))["id"]
+            a.agent_id = (await _send(http, "POST", "/v1/agents", {
+                "agent_key": "agent-aaa", "display_name": "Agent AAA Name", "provider": "prov-aaa",
+                "model": "model-a", "agent_description": "A-AGENT-DESCRIPTION"}))["id"]
+            await _send(http, "PUT", "/v1/system-configs/a.secret.key", {"value": "A-CONFIG-VALUE"})
+        # fmt: on
+        async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
+            await ws.ok(
+                "agents.files.set", {"agentId": "agent-aaa", "name": FILE, "content": "A-FILE-CONTENT"}
+            )
+            up.script(Reply(content="A-ASSISTANT-ANSWER"))
+            sent = await ws.ok("chat.send", {"message": "A-USER-MESSAGE", "agentId": "agent-aaa"})
+            await ws.next_event("session.updated")  # the title is written: A is at rest from here
+        a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
+        async with _owner_in(server, a.id) as owner:
+            traces = (await _ok(await owner.get("/v1/traces")))["traces"]
+        a.trace_id = traces[0]["id"]
+        world = World(server, a, a_key["key"], b_key["key"], b["id"])
+        await world.settle()
+        yield world
+        await world.check()
+
+
+async def _snapshot(world: World) -> dict[str, Any]:
+    """Everything of A's, read as A (the owner acting in A, so no key of A's is touched)."""
+    a, out = world.a, {}
+    async with _owner_in(world.server, a.id) as owner:
+        for path in (
+            f"/v1/tenants/{a.id}", f"/v1/tenants/{a.id}/users", "/v1/agents", f"/v1/agents/{a.agent_id}",
+            "/v1/providers", "/v1/system-configs", "/v1/api-keys", "/v1/sessions",
+            f"/v1/chat/sessions/{a.session_key}/history/follow", "/v1/traces", f"/v1/traces/{a.trace_id}",
+        ):  # fmt: skip
+            out[path] = await _ok(await owner.get(path))
+    async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
+        out["files"] = await ws.ok("agents.files.get", {"agentId": "agent-aaa", "name": FILE})
+        out["history"] = await ws.ok("chat.history", {"sessionKey": a.session_key})
+        out["usage"] = await ws.ok("usage.summary")
+        config = await ws.ok("config.get")
+        out["config"] = config["hash"]
+    return out
+
+
+def _leaks(a: TenantA, sent: str, received: str) -> list[str]:
+    """A's values in ``received`` that ``sent`` did not carry itself."""
+    return sorted(s for s in a.secrets if s in received and s not in sent)
+
+
+# -- the invariant --------------------------------------------------------------------------------
+
+
+async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
+    make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every REST route, called with B's admin key (plain, and claiming alice and A's tenant)."""
+    failures: list[str] = []
+    async with _world(make_server, tmp_path, monkeypatch) as world:
+        a = world.a
+        claims = {"X-GoClaw-User-Id": "alice", "X-GoClaw-Tenant-Id": a.id}
+        routes = {f"{api.method} {api.path}": api for api in [*ROUTES, *openapi_routes(list(ROUTES))]}
+        for headers in ({}, claims):
+            async with world.server.client(world.b_key, **headers) as http:
+                for name, case in REST_CASES.items():
+                    req = case(a)
+                    url = routes[name].path.format(**req.path) + (f"?{req.query}" if req.query else "")
+                    body = {} if req.body is None else {"json": req.body}
+                    res = await http.request(routes[name].method, url, **body)
+                    sent = url + json.dumps(req.body)
+                    label = f"{name} {'claiming alice in A' if headers else 'plain'}: {res.status_code}"
+                    if res.status_code >= 500:
+                        failures.append(f"{label} {res.text[:200]}")
+                    if leaked := _leaks(a, sent, res.text):
+                        failures.append(f"{label} carries A's {leaked}")
+    assert not failures, "tenant B reached tenant A:\n" + "\n".join(failures)
+
+
+async def test_ws_methods_give_tenant_b_nothing_of_tenant_a(
+    make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every WS method, on connections of B's admin key (plain, and claiming alice and A's tenant
+    at connect), while A is connected and chatting: no response or event carries A's values."""
+    failures: list[str] = []
+    async with _world(make_server, tmp_path, monkeypatch) as world:
+        a = world.a
+        identities = {
+            "plain": {"token": world.b_key},
+            "claiming alice in A": {"token": world.b_key, "user_id": "alice", "tenant_id": a.id},
+        }
+        for label, creds in identities.items():
+            async with (
+                ws_connect(world.server, token=world.a_key, user_id="alice") as ws_a,
+                ws_connect(world.server, _skip=True) as ws,
+            ):
+                a.secrets.add(str((await ws_a.ok("health"))["currentId"]))
+                connected = await ws.call("connect", creds)
+                failures += _check_ws(a, f"connect {label}", json.dumps(creds), connected)
+                # A chats while B is connected: none of its events may reach B.
+                await world.check()
+                await ws_a.ok("chat.send", {"message": "A-USER-MESSAGE", "sessionKey": a.session_key})
+                await world.settle()
+                for name, case in WS_CASES.items():
+                    if name == "connect":
+                        continue
+                    params = case(a)
+                    res = await ws.call(name, params)
+                    failures += _check_ws(a, f"{name} {label}", json.dumps(params), res)
+                for event in ws.events:
+                    failures += _check_ws(a, f"event {event.get('event')} {label}", "", event)
+    assert not failures, "tenant B reached tenant A:\n" + "\n".join(failures)
+
+
+def _check_ws(a: TenantA, label: str, sent: str, frame: dict[str, Any]) -> list[str]:
+    """Failures of one WS frame: INTERNAL, or A's values that ``sent`` did not carry."""
+    out = []
+    text = json.dumps(frame)
+    error = frame.get("error") or {}
+    if error.get("code") == "INTERNAL":
+        out.append(f"{label}: INTERNAL {text[:200]}")
+    if leaked := _leaks(a, sent, text):
+        out.append(f"{label} carries A's {leaked}")
+    return out
