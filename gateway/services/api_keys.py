@@ -24,7 +24,8 @@ class ApiKeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     scopes: list[str]
     expires_in: Annotated[int, Meta(gt=0, description="Lifetime in seconds.")] | None = None
     owner_id: Annotated[str, Meta(max_length=255)] | None = None
-    tenant_id: str | UnsetType = UNSET
+    # A tenant id or slug to bind the key to; "" makes a system key; null or absent: the creator's.
+    tenant_id: str | UnsetType | None = UNSET
 
 
 class ApiKeyOut(Struct, kw_only=True):
@@ -62,7 +63,8 @@ class ApiKeyService:
     async def create(self, who: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
         """Mint a key. Its scopes must be ones the creator holds (``Principal.held_scopes``); a
         key bound to another tenant needs the owner or a system key (``Principal.cross_tenant``);
-        a system key (``tenant_id: null``) can only be made by an owner.
+        a system key (``tenant_id: ""``) can only be made by an owner; ``null`` is unset (the creator's
+        tenant).
 
         Raises: Forbidden, InvalidRequest (unknown scope), NotFound (unknown tenant).
         """
@@ -74,8 +76,8 @@ class ApiKeyService:
         if lacking:
             raise Forbidden("scopes_not_held", scopes=", ".join(lacking))
         tenant_id, is_system = who.tenant_id, False
-        if body.tenant_id is not UNSET:
-            if body.tenant_id in {"", None}:
+        if body.tenant_id is not UNSET and body.tenant_id is not None:
+            if body.tenant_id == "":
                 if not who.is_owner:
                     raise Forbidden(action="creating a system API key", role="owner")
                 is_system = True

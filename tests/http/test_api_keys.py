@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from clawgate.store.tenants import MASTER_TENANT_ID
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
 from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
 
@@ -25,6 +26,14 @@ class TestCreateAndList:
         secret_part = raw.removeprefix("clawgate_")
         for column, value in row.items():
             assert secret_part not in str(value), f"column {column} holds the raw key"
+
+    async def test_null_tenant_is_unset(self, server: RunningServer) -> None:
+        """GoClaw's clients send every field, ``null`` as unset: ``tenant_id: null`` binds the key to
+        the creator's tenant; ``""`` makes a system key (``tenant_id`` null in the answer)."""
+        bound = await mint_key(server, "operator.read", tenant_id=None)
+        assert bound["tenant_id"] == str(MASTER_TENANT_ID)
+        system = await mint_key(server, "operator.read", tenant_id="")
+        assert system["tenant_id"] is None
 
     async def test_list_is_masked(self, server: RunningServer) -> None:
         """The list shows name, prefix and scopes but never a ``key`` field or the raw key."""
