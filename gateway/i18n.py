@@ -110,6 +110,11 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "vi": "cơ sở dữ liệu không khả dụng; hãy thử lại sau",
         "zh": "数据库不可用，请稍后重试",
     },
+    "answer_not_recorded": {
+        "en": "the answer was not recorded, so it is not delivered; retry shortly",
+        "vi": "câu trả lời chưa được lưu nên không được gửi; hãy thử lại sau",
+        "zh": "回答未能记录，因此不予返回；请稍后重试",
+    },
     "internal": {
         "en": "internal error (request {request_id})",
         "vi": "lỗi nội bộ (yêu cầu {request_id})",
