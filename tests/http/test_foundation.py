@@ -4,8 +4,12 @@ path for our own bugs."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+
+import openai
+import pytest
 
 from clawgate.http.routes import ROUTES
 from tests.conftest import ServerFactory
@@ -119,6 +123,40 @@ class TestBodies:
         assert res.request.headers["transfer-encoding"] == "chunked"
         assert_error(res, 413, "INVALID_REQUEST")
         assert listed.json()["agents"] == []
+
+    @pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
+    async def test_body_over_the_limit_still_being_sent_gets_a_readable_413(
+        self, server: RunningServer, length: bool
+    ) -> None:
+        """1.5 MiB sent in pieces, the refusal coming while the client still sends: the client reads
+        the 413 in the GoClaw envelope (the rest of the body is read and dropped, not reset)."""
+        size = 3 << 19
+
+        async def paced() -> AsyncIterator[bytes]:
+            for _ in range(size >> 16):
+                await asyncio.sleep(0.005)
+                yield b"x" * (1 << 16)
+
+        headers = {"Content-Type": "application/json"} | ({"Content-Length": str(size)} if length else {})
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", content=paced(), headers=headers)
+        assert ("content-length" in res.request.headers) is length
+        err = assert_error(res, 413, "INVALID_REQUEST")
+        assert str(1 << 20) in err["message"]
+
+    async def test_openai_sdk_reads_the_413_of_a_large_body(self, server: RunningServer) -> None:
+        """The openai SDK sending a 12 MiB message gets the 413 as OpenAI's error object, not a
+        connection error."""
+        async with openai.AsyncOpenAI(
+            base_url=server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
+        ) as client:
+            with pytest.raises(openai.APIStatusError) as info:
+                await client.chat.completions.create(
+                    model="helper", messages=[{"role": "user", "content": "x" * (12 << 20)}]
+                )
+        assert info.value.status_code == 413
+        assert info.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+        assert str(1 << 20) in info.value.body["message"]  # type: ignore[index]
 
     async def test_malformed_json_is_invalid_request(self, server: RunningServer) -> None:
         """A body that is not JSON answers 400 'malformed JSON'."""
