@@ -173,6 +173,79 @@ class TestBodies:
         assert_error(res, 400, "INVALID_REQUEST")
 
 
+class TestContentType:
+    @pytest.mark.parametrize(
+        "ctype",
+        [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/xml",
+            "multipart/form-data; boundary=b",
+        ],
+    )
+    async def test_non_json_body_is_415_saying_what_to_send(self, server: RunningServer, ctype: str) -> None:
+        """JSON text sent as another media type (curl -d sends a form) is refused with 415 in the
+        GoClaw envelope, the message naming the type to send; nothing is created."""
+        async with as_owner(server) as http:
+            res = await http.post(
+                "/v1/agents", content=b'{"agent_key": "typed"}', headers={"Content-Type": ctype}
+            )
+            listed = await http.get("/v1/agents")
+        err = assert_error(res, 415, "INVALID_REQUEST")
+        assert ctype in err["message"]
+        assert "Content-Type: application/json" in err["message"]
+        assert listed.json()["agents"] == []
+
+    @pytest.mark.parametrize(
+        "ctype",
+        ["application/json", "Application/JSON; charset=UTF-8", "application/merge-patch+json", None],
+        ids=["json", "json-charset", "plus-json", "none"],
+    )
+    async def test_json_media_types_and_no_type_are_accepted(
+        self, server: RunningServer, ctype: str | None
+    ) -> None:
+        """application/json and application/*+json, with parameters, any case; and no Content-Type."""
+        headers = {} if ctype is None else {"Content-Type": ctype}
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", content=b'{"agent_key": "typed"}', headers=headers)
+        assert ("content-type" in res.request.headers) is (ctype is not None)
+        assert res.status_code == 201, res.text
+
+    async def test_openai_route_answers_415_as_openai_error_localised(self, server: RunningServer) -> None:
+        """On /v1/chat/completions the 415 is OpenAI's error object, in the caller's language."""
+        body = b'{"model": "helper", "messages": [{"role": "user", "content": "hi"}]}'
+        async with server.client(GATEWAY_TOKEN) as http:
+            res = await http.post(
+                "/v1/chat/completions",
+                content=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "vi"},
+            )
+        assert res.status_code == 415
+        error = res.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["code"] == "invalid_request"
+        assert error["message"].startswith("Content-Type application/x-www-form-urlencoded không")
+
+
+class TestEchoBounds:
+    async def test_long_path_is_not_echoed_whole(self, server: RunningServer) -> None:
+        """A 10 KB unknown path gets its 404 with a bounded message."""
+        async with server.client() as http:
+            res = await http.get("/v1/" + "p" * 10240)
+        err = assert_error(res, 404, "NOT_FOUND")
+        assert "/v1/ppp" in err["message"]
+        assert len(err["message"]) < 600
+        assert len(res.content) < 1024
+
+    async def test_long_unknown_field_is_not_echoed_whole(self, server: RunningServer) -> None:
+        """A 10 KB unknown field name: 400 naming (the start of) it, message and details bounded."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", json={"agent_key": "a", "f" * 10240: 1})
+        err = assert_error(res, 400, "INVALID_REQUEST")
+        assert "unknown field `fff" in err["message"]
+        assert len(res.content) < 2048
+
+
 class TestLocalisation:
     async def test_accept_language_localises_messages(self, server: RunningServer) -> None:
         """The same error reads in Vietnamese or Chinese by Accept-Language, English by default."""
