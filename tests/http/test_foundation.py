@@ -374,6 +374,51 @@ class TestDocs:
             assert api.path in res.text
 
 
+class TestDocsAreTrue:
+    async def test_docs_page_is_documented_as_html(self, server: RunningServer) -> None:
+        """/docs is declared as the text/html it serves."""
+        async with server.client() as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+            page = await http.get("/docs")
+        content = spec["paths"]["/docs"]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/html"]
+        assert page.headers["content-type"].startswith("text/html")
+
+    async def test_body_is_required_exactly_where_omitting_it_is_refused(self, server: RunningServer) -> None:
+        """``requestBody.required`` says what the server does with no body: required where it is
+        refused (400), optional where it is read as ``{}`` (a patch without fields)."""
+        async with as_owner(server) as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+            await http.post("/v1/agents", json={"agent_key": "docs"})
+            no_key_body = await http.post("/v1/api-keys")
+            no_patch_body = await http.patch("/v1/agents/docs")
+        assert spec["paths"]["/v1/api-keys"]["post"]["requestBody"]["required"] is True
+        assert_error(no_key_body, 400, "INVALID_REQUEST")
+        assert spec["paths"]["/v1/agents/{id}"]["patch"]["requestBody"]["required"] is False
+        assert no_patch_body.status_code == 200, no_patch_body.text
+
+    async def test_413_and_415_are_documented_in_each_familys_envelope(self, server: RunningServer) -> None:
+        """Every operation with a body documents 413 and 415, with the error shape its family answers
+        (OpenAI's error object on the OpenAI routes, GoClaw's elsewhere); each shape is defined."""
+        async with server.client() as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+        schemas = spec["components"]["schemas"]
+        assert set(schemas["OpenAIError"]["properties"]["error"]["properties"]) == {
+            "message",
+            "type",
+            "param",
+            "code",
+        }
+        with_body = [api for api in ROUTES if api.body is not None]
+        assert with_body
+        for api in with_body:
+            responses = spec["paths"][api.path][api.method.lower()]["responses"]
+            shape = "OpenAIError" if api.family == "openai" else "Error"
+            for status in ("413", "415", "default"):
+                ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref == f"#/components/schemas/{shape}", (api.path, status)
+
+
 class TestInternalErrors:
     async def test_our_bug_is_500_internal_with_request_id_and_no_traceback(
         self, server: RunningServer
