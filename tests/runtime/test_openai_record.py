@@ -30,7 +30,7 @@ async def writes_refused(server: RunningServer) -> AsyncIterator[None]:
     async with db(server) as conn:  # opened before the change: stays writable
         name = await conn.fetchval("SELECT current_database()")
         cut = (
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"  # waits for them to exit
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         await conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
