@@ -391,9 +391,12 @@ class TestDocsAreTrue:
             spec = (await http.get("/v1/openapi.json")).json()
             await http.post("/v1/agents", json={"agent_key": "docs"})
             no_key_body = await http.post("/v1/api-keys")
+            no_agent_body = await http.post("/v1/agents")
             no_patch_body = await http.patch("/v1/agents/docs")
         assert spec["paths"]["/v1/api-keys"]["post"]["requestBody"]["required"] is True
         assert_error(no_key_body, 400, "INVALID_REQUEST")
+        assert spec["paths"]["/v1/agents"]["post"]["requestBody"]["required"] is True
+        assert "agent_key" in assert_error(no_agent_body, 400, "INVALID_REQUEST")["message"]
         assert spec["paths"]["/v1/agents/{id}"]["patch"]["requestBody"]["required"] is False
         assert no_patch_body.status_code == 200, no_patch_body.text
 
