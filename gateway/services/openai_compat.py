@@ -26,7 +26,7 @@ from msgspec import Meta, Struct
 from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
+from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
 from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
@@ -332,7 +332,7 @@ class OpenAIService:
         started = datetime.now(UTC)
         try:
             result = await ex.loop.run()
-        except RunFailed as exc:
+        except Exception as exc:  # RunFailed, or a bug: recorded as an error all the same
             await self._record(who, ex, messages, run_id, started, "error", str(exc))
             raise
         except asyncio.CancelledError:
