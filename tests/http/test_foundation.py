@@ -144,6 +144,23 @@ class TestBodies:
         err = assert_error(res, 413, "INVALID_REQUEST")
         assert str(1 << 20) in err["message"]
 
+    async def test_client_waiting_for_100_continue_gets_the_413_without_sending(
+        self, server: RunningServer
+    ) -> None:
+        """With ``Expect: 100-continue`` and an over-limit length, the 413 comes at once: the body
+        is neither asked for (no 100 Continue) nor waited for."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2097152\r\nExpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        async with asyncio.timeout(10):  # a hang fails the test instead of blocking it
+            answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b"100 Continue" not in answer
+
     async def test_openai_sdk_reads_the_413_of_a_large_body(self, server: RunningServer) -> None:
         """The openai SDK sending a 12 MiB message gets the 413 as OpenAI's error object, not a
         connection error."""
