@@ -4,7 +4,8 @@ number and an i18n message key; each transport maps it once (``clawgate.http.err
 
     GatewayError
     ├── InvalidRequest          INVALID_REQUEST       400  -32602
-    │   └── PayloadTooLarge     INVALID_REQUEST       413  -32600
+    │   ├── PayloadTooLarge     INVALID_REQUEST       413  -32600
+    │   └── UnsupportedMediaType INVALID_REQUEST      415  -32600   (a body that is not JSON)
     ├── Unauthorized            UNAUTHORIZED          401  -32001
     │   └── Forbidden           UNAUTHORIZED          403  -32001   (role too low)
     ├── TenantAccessRevoked     TENANT_ACCESS_REVOKED 403  -32001
@@ -27,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from clawgate.i18n import render
+from clawgate.i18n import clip, render
 
 __all__ = [
     "AgentTimeout",
@@ -45,6 +46,7 @@ __all__ = [
     "TenantAccessRevoked",
     "Unauthorized",
     "Unavailable",
+    "UnsupportedMediaType",
     "UpstreamError",
     "invalid_from_validation",
 ]
@@ -96,11 +98,16 @@ def invalid_from_validation(exc: Exception) -> InvalidRequest:
     named = re.search(r"(?:unknown|missing required) field `([^`]+)`", text)
     if named:
         path = f"{path}.{named.group(1)}"
+    path = clip(path)
     return InvalidRequest(detail=text, details={"field": path, "param": path.removeprefix("$.")})
 
 
 class PayloadTooLarge(InvalidRequest):
     status, rpc_code, default_key = 413, -32600, "body_too_large"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status, rpc_code, default_key = 415, -32600, "unsupported_media_type"
 
 
 class Unauthorized(GatewayError):

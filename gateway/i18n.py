@@ -1,13 +1,16 @@
 """Localised message catalogue for errors (en, vi, zh), chosen by connect ``locale`` or
-``Accept-Language``. Templates use ``str.format`` fields; unknown locales fall back to English."""
+``Accept-Language``. Templates use ``str.format`` fields; unknown locales fall back to English.
+A field is what the client sent more often than not (a path, a header, a field name): each is cut to
+``ECHO_LIMIT`` characters, so that no message sends a large input back."""
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["LOCALES", "negotiate", "render"]
+__all__ = ["ECHO_LIMIT", "LOCALES", "clip", "negotiate", "render"]
 
 LOCALES: Final = ("en", "vi", "zh")
+ECHO_LIMIT: Final = 512
 
 _CATALOG: Final[dict[str, dict[str, str]]] = {
     "invalid_request": {
@@ -115,10 +118,28 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "vi": "cơ sở dữ liệu không khả dụng; hãy thử lại sau",
         "zh": "数据库不可用，请稍后重试",
     },
+    "answer_not_recorded": {
+        "en": "the answer was not recorded, so it is not delivered; retry shortly",
+        "vi": "câu trả lời chưa được lưu nên không được gửi; hãy thử lại sau",
+        "zh": "回答未能记录，因此不予返回；请稍后重试",
+    },
     "internal": {
         "en": "internal error (request {request_id})",
         "vi": "lỗi nội bộ (yêu cầu {request_id})",
         "zh": "内部错误（请求 {request_id}）",
+    },
+    "unknown_tenant": {
+        "en": "unknown tenant {tenant}",
+        "vi": "tenant không tồn tại: {tenant}",
+        "zh": "未知租户：{tenant}",
+    },
+    "unsupported_media_type": {
+        "en": "Content-Type {content_type} is not accepted: send the body as JSON with "
+        "Content-Type: application/json (curl: --json, or -H 'Content-Type: application/json')",
+        "vi": "Content-Type {content_type} không được chấp nhận: hãy gửi nội dung JSON với "
+        "Content-Type: application/json (curl: --json, hoặc -H 'Content-Type: application/json')",
+        "zh": "不接受 Content-Type {content_type}：请以 JSON 发送请求体，并设置 "
+        "Content-Type: application/json（curl：--json 或 -H 'Content-Type: application/json'）",
     },
     "tenant_access_revoked": {
         "en": "access to tenant {tenant} is revoked",
@@ -161,7 +182,12 @@ def render(key: str, locale: str, params: dict[str, object]) -> str:
     """Format message ``key`` for ``locale``; missing fields render as ``?``."""
     templates = _CATALOG.get(key) or _CATALOG["failed_precondition"]
     template = templates.get(locale) or templates["en"]
-    return template.format_map(_Default(params))
+    return template.format_map(_Default({k: clip(v) if isinstance(v, str) else v for k, v in params.items()}))
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (the cut marked with an ellipsis)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Default(dict[str, object]):

@@ -3,7 +3,9 @@
 - ``X-Request-Id`` in/out, security headers, one log line per request;
 - a per-client-IP token bucket (429 with ``Retry-After``; WebSocket upgrades close 1008), health
   probes exempt;
-- the body limit, checked on ``Content-Length`` and again while reading (413).
+- the body limit, checked on ``Content-Length`` and again while reading (413). The rest of an
+  over-limit body is read and dropped (up to ``DISCARD_LIMIT``) before the connection closes, so that
+  a client still sending reads its 413 instead of a reset.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
+_CLOSE = (b"connection", b"close")
 HEALTH_PATHS = frozenset({"/health", "/healthz", "/readyz"})
+DISCARD_LIMIT = 16 << 20
+"""Bytes of an over-limit body read and dropped before answering 413. Closing a connection with
+unread data resets it, and the client, still sending, then loses the answer. A larger body gets the
+413 and the connection closed at once."""
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -86,6 +93,8 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), rid_header, *_SECURITY_HEADERS]
+                if status == 413:  # what is left of the body (past DISCARD_LIMIT) is not read
+                    message["headers"].append(_CLOSE)
             await send(message)
 
         try:
@@ -97,8 +106,10 @@ class EdgeMiddleware:
                 return
             declared = _header(scope, b"content-length")
             if declared.isdigit() and int(declared) > self.limit:
-                await self._refuse(scope, PayloadTooLarge(limit=self.limit), rid, receive, send_wrapper,
-                                   {"Connection": "close"})  # fmt: skip
+                # Unless the client waits for "100 Continue" before sending (then it sends nothing).
+                if int(declared) <= DISCARD_LIMIT and _header(scope, b"expect").lower() != "100-continue":
+                    await _discard(receive, DISCARD_LIMIT)
+                await self._refuse(scope, PayloadTooLarge(limit=self.limit), rid, receive, send_wrapper)
                 return
             await self.app(scope, self._limited(receive) if declared != "0" else receive, send_wrapper)
         finally:
@@ -129,6 +140,8 @@ class EdgeMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    if message.get("more_body", False):
+                        await _discard(receive, DISCARD_LIMIT - seen)
                     raise PayloadTooLarge(limit=self.limit)
             return message
 
@@ -141,16 +154,23 @@ class EdgeMiddleware:
         rid: str,
         receive: Receive,
         send: Send,
-        headers: dict[str, str] | None = None,
     ) -> None:
         response = error_response(
             exc,
             family=family_for_path(scope["path"]),
             locale=negotiate(_header(scope, b"accept-language")),
             request_id=rid,
-            headers=headers,
         )
         await response(scope, receive, send)
+
+
+async def _discard(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of the request body, up to ``budget`` bytes."""
+    while budget >= 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        budget -= len(message.get("body", b""))
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]

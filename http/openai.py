@@ -2,6 +2,10 @@
 
 Errors use OpenAI's error object (the ``openai`` route family). The official SDKs work unchanged,
 streaming and tool calls included.
+
+An answer is delivered only once its record is committed; when that fails the client gets 503 with
+``Retry-After``, and a stream (whose tokens went out as they came) ends with an error event in place
+of its finish (``finish_reason`` chunk, ``response.completed``).
 """
 
 from __future__ import annotations

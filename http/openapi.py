@@ -12,24 +12,71 @@ import msgspec
 from starlette.responses import HTMLResponse, Response
 
 from clawgate import __version__
+from clawgate.errors import InvalidRequest
 
+from .errors import family_for_path
+from .routing import decode_body
 from .types import Api, HttpContext
 
 __all__ = ["build_spec", "openapi_routes"]
 
 _CONVERTER = re.compile(r"\{([a-zA-Z_]+):[a-z]+\}")
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            "required": ["code", "message"],
+_ERROR_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "description": "GoClaw's error envelope",
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+            },
+            "request_id": {"type": "string"},
         },
-        "request_id": {"type": "string"},
+        "required": ["error"],
     },
-    "required": ["error"],
+    "OpenAIError": {
+        "description": "OpenAI's error object",
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                },
+                "required": ["message", "type"],
+            }
+        },
+        "required": ["error"],
+    },
+    "MCError": {
+        "description": "Mission Control's error envelope",
+        "type": "object",
+        "properties": {
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "request_id": {"type": "string"},
+        },
+        "required": ["detail"],
+    },
 }
+_FAMILY_ERROR = {"openai": "OpenAIError", "mc": "MCError", "goclaw": "Error"}
+_BODY_ERRORS = {
+    "413": "The body is larger than limits.max_body_bytes",
+    "415": "The body is not JSON (Content-Type other than application/json or application/*+json)",
+}
+
+
+def _body_required(kind: type[Any]) -> bool:
+    """Whether a request without a body is refused: it is read as ``{}`` (``decode_body``)."""
+    try:
+        decode_body(b"", kind)
+    except InvalidRequest:
+        return True
+    return False
 
 
 def build_spec(routes: list[Api]) -> dict[str, Any]:
@@ -39,23 +86,21 @@ def build_spec(routes: list[Api]) -> dict[str, Any]:
         kinds += [k for k in (api.body, api.query, api.response) if k is not None]
     schemas, components = msgspec.json.schema_components(kinds, ref_template="#/components/schemas/{name}")
     refs = dict(zip(kinds, schemas, strict=True))
-    components["Error"] = _ERROR_SCHEMA
+    components.update(_ERROR_SCHEMAS)
     paths: dict[str, dict[str, Any]] = {}
     for api in routes:
         path = _CONVERTER.sub(r"{\1}", api.path)
+        # Errors are rendered in the envelope of the path's family (``render_exception``).
+        shape = _FAMILY_ERROR[family_for_path(path)]
+        error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}}
+        answer = refs.get(api.response, {}) if api.media_type == "application/json" else {"type": "string"}
         op: dict[str, Any] = {
             "summary": api.summary,
             "operationId": f"{api.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
             "tags": [api.tag] if api.tag else [],
             "responses": {
-                str(api.status): {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": refs.get(api.response, {})}},
-                },
-                "default": {
-                    "description": "Error",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
+                str(api.status): {"description": "OK", "content": {api.media_type: {"schema": answer}}},
+                "default": {"description": "Error", "content": error},
             },
         }
         params = [
@@ -69,9 +114,11 @@ def build_spec(routes: list[Api]) -> dict[str, Any]:
             op["parameters"] = params
         if api.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": _body_required(api.body),
                 "content": {"application/json": {"schema": refs[api.body]}},
             }
+            for status, description in _BODY_ERRORS.items():
+                op["responses"][status] = {"description": description, "content": error}
         if api.role is not None:
             op["security"] = [{"bearer": []}]
             op["x-min-role"] = api.role.label
@@ -122,5 +169,14 @@ def openapi_routes(all_routes: list[Api]) -> list[Api]:
 
     return [
         Api("GET", "/v1/openapi.json", openapi, None, "This OpenAPI document", tag="docs", family="plain"),
-        Api("GET", "/docs", docs, None, "Human-readable API reference", tag="docs", family="plain"),
+        Api(
+            "GET",
+            "/docs",
+            docs,
+            None,
+            "Human-readable API reference",
+            tag="docs",
+            family="plain",
+            media_type="text/html",
+        ),
     ]

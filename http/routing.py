@@ -16,6 +16,7 @@ from clawgate.errors import (
     GatewayError,
     InvalidRequest,
     ResourceExhausted,
+    UnsupportedMediaType,
     invalid_from_validation,
 )
 from clawgate.principal import Principal, Role
@@ -24,7 +25,7 @@ from clawgate.state import Gateway
 from .errors import render_exception, request_id_of
 from .types import Api, HttpContext
 
-__all__ = ["authenticate", "decode_body", "json_response", "make_route"]
+__all__ = ["authenticate", "check_json_type", "decode_body", "json_response", "make_route"]
 
 log = structlog.get_logger("clawgate.http")
 _encoder = msgspec.json.Encoder()
@@ -32,6 +33,21 @@ _encoder = msgspec.json.Encoder()
 
 def json_response(data: Any, status: int = 200) -> Response:
     return Response(_encoder.encode(data), status_code=status, media_type="application/json")
+
+
+def check_json_type(content_type: str | None) -> None:
+    """A body must be JSON: ``application/json`` or ``application/*+json``, any parameters (charset),
+    any case. No Content-Type at all is read as JSON (clients that send JSON without saying so);
+    JSON text sent as a form (``curl -d``), plain text or XML is refused.
+
+    Raises: UnsupportedMediaType (415) naming the type received."""
+    if content_type is None:
+        return
+    media = content_type.partition(";")[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    if kind == "application" and (subtype == "json" or subtype.endswith("+json")):
+        return
+    raise UnsupportedMediaType(content_type=content_type)
 
 
 def decode_body(raw: bytes, kind: type[Any]) -> Any:
@@ -89,7 +105,10 @@ def make_route(api: Api) -> Route:
                 if who.role < api.role:
                     raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)
                 _check_key_rate(gateway, who)
-            body = decode_body(await request.body(), api.body) if api.body is not None else None
+            body = None
+            if api.body is not None:
+                check_json_type(request.headers.get("content-type"))
+                body = decode_body(await request.body(), api.body)
             if api.query is not None and body is None:
                 body = decode_query(request, api.query)
             ctx = HttpContext(

@@ -67,3 +67,4 @@ class Api:
     family: Family = "goclaw"
     tag: str = ""
     dev_role: Role = Role.ADMIN
+    media_type: str = "application/json"  # of the success answer

@@ -61,6 +61,11 @@ class AgentCreate(_AgentWritable, kw_only=True, forbid_unknown_fields=True):
     agent_key: AgentKey | UnsetType = UNSET
     name: str | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        # At decode time (msgspec makes it a ValidationError), so that no body at all is refused too.
+        if self.agent_key is UNSET and self.name is UNSET:
+            raise ValueError("agent_key (or a name to derive it from) is required")
+
 
 class AgentPatch(_AgentWritable, kw_only=True, forbid_unknown_fields=True):
     """Fields to change; absent fields keep their value."""

@@ -164,7 +164,9 @@ class AuthService:
             if tenant is None:
                 raise NotFound(kind="tenant", id=hint)
             return tenant
-        if tenant is None or tenant.status != "active":
+        if tenant is None:
+            raise TenantAccessRevoked("unknown_tenant", tenant=hint)
+        if tenant.status != "active":
             raise TenantAccessRevoked(tenant=hint)
         if tenant.id == tenants.MASTER_TENANT_ID:
             return tenant

@@ -23,10 +23,10 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.errors import InvalidRequest, NotFound
+from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
+from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
 from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
@@ -42,6 +42,8 @@ __all__ = ["ChatCompletionRequest", "Exchange", "OpenAIService", "ResponsesReque
 
 _MODEL_PREFIXES = ("clawgate:", "goclaw:", "agent:")
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
+_RETRY_UNRECORDED_MS = 2000
+"""``Retry-After`` of an answer that could not be recorded (the database is failing over or back)."""
 
 
 class _ContentPart(Struct, kw_only=True):
@@ -325,19 +327,21 @@ class OpenAIService:
     async def _run(
         self, who: Principal, ex: Exchange, messages: list[ChatMessage], run_id: UUID
     ) -> LoopResult:
+        """The loop, then its record. Raises: RunFailed; Unavailable when the answer could not be
+        recorded (then it must not be delivered: the client was promised a committed record)."""
         started = datetime.now(UTC)
-        status, error = "completed", ""
         try:
-            return await ex.loop.run()
-        except RunFailed as exc:
-            status, error = "error", str(exc)
+            result = await ex.loop.run()
+        except Exception as exc:  # RunFailed, or a bug: recorded as an error all the same
+            await self._record(who, ex, messages, run_id, started, "error", str(exc))
             raise
         except asyncio.CancelledError:
-            status, error = "cancelled", "client went away"
-            raise
-        finally:
             # Not withdrawn if this task is cancelled (again) meanwhile: ``GroupWriter.write`` shields it.
-            await self._record(who, ex, messages, run_id, started, status, error)
+            await self._record(who, ex, messages, run_id, started, "cancelled", "client went away")
+            raise
+        if not await self._record(who, ex, messages, run_id, started, "completed", ""):
+            raise Unavailable("answer_not_recorded", retry_after_ms=_RETRY_UNRECORDED_MS)
+        return result
 
     async def _record(
         self,
@@ -348,8 +352,11 @@ class OpenAIService:
         started: datetime,
         status: str,
         error: str,
-    ) -> None:
-        """One transaction: the exchange into its session (when mapped), the trace, spans and usage."""
+    ) -> bool:
+        """One transaction: the exchange into its session (when mapped), the trace, spans and usage.
+
+        Returns whether it was committed. When not, the error is logged (``openai.record_failed``)
+        with the question and the answer, so that the text is not lost."""
         res = ex.loop.result
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         produced = list(res.produced)
@@ -391,7 +398,14 @@ class OpenAIService:
             # batch with the other exchanges that finish meanwhile. The client hears back after.
             await self._records.write(payload)
         except Exception as exc:
-            log.warning("openai.record_failed", error=str(exc))
+            log.error(
+                "openai.record_failed", error=str(exc), exchange_id=ex.id, run_id=str(run_id), status=status,
+                tenant_id=str(who.tenant_id), agent=ex.agent.agent_key, user_id=ex.user_id,
+                session_key=ex.session_key, question=last_user, answer=res.content,
+                tool_calls=[msgspec.to_builtins(c) for c in res.tool_calls],
+            )  # fmt: skip
+            return False
+        return True
 
     @staticmethod
     async def drain(ex: Exchange) -> AsyncIterator[tuple[str, dict[str, Any]]]:

@@ -4,8 +4,12 @@ path for our own bugs."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+
+import openai
+import pytest
 
 from clawgate.http.routes import ROUTES
 from tests.conftest import ServerFactory
@@ -120,6 +124,57 @@ class TestBodies:
         assert_error(res, 413, "INVALID_REQUEST")
         assert listed.json()["agents"] == []
 
+    @pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
+    async def test_body_over_the_limit_still_being_sent_gets_a_readable_413(
+        self, server: RunningServer, length: bool
+    ) -> None:
+        """1.5 MiB sent in pieces, the refusal coming while the client still sends: the client reads
+        the 413 in the GoClaw envelope (the rest of the body is read and dropped, not reset)."""
+        size = 3 << 19
+
+        async def paced() -> AsyncIterator[bytes]:
+            for _ in range(size >> 16):
+                await asyncio.sleep(0.005)
+                yield b"x" * (1 << 16)
+
+        headers = {"Content-Type": "application/json"} | ({"Content-Length": str(size)} if length else {})
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", content=paced(), headers=headers)
+        assert ("content-length" in res.request.headers) is length
+        err = assert_error(res, 413, "INVALID_REQUEST")
+        assert str(1 << 20) in err["message"]
+
+    async def test_client_waiting_for_100_continue_gets_the_413_without_sending(
+        self, server: RunningServer
+    ) -> None:
+        """With ``Expect: 100-continue`` and an over-limit length, the 413 comes at once: the body
+        is neither asked for (no 100 Continue) nor waited for."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2097152\r\nExpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        async with asyncio.timeout(10):  # a hang fails the test instead of blocking it
+            answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b"100 Continue" not in answer
+
+    async def test_openai_sdk_reads_the_413_of_a_large_body(self, server: RunningServer) -> None:
+        """The openai SDK sending a 12 MiB message gets the 413 as OpenAI's error object, not a
+        connection error."""
+        async with openai.AsyncOpenAI(
+            base_url=server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
+        ) as client:
+            with pytest.raises(openai.APIStatusError) as info:
+                await client.chat.completions.create(
+                    model="helper", messages=[{"role": "user", "content": "x" * (12 << 20)}]
+                )
+        assert info.value.status_code == 413
+        assert info.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+        assert str(1 << 20) in info.value.body["message"]  # type: ignore[index]
+
     async def test_malformed_json_is_invalid_request(self, server: RunningServer) -> None:
         """A body that is not JSON answers 400 'malformed JSON'."""
         async with as_owner(server) as http:
@@ -133,6 +188,79 @@ class TestBodies:
         async with as_owner(server) as http:
             res = await http.post("/v1/agents", json=["agent_key"])
         assert_error(res, 400, "INVALID_REQUEST")
+
+
+class TestContentType:
+    @pytest.mark.parametrize(
+        "ctype",
+        [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/xml",
+            "multipart/form-data; boundary=b",
+        ],
+    )
+    async def test_non_json_body_is_415_saying_what_to_send(self, server: RunningServer, ctype: str) -> None:
+        """JSON text sent as another media type (curl -d sends a form) is refused with 415 in the
+        GoClaw envelope, the message naming the type to send; nothing is created."""
+        async with as_owner(server) as http:
+            res = await http.post(
+                "/v1/agents", content=b'{"agent_key": "typed"}', headers={"Content-Type": ctype}
+            )
+            listed = await http.get("/v1/agents")
+        err = assert_error(res, 415, "INVALID_REQUEST")
+        assert ctype in err["message"]
+        assert "Content-Type: application/json" in err["message"]
+        assert listed.json()["agents"] == []
+
+    @pytest.mark.parametrize(
+        "ctype",
+        ["application/json", "Application/JSON; charset=UTF-8", "application/merge-patch+json", None],
+        ids=["json", "json-charset", "plus-json", "none"],
+    )
+    async def test_json_media_types_and_no_type_are_accepted(
+        self, server: RunningServer, ctype: str | None
+    ) -> None:
+        """application/json and application/*+json, with parameters, any case; and no Content-Type."""
+        headers = {} if ctype is None else {"Content-Type": ctype}
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", content=b'{"agent_key": "typed"}', headers=headers)
+        assert ("content-type" in res.request.headers) is (ctype is not None)
+        assert res.status_code == 201, res.text
+
+    async def test_openai_route_answers_415_as_openai_error_localised(self, server: RunningServer) -> None:
+        """On /v1/chat/completions the 415 is OpenAI's error object, in the caller's language."""
+        body = b'{"model": "helper", "messages": [{"role": "user", "content": "hi"}]}'
+        async with server.client(GATEWAY_TOKEN) as http:
+            res = await http.post(
+                "/v1/chat/completions",
+                content=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "vi"},
+            )
+        assert res.status_code == 415
+        error = res.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["code"] == "invalid_request"
+        assert error["message"].startswith("Content-Type application/x-www-form-urlencoded không")
+
+
+class TestEchoBounds:
+    async def test_long_path_is_not_echoed_whole(self, server: RunningServer) -> None:
+        """A 10 KB unknown path gets its 404 with a bounded message."""
+        async with server.client() as http:
+            res = await http.get("/v1/" + "p" * 10240)
+        err = assert_error(res, 404, "NOT_FOUND")
+        assert "/v1/ppp" in err["message"]
+        assert len(err["message"]) < 600
+        assert len(res.content) < 1024
+
+    async def test_long_unknown_field_is_not_echoed_whole(self, server: RunningServer) -> None:
+        """A 10 KB unknown field name: 400 naming (the start of) it, message and details bounded."""
+        async with as_owner(server) as http:
+            res = await http.post("/v1/agents", json={"agent_key": "a", "f" * 10240: 1})
+        err = assert_error(res, 400, "INVALID_REQUEST")
+        assert "unknown field `fff" in err["message"]
+        assert len(res.content) < 2048
 
 
 class TestLocalisation:
@@ -261,6 +389,54 @@ class TestDocs:
         assert res.headers["content-type"].startswith("text/html")
         for api in ROUTES:
             assert api.path in res.text
+
+
+class TestDocsAreTrue:
+    async def test_docs_page_is_documented_as_html(self, server: RunningServer) -> None:
+        """/docs is declared as the text/html it serves."""
+        async with server.client() as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+            page = await http.get("/docs")
+        content = spec["paths"]["/docs"]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/html"]
+        assert page.headers["content-type"].startswith("text/html")
+
+    async def test_body_is_required_exactly_where_omitting_it_is_refused(self, server: RunningServer) -> None:
+        """``requestBody.required`` says what the server does with no body: required where it is
+        refused (400), optional where it is read as ``{}`` (a patch without fields)."""
+        async with as_owner(server) as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+            await http.post("/v1/agents", json={"agent_key": "docs"})
+            no_key_body = await http.post("/v1/api-keys")
+            no_agent_body = await http.post("/v1/agents")
+            no_patch_body = await http.patch("/v1/agents/docs")
+        assert spec["paths"]["/v1/api-keys"]["post"]["requestBody"]["required"] is True
+        assert_error(no_key_body, 400, "INVALID_REQUEST")
+        assert spec["paths"]["/v1/agents"]["post"]["requestBody"]["required"] is True
+        assert "agent_key" in assert_error(no_agent_body, 400, "INVALID_REQUEST")["message"]
+        assert spec["paths"]["/v1/agents/{id}"]["patch"]["requestBody"]["required"] is False
+        assert no_patch_body.status_code == 200, no_patch_body.text
+
+    async def test_413_and_415_are_documented_in_each_familys_envelope(self, server: RunningServer) -> None:
+        """Every operation with a body documents 413 and 415, with the error shape its family answers
+        (OpenAI's error object on the OpenAI routes, GoClaw's elsewhere); each shape is defined."""
+        async with server.client() as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+        schemas = spec["components"]["schemas"]
+        assert set(schemas["OpenAIError"]["properties"]["error"]["properties"]) == {
+            "message",
+            "type",
+            "param",
+            "code",
+        }
+        with_body = [api for api in ROUTES if api.body is not None]
+        assert with_body
+        for api in with_body:
+            responses = spec["paths"][api.path][api.method.lower()]["responses"]
+            shape = "OpenAIError" if api.family == "openai" else "Error"
+            for status in ("413", "415", "default"):
+                ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref == f"#/components/schemas/{shape}", (api.path, status)
 
 
 class TestInternalErrors:

@@ -112,6 +112,20 @@ class TestTenantUsers:
         assert "beta" in err["message"]
         assert "beta-agent" not in outsider.text
 
+    async def test_unknown_tenant_is_called_unknown_and_a_long_one_is_not_echoed_whole(
+        self, server: RunningServer
+    ) -> None:
+        """A tenant that does not exist is "unknown", not "revoked"; a 10 KB X-GoClaw-Tenant-Id is
+        not sent back whole."""
+        async with _as_user(server, "bob", "no-such-tenant") as http:
+            unknown = await http.get("/v1/agents")
+        async with _as_user(server, "bob", "t" * 10240) as http:
+            long = await http.get("/v1/agents")
+        err = assert_error(unknown, 403, "TENANT_ACCESS_REVOKED")
+        assert err["message"] == "unknown tenant no-such-tenant"
+        assert assert_error(long, 403, "TENANT_ACCESS_REVOKED")["message"].startswith("unknown tenant ttt")
+        assert len(long.content) < 1024
+
     async def test_removed_member_loses_access(self, server: RunningServer) -> None:
         """After removal from the tenant, the same user is refused."""
         await _tenant(server, "beta")

@@ -107,6 +107,18 @@ class TestApiKeys:
         assert payload["tenant_id"] == tenant["id"]
         assert payload["tenant_slug"] == "acme"
 
+    async def test_unknown_tenant_is_called_unknown_and_not_echoed_whole(self, server: RunningServer) -> None:
+        """A 10 KB ``tenant_id`` that names no tenant: TENANT_ACCESS_REVOKED saying "unknown tenant",
+        the name cut short in the message (in the caller's language)."""
+        error, code, _ = await _refused(
+            server, token=GATEWAY_TOKEN, user_id="alice", tenant_id="t" * 10240, locale="vi"
+        )
+        assert error["code"] == "TENANT_ACCESS_REVOKED"
+        message = str(error["message"])
+        assert message.startswith("tenant không tồn tại: ttt")
+        assert len(message) < 600
+        assert code == 1008
+
     async def test_expired_key_refused(self, server: RunningServer, dsn: str) -> None:
         """An expired key is refused with UNAUTHORIZED and the connection closed."""
         key = await create_key(server, ["operator.admin"], expires_in=3600)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import openai
 import pytest
 
 from tests.conftest import ServerFactory
@@ -84,3 +85,12 @@ chat_setup = contextlib.asynccontextmanager(make_setup)
 async def _chat(make_server: ServerFactory) -> AsyncIterator[ChatSetup]:
     async for setup in make_setup(make_server):
         yield setup
+
+
+@pytest.fixture(name="client")
+async def _client(chat: ChatSetup) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official SDK pointed at the gateway, authenticated with the gateway token."""
+    async with openai.AsyncOpenAI(
+        base_url=chat.server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
+    ) as client:
+        yield client

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import openai
 import pytest
 
 from tests.runtime.conftest import ChatSetup
-from tests.support import GATEWAY_TOKEN
 from tests.upstream import Reply
-
-
-@pytest.fixture(name="client")
-async def _client(chat: ChatSetup) -> AsyncIterator[openai.AsyncOpenAI]:
-    """The official SDK pointed at the gateway, authenticated with the gateway token."""
-    async with openai.AsyncOpenAI(
-        base_url=chat.server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
-    ) as client:
-        yield client
 
 
 class TestChatCompletions:
