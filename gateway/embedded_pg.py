@@ -5,10 +5,10 @@ inside the data directory, so nothing is exposed on the network.
 
 One process owns a data directory at a time: it holds an ``flock`` on ``<data_dir>/clawgate.lock``
 (with its pid written in it), which the kernel releases when the process ends, however it ends. The
-owner starts the server and stops it; a gateway also ``supervise``\\ s it, starting it again with
-backoff when the postmaster dies. A postmaster found running while the lock was free was left by an
-owner that died (an orphan): the new owner stops it (fast shutdown) and starts the server afresh, so
-the server always runs the installed binaries under a live owner. Opened with ``attach=True`` (the
+owner starts the server and stops it; a gateway also supervises it (``supervise``), starting it
+again with backoff when the postmaster dies. A postmaster found running while the lock was free was
+left by an owner that died (an orphan): the new owner stops it (fast shutdown) and starts the server
+afresh, so the server always runs the installed binaries under a live owner. Opened with ``attach=True`` (the
 one-shot commands), a directory another process owns is used through that owner's server, which is
 left running; without it (``serve``), it is refused.
 """
