@@ -20,7 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from clawgate.bus import EventBus
 from clawgate.config import Settings
 from clawgate.crypto import SecretBox, load_or_create_key
-from clawgate.embedded_pg import EmbeddedPostgres
+from clawgate.embedded_pg import DataDirInUse, EmbeddedPostgres, data_dir_holder
 from clawgate.errors import ConfigError
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.llm import LLMResolver
@@ -67,21 +67,28 @@ def check_startup(settings: Settings) -> None:
             "control the gateway. Set CLAWGATE_GATEWAY_TOKEN (or gateway.token), or listen on "
             "127.0.0.1, or set CLAWGATE_ALLOW_INSECURE_NO_AUTH=1 if you really mean it."
         )
+    if not settings.database.dsn and (holder := data_dir_holder(settings.data_path)) is not None:
+        raise DataDirInUse(settings.data_path.resolve(), holder)
 
 
-async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+async def open_database(settings: Settings, *, attach: bool = False) -> tuple[str, EmbeddedPostgres | None]:
     """The DSN to use, starting the embedded server when none is configured, with migrations
-    applied. Raises: ConfigError when the server is unreachable or lacks pgvector."""
-    dsn, embedded, _applied = await open_database_migrated(settings)
+    applied. ``attach``: use the embedded server of a gateway that owns the data directory instead
+    of refusing (see ``EmbeddedPostgres``).
+    Raises: ConfigError when the server is unreachable or lacks pgvector, or the data directory is
+    another process's."""
+    dsn, embedded, _applied = await open_database_migrated(settings, attach=attach)
     return dsn, embedded
 
 
-async def open_database_migrated(settings: Settings) -> tuple[str, EmbeddedPostgres | None, list[str]]:
+async def open_database_migrated(
+    settings: Settings, *, attach: bool = False
+) -> tuple[str, EmbeddedPostgres | None, list[str]]:
     """``open_database`` plus the names of the migrations it applied (for ``clawgate migrate``)."""
     embedded: EmbeddedPostgres | None = None
     dsn = settings.database.dsn
     if not dsn:
-        embedded = EmbeddedPostgres(settings.data_path)
+        embedded = EmbeddedPostgres(settings.data_path, attach=attach)
         dsn = await embedded.start()
     try:
         applied = await prepare_database(dsn)
@@ -153,6 +160,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     """Open the store and build every service. The caller must ``close_gateway`` it."""
     check_startup(settings)
     dsn, embedded = await open_database(settings)
+    if embedded is not None:
+        embedded.supervise()
     db = await create_database(
         dsn,
         min_size=settings.database.pool_min_size,

@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _migrate(settings: Settings) -> list[str]:
     from clawgate.app import open_database_migrated
 
-    _dsn, embedded, applied = await open_database_migrated(settings)
+    _dsn, embedded, applied = await open_database_migrated(settings, attach=True)
     if embedded is not None:
         await embedded.stop()
     return applied
@@ -130,7 +130,7 @@ async def _owner_services(
     from clawgate.store import create_database
     from clawgate.store.tenants import MASTER_TENANT_ID
 
-    dsn, embedded = await open_database(settings)
+    dsn, embedded = await open_database(settings, attach=True)
     try:
         db = await create_database(dsn, min_size=1, max_size=2, command_timeout=30.0)
         try:

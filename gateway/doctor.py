@@ -3,7 +3,8 @@
 Every check yields ``OK``, ``WARN`` (works, but look at it) or ``FAIL`` (serve would refuse to start or
 would misbehave). Doctor changes nothing: it never creates the data directory, generates a key,
 initialises the embedded database or applies migrations. It starts an embedded server that already
-exists (and stops it again; a running ``clawgate serve`` keeps its own handle on it).
+exists and stops it again, or uses the one of the running ``clawgate serve`` that owns the data
+directory; a server left running by a gateway that died is stopped first (and said so).
 """
 
 from __future__ import annotations
@@ -227,13 +228,17 @@ async def _database(settings: Settings, key: bytes | None, emit: Report) -> None
             emit(Check("WARN", "migrations", f"none applied yet; {len(MIGRATIONS)} to apply at first start"))
             emit(Check("OK", "provider secrets", "none stored yet"))
             return  # fmt: skip
-        embedded = EmbeddedPostgres(settings.data_path)
+        embedded = EmbeddedPostgres(settings.data_path, attach=True)
         where = f"embedded PostgreSQL in {pgdata}"
         try:
             dsn = await embedded.start()
         except Exception as exc:
             emit(Check("FAIL", "database", f"cannot start the {where}: {exc}"))
             return
+        if embedded.orphan_stopped is not None:
+            where += (
+                f" (stopped its orphaned server, pid {embedded.orphan_stopped}, left by a clawgate that died)"
+            )
     try:
         await _on_server(dsn, where, settings, key, emit)
     finally:

@@ -25,6 +25,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection whose server vanished mid-exchange (kill -9 of the postmaster) can be left in a
+    # protocol state its next use trips over ("cannot switch to state 11; another operation (2) is
+    # in progress"): the connection is gone, not the query wrong.
+    asyncpg.InternalClientError,
 )
 
 

@@ -1,9 +1,13 @@
-"""The database stops and comes back while the gateway runs: requests answer 503 UNAVAILABLE
-meanwhile (never 500), and succeed again without restarting the gateway."""
+"""The database stops (or is killed) and comes back while the gateway runs: requests answer 503
+UNAVAILABLE meanwhile (never 500), and succeed again without restarting the gateway."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import signal
+import tempfile
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,14 +21,26 @@ from tests.support import GATEWAY_TOKEN, RunningServer, make_settings, start_ser
 
 
 @pytest.fixture(name="own_pg")
-async def _own_pg(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
-    """A separate embedded server (not the session one), so this test may stop it."""
+async def _own_pg() -> AsyncIterator[EmbeddedPostgres]:
+    """A separate embedded server (not the session one), so this test may stop or kill it. Its data
+    lives outside pytest's temporary folders, whose permissions another pytest run resets."""
+    root = Path(tempfile.mkdtemp(prefix="clawgate-test-fault-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(tmp_path / "faultdb")
+        server = EmbeddedPostgres(root / "faultdb")
         await server.start()
     yield server
     await server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def _gateway_on(own_pg: EmbeddedPostgres, tmp_path: Path) -> tuple[str, RunningServer]:
+    """A gateway (token ``GATEWAY_TOKEN``, 3 s command timeout) on ``own_pg``, and its DSN."""
+    dsn = await own_pg.start()
+    settings = make_settings(
+        dsn, tmp_path / "data", **{"gateway.token": GATEWAY_TOKEN, "database.command_timeout_seconds": 3}
+    )
+    return dsn, await start_server(settings)
 
 
 async def _until_ok(http: httpx.AsyncClient, path: str, within: float = 10.0) -> httpx.Response:
@@ -39,6 +55,18 @@ async def _until_ok(http: httpx.AsyncClient, path: str, within: float = 10.0) ->
         await asyncio.sleep(0.1)
 
 
+async def _until_down(http: httpx.AsyncClient, path: str, within: float = 10.0) -> httpx.Response:
+    """Poll ``path`` until it answers 503 (returned); every answer before must be a 200 (a backend
+    may answer a moment after its postmaster died)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        res = await http.get(path)
+        if res.status_code != 200:
+            return res
+        assert asyncio.get_running_loop().time() < deadline, f"{path} still answers after {within} s"
+        await asyncio.sleep(0.02)
+
+
 class TestDatabaseRestart:
     async def test_stopped_database_is_503_and_recovery_needs_no_restart(
         self, own_pg: EmbeddedPostgres, tmp_path: Path
@@ -46,14 +74,7 @@ class TestDatabaseRestart:
         """With PG stopped, /v1/agents and /readyz answer 503 UNAVAILABLE; after PG restarts on the
         same data directory, the same gateway serves the data written before the outage and accepts
         an API key that could not be checked during it."""
-        dsn = await own_pg.start()
-        srv: RunningServer = await start_server(
-            make_settings(
-                dsn,
-                tmp_path / "data",
-                **{"gateway.token": GATEWAY_TOKEN, "database.command_timeout_seconds": 3},
-            )
-        )
+        dsn, srv = await _gateway_on(own_pg, tmp_path)
         try:
             async with srv.client(GATEWAY_TOKEN) as http:
                 created = await http.post("/v1/agents", json={"agent_key": "survivor"})
@@ -90,3 +111,27 @@ class TestDatabaseRestart:
         assert [a["agent_key"] for a in agents.json()["agents"]] == ["survivor"]
         assert again.status_code == 201
         assert with_key.status_code == 200
+
+    async def test_killed_database_is_503_and_recovery_needs_no_restart(
+        self, own_pg: EmbeddedPostgres, tmp_path: Path
+    ) -> None:
+        """kill -9 of the PostgreSQL the gateway reaches by DSN: answers are 503 UNAVAILABLE (never
+        500) until the server is back (started again here by its own supervisor, as an operator's
+        would), then the same gateway serves the data written before and takes writes again."""
+        _dsn, srv = await _gateway_on(own_pg, tmp_path)
+        try:
+            async with srv.client(GATEWAY_TOKEN) as http:
+                assert (await http.post("/v1/agents", json={"agent_key": "survivor"})).status_code == 201
+                assert own_pg.pid is not None
+                os.kill(own_pg.pid, signal.SIGKILL)
+                down = await _until_down(http, "/v1/agents")
+                own_pg.supervise()
+                ready = await _until_ok(http, "/readyz")
+                agents = await _until_ok(http, "/v1/agents")
+                again = await http.post("/v1/agents", json={"agent_key": "after-crash"})
+        finally:
+            await srv.stop()
+        assert_error(down, 503, "UNAVAILABLE")
+        assert ready.json()["database"] == "ok"
+        assert [a["agent_key"] for a in agents.json()["agents"]] == ["survivor"]
+        assert again.status_code == 201
