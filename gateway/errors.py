@@ -64,6 +64,7 @@ class GatewayError(Exception):
     rpc_code: ClassVar[int] = -32603
     default_key: ClassVar[str] = "internal"
     retryable: ClassVar[bool] = False
+    default_retry_after_ms: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class GatewayError(Exception):
         self.key = key or self.default_key
         self.params: dict[str, object] = params
         self.details = details
-        self.retry_after_ms = retry_after_ms
+        self.retry_after_ms = self.default_retry_after_ms if retry_after_ms is None else retry_after_ms
         super().__init__(self.message("en"))
 
     def message(self, locale: str = "en") -> str:
@@ -142,10 +143,14 @@ class ResourceExhausted(GatewayError):
 class Unavailable(GatewayError):
     code, status, rpc_code, default_key = "UNAVAILABLE", 503, -32603, "unavailable"
     retryable = True
+    # A lost database is back within a second or so (the embedded one is restarted at once):
+    # ``Retry-After: 1`` unless the raiser knows better.
+    default_retry_after_ms: ClassVar[int | None] = 1000
 
 
 class UpstreamError(Unavailable):
     status, default_key = 502, "upstream_error"
+    default_retry_after_ms: ClassVar[int | None] = None  # the provider's own Retry-After, when it sent one
 
 
 class AgentTimeout(GatewayError):

@@ -91,6 +91,9 @@ class TestDatabaseRestart:
                     res = await http.get(path)
                     err = assert_error(res, 503, "UNAVAILABLE")
                     assert err["retryable"] is True
+                    # When to try again, for clients that read the header (the SDKs) and the body.
+                    assert res.headers["retry-after"] == "1"
+                    assert err["retryAfterMs"] == 1000
                 write = await http.post("/v1/agents", json={"agent_key": "during-outage"})
                 assert_error(write, 503, "UNAVAILABLE")
                 # A key never seen before cannot be checked now: that is 503, not "invalid key".
