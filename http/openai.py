@@ -297,9 +297,9 @@ async def get_model(ctx: HttpContext, _: None) -> Model:
 
 ROUTES = [
     Api("POST", "/v1/chat/completions", chat_completions, Role.OPERATOR, "OpenAI-compatible chat completions",
-        body=ChatCompletionRequest, family="openai", response=JSONObject, tag="openai"),
+        body=ChatCompletionRequest, family="openai", response=JSONObject, tag="openai", streams=True),
     Api("POST", "/v1/responses", responses, Role.OPERATOR, "OpenAI Responses API (also GoClaw's messages form)",
-        body=ResponsesRequest, family="openai", response=JSONObject, tag="openai"),
+        body=ResponsesRequest, family="openai", response=JSONObject, tag="openai", streams=True),
     Api("GET", "/v1/models", list_models, Role.VIEWER, "The caller's agents as models", response=ModelList,
         family="openai", tag="openai"),
     Api("GET", "/v1/models/{model}", get_model, Role.VIEWER, "One agent as a model", response=Model,

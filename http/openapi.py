@@ -70,6 +70,12 @@ _BODY_ERRORS = {
 }
 
 
+_SSE = (
+    "With stream: true, server-sent events: one JSON object per data: line, ending with data: [DONE] "
+    "(chat completions) or response.completed / response.failed (responses)"
+)
+
+
 def _body_required(kind: type[Any]) -> bool:
     """Whether a request without a body is refused: it is read as ``{}`` (``decode_body``)."""
     try:
@@ -94,12 +100,15 @@ def build_spec(routes: list[Api]) -> dict[str, Any]:
         shape = _FAMILY_ERROR[family_for_path(path)]
         error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}}
         answer = refs.get(api.response, {}) if api.media_type == "application/json" else {"type": "string"}
+        content: dict[str, Any] = {api.media_type: {"schema": answer}}
+        if api.streams:
+            content["text/event-stream"] = {"schema": {"type": "string", "description": _SSE}}
         op: dict[str, Any] = {
             "summary": api.summary,
             "operationId": f"{api.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
             "tags": [api.tag] if api.tag else [],
             "responses": {
-                str(api.status): {"description": "OK", "content": {api.media_type: {"schema": answer}}},
+                str(api.status): {"description": "OK", "content": content},
                 "default": {"description": "Error", "content": error},
             },
         }

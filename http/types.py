@@ -68,3 +68,4 @@ class Api:
     tag: str = ""
     dev_role: Role = Role.ADMIN
     media_type: str = "application/json"  # of the success answer
+    streams: bool = False  # with ``stream: true`` in the body, the answer is ``text/event-stream``

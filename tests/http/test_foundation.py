@@ -401,6 +401,20 @@ class TestDocsAreTrue:
         assert list(content) == ["text/html"]
         assert page.headers["content-type"].startswith("text/html")
 
+    async def test_streamed_answers_are_documented_as_event_streams(self, server: RunningServer) -> None:
+        """The OpenAI routes that stream with ``stream: true`` declare ``text/event-stream`` beside
+        their JSON answer; routes that never stream declare JSON only."""
+        async with server.client() as http:
+            spec = (await http.get("/v1/openapi.json")).json()
+
+        def answers(path: str, method: str) -> list[str]:
+            return list(spec["paths"][path][method]["responses"]["200"]["content"])
+
+        for path in ("/v1/chat/completions", "/v1/responses"):
+            assert answers(path, "post") == ["application/json", "text/event-stream"], path
+        assert answers("/v1/models", "get") == ["application/json"]
+        assert answers("/v1/agents", "get") == ["application/json"]
+
     async def test_body_is_required_exactly_where_omitting_it_is_refused(self, server: RunningServer) -> None:
         """``requestBody.required`` says what the server does with no body: required where it is
         refused (400), optional where it is read as ``{}`` (a patch without fields)."""
