@@ -13,7 +13,8 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from clawgate.errors import GatewayError, InvalidRequest, invalid_from_validation
+from clawgate import wire
+from clawgate.errors import GatewayError, InvalidRequest
 
 from .messages import (
     ErrorBody,
@@ -46,7 +47,15 @@ _native = msgspec.json.Decoder(Request)
 # element gets its own error answer.
 _jsonrpc_one = msgspec.json.Decoder(JsonRpcRequest)
 _jsonrpc_batch = msgspec.json.Decoder(list[msgspec.Raw])
-_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+class _Id(msgspec.Struct):
+    """Just the id of a frame whose envelope did not decode (unknown fields are skipped)."""
+
+    id: str | wire.Int64 | None = None
+
+
+_lenient_id = msgspec.json.Decoder(_Id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +79,42 @@ class Reply:
 
 
 def decode_params(method: Method, raw: msgspec.Raw) -> Any:
-    """Decode ``params`` with the method's cached decoder.
+    """Decode ``params`` with the method's cached decoder (``clawgate.wire``: no NUL outside chat
+    text, 64-bit integers, bounded nesting).
 
     Raises: InvalidRequest with ``details`` naming the offending field path (``$.name``).
     """
     if method.params is None:
         return None
-    decoder = _decoders.get(method.params)
-    if decoder is None:
-        decoder = _decoders[method.params] = msgspec.json.Decoder(method.params)
     data = bytes(raw) if raw else b"{}"
     if data.strip() in {b"null", b""}:
         data = b"{}"
+    return wire.decode(data, method.params)
+
+
+def _envelope_error(data: bytes, exc: Exception, jsonrpc: bool) -> tuple[Any, InvalidRequest]:
+    """The id to answer under and the error for a frame whose envelope did not decode.
+
+    The id is read leniently (unknown fields skipped, the frame salvaged) so that the caller's
+    call resolves; None when it cannot be read.
+    """
+    if isinstance(exc, RecursionError):
+        error = wire.too_deep()
+    elif isinstance(exc, msgspec.ValidationError):
+        error = InvalidRequest("invalid_frame" if jsonrpc else "invalid_request", detail=str(exc))
+    else:
+        assert isinstance(exc, msgspec.DecodeError)
+        error = wire.malformed(exc, data)
     try:
-        return decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise invalid_from_validation(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest("invalid_json", detail=str(exc)) from None
+        call_id = _lenient_id.decode(data).id
+    except (msgspec.DecodeError, RecursionError):
+        try:
+            call_id = _lenient_id.decode(wire.salvage(data)).id
+        except (msgspec.DecodeError, RecursionError):
+            call_id = None
+    if not jsonrpc and not isinstance(call_id, str):
+        call_id = None
+    return call_id, error
 
 
 class Protocol:
@@ -106,18 +133,15 @@ class Protocol:
         if self.mode == "native":
             try:
                 req = _native.decode(data)
-            except msgspec.ValidationError as exc:
-                return Reply([], self.error("", InvalidRequest("invalid_request", detail=str(exc))))
-            except msgspec.DecodeError as exc:
-                return Reply([], self.error("", InvalidRequest("invalid_json", detail=str(exc))))
+            except (msgspec.DecodeError, RecursionError) as exc:
+                return Reply([], self.error(*_envelope_error(data, exc, jsonrpc=False)))
             return Reply([Call(req.id, req.method, req.params)])
         try:
             if data.lstrip()[:1] != b"[":
                 return Reply([self._jsonrpc_call(_jsonrpc_one.decode(data))])
             elements = _jsonrpc_batch.decode(data)
-        except msgspec.DecodeError as exc:
-            key = "invalid_frame" if isinstance(exc, msgspec.ValidationError) else "invalid_json"
-            return Reply([], self.error(None, InvalidRequest(key, detail=str(exc))))
+        except (msgspec.DecodeError, RecursionError) as exc:
+            return Reply([], self.error(*_envelope_error(data, exc, jsonrpc=True)))
         if not elements:
             return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
         return Reply([self._element(raw) for raw in elements], batch=True)
@@ -127,7 +151,7 @@ class Protocol:
         try:
             return self._jsonrpc_call(_jsonrpc_one.decode(raw))
         except msgspec.DecodeError as exc:
-            error = self.error(None, InvalidRequest("invalid_frame", detail=str(exc)))
+            error = self.error(*_envelope_error(bytes(raw), exc, jsonrpc=True))
             return Call(None, "", raw, error=error)
 
     @staticmethod
