@@ -52,10 +52,11 @@ _jsonrpc_batch = msgspec.json.Decoder(list[msgspec.Raw])
 class _Id(msgspec.Struct):
     """Just the id of a frame whose envelope did not decode (unknown fields are skipped)."""
 
-    id: str | wire.Int64 | None = None
+    id: str | wire.Int64 | msgspec.UnsetType | None = msgspec.UNSET
 
 
 _lenient_id = msgspec.json.Decoder(_Id)
+_lenient_ids = msgspec.json.Decoder(list[_Id])
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +106,22 @@ def _envelope_error(data: bytes, exc: Exception, jsonrpc: bool) -> tuple[Any, In
     else:
         assert isinstance(exc, msgspec.DecodeError)
         error = wire.malformed(exc, data)
-    try:
-        call_id = _lenient_id.decode(data).id
-    except (msgspec.DecodeError, RecursionError):
-        try:
-            call_id = _lenient_id.decode(wire.salvage(data)).id
-        except (msgspec.DecodeError, RecursionError):
-            call_id = None
+    call_id = next(iter(_lenient(data, _lenient_id)), None)
     if not jsonrpc and not isinstance(call_id, str):
         call_id = None
     return call_id, error
+
+
+def _lenient(data: bytes, decoder: msgspec.json.Decoder[Any]) -> list[Any]:
+    """The ids readable in ``data`` (one frame, or a batch with ``_lenient_ids``), salvaging it if
+    need be; requests without an id (notifications) are left out."""
+    for attempt in (data, wire.salvage(data)):
+        try:
+            found = decoder.decode(attempt)
+        except (msgspec.DecodeError, RecursionError):
+            continue
+        return [e.id for e in (found if isinstance(found, list) else [found]) if e.id is not msgspec.UNSET]
+    return []
 
 
 class Protocol:
@@ -141,7 +148,11 @@ class Protocol:
                 return Reply([self._jsonrpc_call(_jsonrpc_one.decode(data))])
             elements = _jsonrpc_batch.decode(data)
         except (msgspec.DecodeError, RecursionError) as exc:
-            return Reply([], self.error(*_envelope_error(data, exc, jsonrpc=True)))
+            call_id, error = _envelope_error(data, exc, jsonrpc=True)
+            ids = _lenient(data, _lenient_ids) if data.lstrip()[:1] == b"[" else []
+            if ids:  # a batch that does not decode: each request in it gets the error
+                return Reply([], self.batch([self.error(i, error) for i in ids]))
+            return Reply([], self.error(call_id, error))
         if not elements:
             return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
         return Reply([self._element(raw) for raw in elements], batch=True)
