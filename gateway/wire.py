@@ -62,12 +62,11 @@ _KEY_NUL_DETAIL: Final = "NUL characters (\\u0000) are not allowed in object key
 _INT_DETAIL: Final = "integer does not fit in 64 bits"
 _DEEP_DETAIL: Final = f"JSON nested deeper than {MAX_DEPTH} levels"
 
-# A lone UTF-16 surrogate escape (not preceded by an odd number of backslashes): msgspec reports a
-# lone high surrogate as "Input data was truncated", and refuses both kinds.
-_LONE_SURROGATE = re.compile(
-    rb"(?<!\\)((?:\\\\)*)"
-    rb"(\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+# UTF-16 surrogate escapes, a high one with its low one when they pair; with the backslashes
+# before them, as an even number means the escape is text. msgspec reports a lone high surrogate
+# as "Input data was truncated", and refuses both kinds.
+_SURROGATE = re.compile(
+    rb"(\\+)(u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|u[dD][c-fC-F][0-9a-fA-F]{2})"
 )
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
 
@@ -327,35 +326,40 @@ def malformed(exc: msgspec.DecodeError, raw: bytes) -> InvalidRequest:
     msgspec's is wrong (a lone surrogate escape is reported as truncated input)."""
     detail = str(exc)
     if "truncated" in detail:
-        lone = _LONE_SURROGATE.search(raw)
+        lone = next((m for m in _SURROGATE.finditer(raw) if _is_lone(m)), None)
         if lone is not None:
-            at = lone.start(2)
-            escape = lone.group(2).decode()
+            at = lone.end(1) - 1
+            escape = "\\" + lone[2].decode()
             detail = f"JSON is malformed: lone UTF-16 surrogate escape `{escape}` (byte {at})"
     return InvalidRequest("invalid_json", detail=detail)
 
 
-def salvage(raw: bytes) -> bytes:
-    """``raw`` made decodable enough to read its envelope (the request id) when decoding failed:
-    lone surrogate escapes become U+FFFD and containers nested deeper than ``MAX_DEPTH`` become
-    ``null``. For error answers only; the result is never executed."""
-    raw = _LONE_SURROGATE.sub(rb"\1\\ufffd", raw)
-    out: list[bytes] = []
-    depth, kept, cut = 0, 0, False
+def _is_lone(match: re.Match[bytes]) -> bool:
+    return len(match[1]) % 2 == 1 and len(match[2]) == 5
+
+
+def _replace_lone(match: re.Match[bytes]) -> bytes:
+    return match[1] + b"ufffd" if _is_lone(match) else match[0]
+
+
+def salvage(raw: bytes) -> tuple[bytes, bool]:
+    """``raw`` made decodable enough to read its envelope (the request id) when decoding failed,
+    and whether all of it was kept: lone surrogate escapes become U+FFFD, and at the first
+    container nested deeper than ``MAX_DEPTH`` the document is cut (that value becomes ``null``,
+    the containers still open are closed, what followed is lost). For error answers only; the
+    result is never executed. Its cost is bounded by the bytes before that first too-deep
+    container, not by the frame's size."""
+    raw = _SURROGATE.sub(_replace_lone, raw)
+    openers: list[int] = []
     for token in _TOKENS.finditer(raw):
         char = raw[token.start()]
         if char == 0x22:  # a string: its brackets are text
             continue
         if char in b"[{":
-            depth += 1
-            if depth == MAX_DEPTH + 1:
-                out.append(raw[kept : token.start()])
-                out.append(b"null")
-                cut = True
-        else:
-            if depth == MAX_DEPTH + 1:
-                kept, cut = token.end(), False
-            depth -= 1
-    if not cut:
-        out.append(raw[kept:])
-    return b"".join(out)
+            openers.append(char)
+            if len(openers) > MAX_DEPTH:
+                closers = bytes(0x5D if c == 0x5B else 0x7D for c in reversed(openers[:-1]))
+                return raw[: token.start()] + b"null" + closers, False
+        elif openers:
+            openers.pop()
+    return raw, True

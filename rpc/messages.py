@@ -88,7 +88,7 @@ def is_jsonrpc(data: bytes) -> bool:
         probe = msgspec.json.decode(data)
     except (msgspec.DecodeError, RecursionError):
         try:  # too deep, or a lone surrogate escape: the envelope may still be readable
-            probe = msgspec.json.decode(salvage(data))
+            probe = msgspec.json.decode(salvage(data)[0])
         except msgspec.DecodeError:
             return False
     if isinstance(probe, list):

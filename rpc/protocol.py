@@ -114,12 +114,16 @@ def _envelope_error(data: bytes, exc: Exception, jsonrpc: bool) -> tuple[Any, In
 
 def _lenient(data: bytes, decoder: msgspec.json.Decoder[Any]) -> list[Any]:
     """The ids readable in ``data`` (one frame, or a batch with ``_lenient_ids``), salvaging it if
-    need be; requests without an id (notifications) are left out."""
-    for attempt in (data, wire.salvage(data)):
+    need be; requests without an id (notifications) are left out. A batch is read whole or not at
+    all: answering some of its requests would leave the others waiting."""
+    salvaged, whole = wire.salvage(data)
+    for attempt in (data, salvaged):
         try:
             found = decoder.decode(attempt)
         except (msgspec.DecodeError, RecursionError):
             continue
+        if isinstance(found, list) and not whole and attempt is salvaged:
+            return []
         return [e.id for e in (found if isinstance(found, list) else [found]) if e.id is not msgspec.UNSET]
     return []
 

@@ -200,3 +200,24 @@ class TestEnvelope:
         assert "lone UTF-16 surrogate" in surrogate["error"]["message"]
         assert typed["id"] == 9
         assert typed["error"]["code"] == -32600
+
+    async def test_jsonrpc_batch_that_does_not_parse_answers_each_request(
+        self, unthrottled: RunningServer
+    ) -> None:
+        """A lone surrogate in one element: every request of the batch gets the parse error under
+        its id (a notification none); a batch nested too deep is one parse error, id null."""
+        async with websockets.connect(unthrottled.ws_url, max_size=None) as raw:
+            connect = {"jsonrpc": "2.0", "id": 1, "method": "connect", "params": {"token": GATEWAY_TOKEN}}
+            await raw.send(json.dumps(connect))
+            await asyncio.wait_for(raw.recv(), 5)
+            await raw.send(
+                r'[{"jsonrpc":"2.0","id":2,"method":"health","params":"\ud800"},'
+                r'{"jsonrpc":"2.0","method":"health"},{"jsonrpc":"2.0","id":"3","method":"status"}]'
+            )
+            surrogate = json.loads(await asyncio.wait_for(raw.recv(), 5))
+            await raw.send('[{"jsonrpc":"2.0","id":4,"method":"health","params":' + DEEP + "}]")
+            deep = json.loads(await asyncio.wait_for(raw.recv(), 5))
+        assert [r["id"] for r in surrogate] == [2, "3"]
+        assert {r["error"]["code"] for r in surrogate} == {-32700}
+        assert deep["id"] is None
+        assert deep["error"]["data"]["code"] == "INVALID_REQUEST"

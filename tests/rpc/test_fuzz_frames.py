@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import msgspec.inspect as mi
@@ -30,6 +30,20 @@ from tests.support import GATEWAY_TOKEN, RunningServer
 FRAMES = 700
 UNREAD = object()
 """The expected id of a frame whose id cannot be read: the answer comes under ``""`` (or null)."""
+
+
+class AllOrNull(NamedTuple):
+    """A batch that does not parse: each of ``rids`` answered once, or one parse error, id null."""
+
+    rids: tuple[Any, ...]
+
+
+class Cut(NamedTuple):
+    """A truncated frame: answered under ``rid`` if the id could still be read (the frame was cut
+    inside a value nested too deep to matter), else under ``""`` (or null); once either way."""
+
+    rid: Any
+
 
 _leaf = st.one_of(
     st.none(),
@@ -84,7 +98,7 @@ def _native(draw: st.DrawFn, rid: str) -> tuple[str, Any]:
             json.dumps(rid), json.dumps(draw(st.integers() | st.lists(st.integers()))), 1
         ), UNREAD
     elif how == "cut":
-        return frame[: draw(st.integers(1, len(frame) - 1))], UNREAD
+        return frame[: draw(st.integers(1, len(frame) - 1))], Cut(rid)
     elif how == "garbage":
         return draw(st.text(max_size=30).filter(lambda t: '"id"' not in t)) or "x", UNREAD
     return frame, rid
@@ -108,7 +122,7 @@ def _jsonrpc(draw: st.DrawFn, number: int) -> tuple[str, list[Any]]:
         return "[" + ",".join(parts) + "]", [number * 10 + i for i, notify in enumerate(notes) if not notify]
     frame = element(number, notify=False)
     if how == "cut":
-        return frame[: draw(st.integers(1, len(frame) - 1))], [UNREAD]
+        return frame[: draw(st.integers(1, len(frame) - 1))], [Cut(number)]
     if how == "method":
         return frame.replace('"method":', f'"method":{json.dumps(draw(st.integers()))},"m":', 1), [number]
     return frame, [number]
@@ -136,15 +150,17 @@ def _generate(strategy: Any) -> list[Any]:
 
 
 class _Answers(list[Any]):
-    """The answer frames received so far (batches flattened, events dropped)."""
+    """The answers received so far (batches flattened, events dropped) and how many frames
+    brought them."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.frames = 0
         self.grew = asyncio.Event()
 
-    async def reach(self, count: int) -> None:
+    async def reach(self, frames: int) -> None:
         async with asyncio.timeout(60):
-            while len(self) < count:
+            while self.frames < frames:
                 self.grew.clear()
                 await self.grew.wait()
 
@@ -160,6 +176,7 @@ async def _reading(ws: ClientConnection) -> AsyncIterator[_Answers]:
             if isinstance(frame, dict) and (frame.get("type") == "event" or frame.get("method") == "event"):
                 continue
             answers.extend(frame if isinstance(frame, list) else [frame])
+            answers.frames += 1
             answers.grew.set()
 
     task = asyncio.create_task(read())
@@ -172,8 +189,16 @@ async def _reading(ws: ClientConnection) -> AsyncIterator[_Answers]:
 
 
 def _check(sent: list[tuple[str, Any]], answers: list[Any], unread_id: Any) -> list[str]:
-    expected = Counter(unread_id if rid is UNREAD else rid for _, rid in sent)
     got = Counter(a.get("id") for a in answers)
+    expected: Counter[Any] = Counter()
+    for _, rid in sent:
+        if isinstance(rid, Cut):
+            expected[rid.rid if got[rid.rid] else unread_id] += 1
+        elif isinstance(rid, AllOrNull):
+            answered = any(got[r] for r in rid.rids)
+            expected.update(rid.rids if answered else [unread_id])
+        else:
+            expected[unread_id if rid is UNREAD else rid] += 1
     problems = [
         f"id {rid!r}: {got[rid]} answers, expected {n}" for rid, n in expected.items() if got[rid] != n
     ]
@@ -187,29 +212,28 @@ def _check(sent: list[tuple[str, Any]], answers: list[Any], unread_id: Any) -> l
     return problems
 
 
+_CONNECT = {"id": "c", "method": "connect", "params": {"token": GATEWAY_TOKEN, "user_id": "owner"}}
+
+
 async def test_native_frames_are_each_answered_once_under_their_id(unthrottled: RunningServer) -> None:
     frames = _generate(st.integers(0, 10**9).flatmap(lambda n: _native(f"f{n}")))
     sent: list[tuple[str, Any]] = []
     async with websockets.connect(unthrottled.ws_url, max_size=None) as ws:
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "req",
-                    "id": "c",
-                    "method": "connect",
-                    "params": {"token": GATEWAY_TOKEN, "user_id": "owner"},
-                }
-            )
-        )
+        await ws.send(json.dumps({"type": "req", **_CONNECT}))
         assert json.loads(await ws.recv())["ok"]
         async with _reading(ws) as answers:
             for i, (frame, rid) in enumerate(frames):
                 # Unique ids: the drawn number may repeat across examples.
-                if rid is not UNREAD:
+                if isinstance(rid, Cut):
+                    frame, rid = (
+                        frame.replace(json.dumps(rid.rid), json.dumps(f"{rid.rid}-{i}"), 1),
+                        Cut(f"{rid.rid}-{i}"),
+                    )
+                elif rid is not UNREAD:
                     frame, rid = frame.replace(json.dumps(rid), json.dumps(f"{rid}-{i}"), 1), f"{rid}-{i}"
                 sent.append((frame, rid))
                 await ws.send(frame)
-            await answers.reach(len(sent))
+            await answers.reach(len(sent))  # one answer frame per frame
             await ws.send(json.dumps({"type": "req", "id": "last", "method": "health"}))
             await answers.reach(len(sent) + 1)
         problems = _check([*sent, ("health", "last")], answers, "")
@@ -223,32 +247,35 @@ async def test_jsonrpc_frames_are_each_answered_once_under_their_id(unthrottled:
     frames = _generate(st.integers(1, 10**6).flatmap(_jsonrpc))
     sent: list[tuple[str, Any]] = []
     async with websockets.connect(unthrottled.ws_url, max_size=None) as ws:
-        await ws.send(
-            json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "id": "c",
-                    "method": "connect",
-                    "params": {"token": GATEWAY_TOKEN, "user_id": "owner"},
-                }
-            )
-        )
+        await ws.send(json.dumps({"jsonrpc": "2.0", **_CONNECT}))
         assert "result" in json.loads(await ws.recv())
+        answered_frames = 0
         async with _reading(ws) as answers:
             for i, (frame, ids) in enumerate(frames):
                 renumbered = frame
-                for rid in ids:
-                    if rid is not UNREAD:  # unique ids across examples
-                        renumbered = renumbered.replace(f'"id":{rid},', f'"id":{rid * 10_000 + i},', 1)
+                ids = [
+                    Cut(r.rid * 10_000 + i) if isinstance(r, Cut) else r if r is UNREAD else r * 10_000 + i
+                    for r in ids
+                ]
+                for rid in ids:  # unique ids across examples
+                    n = rid.rid if isinstance(rid, Cut) else rid
+                    if n is not UNREAD:
+                        renumbered = renumbered.replace(f'"id":{n // 10_000},', f'"id":{n},', 1)
                 await ws.send(renumbered)
-                sent += [(renumbered, rid if rid is UNREAD else rid * 10_000 + i) for rid in ids]
-                if not ids and not _parses(frame):
-                    # Notifications only, but the frame does not parse: one parse error, id null.
-                    # (Decided here, not while generating: Hypothesis raises the recursion limit.)
+                # (Whether a frame parses is decided here, not while generating: Hypothesis raises
+                # the recursion limit.)
+                if _parses(frame):
+                    sent += [(renumbered, rid) for rid in ids]
+                elif frame.startswith("[") and ids:
+                    sent.append((renumbered, AllOrNull(tuple(ids))))
+                elif not ids:  # notifications only: one parse error, id null
                     sent.append((renumbered, UNREAD))
-            await answers.reach(len(sent))
+                else:
+                    sent += [(renumbered, rid) for rid in ids]
+                answered_frames += bool(ids) or not _parses(frame)
+            await answers.reach(answered_frames)
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": "last", "method": "health"}))
-            await answers.reach(len(sent) + 1)
+            await answers.reach(answered_frames + 1)
         problems = _check([*sent, ("health", "last")], answers, None)
     print(
         f"ws json-rpc fuzz: {len(frames)} frames, {len(answers)} answers, "
