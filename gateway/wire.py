@@ -311,13 +311,13 @@ def too_deep() -> InvalidRequest:
     return invalid_field("$", _DEEP_DETAIL)
 
 
-def check_texts(values: Mapping[str, str]) -> None:
+def check_texts(values: Mapping[str, Any]) -> None:
     """Refuse NUL in named text values (query and path parameters), naming the parameter.
 
     Raises: InvalidRequest.
     """
     for name, value in values.items():
-        if "\x00" in name or "\x00" in value:
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
             raise invalid_field(f"$.{name.replace(chr(0), '')}", _NUL_DETAIL)
 
 
