@@ -5,14 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import msgspec.inspect as mi
 
 __all__ = ["dict_fields", "int_fields", "sample", "text_fields"]
 
 
 def sample(kind: Any) -> Any:
-    """A small valid value of ``kind`` (a msgspec type): required fields only."""
-    return _sample(mi.type_info(kind))
+    """A small valid value of ``kind`` (a msgspec type): its required fields, or all its fields when
+    that is not valid (a rule across fields, such as ``agent_key`` or ``name``)."""
+    info = mi.type_info(kind)
+    value = _sample(info)
+    try:
+        msgspec.convert(value, kind)
+    except msgspec.ValidationError:
+        if isinstance(info, mi.StructType):
+            return {f.encode_name: _sample(f.type) for f in info.fields}
+    return value
 
 
 def _sample(t: mi.Type) -> Any:
