@@ -137,6 +137,15 @@ class TestNesting:
         assert res["error"]["code"] == "INVALID_REQUEST"
         assert again["ok"]
 
+    async def test_deep_jsonrpc_first_frame_sets_jsonrpc_framing(self, unthrottled: RunningServer) -> None:
+        """The framing is sniffed from the first frame even when it is too deep to decode."""
+        async with websockets.connect(unthrottled.ws_url, max_size=None) as raw:
+            await raw.send('{"jsonrpc":"2.0","id":1,"method":"connect","params":' + DEEP + "}")
+            res = json.loads(await asyncio.wait_for(raw.recv(), 5))
+        assert res["jsonrpc"] == "2.0"
+        assert res["id"] == 1
+        assert res["error"]["data"]["code"] == "INVALID_REQUEST"
+
     async def test_deep_jsonrpc_frame_is_answered_under_its_id(self, unthrottled: RunningServer) -> None:
         async with websockets.connect(unthrottled.ws_url, max_size=None) as raw:
             await raw.send(
