@@ -6,8 +6,9 @@ the rest with ``InvalidRequest`` naming the field (``details.field``, e.g. ``$.d
 
 - no NUL (U+0000) in text, which PostgreSQL refuses in ``text`` and ``jsonb``. Chat text (fields
   typed ``ChatText``) is the exception: there NUL is stripped.
-- integers fit in 64 bits: typed fields carry bounds (``Int64``, ``NonNegative``, ``Positive``, or
-  their own ``le``); free-form values (``Any``) are checked here.
+- integers fit in 64 bits: typed fields carry bounds (``Int64``, ``NonNegative``, ``Positive``,
+  ``Index`` for positions stored as 32-bit ``integer``, or their own ``le``); free-form values
+  (``Any``) are checked here.
 - containers nest at most ``MAX_DEPTH`` levels.
 
 The common case costs a substring search for ``\\u0000`` in the raw bytes and a walk over the
@@ -28,10 +29,12 @@ from msgspec import Meta
 from clawgate.errors import InvalidRequest, invalid_field, invalid_from_validation
 
 __all__ = [
+    "INT32_MAX",
     "INT64_MAX",
     "INT64_MIN",
     "MAX_DEPTH",
     "ChatText",
+    "Index",
     "Int64",
     "NonNegative",
     "Positive",
@@ -50,9 +53,12 @@ MAX_DEPTH: Final = 64
 """How deep JSON containers may nest; beyond it a value is refused (msgspec itself would recurse
 until ``RecursionError``, orjson stops at 255 when the value is stored)."""
 
+INT32_MAX: Final = 2**31 - 1
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
 NonNegative = Annotated[int, Meta(ge=0, le=INT64_MAX)]
 Positive = Annotated[int, Meta(ge=1, le=INT64_MAX)]
+Index = Annotated[int, Meta(ge=0, le=INT32_MAX)]
+"""A position stored in a PostgreSQL ``integer`` column (a message's index in its session)."""
 ChatText = Annotated[str, Meta(extra={"nul": "strip"})]
 """Message text: NUL characters in it are stripped instead of refused."""
 

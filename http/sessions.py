@@ -11,7 +11,7 @@ from clawgate.principal import Role
 from clawgate.services.chat import ChatSendParams
 from clawgate.services.sessions import BranchParams, SessionListParams
 from clawgate.services.traces import TraceFollowParams, TraceListParams
-from clawgate.wire import ChatText, NonNegative
+from clawgate.wire import ChatText, Index
 
 from .types import Api, HttpContext
 
@@ -22,7 +22,7 @@ JSONObject = dict[str, Any]
 
 
 class FollowQuery(Struct, kw_only=True, forbid_unknown_fields=True):
-    cursor: NonNegative = 0
+    cursor: Index = 0
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
 
 

@@ -19,7 +19,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.chat import ChatService, message_out, parse_session_key
 from clawgate.store import Database, runs, sessions
 from clawgate.store.types import SessionListRow, SessionRow
-from clawgate.wire import NonNegative
+from clawgate.wire import Index, NonNegative
 
 __all__ = [
     "BranchParams",
@@ -53,7 +53,7 @@ class CompactParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class BranchParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    up_to_index: NonNegative
+    up_to_index: Index
     new_session_key: str = ""
     label: str = ""
     metadata: dict[str, str] = {}

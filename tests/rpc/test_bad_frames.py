@@ -103,6 +103,25 @@ class TestIntegers:
         assert cases > 20
         assert wrong == []
 
+    async def test_message_indexes_fit_the_integer_column(self, make_server: ServerFactory) -> None:
+        """Message indexes are stored as 32-bit ``integer``: ``chat.history`` with ``afterIndex``
+        2**31 on an existing session is INVALID_REQUEST naming it (it was INTERNAL), and the REST
+        cursor read and branch refuse 2**31 the same way."""
+        async with (
+            chat_setup(make_server) as chat,
+            ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="u") as ws,
+        ):
+            key = (await ws.ok("chat.send", {"message": "hi", "agentId": "helper"}))["sessionKey"]
+            history = await ws.call("chat.history", {"sessionKey": key, "afterIndex": 2**31})
+            last = await ws.ok("chat.history", {"sessionKey": key, "afterIndex": 2**31 - 2})
+            async with chat.admin() as http:
+                follow = await http.get(f"/v1/chat/sessions/{key}/history/follow", params={"cursor": 2**31})
+                branch = await http.post(f"/v1/chat/sessions/{key}/branch", json={"up_to_index": 2**31})
+        assert _field_of(history) == "$.afterIndex"
+        assert last["messages"] == []
+        assert follow.json()["error"]["details"]["field"] == "$.cursor"
+        assert branch.json()["error"]["details"]["field"] == "$.up_to_index"
+
 
 class TestNesting:
     async def test_deep_frame_is_answered_under_its_id_and_the_connection_lives(
