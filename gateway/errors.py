@@ -48,6 +48,7 @@ __all__ = [
     "Unavailable",
     "UnsupportedMediaType",
     "UpstreamError",
+    "invalid_field",
     "invalid_from_validation",
 ]
 
@@ -99,8 +100,19 @@ def invalid_from_validation(exc: Exception) -> InvalidRequest:
     named = re.search(r"(?:unknown|missing required) field `([^`]+)`", text)
     if named:
         path = f"{path}.{named.group(1)}"
+    return InvalidRequest(detail=text, details=_where(path))
+
+
+def _where(path: str) -> dict[str, str]:
     path = clip(path)
-    return InvalidRequest(detail=text, details={"field": path, "param": path.removeprefix("$.")})
+    return {"field": path, "param": path.removeprefix("$.")}
+
+
+def invalid_field(path: str, detail: str) -> InvalidRequest:
+    """An ``InvalidRequest`` about the value at ``path`` (``$.tools_config.n``), in the same shape
+    as ``invalid_from_validation``."""
+    where = _where(path)
+    return InvalidRequest(detail=f"{detail} - at `{where['field']}`", details=where)
 
 
 class PayloadTooLarge(InvalidRequest):

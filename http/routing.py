@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from clawgate import wire
 from clawgate.errors import (
     Forbidden,
     GatewayError,
-    InvalidRequest,
     ResourceExhausted,
     UnsupportedMediaType,
     invalid_from_validation,
@@ -51,20 +51,19 @@ def check_json_type(content_type: str | None) -> None:
 
 
 def decode_body(raw: bytes, kind: type[Any]) -> Any:
-    """Decode a JSON body into ``kind``. Raises: InvalidRequest naming the offending field."""
+    """Decode a JSON body into ``kind`` (``clawgate.wire``: no NUL outside chat text, 64-bit
+    integers, bounded nesting). Raises: InvalidRequest naming the offending field."""
     if not raw.strip():
         raw = b"{}"
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise invalid_from_validation(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest("invalid_json", detail=str(exc)) from None
+    return wire.decode(raw, kind)
 
 
 def decode_query(request: Request, kind: type[Any]) -> Any:
+    """The query string as ``kind``. Raises: InvalidRequest naming the offending parameter."""
+    params = dict(request.query_params)
+    wire.check_texts(params)
     try:
-        return msgspec.convert(dict(request.query_params), kind, strict=False)
+        return msgspec.convert(params, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise invalid_from_validation(exc) from None
 
@@ -105,6 +104,7 @@ def make_route(api: Api) -> Route:
                 if who.role < api.role:
                     raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)
                 _check_key_rate(gateway, who)
+            wire.check_texts(request.path_params)
             body = None
             if api.body is not None:
                 check_json_type(request.headers.get("content-type"))

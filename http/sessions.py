@@ -11,6 +11,7 @@ from clawgate.principal import Role
 from clawgate.services.chat import ChatSendParams
 from clawgate.services.sessions import BranchParams, SessionListParams
 from clawgate.services.traces import TraceFollowParams, TraceListParams
+from clawgate.wire import ChatText, Index
 
 from .types import Api, HttpContext
 
@@ -21,12 +22,12 @@ JSONObject = dict[str, Any]
 
 
 class FollowQuery(Struct, kw_only=True, forbid_unknown_fields=True):
-    cursor: Annotated[int, Meta(ge=0)] = 0
+    cursor: Index = 0
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
 
 
 class WakeBody(Struct, kw_only=True, forbid_unknown_fields=True):
-    message: Annotated[str, Meta(min_length=1)]
+    message: Annotated[ChatText, Meta(min_length=1)]
     session_key: str = ""
     user_id: Annotated[str, Meta(max_length=255)] = ""
     metadata: dict[str, Any] = {}

@@ -13,6 +13,7 @@ import contextlib
 import time
 import uuid
 
+import structlog
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -25,6 +26,8 @@ from .session import Connection, State
 from .types import ConnId
 
 __all__ = ["websocket_endpoint"]
+
+log = structlog.get_logger("clawgate.rpc")
 
 _MAX_IN_FLIGHT = 64
 
@@ -81,8 +84,14 @@ class _Session:
                 reader.cancel()
                 writer.cancel()
                 await self._close(status.WS_1008_POLICY_VIOLATION, "slow consumer")
+            elif reader in done and not reader.cancelled() and reader.exception() is not None:
+                # Our bug: never end silently. Log it, let the calls in flight answer, close 1011.
+                log.error("ws.reader_failed", conn_id=conn.id, exc_info=reader.exception())
+                await self._wind_down(status.WS_1011_INTERNAL_ERROR, "internal error")
             elif shutdown in done and not reader.done():
-                await self._shutdown(reader)
+                reader.cancel()
+                conn.send_event("shutdown", {"reason": "server shutting down", "restartExpectedMs": None})
+                await self._wind_down(status.WS_1001_GOING_AWAY, "server shutting down")
             elif writer in done:
                 reader.cancel()
         finally:
@@ -188,17 +197,16 @@ class _Session:
 
     # -- closing ------------------------------------------------------------------------------
 
-    async def _shutdown(self, reader: asyncio.Task[None]) -> None:
-        """Graceful: tell the client, stop reading, let in-flight calls answer, close 1001."""
-        conn = self.conn
-        reader.cancel()
-        grace = self.gateway.settings.gateway.shutdown_grace_seconds
-        conn.send_event("shutdown", {"reason": "server shutting down", "restartExpectedMs": None})
-        conn.state = State.CLOSING
+    async def _wind_down(self, code: int, reason: str) -> None:
+        """With reading stopped: let in-flight calls answer (within the shutdown grace), send
+        what is queued, close with ``code``."""
+        self.conn.state = State.CLOSING
         if self.in_flight:
-            await asyncio.wait(set(self.in_flight), timeout=grace)
+            await asyncio.wait(
+                set(self.in_flight), timeout=self.gateway.settings.gateway.shutdown_grace_seconds
+            )
         await self._flush()
-        await self._close(status.WS_1001_GOING_AWAY, "server shutting down")
+        await self._close(code, reason)
 
     async def _flush(self, timeout: float = 2.0) -> None:
         """Wait until the writer has sent everything queued (bounded)."""

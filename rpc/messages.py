@@ -8,6 +8,8 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
+from clawgate.wire import Int64, salvage
+
 __all__ = [
     "ErrorBody",
     "EventFrame",
@@ -37,7 +39,7 @@ class JsonRpcRequest(Struct, frozen=True, forbid_unknown_fields=True):
     jsonrpc: Literal["2.0"]
     method: str
     params: Raw = _EMPTY
-    id: int | str | UnsetType | None = UNSET
+    id: Int64 | str | UnsetType | None = UNSET
 
 
 class ErrorBody(Struct, frozen=True, omit_defaults=True):
@@ -84,8 +86,11 @@ def is_jsonrpc(data: bytes) -> bool:
     """Cheap sniff of the first frame: does it carry ``"jsonrpc"``? (Decided once per connection.)"""
     try:
         probe = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return False
+    except (msgspec.DecodeError, RecursionError):
+        try:  # too deep, or a lone surrogate escape: the envelope may still be readable
+            probe = msgspec.json.decode(salvage(data)[0])
+        except msgspec.DecodeError:
+            return False
     if isinstance(probe, list):
         return any(isinstance(item, dict) and item.get("jsonrpc") == "2.0" for item in probe)
     return isinstance(probe, dict) and probe.get("jsonrpc") == "2.0"

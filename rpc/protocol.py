@@ -13,7 +13,8 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from clawgate.errors import GatewayError, InvalidRequest, invalid_from_validation
+from clawgate import wire
+from clawgate.errors import GatewayError, InvalidRequest
 
 from .messages import (
     ErrorBody,
@@ -46,7 +47,16 @@ _native = msgspec.json.Decoder(Request)
 # element gets its own error answer.
 _jsonrpc_one = msgspec.json.Decoder(JsonRpcRequest)
 _jsonrpc_batch = msgspec.json.Decoder(list[msgspec.Raw])
-_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+class _Id(msgspec.Struct):
+    """Just the id of a frame whose envelope did not decode (unknown fields are skipped)."""
+
+    id: str | wire.Int64 | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_lenient_id = msgspec.json.Decoder(_Id)
+_lenient_ids = msgspec.json.Decoder(list[_Id])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +80,52 @@ class Reply:
 
 
 def decode_params(method: Method, raw: msgspec.Raw) -> Any:
-    """Decode ``params`` with the method's cached decoder.
+    """Decode ``params`` with the method's cached decoder (``clawgate.wire``: no NUL outside chat
+    text, 64-bit integers, bounded nesting).
 
     Raises: InvalidRequest with ``details`` naming the offending field path (``$.name``).
     """
     if method.params is None:
         return None
-    decoder = _decoders.get(method.params)
-    if decoder is None:
-        decoder = _decoders[method.params] = msgspec.json.Decoder(method.params)
     data = bytes(raw) if raw else b"{}"
     if data.strip() in {b"null", b""}:
         data = b"{}"
-    try:
-        return decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise invalid_from_validation(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest("invalid_json", detail=str(exc)) from None
+    return wire.decode(data, method.params)
+
+
+def _envelope_error(data: bytes, exc: Exception, jsonrpc: bool) -> tuple[Any, InvalidRequest]:
+    """The id to answer under and the error for a frame whose envelope did not decode.
+
+    The id is read leniently (unknown fields skipped, the frame salvaged) so that the caller's
+    call resolves; None when it cannot be read.
+    """
+    if isinstance(exc, RecursionError):
+        error = wire.too_deep()
+    elif isinstance(exc, msgspec.ValidationError):
+        error = InvalidRequest("invalid_frame" if jsonrpc else "invalid_request", detail=str(exc))
+    else:
+        assert isinstance(exc, msgspec.DecodeError)
+        error = wire.malformed(exc, data)
+    call_id = next(iter(_lenient(data, _lenient_id)), None)
+    if not jsonrpc and not isinstance(call_id, str):
+        call_id = None
+    return call_id, error
+
+
+def _lenient(data: bytes, decoder: msgspec.json.Decoder[Any]) -> list[Any]:
+    """The ids readable in ``data`` (one frame, or a batch with ``_lenient_ids``), salvaging it if
+    need be; requests without an id (notifications) are left out. A batch is read whole or not at
+    all: answering some of its requests would leave the others waiting."""
+    salvaged, whole = wire.salvage(data)
+    for attempt in (data, salvaged):
+        try:
+            found = decoder.decode(attempt)
+        except (msgspec.DecodeError, RecursionError):
+            continue
+        if isinstance(found, list) and not whole and attempt is salvaged:
+            return []
+        return [e.id for e in (found if isinstance(found, list) else [found]) if e.id is not msgspec.UNSET]
+    return []
 
 
 class Protocol:
@@ -106,18 +144,19 @@ class Protocol:
         if self.mode == "native":
             try:
                 req = _native.decode(data)
-            except msgspec.ValidationError as exc:
-                return Reply([], self.error("", InvalidRequest("invalid_request", detail=str(exc))))
-            except msgspec.DecodeError as exc:
-                return Reply([], self.error("", InvalidRequest("invalid_json", detail=str(exc))))
+            except (msgspec.DecodeError, RecursionError) as exc:
+                return Reply([], self.error(*_envelope_error(data, exc, jsonrpc=False)))
             return Reply([Call(req.id, req.method, req.params)])
         try:
             if data.lstrip()[:1] != b"[":
                 return Reply([self._jsonrpc_call(_jsonrpc_one.decode(data))])
             elements = _jsonrpc_batch.decode(data)
-        except msgspec.DecodeError as exc:
-            key = "invalid_frame" if isinstance(exc, msgspec.ValidationError) else "invalid_json"
-            return Reply([], self.error(None, InvalidRequest(key, detail=str(exc))))
+        except (msgspec.DecodeError, RecursionError) as exc:
+            call_id, error = _envelope_error(data, exc, jsonrpc=True)
+            ids = _lenient(data, _lenient_ids) if data.lstrip()[:1] == b"[" else []
+            if ids:  # a batch that does not decode: each request in it gets the error
+                return Reply([], self.batch([self.error(i, error) for i in ids]))
+            return Reply([], self.error(call_id, error))
         if not elements:
             return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
         return Reply([self._element(raw) for raw in elements], batch=True)
@@ -127,7 +166,7 @@ class Protocol:
         try:
             return self._jsonrpc_call(_jsonrpc_one.decode(raw))
         except msgspec.DecodeError as exc:
-            error = self.error(None, InvalidRequest("invalid_frame", detail=str(exc)))
+            error = self.error(*_envelope_error(bytes(raw), exc, jsonrpc=True))
             return Call(None, "", raw, error=error)
 
     @staticmethod

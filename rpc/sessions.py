@@ -9,6 +9,7 @@ from msgspec import Meta, Struct
 from clawgate.principal import Role
 from clawgate.services.sessions import CompactParams, SessionListParams, SessionPatchParams
 from clawgate.services.traces import TimelineParams
+from clawgate.wire import NonNegative
 
 from .types import CallContext, Method
 
@@ -22,7 +23,7 @@ class KeyParams(Struct, kw_only=True, forbid_unknown_fields=True):
 class UsageParams(Struct, kw_only=True, forbid_unknown_fields=True):
     agentId: str = ""
     limit: Annotated[int, Meta(ge=1, le=1000)] = 50
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: NonNegative = 0
 
 
 async def list_sessions(ctx: CallContext, params: SessionListParams) -> dict[str, Any]:

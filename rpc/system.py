@@ -10,6 +10,7 @@ from clawgate import __version__
 from clawgate.i18n import LOCALES
 from clawgate.principal import Role
 from clawgate.tools import REGISTRY
+from clawgate.wire import Int64
 
 from .types import CallContext, Method
 
@@ -27,7 +28,7 @@ class ConnectParams(Struct, kw_only=True):
     tenant_hint: str = ""
     locale: str = ""
     client: dict[str, Any] | None = None
-    protocol: int | None = None
+    protocol: Int64 | None = None
 
 
 async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:

@@ -112,6 +112,15 @@ async def _server(make_server: ServerFactory) -> RunningServer:
     return await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
 
 
+@pytest.fixture(name="unthrottled")
+async def _unthrottled(make_server: ServerFactory) -> RunningServer:
+    """The ``server`` fixture without rate limits, for tests that send hundreds of requests."""
+    return await make_server(
+        gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], gateway__rate_limit_rpm=0,
+        rate_limits__per_ip_rpm=0, rate_limits__per_key_rpm=0,
+    )  # fmt: skip
+
+
 @pytest.fixture(name="dev_server")
 async def _dev_server(make_server: ServerFactory) -> RunningServer:
     """A gateway with no token on loopback (development mode)."""

@@ -18,11 +18,14 @@ from clawgate.store.types import ApiKeyRow
 
 __all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyOut", "ApiKeyService", "key_out"]
 
+MAX_LIFETIME = 100 * 366 * 86400
+"""The longest ``expires_in`` (100 years, seconds): an expiry date must be a date."""
+
 
 class ApiKeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=100)]
     scopes: list[str]
-    expires_in: Annotated[int, Meta(gt=0, description="Lifetime in seconds.")] | None = None
+    expires_in: Annotated[int, Meta(gt=0, le=MAX_LIFETIME, description="Lifetime in seconds.")] | None = None
     owner_id: Annotated[str, Meta(max_length=255)] | None = None
     # A tenant id or slug to bind the key to; "" makes a system key; null or absent: the creator's.
     tenant_id: str | UnsetType | None = UNSET

@@ -21,6 +21,7 @@ from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
 from clawgate.store import Database, runs, sessions
 from clawgate.store.types import AgentRow, MessageRow, RunRow, SessionRow
+from clawgate.wire import INT32_MAX, ChatText
 
 __all__ = [
     "CANCEL_WORDS",
@@ -40,7 +41,7 @@ CANCEL_WORDS = frozenset(
 
 
 class ChatSendParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    message: Annotated[str, Meta(min_length=1)]
+    message: Annotated[ChatText, Meta(min_length=1)]
     agentId: str = ""
     sessionKey: Annotated[str, Meta(max_length=512)] = ""
     stream: bool = True
@@ -52,7 +53,7 @@ class ChatSendParams(Struct, kw_only=True, forbid_unknown_fields=True):
 class ChatHistoryParams(Struct, kw_only=True, forbid_unknown_fields=True):
     sessionKey: str
     agentId: str = ""
-    afterIndex: Annotated[int, Meta(ge=-1)] = -1
+    afterIndex: Annotated[int, Meta(ge=-1, le=INT32_MAX - 1)] = -1  # afterIndex + 1 is an index
     limit: Annotated[int, Meta(ge=1, le=1000)] = 200
 
 
@@ -63,7 +64,7 @@ class ChatAbortParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 class ChatInjectParams(Struct, kw_only=True, forbid_unknown_fields=True):
     sessionKey: str
-    message: Annotated[str, Meta(min_length=1)]
+    message: Annotated[ChatText, Meta(min_length=1)]
     label: Annotated[str, Meta(max_length=100)] = ""
 
 

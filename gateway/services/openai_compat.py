@@ -34,6 +34,7 @@ from clawgate.services.agents import AgentService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
+from clawgate.wire import ChatText, Positive
 from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
@@ -48,7 +49,7 @@ _RETRY_UNRECORDED_MS = 2000
 
 class _ContentPart(Struct, kw_only=True):
     type: str
-    text: str = ""
+    text: ChatText = ""
 
 
 class _FunctionCall(Struct, kw_only=True):
@@ -64,7 +65,7 @@ class _ToolCallIn(Struct, kw_only=True):
 
 class OAMessage(Struct, kw_only=True):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[_ContentPart] | None = None
+    content: ChatText | list[_ContentPart] | None = None
     name: str | None = None
     tool_calls: list[_ToolCallIn] | None = None
     tool_call_id: str | None = None
@@ -97,8 +98,8 @@ class ChatCompletionRequest(Struct, kw_only=True):
     tools: list[OATool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    max_tokens: Annotated[int, Meta(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_tokens: Positive | None = None
+    max_completion_tokens: Positive | None = None
     stop: str | list[str] | None = None
     user: Annotated[str, Meta(max_length=255)] | None = None
     n: Annotated[int, Meta(ge=1, le=1)] | None = None
@@ -106,17 +107,17 @@ class ChatCompletionRequest(Struct, kw_only=True):
 
 class _InputContent(Struct, kw_only=True):
     type: str
-    text: str = ""
+    text: ChatText = ""
 
 
 class _InputItem(Struct, kw_only=True):
     type: str = "message"
     role: Literal["system", "developer", "user", "assistant"] | None = None
-    content: str | list[_InputContent] | None = None
+    content: ChatText | list[_InputContent] | None = None
     call_id: str | None = None
     name: str | None = None
     arguments: str | None = None
-    output: str | None = None
+    output: ChatText | None = None
 
 
 class _ResponsesTool(Struct, kw_only=True):
@@ -131,15 +132,15 @@ class ResponsesRequest(Struct, kw_only=True):
     """``POST /v1/responses`` (OpenAI Responses API), also accepting GoClaw's ``messages`` form."""
 
     model: Annotated[str, Meta(min_length=1)]
-    input: str | list[_InputItem] | None = None
+    input: ChatText | list[_InputItem] | None = None
     messages: list[OAMessage] | None = None
     instructions: str | None = None
     stream: bool = False
     tools: list[_ResponsesTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
-    max_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_output_tokens: Positive | None = None
+    max_tokens: Positive | None = None
     user: Annotated[str, Meta(max_length=255)] | None = None
 
 

@@ -19,6 +19,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.chat import ChatService, message_out, parse_session_key
 from clawgate.store import Database, runs, sessions
 from clawgate.store.types import SessionListRow, SessionRow
+from clawgate.wire import Index, NonNegative
 
 __all__ = [
     "BranchParams",
@@ -35,7 +36,7 @@ class SessionListParams(Struct, kw_only=True, forbid_unknown_fields=True):
     agent_id: str = ""
     channel: str = ""
     limit: Annotated[int, Meta(ge=1, le=500)] = 20
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: NonNegative = 0
 
 
 class SessionPatchParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -52,7 +53,7 @@ class CompactParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class BranchParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    up_to_index: Annotated[int, Meta(ge=0)]
+    up_to_index: Index
     new_session_key: str = ""
     label: str = ""
     metadata: dict[str, str] = {}

@@ -12,6 +12,7 @@ from clawgate.principal import Principal
 from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
+from clawgate.wire import NonNegative
 
 __all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService"]
 
@@ -20,7 +21,7 @@ class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
     agent_id: str = ""
     session_key: str = ""
     limit: Annotated[int, Meta(ge=1, le=500)] = 50
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: NonNegative = 0
 
 
 class TraceFollowParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -37,7 +38,7 @@ class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
     runId: str = ""
     sessionKey: str = ""
     limit: Annotated[int, Meta(ge=1, le=500)] = 200
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: NonNegative = 0
 
 
 class TraceService:

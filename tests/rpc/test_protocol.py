@@ -75,12 +75,12 @@ class TestNativeFraming:
         assert frame["error"]["code"] == "INVALID_REQUEST"
 
     def test_unknown_frame_type_is_invalid_request(self) -> None:
-        """A frame whose ``type`` is not ``req`` is refused with INVALID_REQUEST."""
+        """A frame whose ``type`` is not ``req`` is refused with INVALID_REQUEST, under its id."""
         reply = Protocol().receive(json.dumps({"type": "ping", "id": "1", "method": "x"}).encode())
         assert reply.error is not None
         frame = _frame(reply.error)
         assert frame["error"]["code"] == "INVALID_REQUEST"
-        assert frame["id"] == ""
+        assert frame["id"] == "1"
 
     def test_unknown_envelope_field_is_invalid_request(self) -> None:
         """An extra field in the envelope is refused, naming the field."""
