@@ -22,7 +22,7 @@ from clawgate.config import Settings
 from clawgate.crypto import SecretBox, load_or_create_key
 from clawgate.embedded_pg import DataDirInUse, EmbeddedPostgres, data_dir_holder
 from clawgate.errors import ConfigError
-from clawgate.ratelimit import RateLimiter
+from clawgate.ratelimit import CHAT_BURST, RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
 from clawgate.services.agents import AgentService
@@ -179,14 +179,16 @@ async def build_gateway(settings: Settings) -> Gateway:
     llm = LLMResolver(settings, db, box, http, bus)
     runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
-    chat = ChatService(settings, db, agents, runner)
+    chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
+    chat = ChatService(settings, db, agents, runner, chat_limiter)
     return Gateway(
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
         providers=ProviderService(db, box, http, bus), system_configs=SystemConfigService(db),
-        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm), traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner),
+        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
+        traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner, chat_limiter),
         ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
-        chat_limiter=RateLimiter(settings.gateway.rate_limit_rpm, 5),
+        chat_limiter=chat_limiter,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 

@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clawgate.errors import GatewayError, PayloadTooLarge, ResourceExhausted
+from clawgate.errors import GatewayError, PayloadTooLarge
 from clawgate.i18n import negotiate
-from clawgate.ratelimit import RateLimiter
+from clawgate.ratelimit import exhausted
 
 from .errors import error_response, family_for_path
 
@@ -100,9 +100,7 @@ class EdgeMiddleware:
         try:
             wait = self._rate_wait(scope)
             if wait:
-                seconds = RateLimiter.retry_after_seconds(wait)
-                refusal = ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
-                await self._refuse(scope, refusal, rid, receive, send_wrapper)
+                await self._refuse(scope, exhausted(wait), rid, receive, send_wrapper)
                 return
             declared = _header(scope, b"content-length")
             if declared.isdigit() and int(declared) > self.limit:

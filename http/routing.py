@@ -15,7 +15,6 @@ from clawgate import wire
 from clawgate.errors import (
     Forbidden,
     GatewayError,
-    ResourceExhausted,
     UnsupportedMediaType,
     invalid_from_validation,
 )
@@ -83,13 +82,10 @@ async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role
 
 
 def _check_key_rate(gateway: Gateway, who: Principal) -> None:
-    if not gateway.key_limiter.enabled:
-        return
-    bucket = f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}"
-    wait = gateway.key_limiter.hit(bucket)
-    if wait:
-        seconds = gateway.key_limiter.retry_after_seconds(wait)
-        raise ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
+    """The per-credential limit of every authenticated route. Raises: ResourceExhausted."""
+    limiter = gateway.key_limiter
+    if limiter.enabled:
+        limiter.check(f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}")
 
 
 def make_route(api: Api) -> Route:
