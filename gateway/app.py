@@ -3,7 +3,6 @@ and the services, and mounts the REST routes and the WebSocket endpoint on one S
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from clawgate.bus import EventBus
-from clawgate.config import Settings
+from clawgate.config import LLMSettings, Settings
 from clawgate.crypto import SecretBox, load_or_create_key
 from clawgate.embedded_pg import DataDirInUse, EmbeddedPostgres, data_dir_holder
 from clawgate.errors import ConfigError
@@ -47,6 +46,7 @@ __all__ = [
     "open_database_migrated",
     "pgvector_available",
     "prepare_database",
+    "tls_context",
 ]
 
 log = structlog.get_logger("clawgate.app")
@@ -128,17 +128,16 @@ async def prepare_database(dsn: str) -> list[str]:
     return applied
 
 
-def _provider_session() -> aiohttp.ClientSession:
+def _provider_session(llm: LLMSettings) -> aiohttp.ClientSession:
     """The client shared by every provider call; call it inside the running loop, ``close()`` it.
 
     Up to 512 connections, idle ones kept 5 s; 10 s to connect, 300 s to wait for a pool slot and
     300 s of silence from the upstream, with no bound on a whole call (a long stream may run on).
-    No cookies, no redirects (the adapters ask for none), certifi's CA bundle unless
-    SSL_CERT_FILE / SSL_CERT_DIR name another.
+    No cookies, no redirects (the adapters ask for none), the CAs of ``tls_context``.
     """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
-            limit=512, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=5.0, ssl=_tls_context()
+            limit=512, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=5.0, ssl=tls_context(llm)
         ),
         timeout=aiohttp.ClientTimeout(total=None, connect=300, sock_connect=10, sock_read=300),
         auto_decompress=True,
@@ -147,12 +146,13 @@ def _provider_session() -> aiohttp.ClientSession:
     )
 
 
-def _tls_context() -> ssl.SSLContext:
-    """The CAs httpx trusted for provider calls, so that moving off it changes no one's trust."""
-    if cafile := os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=cafile)
-    if capath := os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=capath)
+def tls_context(llm: LLMSettings) -> ssl.SSLContext:
+    """What provider calls trust: ``llm.ca_file``, else ``llm.ca_dir``, else certifi's bundle (for
+    a provider behind a private CA). Raises: OSError or ssl.SSLError for an unreadable bundle."""
+    if llm.ca_file:
+        return ssl.create_default_context(cafile=llm.ca_file)
+    if llm.ca_dir:
+        return ssl.create_default_context(capath=llm.ca_dir)
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -172,7 +172,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     box = SecretBox(key)
     bus = EventBus(db)
     await bus.start()
-    http = _provider_session()
+    http = _provider_session(settings.llm)
     auth = AuthService(settings, db, bus)
     rl = settings.rate_limits
     agents = AgentService(db, bus)
