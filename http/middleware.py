@@ -1,6 +1,7 @@
 """The edge middleware, pure ASGI (no ``BaseHTTPMiddleware``, which costs a task per request):
 
-- ``X-Request-Id`` in/out, security headers, one log line per request;
+- ``X-Request-Id`` in/out (bound as ``request_id`` for the request's log lines), security headers,
+  one log line per request;
 - a per-client-IP token bucket (429 with ``Retry-After``; WebSocket upgrades close 1008), health
   probes exempt;
 - the body limit, checked on ``Content-Length`` and again while reading (413). The rest of an
@@ -84,6 +85,10 @@ class EdgeMiddleware:
         incoming = _header(scope, b"x-request-id")
         rid = incoming if incoming and _RID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = rid
+        # A clean slate first: asyncio can hand a previous request's context (its tenant_id) to
+        # the next request's task on a kept-alive connection (cpython#140947, uvicorn#2167).
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
         status = 500
         rid_header = (b"x-request-id", rid.encode())
@@ -119,7 +124,6 @@ class EdgeMiddleware:
                 path=path,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                request_id=rid,
             )
 
     @staticmethod

@@ -18,6 +18,7 @@ from clawgate.errors import (
     UnsupportedMediaType,
     invalid_from_validation,
 )
+from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
@@ -97,6 +98,7 @@ def make_route(api: Api) -> Route:
             who: Principal | None = None
             if api.role is not None:
                 who = await authenticate(request, gateway, api.dev_role)
+                bind_caller(who)
                 if who.role < api.role:
                     raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)
                 _check_key_rate(gateway, who)

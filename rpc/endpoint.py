@@ -17,6 +17,7 @@ import structlog
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
 from . import METHODS
@@ -52,6 +53,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     task = asyncio.current_task()
     assert task is not None
     gateway.drains.add(task)
+    # The connection's tasks (reader, writer, calls) copy this context: their lines carry conn_id.
+    # A clean slate first, as for a REST request (``http.middleware``).
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(conn_id=conn.id)
     try:
         await _Session(gateway, ws, conn).run()
     finally:
@@ -86,7 +91,7 @@ class _Session:
                 await self._close(status.WS_1008_POLICY_VIOLATION, "slow consumer")
             elif reader in done and not reader.cancelled() and reader.exception() is not None:
                 # Our bug: never end silently. Log it, let the calls in flight answer, close 1011.
-                log.error("ws.reader_failed", conn_id=conn.id, exc_info=reader.exception())
+                log.error("ws.reader_failed", exc_info=reader.exception())
                 await self._wind_down(status.WS_1011_INTERNAL_ERROR, "internal error")
             elif shutdown in done and not reader.done():
                 reader.cancel()
@@ -231,3 +236,5 @@ class _Session:
             connectedAt=int(time.time() * 1000), tenantId=str(who.tenant_id),
         )  # fmt: skip
         self.gateway.clients.add(info)
+        # In the reader's context, which the tasks of later calls copy.
+        bind_caller(who)

@@ -339,6 +339,8 @@ class OpenAIService:
     ) -> LoopResult:
         """The loop, then its record. Raises: RunFailed; Unavailable when the answer could not be
         recorded (then it must not be delivered: the client was promised a committed record)."""
+        # This task's lines carry the request's ids (it lives and dies with the request) and its own.
+        structlog.contextvars.bind_contextvars(run_id=str(run_id))
         started = datetime.now(UTC)
         try:
             result = await ex.loop.run()
@@ -409,8 +411,8 @@ class OpenAIService:
             await self._records.write(payload)
         except Exception as exc:
             log.error(
-                "openai.record_failed", error=str(exc), exchange_id=ex.id, run_id=str(run_id), status=status,
-                tenant_id=str(who.tenant_id), agent=ex.agent.agent_key, user_id=ex.user_id,
+                "openai.record_failed", error=str(exc), exchange_id=ex.id, status=status,
+                agent=ex.agent.agent_key, user_id=ex.user_id,
                 session_key=ex.session_key, question=last_user, answer=res.content,
                 tool_calls=[msgspec.to_builtins(c) for c in res.tool_calls],
             )  # fmt: skip
@@ -425,10 +427,6 @@ class OpenAIService:
             if event is _END:
                 return
             yield event
-
-
-def _ignore(kind: str, payload: dict[str, Any]) -> None:
-    pass
 
     @staticmethod
     async def outcome(ex: Exchange) -> LoopResult:
@@ -451,6 +449,10 @@ def _ignore(kind: str, payload: dict[str, Any]) -> None:
             ex.task.cancel()
             with contextlib.suppress(BaseException):  # its outcome is nobody's any more
                 await ex.task
+
+
+def _ignore(kind: str, payload: dict[str, Any]) -> None:
+    pass
 
 
 _END: tuple[str, dict[str, Any]] = ("end", {})
