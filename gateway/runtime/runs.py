@@ -160,8 +160,10 @@ class RunManager:
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(_SWEEP_SECONDS)
-            with contextlib.suppress(Exception):
+            try:
                 await self.sweep()
+            except Exception:  # a lost database is handled in sweep; this is a bug, and the loop goes on
+                log.exception("runs.sweep_crashed")
 
     async def sweep(self) -> int:
         """Fail runs left ``running`` by processes that no longer hold their liveness lock."""
@@ -454,7 +456,7 @@ class RunManager:
                 "Write a title of at most 6 words for a conversation that starts with the message below. "
                 "Answer with the title only.\n\n" + plan.message[:2000]
             )
-            with contextlib.suppress(Exception):
+            try:
                 async with asyncio.timeout(30):
                     reply = await target.client.chat(
                         ChatRequest(
@@ -465,10 +467,13 @@ class RunManager:
                     )
                 if reply.content.strip():
                     title = reply.content.strip().strip("\"'").splitlines()[0][:80]
+            except Exception as exc:
+                log.warning("session.title_failed", error=repr(exc))  # the first words stand in
         try:
             async with self.db.transaction() as conn:
                 changed = await sessions.set_label_if_empty(conn, plan.tenant_id, plan.session.id, title)
-        except GatewayError:
+        except GatewayError as exc:
+            log.warning("session.title_write_failed", error=str(exc))
             return
         if changed:
             await self.bus.publish(

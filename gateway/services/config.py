@@ -160,6 +160,7 @@ class ConfigService:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._lock = asyncio.Lock()
+        self._commits: set[asyncio.Task[bool]] = set()  # a reference to each, should a caller give up
         # What config.get shows: the last accepted configuration, which may hold fields that
         # only take effect after a restart (the running settings are gateway.settings).
         self._settings = gateway.settings
@@ -212,7 +213,10 @@ class ConfigService:
             settings = _validate(new, str(self.path))
             # Shielded: once the file is being written, the change completes (file, view and
             # live settings together) even if the caller is cancelled.
-            restart = await asyncio.shield(asyncio.ensure_future(self._commit(settings, old)))
+            commit = asyncio.ensure_future(self._commit(settings, old))
+            self._commits.add(commit)
+            commit.add_done_callback(self._commits.discard)
+            restart = await asyncio.shield(commit)
             return self._view(), restart
 
     # -- internals --------------------------------------------------------------------------------
