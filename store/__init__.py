@@ -3,6 +3,6 @@ typed structs, so no ``asyncpg.Record`` leaves this package. Store functions nev
 connections or begin transactions: the caller (a service) does, through ``Database``.
 """
 
-from clawgate.store.db import Database, create_database
+from clawgate.store.db import Database, DbConnection, create_database
 
-__all__ = ["Database", "create_database"]
+__all__ = ["Database", "DbConnection", "create_database"]
