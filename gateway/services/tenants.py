@@ -111,7 +111,7 @@ class TenantService:
         """The tenant the caller acts in, any for owners and system keys, or one that
         ``who.member_id`` is a member of. Raises: NotFound, also for a tenant the caller may not see."""
         async with self._db.connection() as conn:
-            row = await self._find(conn, ref)
+            row = await tenants.get_by_ref(conn, ref)
             visible = row is not None and (
                 self._may_manage(who, row.id)
                 or (who.member_id and await tenants.get_user(conn, row.id, who.member_id) is not None)
@@ -119,12 +119,6 @@ class TenantService:
         if row is None or not visible:
             raise NotFound(kind="tenant", id=ref)
         return row
-
-    async def _find(self, conn: Any, ref: str) -> TenantRow | None:
-        try:
-            return await tenants.get(conn, UUID(ref))
-        except ValueError:
-            return await tenants.get_by_slug(conn, ref.lower())
 
     async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
         require(who, Role.ADMIN, "tenants.create")
