@@ -45,6 +45,7 @@ log = structlog.get_logger("clawgate.runs")
 
 _HEARTBEAT_SECONDS = 10.0
 _SWEEP_SECONDS = 5.0
+_ORPHANED = "the gateway process running it stopped"
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
 
 
@@ -86,6 +87,28 @@ class RunHandle:
     @property
     def content_so_far(self) -> str:
         return "".join(self.content)
+
+
+def _run_event(
+    kind: str,
+    *,
+    run_id: UUID,
+    session_key: str,
+    agent_id: str,
+    user_id: str,
+    seq: int,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """One event of a run as subscribers receive it (the payload of an ``agent`` bus event)."""
+    return {
+        "type": kind,
+        "runId": str(run_id),
+        "sessionKey": session_key,
+        "agentId": agent_id,
+        "userId": user_id,
+        "seq": seq,
+        "payload": payload,
+    }
 
 
 class RunManager:
@@ -169,23 +192,20 @@ class RunManager:
                         free = await runs.liveness_free(conn, process)
                     if not free:
                         continue
-                    dead = await runs.fail_process(conn, process, "the gateway process running it stopped")
+                    dead = await runs.fail_process(conn, process, _ORPHANED)
                     failed += len(dead)
                     for run in dead:
+                        event = _run_event(
+                            "run.failed", run_id=run.id, session_key=run.session_key,
+                            agent_id=str(run.agent_id), user_id=run.user_id, seq=0,
+                            payload={"error": _ORPHANED},
+                        )  # fmt: skip
                         await self.bus.publish(
                             BusEvent(
                                 name="agent",
+                                payload=event,
                                 tenant_id=run.tenant_id,
                                 user_id=run.user_id or None,
-                                payload={
-                                    "type": "run.failed",
-                                    "runId": str(run.id),
-                                    "sessionKey": run.session_key,
-                                    "agentId": str(run.agent_id),
-                                    "userId": run.user_id,
-                                    "seq": 0,
-                                    "payload": {"error": "the gateway process running it stopped"},
-                                },
                             )
                         )
         except GatewayError as exc:
@@ -259,15 +279,10 @@ class RunManager:
             handle.content.append(str(payload.get("content", "")))
         elif kind == "activity":
             handle.activity = payload
-        event = {
-            "type": kind,
-            "runId": str(handle.run_id),
-            "sessionKey": handle.session_key,
-            "agentId": plan.agent.agent_key,
-            "userId": plan.user_id,
-            "seq": handle.seq,
-            "payload": payload,
-        }
+        event = _run_event(
+            kind, run_id=handle.run_id, session_key=handle.session_key, agent_id=plan.agent.agent_key,
+            user_id=plan.user_id, seq=handle.seq, payload=payload,
+        )  # fmt: skip
         for queue in handle.listeners:
             queue.put_nowait(event)
         self._spawn(
