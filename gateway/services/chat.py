@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.config import Settings
-from clawgate.errors import InvalidRequest, NotFound, Unauthorized
+from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, Unauthorized
 from clawgate.principal import Principal, Role
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunManager, RunPlan
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, runs, sessions
+from clawgate.store import Database, DbConnection, runs, sessions
 from clawgate.store.types import AgentRow, MessageRow, RunRow, SessionRow
 from clawgate.wire import INT32_MAX, ChatText
 
@@ -232,7 +231,7 @@ class ChatService:
                         conn, tenant_id=who.tenant_id, session_id=session.id, session_key=key, agent_id=agent.id,
                         user_id=who.user_id, process_id=self.runner.process_id, idempotency_key=idem,
                     )  # fmt: skip
-            except asyncpg.UniqueViolationError:
+            except AlreadyExists:
                 raise _Retry() from None
             return _Decision(run=run, session=session, user_idx=user.idx)
 
@@ -241,7 +240,7 @@ class ChatService:
         await self.runner.llm.targets(agent)
 
     async def _session_for_send(
-        self, conn: asyncpg.Connection, who: Principal, agent: AgentRow, key: str, channel: str
+        self, conn: DbConnection, who: Principal, agent: AgentRow, key: str, channel: str
     ) -> SessionRow:
         session = await sessions.get_for_update(conn, who.tenant_id, key)
         if session is None:

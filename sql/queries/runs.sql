@@ -51,6 +51,12 @@ UPDATE runs
    AND status     = 'running'
 RETURNING id, tenant_id, session_key, agent_id, user_id;
 
+-- name: hold_liveness
+SELECT pg_advisory_lock($1, hashtext($2));
+
+-- name: liveness_free
+SELECT pg_try_advisory_xact_lock($1, hashtext($2));
+
 -- name: expire_idempotency
 UPDATE runs
    SET idempotency_key = NULL
