@@ -24,10 +24,17 @@ __all__ = [
     "hold_liveness",
     "insert",
     "liveness_free",
+    "release_idempotency",
     "running_processes",
 ]
 
 _LIVENESS = 0x434C4157  # "CLAW": the advisory lock namespace of process liveness
+
+
+async def release_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> None:
+    """Free ``key`` of a run older than 24 hours (``by_idempotency`` no longer finds it), so that a
+    new run may take it: the unique index on the key would refuse it otherwise."""
+    await conn.execute(query("runs.release_idempotency"), tenant_id, user_id, key)
 
 
 async def insert(

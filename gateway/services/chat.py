@@ -225,6 +225,8 @@ class ChatService:
             user = await sessions.append_message(
                 conn, who.tenant_id, session.id, role="user", content=text, metadata=_media(params.media)
             )
+            if idem is not None:
+                await runs.release_idempotency(conn, who.tenant_id, who.user_id, idem)
             try:
                 async with conn.transaction():
                     run = await runs.insert(
