@@ -130,13 +130,14 @@ class _WorkerPool:
             self.signal = sig
         self.stop.set()
 
-    def _start(self, slot: int) -> None:
+    def _start(self, slot: int) -> int | None:
         worker = self.context.Process(
             target=_worker, args=(self.settings, self.sockets[slot]), name=f"clawgate-worker-{slot}"
         )
         worker.start()
         self.workers[slot] = worker
         self.started_at[slot] = asyncio.get_running_loop().time()
+        return worker.pid
 
     async def _watch(self) -> bool:
         """Restart workers that die until asked to stop; True when one failed to start."""
@@ -158,8 +159,7 @@ class _WorkerPool:
                         await asyncio.wait_for(self.stop.wait(), _RESTART_PAUSE_SECONDS)
                     if self.stop.is_set():
                         break
-                self._start(slot)
-                log.warning("workers.restarted", pid=self.workers[slot].pid, replaces=worker.pid)  # type: ignore[union-attr]
+                log.warning("workers.restarted", pid=self._start(slot), replaces=worker.pid)
         return False
 
     async def _stop_all(self) -> None:
