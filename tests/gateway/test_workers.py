@@ -20,8 +20,9 @@ import pytest
 import websockets
 
 from clawgate.embedded_pg import data_dir_holder
+from tests.gateway.test_cli import run_cli
 from tests.gateway.test_embedded_supervision import Serve, _root, postmaster_pid, serve  # noqa: F401 (fixture)
-from tests.support import GATEWAY_TOKEN, WsClient
+from tests.support import GATEWAY_TOKEN, WsClient, free_port
 from tests.upstream import Reply, Upstream, stand_in
 
 OWNER = {"token": GATEWAY_TOKEN, "user_id": "owner"}
@@ -108,7 +109,8 @@ def _gone(process: psutil.Process) -> bool:
 class TestTwoWorkers:
     async def test_supervisor_owns_the_one_database(self, two: tuple[Serve, int, int]) -> None:
         """The supervisor holds the data directory and runs the only postmaster; the workers use its
-        DSN (they log ``embedded_db: false``) and each serves."""
+        DSN (they log ``embedded_db: false``) and each serves. Another ``serve`` on the directory is
+        refused, naming the supervisor."""
         gw, first, second = two
         assert data_dir_holder(gw.data) == gw.pid
         assert psutil.Process(postmaster_pid(gw.data)).is_running()
@@ -124,6 +126,10 @@ class TestTwoWorkers:
             await asyncio.sleep(0.05)
         assert {e["worker"] for e in lines} == {first, second}
         assert all(e["embedded_db"] is False for e in lines)
+        second_serve = await run_cli("serve", "--data-dir", str(gw.data), "--port", str(free_port()),
+                                     cwd=gw.data.parent)  # fmt: skip
+        assert second_serve.code == 2
+        assert f"is in use by another clawgate (pid {gw.pid}" in second_serve.err
 
     async def test_run_on_one_worker_streams_to_the_other_and_runs_once(
         self, two: tuple[Serve, int, int]
