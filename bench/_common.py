@@ -7,7 +7,9 @@ Servers always run as separate processes, so the load generator never shares the
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,30 @@ def bare_app(port: int) -> contextlib.AbstractContextManager[Server]:
     return running("bare starlette", command, port, clean_env(), "/health")
 
 
+def upstream(port: int) -> contextlib.AbstractContextManager[Server]:
+    """The loopback OpenAI-compatible upstream (``_upstream.py``), answering at once."""
+    command = [sys.executable, "-m", "uvicorn", "_upstream:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return running("upstream", command, port, clean_env(), "/health")
+
+
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}], "user": "bench-user"}
+"""The chat completion the benchmarks send: agent ``bench``, a persisted session (``user``)."""
+
+
+def bench_agent(gate: Server, upstream: Server) -> None:
+    """Provider ``up`` on ``upstream`` and agent ``bench`` on it, checked with one ``BODY`` request."""
+    with httpx.Client(base_url=gate.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        http.post("/v1/providers", json={"name": "up", "provider_type": "openai_compat",
+                                         "api_base": f"{upstream.url}/v1", "api_key": "sk-bench"}).raise_for_status()  # fmt: skip
+        http.post(
+            "/v1/agents", json={"agent_key": "bench", "provider": "up", "model": "bench-model"}
+        ).raise_for_status()
+        check = http.post("/v1/chat/completions", json=BODY)
+        check.raise_for_status()
+        assert check.json()["choices"][0]["message"]["content"] == "Hello from the upstream."
+
+
 @contextlib.contextmanager
 def data_dir() -> Iterator[Path]:
     """A temporary data directory (embedded PostgreSQL lives inside it)."""
@@ -152,6 +178,57 @@ def migrate(data: Path) -> None:
     )  # fmt: skip
 
 
+def wrk_post(
+    url: str, body: dict[str, object], seconds: int, connections: int, headers: dict[str, str]
+) -> dict[str, float]:
+    """wrk with a POST body; returns req/s and latency percentiles in ms."""
+    lua = "wrk.method = 'POST'\nwrk.body = [[" + json.dumps(body) + "]]\n"
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        lua += f"wrk.headers['{name}'] = '{value}'\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    threads = "1" if connections == 1 else "2"
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        script.name,
+        url,
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    Path(script.name).unlink()
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        sys.exit(f"could not read wrk's output:\n{out}")
+    result = {"rps": float(rate.group(1))}
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.MULTILINE)
+        if match:
+            value, unit = float(match.group(1)), match.group(2)
+            result[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if failed:
+        print(f"  warning: {failed.group(1)} non-2xx answers from {url}")
+    return result
+
+
+def alternate(
+    rounds: int, baseline: Callable[[], dict[str, float]], measured: Callable[[], dict[str, float]]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Alternate ``baseline`` and ``measured`` ``rounds`` times (so that a slow spell of the shared
+    machine hits both); each figure collected per round, for medians and ranges."""
+    base: dict[str, list[float]] = {}
+    seen: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for sink, run in ((base, baseline), (seen, measured)):
+            for key, value in run().items():
+                sink.setdefault(key, []).append(value)
+    return base, seen
+
+
 # -- /proc -----------------------------------------------------------------------------------------
 
 
@@ -175,26 +252,35 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
 def postgres_pids(pgdata: Path) -> list[int]:
     """The postmaster of ``pgdata`` and its children (it is not a child of the gateway)."""
     pid_file = pgdata / "postmaster.pid"
     if not pid_file.exists():
         return []
     postmaster = int(pid_file.read_text().split()[0])
-    pids = [postmaster]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
-                    pids.append(int(entry.name))
-    return pids
+    return [postmaster, *children(postmaster)]
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its children (``--workers``) have used so far."""
+    total = 0.0
+    for one in (pid, *children(pid)):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 # -- output ----------------------------------------------------------------------------------------

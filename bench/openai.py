@@ -15,21 +15,18 @@ Needs wrk (``apt-get install -y wrk``).
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from _common import (
-    BENCH,
+    BODY,
     TOKEN,
+    alternate,
+    bench_agent,
     clawgate,
     clean_env,
     cpu_seconds,
@@ -38,52 +35,9 @@ from _common import (
     machine_note,
     report,
     running,
+    upstream,
+    wrk_post,
 )
-
-BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}], "user": "bench-user"}
-
-
-def upstream(port: int):  # type: ignore[no-untyped-def]
-    command = [sys.executable, "-m", "uvicorn", "_upstream:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    return running("upstream", command, port, clean_env(), "/health")
-
-
-def wrk_post(
-    url: str, body: dict[str, object], seconds: int, connections: int, headers: dict[str, str]
-) -> dict[str, float]:
-    """wrk with a POST body; returns req/s and latency percentiles in ms."""
-    lua = "wrk.method = 'POST'\nwrk.body = [[" + json.dumps(body) + "]]\n"
-    for name, value in {"Content-Type": "application/json", **headers}.items():
-        lua += f"wrk.headers['{name}'] = '{value}'\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua)
-    threads = "1" if connections == 1 else "2"
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        script.name,
-        url,
-    ]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    Path(script.name).unlink()
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rate is None:
-        sys.exit(f"could not read wrk's output:\n{out}")
-    result = {"rps": float(rate.group(1))}
-    for pct in ("50", "99"):
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.MULTILINE)
-        if match:
-            value, unit = float(match.group(1)), match.group(2)
-            result[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if failed:
-        print(f"  warning: {failed.group(1)} non-2xx answers from {url}")
-    return result
 
 
 def ttft_ms(url: str, body: dict[str, object], headers: dict[str, str], count: int) -> float:
@@ -104,20 +58,6 @@ def ttft_ms(url: str, body: dict[str, object], headers: dict[str, str], count: i
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-def _rounds(
-    rounds: int, baseline: Callable[[], dict[str, float]], measured: Callable[[], dict[str, float]]
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Alternate ``baseline`` and ``measured`` ``rounds`` times (so that a slow spell of the shared
-    machine hits both); each figure collected per round, for medians and ranges."""
-    base: dict[str, list[float]] = {}
-    seen: dict[str, list[float]] = {}
-    for _ in range(rounds):
-        for sink, run in ((base, baseline), (seen, measured)):
-            for key, value in run().items():
-                sink.setdefault(key, []).append(value)
-    return base, seen
 
 
 def litellm_binary(given: str) -> str | None:
@@ -166,27 +106,19 @@ def main() -> None:
         upstream(up_port) as up,
         clawgate(free_port(), data, CLAWGATE_RATE_LIMIT_RPM="100000000") as gate,
     ):
-        with httpx.Client(base_url=gate.url, headers=auth) as http:
-            http.post("/v1/providers", json={"name": "up", "provider_type": "openai_compat",
-                                             "api_base": f"{up.url}/v1", "api_key": "sk-bench"}).raise_for_status()  # fmt: skip
-            http.post(
-                "/v1/agents", json={"agent_key": "bench", "provider": "up", "model": "bench-model"}
-            ).raise_for_status()
-            check = http.post("/v1/chat/completions", json=BODY)
-            check.raise_for_status()
-            assert check.json()["choices"][0]["message"]["content"] == "Hello from the upstream."
+        bench_agent(gate, up)
         direct_url, gate_url = f"{up.url}/v1/chat/completions", f"{gate.url}/v1/chat/completions"
         upstream_body = {**BODY, "model": "bench-model"}
         wrk_post(direct_url, upstream_body, 2, 1, {})  # warm-up
         wrk_post(gate_url, BODY, 2, 1, auth)
         rounds = args.rounds
         print(f"sequential latency (wrk, 1 connection, {args.duration} s each, {rounds} rounds alternating)")
-        base_seq, gate_seq = _rounds(rounds, lambda: wrk_post(direct_url, upstream_body, args.duration, 1, {}),
+        base_seq, gate_seq = alternate(rounds, lambda: wrk_post(direct_url, upstream_body, args.duration, 1, {}),
                                      lambda: wrk_post(gate_url, BODY, args.duration, 1, auth))  # fmt: skip
         print(
             f"time to first token, streaming ({args.ttft_requests} sequential requests each, {rounds} rounds)"
         )
-        base_ttft, gate_ttft = _rounds(rounds, lambda: {"ttft": ttft_ms(direct_url, upstream_body, {}, args.ttft_requests)},
+        base_ttft, gate_ttft = alternate(rounds, lambda: {"ttft": ttft_ms(direct_url, upstream_body, {}, args.ttft_requests)},
                                        lambda: {"ttft": ttft_ms(gate_url, BODY, auth, args.ttft_requests)})  # fmt: skip
         print(f"throughput (wrk, 32 connections, {args.duration} s each, {rounds} rounds alternating)")
         cpu: list[float] = []
@@ -197,7 +129,7 @@ def main() -> None:
             cpu.append((cpu_seconds(gate.proc.pid) - before) * 1000 / (result["rps"] * args.duration))
             return result
 
-        base_tp, gate_tp = _rounds(rounds, lambda: wrk_post(direct_url, upstream_body, args.duration, 32, {}),
+        base_tp, gate_tp = alternate(rounds, lambda: wrk_post(direct_url, upstream_body, args.duration, 32, {}),
                                    through_gateway)  # fmt: skip
     added_p50 = median(gate_seq["p50"]) - median(base_seq["p50"])
     added_p99 = median(gate_seq["p99"]) - median(base_seq["p99"])

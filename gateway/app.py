@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 import aiohttp
-import asyncpg
 import certifi
 import structlog
 from starlette.applications import Starlette
@@ -36,7 +35,8 @@ from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.state import Gateway
 from clawgate.store import create_database
-from clawgate.store.migrate import migrate
+from clawgate.store.db import Unreachable, connect
+from clawgate.store.migrate import migrate, pgvector_available
 
 __all__ = [
     "State",
@@ -44,7 +44,6 @@ __all__ = [
     "create_app",
     "open_database",
     "open_database_migrated",
-    "pgvector_available",
     "prepare_database",
     "tls_context",
 ]
@@ -99,11 +98,6 @@ async def open_database_migrated(
     return dsn, embedded, applied
 
 
-async def pgvector_available(conn: asyncpg.Connection) -> bool:
-    """True when the server can ``CREATE EXTENSION vector``."""
-    return bool(await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"))
-
-
 async def prepare_database(dsn: str) -> list[str]:
     """Check that ``dsn`` answers and has pgvector, then apply pending migrations.
 
@@ -111,8 +105,8 @@ async def prepare_database(dsn: str) -> list[str]:
     Raises: ConfigError when the server is unreachable or lacks pgvector.
     """
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
+        conn = await connect(dsn, timeout=10)
+    except Unreachable as exc:
         raise ConfigError(f"cannot connect to PostgreSQL: {exc}") from exc
     try:
         if not await pgvector_available(conn):

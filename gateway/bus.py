@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 import structlog
 
-from clawgate.sql import query
-from clawgate.store.db import CONNECTION_ERRORS, Database, register_codecs
+from clawgate.store import Database, DbConnection
+from clawgate.store import bus as store
+from clawgate.store.db import Unreachable, connect
 
 __all__ = ["CHANNEL", "BusEvent", "EventBus", "Subscriber", "invalidates", "invalidation"]
 
@@ -79,7 +79,7 @@ class EventBus:
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listener: asyncio.Task[None] | None = None
         self._fetches: set[asyncio.Task[None]] = set()  # spilled events being read (a reference each)
-        self._conn: asyncpg.Connection | None = None
+        self._conn: DbConnection | None = None
         self._lost = asyncio.Event()
         self.listening = asyncio.Event()
 
@@ -112,11 +112,9 @@ class EventBus:
             body = _encoder.encode(_Envelope(origin=self.origin, event=event))
             async with self._db.connection() as conn:
                 if len(body) > _NOTIFY_LIMIT:
-                    spill_id = await conn.fetchval(
-                        query("bus.spill"), event.tenant_id or uuid.UUID(int=0), body
-                    )
+                    spill_id = await store.spill(conn, event.tenant_id or uuid.UUID(int=0), body)
                     body = _encoder.encode(_Envelope(origin=self.origin, spill_id=spill_id))
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, body.decode())
+                await store.notify(conn, CHANNEL, body.decode())
         except Exception as exc:
             log.warning("bus.notify_failed", event_name=event.name, error=str(exc))
 
@@ -141,13 +139,11 @@ class EventBus:
         assert self._db is not None
         delay = 0.2
         while True:
-            conn: asyncpg.Connection | None = None
+            conn: DbConnection | None = None
             try:
-                conn = await asyncpg.connect(self._db.dsn)
-                await register_codecs(conn)
+                conn = await connect(self._db.dsn)
                 self._lost.clear()
-                conn.add_termination_listener(lambda _c: self._lost.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
+                await store.listen(conn, CHANNEL, self._on_notify, self._lost.set)
                 self._conn = conn
                 self.listening.set()
                 delay = 0.2
@@ -155,7 +151,7 @@ class EventBus:
                 log.warning("bus.listener_lost")
             except asyncio.CancelledError:
                 raise
-            except CONNECTION_ERRORS as exc:
+            except Unreachable as exc:
                 log.debug("bus.listener_connect_failed", error=str(exc))
             finally:
                 self.listening.clear()
@@ -166,7 +162,7 @@ class EventBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, payload: str) -> None:
         try:
             envelope = _decoder.decode(payload)
         except msgspec.DecodeError:
@@ -185,7 +181,7 @@ class EventBus:
         assert self._db is not None
         try:
             async with self._db.connection() as conn:
-                body = await conn.fetchval(query("bus.fetch_spill"), spill_id)
+                body = await store.fetch_spill(conn, spill_id)
             if body is not None:
                 envelope = _decoder.decode(body)
                 if envelope.event is not None:

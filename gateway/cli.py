@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from clawgate import __version__
-from clawgate.config import Settings, load_settings
+from clawgate.config import Settings, load_settings, worker_count
 from clawgate.errors import ConfigError, GatewayError
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["gateway.port"] = args.port
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
+    if getattr(args, "workers", None):
+        overrides["gateway.workers"] = args.workers
     return overrides
 
 
@@ -63,6 +65,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log)
     check_startup(settings)
+    if (count := worker_count(settings.gateway.workers)) > 1:
+        from clawgate.workers import serve_workers
+
+        return serve_workers(settings, count)
     server = GatewayServer(uvicorn_config(create_app(settings), settings))
     server.run()
     return 0 if server.started else 1
@@ -247,6 +253,18 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------------
 
 
+def _workers_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes >= 1 or auto, got {value!r}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clawgate", description="ClawGate, an async gateway for AI agents.")
     parser.add_argument("--version", action="version", version=f"clawgate {__version__}")
@@ -261,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[listen, data], help="run the gateway")
+    serve.add_argument(
+        "--workers", type=_workers_arg, metavar="N|auto",
+        help="gateway processes on the port, sharing one database (default 1; auto: one per CPU)",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
     migrate = sub.add_parser("migrate", parents=[data], help="apply database migrations and exit")
     migrate.set_defaults(func=cmd_migrate)

@@ -32,6 +32,7 @@ __all__ = [
     "config_hash",
     "load_settings",
     "settings_from_mapping",
+    "worker_count",
 ]
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -62,6 +63,10 @@ class GatewaySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields
     shutdown_grace_seconds: Annotated[
         float, Meta(ge=0, description="How long in-flight requests may finish on shutdown.")
     ] = 5.0
+    workers: Annotated[
+        Annotated[int, Meta(ge=1, le=256)] | Literal["auto"],
+        Meta(description="Gateway processes serving the port; auto: one per CPU the process may use."),
+    ] = 1
 
 
 class DatabaseSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -153,6 +158,18 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _workers(value: str) -> int | str:
+    return "auto" if value.strip().lower() == "auto" else int(value)
+
+
+def worker_count(workers: int | str) -> int:
+    """The number of gateway processes ``gateway.workers`` asks for (``auto``: the CPUs this process
+    may run on)."""
+    if workers == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return int(workers)
+
+
 # env suffix -> (settings path, parser). Each is read as CLAWGATE_<suffix>, then GOCLAW_<suffix>.
 _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "HOST": (("gateway", "host"), str),
@@ -163,6 +180,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "ALLOW_INSECURE_NO_AUTH": (("gateway", "allow_insecure_no_auth"), _bool),
     "MAX_MESSAGE_CHARS": (("gateway", "max_message_chars"), int),
     "RATE_LIMIT_RPM": (("gateway", "rate_limit_rpm"), int),
+    "WORKERS": (("gateway", "workers"), _workers),
     "DATA_DIR": (("data_dir",), str),
     "ENCRYPTION_KEY": (("encryption_key",), str),
     "EDITION": (("edition",), str),

@@ -19,19 +19,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import asyncpg
 import httpx
 
-from clawgate.app import pgvector_available
 from clawgate.config import Settings, load_settings
 from clawgate.crypto import SecretBox, parse_key
 from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.errors import ConfigError
 from clawgate.services.auth import is_loopback_host
 from clawgate.sql import MIGRATIONS
-from clawgate.store import providers, tenants
-from clawgate.store.db import register_codecs
-from clawgate.store.migrate import applied_versions
+from clawgate.store import DbConnection, providers, tenants
+from clawgate.store.db import Unreachable, connect, register_codecs
+from clawgate.store.migrate import applied_versions, pgvector_available
 
 __all__ = ["Check", "Status", "run_doctor"]
 
@@ -248,8 +246,8 @@ async def _database(settings: Settings, key: bytes | None, emit: Report) -> None
 
 async def _on_server(dsn: str, where: str, settings: Settings, key: bytes | None, emit: Report) -> None:
     try:
-        conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        conn = await connect(dsn, timeout=5)
+    except Unreachable as exc:
         emit(Check("FAIL", "database", f"cannot connect to the {where}: {exc}"))
         return
     try:
@@ -269,7 +267,7 @@ async def _on_server(dsn: str, where: str, settings: Settings, key: bytes | None
         await conn.close()
 
 
-async def _migrations(conn: asyncpg.Connection) -> Check:
+async def _migrations(conn: DbConnection) -> Check:
     applied = await applied_versions(conn)
     known = {m.version: m for m in MIGRATIONS}
     unknown = sorted(set(applied) - set(known))
@@ -290,7 +288,7 @@ async def _migrations(conn: asyncpg.Connection) -> Check:
     return Check("OK", "migrations", f"up to date ({len(applied)} applied)")
 
 
-async def _provider_secrets(conn: asyncpg.Connection, settings: Settings, key: bytes | None) -> Check:
+async def _provider_secrets(conn: DbConnection, settings: Settings, key: bytes | None) -> Check:
     name = "provider secrets"
     secrets: list[tuple[str, str]] = []  # (tenant/provider, stored secret)
     for tenant in await tenants.list_all(conn):

@@ -40,6 +40,7 @@ __all__ = [
     "Positive",
     "check_texts",
     "decode",
+    "decode_query",
     "malformed",
     "salvage",
     "too_deep",
@@ -325,6 +326,18 @@ def check_texts(values: Mapping[str, Any]) -> None:
     for name, value in values.items():
         if "\x00" in name or (isinstance(value, str) and "\x00" in value):
             raise invalid_field(f"$.{name.replace(chr(0), '')}", _NUL_DETAIL)
+
+
+def decode_query(params: Mapping[str, str], kind: type[T]) -> T:
+    """Query parameters (text each) as ``kind``, numbers and booleans read from their text.
+
+    Raises: InvalidRequest naming the offending parameter.
+    """
+    check_texts(params)
+    try:
+        return msgspec.convert(params, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid_from_validation(exc) from None
 
 
 def malformed(exc: msgspec.DecodeError, raw: bytes) -> InvalidRequest:

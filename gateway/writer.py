@@ -12,10 +12,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-import asyncpg
 import structlog
 
-from clawgate.store import Database
+from clawgate.store import Database, DbConnection
 
 __all__ = ["GroupWriter"]
 
@@ -32,7 +31,7 @@ class GroupWriter(Generic[T]):
     def __init__(
         self,
         db: Database,
-        write_batch: Callable[[asyncpg.Connection, list[T]], Awaitable[None]],
+        write_batch: Callable[[DbConnection, list[T]], Awaitable[None]],
         *,
         max_batch: int = 256,
     ) -> None:

@@ -7,17 +7,13 @@ from msgspec import Struct
 from clawgate.principal import Role
 from clawgate.services.agents import AgentCreate, AgentOut, AgentPatch, to_out
 
-from .types import Api, HttpContext
+from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
 
 class AgentList(Struct):
     agents: list[AgentOut]
-
-
-class Ok(Struct):
-    ok: bool = True
 
 
 async def list_agents(ctx: HttpContext, _: None) -> AgentList:

@@ -33,12 +33,10 @@ from clawgate.services.openai_compat import (
 )
 
 from .errors import error_body
-from .types import Api, HttpContext
+from .types import Api, HttpContext, JSONObject
 
 __all__ = ["ROUTES"]
 
-JSONObject = dict[str, Any]
-"""Documented as a JSON object in OpenAPI (the shape follows the OpenAI or GoClaw reference)."""
 
 _encoder = msgspec.json.Encoder()
 

@@ -15,7 +15,7 @@ from clawgate.services.providers import (
     VerifyResult,
 )
 
-from .types import Api, HttpContext
+from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
@@ -27,10 +27,6 @@ class ProviderList(Struct):
 class ModelList(Struct):
     models: list[dict[str, Any]]
     data: list[dict[str, Any]]
-
-
-class Ok(Struct):
-    ok: bool = True
 
 
 async def list_providers(ctx: HttpContext, _: None) -> ProviderList:

@@ -16,7 +16,6 @@ from clawgate.errors import (
     Forbidden,
     GatewayError,
     UnsupportedMediaType,
-    invalid_from_validation,
 )
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
@@ -56,16 +55,6 @@ def decode_body(raw: bytes, kind: type[Any]) -> Any:
     if not raw.strip():
         raw = b"{}"
     return wire.decode(raw, kind)
-
-
-def decode_query(request: Request, kind: type[Any]) -> Any:
-    """The query string as ``kind``. Raises: InvalidRequest naming the offending parameter."""
-    params = dict(request.query_params)
-    wire.check_texts(params)
-    try:
-        return msgspec.convert(params, kind, strict=False)
-    except msgspec.ValidationError as exc:
-        raise invalid_from_validation(exc) from None
 
 
 async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN) -> Principal:
@@ -108,7 +97,7 @@ def make_route(api: Api) -> Route:
                 check_json_type(request.headers.get("content-type"))
                 body = decode_body(await request.body(), api.body)
             if api.query is not None and body is None:
-                body = decode_query(request, api.query)
+                body = wire.decode_query(dict(request.query_params), api.query)
             ctx = HttpContext(
                 gateway=gateway,
                 principal=who,

@@ -11,12 +11,9 @@ from clawgate.services.sessions import BranchParams, SessionListParams
 from clawgate.services.traces import TraceFollowParams, TraceListParams
 from clawgate.wire import ChatText, Index
 
-from .types import Api, HttpContext
+from .types import Api, HttpContext, JSONObject
 
 __all__ = ["ROUTES"]
-
-JSONObject = dict[str, Any]
-"""Documented as a JSON object in OpenAPI (the shape follows the OpenAI or GoClaw reference)."""
 
 
 class FollowQuery(Struct, kw_only=True, forbid_unknown_fields=True):

@@ -9,17 +9,13 @@ from clawgate.principal import Role
 from clawgate.services.system_configs import ConfigValue
 from clawgate.store.types import ConfigEntry
 
-from .types import Api, HttpContext
+from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
 
 class ConfigList(Struct):
     configs: list[ConfigEntry]
-
-
-class Ok(Struct):
-    ok: bool = True
 
 
 class Edition(Struct):

@@ -15,7 +15,7 @@ from clawgate.services.tenants import (
     user_out,
 )
 
-from .types import Api, HttpContext
+from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
@@ -26,10 +26,6 @@ class TenantList(Struct):
 
 class UserList(Struct):
     users: list[TenantUserOut]
-
-
-class Ok(Struct):
-    ok: bool = True
 
 
 async def list_tenants(ctx: HttpContext, _: None) -> TenantList:

@@ -6,17 +6,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from msgspec import Struct
 from starlette.requests import Request
 
 from clawgate.i18n import negotiate
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
-__all__ = ["Api", "Family", "Handler", "HttpContext"]
+__all__ = ["Api", "Family", "Handler", "HttpContext", "JSONObject", "Ok"]
 
 Family = Literal["goclaw", "openai", "mc", "plain"]
 """Which error envelope a route speaks: GoClaw ``{error:{code,message}}``, OpenAI's error object,
 Mission Control's ``{detail, request_id}``, or plain (health probes)."""
+
+JSONObject = dict[str, Any]
+"""Documented as a JSON object in OpenAPI (the shape follows the OpenAI or GoClaw reference)."""
+
+
+class Ok(Struct):
+    """The answer of a write that returns nothing else (a delete): ``{"ok": true}``."""
+
+    ok: bool = True
 
 
 @dataclass(frozen=True, slots=True)

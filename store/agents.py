@@ -17,6 +17,7 @@ __all__ = [
     "fields_of",
     "get",
     "get_by_key",
+    "get_by_ref",
     "get_default",
     "get_file",
     "get_for_update",
@@ -49,6 +50,16 @@ async def get_for_update(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UU
 
 async def get_by_key(conn: asyncpg.Connection, tenant_id: UUID, agent_key: str) -> AgentRow | None:
     return maybe(await conn.fetchrow(query("agents.get_by_key"), tenant_id, agent_key), AgentRow)
+
+
+async def get_by_ref(conn: asyncpg.Connection, tenant_id: UUID, ref: str) -> AgentRow | None:
+    """The tenant's agent whose id (a UUID) or key is ``ref``; parsed before anything is awaited
+    (see ``tenants.get_by_ref``)."""
+    try:
+        agent_id = UUID(ref)
+    except ValueError:
+        return await get_by_key(conn, tenant_id, ref)
+    return await get(conn, tenant_id, agent_id)
 
 
 async def get_default(conn: asyncpg.Connection, tenant_id: UUID) -> AgentRow | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
@@ -13,7 +13,10 @@ from pgvector.asyncpg import register_vector
 
 from clawgate.errors import Unavailable
 
-__all__ = ["CONNECTION_ERRORS", "Database", "create_database"]
+__all__ = ["CONNECTION_ERRORS", "Database", "DbConnection", "Unreachable", "connect", "create_database"]
+
+DbConnection: TypeAlias = asyncpg.Connection
+"""A database connection as the rest of the gateway names it: a handle to pass to ``clawgate.store``."""
 
 # Errors that mean "the database is not reachable right now", as opposed to a bad query.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -30,6 +33,23 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     # in progress"): the connection is gone, not the query wrong.
     asyncpg.InternalClientError,
 )
+
+
+class Unreachable(Exception):
+    """A connection of its own could not be opened or used: the server is down, refused it or
+    rejected the login. ``str()`` is the driver's message."""
+
+
+async def connect(dsn: str, *, timeout: float = 60.0) -> DbConnection:
+    """A connection of its own, outside the pool and without our codecs: for session state that
+    must outlive a transaction (LISTEN, the process liveness lock), the migrator and the doctor.
+
+    Raises: Unreachable.
+    """
+    try:
+        return await asyncpg.connect(dsn, timeout=timeout)
+    except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+        raise Unreachable(str(exc)) from exc
 
 
 def _dumps(value: Any) -> str:

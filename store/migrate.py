@@ -8,7 +8,7 @@ import asyncpg
 from clawgate.errors import ConfigError
 from clawgate.sql import MIGRATIONS
 
-__all__ = ["applied_versions", "migrate"]
+__all__ = ["applied_versions", "migrate", "pgvector_available"]
 
 # pg_advisory_lock key: any constant that other applications are unlikely to use.
 _LOCK_KEY = 0x636C617767617465  # "clawgate"
@@ -21,6 +21,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at  timestamptz NOT NULL DEFAULT now()
 )
 """
+
+
+async def pgvector_available(conn: asyncpg.Connection) -> bool:
+    """True when the server can ``CREATE EXTENSION vector``."""
+    return bool(await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"))
 
 
 async def applied_versions(conn: asyncpg.Connection) -> dict[int, str]:

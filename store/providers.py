@@ -12,7 +12,7 @@ from clawgate.sql import query
 from clawgate.store._rows import many, maybe, one
 from clawgate.store.types import ProviderRow
 
-__all__ = ["delete", "get", "get_by_name", "insert", "list_providers", "update"]
+__all__ = ["delete", "get", "get_by_name", "get_by_ref", "insert", "list_providers", "update"]
 
 
 async def list_providers(conn: asyncpg.Connection, tenant_id: UUID) -> list[ProviderRow]:
@@ -25,6 +25,16 @@ async def get(conn: asyncpg.Connection, tenant_id: UUID, provider_id: UUID) -> P
 
 async def get_by_name(conn: asyncpg.Connection, tenant_id: UUID, name: str) -> ProviderRow | None:
     return maybe(await conn.fetchrow(query("providers.get_by_name"), tenant_id, name), ProviderRow)
+
+
+async def get_by_ref(conn: asyncpg.Connection, tenant_id: UUID, ref: str) -> ProviderRow | None:
+    """The tenant's provider whose id (a UUID) or name is ``ref``; parsed before anything is awaited
+    (see ``tenants.get_by_ref``)."""
+    try:
+        provider_id = UUID(ref)
+    except ValueError:
+        return await get_by_name(conn, tenant_id, ref)
+    return await get(conn, tenant_id, provider_id)
 
 
 async def insert(

@@ -8,8 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
+from clawgate.errors import AlreadyExists
 from clawgate.sql import query
 from clawgate.store._rows import many, maybe, one
+from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 from clawgate.store.types import FailedRun, RunRow
 
 __all__ = [
@@ -19,9 +21,20 @@ __all__ = [
     "finish",
     "get",
     "heartbeat",
+    "hold_liveness",
     "insert",
+    "liveness_free",
+    "release_idempotency",
     "running_processes",
 ]
+
+_LIVENESS = 0x434C4157  # "CLAW": the advisory lock namespace of process liveness
+
+
+async def release_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> None:
+    """Free ``key`` of a run older than 24 hours (``by_idempotency`` no longer finds it), so that a
+    new run may take it: the unique index on the key would refuse it otherwise."""
+    await conn.execute(query("runs.release_idempotency"), tenant_id, user_id, key)
 
 
 async def insert(
@@ -35,18 +48,21 @@ async def insert(
     process_id: str,
     idempotency_key: str | None,
 ) -> RunRow:
-    """Raises: asyncpg.UniqueViolationError when the session already has an active run or the
-    idempotency key is taken (the caller decides which and what to answer)."""
-    row = await conn.fetchrow(
-        query("runs.insert"),
-        tenant_id,
-        session_id,
-        session_key,
-        agent_id,
-        user_id,
-        process_id,
-        idempotency_key,
-    )
+    """Raises: AlreadyExists when the session already has an active run or the idempotency key is
+    taken (the caller decides which and what to answer)."""
+    try:
+        row = await conn.fetchrow(
+            query("runs.insert"),
+            tenant_id,
+            session_id,
+            session_key,
+            agent_id,
+            user_id,
+            process_id,
+            idempotency_key,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists(kind="run", id=session_key) from None
     return one(row, RunRow)
 
 
@@ -91,3 +107,24 @@ async def running_processes(conn: asyncpg.Connection, own_process: str) -> list[
 async def fail_process(conn: asyncpg.Connection, process_id: str, reason: str) -> list[FailedRun]:
     """Fail every run still marked running by ``process_id``; returns what was failed."""
     return many(await conn.fetch(query("runs.fail_process"), process_id, reason), FailedRun)
+
+
+async def hold_liveness(conn: asyncpg.Connection, process_id: str) -> None:
+    """Take ``process_id``'s liveness lock, held for as long as ``conn`` lives: a connection of its
+    own (``clawgate.store.db.connect``), never a pooled one.
+
+    Raises: Unreachable when the connection fails meanwhile.
+    """
+    try:
+        await conn.execute(query("runs.hold_liveness"), _LIVENESS, process_id)
+    except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+        raise Unreachable(str(exc)) from exc
+
+
+async def liveness_free(conn: asyncpg.Connection, process_id: str) -> bool:
+    """Whether no session holds ``process_id``'s liveness lock (its process is gone).
+
+    Call it inside a transaction: the probe takes the lock when it is free, until the transaction
+    ends, so that it is never left on a pooled connection (the pool does not reset them).
+    """
+    return bool(await conn.fetchval(query("runs.liveness_free"), _LIVENESS, process_id))

@@ -16,6 +16,7 @@ __all__ = [
     "MASTER_TENANT_ID",
     "delete_user",
     "get",
+    "get_by_ref",
     "get_by_slug",
     "get_user",
     "insert",
@@ -43,6 +44,19 @@ async def get(conn: asyncpg.Connection, tenant_id: UUID) -> TenantRow | None:
 
 async def get_by_slug(conn: asyncpg.Connection, slug: str) -> TenantRow | None:
     return maybe(await conn.fetchrow(query("tenants.get_by_slug"), slug), TenantRow)
+
+
+async def get_by_ref(conn: asyncpg.Connection, ref: str) -> TenantRow | None:
+    """The tenant whose id (a UUID) or slug (in any case) is ``ref``.
+
+    ``ref`` is parsed before anything is awaited: a row that does not convert raises
+    ``msgspec.ValidationError``, a ``ValueError`` too, which must not be taken for a slug.
+    """
+    try:
+        tenant_id = UUID(ref)
+    except ValueError:
+        return await get_by_slug(conn, ref.lower())
+    return await get(conn, tenant_id)
 
 
 async def insert(conn: asyncpg.Connection, name: str, slug: str, settings: dict[str, Any]) -> TenantRow:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 import structlog
 
@@ -36,8 +35,8 @@ from clawgate.runtime.llm import LLMResolver, Target
 from clawgate.runtime.loop import AgentLoop, LoopInput, RunFailed
 from clawgate.runtime.prompt import build_system_prompt, history_messages, to_chat_message
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, runs, sessions, traces
-from clawgate.store.db import CONNECTION_ERRORS
+from clawgate.store import Database, DbConnection, runs, sessions, traces
+from clawgate.store.db import Unreachable, connect
 from clawgate.store.traces import NewSpan
 from clawgate.store.types import AgentRow, SessionRow
 from clawgate.tools import REGISTRY, ToolContext
@@ -46,9 +45,9 @@ __all__ = ["RunHandle", "RunManager", "RunPlan"]
 
 log = structlog.get_logger("clawgate.runs")
 
-_LOCK_NS = 0x434C4157  # "CLAW": advisory lock namespace for process liveness
 _HEARTBEAT_SECONDS = 10.0
 _SWEEP_SECONDS = 5.0
+_ORPHANED = "the gateway process running it stopped"
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
 
 
@@ -92,6 +91,28 @@ class RunHandle:
         return "".join(self.content)
 
 
+def _run_event(
+    kind: str,
+    *,
+    run_id: UUID,
+    session_key: str,
+    agent_id: str,
+    user_id: str,
+    seq: int,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """One event of a run as subscribers receive it (the payload of an ``agent`` bus event)."""
+    return {
+        "type": kind,
+        "runId": str(run_id),
+        "sessionKey": session_key,
+        "agentId": agent_id,
+        "userId": user_id,
+        "seq": seq,
+        "payload": payload,
+    }
+
+
 class RunManager:
     def __init__(
         self, settings: Settings, db: Database, bus: EventBus, llm: LLMResolver, agents: AgentService
@@ -104,7 +125,7 @@ class RunManager:
         self.process_id = bus.origin
         self.local: dict[UUID, RunHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._lock_conn: asyncpg.Connection | None = None
+        self._lock_conn: DbConnection | None = None
         bus.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -139,10 +160,10 @@ class RunManager:
 
     async def _take_lock(self) -> None:
         try:
-            conn = await asyncpg.connect(self.db.dsn)
-            await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _LOCK_NS, self.process_id)
+            conn = await connect(self.db.dsn)
+            await runs.hold_liveness(conn, self.process_id)
             self._lock_conn = conn
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+        except Unreachable as exc:
             log.warning("runs.lock_failed", error=str(exc))
 
     async def _heartbeat_loop(self) -> None:
@@ -171,31 +192,24 @@ class RunManager:
         try:
             async with self.db.connection() as conn:
                 for process in await runs.running_processes(conn, self.process_id):
-                    # A transaction-scoped probe: the lock is gone at commit, never left on a pooled
-                    # connection (the pool does not reset connections it takes back).
                     async with conn.transaction():
-                        free = await conn.fetchval(
-                            "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _LOCK_NS, process
-                        )
+                        free = await runs.liveness_free(conn, process)
                     if not free:
                         continue
-                    dead = await runs.fail_process(conn, process, "the gateway process running it stopped")
+                    dead = await runs.fail_process(conn, process, _ORPHANED)
                     failed += len(dead)
                     for run in dead:
+                        event = _run_event(
+                            "run.failed", run_id=run.id, session_key=run.session_key,
+                            agent_id=str(run.agent_id), user_id=run.user_id, seq=0,
+                            payload={"error": _ORPHANED},
+                        )  # fmt: skip
                         await self.bus.publish(
                             BusEvent(
                                 name="agent",
+                                payload=event,
                                 tenant_id=run.tenant_id,
                                 user_id=run.user_id or None,
-                                payload={
-                                    "type": "run.failed",
-                                    "runId": str(run.id),
-                                    "sessionKey": run.session_key,
-                                    "agentId": str(run.agent_id),
-                                    "userId": run.user_id,
-                                    "seq": 0,
-                                    "payload": {"error": "the gateway process running it stopped"},
-                                },
                             )
                         )
         except GatewayError as exc:
@@ -273,15 +287,10 @@ class RunManager:
             handle.content.append(str(payload.get("content", "")))
         elif kind == "activity":
             handle.activity = payload
-        event = {
-            "type": kind,
-            "runId": str(handle.run_id),
-            "sessionKey": handle.session_key,
-            "agentId": plan.agent.agent_key,
-            "userId": plan.user_id,
-            "seq": handle.seq,
-            "payload": payload,
-        }
+        event = _run_event(
+            kind, run_id=handle.run_id, session_key=handle.session_key, agent_id=plan.agent.agent_key,
+            user_id=plan.user_id, seq=handle.seq, payload=payload,
+        )  # fmt: skip
         for queue in handle.listeners:
             queue.put_nowait(event)
         self._spawn(
@@ -511,7 +520,7 @@ class _SessionHooks:
                 await _append(conn, plan, self.h.run_id, message)
             return await self._unseen(conn)
 
-    async def _unseen(self, conn: asyncpg.Connection) -> list[ChatMessage]:
+    async def _unseen(self, conn: DbConnection) -> list[ChatMessage]:
         plan = self.h.plan
         rows = await sessions.user_messages_after(conn, plan.tenant_id, plan.session.id, self.last_seen)
         if rows:
@@ -562,7 +571,7 @@ class _SessionHooks:
         return []
 
 
-async def _append(conn: asyncpg.Connection, plan: RunPlan, run_id: UUID, message: ChatMessage) -> Any:
+async def _append(conn: DbConnection, plan: RunPlan, run_id: UUID, message: ChatMessage) -> Any:
     return await sessions.append_message(
         conn,
         plan.tenant_id,
@@ -577,7 +586,7 @@ async def _append(conn: asyncpg.Connection, plan: RunPlan, run_id: UUID, message
 
 
 async def _record_trace(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     handle: RunHandle,
     spans: list[NewSpan],
     usage: Usage,

@@ -190,12 +190,6 @@ class AgentService:
             self._lists.clear()
             self._files.clear()
 
-    async def _resolve(self, conn: Any, tenant_id: UUID, ref: str) -> AgentRow | None:
-        try:
-            return await store.get(conn, tenant_id, UUID(ref))
-        except ValueError:
-            return await store.get_by_key(conn, tenant_id, ref)
-
     async def create(self, who: Principal, body: AgentCreate) -> AgentRow:
         """Create an agent. Raises: Forbidden below admin; AlreadyExists for a taken key."""
         require(who, Role.ADMIN, "agents.create")
@@ -215,7 +209,7 @@ class AgentService:
         """Change the fields present in ``patch``. Raises: Forbidden, NotFound, AlreadyExists."""
         require(who, Role.ADMIN, "agents.update")
         async with self._db.transaction() as conn:
-            current = await self._resolve(conn, who.tenant_id, ref)
+            current = await store.get_by_ref(conn, who.tenant_id, ref)
             if current is None:
                 raise NotFound(kind="agent", id=ref)
             locked = await store.get_for_update(conn, who.tenant_id, current.id)
@@ -235,7 +229,7 @@ class AgentService:
         """Soft-delete an agent. Raises: Forbidden, NotFound."""
         require(who, Role.ADMIN, "agents.delete")
         async with self._db.transaction() as conn:
-            row = await self._resolve(conn, who.tenant_id, ref)
+            row = await store.get_by_ref(conn, who.tenant_id, ref)
             if row is None or not await store.soft_delete(conn, who.tenant_id, row.id):
                 raise NotFound(kind="agent", id=ref)
         await self._changed(who, row, "deleted")

@@ -99,10 +99,7 @@ class ApiKeyService:
 
     async def _tenant_id(self, who: Principal, ref: str) -> UUID:
         async with self._db.connection() as conn:
-            try:
-                row = await tenants.get(conn, UUID(ref))
-            except ValueError:
-                row = await tenants.get_by_slug(conn, ref)
+            row = await tenants.get_by_ref(conn, ref)
         if row is None:
             raise NotFound(kind="tenant", id=ref)
         if row.id != who.tenant_id and not who.cross_tenant:

@@ -204,10 +204,7 @@ class AuthService:
         if cached is not None and now - cached[0] < _TENANT_CACHE_TTL:
             return cached[1]
         async with self._db.connection() as conn:
-            try:
-                row = await tenants.get(conn, UUID(ref))
-            except ValueError:
-                row = await tenants.get_by_slug(conn, ref.lower())
+            row = await tenants.get_by_ref(conn, ref)
         if len(self._tenants) > 10_000:
             self._tenants.clear()
         self._tenants[ref] = (now, row)

@@ -9,19 +9,18 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.config import Settings
-from clawgate.errors import InvalidRequest, NotFound, Unauthorized
+from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, Unauthorized
 from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunManager, RunPlan
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, runs, sessions
+from clawgate.store import Database, DbConnection, runs, sessions
 from clawgate.store.types import AgentRow, MessageRow, RunRow, SessionRow
 from clawgate.wire import INT32_MAX, ChatText
 
@@ -262,13 +261,15 @@ class ChatService:
             user = await sessions.append_message(
                 conn, who.tenant_id, session.id, role="user", content=text, metadata=_media(params.media)
             )
+            if idem is not None:
+                await runs.release_idempotency(conn, who.tenant_id, who.user_id, idem)
             try:
                 async with conn.transaction():
                     run = await runs.insert(
                         conn, tenant_id=who.tenant_id, session_id=session.id, session_key=key, agent_id=agent.id,
                         user_id=who.user_id, process_id=self.runner.process_id, idempotency_key=idem,
                     )  # fmt: skip
-            except asyncpg.UniqueViolationError:
+            except AlreadyExists:
                 raise _Retry() from None
             return _Decision(run=run, session=session, user_idx=user.idx)
 
@@ -277,7 +278,7 @@ class ChatService:
         await self.runner.llm.targets(agent)
 
     async def _session_for_send(
-        self, conn: asyncpg.Connection, who: Principal, agent: AgentRow, key: str, channel: str
+        self, conn: DbConnection, who: Principal, agent: AgentRow, key: str, channel: str
     ) -> SessionRow:
         session = await sessions.get_for_update(conn, who.tenant_id, key)
         if session is None:

@@ -124,10 +124,7 @@ class ProviderService:
         """By UUID or name. Raises: NotFound (also for another tenant's provider)."""
         require(who, Role.OPERATOR, "providers.get")
         async with self._db.connection() as conn:
-            try:
-                row = await providers.get(conn, who.tenant_id, UUID(ref))
-            except ValueError:
-                row = await providers.get_by_name(conn, who.tenant_id, ref)
+            row = await providers.get_by_ref(conn, who.tenant_id, ref)
         if row is None:
             raise NotFound(kind="provider", id=ref)
         return row

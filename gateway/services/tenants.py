@@ -66,6 +66,13 @@ def user_out(row: TenantUserRow) -> TenantUserOut:
     return TenantUserOut(**{f: getattr(row, f) for f in TenantUserOut.__struct_fields__})
 
 
+def _require_admin(who: Principal, action: str, *, provision: bool) -> None:
+    """Raises: Forbidden below admin, or (``provision``) without owner or ``operator.provision``."""
+    require(who, Role.ADMIN, action)
+    if provision and not who.can_provision:
+        raise Forbidden(action=action, role="owner")
+
+
 class TenantService:
     def __init__(self, db: Database, auth: AuthService) -> None:
         self._db = db
@@ -111,7 +118,7 @@ class TenantService:
         """The tenant the caller acts in, any for owners and system keys, or one that
         ``who.member_id`` is a member of. Raises: NotFound, also for a tenant the caller may not see."""
         async with self._db.connection() as conn:
-            row = await self._find(conn, ref)
+            row = await tenants.get_by_ref(conn, ref)
             visible = row is not None and (
                 self._may_manage(who, row.id)
                 or (who.member_id and await tenants.get_user(conn, row.id, who.member_id) is not None)
@@ -120,24 +127,13 @@ class TenantService:
             raise NotFound(kind="tenant", id=ref)
         return row
 
-    async def _find(self, conn: Any, ref: str) -> TenantRow | None:
-        try:
-            return await tenants.get(conn, UUID(ref))
-        except ValueError:
-            return await tenants.get_by_slug(conn, ref.lower())
-
     async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
-        require(who, Role.ADMIN, "tenants.create")
-        if not who.can_provision:
-            raise Forbidden(action="tenants.create", role="owner")
+        _require_admin(who, "tenants.create", provision=True)
         async with self._db.transaction() as conn:
             return await tenants.insert(conn, body.name, body.slug, body.settings)
 
     async def update(self, who: Principal, ref: str, patch: TenantPatch) -> TenantRow:
-        require(who, Role.ADMIN, "tenants.update")
-        row = await self.get(who, ref)
-        if not self._may_manage(who, row.id):
-            raise NotFound(kind="tenant", id=ref)
+        row = await self._managed(who, ref, "tenants.update")
         async with self._db.transaction() as conn:
             updated = await tenants.update(
                 conn, row.id, name=patch.name, status=patch.status, settings=patch.settings
@@ -147,26 +143,28 @@ class TenantService:
         await self._auth.invalidate("tenants")
         return updated
 
+    async def _managed(self, who: Principal, ref: str, action: str, *, provision: bool = False) -> TenantRow:
+        """The tenant ``ref`` for a write: ``who`` is an admin (who may also provision, with
+        ``provision``) acting in it or across tenants. Raises: Forbidden; NotFound, also for a
+        tenant ``who`` may see but not manage."""
+        _require_admin(who, action, provision=provision)
+        row = await self.get(who, ref)
+        if not self._may_manage(who, row.id):
+            raise NotFound(kind="tenant", id=ref)
+        return row
+
     async def list_users(self, who: Principal, ref: str) -> list[TenantUserRow]:
         row = await self.get(who, ref)
         async with self._db.connection() as conn:
             return await tenants.list_users(conn, row.id)
 
     async def add_user(self, who: Principal, ref: str, body: TenantUserAdd) -> TenantUserRow:
-        require(who, Role.ADMIN, "tenants.users.add")
-        if not who.can_provision:
-            raise Forbidden(action="tenants.users.add", role="owner")
-        row = await self.get(who, ref)
-        if not self._may_manage(who, row.id):
-            raise NotFound(kind="tenant", id=ref)
+        row = await self._managed(who, ref, "tenants.users.add", provision=True)
         async with self._db.transaction() as conn:
             return await tenants.upsert_user(conn, row.id, body.user_id, body.role, body.display_name)
 
     async def remove_user(self, who: Principal, ref: str, user_id: str) -> None:
-        require(who, Role.ADMIN, "tenants.users.remove")
-        row = await self.get(who, ref)
-        if not self._may_manage(who, row.id):
-            raise NotFound(kind="tenant", id=ref)
+        row = await self._managed(who, ref, "tenants.users.remove")
         async with self._db.transaction() as conn:
             if not await tenants.delete_user(conn, row.id, user_id):
                 raise NotFound(kind="tenant user", id=user_id)

@@ -11,3 +11,6 @@ SELECT s.body
 -- name: prune_spill
 DELETE FROM bus_spill
  WHERE created_at < now() - interval '1 hour';
+
+-- name: notify
+SELECT pg_notify($1, $2);

@@ -51,6 +51,20 @@ UPDATE runs
    AND status     = 'running'
 RETURNING id, tenant_id, session_key, agent_id, user_id;
 
+-- name: hold_liveness
+SELECT pg_advisory_lock($1, hashtext($2));
+
+-- name: liveness_free
+SELECT pg_try_advisory_xact_lock($1, hashtext($2));
+
+-- name: release_idempotency
+UPDATE runs
+   SET idempotency_key = NULL
+ WHERE tenant_id       = $1
+   AND user_id         = $2
+   AND idempotency_key = $3
+   AND started_at     <= now() - interval '24 hours';
+
 -- name: expire_idempotency
 UPDATE runs
    SET idempotency_key = NULL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import certifi
 import pytest
 
 from clawgate.app import tls_context
-from clawgate.config import LLMSettings, Settings, load_settings
+from clawgate.config import LLMSettings, Settings, load_settings, worker_count
 from clawgate.errors import ConfigError
 
 
@@ -199,6 +200,19 @@ class TestEnvironment:
             load_settings(None, environ={"CLAWGATE_LOG_LEVEL": "loud"})
         with pytest.raises(ConfigError, match=r"\$\.gateway\.port"):
             load_settings(None, environ={"CLAWGATE_PORT": "-1"})
+
+    def test_workers_is_a_count_or_auto(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``CLAWGATE_WORKERS``: a number of processes >= 1, or ``auto`` (one per usable CPU)."""
+        monkeypatch.chdir(tmp_path)
+        assert load_settings(None, environ={}).gateway.workers == 1
+        assert load_settings(None, environ={"CLAWGATE_WORKERS": "3"}).gateway.workers == 3
+        auto = load_settings(None, environ={"CLAWGATE_WORKERS": "AUTO"}).gateway.workers
+        assert auto == "auto"
+        assert worker_count(auto) == len(os.sched_getaffinity(0))
+        with pytest.raises(ConfigError, match=r"\$\.gateway\.workers"):
+            load_settings(None, environ={"CLAWGATE_WORKERS": "0"})
+        with pytest.raises(ConfigError, match="CLAWGATE_WORKERS='many'"):
+            load_settings(None, environ={"CLAWGATE_WORKERS": "many"})
 
     def test_overrides_win_over_env(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Command-line overrides (--port, --host, --data-dir) apply last."""

@@ -28,11 +28,12 @@ AUTH = {"Authorization": f"Bearer {GATEWAY_TOKEN}"}
 
 
 class Serve:
-    """One ``clawgate serve`` subprocess on ``data``, logging JSON lines to a file."""
+    """One ``clawgate serve *args`` subprocess on ``data``, logging JSON lines to a file."""
 
-    def __init__(self, data: Path, log: Path) -> None:
+    def __init__(self, data: Path, log: Path, *args: str) -> None:
         self.data = data
         self.log = log
+        self.args = args
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -40,7 +41,7 @@ class Serve:
         env = clean_env(CLAWGATE_LOG_FORMAT="json", CLAWGATE_GATEWAY_TOKEN=GATEWAY_TOKEN)
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                *CLAWGATE, "serve", "--data-dir", str(self.data), "--port", str(self.port),
+                *CLAWGATE, "serve", "--data-dir", str(self.data), "--port", str(self.port), *self.args,
                 cwd=self.data.parent, env=env, stdout=out, stderr=out,
             )  # fmt: skip
         async with self.client() as http:
@@ -120,8 +121,8 @@ async def _gateways(root: Path) -> AsyncIterator[list[Serve]]:
                 left.wait(30)
 
 
-async def serve(gateways: list[Serve], data: Path, log: str = "serve.log") -> Serve:
-    gw = Serve(data, data.parent / log)
+async def serve(gateways: list[Serve], data: Path, log: str = "serve.log", *args: str) -> Serve:
+    gw = Serve(data, data.parent / log, *args)
     gateways.append(gw)
     return await gw.start()
 

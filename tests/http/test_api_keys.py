@@ -35,6 +35,12 @@ class TestCreateAndList:
         system = await mint_key(server, "operator.read", tenant_id="")
         assert system["tenant_id"] is None
 
+    async def test_tenant_is_named_by_id_or_by_slug_in_any_case(self, server: RunningServer) -> None:
+        """``tenant_id`` names the tenant as everywhere else: its id, or its slug in any case."""
+        by_id = await mint_key(server, "operator.read", tenant_id=str(MASTER_TENANT_ID))
+        by_slug = await mint_key(server, "operator.read", tenant_id="Master")
+        assert by_id["tenant_id"] == by_slug["tenant_id"] == str(MASTER_TENANT_ID)
+
     async def test_list_is_masked(self, server: RunningServer) -> None:
         """The list shows name, prefix and scopes but never a ``key`` field or the raw key."""
         created = await mint_key(server, "operator.write", name="deploy")

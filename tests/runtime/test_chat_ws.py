@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.http.helpers import db
 from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
@@ -94,6 +95,23 @@ class TestChatSend:
         assert a["payload"]["runId"] == b["payload"]["runId"] == again["runId"]
         assert again["content"] == "only once"
         assert len(chat_calls(chat)) == 1
+
+    async def test_idempotency_key_older_than_a_day_starts_a_new_run(self, chat: ChatSetup) -> None:
+        """A key is remembered for 24 hours: sent again after that, it starts a new run (it used to
+        collide with the old row's unique key and retry until INTERNAL)."""
+        chat.upstream.script(Reply(content="first"), Reply(content="second"))
+        params = {"message": "hi", "agentId": "helper", "idempotencyKey": "k-old"}
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            first = await ws.ok("chat.send", params)
+            async with db(chat.server) as conn:  # a day passes
+                await conn.execute("UPDATE runs SET started_at = started_at - interval '25 hours'")
+            second = await ws.ok("chat.send", params)
+            replay = await ws.ok("chat.send", params)
+        assert first["content"] == "first"
+        assert second["content"] == "second"
+        assert second["runId"] != first["runId"]
+        assert replay["runId"] == second["runId"]
+        assert len(chat_calls(chat)) == 2
 
 
 class TestChatRateLimit:

@@ -1,0 +1,47 @@
+"""The event bus between processes: ``NOTIFY`` on a channel, ``LISTEN`` on a connection of its
+own, and the spill table for bodies too large for a notification (``clawgate.bus`` decides what
+goes where)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+import asyncpg
+
+from clawgate.sql import query
+from clawgate.store.db import CONNECTION_ERRORS, Unreachable
+
+__all__ = ["fetch_spill", "listen", "notify", "spill"]
+
+
+async def notify(conn: asyncpg.Connection, channel: str, payload: str) -> None:
+    """Send ``payload`` (under 8000 bytes) to every session listening on ``channel``."""
+    await conn.execute(query("bus.notify"), channel, payload)
+
+
+async def spill(conn: asyncpg.Connection, tenant_id: UUID, body: bytes) -> int:
+    """Store a body too large to notify; returns the id to notify instead."""
+    spill_id: int = await conn.fetchval(query("bus.spill"), tenant_id, body)
+    return spill_id
+
+
+async def fetch_spill(conn: asyncpg.Connection, spill_id: int) -> bytes | None:
+    """A spilled body; None once pruned."""
+    body: bytes | None = await conn.fetchval(query("bus.fetch_spill"), spill_id)
+    return body
+
+
+async def listen(
+    conn: asyncpg.Connection, channel: str, on_payload: Callable[[str], None], on_lost: Callable[[], None]
+) -> None:
+    """Call ``on_payload`` with each notification on ``channel`` that reaches ``conn`` (a connection
+    of its own, ``clawgate.store.db.connect``), and ``on_lost`` once ``conn`` is gone.
+
+    Raises: Unreachable when the connection fails meanwhile.
+    """
+    conn.add_termination_listener(lambda _conn: on_lost())
+    try:
+        await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: on_payload(payload))
+    except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+        raise Unreachable(str(exc)) from exc
