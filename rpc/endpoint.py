@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Literal
 
 import structlog
@@ -39,6 +41,15 @@ _MAX_IN_FLIGHT = 64
 # The hub looks for due ticks this many times per tick interval, so ticks spread over time
 # instead of reaching every connection at once.
 _TICK_STEPS = 8
+# When this many connections have closed since the peak (and at least half of them), freed heap is
+# handed back to the OS: glibc keeps it otherwise, and a burst of connections would cost its peak
+# memory for the life of the process.
+_TRIM_AFTER = 1000
+_malloc_trim: Callable[[int], int] | None
+try:
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
 
 Stop = Literal["overflow", "shutdown"]
 _Phase = Literal["receive", "call", "flush", "done"]
@@ -79,14 +90,21 @@ class _Hub:
         self.gateway = gateway
         self.sessions: set[_Session] = set()
         self.task: asyncio.Task[None] | None = None
+        self.peak = 0
 
     def add(self, session: _Session) -> None:
         self.sessions.add(session)
+        self.peak = max(self.peak, len(self.sessions))
         if self.task is None:
             self.task = asyncio.create_task(self._run(), name="ws-hub")
 
     def discard(self, session: _Session) -> None:
         self.sessions.discard(session)
+        count = len(self.sessions)
+        if self.peak - count >= _TRIM_AFTER and count <= self.peak // 2:
+            self.peak = count
+            if _malloc_trim is not None:
+                asyncio.get_running_loop().call_soon(_malloc_trim, 0)
         if not self.sessions and self.task is not None:
             self.task.cancel()
             self.task = None
@@ -121,6 +139,11 @@ def _hub(gateway: Gateway) -> _Hub:
 
 
 class _Session:
+    __slots__ = (
+        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "slots",
+        "stopping", "task", "writer", "ws",
+    )  # fmt: skip
+
     def __init__(self, gateway: Gateway, ws: WebSocket, conn: Connection, task: asyncio.Task[None]) -> None:
         self.gateway = gateway
         self.ws = ws

@@ -60,6 +60,11 @@ class Connection:
     sets ``on_ready`` (called when a frame is queued on an empty queue) and ``on_overflow``.
     """
 
+    __slots__ = (
+        "_buffered", "_queue", "close_reason", "id", "locale", "max_buffered", "on_overflow", "on_ready",
+        "overflowed", "principal", "protocol", "remote", "state", "tags",
+    )  # fmt: skip
+
     def __init__(self, conn_id: ConnId, remote: str, max_buffered: int) -> None:
         self.id = conn_id
         self.remote = remote
