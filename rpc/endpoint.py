@@ -28,9 +28,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from clawgate.state import ClientInfo, Gateway
 
 from . import METHODS
+from .connection import Connection, State
 from .dispatch import dispatch
 from .protocol import Call
-from .session import Connection, State
 from .types import ConnId
 
 __all__ = ["websocket_endpoint"]
@@ -77,7 +77,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     assert task is not None
     gateway.drains.add(task)
     try:
-        await _Session(gateway, ws, conn, task).run()
+        await _ConnectionLoop(gateway, ws, conn, task).run()
     finally:
         gateway.drains.discard(task)
 
@@ -88,44 +88,44 @@ class _Hub:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.sessions: set[_Session] = set()
+        self.loops: set[_ConnectionLoop] = set()
         self.task: asyncio.Task[None] | None = None
         self.peak = 0
 
-    def add(self, session: _Session) -> None:
-        self.sessions.add(session)
-        self.peak = max(self.peak, len(self.sessions))
+    def add(self, conn_loop: _ConnectionLoop) -> None:
+        self.loops.add(conn_loop)
+        self.peak = max(self.peak, len(self.loops))
         if self.task is None:
             self.task = asyncio.create_task(self._run(), name="ws-hub")
 
-    def discard(self, session: _Session) -> None:
-        self.sessions.discard(session)
-        count = len(self.sessions)
+    def discard(self, conn_loop: _ConnectionLoop) -> None:
+        self.loops.discard(conn_loop)
+        count = len(self.loops)
         if self.peak - count >= _TRIM_AFTER and count <= self.peak // 2:
             self.peak = count
             if _malloc_trim is not None:
                 asyncio.get_running_loop().call_soon(_malloc_trim, 0)
-        if not self.sessions and self.task is not None:
+        if not self.loops and self.task is not None:
             self.task.cancel()
             self.task = None
 
     async def _run(self) -> None:
         gateway = self.gateway
         loop = asyncio.get_running_loop()
-        while self.sessions:
+        while self.loops:
             step = gateway.settings.limits.tick_interval_ms / 1000 / _TICK_STEPS
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(step):
                     await gateway.shutting_down.wait()
             if gateway.shutting_down.is_set():
-                for session in list(self.sessions):
-                    session.stop("shutdown")
+                for conn_loop in list(self.loops):
+                    conn_loop.stop("shutdown")
                 self.task = None
                 return
             now = loop.time()
             ts = int(time.time() * 1000)
-            for session in list(self.sessions):
-                session.tick(now, ts)
+            for conn_loop in list(self.loops):
+                conn_loop.tick(now, ts)
 
 
 _hubs: weakref.WeakKeyDictionary[Gateway, _Hub] = weakref.WeakKeyDictionary()
@@ -138,7 +138,9 @@ def _hub(gateway: Gateway) -> _Hub:
     return hub
 
 
-class _Session:
+class _ConnectionLoop:
+    """One accepted WebSocket: reads frames, runs their calls, writes the queued frames, closes."""
+
     __slots__ = (
         "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "slots",
         "stopping", "task", "writer", "ws",

@@ -10,7 +10,7 @@ from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
 if TYPE_CHECKING:
-    from clawgate.rpc.session import Connection
+    from clawgate.rpc.connection import Connection
 
 __all__ = ["CallContext", "ConnId", "Handler", "Method", "RpcId"]
 
