@@ -31,7 +31,10 @@ from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.store import Database
 
-__all__ = ["ClientInfo", "ClientRegistry", "Gateway"]
+__all__ = ["HEALTH_CLIENTS_LISTED", "ClientInfo", "ClientRegistry", "Gateway"]
+
+HEALTH_CLIENTS_LISTED = 100
+"""``health`` lists at most this many clients (the longest connected first); it always counts all."""
 
 
 class ClientInfo(Struct, kw_only=True):
@@ -51,7 +54,7 @@ class ClientRegistry:
 
     def __init__(self) -> None:
         self._items: dict[str, ClientInfo] = {}
-        self._views: dict[tuple[str, ...], msgspec.Raw] = {}
+        self._views: dict[tuple[str, ...], tuple[msgspec.Raw, int]] = {}
 
     def add(self, info: ClientInfo) -> None:
         self._items[info.id] = info
@@ -67,8 +70,9 @@ class ClientRegistry:
     def __len__(self) -> int:
         return len(self._items)
 
-    def view(self, who: Principal) -> msgspec.Raw:
-        """The clients ``who`` may see, encoded: owners all, admins their tenant, others themselves."""
+    def view(self, who: Principal) -> tuple[msgspec.Raw, int]:
+        """The clients ``who`` may see (owners all, admins their tenant, others themselves): the
+        first ``HEALTH_CLIENTS_LISTED`` of them encoded, and how many there are."""
         tenant = str(who.tenant_id)
         if who.is_owner:
             key: tuple[str, ...] = ("all",)
@@ -82,7 +86,8 @@ class ClientRegistry:
                 c for c in self._items.values()
                 if key[0] == "all" or (c.tenantId == tenant and (key[0] == "tenant" or c.userId == who.user_id))
             ]  # fmt: skip
-            cached = self._views[key] = msgspec.Raw(msgspec.json.encode(items))
+            listed = msgspec.Raw(msgspec.json.encode(items[:HEALTH_CLIENTS_LISTED]))
+            cached = self._views[key] = (listed, len(items))
         return cached
 
 

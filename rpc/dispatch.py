@@ -12,8 +12,8 @@ import structlog
 from clawgate.errors import Forbidden, GatewayError, Internal, InvalidRequest, Unauthorized
 from clawgate.state import Gateway
 
+from .connection import Connection
 from .protocol import Call, decode_params
-from .session import Connection
 from .types import CallContext, Method, RpcId
 
 __all__ = ["dispatch"]

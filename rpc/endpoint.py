@@ -1,7 +1,11 @@
 """The WebSocket adapter: the only module that touches ``starlette.websockets.WebSocket``.
 
-Per connection it runs a reader (frames -> ``Protocol.receive`` -> dispatch), a writer (the bounded
-send queue -> socket), and a ticker (``tick`` events for browsers that cannot see pings). Pings
+Idle connections are many, so each costs as little as possible: the endpoint's own task reads
+frames (``Protocol.receive`` -> dispatch); calls of ``quick`` methods are awaited by the reader,
+others get a task each (at most 64 in flight). Replies and events go to the connection's bounded
+send queue; the reader writes what a frame produced itself, and a writer task exists only while
+frames queued from elsewhere (events, slow calls) are being written. One task per gateway
+(``_Hub``) sends the ``tick`` events of every connection and stops the readers on shutdown. Pings
 and the 60-second silence timeout are uvicorn's (``ws_ping_interval``/``ws_ping_timeout``, set by
 ``clawgate.server``). Closing the socket cancels only the calls waiting on it, never a run.
 """
@@ -10,8 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import ctypes
 import time
 import uuid
+import weakref
+from collections.abc import Callable
+from typing import Literal
 
 import structlog
 from starlette import status
@@ -21,9 +30,9 @@ from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
 from . import METHODS
+from .connection import Connection, State
 from .dispatch import dispatch
 from .protocol import Call
-from .session import Connection, State
 from .types import ConnId
 
 __all__ = ["websocket_endpoint"]
@@ -31,6 +40,22 @@ __all__ = ["websocket_endpoint"]
 log = structlog.get_logger("clawgate.rpc")
 
 _MAX_IN_FLIGHT = 64
+# The hub looks for due ticks this many times per tick interval, so ticks spread over time
+# instead of reaching every connection at once.
+_TICK_STEPS = 8
+# When this many connections have closed since the peak (and at least half of them), freed heap is
+# handed back to the OS: glibc keeps it otherwise, and a burst of connections would cost its peak
+# memory for the life of the process.
+_TRIM_AFTER = 1000
+_malloc_trim: Callable[[int], int] | None
+try:
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
+
+Stop = Literal["overflow", "shutdown"]
+_Phase = Literal["receive", "call", "flush", "done"]
+_DISCONNECTED = (WebSocketDisconnect, RuntimeError, OSError)
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -53,83 +78,190 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     task = asyncio.current_task()
     assert task is not None
     gateway.drains.add(task)
-    # The connection's tasks (reader, writer, calls) copy this context: their lines carry conn_id.
+    # The reader runs in this task and its call tasks copy this context: their lines carry conn_id.
     # A clean slate first, as for a REST request (``http.middleware``).
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(conn_id=conn.id)
     try:
-        await _Session(gateway, ws, conn).run()
+        await _ConnectionLoop(gateway, ws, conn, task).run()
     finally:
         gateway.drains.discard(task)
 
 
-class _Session:
-    def __init__(self, gateway: Gateway, ws: WebSocket, conn: Connection) -> None:
+class _Hub:
+    """The connections of one gateway: one task sends every connection's ``tick`` when it is due
+    and, when shutdown begins, stops them all. It runs while there are connections."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.loops: set[_ConnectionLoop] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.peak = 0
+
+    def add(self, conn_loop: _ConnectionLoop) -> None:
+        self.loops.add(conn_loop)
+        self.peak = max(self.peak, len(self.loops))
+        if self.task is None:
+            # Its own (empty) context: not that of the connection that happens to start it.
+            self.task = asyncio.create_task(self._run(), name="ws-hub", context=contextvars.Context())
+
+    def discard(self, conn_loop: _ConnectionLoop) -> None:
+        self.loops.discard(conn_loop)
+        count = len(self.loops)
+        if self.peak - count >= _TRIM_AFTER and count <= self.peak // 2:
+            self.peak = count
+            if _malloc_trim is not None:
+                asyncio.get_running_loop().call_soon(_malloc_trim, 0)
+        if not self.loops and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        gateway = self.gateway
+        loop = asyncio.get_running_loop()
+        while self.loops:
+            step = gateway.settings.limits.tick_interval_ms / 1000 / _TICK_STEPS
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(step):
+                    await gateway.shutting_down.wait()
+            if gateway.shutting_down.is_set():
+                for conn_loop in list(self.loops):
+                    conn_loop.stop("shutdown")
+                self.task = None
+                return
+            now = loop.time()
+            ts = int(time.time() * 1000)
+            for conn_loop in list(self.loops):
+                conn_loop.tick(now, ts)
+
+
+_hubs: weakref.WeakKeyDictionary[Gateway, _Hub] = weakref.WeakKeyDictionary()
+
+
+def _hub(gateway: Gateway) -> _Hub:
+    hub = _hubs.get(gateway)
+    if hub is None:
+        hub = _hubs[gateway] = _Hub(gateway)
+    return hub
+
+
+class _ConnectionLoop:
+    """One accepted WebSocket: reads frames, runs their calls, writes the queued frames, closes."""
+
+    __slots__ = (
+        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "slots",
+        "stopping", "task", "writer", "ws",
+    )  # fmt: skip
+
+    def __init__(self, gateway: Gateway, ws: WebSocket, conn: Connection, task: asyncio.Task[None]) -> None:
         self.gateway = gateway
         self.ws = ws
         self.conn = conn
+        self.task = task
         self.limits = gateway.settings.limits
         self.in_flight: set[asyncio.Task[None]] = set()
         self.slots = asyncio.Semaphore(_MAX_IN_FLIGHT)
         self.closed = False
+        self.writer: asyncio.Task[None] | None = None
+        # What the reader is doing: it writes what it queued itself while not in "receive".
+        self.phase: _Phase = "receive"
+        self.stopping: Stop | None = None
+        self.interrupted = False
+        self.next_tick = 0.0
 
     async def run(self) -> None:
         conn, gateway = self.conn, self.gateway
+        conn.on_ready = self._wake
+        conn.on_overflow = lambda: self.stop("overflow")
         unsubscribe = gateway.bus.subscribe(conn.offer)
-        reader = asyncio.create_task(self._reader(), name=f"ws-reader-{conn.id}")
-        writer = asyncio.create_task(self._writer(), name=f"ws-writer-{conn.id}")
-        ticker = asyncio.create_task(self._ticker(), name=f"ws-ticker-{conn.id}")
-        overflow = asyncio.create_task(conn.overflow.wait())
-        shutdown = asyncio.create_task(gateway.shutting_down.wait())
+        hub = _hub(gateway)
+        hub.add(self)
         try:
-            done, _ = await asyncio.wait(
-                {reader, writer, overflow, shutdown}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if overflow in done:
-                reader.cancel()
-                writer.cancel()
-                await self._close(status.WS_1008_POLICY_VIOLATION, "slow consumer")
-            elif reader in done and not reader.cancelled() and reader.exception() is not None:
+            try:
+                await self._reader()
+            except Exception as exc:
                 # Our bug: never end silently. Log it, let the calls in flight answer, close 1011.
-                log.error("ws.reader_failed", exc_info=reader.exception())
+                log.error("ws.reader_failed", exc_info=exc)
+                self.phase = "done"
                 await self._wind_down(status.WS_1011_INTERNAL_ERROR, "internal error")
-            elif shutdown in done and not reader.done():
-                reader.cancel()
+                return
+            self.phase = "done"
+            if self.stopping == "overflow":
+                if self.writer is not None:
+                    self.writer.cancel()
+                await self._close(status.WS_1008_POLICY_VIOLATION, "slow consumer")
+            elif self.stopping == "shutdown":
                 conn.send_event("shutdown", {"reason": "server shutting down", "restartExpectedMs": None})
                 await self._wind_down(status.WS_1001_GOING_AWAY, "server shutting down")
-            elif writer in done:
-                reader.cancel()
         finally:
-            for pending in (reader, writer, ticker, overflow, shutdown, *self.in_flight):
-                pending.cancel()
-            await asyncio.gather(reader, writer, ticker, *self.in_flight, return_exceptions=True)
+            hub.discard(self)
+            conn.on_ready = conn.on_overflow = None
+            pending = [t for t in (self.writer, *self.in_flight) if t is not None]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             unsubscribe()
             gateway.clients.remove(conn.id)
             conn.state = State.CLOSED
 
-    # -- tasks --------------------------------------------------------------------------------
+    def stop(self, reason: Stop) -> None:
+        """Stop reading (slow consumer, shutdown). A reader inside a call finishes the call and
+        writes its answer first; one writing is interrupted only for a slow consumer."""
+        if self.stopping is None or reason == "overflow":
+            self.stopping = reason
+        interruptible = self.phase == "receive" or (self.phase == "flush" and reason == "overflow")
+        if interruptible and not self.interrupted:
+            self.interrupted = True
+            self.task.cancel()
+
+    def is_stopping(self) -> bool:
+        return self.stopping is not None
+
+    def tick(self, now: float, ts: int) -> None:
+        """Send ``tick`` if it is due (the hub calls this every step)."""
+        interval = self.limits.tick_interval_ms / 1000
+        if not self.next_tick:
+            self.next_tick = now + interval
+        elif now >= self.next_tick:
+            self.next_tick = now + interval
+            if self.conn.is_open:
+                self.conn.send_event("tick", {"ts": ts})
+
+    # -- reading ------------------------------------------------------------------------------
 
     async def _reader(self) -> None:
         conn = self.conn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.limits.ws_connect_timeout_seconds
-        while True:
-            try:
-                if conn.is_open:
-                    message = await self.ws.receive()
-                else:
-                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
+        try:
+            while not self.is_stopping():
+                self.phase = "receive"
+                try:
+                    if conn.is_open:
                         message = await self.ws.receive()
-            except TimeoutError:
-                await self._close(status.WS_1008_POLICY_VIOLATION, "connect timeout")
-                return
-            except (WebSocketDisconnect, RuntimeError):
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            data: bytes = message.get("bytes") or message.get("text", "").encode()
-            if not await self._frame(data):
-                return
+                    else:
+                        async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                            message = await self.ws.receive()
+                except TimeoutError:
+                    await self._close(status.WS_1008_POLICY_VIOLATION, "connect timeout")
+                    return
+                except _DISCONNECTED:
+                    return
+                if message["type"] == "websocket.disconnect":
+                    return
+                data: bytes = message.get("bytes") or message.get("text", "").encode()
+                self.phase = "call"
+                if not await self._frame(data):
+                    return
+                if self.is_stopping():
+                    return
+                self.phase = "flush"
+                if self.writer is None and not await self._write():
+                    return
+        except asyncio.CancelledError:
+            if self.stopping is None:
+                raise
+            self.task.uncancel()
 
     async def _frame(self, data: bytes) -> bool:
         """Handle one frame; False when the connection must end."""
@@ -150,8 +282,7 @@ class _Session:
             return True
         if not was_open:
             # Before connect, frames are handled one at a time so connect settles the state.
-            frames = [await dispatch(self.gateway, conn, call, METHODS) for call in reply.calls]
-            self._send_replies([f for f in frames if f is not None], reply.batch)
+            await self._run_calls(reply.calls, reply.batch)
             if conn.is_open:
                 self._register()
             elif any(call.method == "connect" for call in reply.calls):
@@ -159,11 +290,21 @@ class _Session:
                 await self._close(status.WS_1008_POLICY_VIOLATION, "unauthorized")
                 return False
             return True
+        if all(self._quick(call) for call in reply.calls):
+            await self._run_calls(reply.calls, reply.batch)
+            return True
+        self.phase = "receive"  # nothing of this frame is lost if stopping interrupts the wait
         await self.slots.acquire()
+        self.phase = "call"
         task = asyncio.create_task(self._run_calls(reply.calls, reply.batch))
         self.in_flight.add(task)
         task.add_done_callback(self._done)
         return True
+
+    @staticmethod
+    def _quick(call: Call) -> bool:
+        method = METHODS.get(call.method)
+        return call.error is not None or method is None or method.quick
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
@@ -185,20 +326,35 @@ class _Session:
             for frame in frames:
                 self.conn.send(frame)
 
-    async def _writer(self) -> None:
-        conn = self.conn
-        while True:
-            frame = await conn.next_frame()
-            await self.ws.send({"type": "websocket.send", "text": frame.decode()})
-            if not conn.pending:
-                conn.idle.set()
+    # -- writing ------------------------------------------------------------------------------
 
-    async def _ticker(self) -> None:
-        interval = self.limits.tick_interval_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            if self.conn.is_open:
-                self.conn.send_event("tick", {"ts": int(time.time() * 1000)})
+    def _wake(self) -> None:
+        """A frame was queued on an empty queue: write it, unless the reader is about to."""
+        if self.writer is None and self.phase in {"receive", "done"}:
+            # Called by whoever queued the frame (another connection's call, a run, the hub): the
+            # writer gets an empty context rather than theirs, and logs its conn_id itself.
+            self.writer = asyncio.create_task(self._writer(), context=contextvars.Context())
+
+    async def _writer(self) -> None:
+        try:
+            await self._write()
+        except Exception:
+            log.exception("ws.writer_failed", conn_id=self.conn.id)
+            await self._close(status.WS_1011_INTERNAL_ERROR, "internal error")
+        finally:
+            self.writer = None
+
+    async def _write(self) -> bool:
+        """Write every queued frame, including those queued meanwhile; False if the socket is gone."""
+        conn, send = self.conn, self.ws.send
+        while frames := conn.take():
+            for frame in frames:
+                conn.sent(frame)
+                try:
+                    await send({"type": "websocket.send", "text": frame.decode()})
+                except _DISCONNECTED:
+                    return False
+        return True
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -214,10 +370,12 @@ class _Session:
         await self._close(code, reason)
 
     async def _flush(self, timeout: float = 2.0) -> None:
-        """Wait until the writer has sent everything queued (bounded)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self.conn.idle.wait()
+        """Write everything queued (bounded); the writer task does it so that a timeout leaves no
+        frame half-handled."""
+        if self.writer is None and self.conn.pending:
+            self.writer = asyncio.create_task(self._writer())
+        if self.writer is not None:
+            await asyncio.wait({self.writer}, timeout=timeout)
 
     async def _close(self, code: int, reason: str) -> None:
         if self.closed:

@@ -131,6 +131,8 @@ def _lenient(data: bytes, decoder: msgspec.json.Decoder[Any]) -> list[Any]:
 class Protocol:
     """Frame codec and per-connection counters for one connection."""
 
+    __slots__ = ("mode", "seq")
+
     def __init__(self) -> None:
         self.mode: Mode | None = None
         self.seq = 0

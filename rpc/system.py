@@ -71,9 +71,12 @@ async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
 
 
 async def health(ctx: CallContext, _: None) -> dict[str, Any]:
-    """GoClaw's ``health``: status, version, uptime (ms), database state and connected clients."""
+    """GoClaw's ``health``: status, version, uptime (ms), database state and connected clients:
+    ``clientCount`` counts those the caller may see, ``clients`` lists the first
+    ``HEALTH_CLIENTS_LISTED`` (all of them below that, as GoClaw does)."""
     gateway = ctx.gateway
     db_ok = await gateway.db.healthy()
+    clients, count = gateway.clients.view(ctx.who)
     return {
         "status": "ok" if db_ok else "degraded",
         "version": __version__,
@@ -82,7 +85,8 @@ async def health(ctx: CallContext, _: None) -> dict[str, Any]:
         "mode": "managed",
         "database": "ok" if db_ok else "error",
         "tools": len(REGISTRY),
-        "clients": gateway.clients.view(ctx.who),
+        "clients": clients,
+        "clientCount": count,
         "currentId": ctx.conn.id,
     }
 
@@ -106,6 +110,6 @@ async def status(ctx: CallContext, _: None) -> dict[str, Any]:
 
 METHODS = {
     "connect": Method(ConnectParams, connect, None, public=True),
-    "health": Method(None, health, None),
+    "health": Method(None, health, None, quick=True),
     "status": Method(None, status, Role.VIEWER),
 }

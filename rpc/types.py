@@ -10,7 +10,7 @@ from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
 if TYPE_CHECKING:
-    from clawgate.rpc.session import Connection
+    from clawgate.rpc.connection import Connection
 
 __all__ = ["CallContext", "ConnId", "Handler", "Method", "RpcId"]
 
@@ -47,10 +47,13 @@ class Method:
     """One RPC method: its params type (decoded with a cached decoder), handler and minimum role.
 
     ``role=None`` means any authenticated connection (``health``); ``public=True`` means callable
-    before ``connect`` (only ``connect`` itself).
+    before ``connect`` (only ``connect`` itself). ``quick=True`` means the handler answers from
+    memory (at most a shared, cached probe): the connection's reader awaits it itself instead of
+    giving it a task, so it holds up the next frame of that connection while it runs.
     """
 
     params: type | None
     handler: Handler
     role: Role | None
     public: bool = False
+    quick: bool = False

@@ -4,6 +4,7 @@ shutdown and JSON-RPC 2.0 framing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import websockets
 
 from clawgate.bus import BusEvent
+from clawgate.state import HEALTH_CLIENTS_LISTED
 from tests.conftest import ServerFactory
 from tests.rpc.helpers import close_of, drain
 from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
@@ -49,6 +51,49 @@ class TestTick:
         assert payload["policy"]["tick_interval_ms"] == 100
         assert ws.events == []
         assert first[0]["seq"] == 1
+
+
+def _server_tasks() -> int:
+    """Tasks of this event loop that are not the websockets client's (the test server runs here)."""
+    return sum(
+        1 for task in asyncio.all_tasks()
+        if "site-packages/websockets/" not in getattr(getattr(task.get_coro(), "cr_code", None), "co_filename", "")
+    )  # fmt: skip
+
+
+class TestIdle:
+    async def test_idle_connection_costs_one_task(self, make_server: ServerFactory) -> None:
+        """An idle authenticated connection runs one task on the server (its reader): nothing is
+        written, so no writer; ticks and shutdown come from one task for all connections."""
+        srv = await make_server(gateway__token=GATEWAY_TOKEN)
+        async with contextlib.AsyncExitStack() as stack:
+            first = await stack.enter_async_context(ws_connect(srv, token=GATEWAY_TOKEN))
+            await first.ok("health")
+            before = _server_tasks()
+            idle = [await stack.enter_async_context(ws_connect(srv, token=GATEWAY_TOKEN)) for _ in range(10)]
+            for ws in idle:
+                await ws.ok("health")
+            after = _server_tasks()
+        assert after - before == 10
+
+    async def test_health_counts_all_clients_and_lists_a_bounded_number(
+        self, make_server: ServerFactory
+    ) -> None:
+        """``health`` lists every client as GoClaw does while they are few; past
+        ``HEALTH_CLIENTS_LISTED`` it lists that many (the longest connected) and counts them all."""
+        srv = await make_server(gateway__token=GATEWAY_TOKEN)
+        async with contextlib.AsyncExitStack() as stack:
+            first = await stack.enter_async_context(ws_connect(srv, token=GATEWAY_TOKEN))
+            few = await first.ok("health")
+            for _ in range(HEALTH_CLIENTS_LISTED):
+                await stack.enter_async_context(ws_connect(srv, token=GATEWAY_TOKEN))
+            many = await first.ok("health")
+        assert few["clientCount"] == 1
+        assert [c["id"] for c in few["clients"]] == [few["currentId"]]
+        assert set(few["clients"][0]) >= {"id", "remoteAddr", "userId", "role", "connectedAt"}
+        assert many["clientCount"] == HEALTH_CLIENTS_LISTED + 1
+        assert len(many["clients"]) == HEALTH_CLIENTS_LISTED
+        assert many["clients"][0]["id"] == few["currentId"]
 
 
 class TestSeq:

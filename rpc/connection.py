@@ -8,9 +8,8 @@ is queued, so the client sees 1, 2, 3 ... with no gaps. When the queue holds mor
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 from clawgate.bus import BusEvent
@@ -55,7 +54,16 @@ def visible_to(event: BusEvent, who: Principal) -> bool:
 
 
 class Connection:
-    """Per-connection state shared by the reader, the writer and handlers."""
+    """Per-connection state shared by the connection loop and handlers.
+
+    Idle connections are many, so this holds no asyncio primitives: the loop that owns the socket
+    sets ``on_ready`` (called when a frame is queued on an empty queue) and ``on_overflow``.
+    """
+
+    __slots__ = (
+        "_buffered", "_queue", "close_reason", "id", "locale", "max_buffered", "on_overflow", "on_ready",
+        "overflowed", "principal", "protocol", "remote", "state", "tags",
+    )  # fmt: skip
 
     def __init__(self, conn_id: ConnId, remote: str, max_buffered: int) -> None:
         self.id = conn_id
@@ -65,15 +73,14 @@ class Connection:
         self.locale = "en"
         self.protocol = Protocol()
         self.max_buffered = max_buffered
-        self._queue: deque[bytes] = deque()
+        self._queue: list[bytes] = []
+        # Bytes queued and not yet handed to the socket (including frames the writer has taken).
         self._buffered = 0
-        self._ready = asyncio.Event()
-        # Set when every queued frame has been written (the writer sets it, send clears it).
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.overflow = asyncio.Event()
+        self.overflowed = False
         self.close_reason = ""
         self.tags: dict[str, Any] = {}
+        self.on_ready: Callable[[], None] | None = None
+        self.on_overflow: Callable[[], None] | None = None
 
     # -- state --------------------------------------------------------------------------------
 
@@ -92,18 +99,20 @@ class Connection:
 
     def send(self, frame: bytes) -> bool:
         """Queue a frame. Returns False (and flags overflow) when the queue bound is exceeded."""
-        if self.state in {State.CLOSED} or self.overflow.is_set():
+        if self.state is State.CLOSED or self.overflowed:
             return False
         # The bound is on the backlog: one frame larger than the bound still goes out when
         # nothing is waiting, or a fast client could never receive a large response.
-        if self._queue and self._buffered + len(frame) > self.max_buffered:
+        if self._buffered and self._buffered + len(frame) > self.max_buffered:
             self.close_reason = "slow consumer"
-            self.overflow.set()
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
             return False
         self._queue.append(frame)
         self._buffered += len(frame)
-        self.idle.clear()
-        self._ready.set()
+        if len(self._queue) == 1 and self.on_ready is not None:
+            self.on_ready()
         return True
 
     def send_event(self, name: str, payload: Any) -> bool:
@@ -114,15 +123,17 @@ class Connection:
         if self.state is State.OPEN and self.principal is not None and visible_to(event, self.principal):
             self.send_event(event.name, event.payload)
 
-    async def next_frame(self) -> bytes:
-        """Wait for and pop the next queued frame (the writer's side)."""
-        while not self._queue:
-            self._ready.clear()
-            await self._ready.wait()
-        frame = self._queue.popleft()
+    def take(self) -> list[bytes]:
+        """Every queued frame, oldest first (the writer's side). Each counts towards the bound
+        until the writer calls ``sent`` for it."""
+        frames, self._queue = self._queue, []
+        return frames
+
+    def sent(self, frame: bytes) -> None:
+        """The writer handed ``frame`` (from ``take``) to the socket."""
         self._buffered -= len(frame)
-        return frame
 
     @property
     def pending(self) -> int:
+        """Frames queued and not yet taken by a writer."""
         return len(self._queue)
