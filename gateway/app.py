@@ -3,7 +3,6 @@ and the services, and mounts the REST routes and the WebSocket endpoint on one S
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,11 +16,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from clawgate.bus import EventBus
-from clawgate.config import Settings
+from clawgate.config import LLMSettings, Settings
 from clawgate.crypto import SecretBox, load_or_create_key
 from clawgate.embedded_pg import DataDirInUse, EmbeddedPostgres, data_dir_holder
 from clawgate.errors import ConfigError
-from clawgate.ratelimit import RateLimiter
+from clawgate.ratelimit import CHAT_BURST, RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
 from clawgate.services.agents import AgentService
@@ -46,6 +45,7 @@ __all__ = [
     "open_database",
     "open_database_migrated",
     "prepare_database",
+    "tls_context",
 ]
 
 log = structlog.get_logger("clawgate.app")
@@ -122,17 +122,16 @@ async def prepare_database(dsn: str) -> list[str]:
     return applied
 
 
-def _provider_session() -> aiohttp.ClientSession:
+def _provider_session(llm: LLMSettings) -> aiohttp.ClientSession:
     """The client shared by every provider call; call it inside the running loop, ``close()`` it.
 
     Up to 512 connections, idle ones kept 5 s; 10 s to connect, 300 s to wait for a pool slot and
     300 s of silence from the upstream, with no bound on a whole call (a long stream may run on).
-    No cookies, no redirects (the adapters ask for none), certifi's CA bundle unless
-    SSL_CERT_FILE / SSL_CERT_DIR name another.
+    No cookies, no redirects (the adapters ask for none), the CAs of ``tls_context``.
     """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
-            limit=512, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=5.0, ssl=_tls_context()
+            limit=512, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=5.0, ssl=tls_context(llm)
         ),
         timeout=aiohttp.ClientTimeout(total=None, connect=300, sock_connect=10, sock_read=300),
         auto_decompress=True,
@@ -141,12 +140,13 @@ def _provider_session() -> aiohttp.ClientSession:
     )
 
 
-def _tls_context() -> ssl.SSLContext:
-    """The CAs httpx trusted for provider calls, so that moving off it changes no one's trust."""
-    if cafile := os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=cafile)
-    if capath := os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=capath)
+def tls_context(llm: LLMSettings) -> ssl.SSLContext:
+    """What provider calls trust: ``llm.ca_file``, else ``llm.ca_dir``, else certifi's bundle (for
+    a provider behind a private CA). Raises: OSError or ssl.SSLError for an unreadable bundle."""
+    if llm.ca_file:
+        return ssl.create_default_context(cafile=llm.ca_file)
+    if llm.ca_dir:
+        return ssl.create_default_context(capath=llm.ca_dir)
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -166,21 +166,23 @@ async def build_gateway(settings: Settings) -> Gateway:
     box = SecretBox(key)
     bus = EventBus(db)
     await bus.start()
-    http = _provider_session()
+    http = _provider_session(settings.llm)
     auth = AuthService(settings, db, bus)
     rl = settings.rate_limits
     agents = AgentService(db, bus)
     llm = LLMResolver(settings, db, box, http, bus)
     runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
-    chat = ChatService(settings, db, agents, runner)
+    chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
+    chat = ChatService(settings, db, agents, runner, chat_limiter)
     return Gateway(
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
         providers=ProviderService(db, box, http, bus), system_configs=SystemConfigService(db),
-        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm), traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner),
+        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
+        traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner, chat_limiter),
         ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
-        chat_limiter=RateLimiter(settings.gateway.rate_limit_rpm, 5),
+        chat_limiter=chat_limiter,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 

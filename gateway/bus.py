@@ -78,6 +78,7 @@ class EventBus:
         self._next = 0
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listener: asyncio.Task[None] | None = None
+        self._fetches: set[asyncio.Task[None]] = set()  # spilled events being read (a reference each)
         self._conn: DbConnection | None = None
         self._lost = asyncio.Event()
         self.listening = asyncio.Event()
@@ -130,6 +131,9 @@ class EventBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
+        for fetch in list(self._fetches):
+            fetch.cancel()
+        await asyncio.gather(*self._fetches, return_exceptions=True)
 
     async def _listen_forever(self) -> None:
         assert self._db is not None
@@ -169,7 +173,9 @@ class EventBus:
         if envelope.event is not None:
             self.deliver_local(envelope.event)
         elif envelope.spill_id is not None:
-            asyncio.get_running_loop().create_task(self._fetch_spill(envelope.spill_id))
+            fetch = asyncio.get_running_loop().create_task(self._fetch_spill(envelope.spill_id))
+            self._fetches.add(fetch)
+            fetch.add_done_callback(self._fetches.discard)
 
     async def _fetch_spill(self, spill_id: int) -> None:
         assert self._db is not None

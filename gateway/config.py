@@ -110,6 +110,10 @@ class LLMSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=Tru
         int, Meta(ge=0, description="First backoff; doubles each retry, +/-10% jitter.")
     ] = 300
     retry_max_delay_ms: Annotated[int, Meta(ge=0)] = 30000
+    ca_file: Annotated[
+        str, Meta(description="CA bundle file provider calls trust; empty: certifi's (or ca_dir).")
+    ] = ""
+    ca_dir: Annotated[str, Meta(description="Directory of CA certificates provider calls trust.")] = ""
 
 
 class ProviderSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -188,6 +192,14 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "RATE_LIMIT_PER_KEY_RPM": (("rate_limits", "per_key_rpm"), int),
     "LOG_LEVEL": (("log", "level"), str.lower),
     "LOG_FORMAT": (("log", "format"), str.lower),
+    "SSL_CERT_FILE": (("llm", "ca_file"), str),
+    "SSL_CERT_DIR": (("llm", "ca_dir"), str),
+}
+# Standard names read without a prefix (OpenSSL's, honoured by most HTTP clients); the prefixed
+# variables above win over them.
+_STANDARD_ENV: dict[str, tuple[str, ...]] = {
+    "SSL_CERT_FILE": ("llm", "ca_file"),
+    "SSL_CERT_DIR": ("llm", "ca_dir"),
 }
 _PROVIDER_ENV = ("OPENAI", "ANTHROPIC", "OPENROUTER", "GROQ", "DEEPSEEK", "MISTRAL", "XAI", "GEMINI")
 
@@ -255,6 +267,9 @@ def load_settings(
         raw = _read_file(path)
     elif explicit:
         raise ConfigError(f"config file {path} does not exist")
+    for name, key_path in _STANDARD_ENV.items():
+        if env.get(name):
+            _set_path(raw, key_path, env[name])
     for suffix, (key_path, parse) in _ENV.items():
         value = _env(env, suffix)
         if value is None or value == "":

@@ -1,10 +1,21 @@
-"""structlog setup: JSON lines in production, a console renderer on a TTY.
+"""structlog setup: JSON lines in production, a console renderer on a TTY, and the bound context.
 
-``request_id``, ``conn_id``, ``run_id`` and ``tenant_id`` travel as bound context; secrets are
-never logged (the ``redact`` processor masks fields whose names say they hold one, and values
-shaped like our API keys wherever they appear). Records of libraries that log through the standard
-library (uvicorn, asyncpg) go through the same processors and renderer, so with JSON output every
-line of the process is one JSON object.
+The ids of what is being done travel in structlog's context variables, bound where they become
+known, so that every line logged meanwhile carries them without passing them by hand:
+
+- ``request_id``: per REST request (``http.middleware.EdgeMiddleware``);
+- ``conn_id``: per WebSocket connection, at accept (``rpc.endpoint``);
+- ``rpc_id`` and ``method``: per RPC call (``rpc.dispatch``);
+- ``tenant_id`` and ``user_id``: once the caller is authenticated (``bind_caller``: the rest of a
+  REST request; every call of a WebSocket connection after ``connect``);
+- ``run_id``: a run's own lines (``bind_run``), which carry its tenant and user but not the ids of
+  the call that started it (a run outlives that call); an OpenAI exchange, which lives and dies with
+  its request, carries the request's ids and its ``run_id``.
+
+Secrets are never logged (the ``redact`` processor masks fields whose names say they hold one, and
+values shaped like our API keys wherever they appear). Records of libraries that log through the
+standard library (uvicorn, asyncpg) go through the same processors and renderer, so with JSON output
+every line of the process is one JSON object.
 """
 
 from __future__ import annotations
@@ -14,13 +25,15 @@ import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
+from uuid import UUID
 
 import orjson
 import structlog
 
 from clawgate.config import LogSettings
+from clawgate.principal import Principal
 
-__all__ = ["configure_logging", "redact"]
+__all__ = ["bind_caller", "bind_run", "configure_logging", "redact"]
 
 _SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret", "authorization", "dsn", "encryption_key")
 _MASK = "***"
@@ -55,6 +68,25 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
         elif isinstance(value, str | dict | list | tuple):
             event[key] = _scrub(value)
     return event
+
+
+def bind_caller(who: Principal) -> None:
+    """Bind the authenticated caller (``tenant_id``, ``user_id``) for the rest of the current task.
+
+    Tasks copy the context when they are created: those a WebSocket connection creates for its calls
+    after ``connect`` carry the caller too.
+    """
+    structlog.contextvars.bind_contextvars(tenant_id=str(who.tenant_id), user_id=who.user_id)
+
+
+def bind_run(run_id: UUID, tenant_id: UUID, user_id: str) -> None:
+    """Make the current task's bound context a run's own: ``run_id``, ``tenant_id``, ``user_id``.
+
+    Call it first thing in the run's task. The task copied the context of the call that started it
+    (``conn_id``, ``rpc_id``, ``request_id``...); the run outlives that call, so those are dropped.
+    """
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(run_id=str(run_id), tenant_id=str(tenant_id), user_id=user_id)
 
 
 def _dumps_str(obj: Any, **kwargs: Any) -> str:

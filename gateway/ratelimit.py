@@ -1,6 +1,8 @@
 """Token-bucket rate limiting, per process (like GoClaw's and Mission Control's in-memory backend).
 
-A limit of ``rpm`` requests per minute refills continuously and allows ``burst`` at once.
+A limit of ``rpm`` requests per minute refills continuously and allows ``burst`` at once. The
+limiters are built once by the composition root and handed to whoever checks them; a live
+configuration change re-configures them in place (``configure``), so every holder sees it.
 """
 
 from __future__ import annotations
@@ -8,13 +10,28 @@ from __future__ import annotations
 import math
 import time
 
-__all__ = ["RateLimiter"]
+from clawgate.errors import ResourceExhausted
+
+__all__ = ["CHAT_BURST", "RateLimiter", "exhausted"]
+
+CHAT_BURST = 5
+"""Burst of the chat limiter (``gateway.rate_limit_rpm``: chat.send and OpenAI exchanges)."""
+
+
+def exhausted(wait: float) -> ResourceExhausted:
+    """The refusal of a caller who must wait ``wait`` seconds (429, ``Retry-After`` in whole seconds)."""
+    seconds = max(1, math.ceil(wait))
+    return ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
 
 
 class RateLimiter:
     """Buckets keyed by any string (client IP, credential id, user id)."""
 
     def __init__(self, rpm: int, burst: int) -> None:
+        self.configure(rpm, burst)
+
+    def configure(self, rpm: int, burst: int) -> None:
+        """Apply a new limit; every bucket starts full again."""
         self.rpm = rpm
         self.burst = max(1, burst)
         self._rate = rpm / 60.0
@@ -24,6 +41,12 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         return self.rpm > 0
+
+    def check(self, key: str) -> None:
+        """Take one token for ``key``. Raises: ResourceExhausted (with the wait) when none is left."""
+        wait = self.hit(key)
+        if wait:
+            raise exhausted(wait)
 
     def hit(self, key: str) -> float:
         """Take one token for ``key``. Returns 0.0 when allowed, else seconds until one is free."""
@@ -46,7 +69,3 @@ class RateLimiter:
         self._last_sweep = now
         full_after = self.burst / self._rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
-
-    @staticmethod
-    def retry_after_seconds(wait: float) -> int:
-        return max(1, math.ceil(wait))

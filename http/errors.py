@@ -86,7 +86,7 @@ def render_exception(request: Request, exc: Exception) -> Response:
     """Any exception as the route family's envelope; our own bugs are 500 with the request id."""
     rid = request_id_of(request)
     if not isinstance(exc, GatewayError):
-        log.error("http.unhandled", path=request.url.path, request_id=rid, exc_info=exc)
+        log.error("http.unhandled", path=request.url.path, exc_info=exc)
         exc = Internal(request_id=rid)
     return error_response(
         exc,

@@ -1,6 +1,7 @@
 """The edge middleware, pure ASGI (no ``BaseHTTPMiddleware``, which costs a task per request):
 
-- ``X-Request-Id`` in/out, security headers, one log line per request;
+- ``X-Request-Id`` in/out (bound as ``request_id`` for the request's log lines), security headers,
+  one log line per request;
 - a per-client-IP token bucket (429 with ``Retry-After``; WebSocket upgrades close 1008), health
   probes exempt;
 - the body limit, checked on ``Content-Length`` and again while reading (413). The rest of an
@@ -21,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clawgate.errors import GatewayError, PayloadTooLarge, ResourceExhausted
+from clawgate.errors import GatewayError, PayloadTooLarge
 from clawgate.i18n import negotiate
-from clawgate.ratelimit import RateLimiter
+from clawgate.ratelimit import exhausted
 
 from .errors import error_response, family_for_path
 
@@ -84,6 +85,10 @@ class EdgeMiddleware:
         incoming = _header(scope, b"x-request-id")
         rid = incoming if incoming and _RID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = rid
+        # A clean slate first: asyncio can hand a previous request's context (its tenant_id) to
+        # the next request's task on a kept-alive connection (cpython#140947, uvicorn#2167).
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
         status = 500
         rid_header = (b"x-request-id", rid.encode())
@@ -100,9 +105,7 @@ class EdgeMiddleware:
         try:
             wait = self._rate_wait(scope)
             if wait:
-                seconds = RateLimiter.retry_after_seconds(wait)
-                refusal = ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
-                await self._refuse(scope, refusal, rid, receive, send_wrapper)
+                await self._refuse(scope, exhausted(wait), rid, receive, send_wrapper)
                 return
             declared = _header(scope, b"content-length")
             if declared.isdigit() and int(declared) > self.limit:
@@ -121,7 +124,6 @@ class EdgeMiddleware:
                 path=path,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                request_id=rid,
             )
 
     @staticmethod

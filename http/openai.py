@@ -10,7 +10,6 @@ of its finish (``finish_reason`` chunk, ``response.completed``).
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,10 +18,10 @@ import msgspec
 from msgspec import Struct
 from starlette.responses import StreamingResponse
 
-from clawgate.errors import GatewayError, ResourceExhausted, UpstreamError
+from clawgate.errors import GatewayError
 from clawgate.principal import Role
 from clawgate.providers.types import ToolSpec
-from clawgate.runtime.loop import LoopResult, RunFailed
+from clawgate.runtime.loop import LoopResult
 from clawgate.services.openai_compat import (
     ChatCompletionRequest,
     Exchange,
@@ -54,15 +53,6 @@ class ModelList(Struct):
     data: list[Model]
 
 
-def _check_rate(ctx: HttpContext) -> None:
-    limiter = ctx.gateway.chat_limiter
-    who = ctx.who
-    wait = limiter.hit(f"oa:{who.key_id or who.user_id or who.via}")
-    if wait:
-        seconds = limiter.retry_after_seconds(wait)
-        raise ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
-
-
 def _service(ctx: HttpContext) -> OpenAIService:
     return ctx.gateway.openai
 
@@ -73,23 +63,6 @@ def _stop(stop: str | list[str] | None) -> list[str] | None:
     return [stop] if isinstance(stop, str) else stop
 
 
-async def _outcome(ex: Exchange) -> LoopResult:
-    """The exchange's result; a run that could not finish is an ``UpstreamError`` (502)."""
-    assert ex.task is not None
-    try:
-        return await ex.task
-    except RunFailed as exc:
-        raise UpstreamError(detail=str(exc)) from None
-
-
-async def _abandon(ex: Exchange) -> None:
-    """The client went away before the end: stop calling the model."""
-    if ex.task is not None and not ex.task.done():
-        ex.task.cancel()
-        with contextlib.suppress(BaseException):
-            await ex.task
-
-
 def _sse(data: Any) -> bytes:
     return b"data: " + _encoder.encode(data) + b"\n\n"
 
@@ -98,7 +71,6 @@ def _sse(data: Any) -> bytes:
 
 
 async def chat_completions(ctx: HttpContext, body: ChatCompletionRequest) -> Any:
-    _check_rate(ctx)
     headers = ctx.request.headers
     tools = [ToolSpec(name=t.function.name, description=t.function.description,
                       parameters=t.function.parameters or {"type": "object", "properties": {}})
@@ -111,7 +83,7 @@ async def chat_completions(ctx: HttpContext, body: ChatCompletionRequest) -> Any
         prefix="chatcmpl-",
     )  # fmt: skip
     if not body.stream:
-        res = await _outcome(ex)
+        res = await OpenAIService.outcome(ex)
         message: dict[str, Any] = {"role": "assistant", "content": res.content or None, "refusal": None}
         if res.tool_calls:
             message["tool_calls"] = [
@@ -159,7 +131,7 @@ async def _chat_stream(
                     deltas.append(item)
                 yield chunk({"tool_calls": deltas})
         try:
-            res = await _outcome(ex)
+            res = await OpenAIService.outcome(ex)
         except GatewayError as error:
             yield _sse(error_body(error, "openai", ctx.locale, ctx.request_id))
             yield b"data: [DONE]\n\n"
@@ -172,7 +144,7 @@ async def _chat_stream(
                         "choices": [], "usage": usage_dict(res.usage)})  # fmt: skip
         yield b"data: [DONE]\n\n"
     finally:
-        await _abandon(ex)
+        await OpenAIService.abandon(ex)
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -204,7 +176,6 @@ def _response_object(
 
 
 async def responses(ctx: HttpContext, body: ResponsesRequest) -> Any:
-    _check_rate(ctx)
     headers = ctx.request.headers
     tools = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters or {"type": "object", "properties": {}})
              for t in body.tools or []]  # fmt: skip
@@ -216,7 +187,7 @@ async def responses(ctx: HttpContext, body: ResponsesRequest) -> Any:
     )  # fmt: skip
     msg_id = f"msg_{uuid.uuid4().hex[:24]}"
     if not body.stream:
-        res = await _outcome(ex)
+        res = await OpenAIService.outcome(ex)
         out = _response_object(ex, body.model, "completed", res, msg_id)
         out["output_text"] = res.content
         return out
@@ -254,7 +225,7 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
             yield event("response.output_text.delta", {"item_id": msg_id, "output_index": 0, "content_index": 0,
                                                        "delta": payload["content"], "logprobs": []})  # fmt: skip
         try:
-            res = await _outcome(ex)
+            res = await OpenAIService.outcome(ex)
         except GatewayError as error:
             failed = _response_object(ex, model, "failed", None, msg_id)
             failed["error"] = {"code": error.code.lower(), "message": error.message(ctx.locale)}
@@ -273,7 +244,7 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
                 "type": "message", "id": msg_id, "status": "completed", "role": "assistant", "content": [part]}})  # fmt: skip
         yield event("response.completed", {"response": _response_object(ex, model, "completed", res, msg_id)})
     finally:
-        await _abandon(ex)
+        await OpenAIService.abandon(ex)
 
 
 # -- models -------------------------------------------------------------------------------------

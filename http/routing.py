@@ -15,9 +15,9 @@ from clawgate import wire
 from clawgate.errors import (
     Forbidden,
     GatewayError,
-    ResourceExhausted,
     UnsupportedMediaType,
 )
+from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
@@ -72,13 +72,10 @@ async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role
 
 
 def _check_key_rate(gateway: Gateway, who: Principal) -> None:
-    if not gateway.key_limiter.enabled:
-        return
-    bucket = f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}"
-    wait = gateway.key_limiter.hit(bucket)
-    if wait:
-        seconds = gateway.key_limiter.retry_after_seconds(wait)
-        raise ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
+    """The per-credential limit of every authenticated route. Raises: ResourceExhausted."""
+    limiter = gateway.key_limiter
+    if limiter.enabled:
+        limiter.check(f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}")
 
 
 def make_route(api: Api) -> Route:
@@ -90,6 +87,7 @@ def make_route(api: Api) -> Route:
             who: Principal | None = None
             if api.role is not None:
                 who = await authenticate(request, gateway, api.dev_role)
+                bind_caller(who)
                 if who.role < api.role:
                     raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)
                 _check_key_rate(gateway, who)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from msgspec import Meta, Struct
 
 from clawgate.principal import Role
-from clawgate.services.chat import ChatSendParams
 from clawgate.services.sessions import BranchParams, SessionListParams
 from clawgate.services.traces import TraceFollowParams, TraceListParams
 from clawgate.wire import ChatText, Index
@@ -44,18 +42,9 @@ async def follow(ctx: HttpContext, query: FollowQuery) -> dict[str, Any]:
 
 async def wake(ctx: HttpContext, body: WakeBody) -> dict[str, Any]:
     """Run the agent once on a message (orchestrators: n8n, Paperclip) and answer with the result."""
-    who = ctx.who
-    if not who.user_id:
-        who = msgspec.structs.replace(who, user_id=body.user_id or "wake")
-    agent = await ctx.gateway.agents.get(who, ctx.path["id"])
-    result = await ctx.gateway.chat.send(
-        who, ChatSendParams(message=body.message, agentId=agent.agent_key, sessionKey=body.session_key, stream=False),
-        channel="wake",
-    )  # fmt: skip
-    if result.get("injected"):
-        return {"injected": True, "run_id": result.get("runId"), "session_key": result.get("sessionKey")}
-    return {"content": result.get("content", ""), "run_id": result.get("runId"), "usage": result.get("usage"),
-            "session_key": result.get("sessionKey")}  # fmt: skip
+    return await ctx.gateway.chat.wake(
+        ctx.who, ctx.path["id"], body.message, session_key=body.session_key, user_id=body.user_id
+    )
 
 
 async def list_traces(ctx: HttpContext, params: TraceListParams) -> dict[str, Any]:

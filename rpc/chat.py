@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from clawgate.errors import ResourceExhausted
 from clawgate.principal import Role
 from clawgate.services.chat import (
     ChatAbortParams,
@@ -24,11 +23,6 @@ async def send(ctx: CallContext, params: ChatSendParams) -> dict[str, Any]:
 
     Cancellation (the socket closing) stops waiting only; the run goes on.
     """
-    limiter = ctx.gateway.chat_limiter
-    wait = limiter.hit(f"chat:{ctx.who.tenant_id}:{ctx.who.user_id or ctx.conn.id}")
-    if wait:
-        seconds = limiter.retry_after_seconds(wait)
-        raise ResourceExhausted(seconds=seconds, retry_after_ms=seconds * 1000)
     return await ctx.gateway.chat.send(ctx.who, params, channel="ws")
 
 

@@ -1,6 +1,6 @@
 """Runs one call: authentication state, the role table (fail-closed), params decoding, the handler,
-and one ``rpc.call`` log line with duration and outcome. Returns the frame to send (or None for a
-JSON-RPC notification)."""
+and one ``rpc.call`` log line with duration and outcome; ``rpc_id`` and ``method`` are bound for
+every line logged meanwhile. Returns the frame to send (or None for a JSON-RPC notification)."""
 
 from __future__ import annotations
 
@@ -32,25 +32,27 @@ async def dispatch(
         return call.error
     started = time.perf_counter()
     outcome, code = "ok", ""
+    # Reset after the call: before ``connect`` calls run in the connection's reader itself.
+    bound = structlog.contextvars.bind_contextvars(rpc_id=str(call.id), method=call.method)
     try:
-        payload = await _run(gateway, conn, call, methods)
-        frame = conn.protocol.result(call.id, payload)
-    except GatewayError as exc:
-        outcome, code = "error", exc.code
-        frame = conn.protocol.error(call.id, exc, conn.locale)
-    except Exception:
-        outcome, code = "error", "INTERNAL"
-        log.exception("rpc.unhandled", method=call.method, conn_id=conn.id, rpc_id=str(call.id))
-        frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
-    log.info(
-        "rpc.call",
-        method=call.method,
-        conn_id=conn.id,
-        rpc_id=str(call.id),
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        outcome=outcome,
-        error_code=code or None,
-    )
+        try:
+            payload = await _run(gateway, conn, call, methods)
+            frame = conn.protocol.result(call.id, payload)
+        except GatewayError as exc:
+            outcome, code = "error", exc.code
+            frame = conn.protocol.error(call.id, exc, conn.locale)
+        except Exception:
+            outcome, code = "error", "INTERNAL"
+            log.exception("rpc.unhandled")
+            frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
+        log.info(
+            "rpc.call",
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            outcome=outcome,
+            error_code=code or None,
+        )
+    finally:
+        structlog.contextvars.reset_contextvars(**bound)
     return None if call.notify else frame
 
 

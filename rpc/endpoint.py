@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import time
 import uuid
@@ -25,6 +26,7 @@ import structlog
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
 from . import METHODS
@@ -76,6 +78,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     task = asyncio.current_task()
     assert task is not None
     gateway.drains.add(task)
+    # The reader runs in this task and its call tasks copy this context: their lines carry conn_id.
+    # A clean slate first, as for a REST request (``http.middleware``).
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(conn_id=conn.id)
     try:
         await _ConnectionLoop(gateway, ws, conn, task).run()
     finally:
@@ -96,7 +102,8 @@ class _Hub:
         self.loops.add(conn_loop)
         self.peak = max(self.peak, len(self.loops))
         if self.task is None:
-            self.task = asyncio.create_task(self._run(), name="ws-hub")
+            # Its own (empty) context: not that of the connection that happens to start it.
+            self.task = asyncio.create_task(self._run(), name="ws-hub", context=contextvars.Context())
 
     def discard(self, conn_loop: _ConnectionLoop) -> None:
         self.loops.discard(conn_loop)
@@ -174,7 +181,7 @@ class _ConnectionLoop:
                 await self._reader()
             except Exception as exc:
                 # Our bug: never end silently. Log it, let the calls in flight answer, close 1011.
-                log.error("ws.reader_failed", conn_id=conn.id, exc_info=exc)
+                log.error("ws.reader_failed", exc_info=exc)
                 self.phase = "done"
                 await self._wind_down(status.WS_1011_INTERNAL_ERROR, "internal error")
                 return
@@ -324,7 +331,9 @@ class _ConnectionLoop:
     def _wake(self) -> None:
         """A frame was queued on an empty queue: write it, unless the reader is about to."""
         if self.writer is None and self.phase in {"receive", "done"}:
-            self.writer = asyncio.create_task(self._writer())
+            # Called by whoever queued the frame (another connection's call, a run, the hub): the
+            # writer gets an empty context rather than theirs, and logs its conn_id itself.
+            self.writer = asyncio.create_task(self._writer(), context=contextvars.Context())
 
     async def _writer(self) -> None:
         try:
@@ -385,3 +394,5 @@ class _ConnectionLoop:
             connectedAt=int(time.time() * 1000), tenantId=str(who.tenant_id),
         )  # fmt: skip
         self.gateway.clients.add(info)
+        # In the reader's context, which the tasks of later calls copy.
+        bind_caller(who)

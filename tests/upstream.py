@@ -53,6 +53,7 @@ class Upstream:
         self.models = models or ["model-a", "model-b"]
         self.abandoned = 0  # streams whose client closed the connection before their end
         self.title = "Stand-in title"  # answer to the gateway's background title request
+        self.title_reply: Reply | None = None  # when set, the title request gets this instead
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +96,7 @@ class Upstream:
     def _next(self, body: dict[str, Any]) -> Reply:
         if _is_title(body):
             # Answered apart from the script: the title request races with the next run's calls.
-            return Reply(content=self.title)
+            return self.title_reply or Reply(content=self.title)
         if self.replies:
             return self.replies.popleft()
         return Reply(content=f"echo: {_last_user_text(body)}")

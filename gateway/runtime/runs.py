@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import structlog
 from clawgate.bus import BusEvent, EventBus
 from clawgate.config import Settings
 from clawgate.errors import GatewayError
+from clawgate.logging import bind_run
 from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, ChatRequest, Usage
 from clawgate.runtime.compaction import keep_last, needs_compaction, summarize
@@ -179,8 +181,10 @@ class RunManager:
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(_SWEEP_SECONDS)
-            with contextlib.suppress(Exception):
+            try:
                 await self.sweep()
+            except Exception:  # a lost database is handled in sweep; this is a bug, and the loop goes on
+                log.exception("runs.sweep_crashed")
 
     async def sweep(self) -> int:
         """Fail runs left ``running`` by processes that no longer hold their liveness lock."""
@@ -245,6 +249,10 @@ class RunManager:
         """Start executing a run whose row is already inserted (status running)."""
         handle = RunHandle(run_id=run_id, plan=plan, trace_id=uuid.uuid4())
         self.local[run_id] = handle
+        # Logged with the ids of the call that starts the run; the run's own lines carry run_id.
+        log.info(
+            "run.started", run_id=str(run_id), session_key=plan.session.session_key, channel=plan.channel
+        )
         handle.task = asyncio.get_running_loop().create_task(self._execute(handle), name=f"run-{run_id}")
         return handle
 
@@ -293,6 +301,8 @@ class RunManager:
 
     async def _execute(self, handle: RunHandle) -> None:
         plan = handle.plan
+        bind_run(handle.run_id, plan.tenant_id, plan.user_id)
+        started, status = time.perf_counter(), "completed"
         agent, session = plan.agent, plan.session
         self.emit(handle, "run.started", {"message": plan.message})
         hooks = _SessionHooks(self, handle)
@@ -316,6 +326,7 @@ class RunManager:
             loop = hooks.loop = AgentLoop(inp, lambda kind, payload: self.emit(handle, kind, payload), hooks)
             await loop.run()
         except asyncio.CancelledError:
+            status = "cancelled"
             await asyncio.shield(self._end(handle, loop, "cancelled", "aborted"))
             self.emit(handle, "run.cancelled", {})
             self._resolve(
@@ -324,12 +335,14 @@ class RunManager:
             return
         except (RunFailed, GatewayError) as exc:
             message = exc.message("en") if isinstance(exc, GatewayError) else str(exc)
+            status = "failed"
             await asyncio.shield(self._end(handle, loop, "failed", message))
             self.emit(handle, "run.failed", {"error": message})
             self._resolve(handle, exc if isinstance(exc, GatewayError) else _RunError(message))
             return
         except Exception as exc:
-            log.exception("run.crashed", run_id=str(handle.run_id))
+            status = "failed"
+            log.exception("run.crashed")
             await asyncio.shield(
                 self._end(handle, loop, "failed", f"internal error: {exc.__class__.__name__}")
             )
@@ -338,6 +351,9 @@ class RunManager:
             return
         finally:
             self.local.pop(handle.run_id, None)
+            log.info(
+                "run.finished", status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2)
+            )
         final = hooks.final or {}
         self.emit(
             handle, "run.completed", {k: v for k, v in final.items() if k in {"content", "thinking", "usage"}}
@@ -417,7 +433,7 @@ class RunManager:
                 )
                 await _record_trace(conn, handle, result.spans if result else [], usage, status, error, "")
         except Exception as exc:
-            log.warning("run.end_write_failed", run_id=str(handle.run_id), error=str(exc))
+            log.warning("run.end_write_failed", error=str(exc))
 
     async def _maybe_compact(self, plan: RunPlan, targets: list[Target]) -> None:
         """After a run: summarise the earlier turns when the history outgrew the context share."""
@@ -449,7 +465,7 @@ class RunManager:
                 "Write a title of at most 6 words for a conversation that starts with the message below. "
                 "Answer with the title only.\n\n" + plan.message[:2000]
             )
-            with contextlib.suppress(Exception):
+            try:
                 async with asyncio.timeout(30):
                     reply = await target.client.chat(
                         ChatRequest(
@@ -460,10 +476,13 @@ class RunManager:
                     )
                 if reply.content.strip():
                     title = reply.content.strip().strip("\"'").splitlines()[0][:80]
+            except Exception as exc:
+                log.warning("session.title_failed", error=repr(exc))  # the first words stand in
         try:
             async with self.db.transaction() as conn:
                 changed = await sessions.set_label_if_empty(conn, plan.tenant_id, plan.session.id, title)
-        except GatewayError:
+        except GatewayError as exc:
+            log.warning("session.title_write_failed", error=str(exc))
             return
         if changed:
             await self.bus.publish(

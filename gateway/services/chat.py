@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.config import Settings
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, Unauthorized
 from clawgate.principal import Principal, Role
+from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunManager, RunPlan
 from clawgate.services import parse_id, require
@@ -102,11 +104,14 @@ def message_out(row: MessageRow) -> dict[str, Any]:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, db: Database, agents: AgentService, runner: RunManager) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, agents: AgentService, runner: RunManager, limiter: RateLimiter
+    ) -> None:
         self._settings = settings
         self._db = db
         self._agents = agents
         self.runner = runner
+        self._limiter = limiter  # gateway.rate_limit_rpm, shared with the OpenAI exchanges
 
     def reconfigure(self, settings: Settings) -> None:
         """Apply live config changes (the message size limit)."""
@@ -155,12 +160,43 @@ class ChatService:
         """Start a run, inject into the active one, or abort it by a cancel word (spec section 3).
 
         The user message is committed before this returns (or before the run starts).
-        Raises: NotFound (agent), Unauthorized (another user's session), FailedPrecondition
-        (no working provider), InvalidRequest.
+        Raises: ResourceExhausted (``gateway.rate_limit_rpm`` per user), NotFound (agent),
+        Unauthorized (another user's session), FailedPrecondition (no working provider),
+        InvalidRequest.
         """
         require(who, Role.OPERATOR, "chat.send")
         if not who.user_id:
             raise InvalidRequest(detail="user_id is required (connect with user_id or send X-GoClaw-User-Id)")
+        self._limiter.check(f"chat:{who.tenant_id}:{who.user_id}")
+        return await self._send(who, params, channel)
+
+    async def wake(
+        self, who: Principal, agent_ref: str, message: str, *, session_key: str = "", user_id: str = ""
+    ) -> dict[str, Any]:
+        """Run the agent once on ``message`` and answer with its result (``POST /v1/agents/{id}/wake``,
+        for orchestrators such as n8n or Paperclip). A caller without a user id (the gateway token)
+        runs as ``user_id``, else as ``"wake"``. Only the credential's rate limit applies, not the
+        chat limit: orchestrators call it in bursts.
+
+        Returns: ``content``, ``run_id``, ``usage``, ``session_key``; or ``injected`` when the
+            session had a run going (the message joined it).
+        Raises: NotFound (agent), and as ``send``.
+        """
+        require(who, Role.OPERATOR, "wake")
+        if not who.user_id:
+            who = msgspec.structs.replace(who, user_id=user_id or "wake")
+        agent = await self._agents.get(who, agent_ref)
+        params = ChatSendParams(
+            message=message, agentId=agent.agent_key, sessionKey=session_key, stream=False
+        )
+        result = await self._send(who, params, channel="wake")
+        if result.get("injected"):
+            return {"injected": True, "run_id": result.get("runId"), "session_key": result.get("sessionKey")}
+        return {"content": result.get("content", ""), "run_id": result.get("runId"), "usage": result.get("usage"),
+                "session_key": result.get("sessionKey")}  # fmt: skip
+
+    async def _send(self, who: Principal, params: ChatSendParams, channel: str) -> dict[str, Any]:
+        """``send`` past the caller checks (role, user id, rate)."""
         idem = params.idempotencyKey if params.idempotencyKey is not UNSET else None
         if idem is not None:
             earlier = await self._by_idempotency(who, idem)
@@ -188,7 +224,7 @@ class ChatService:
             return {"injected": True, "runId": str(decision.injected), "sessionKey": key}
         if decision.run is None or decision.session is None:
             # Lost a race with another send on this session: decide again (it will inject).
-            return await self.send(who, params, channel)
+            return await self._send(who, params, channel)
         plan = RunPlan(
             tenant_id=who.tenant_id, user_id=who.user_id, agent=agent, session=decision.session, message=text,
             user_idx=decision.user_idx, stream=params.stream, channel=channel, idempotency_key=idem,

@@ -32,7 +32,7 @@ import orjson
 from clawgate.config import SECRET_PATHS, Settings, config_hash, settings_from_mapping
 from clawgate.errors import ConfigError, Forbidden, InvalidRequest, invalid_from_validation
 from clawgate.principal import Principal, Role
-from clawgate.ratelimit import RateLimiter
+from clawgate.ratelimit import CHAT_BURST
 from clawgate.services import require
 from clawgate.services.auth import is_loopback_host
 
@@ -160,6 +160,7 @@ class ConfigService:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._lock = asyncio.Lock()
+        self._commits: set[asyncio.Task[bool]] = set()  # a reference to each, should a caller give up
         # What config.get shows: the last accepted configuration, which may hold fields that
         # only take effect after a restart (the running settings are gateway.settings).
         self._settings = gateway.settings
@@ -212,7 +213,10 @@ class ConfigService:
             settings = _validate(new, str(self.path))
             # Shielded: once the file is being written, the change completes (file, view and
             # live settings together) even if the caller is cancelled.
-            restart = await asyncio.shield(asyncio.ensure_future(self._commit(settings, old)))
+            commit = asyncio.ensure_future(self._commit(settings, old))
+            self._commits.add(commit)
+            commit.add_done_callback(self._commits.discard)
+            restart = await asyncio.shield(commit)
             return self._view(), restart
 
     # -- internals --------------------------------------------------------------------------------
@@ -236,12 +240,13 @@ class ConfigService:
         gateway.settings = live
         gateway.auth.reconfigure(live)
         gateway.chat.reconfigure(live)
+        # In place: the chat and OpenAI services hold the chat limiter.
         if {p for p in changed if p[0] == "rate_limits"}:
             rl = live.rate_limits
-            gateway.ip_limiter = RateLimiter(rl.per_ip_rpm, rl.burst)
-            gateway.key_limiter = RateLimiter(rl.per_key_rpm, rl.burst)
+            gateway.ip_limiter.configure(rl.per_ip_rpm, rl.burst)
+            gateway.key_limiter.configure(rl.per_key_rpm, rl.burst)
         if ("gateway", "rate_limit_rpm") in changed:
-            gateway.chat_limiter = RateLimiter(live.gateway.rate_limit_rpm, 5)
+            gateway.chat_limiter.configure(live.gateway.rate_limit_rpm, CHAT_BURST)
 
     def _write(self, doc: Document) -> None:
         """Write ``doc`` atomically (mode 0600) with the secrets the file itself already held."""

@@ -10,6 +10,7 @@ where each exchange is recorded; every request gets a trace with spans and usage
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -23,10 +24,11 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.errors import InvalidRequest, NotFound, Unavailable
+from clawgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamError
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
+from clawgate.ratelimit import RateLimiter
+from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
 from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
@@ -224,10 +226,14 @@ class Exchange:
 
 
 class OpenAIService:
-    def __init__(self, db: Database, agents: AgentService, runner: RunManager) -> None:
+    """Exchanges: ``start`` one (its loop runs as a task), read its events (``drain``), await its
+    ``outcome``, or ``abandon`` it when the client goes away."""
+
+    def __init__(self, db: Database, agents: AgentService, runner: RunManager, limiter: RateLimiter) -> None:
         self._db = db
         self._agents = agents
         self._runner = runner
+        self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
         self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
 
     async def close(self) -> None:
@@ -272,10 +278,13 @@ class OpenAIService:
         prefix: str,
     ) -> Exchange:
         """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
+        The caller must see it to its end: ``outcome``, or ``abandon`` when it gives up.
 
-        Raises: NotFound (model), FailedPrecondition (no provider), InvalidRequest.
+        Raises: ResourceExhausted (``gateway.rate_limit_rpm`` per credential), NotFound (model),
+        FailedPrecondition (no provider), InvalidRequest.
         """
         require(who, Role.OPERATOR, "chat completions")
+        self._limiter.check(f"oa:{who.key_id or who.user_id or who.via}")
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
         agent = await self.resolve_model(who, model, agent_header)
@@ -330,6 +339,8 @@ class OpenAIService:
     ) -> LoopResult:
         """The loop, then its record. Raises: RunFailed; Unavailable when the answer could not be
         recorded (then it must not be delivered: the client was promised a committed record)."""
+        # This task's lines carry the request's ids (it lives and dies with the request) and its own.
+        structlog.contextvars.bind_contextvars(run_id=str(run_id))
         started = datetime.now(UTC)
         try:
             result = await ex.loop.run()
@@ -400,8 +411,8 @@ class OpenAIService:
             await self._records.write(payload)
         except Exception as exc:
             log.error(
-                "openai.record_failed", error=str(exc), exchange_id=ex.id, run_id=str(run_id), status=status,
-                tenant_id=str(who.tenant_id), agent=ex.agent.agent_key, user_id=ex.user_id,
+                "openai.record_failed", error=str(exc), exchange_id=ex.id, status=status,
+                agent=ex.agent.agent_key, user_id=ex.user_id,
                 session_key=ex.session_key, question=last_user, answer=res.content,
                 tool_calls=[msgspec.to_builtins(c) for c in res.tool_calls],
             )  # fmt: skip
@@ -410,12 +421,34 @@ class OpenAIService:
 
     @staticmethod
     async def drain(ex: Exchange) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """The loop's events until it ends; then the task's outcome is re-raised by the caller."""
+        """The loop's events until it ends (a streamed exchange); then ask for its ``outcome``."""
         while True:
             event = await ex.events.get()
             if event is _END:
                 return
             yield event
+
+    @staticmethod
+    async def outcome(ex: Exchange) -> LoopResult:
+        """The exchange's result, once it is recorded.
+
+        Raises: UpstreamError (502) when the run could not finish, Unavailable when its answer
+        could not be recorded. Cancellation (the request ending) cancels the exchange.
+        """
+        assert ex.task is not None
+        try:
+            return await ex.task
+        except RunFailed as exc:
+            raise UpstreamError(detail=str(exc)) from None
+
+    @staticmethod
+    async def abandon(ex: Exchange) -> None:
+        """The client went away before the end (or the stream is over): stop calling the model and
+        wait until the exchange is recorded as it stands. Never raises."""
+        if ex.task is not None and not ex.task.done():
+            ex.task.cancel()
+            with contextlib.suppress(BaseException):  # its outcome is nobody's any more
+                await ex.task
 
 
 def _ignore(kind: str, payload: dict[str, Any]) -> None:

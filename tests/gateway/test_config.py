@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 
-from clawgate.config import Settings, load_settings, worker_count
+from clawgate.app import tls_context
+from clawgate.config import LLMSettings, Settings, load_settings, worker_count
 from clawgate.errors import ConfigError
 
 
@@ -217,6 +219,35 @@ class TestEnvironment:
         monkeypatch.chdir(tmp_path)
         settings = load_settings(None, environ={"CLAWGATE_PORT": "1111"}, overrides={"gateway.port": 2222})
         assert settings.gateway.port == 2222
+
+
+class TestCertificateAuthorities:
+    def test_standard_names_set_the_ca_paths(self, tmp_path: Path) -> None:
+        """SSL_CERT_FILE and SSL_CERT_DIR (OpenSSL's names) set llm.ca_file and llm.ca_dir."""
+        env = {"SSL_CERT_FILE": "/etc/ca/bundle.pem", "SSL_CERT_DIR": "/etc/ca/certs"}
+        settings = load_settings(str(write_config(tmp_path, {})), environ=env)
+        assert settings.llm.ca_file == "/etc/ca/bundle.pem"
+        assert settings.llm.ca_dir == "/etc/ca/certs"
+
+    def test_prefixed_names_win_and_the_environment_wins_over_the_file(self, tmp_path: Path) -> None:
+        """CLAWGATE_SSL_CERT_FILE wins over SSL_CERT_FILE, which wins over the file's llm.ca_file."""
+        path = write_config(tmp_path, {"llm": {"ca_file": "/from/file.pem"}})
+        assert load_settings(str(path), environ={}).llm.ca_file == "/from/file.pem"
+        standard = {"SSL_CERT_FILE": "/standard.pem"}
+        assert load_settings(str(path), environ=standard).llm.ca_file == "/standard.pem"
+        both = {**standard, "CLAWGATE_SSL_CERT_FILE": "/ours.pem"}
+        assert load_settings(str(path), environ=both).llm.ca_file == "/ours.pem"
+
+    def test_provider_calls_trust_the_configured_bundle_only(self, tmp_path: Path) -> None:
+        """With llm.ca_file, the TLS context of provider calls holds that bundle's CAs, not certifi's."""
+        pem = Path(certifi.where()).read_text()
+        first = pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+        bundle = tmp_path / "private-ca.pem"
+        bundle.write_text(first[first.index("-----BEGIN CERTIFICATE-----") :] + "\n")
+        assert len(tls_context(LLMSettings(ca_file=str(bundle))).get_ca_certs()) == 1
+        assert len(tls_context(LLMSettings()).get_ca_certs()) > 1
+        with pytest.raises(FileNotFoundError):
+            tls_context(LLMSettings(ca_file=str(tmp_path / "missing.pem")))
 
 
 class TestSettings:

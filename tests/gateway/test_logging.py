@@ -1,18 +1,26 @@
-"""structlog setup: JSON lines (ours and the standard library's), bound context, no secrets."""
+"""structlog setup: JSON lines (ours and the standard library's), bound context, no secrets; and the
+context a real server binds: the ids of a WebSocket call, a REST request and a run on their lines."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from clawgate.config import LogSettings
 from clawgate.logging import configure_logging, redact
+from tests.conftest import ServerFactory
+from tests.runtime.conftest import chat_setup
+from tests.support import GATEWAY_TOKEN, ws_connect
 
 RAW_KEY = "clawgate_" + "0123456789abcdef" * 2
 
@@ -117,3 +125,114 @@ class TestRedact:
         assert out["dsn"] == "***"
         assert out["path"] == "/v1/api-keys"
         assert out["items"] == ["ok", "***"]
+
+
+# -- the context a running gateway binds ------------------------------------------------------------
+
+CALL_IDS = {"conn_id", "rpc_id", "method", "request_id"}
+
+
+def lines(logs: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+    return [line for line in logs if line["event"] == event]
+
+
+class Seen:
+    """A processor noting that ``event`` was logged, to wait for a line logged after the answer
+    (a run's end)."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.logged = asyncio.Event()
+
+    def __call__(self, _logger: Any, _name: str, event_dict: Any) -> Any:
+        if event_dict["event"] == self.event:
+            self.logged.set()
+        return event_dict
+
+    async def wait(self) -> None:
+        await asyncio.wait_for(self.logged.wait(), 5)
+
+
+class TestBoundContext:
+    async def test_lines_of_a_websocket_call_carry_its_ids(self, make_server: ServerFactory) -> None:
+        """The lines of a chat.send call, including one logged deep inside it, carry conn_id, rpc_id,
+        method, tenant_id and user_id; the run it starts logs under its own run_id and tenant, not
+        under the ids of the call."""
+        async with chat_setup(make_server) as chat:
+            end = Seen("run.finished")
+            with capture_logs(processors=[merge_contextvars, end]) as logs:
+                async with ws_connect(chat.server, _skip=True) as ws:
+                    hello = await ws.ok("connect", {"token": GATEWAY_TOKEN, "user_id": "alice"})
+                    rpc_id = await ws.send("chat.send", {"message": "hi", "agentId": "helper"})
+                    res = (await ws.response(rpc_id))["payload"]
+                    await end.wait()
+        tenant, conn_id = hello["tenant_id"], hello["conn_id"]
+        [connect] = [line for line in lines(logs, "rpc.call") if line["method"] == "connect"]
+        [call] = [line for line in lines(logs, "rpc.call") if line["method"] == "chat.send"]
+        [started] = lines(logs, "run.started")
+        [finished] = lines(logs, "run.finished")
+        assert connect["conn_id"] == conn_id
+        assert connect["rpc_id"] == "1"
+        for line in (call, started):  # run.started is logged by the run manager, inside the call
+            assert line["conn_id"] == conn_id
+            assert line["rpc_id"] == rpc_id
+            assert line["method"] == "chat.send"
+            assert line["tenant_id"] == tenant
+            assert line["user_id"] == "alice"
+        assert started["run_id"] == res["runId"]
+        assert finished["run_id"] == res["runId"]
+        assert finished["tenant_id"] == tenant
+        assert finished["user_id"] == "alice"
+        assert finished["status"] == "completed"
+        assert not CALL_IDS & finished.keys()
+
+    async def test_lines_of_a_rest_request_carry_its_ids(self, make_server: ServerFactory) -> None:
+        """The lines of a REST request (its http.request line and those logged inside it) carry its
+        request_id, tenant_id and user_id; the run it starts logs under its own run_id."""
+        async with chat_setup(make_server) as chat:
+            end = Seen("run.finished")
+            with capture_logs(processors=[merge_contextvars, end]) as logs:
+                async with chat.admin("bob") as http:
+                    res = await http.post(
+                        "/v1/agents/helper/wake",
+                        json={"message": "wake up"},
+                        headers={"X-Request-Id": "req-ctx-1"},
+                    )
+                    await end.wait()
+                    tenant = (await http.get("/v1/agents/helper")).json()["tenant_id"]
+        assert res.status_code == 200, res.text
+        [request] = [line for line in lines(logs, "http.request") if line["path"] == "/v1/agents/helper/wake"]
+        [started] = lines(logs, "run.started")
+        [finished] = lines(logs, "run.finished")
+        for line in (request, started):
+            assert line["request_id"] == "req-ctx-1"
+            assert line["tenant_id"] == tenant
+            assert line["user_id"] == "bob"
+        assert started["run_id"] == finished["run_id"] == res.json()["run_id"]
+        assert finished["tenant_id"] == tenant
+        assert finished["user_id"] == "bob"
+        assert not CALL_IDS & finished.keys()
+
+    async def test_a_request_never_carries_the_previous_requests_caller(
+        self, make_server: ServerFactory
+    ) -> None:
+        """On a kept-alive connection, an anonymous request after an authenticated one with a large
+        body logs no tenant: asyncio hands the reading context of one request to the next request's
+        task (cpython#140947), and each request starts from a clean context."""
+        async with chat_setup(make_server) as chat:
+            with capture_logs(processors=[merge_contextvars]) as logs:
+                async with httpx.AsyncClient(base_url=chat.server.url) as http:
+                    big = {
+                        "agent_key": "big",
+                        "provider": "up",
+                        "model": "model-a",
+                        "description": "x" * 300_000,
+                    }
+                    first = await http.post(
+                        "/v1/agents", json=big, headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"}
+                    )
+                    second = await http.get("/v1/agents", headers={"X-Request-Id": "anonymous"})
+        assert first.status_code != 401, first.text
+        assert second.status_code == 401
+        [anonymous] = [line for line in lines(logs, "http.request") if line["request_id"] == "anonymous"]
+        assert "tenant_id" not in anonymous

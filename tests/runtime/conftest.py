@@ -56,13 +56,8 @@ async def make_setup(
     make_server: ServerFactory, flavor: str = "openai", agent: dict[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[ChatSetup]:
     async with stand_in(flavor) as up:  # type: ignore[arg-type]
-        server = await make_server(
-            gateway__token=GATEWAY_TOKEN,
-            gateway__owner_ids=["owner"],
-            gateway__rate_limit_rpm=0,
-            llm__retry_base_delay_ms=10,
-            **overrides,
-        )
+        settings = {"gateway__rate_limit_rpm": 0, "llm__retry_base_delay_ms": 10, **overrides}
+        server = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], **settings)
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
             res = await http.post(
                 "/v1/providers",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.conftest import ServerFactory
 from tests.http.helpers import db
-from tests.runtime.conftest import ChatSetup
+from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
 
@@ -108,3 +112,42 @@ class TestChatSend:
         assert second["runId"] != first["runId"]
         assert replay["runId"] == second["runId"]
         assert len(chat_calls(chat)) == 2
+
+
+class TestChatRateLimit:
+    async def test_send_past_the_burst_is_resource_exhausted(self, make_server: ServerFactory) -> None:
+        """With gateway.rate_limit_rpm, a user's sixth chat.send at once (the burst is 5) is refused
+        RESOURCE_EXHAUSTED with retryAfterMs; another user still sends, and wake is not counted."""
+        async with chat_setup(make_server, gateway__rate_limit_rpm=1) as chat:
+            async with (
+                ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as alice,
+                ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="bob") as bob,
+            ):
+                sent = [
+                    await alice.call("chat.send", {"message": f"m{i}", "agentId": "helper"}) for i in range(6)
+                ]
+                other = await bob.call("chat.send", {"message": "mine", "agentId": "helper"})
+            async with chat.admin("alice") as http:
+                woken = await http.post("/v1/agents/helper/wake", json={"message": "still"})
+        assert [res["ok"] for res in sent] == [True] * 5 + [False]
+        error = sent[-1]["error"]
+        assert error["code"] == "RESOURCE_EXHAUSTED"
+        assert error["retryable"] is True
+        assert error["retryAfterMs"] >= 1000
+        assert other["ok"], other
+        assert woken.status_code == 200, woken.text
+
+    async def test_a_live_change_of_the_limit_reaches_chat_send(
+        self, make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """config.patch of gateway.rate_limit_rpm applies to chat.send at once: the chat service
+        holds the limiter that the patch re-configures."""
+        monkeypatch.chdir(tmp_path)  # config.patch writes ./config.json
+        async with (
+            chat_setup(make_server) as chat,  # no chat limit
+            ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws,
+        ):
+            await ws.ok("config.patch", {"raw": '{"gateway": {"rate_limit_rpm": 1}}'})
+            sent = [await ws.call("chat.send", {"message": f"m{i}", "agentId": "helper"}) for i in range(6)]
+        assert [res["ok"] for res in sent] == [True] * 5 + [False]
+        assert sent[-1]["error"]["code"] == "RESOURCE_EXHAUSTED"

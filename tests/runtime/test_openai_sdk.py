@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from tests.runtime.conftest import ChatSetup
+from tests.conftest import ServerFactory
+from tests.runtime.conftest import ChatSetup, chat_setup
+from tests.support import GATEWAY_TOKEN
 from tests.upstream import Reply
 
 
@@ -229,3 +231,26 @@ class TestResponsesForms:
         assert sent[-1] == {"role": "tool", "content": "sunny", "tool_call_id": "c1"}
         assert missing.status_code == 400
         assert missing.json()["error"]["type"] == "invalid_request_error"
+
+
+class TestRateLimit:
+    async def test_exchanges_past_the_burst_are_429(self, make_server: ServerFactory) -> None:
+        """With gateway.rate_limit_rpm, a credential's sixth exchange at once (the burst is 5) is
+        refused 429 with Retry-After, in OpenAI's error object, whichever endpoint it uses."""
+        async with (
+            chat_setup(make_server, gateway__rate_limit_rpm=1) as chat,
+            openai.AsyncOpenAI(
+                base_url=chat.server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
+            ) as client,
+        ):
+            for i in range(4):
+                await client.chat.completions.create(
+                    model="helper", messages=[{"role": "user", "content": f"q{i}"}]
+                )
+            await client.responses.create(model="helper", input="fifth")
+            with pytest.raises(openai.RateLimitError) as refused:
+                await client.chat.completions.create(
+                    model="helper", messages=[{"role": "user", "content": "sixth"}]
+                )
+        assert int(refused.value.response.headers["retry-after"]) >= 1
+        assert refused.value.body["code"] == "resource_exhausted"  # type: ignore[index]

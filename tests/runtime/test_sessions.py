@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
+
 from tests.runtime.conftest import ChatSetup
 from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
 from tests.upstream import Reply
@@ -133,6 +136,22 @@ class TestSessionsOverWs:
         assert listed["sessions"][0]["label"] == "Planning a trip"
         title_request = next(r for r in chat.upstream.requests if r not in chat.upstream.turns)
         assert "help me plan a trip to Hue" in title_request["messages"][-1]["content"]
+
+    async def test_a_failed_title_request_is_logged_and_the_first_words_stand_in(
+        self, chat: ChatSetup
+    ) -> None:
+        """When the model cannot write the title, session.title_failed is logged under the run's id
+        and the first words of the message become the label."""
+        chat.upstream.title_reply = Reply(status=500)
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+                [answer] = await converse(ws, "help me plan a trip to Hue")
+                event = await ws.next_event("session.updated")
+        assert event["payload"]["label"] == "help me plan a trip to Hue"
+        [failed] = [line for line in logs if line["event"] == "session.title_failed"]
+        assert failed["log_level"] == "warning"
+        assert "500" in failed["error"]
+        assert failed["run_id"] == answer["runId"]
 
 
 class TestUsageAndTimeline:
