@@ -12,7 +12,7 @@ import asyncpg
 from clawgate.sql import query
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 
-__all__ = ["fetch_spill", "listen", "notify", "spill"]
+__all__ = ["fetch_spill", "listen", "notify", "prune_spill", "spill"]
 
 
 async def notify(conn: asyncpg.Connection, channel: str, payload: str) -> None:
@@ -30,6 +30,13 @@ async def fetch_spill(conn: asyncpg.Connection, spill_id: int) -> bytes | None:
     """A spilled body; None once pruned."""
     body: bytes | None = await conn.fetchval(query("bus.fetch_spill"), spill_id)
     return body
+
+
+async def prune_spill(conn: asyncpg.Connection) -> int:
+    """Delete spilled bodies older than an hour (every listener has fetched them long since);
+    returns how many."""
+    status: str = await conn.execute(query("bus.prune_spill"))
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def listen(

@@ -17,6 +17,7 @@ from clawgate.store.types import FailedRun, RunRow
 __all__ = [
     "active_for_session",
     "by_idempotency",
+    "expire_idempotency",
     "fail_process",
     "finish",
     "get",
@@ -29,6 +30,12 @@ __all__ = [
 ]
 
 _LIVENESS = 0x434C4157  # "CLAW": the advisory lock namespace of process liveness
+
+
+async def expire_idempotency(conn: asyncpg.Connection) -> int:
+    """Free every idempotency key older than 24 hours; returns how many."""
+    status: str = await conn.execute(query("runs.expire_idempotency"))
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def release_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> None:

@@ -36,6 +36,7 @@ from clawgate.runtime.loop import AgentLoop, LoopInput, RunFailed
 from clawgate.runtime.prompt import build_system_prompt, history_messages, to_chat_message
 from clawgate.services.agents import AgentService
 from clawgate.store import Database, DbConnection, runs, sessions, traces
+from clawgate.store import bus as bus_store
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.traces import NewSpan
 from clawgate.store.types import AgentRow, SessionRow
@@ -47,6 +48,7 @@ log = structlog.get_logger("clawgate.runs")
 
 _HEARTBEAT_SECONDS = 10.0
 _SWEEP_SECONDS = 5.0
+_TIDY_SECONDS = 60.0  # how often a sweep also drops expired idempotency keys and old spilled events
 _ORPHANED = "the gateway process running it stopped"
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
 
@@ -126,6 +128,7 @@ class RunManager:
         self.local: dict[UUID, RunHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock_conn: DbConnection | None = None
+        self._tidy_at = 0.0  # the first sweep (at start) tidies
         bus.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -187,7 +190,8 @@ class RunManager:
                 log.exception("runs.sweep_crashed")
 
     async def sweep(self) -> int:
-        """Fail runs left ``running`` by processes that no longer hold their liveness lock."""
+        """Fail runs left ``running`` by processes that no longer hold their liveness lock; once a
+        minute also free idempotency keys past 24 hours and spilled events past an hour."""
         failed = 0
         try:
             async with self.db.connection() as conn:
@@ -212,6 +216,11 @@ class RunManager:
                                 user_id=run.user_id or None,
                             )
                         )
+                if time.monotonic() >= self._tidy_at:
+                    self._tidy_at = time.monotonic() + _TIDY_SECONDS
+                    keys, spilled = await runs.expire_idempotency(conn), await bus_store.prune_spill(conn)
+                    if keys or spilled:
+                        log.info("runs.tidied", idempotency_keys=keys, spilled_events=spilled)
         except GatewayError as exc:
             log.debug("runs.sweep_failed", error=str(exc))
         if failed:

@@ -151,3 +151,27 @@ class TestChatRateLimit:
             sent = [await ws.call("chat.send", {"message": f"m{i}", "agentId": "helper"}) for i in range(6)]
         assert [res["ok"] for res in sent] == [True] * 5 + [False]
         assert sent[-1]["error"]["code"] == "RESOURCE_EXHAUSTED"
+
+    async def test_expired_keys_and_old_spilled_events_are_tidied_away(
+        self, chat: ChatSetup, make_server: ServerFactory
+    ) -> None:
+        """A sweep (at start, then once a minute) frees idempotency keys past 24 hours and deletes
+        events spilled over an hour ago; a key within the day and a recent spill stay."""
+        chat.upstream.script(Reply(content="old"), Reply(content="new"))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            old = await ws.ok("chat.send", {"message": "hi", "agentId": "helper", "idempotencyKey": "k-old"})
+            new = await ws.ok("chat.send", {"message": "hi", "agentId": "helper", "idempotencyKey": "k-new"})
+        async with db(chat.server) as conn:
+            await conn.execute(
+                "UPDATE runs SET started_at = started_at - interval '25 hours' WHERE id = $1", old["runId"]
+            )
+            await conn.execute(
+                "INSERT INTO bus_spill (tenant_id, body, created_at) VALUES"
+                " (gen_random_uuid(), 'old', now() - interval '2 hours'), (gen_random_uuid(), 'new', now())"
+            )
+        await make_server(gateway__token=GATEWAY_TOKEN)  # another process starts: its first sweep tidies
+        async with db(chat.server) as conn:
+            keys = dict(await conn.fetch("SELECT id::text, idempotency_key FROM runs"))
+            spilled = [r["body"] for r in await conn.fetch("SELECT body FROM bus_spill")]
+        assert keys == {old["runId"]: None, new["runId"]: "k-new"}
+        assert spilled == [b"new"]
