@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from uuid import UUID
 
 import msgspec
 
@@ -19,3 +20,13 @@ def maybe(record: Any, kind: type[T]) -> T | None:
 
 def many(records: list[Any], kind: type[T]) -> list[T]:
     return [msgspec.convert(dict(r.items()), kind) for r in records]
+
+
+def as_uuid(ref: str) -> UUID | None:
+    """``ref`` as a UUID, or None when it is a name (a key, slug or name). The lookups by reference
+    parse first and await after: a row that fails to convert raises ``msgspec.ValidationError``, a
+    ``ValueError`` too, which must never be taken for "not a UUID"."""
+    try:
+        return UUID(ref)
+    except ValueError:
+        return None

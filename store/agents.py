@@ -8,7 +8,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import many, maybe, one
+from clawgate.store._rows import as_uuid, many, maybe, one
 from clawgate.store.types import AgentFields, AgentFile, AgentFileInfo, AgentRow
 
 __all__ = [
@@ -53,11 +53,9 @@ async def get_by_key(conn: asyncpg.Connection, tenant_id: UUID, agent_key: str) 
 
 
 async def get_by_ref(conn: asyncpg.Connection, tenant_id: UUID, ref: str) -> AgentRow | None:
-    """The tenant's agent whose id (a UUID) or key is ``ref``; parsed before anything is awaited
-    (see ``tenants.get_by_ref``)."""
-    try:
-        agent_id = UUID(ref)
-    except ValueError:
+    """The tenant's agent whose id (a UUID) or key is ``ref`` (``as_uuid``)."""
+    agent_id = as_uuid(ref)
+    if agent_id is None:
         return await get_by_key(conn, tenant_id, ref)
     return await get(conn, tenant_id, agent_id)
 

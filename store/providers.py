@@ -9,7 +9,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import many, maybe, one
+from clawgate.store._rows import as_uuid, many, maybe, one
 from clawgate.store.types import ProviderRow
 
 __all__ = ["delete", "get", "get_by_name", "get_by_ref", "insert", "list_providers", "update"]
@@ -28,11 +28,9 @@ async def get_by_name(conn: asyncpg.Connection, tenant_id: UUID, name: str) -> P
 
 
 async def get_by_ref(conn: asyncpg.Connection, tenant_id: UUID, ref: str) -> ProviderRow | None:
-    """The tenant's provider whose id (a UUID) or name is ``ref``; parsed before anything is awaited
-    (see ``tenants.get_by_ref``)."""
-    try:
-        provider_id = UUID(ref)
-    except ValueError:
+    """The tenant's provider whose id (a UUID) or name is ``ref`` (``as_uuid``)."""
+    provider_id = as_uuid(ref)
+    if provider_id is None:
         return await get_by_name(conn, tenant_id, ref)
     return await get(conn, tenant_id, provider_id)
 

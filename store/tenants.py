@@ -9,7 +9,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import many, maybe, one
+from clawgate.store._rows import as_uuid, many, maybe, one
 from clawgate.store.types import TenantRow, TenantUserRow
 
 __all__ = [
@@ -47,14 +47,9 @@ async def get_by_slug(conn: asyncpg.Connection, slug: str) -> TenantRow | None:
 
 
 async def get_by_ref(conn: asyncpg.Connection, ref: str) -> TenantRow | None:
-    """The tenant whose id (a UUID) or slug (in any case) is ``ref``.
-
-    ``ref`` is parsed before anything is awaited: a row that does not convert raises
-    ``msgspec.ValidationError``, a ``ValueError`` too, which must not be taken for a slug.
-    """
-    try:
-        tenant_id = UUID(ref)
-    except ValueError:
+    """The tenant whose id (a UUID) or slug (in any case) is ``ref`` (``as_uuid``)."""
+    tenant_id = as_uuid(ref)
+    if tenant_id is None:
         return await get_by_slug(conn, ref.lower())
     return await get(conn, tenant_id)
 
