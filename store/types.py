@@ -262,5 +262,5 @@ class FailedRun(Struct, kw_only=True):
     id: UUID
     tenant_id: UUID
     session_key: str
-    agent_id: UUID
+    agent_key: str  # what every event of a run calls agentId (the id if the agent row is gone)
     user_id: str

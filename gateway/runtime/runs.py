@@ -205,7 +205,7 @@ class RunManager:
                     for run in dead:
                         event = _run_event(
                             "run.failed", run_id=run.id, session_key=run.session_key,
-                            agent_id=str(run.agent_id), user_id=run.user_id, seq=0,
+                            agent_id=run.agent_key, user_id=run.user_id, seq=0,
                             payload={"error": _ORPHANED},
                         )  # fmt: skip
                         await self.bus.publish(

@@ -49,7 +49,9 @@ UPDATE runs
    SET status = 'failed', error = $2, ended_at = now()
  WHERE process_id = $1
    AND status     = 'running'
-RETURNING id, tenant_id, session_key, agent_id, user_id;
+RETURNING id, tenant_id, session_key, user_id,
+          coalesce((SELECT a.agent_key FROM agents AS a WHERE a.tenant_id = runs.tenant_id AND a.id = runs.agent_id),
+                   agent_id::text) AS agent_key;
 
 -- name: hold_liveness
 SELECT pg_advisory_lock($1, hashtext($2));

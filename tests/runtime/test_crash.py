@@ -66,7 +66,13 @@ class TestProcessKilled:
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
-            restarted = await make_server(gateway__token=GATEWAY_TOKEN)
+            # Whichever process sweeps the orphan, its run.failed reaches alice like any event of the
+            # run: agentId is the agent's key, as in every other event.
+            async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as watcher:
+                restarted = await make_server(gateway__token=GATEWAY_TOKEN)
+                failed = await watcher.run_event("run.failed", timeout=15)
+            assert failed["payload"]["runId"] == ack["runId"]
+            assert failed["payload"]["agentId"] == "helper"
             conn = await asyncpg.connect(dsn)
             try:
                 status, error = await conn.fetchrow(
