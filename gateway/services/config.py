@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 import orjson
 
+from clawgate import wire
 from clawgate.config import SECRET_PATHS, Settings, config_hash, settings_from_mapping
 from clawgate.errors import ConfigError, Forbidden, InvalidRequest, invalid_from_validation
 from clawgate.principal import Principal, Role
@@ -285,10 +286,14 @@ def _require(who: Principal, action: str) -> None:
 
 
 def _parse(raw: str) -> Document:
+    """``raw`` as a JSON object, under the input rules of every request (``clawgate.wire``: no NUL,
+    64-bit integers, 64 levels), fields named by their path in the configuration (``$.gateway.x``)."""
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("invalid_json", detail=str(exc), details={"field": "$.raw"}) from None
+        doc = wire.decode(raw.encode(), Any)
+    except InvalidRequest as exc:
+        if exc.details is None:  # not JSON at all
+            exc.details = {"field": "$.raw"}
+        raise
     if not isinstance(doc, dict):
         raise InvalidRequest(detail="raw must be a JSON object", details={"field": "$.raw"})
     if "config_path" in doc:

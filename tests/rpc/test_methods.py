@@ -296,6 +296,29 @@ class TestConfig:
             error = await _err(ws, "config.patch", {"raw": "{}"})
         assert error["code"] == "UNAUTHORIZED"
 
+    async def test_raw_follows_the_input_rules_naming_the_field(
+        self, cfg_server: RunningServer, tmp_path: Path
+    ) -> None:
+        """``raw`` is JSON inside a string, read under the rules of every request: NUL, an integer
+        beyond 64 bits or nesting past 64 levels is INVALID_REQUEST naming the configuration path, and
+        the file is left as it was; text that is not JSON names ``$.raw``."""
+        path = tmp_path / "config.json"
+        before = path.read_bytes()
+        cases = {
+            json.dumps({"gateway": {"owner_ids": ["a\u0000b"]}}): "$.gateway.owner_ids[0]",
+            '{"limits": {"ws_max_payload": 18446744073709551616}}': "$.limits.ws_max_payload",
+            '{"gateway": ' + "[" * 100 + "]" * 100 + "}": "$.gateway",
+            '{"gateway": ': "$.raw",
+        }
+        fields = {}
+        async with ws_connect(cfg_server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            for raw in cases:
+                res = await ws.call("config.patch", {"raw": raw})
+                assert res["error"]["code"] == "INVALID_REQUEST", res
+                fields[raw] = res["error"]["details"]["field"]
+        assert all(fields[raw].startswith(field) for raw, field in cases.items()), fields
+        assert path.read_bytes() == before
+
     async def test_gateway_config_is_the_owners(self, cfg_server: RunningServer) -> None:
         """A tenant-bound admin key and the gateway token without an owner id may neither read nor
         change the gateway-wide configuration (message limit, owner ids, rate limits); a system
