@@ -22,6 +22,12 @@ def many(records: list[Any], kind: type[T]) -> list[T]:
     return [msgspec.convert(dict(r.items()), kind) for r in records]
 
 
+def affected(status: str) -> int:
+    """How many rows a statement touched, from the command tag ``conn.execute`` returns
+    (``"DELETE 3"``, ``"UPDATE 0"``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 def as_uuid(ref: str) -> UUID | None:
     """``ref`` as a UUID, or None when it is a name (a key, slug or name). The lookups by reference
     parse first and await after: a row that fails to convert raises ``msgspec.ValidationError``, a

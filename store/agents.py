@@ -8,7 +8,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import as_uuid, many, maybe, one
+from clawgate.store._rows import affected, as_uuid, many, maybe, one
 from clawgate.store.types import AgentFields, AgentFile, AgentFileInfo, AgentRow
 
 __all__ = [
@@ -89,7 +89,7 @@ async def clear_default(conn: asyncpg.Connection, tenant_id: UUID, keep_id: UUID
 
 async def soft_delete(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> bool:
     status: str = await conn.execute(query("agents.soft_delete"), tenant_id, agent_id)
-    return status.endswith(" 1")
+    return affected(status) == 1
 
 
 async def list_files(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> list[AgentFileInfo]:

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from clawgate.sql import query
+from clawgate.store._rows import affected
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 
 __all__ = ["fetch_spill", "listen", "notify", "prune_spill", "spill"]
@@ -36,7 +37,7 @@ async def prune_spill(conn: asyncpg.Connection) -> int:
     """Delete spilled bodies older than an hour (every listener has fetched them long since);
     returns how many."""
     status: str = await conn.execute(query("bus.prune_spill"))
-    return int(status.rsplit(" ", 1)[-1])
+    return affected(status)
 
 
 async def listen(

@@ -9,7 +9,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import as_uuid, many, maybe, one
+from clawgate.store._rows import affected, as_uuid, many, maybe, one
 from clawgate.store.types import ProviderRow
 
 __all__ = ["delete", "get", "get_by_name", "get_by_ref", "insert", "list_providers", "update"]
@@ -73,4 +73,4 @@ async def update(conn: asyncpg.Connection, row: ProviderRow) -> ProviderRow | No
 
 async def delete(conn: asyncpg.Connection, tenant_id: UUID, provider_id: UUID) -> bool:
     status: str = await conn.execute(query("providers.delete"), tenant_id, provider_id)
-    return status.endswith(" 1")
+    return affected(status) == 1

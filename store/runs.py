@@ -10,7 +10,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import many, maybe, one
+from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 from clawgate.store.types import FailedRun, RunRow
 
@@ -35,7 +35,7 @@ _LIVENESS = 0x434C4157  # "CLAW": the advisory lock namespace of process livenes
 async def expire_idempotency(conn: asyncpg.Connection) -> int:
     """Free every idempotency key older than 24 hours; returns how many."""
     status: str = await conn.execute(query("runs.expire_idempotency"))
-    return int(status.rsplit(" ", 1)[-1])
+    return affected(status)
 
 
 async def release_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> None:

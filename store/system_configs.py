@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from clawgate.sql import query
-from clawgate.store._rows import many, maybe, one
+from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store.types import ConfigEntry
 
 __all__ = ["delete", "get", "list_entries", "put"]
@@ -27,4 +27,4 @@ async def put(conn: asyncpg.Connection, tenant_id: UUID, key: str, value: str) -
 
 async def delete(conn: asyncpg.Connection, tenant_id: UUID, key: str) -> bool:
     status: str = await conn.execute(query("system_configs.delete"), tenant_id, key)
-    return status.endswith(" 1")
+    return affected(status) == 1

@@ -9,7 +9,7 @@ import asyncpg
 
 from clawgate.errors import AlreadyExists
 from clawgate.sql import query
-from clawgate.store._rows import as_uuid, many, maybe, one
+from clawgate.store._rows import affected, as_uuid, many, maybe, one
 from clawgate.store.types import TenantRow, TenantUserRow
 
 __all__ = [
@@ -91,4 +91,4 @@ async def upsert_user(
 
 async def delete_user(conn: asyncpg.Connection, tenant_id: UUID, user_id: str) -> bool:
     status: str = await conn.execute(query("tenants.delete_user"), tenant_id, user_id)
-    return status.endswith(" 1")
+    return affected(status) == 1
