@@ -73,6 +73,14 @@ def _require_admin(who: Principal, action: str, *, provision: bool) -> None:
         raise Forbidden(action=action, role="owner")
 
 
+def _require_gateway_wide(who: Principal, action: str) -> None:
+    """Which tenants exist and which are suspended is gateway-wide state: a tenant-bound key,
+    even one holding ``operator.provision``, may not create tenants (it could never see them) nor
+    suspend or reactivate one. Raises: Forbidden unless ``who.manages_gateway``."""
+    if not who.manages_gateway:
+        raise Forbidden(action=action, role="owner")
+
+
 class TenantService:
     def __init__(self, db: Database, auth: AuthService) -> None:
         self._db = db
@@ -129,11 +137,14 @@ class TenantService:
 
     async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
         _require_admin(who, "tenants.create", provision=True)
+        _require_gateway_wide(who, "tenants.create")
         async with self._db.transaction() as conn:
             return await tenants.insert(conn, body.name, body.slug, body.settings)
 
     async def update(self, who: Principal, ref: str, patch: TenantPatch) -> TenantRow:
         row = await self._managed(who, ref, "tenants.update")
+        if patch.status is not None and patch.status != row.status:
+            _require_gateway_wide(who, "changing a tenant's status")
         async with self._db.transaction() as conn:
             updated = await tenants.update(
                 conn, row.id, name=patch.name, status=patch.status, settings=patch.settings

@@ -249,3 +249,41 @@ class TestIsolation:
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": "ghost"}) as http:
             res = await http.get("/v1/agents")
         assert_error(res, 404, "NOT_FOUND")
+
+
+class TestGatewayWideTenantState:
+    """Which tenants exist and which are suspended belongs to the gateway's owner, not to a
+    tenant-bound key, whatever scopes the key holds."""
+
+    async def test_tenant_bound_provision_key_cannot_create_tenants(self, server: RunningServer) -> None:
+        """B's admin key holding ``operator.provision`` is refused tenant creation (it could never
+        see the tenant it made); a system key with the same scopes may create one."""
+        b = await _tenant(server, "beta")
+        bound = await mint_key(server, "operator.admin", "operator.provision", tenant_id=b["id"])
+        system = await mint_key(server, "operator.admin", "operator.provision", tenant_id="")
+        async with with_key(server, bound["key"]) as http:
+            refused = await http.post("/v1/tenants", json={"name": "Made by B", "slug": "made-by-b"})
+        async with with_key(server, system["key"]) as http:
+            made = await http.post("/v1/tenants", json={"name": "Made by system", "slug": "made-by-sys"})
+        assert "tenants.create requires owner role" in assert_error(refused, 403, "UNAUTHORIZED")["message"]
+        assert made.status_code == 201, made.text
+        async with as_owner(server) as http:
+            slugs = {t["slug"] for t in (await http.get("/v1/tenants")).json()["tenants"]}
+        assert "made-by-b" not in slugs
+        assert "made-by-sys" in slugs
+
+    async def test_tenant_admin_renames_but_cannot_change_status(self, server: RunningServer) -> None:
+        """A tenant's admin key may rename its tenant, and resending the current status is
+        harmless; suspending it (a gateway-wide decision) is 403 and leaves it active."""
+        a = await _tenant(server, "alpha")
+        key = (await mint_key(server, "operator.admin", tenant_id=a["id"]))["key"]
+        async with with_key(server, key) as http:
+            renamed = await http.patch("/v1/tenants/alpha", json={"name": "Alpha Corp", "status": "active"})
+            suspended = await http.patch("/v1/tenants/alpha", json={"status": "suspended"})
+            still = await http.get("/v1/agents")
+        assert renamed.status_code == 200, renamed.text
+        assert renamed.json()["name"] == "Alpha Corp"
+        assert_error(suspended, 403, "UNAUTHORIZED")
+        assert still.status_code == 200
+        async with as_owner(server) as http:
+            assert (await http.get("/v1/tenants/alpha")).json()["status"] == "active"

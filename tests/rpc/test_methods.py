@@ -419,13 +419,19 @@ class TestTenantMethods:
         assert dup["code"] == "ALREADY_EXISTS"
 
     async def test_admin_without_provision_cannot_create(self, server: RunningServer) -> None:
-        """A plain admin may not create tenants; a key with ``operator.provision`` may."""
-        provision = await create_key(server, ["operator.admin", "operator.provision"])
+        """A plain admin may not create tenants; a system key with ``operator.provision`` may, a
+        tenant-bound one may not (which tenants exist is gateway-wide)."""
+        scopes = ["operator.admin", "operator.provision"]
+        system = await create_key(server, scopes, tenant_id="")
+        bound = await create_key(server, scopes)
         async with ws_connect(server, token=GATEWAY_TOKEN, user_id="alice") as ws:
             error = await _err(ws, "tenants.create", {"name": "X", "slug": "x"})
-        async with ws_connect(server, token=provision["key"], user_id="p") as ws:
+        async with ws_connect(server, token=bound["key"], user_id="p") as ws:
+            bound_error = await _err(ws, "tenants.create", {"name": "Z", "slug": "z"})
+        async with ws_connect(server, token=system["key"], user_id="p") as ws:
             created = await ws.ok("tenants.create", {"name": "Y", "slug": "y"})
-        assert error["code"] == "UNAUTHORIZED"
+        assert error["code"] == bound_error["code"] == "UNAUTHORIZED"
+        assert bound_error["message"] == "tenants.create requires owner role"
         assert created["slug"] == "y"
 
     async def test_member_sees_own_memberships(self, server: RunningServer) -> None:
