@@ -29,13 +29,14 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_CODES", "build_parser", "example_config", "main"]
 
 EXIT_CODES = """exit codes:
-  0    success; serve: stopped cleanly (SIGINT or SIGTERM with one process)
+  0    success
   1    a failed check (doctor), a refused request (api-key), or serve failed while starting
-       (database, migrations) or a worker failed before serving
+       (database, migrations; with --workers: a worker failed before serving)
   2    unusable configuration or command line: an invalid setting, no token on a public host,
        the data directory held by another gateway, or the port already in use (see --port)
-  130  serve --workers stopped by SIGINT (or any command interrupted with Ctrl-C)
-  143  serve --workers stopped by SIGTERM"""
+  3    serve: the port was taken between that check and binding it (uvicorn's startup failure)
+  130  serve stopped by SIGINT (Ctrl-C), after its graceful shutdown
+  143  serve stopped by SIGTERM, after its graceful shutdown"""
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

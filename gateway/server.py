@@ -74,8 +74,19 @@ def uvicorn_config(app: Starlette, settings: Settings, **overrides: Any) -> uvic
 
 
 class GatewayServer(uvicorn.Server):
-    """uvicorn's server, draining WebSocket clients (``shutdown`` event, in-flight calls answered,
-    close 1001) before uvicorn closes connections."""
+    """uvicorn's server, announcing itself once it listens (``clawgate.banner``) and draining
+    WebSocket clients (``shutdown`` event, in-flight calls answered, close 1001) before uvicorn
+    closes connections."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        app = self.config.loaded_app
+        gateway: Gateway | None = getattr(_starlette_app(app).state, "gateway", None) if app else None
+        if self.started and not self.should_exit and gateway is not None and self.servers:
+            from clawgate.banner import announce, ready_info
+
+            bound = self.servers[0].sockets[0].getsockname()[1]
+            announce(await ready_info(gateway, int(bound)), gateway.settings.log)
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         app = self.config.loaded_app
