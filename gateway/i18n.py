@@ -49,9 +49,9 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "zh": "缺少凭据：请以 Authorization: Bearer <token>（或 x-api-key: <key>）发送网关令牌或 API 密钥",
     },
     "not_bearer": {
-        "en": "the Authorization header is not a bearer credential: send Authorization: Bearer <gateway token or API key>",
-        "vi": "header Authorization không phải dạng Bearer: gửi Authorization: Bearer <token gateway hoặc khóa API>",
-        "zh": "Authorization 头不是 Bearer 凭据：请发送 Authorization: Bearer <网关令牌或 API 密钥>",
+        "en": "the Authorization header holds no bearer token: send Authorization: Bearer <gateway token or API key>",
+        "vi": "header Authorization không chứa token Bearer: gửi Authorization: Bearer <token gateway hoặc khóa API>",
+        "zh": "Authorization 头中没有 Bearer 令牌：请发送 Authorization: Bearer <网关令牌或 API 密钥>",
     },
     "unknown_credential": {
         "en": "invalid token: neither the gateway token nor a known API key",

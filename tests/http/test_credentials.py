@@ -4,6 +4,13 @@ credential header too."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
 import openai
 import pytest
 
@@ -12,6 +19,34 @@ from tests.http.helpers import assert_error, db, mint_key
 from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
 
 NEVER_ISSUED = "clawgate_" + "0" * 32
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def readme_curl(port: int) -> str:
+    """The README's provider-creating curl command, as written, aimed at ``port``."""
+    found = re.search(r"^ *(curl localhost:18790/v1/providers .*\\\n.*)$", README, re.M)
+    assert found, "the README's provider example is gone"
+    return found.group(1).replace("localhost:18790", f"127.0.0.1:{port}")
+
+
+def readme_sdk(port: int) -> str:
+    """The README's ``openai`` SDK client line, as written, aimed at ``port``."""
+    found = re.search(r"^ *(client = OpenAI\(.*\))$", README, re.M)
+    assert found, "the README's SDK example is gone"
+    return found.group(1).replace("localhost:18790", f"127.0.0.1:{port}")
+
+
+async def run(*args: str, token: str | None) -> tuple[int, str]:
+    """Run ``args`` with ``CLAWGATE_GATEWAY_TOKEN`` set to ``token`` (unset for None)."""
+    env = {k: v for k, v in os.environ.items() if k != "CLAWGATE_GATEWAY_TOKEN"}
+    if token is not None:
+        env["CLAWGATE_GATEWAY_TOKEN"] = token
+    proc = await asyncio.create_subprocess_exec(
+        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
 
 
 class TestUnauthorizedSaysWhy:
@@ -19,8 +54,8 @@ class TestUnauthorizedSaysWhy:
         ("headers", "words"),
         [
             ({}, "no credential"),
-            ({"Authorization": f"Basic {GATEWAY_TOKEN}"}, "not a bearer"),
-            ({"Authorization": "Bearer"}, "not a bearer"),
+            ({"Authorization": f"Basic {GATEWAY_TOKEN}"}, "holds no bearer token"),
+            ({"Authorization": "Bearer"}, "holds no bearer token"),
             ({"Authorization": "Bearer wrong-token"}, "neither the gateway token nor a known API key"),
             ({"Authorization": f"Bearer {NEVER_ISSUED}"}, "neither the gateway token nor a known API key"),
             ({"x-api-key": "wrong-token"}, "neither the gateway token nor a known API key"),
@@ -131,3 +166,23 @@ class TestReadmeExamplesInBothModes:
         async with ws_connect(dev_server, token="TOKEN", user_id="me") as ws:
             payload = await ws.ok("health")
         assert payload["status"] == "ok"
+
+    @pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
+    @pytest.mark.parametrize("mode", ["development", "token"])
+    async def test_readme_curl_example_as_written(self, make_server: ServerFactory, mode: str) -> None:
+        """The README's curl command creates the provider in development mode (the variable unset)
+        and with a token (the variable exported)."""
+        token = GATEWAY_TOKEN if mode == "token" else None
+        server = await make_server(**({"gateway__token": GATEWAY_TOKEN} if token else {}))
+        command = readme_curl(server.port) + " -s -o /dev/null -w '%{http_code}'"
+        code, out = await run("bash", "-c", command, token=token)
+        assert (code, out) == (0, "201")
+
+    @pytest.mark.parametrize("mode", ["development", "token"])
+    async def test_readme_sdk_example_as_written(self, make_server: ServerFactory, mode: str) -> None:
+        """The README's ``OpenAI(...)`` line lists the models in both modes."""
+        token = GATEWAY_TOKEN if mode == "token" else None
+        server = await make_server(**({"gateway__token": GATEWAY_TOKEN} if token else {}))
+        script = f"import os\nfrom openai import OpenAI\n{readme_sdk(server.port)}\nprint(client.models.list().data)"
+        code, out = await run(sys.executable, "-c", script, token=token)
+        assert (code, out.strip()) == (0, "[]")
