@@ -14,6 +14,7 @@ from msgspec import Struct
 
 from clawgate import __version__
 from clawgate.config import LogSettings
+from clawgate.errors import GatewayError
 from clawgate.logging import uses_console
 from clawgate.principal import Principal, Role
 from clawgate.services.overview import count_for
@@ -65,7 +66,12 @@ async def ready_info(gateway: Gateway, port: int) -> ReadyInfo:
     base = f"http://{_display_host(settings.gateway.host)}:{port}"
     master = Principal(role=Role.OWNER, user_id="system", tenant_id=MASTER_TENANT_ID, tenant_slug="master",
                        is_owner=True, via="cli")  # fmt: skip
-    counts = await count_for(master, settings, gateway.agents, gateway.providers, gateway.sessions)
+    try:
+        counts = await count_for(master, settings, gateway.agents, gateway.providers, gateway.sessions)
+        next_step = _next_step(counts.agents, counts.providers)
+    except GatewayError as exc:  # the database went away since the lifespan: say so, serve on
+        log.warning("gateway.ready_counts_failed", error=exc.message())
+        next_step = ""
     if gateway.auth.dev_mode:
         auth = "development mode: no gateway token is configured, every local client is admin"
     else:
@@ -74,7 +80,7 @@ async def ready_info(gateway: Gateway, port: int) -> ReadyInfo:
         version=__version__, home=f"{base}/", docs=f"{base}/docs", websocket=f"ws{base[4:]}/ws",
         openai_base_url=f"{base}/v1", auth=auth, data_dir=str(settings.data_path.resolve()),
         database="embedded PostgreSQL" if gateway.embedded is not None else "external PostgreSQL",
-        next_step=_next_step(counts.agents, counts.providers),
+        next_step=next_step,
     )  # fmt: skip
 
 

@@ -78,11 +78,13 @@ class GatewayServer(uvicorn.Server):
     WebSocket clients (``shutdown`` event, in-flight calls answered, close 1001) before uvicorn
     closes connections."""
 
+    announce = True  # False in all workers of ``--workers N`` but the first
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         app = self.config.loaded_app
         gateway: Gateway | None = getattr(_starlette_app(app).state, "gateway", None) if app else None
-        if self.started and not self.should_exit and gateway is not None and self.servers:
+        if self.announce and self.started and not self.should_exit and gateway is not None and self.servers:
             from clawgate.banner import announce, ready_info
 
             bound = self.servers[0].sockets[0].getsockname()[1]
