@@ -235,11 +235,15 @@ def openapi_routes(all_routes: list[Api]) -> list[Api]:
     def websocket_bytes() -> bytes:
         return websocket_page(spec()).encode()
 
+    @cache
+    def reference_bytes() -> bytes:
+        return docs.docs_page(all_routes).encode()
+
     async def openapi(ctx: HttpContext, _: None) -> Response:
         return Response(spec_bytes(), media_type="application/json")
 
     async def reference(ctx: HttpContext, _: None) -> Response:
-        return HTMLResponse(docs.docs_page(all_routes))
+        return HTMLResponse(reference_bytes())
 
     async def websocket(ctx: HttpContext, _: None) -> Response:
         return HTMLResponse(websocket_bytes())
