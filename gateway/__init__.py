@@ -4,7 +4,8 @@ The repository root holds the folders ``gateway/ rpc/ http/ store/ sql/``; they 
 package, ``clawgate`` (``gateway`` is ``clawgate`` itself, the others its subpackages). When this
 file runs from a source checkout (editable install), the repository root is appended to
 ``__path__`` so that ``clawgate.rpc`` and friends resolve to the sibling folders. ``http/`` has no
-``__init__.py`` on purpose: it must never be importable as the top-level ``http`` (DESIGN.md).
+``__init__.py`` on purpose: it must never be importable as the top-level ``http``
+(docs/architecture.md, "Layout").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key create|list|revoke``.
 
 ``migrate`` and ``api-key`` work on the database directly (embedded or ``CLAWGATE_POSTGRES_DSN``),
-without a running server; ``api-key`` acts as the owner of the master tenant. Exit codes: 0 success,
-1 a failed check or a refused request, 2 unusable configuration.
+without a running server; ``api-key`` acts as the owner of the master tenant. Exit codes are
+``EXIT_CODES`` (printed by ``clawgate --help`` and listed in the README).
 """
 
 from __future__ import annotations
@@ -26,7 +26,17 @@ if TYPE_CHECKING:
     from clawgate.services.api_keys import ApiKeyCreated, ApiKeyOut, ApiKeyService
     from clawgate.services.tenants import TenantService
 
-__all__ = ["build_parser", "example_config", "main"]
+__all__ = ["EXIT_CODES", "build_parser", "example_config", "main"]
+
+EXIT_CODES = """exit codes:
+  0    success
+  1    a failed check (doctor), a refused request (api-key), or serve failed while starting
+       (database, migrations; with --workers: a worker failed before serving)
+  2    unusable configuration or command line: an invalid setting, no token on a public host,
+       the data directory held by another gateway, or the port already in use (see --port)
+  3    serve: the port was taken between that check and binding it (uvicorn's startup failure)
+  130  serve stopped by SIGINT (Ctrl-C), after its graceful shutdown
+  143  serve stopped by SIGTERM, after its graceful shutdown"""
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,11 +70,12 @@ def _quiet_logging(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from clawgate.app import check_startup, create_app
     from clawgate.logging import configure_logging
-    from clawgate.server import GatewayServer, uvicorn_config
+    from clawgate.server import GatewayServer, check_port, uvicorn_config
 
     settings = _settings(args)
     configure_logging(settings.log)
     check_startup(settings)
+    check_port(settings.gateway.host, settings.gateway.port)  # before PostgreSQL starts and migrates
     if (count := worker_count(settings.gateway.workers)) > 1:
         from clawgate.workers import serve_workers
 
@@ -266,28 +277,45 @@ def _workers_arg(value: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clawgate", description="ClawGate, an async gateway for AI agents.")
+    parser = argparse.ArgumentParser(
+        prog="clawgate", description="ClawGate, an async gateway for AI agents.", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"clawgate {__version__}")
     parser.add_argument("--config", help="path to config.json (default: $CLAWGATE_CONFIG or ./config.json)")
     data = argparse.ArgumentParser(add_help=False)
     # SUPPRESS keeps a --config given before the command when none follows it.
     data.add_argument("--config", default=argparse.SUPPRESS, help="path to config.json")
     data.add_argument("--data-dir", help="data directory (embedded database, key file)")
-    listen = argparse.ArgumentParser(add_help=False)
-    listen.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    listen.add_argument("--port", type=int, help="port for HTTP and WebSocket (default 18790)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", parents=[listen, data], help="run the gateway")
+    serve = sub.add_parser("serve", parents=[data], help="run the gateway", description="Run the gateway.")
+    serve.add_argument(
+        "--host", help="address to listen on (default 127.0.0.1; another needs a gateway token)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="port for HTTP and WebSocket (default 18790; 0: any free port)"
+    )
     serve.add_argument(
         "--workers", type=_workers_arg, metavar="N|auto",
         help="gateway processes on the port, sharing one database (default 1; auto: one per CPU)",
     )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
-    migrate = sub.add_parser("migrate", parents=[data], help="apply database migrations and exit")
+    migrate = sub.add_parser(
+        "migrate", parents=[data], help="apply database migrations and exit",
+        description="Apply pending database migrations and exit (serve also does this at start).",
+    )  # fmt: skip
     migrate.set_defaults(func=cmd_migrate)
     doctor = sub.add_parser(
-        "doctor", parents=[listen, data], help="check configuration, database, key and port (exit 1 on FAIL)"
+        "doctor", parents=[data], help="check configuration, database, key and port (exit 1 on FAIL)",
+        description="Check that serve would start and run safely; changes nothing. Exit 1 on a FAIL.",
+    )  # fmt: skip
+    doctor.add_argument(
+        "--host",
+        help="the address serve would listen on, checked for the token rule and the port (default 127.0.0.1)",
+    )
+    doctor.add_argument(
+        "--port", type=int, help="the port serve would listen on, checked to be free (default 18790)"
     )
     doctor.set_defaults(func=cmd_doctor)
 
@@ -299,9 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("api-key", help="create, list and revoke API keys (no server needed)")
     key_sub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
     create = key_sub.add_parser("create", parents=[data], help="create a key and print it once")
-    create.add_argument("--name", required=True)
-    create.add_argument("--scopes", required=True, help="comma-separated, e.g. operator.read,operator.write")
-    create.add_argument("--expires-in", type=int, metavar="SECONDS", help="lifetime in seconds")
+    create.add_argument("--name", required=True, help="a label for the key, shown in lists (required)")
+    create.add_argument(
+        "--scopes", required=True,
+        help="comma-separated, e.g. operator.read,operator.write (operator.admin for an admin key)",
+    )  # fmt: skip
+    create.add_argument(
+        "--expires-in", type=int, metavar="SECONDS", help="lifetime in seconds (default: never expires)"
+    )
     create.add_argument("--owner", help="bind the key to this user id")
     create.add_argument("--tenant", help='tenant id or slug (default master; "" makes a system key)')
     create.add_argument("--json", action="store_true", help="print the created key as JSON")
@@ -310,8 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", help="tenant id or slug (default master)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=cmd_api_key_list)
-    revoke = key_sub.add_parser("revoke", parents=[data], help="revoke a key by id")
-    revoke.add_argument("id")
+    revoke = key_sub.add_parser(
+        "revoke", parents=[data], help="revoke a key by id",
+        description="Revoke an API key; a running gateway refuses it at once.",
+    )  # fmt: skip
+    revoke.add_argument("id", metavar="ID", help="the key's id, as printed by create or list")
     revoke.set_defaults(func=cmd_api_key_revoke)
     return parser
 

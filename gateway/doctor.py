@@ -10,9 +10,7 @@ directory; a server left running by a gateway that died is stopped first (and sa
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
-import socket
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
@@ -25,6 +23,7 @@ from clawgate.config import Settings, load_settings
 from clawgate.crypto import SecretBox, parse_key
 from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.errors import ConfigError
+from clawgate.server import PortInUse, check_port
 from clawgate.services.auth import is_loopback_host
 from clawgate.sql import MIGRATIONS
 from clawgate.store import DbConnection, providers, tenants
@@ -165,28 +164,19 @@ def _port(host: str, port: int) -> Check:
     if port == 0:
         return Check("OK", "port", "0: the system picks a free port at start")
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        return Check("FAIL", "port", f"cannot resolve host {host!r}: {exc}")
-    family, kind, proto, _name, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        # uvicorn sets SO_REUSEADDR too, so a port in TIME_WAIT counts as free, as it will for serve.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                return Check("FAIL", "port", f"cannot listen on {host}:{port}: {exc.strerror}")
-        else:
-            return Check("OK", "port", f"{host}:{port} is free")
-    version = _clawgate_on(host, port)
-    if version:
-        return Check("WARN", "port", f"{host}:{port} is in use by a running ClawGate {version}")
-    return Check(
-        "FAIL",
-        "port",
-        f"{host}:{port} is in use by another program; pick another with --port or CLAWGATE_PORT",
-    )
+        check_port(host, port)
+    except PortInUse:
+        version = _clawgate_on(host, port)
+        if version:
+            return Check("WARN", "port", f"{host}:{port} is in use by a running ClawGate {version}")
+        return Check(
+            "FAIL",
+            "port",
+            f"{host}:{port} is in use by another program; pick another with --port or CLAWGATE_PORT",
+        )
+    except ConfigError as exc:
+        return Check("FAIL", "port", str(exc))
+    return Check("OK", "port", f"{host}:{port} is free")
 
 
 def _clawgate_on(host: str, port: int) -> str:

@@ -43,6 +43,31 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "vi": "cần token hợp lệ",
         "zh": "需要有效的令牌",
     },
+    "no_credential": {
+        "en": "no credential: send the gateway token or an API key as Authorization: Bearer <token> (or x-api-key: <key>)",
+        "vi": "thiếu thông tin xác thực: gửi token gateway hoặc khóa API qua Authorization: Bearer <token> (hoặc x-api-key: <key>)",
+        "zh": "缺少凭据：请以 Authorization: Bearer <token>（或 x-api-key: <key>）发送网关令牌或 API 密钥",
+    },
+    "not_bearer": {
+        "en": "the Authorization header holds no bearer token: send Authorization: Bearer <gateway token or API key>",
+        "vi": "header Authorization không chứa token Bearer: gửi Authorization: Bearer <token gateway hoặc khóa API>",
+        "zh": "Authorization 头中没有 Bearer 令牌：请发送 Authorization: Bearer <网关令牌或 API 密钥>",
+    },
+    "unknown_credential": {
+        "en": "invalid token: neither the gateway token nor a known API key",
+        "vi": "token không hợp lệ: không phải token gateway cũng không phải khóa API đã biết",
+        "zh": "令牌无效：既不是网关令牌，也不是已知的 API 密钥",
+    },
+    "key_expired_dev": {
+        "en": "API key has expired (development mode: no gateway token is configured; send no credential to act as the local admin)",
+        "vi": "khóa API đã hết hạn (chế độ phát triển: chưa cấu hình token gateway; không gửi thông tin xác thực để dùng quyền quản trị cục bộ)",
+        "zh": "API 密钥已过期（开发模式：未配置网关令牌；不发送凭据即以本地管理员身份访问）",
+    },
+    "key_revoked_dev": {
+        "en": "API key has been revoked (development mode: no gateway token is configured; send no credential to act as the local admin)",
+        "vi": "khóa API đã bị thu hồi (chế độ phát triển: chưa cấu hình token gateway; không gửi thông tin xác thực để dùng quyền quản trị cục bộ)",
+        "zh": "API 密钥已被撤销（开发模式：未配置网关令牌；不发送凭据即以本地管理员身份访问）",
+    },
     "key_expired": {
         "en": "API key has expired",
         "vi": "khóa API đã hết hạn",

@@ -33,7 +33,7 @@ import structlog
 from clawgate.config import LogSettings
 from clawgate.principal import Principal
 
-__all__ = ["bind_caller", "bind_run", "configure_logging", "redact"]
+__all__ = ["bind_caller", "bind_run", "configure_logging", "redact", "uses_console"]
 
 _SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret", "authorization", "dsn", "encryption_key")
 _MASK = "***"
@@ -93,11 +93,18 @@ def _dumps_str(obj: Any, **kwargs: Any) -> str:
     return orjson.dumps(obj, **kwargs).decode()
 
 
+def uses_console(settings: LogSettings, out: Any) -> bool:
+    """Whether output to ``out`` is for a person: ``console``, or ``auto`` on a TTY."""
+    return settings.format == "console" or (settings.format == "auto" and bool(out.isatty()))
+
+
 def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
-    """Configure structlog and the standard library root logger once, at process start."""
+    """Configure structlog and the standard library root logger once, at process start. On a
+    console uvicorn's own startup lines are left out (the gateway's banner says where it listens);
+    its warnings and errors, and everything in JSON output, still come through."""
     level = getattr(logging, settings.level.upper())
     out = stream or sys.stdout
-    as_json = settings.format == "json" or (settings.format == "auto" and not out.isatty())
+    as_json = not uses_console(settings, out)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -137,3 +144,4 @@ def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(max(level, logging.INFO))
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("uvicorn.error").setLevel(logging.NOTSET if as_json else logging.WARNING)

@@ -6,15 +6,49 @@ Used by ``clawgate serve`` and by the tests' real servers, so both run the same 
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from clawgate.config import Settings
+from clawgate.errors import ConfigError
 from clawgate.state import Gateway
 
-__all__ = ["GatewayServer", "uvicorn_config"]
+__all__ = ["GatewayServer", "PortInUse", "check_port", "uvicorn_config"]
+
+
+class PortInUse(ConfigError):
+    """Another process listens on the address the gateway is to serve."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Check that ``host:port`` can be listened on, before the database starts (``clawgate serve``
+    would otherwise start PostgreSQL and migrate, then fail). Port 0 always can.
+
+    Raises: PortInUse when the address is in use; ConfigError when the host does not resolve or
+    the address cannot be bound for another reason (no such interface, a privileged port)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve host {host!r}: {exc}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # uvicorn sets SO_REUSEADDR too, so a port in TIME_WAIT counts as free, as it will for serve.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"{host}:{port} is already in use by another program (or another clawgate); "
+                    f"choose another port with --port N (or CLAWGATE_PORT), or stop what listens there"
+                ) from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def uvicorn_config(app: Starlette, settings: Settings, **overrides: Any) -> uvicorn.Config:
@@ -40,8 +74,21 @@ def uvicorn_config(app: Starlette, settings: Settings, **overrides: Any) -> uvic
 
 
 class GatewayServer(uvicorn.Server):
-    """uvicorn's server, draining WebSocket clients (``shutdown`` event, in-flight calls answered,
-    close 1001) before uvicorn closes connections."""
+    """uvicorn's server, announcing itself once it listens (``clawgate.banner``) and draining
+    WebSocket clients (``shutdown`` event, in-flight calls answered, close 1001) before uvicorn
+    closes connections."""
+
+    announce = True  # False in all workers of ``--workers N`` but the first
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        app = self.config.loaded_app
+        gateway: Gateway | None = getattr(_starlette_app(app).state, "gateway", None) if app else None
+        if self.announce and self.started and not self.should_exit and gateway is not None and self.servers:
+            from clawgate.banner import announce, ready_info
+
+            bound = self.servers[0].sockets[0].getsockname()[1]
+            announce(await ready_info(gateway, int(bound)), gateway.settings.log)
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         app = self.config.loaded_app

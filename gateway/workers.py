@@ -132,7 +132,9 @@ class _WorkerPool:
 
     def _start(self, slot: int) -> int | None:
         worker = self.context.Process(
-            target=_worker, args=(self.settings, self.sockets[slot]), name=f"clawgate-worker-{slot}"
+            target=_worker,
+            args=(self.settings, self.sockets[slot], slot == 0),
+            name=f"clawgate-worker-{slot}",
         )
         worker.start()
         self.workers[slot] = worker
@@ -177,8 +179,9 @@ class _WorkerPool:
                 await asyncio.to_thread(worker.join, 5)
 
 
-def _worker(settings: Settings, sock: socket.socket) -> None:
-    """One worker process: the gateway app under ``GatewayServer`` on the supervisor's socket."""
+def _worker(settings: Settings, sock: socket.socket, announce: bool) -> None:
+    """One worker process: the gateway app under ``GatewayServer`` on the supervisor's socket; the
+    first one ``announce``s the gateway (one banner, not one per worker)."""
     from clawgate.app import create_app
     from clawgate.logging import configure_logging
     from clawgate.server import GatewayServer, uvicorn_config
@@ -186,6 +189,7 @@ def _worker(settings: Settings, sock: socket.socket) -> None:
     configure_logging(settings.log)
     structlog.contextvars.bind_contextvars(worker=os.getpid())
     server = GatewayServer(uvicorn_config(create_app(settings), settings))
+    server.announce = announce
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises the SIGINT it drained for again
         server.run(sockets=[sock])
     if not server.started:

@@ -6,13 +6,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from clawgate.rpc.endpoint import websocket_endpoint
 
-from . import agents, api_keys, health, openai, providers, sessions, system_configs, tenants
+from . import agents, api_keys, health, home, openai, providers, sessions, system_configs, tenants
 from .middleware import Endpoint
 from .openapi import openapi_routes
 from .routing import make_route
 from .types import Api
 
-__all__ = ["ROUTES", "build_routes", "static_endpoints"]
+__all__ = ["ROUTES", "all_apis", "build_routes", "static_endpoints"]
 
 # Starlette matches routes in order: the hottest paths (probes, the OpenAI API) come first.
 ROUTES: list[Api] = [
@@ -36,10 +36,17 @@ def _check_unique(routes: list[Api]) -> None:
         seen.add(key)
 
 
-def build_routes() -> list[BaseRoute]:
-    table = [*ROUTES]
+def all_apis() -> list[Api]:
+    """Every REST route: ``ROUTES``, the page at ``/`` and the documentation routes (which describe
+    all the others)."""
+    table = [*ROUTES, *home.ROUTES]
     table += openapi_routes(table)
     _check_unique(table)
+    return table
+
+
+def build_routes() -> list[BaseRoute]:
+    table = all_apis()
     routes: list[BaseRoute] = [make_route(api) for api in table]
     routes.append(WebSocketRoute("/ws", websocket_endpoint))
     return routes

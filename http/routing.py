@@ -3,6 +3,7 @@ the credential, decode the body and query with msgspec, call the handler, encode
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -24,7 +25,7 @@ from clawgate.state import Gateway
 from .errors import render_exception, request_id_of
 from .types import Api, HttpContext
 
-__all__ = ["authenticate", "check_json_type", "decode_body", "json_response", "make_route"]
+__all__ = ["authenticate", "check_json_type", "credential", "decode_body", "json_response", "make_route"]
 
 log = structlog.get_logger("clawgate.http")
 _encoder = msgspec.json.Encoder()
@@ -57,17 +58,29 @@ def decode_body(raw: bytes, kind: type[Any]) -> Any:
     return wire.decode(raw, kind)
 
 
-async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN) -> Principal:
-    """The principal behind ``Authorization: Bearer`` and the ``X-GoClaw-*`` identity headers."""
-    header = request.headers.get("authorization", "")
+def credential(headers: Mapping[str, str]) -> tuple[str, bool]:
+    """The token a request presents, and whether a credential header held none: ``Authorization:
+    Bearer <token>``, else ``x-api-key: <token>`` (Anthropic-style clients)."""
+    header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        token = ""
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), False
+    api_key = headers.get("x-api-key", "").strip()
+    if api_key:
+        return api_key, False
+    return "", bool(header.strip())
+
+
+async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN) -> Principal:
+    """The principal behind the request's credential (``credential``) and the ``X-GoClaw-*``
+    identity headers."""
+    token, malformed = credential(request.headers)
     return await gateway.auth.authenticate(
-        token.strip(),
+        token,
         user_id=request.headers.get("x-goclaw-user-id", ""),
         tenant_hint=request.headers.get("x-goclaw-tenant-id", ""),
         dev_role=dev_role,
+        malformed=malformed,
     )
 
 

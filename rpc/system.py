@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from msgspec import Struct
 
 from clawgate import __version__
@@ -14,7 +15,12 @@ from clawgate.wire import Int64
 
 from .types import CallContext, Method
 
-__all__ = ["METHODS"]
+__all__ = ["METHODS", "PROTOCOL"]
+
+log = structlog.get_logger("clawgate.rpc")
+
+PROTOCOL = 3
+"""The protocol version this server speaks (GoClaw's v3)."""
 
 
 class ConnectParams(Struct, kw_only=True):
@@ -48,9 +54,12 @@ async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
         dev_role=Role.OPERATOR,
     )
     ctx.conn.open(who, locale)
+    if params.protocol is not None and params.protocol != PROTOCOL:
+        # Accepted as GoClaw accepts it (it does not check); the answer says what the server speaks.
+        log.warning("rpc.protocol_mismatch", client_protocol=params.protocol, server_protocol=PROTOCOL)
     limits = gateway.settings.limits
     return {
-        "protocol": 3,
+        "protocol": PROTOCOL,
         "role": who.role.label,
         "user_id": who.user_id,
         "tenant_id": str(who.tenant_id),
@@ -80,7 +89,7 @@ async def health(ctx: CallContext, _: None) -> dict[str, Any]:
     return {
         "status": "ok" if db_ok else "degraded",
         "version": __version__,
-        "protocol": 3,
+        "protocol": PROTOCOL,
         "uptime": gateway.uptime_ms,
         "mode": "managed",
         "database": "ok" if db_ok else "error",

@@ -3,10 +3,10 @@ through every REST route and every WebSocket method, and changes nothing of A's.
 
 Tenant A is set up through the API as an admin of A (a member, an agent with a context file, a
 provider with a key, a session with messages and a title, a trace, an API key, a system config entry,
-tenant settings). B's admin key then calls every route of ``clawgate.http.routes.ROUTES`` (plus the
-OpenAPI routes) and every method of ``clawgate.rpc.METHODS``, aimed at A's ids, twice: plainly, and
-claiming alice (a member of A) and A's tenant id (``X-GoClaw-User-Id`` / ``X-GoClaw-Tenant-Id``, the
-connect ``user_id`` / ``tenant_id``). No response (nor event) may carry a value of A's that the
+tenant settings). B's admin key then calls every route of ``clawgate.http.routes.all_apis()`` (the
+page at ``/`` and the documentation routes included) and every method of ``clawgate.rpc.METHODS``,
+aimed at A's ids, twice: plainly, and claiming alice (a member of A) and A's tenant id
+(``X-GoClaw-User-Id`` / ``X-GoClaw-Tenant-Id``, the connect ``user_id`` / ``tenant_id``). No response (nor event) may carry a value of A's that the
 request did not carry itself, none may be a 5xx / INTERNAL, and A re-read as A must be unchanged.
 
 The case tables are keyed by ``"METHOD /path"`` and by method name and must equal the live tables:
@@ -27,8 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clawgate.http.openapi import openapi_routes
-from clawgate.http.routes import ROUTES
+from clawgate.http.routes import all_apis
 from clawgate.rpc import METHODS
 from clawgate.store.tenants import MASTER_TENANT_ID
 from tests.conftest import ServerFactory
@@ -80,6 +79,9 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /readyz": lambda a: R(),
     "GET /v1/openapi.json": lambda a: R(),
     "GET /docs": lambda a: R(),
+    "GET /docs/websocket": lambda a: R(),
+    "GET /docs/assets/{name}": lambda a: R({"name": "swagger-ui.css"}),
+    "GET /": lambda a: R(),  # B's own counts only
     "POST /v1/chat/completions": lambda a: R(body={"model": "agent-aaa", "messages": _MSG, "user": "alice"}),
     "POST /v1/responses": lambda a: R(body={"model": "agent-aaa", "input": "hi"}),
     "GET /v1/models": lambda a: R(),
@@ -171,7 +173,7 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
 
 def test_every_route_has_a_case() -> None:
     """The REST case table is the live route table (a new route needs a case here)."""
-    live = {f"{api.method} {api.path}" for api in [*ROUTES, *openapi_routes(list(ROUTES))]}
+    live = {f"{api.method} {api.path}" for api in all_apis()}
     missing, stale = sorted(live - REST_CASES.keys()), sorted(REST_CASES.keys() - live)
     assert not missing, f"routes without a tenant isolation case in tests/test_isolation.py: {missing}"
     assert not stale, f"isolation cases for routes that no longer exist: {stale}"
@@ -308,7 +310,7 @@ async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
     async with _world(make_server, tmp_path, monkeypatch) as world:
         a = world.a
         claims = {"X-GoClaw-User-Id": "alice", "X-GoClaw-Tenant-Id": a.id}
-        routes = {f"{api.method} {api.path}": api for api in [*ROUTES, *openapi_routes(list(ROUTES))]}
+        routes = {f"{api.method} {api.path}": api for api in all_apis()}
         for headers in ({}, claims):
             async with world.server.client(world.b_key, **headers) as http:
                 for name, case in REST_CASES.items():

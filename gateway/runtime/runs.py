@@ -5,8 +5,9 @@ the process that started it. Abort for a run on another process travels over the
 (``internal.run.abort``). Each process holds a Postgres advisory lock for its lifetime; a sweeper
 fails the runs of processes whose lock is gone (killed), at startup and every few seconds.
 
-Persistence order (DESIGN.md): the user message is committed before ``chat.send`` answers (the
-chat service does it); the assistant message is committed before ``run.completed`` is published.
+Persistence order (docs/architecture.md, "Data flow of a chat run"): the user message is committed
+before ``chat.send`` answers (the chat service does it); the assistant message is committed before
+``run.completed`` is published.
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@
 Resolution order (protocol spec section 2, GoClaw ``router.go``):
 1. the gateway token (constant-time compare): admin, or owner when the user is in ``owner_ids``;
 2. a valid, unrevoked, unexpired API key: role from its scopes, owner and tenant bindings applied;
-3. no gateway token configured and listening on loopback only: development mode;
-4. otherwise ``Unauthorized``.
+3. no gateway token configured and listening on loopback only: development mode, whatever else was
+   sent (as GoClaw does), so that examples with a placeholder token work as written; only a known
+   API key that is revoked or expired is still refused;
+4. otherwise ``Unauthorized``, naming the case: no credential, a header that is not a bearer, a
+   token that is neither the gateway token nor a known key, a revoked or an expired key.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class AuthService:
         user_id: str = "",
         tenant_hint: str = "",
         dev_role: Role = Role.OPERATOR,
+        malformed: bool = False,
     ) -> Principal:
         """Resolve a bearer and claimed identity into a principal.
 
@@ -96,9 +100,11 @@ class AuthService:
             user_id: the claimed user (``connect.user_id`` / ``X-GoClaw-User-Id``), at most 255 chars.
             tenant_hint: tenant UUID or slug to act in, where the credential allows choosing.
             dev_role: the role granted in development mode (operator on WS, admin on REST).
+            malformed: a credential header was sent but held no bearer (named in the 401).
 
         Raises:
-            Unauthorized: no valid credential (wrong token, unknown/expired/revoked key).
+            Unauthorized: no valid credential (none, not a bearer, wrong token, unknown/expired/revoked
+                key); its message key says which.
             TenantAccessRevoked: the tenant named is not one this caller may act in.
             NotFound: an owner named a tenant that does not exist.
         """
@@ -106,16 +112,18 @@ class AuthService:
             user_id = ""
         if token and self._token and constant_time_equals(token, self._token):
             return await self._gateway_principal(user_id, tenant_hint)
-        if token and key_prefix(token) is not None:
-            return await self._key_principal(token, user_id, tenant_hint)
-        if self.dev_mode and not token:
+        if token and key_prefix(token) is not None and (row := await self._lookup_key(token)) is not None:
+            return await self._key_principal(row, user_id, tenant_hint)
+        if self.dev_mode:
             tenant = await self._tenant(str(tenants.MASTER_TENANT_ID))
             assert tenant is not None, "the master tenant exists from the first migration"
             return Principal(
                 role=dev_role, user_id=user_id or "system", tenant_id=tenant.id, tenant_slug=tenant.slug,
                 tenant_name=tenant.name, via="dev",
             )  # fmt: skip
-        raise Unauthorized()
+        if token:
+            raise Unauthorized("unknown_credential")
+        raise Unauthorized("not_bearer" if malformed else "no_credential")
 
     # -- branches -------------------------------------------------------------------------------
 
@@ -128,14 +136,12 @@ class AuthService:
             cross_tenant=is_owner, via="token",
         )  # fmt: skip
 
-    async def _key_principal(self, raw: str, user_id: str, hint: str) -> Principal:
-        row = await self._lookup_key(raw)
-        if row is None:
-            raise Unauthorized()
+    async def _key_principal(self, row: ApiKeySecretRow, user_id: str, hint: str) -> Principal:
+        dev = "_dev" if self.dev_mode else ""
         if row.revoked:
-            raise Unauthorized("key_revoked")
+            raise Unauthorized(f"key_revoked{dev}")
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
-            raise Unauthorized("key_expired")
+            raise Unauthorized(f"key_expired{dev}")
         self._touch(row.id)
         if row.owner_id:
             user_id = row.owner_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from clawgate.cli import example_config
+from clawgate.cli import build_parser, example_config
 from clawgate.embedded_pg import EmbeddedPostgres
 from tests.support import GATEWAY_TOKEN, TEST_KEY, RunningServer, free_port
 
@@ -143,6 +144,25 @@ class TestServeRefusal:
         assert "refusing to listen on 0.0.0.0 without a gateway token" in res.err
         assert "CLAWGATE_GATEWAY_TOKEN" in res.err
         assert "Traceback" not in res.err
+        assert not data.exists()
+
+    async def test_busy_port_exits_2_before_the_database_starts(self, tmp_path: Path) -> None:
+        """serve on a port another program listens on exits 2 with a hint about --port, before the
+        embedded PostgreSQL is created (the data directory stays absent); so does --workers 2."""
+        data = tmp_path / "data"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            port = str(sock.getsockname()[1])
+            one = await run_cli("serve", "--port", port, "--data-dir", str(data), cwd=tmp_path, timeout=30)
+            two = await run_cli(
+                "serve", "--port", port, "--workers", "2", "--data-dir", str(data), cwd=tmp_path, timeout=30
+            )
+        for res in (one, two):
+            assert res.code == 2, res
+            assert f"127.0.0.1:{port} is already in use" in res.err
+            assert "--port" in res.err
+            assert "Traceback" not in res.err
         assert not data.exists()
 
     async def test_invalid_env_refuses_to_start(self, tmp_path: Path) -> None:
@@ -309,3 +329,29 @@ class TestServeEmbedded:
         assert doctor.code == 0, doctor
         assert set(doctor.checks().values()) == {"OK"}, doctor.out
         assert "mode 0600" in doctor.out
+
+
+class TestHelp:
+    def test_every_option_and_argument_has_help(self) -> None:
+        """Every option and positional argument of every command says what it is for."""
+        missing: list[str] = []
+
+        def audit(parser: argparse.ArgumentParser, where: str) -> None:
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    for name, child in action.choices.items():
+                        audit(child, f"{where} {name}")
+                elif (
+                    not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.help
+                ):
+                    missing.append(f"{where} {'/'.join(action.option_strings) or action.dest}")
+
+        audit(build_parser(), "clawgate")
+        assert not missing, missing
+
+    async def test_help_names_the_exit_codes(self, tmp_path: Path) -> None:
+        """``clawgate --help`` lists the exit codes, 2 with the busy port among them."""
+        res = await run_cli("--help", cwd=tmp_path)
+        assert res.code == 0
+        assert "exit codes:" in res.out
+        assert "port already in use" in res.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,25 @@ class TestReadme:
         # _ENV is the loader's table of variable suffixes; reading it keeps this test exhaustive.
         for suffix in config._ENV:
             assert f"`CLAWGATE_{suffix}` / `GOCLAW_{suffix}`" in readme, suffix
+
+
+class TestArchitecture:
+    def test_cited_documents_and_sections_exist(self) -> None:
+        """Sources cite docs/architecture.md (not a DESIGN.md outside the repository), and every
+        section they name is a heading there."""
+        headings = set(re.findall(r"^#+ (.+)$", (ROOT / "docs" / "architecture.md").read_text(), re.M))
+        sources = [ROOT / "pyproject.toml"] + [
+            path
+            for folder in ("gateway", "rpc", "http", "store", "sql", "tests")
+            for path in (ROOT / folder).rglob("*.py")
+        ]
+        cited = 0
+        for path in sources:
+            if path == Path(__file__).resolve():
+                continue
+            text = path.read_text()
+            assert "DESIGN.md" not in text, path
+            for section in re.findall(r'docs/architecture\.md[,:] "([^"]+)"', text):
+                assert any(heading.startswith(section) for heading in headings), (path, section)
+                cited += 1
+        assert cited >= 3

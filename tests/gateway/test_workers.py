@@ -110,7 +110,7 @@ class TestTwoWorkers:
     async def test_supervisor_owns_the_one_database(self, two: tuple[Serve, int, int]) -> None:
         """The supervisor holds the data directory and runs the only postmaster; the workers use its
         DSN (they log ``embedded_db: false``) and each serves. Another ``serve`` on the directory is
-        refused, naming the supervisor."""
+        refused, naming the supervisor. The first worker alone announces the gateway."""
         gw, first, second = two
         assert data_dir_holder(gw.data) == gw.pid
         assert psutil.Process(postmaster_pid(gw.data)).is_running()
@@ -126,6 +126,9 @@ class TestTwoWorkers:
             await asyncio.sleep(0.05)
         assert {e["worker"] for e in lines} == {first, second}
         assert all(e["embedded_db"] is False for e in lines)
+        # One announcement for the gateway, not one per worker.
+        [ready] = await gw.logged("gateway.ready")
+        assert ready["home"] == f"http://127.0.0.1:{gw.port}/"
         second_serve = await run_cli("serve", "--data-dir", str(gw.data), "--port", str(free_port()),
                                      cwd=gw.data.parent)  # fmt: skip
         assert second_serve.code == 2

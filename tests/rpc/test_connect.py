@@ -6,6 +6,7 @@ import json
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from tests.conftest import ServerFactory
 from tests.rpc.helpers import close_of, create_key, create_tenant
@@ -57,6 +58,26 @@ class TestGatewayToken:
         for name in ("connect", "agents.list", "config.patch", "api_keys.create", "tenants.mine"):
             assert name in payload["features"]["methods"]
         assert "tick" in payload["features"]["events"]
+
+    @pytest.mark.parametrize("protocol", [2, 4])
+    async def test_other_protocol_is_accepted_answered_3_and_logged(
+        self, server: RunningServer, protocol: int
+    ) -> None:
+        """A client speaking another protocol is accepted (as GoClaw does), told the server speaks
+        3, and the mismatch is logged."""
+        async with ws_connect(server, _skip=True) as ws:
+            with capture_logs() as logs:
+                payload = await ws.ok("connect", {"token": GATEWAY_TOKEN, "protocol": protocol})
+        assert payload["protocol"] == 3
+        [line] = [entry for entry in logs if entry["event"] == "rpc.protocol_mismatch"]
+        assert (line["client_protocol"], line["server_protocol"]) == (protocol, 3)
+
+    async def test_protocol_3_logs_no_mismatch(self, server: RunningServer) -> None:
+        """``protocol: 3`` logs nothing about protocols."""
+        async with ws_connect(server, _skip=True) as ws:
+            with capture_logs() as logs:
+                await ws.ok("connect", {"token": GATEWAY_TOKEN, "protocol": 3})
+        assert not [entry for entry in logs if entry["event"] == "rpc.protocol_mismatch"]
 
     async def test_wrong_token_refused_then_closed(self, server: RunningServer) -> None:
         """A wrong token answers UNAUTHORIZED, then the server closes with 1008."""
@@ -170,7 +191,7 @@ class TestLocale:
     async def test_refusal_in_vietnamese(self, server: RunningServer) -> None:
         """A refused connect is answered in the requested locale."""
         error, _, _ = await _refused(server, token="nope", locale="vi")
-        assert error["message"] == "cần token hợp lệ"
+        assert error["message"].startswith("token không hợp lệ")
 
     async def test_errors_after_connect_in_chinese(self, server: RunningServer) -> None:
         """After connect with ``zh-CN``, errors are in Chinese."""
@@ -182,7 +203,7 @@ class TestLocale:
     async def test_unknown_locale_falls_back_to_english(self, server: RunningServer) -> None:
         """An unsupported locale falls back to English."""
         error, _, _ = await _refused(server, token="nope", locale="fr")
-        assert error["message"] == "valid token required"
+        assert error["message"] == "invalid token: neither the gateway token nor a known API key"
 
 
 class TestBeforeConnect:

@@ -44,7 +44,7 @@ class TestNamedQueries:
 
 class TestSchemaInvariants:
     async def test_every_tenant_table_has_a_non_null_tenant_id(self, conn: asyncpg.Connection) -> None:
-        """Every table of tenant data carries ``tenant_id NOT NULL`` (DESIGN: Store)."""
+        """Every table of tenant data carries ``tenant_id NOT NULL`` (docs/architecture.md: "The store")."""
         rows = await conn.fetch(
             """
             SELECT t.tablename, c.is_nullable
