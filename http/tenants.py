@@ -61,7 +61,7 @@ async def remove_user(ctx: HttpContext, _: None) -> Ok:
 ROUTES = [
     Api("GET", "/v1/tenants", list_tenants, Role.VIEWER, "List tenants visible to the caller",
         response=TenantList, tag="tenants"),
-    Api("POST", "/v1/tenants", create_tenant, Role.ADMIN, "Create a tenant (owner or operator.provision)",
+    Api("POST", "/v1/tenants", create_tenant, Role.ADMIN, "Create a tenant (operator.provision, and an owner or a system key)",
         body=TenantCreate, response=TenantOut, status=201, tag="tenants"),
     Api("GET", "/v1/tenants/{id}", get_tenant, Role.VIEWER, "Get a tenant by id or slug", response=TenantOut,
         tag="tenants"),
