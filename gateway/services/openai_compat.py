@@ -24,11 +24,11 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamError
+from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
 from clawgate.ratelimit import RateLimiter
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
+from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
 from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
@@ -436,10 +436,7 @@ class OpenAIService:
         could not be recorded. Cancellation (the request ending) cancels the exchange.
         """
         assert ex.task is not None
-        try:
-            return await ex.task
-        except RunFailed as exc:
-            raise UpstreamError(detail=str(exc)) from None
+        return await ex.task  # RunFailed is an UpstreamError: 502, as over WebSocket
 
     @staticmethod
     async def abandon(ex: Exchange) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, chat_setup, make_setup
 from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
-from tests.upstream import Reply, stand_in
+from tests.upstream import Reply, stand_in, unreachable_url
 
 
 async def failed_send(ws: WsClient, message: str = "hi", **params: Any) -> tuple[dict[str, Any], str]:
@@ -171,6 +171,32 @@ class TestTools:
                 await ws.run_event("run.completed")
             assert len(setup.upstream.turns) == 2
             assert "Stopped after 2 tool iterations" in res["content"]
+
+
+class TestUnreachableProvider:
+    async def test_unreachable_provider_is_unavailable_over_ws_and_502_over_rest(
+        self, make_server: ServerFactory
+    ) -> None:
+        """A provider where nothing listens: chat.send answers UNAVAILABLE (retryable), REST 502
+        with the same code, both naming the provider (one error table for both transports)."""
+        async with chat_setup(make_server, llm__retry_attempts=1) as setup:
+            async with setup.admin() as http:
+                res = await http.post("/v1/providers", json={
+                    "name": "down", "provider_type": "openai_compat", "api_base": unreachable_url(),
+                    "api_key": "sk-x"})  # fmt: skip
+                assert res.status_code == 201, res.text
+            await setup.add_agent(agent_key="stranded", provider="down")
+            async with ws_connect(setup.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+                error, event_error = await failed_send(ws, agentId="stranded")
+            async with setup.admin() as http:
+                rest = await http.post("/v1/chat/completions", json={
+                    "model": "stranded", "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+        assert error["code"] == "UNAVAILABLE"
+        assert error["retryable"] is True
+        assert "down/model-a" in error["message"]
+        assert "down/model-a" in event_error
+        assert rest.status_code == 502, rest.text
+        assert "down/model-a" in rest.json()["error"]["message"]
 
 
 class TestSendRefusals:
