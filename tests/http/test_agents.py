@@ -124,3 +124,83 @@ class TestAgentRoles:
         async with server.client() as http:
             res = await http.get("/v1/agents")
         assert_error(res, 401, "UNAUTHORIZED")
+
+
+# GoClaw's dashboard (ui/web), verbatim: the create dialog's body (the emoji and description left
+# empty are sent as null), then the agent page's save, which sends the agent's whole shape back with
+# null for every unset field (GoClaw's AgentData).
+DASHBOARD_CREATE = {
+    "agent_key": "support-bot",
+    "display_name": "Support Bot",
+    "provider": "",
+    "model": "gpt-4o-mini",
+    "agent_type": "predefined",
+    "emoji": None,
+    "agent_description": None,
+    "self_evolve": False,
+}
+
+
+def dashboard_save(agent: dict[str, object]) -> dict[str, object]:
+    return {
+        "id": agent["id"], "tenant_id": agent["tenant_id"], "agent_key": "support-bot",
+        "display_name": "Support Bot", "frontmatter": None, "owner_id": agent["owner_id"], "provider": "",
+        "model": "gpt-4o-mini", "context_window": 200000, "max_tool_iterations": 20, "workspace": "",
+        "restrict_to_workspace": True, "agent_type": "predefined", "is_default": False, "is_locked": False,
+        "visibility": "private", "status": "active", "budget_monthly_cents": 2500, "tools_config": None,
+        "sandbox_config": None, "subagents_config": None, "memory_config": None, "compaction_config": None,
+        "context_pruning": None, "other_config": {"prompt_mode": "task"}, "connected_agents": None,
+        "emoji": None, "agent_description": "Answers support questions", "thinking_level": "",
+        "max_tokens": 0, "self_evolve": True, "skill_evolve": True, "skill_nudge_interval": 15,
+        "reasoning_config": {"override_mode": "inherit"}, "workspace_sharing": None,
+        "chatgpt_oauth_routing": None, "shell_deny_groups": None, "kg_dedup_config": None,
+        "system_prompt": None, "created_at": agent["created_at"], "updated_at": agent["updated_at"],
+    }  # fmt: skip
+
+
+class TestGoClawDashboardShape:
+    async def test_dashboard_create_and_save_are_stored_and_answered_back(
+        self, server: RunningServer
+    ) -> None:
+        """The dashboard's create and full-shape save are accepted; GoClaw's fields are answered back,
+        null meaning unset (a column's default, a GoClaw field absent)."""
+        async with as_owner(server) as http:
+            created = await http.post("/v1/agents", json=DASHBOARD_CREATE)
+            assert created.status_code == 201, created.text
+            saved = await http.put(f"/v1/agents/{created.json()['id']}", json=dashboard_save(created.json()))
+            assert saved.status_code == 200, saved.text
+            cleared = await http.put("/v1/agents/support-bot", json={"self_evolve": None, "emoji": None})
+            again = await http.get("/v1/agents/support-bot")
+        first = created.json()
+        assert first["agent_type"] == "predefined"
+        assert first["emoji"] == ""
+        assert first["agent_description"] == ""
+        assert first["self_evolve"] is False
+        assert first["budget_monthly_cents"] is None
+        assert first["frontmatter"] is None
+        body = saved.json()
+        assert body["budget_monthly_cents"] == 2500
+        assert body["self_evolve"] is True
+        assert body["skill_evolve"] is True
+        assert body["skill_nudge_interval"] == 15
+        assert body["reasoning_config"] == {"override_mode": "inherit"}
+        assert body["visibility"] == "private"
+        assert body["chatgpt_oauth_routing"] is None
+        assert body["tools_config"] == {}
+        assert body["max_tokens"] == 8192
+        assert body["other_config"] == {"prompt_mode": "task"}
+        assert body["agent_description"] == "Answers support questions"
+        assert cleared.status_code == 200, cleared.text
+        assert again.json()["self_evolve"] is None
+        assert again.json()["budget_monthly_cents"] == 2500
+
+    async def test_field_neither_goclaw_nor_clawgate_defines_is_refused_naming_it(
+        self, server: RunningServer
+    ) -> None:
+        """Beside GoClaw's fields, an unknown one is still a 400 naming it, on create and on save."""
+        async with as_owner(server) as http:
+            created = await http.post("/v1/agents", json={**DASHBOARD_CREATE, "mood": "sunny"})
+            ok = await http.post("/v1/agents", json=DASHBOARD_CREATE)
+            saved = await http.put("/v1/agents/support-bot", json={**dashboard_save(ok.json()), "mood": 1})
+        assert assert_error(created, 400, "INVALID_REQUEST")["details"]["field"] == "$.mood"
+        assert assert_error(saved, 400, "INVALID_REQUEST")["details"]["field"] == "$.mood"
