@@ -60,6 +60,14 @@ class GatewaySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields
     rate_limit_rpm: Annotated[
         int, Meta(ge=0, description="chat.send and chat completions per user per minute; 0 = off.")
     ] = 20
+    default_agent: Annotated[
+        str,
+        Meta(
+            pattern=r"^[a-zA-Z0-9_-]{0,100}$",
+            description='Agent key that runs model "provider/model" on the OpenAI routes (created on first '
+            'use); empty ("off" in the environment) turns that off.',
+        ),
+    ] = "default"
     shutdown_grace_seconds: Annotated[
         float, Meta(ge=0, description="How long in-flight requests may finish on shutdown.")
     ] = 5.0
@@ -180,6 +188,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "ALLOW_INSECURE_NO_AUTH": (("gateway", "allow_insecure_no_auth"), _bool),
     "MAX_MESSAGE_CHARS": (("gateway", "max_message_chars"), int),
     "RATE_LIMIT_RPM": (("gateway", "rate_limit_rpm"), int),
+    "DEFAULT_AGENT": (("gateway", "default_agent"), lambda v: "" if v.strip().lower() == "off" else v),
     "WORKERS": (("gateway", "workers"), _workers),
     "DATA_DIR": (("data_dir",), str),
     "ENCRYPTION_KEY": (("encryption_key",), str),

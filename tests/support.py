@@ -32,7 +32,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_settings(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(
+    dsn: str, data_dir: Path, environ: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
     base: dict[str, Any] = {
         "database.dsn": dsn,
         "data_dir": str(data_dir),
@@ -42,7 +44,7 @@ def make_settings(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
         "log.level": "warning",
     }
     base.update(overrides)
-    return load_settings(None, environ={}, overrides=base)
+    return load_settings(None, environ=environ or {}, overrides=base)
 
 
 @dataclass

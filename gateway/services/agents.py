@@ -12,7 +12,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
-from clawgate.errors import InvalidRequest, NotFound
+from clawgate.errors import AlreadyExists, InvalidRequest, NotFound
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.store import Database
@@ -274,6 +274,27 @@ class AgentService:
             row = await store.insert(conn, who.tenant_id, fields)
             if row.is_default:
                 await store.clear_default(conn, who.tenant_id, row.id)
+        await self._changed(who, row, "created")
+        return row
+
+    async def ensure(self, who: Principal, key: str, *, provider: str, model: str) -> AgentRow:
+        """The tenant's agent ``key``; when missing, created with ``provider`` and ``model`` (no role
+        needed: it is the gateway's default agent, ``gateway.default_agent``)."""
+        try:
+            return await self.get(who, key)
+        except NotFound:
+            pass
+        fields = AgentFields(agent_key=key, display_name="Default agent", owner_id="system", provider=provider,
+                             model=model)  # fmt: skip
+        try:
+            async with self._db.transaction() as conn:
+                row = await store.insert(conn, who.tenant_id, fields)
+        except AlreadyExists:  # created meanwhile, by another request or process
+            async with self._db.connection() as conn:
+                found = await store.get_by_key(conn, who.tenant_id, key)
+            if found is None:
+                raise
+            return found
         await self._changed(who, row, "created")
         return row
 

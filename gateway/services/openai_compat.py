@@ -33,6 +33,7 @@ from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
 from clawgate.services.agents import AgentService
+from clawgate.services.providers import ProviderService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
@@ -41,7 +42,7 @@ from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
 
-__all__ = ["ChatCompletionRequest", "Exchange", "OpenAIService", "ResponsesRequest"]
+__all__ = ["ChatCompletionRequest", "Exchange", "ModelInfo", "OpenAIService", "ResponsesRequest"]
 
 _MODEL_PREFIXES = ("clawgate:", "goclaw:", "agent:")
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -211,6 +212,15 @@ def response_messages(req: ResponsesRequest) -> list[ChatMessage]:
     return out
 
 
+class ModelInfo(Struct, kw_only=True, frozen=True):
+    """One entry of ``/v1/models``: an agent (owned by ``clawgate``) or a provider's model
+    (``provider/model``, owned by the provider)."""
+
+    id: str
+    created: int
+    owned_by: str
+
+
 @dataclass(slots=True)
 class Exchange:
     """One OpenAI-compatible request in flight."""
@@ -229,10 +239,20 @@ class OpenAIService:
     """Exchanges: ``start`` one (its loop runs as a task), read its events (``drain``), await its
     ``outcome``, or ``abandon`` it when the client goes away."""
 
-    def __init__(self, db: Database, agents: AgentService, runner: RunManager, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        db: Database,
+        agents: AgentService,
+        runner: RunManager,
+        limiter: RateLimiter,
+        providers: ProviderService,
+        default_agent: str,
+    ) -> None:
         self._db = db
         self._agents = agents
         self._runner = runner
+        self._providers = providers
+        self._default_agent = default_agent  # gateway.default_agent: runs "provider/model"; "" = off
         self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
         self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
 
@@ -257,8 +277,33 @@ class OpenAIService:
                 kind="model", id=model, details={"param": "model", "code": "model_not_found"}
             ) from None
 
-    async def models(self, who: Principal) -> list[AgentRow]:
-        return await self._agents.list_agents(who)
+    async def _routed(self, who: Principal, model: str, agent_header: str) -> AgentRow:
+        """``resolve_model``, else ``provider/model`` (a provider of the tenant or the environment) through
+        the default agent (``gateway.default_agent``, created on first use) with that provider and model.
+        Raises: NotFound (model_not_found)."""
+        try:
+            return await self.resolve_model(who, model, agent_header)
+        except NotFound:
+            provider, _, name = model.partition("/")
+            if not (self._default_agent and provider and name):
+                raise
+            if not await self._runner.llm.has_provider(who.tenant_id, provider):
+                raise
+        agent = await self._agents.ensure(who, self._default_agent, provider=provider, model=name)
+        return msgspec.structs.replace(agent, provider=provider, model=name, model_fallback={})
+
+    async def models(self, who: Principal) -> list[ModelInfo]:
+        """The agents that can run (a model set, their provider resolves), then for operators, with the
+        default agent on, every model the providers list (``provider/model``; asked upstream, cached)."""
+        out = [
+            ModelInfo(id=row.agent_key, created=int(row.created_at.timestamp()), owned_by="clawgate")
+            for row in await self._agents.list_agents(who)
+            if row.model and await self._runner.llm.has_provider(who.tenant_id, row.provider)
+        ]
+        if self._default_agent and who.role >= Role.OPERATOR:
+            for provider, model in await self._providers.model_ids(who):
+                out.append(ModelInfo(id=f"{provider}/{model}", created=0, owned_by=provider))
+        return out
 
     async def start(
         self,
@@ -287,7 +332,7 @@ class OpenAIService:
         self._limiter.check(f"oa:{who.key_id or who.user_id or who.via}")
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
-        agent = await self.resolve_model(who, model, agent_header)
+        agent = await self._routed(who, model, agent_header)
         targets = await self._runner.llm.targets(agent)
         user_id = who.user_id or user or "openai"
         if session_header:

@@ -181,9 +181,10 @@ class TestChatCompletions:
 
 class TestModelsAndResponses:
     async def test_models_list_each_agent(self, chat: ChatSetup, client: openai.AsyncOpenAI) -> None:
-        """models.list shows the caller's agents; models.retrieve finds one."""
+        """models.list shows the caller's agents, then the providers' models as provider/model;
+        models.retrieve finds an agent."""
         ids = [m.id async for m in client.models.list()]
-        assert ids == ["helper"]
+        assert ids == ["helper", "up/model-a", "up/model-b"]
         model = await client.models.retrieve("helper")
         assert model.owned_by == "clawgate"
 
