@@ -173,7 +173,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     llm = LLMResolver(settings, db, box, http, bus)
     runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
-    chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
+    chat_limiter = RateLimiter(
+        settings.gateway.rate_limit_rpm, CHAT_BURST, exempt_operator=rl.exempt_operator
+    )
     chat = ChatService(settings, db, agents, runner, chat_limiter)
     providers = ProviderService(db, box, http, bus, settings.providers)
     openai = OpenAIService(db, agents, runner, chat_limiter, providers, settings.gateway.default_agent)
@@ -183,7 +185,8 @@ async def build_gateway(settings: Settings) -> Gateway:
         providers=providers, system_configs=SystemConfigService(db),
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
         traces=TraceService(db, chat), openai=openai,
-        ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
+        ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst, exempt_operator=rl.exempt_operator),
+        key_limiter=RateLimiter(rl.per_key_rpm, rl.burst, exempt_operator=rl.exempt_operator),
         chat_limiter=chat_limiter,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip

@@ -103,6 +103,13 @@ class RateLimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fiel
     per_ip_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per client IP; 0 = off.")] = 3000
     per_key_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per credential; 0 = off.")] = 3000
     burst: Annotated[int, Meta(ge=1, description="Token-bucket burst size.")] = 100
+    exempt_operator: Annotated[
+        bool,
+        Meta(
+            description="The gateway token and development mode are not throttled (chat limit, per-key "
+            "and per-IP buckets)."
+        ),
+    ] = True
 
 
 class LogSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -199,6 +206,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "WS_MAX_PAYLOAD": (("limits", "ws_max_payload"), int),
     "RATE_LIMIT_PER_IP_RPM": (("rate_limits", "per_ip_rpm"), int),
     "RATE_LIMIT_PER_KEY_RPM": (("rate_limits", "per_key_rpm"), int),
+    "RATE_LIMIT_EXEMPT_OPERATOR": (("rate_limits", "exempt_operator"), _bool),
     "LOG_LEVEL": (("log", "level"), str.lower),
     "LOG_FORMAT": (("log", "format"), str.lower),
     "SSL_CERT_FILE": (("llm", "ca_file"), str),

@@ -126,6 +126,7 @@ class ApiKeyRow(Struct, kw_only=True):
     revoked: bool
     revoked_at: datetime | None
     created_at: datetime
+    rate_limit_rpm: int | None = None  # the key's own chat limit; None: gateway.rate_limit_rpm
 
 
 class ApiKeySecretRow(ApiKeyRow, kw_only=True):

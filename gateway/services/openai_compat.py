@@ -325,14 +325,17 @@ class OpenAIService:
         """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
         The caller must see it to its end: ``outcome``, or ``abandon`` when it gives up.
 
-        Raises: ResourceExhausted (``gateway.rate_limit_rpm`` per credential), NotFound (model),
+        Raises: ResourceExhausted (``gateway.rate_limit_rpm`` per credential, or the key's own
+        ``rate_limit_rpm``; not for the operator while ``rate_limits.exempt_operator``), NotFound (model),
         FailedPrecondition (no provider), InvalidRequest.
         """
         require(who, Role.OPERATOR, "chat completions")
-        self._limiter.check(f"oa:{who.key_id or who.user_id or who.via}")
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
-        agent = await self._routed(who, model, agent_header)
+        agent = await self._routed(who, model, agent_header)  # a failed lookup spends no budget
+        self._limiter.check(
+            f"oa:{who.key_id or who.user_id or who.via}", operator=who.is_operator, rpm=who.rate_limit_rpm
+        )
         targets = await self._runner.llm.targets(agent)
         user_id = who.user_id or user or "openai"
         if session_header:

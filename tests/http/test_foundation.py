@@ -284,7 +284,10 @@ class TestLocalisation:
 class TestRateLimits:
     async def test_per_ip_limit_answers_429_with_retry_after(self, make_server: ServerFactory) -> None:
         """Past the per-IP burst a request gets 429 RESOURCE_EXHAUSTED and Retry-After; probes stay exempt."""
-        srv = await make_server(gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=6, rate_limits__burst=2)
+        srv = await make_server(
+            gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=6, rate_limits__burst=2,
+            rate_limits__exempt_operator=False,
+        )  # fmt: skip
         async with srv.client(GATEWAY_TOKEN) as http:
             first = [await http.get("/v1/agents") for _ in range(2)]
             limited = await http.get("/v1/agents")

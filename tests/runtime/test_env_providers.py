@@ -70,11 +70,15 @@ class TestListed:
         assert changed.status_code == 409
         assert "CLAWGATE_OPENAI_API_KEY" in changed.json()["error"]["message"]
 
-    async def test_models_lists_provider_models_and_only_agents_that_can_run(self, env_server: EnvServer) -> None:
+    async def test_models_lists_provider_models_and_only_agents_that_can_run(
+        self, env_server: EnvServer
+    ) -> None:
         """/v1/models lists openai/<model> for each upstream model, and no agent whose provider is gone."""
         server = await env_server()
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
-            await http.post("/v1/agents", json={"agent_key": "writer", "provider": "openai", "model": "gpt-4o"})
+            await http.post(
+                "/v1/agents", json={"agent_key": "writer", "provider": "openai", "model": "gpt-4o"}
+            )
         async with sdk(server) as client:
             models = [m.id async for m in client.models.list()]
         assert models == ["writer", "openai/gpt-4o-mini", "openai/gpt-4o"]
@@ -111,7 +115,9 @@ class TestProviderModelRoute:
         for server, model in ((on, "opena/gpt-4o-mini"), (off, "openai/gpt-4o-mini")):
             async with sdk(server) as client:
                 with pytest.raises(openai.NotFoundError) as caught:
-                    await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
+                    await client.chat.completions.create(
+                        model=model, messages=[{"role": "user", "content": "x"}]
+                    )
             errors.append(caught.value)
         assert "opena/gpt-4o-mini" in errors[0].message
         assert "openai/gpt-4o-mini" in errors[1].message

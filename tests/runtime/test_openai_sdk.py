@@ -239,7 +239,7 @@ class TestRateLimit:
         """With gateway.rate_limit_rpm, a credential's sixth exchange at once (the burst is 5) is
         refused 429 with Retry-After, in OpenAI's error object, whichever endpoint it uses."""
         async with (
-            chat_setup(make_server, gateway__rate_limit_rpm=1) as chat,
+            chat_setup(make_server, gateway__rate_limit_rpm=1, rate_limits__exempt_operator=False) as chat,
             openai.AsyncOpenAI(
                 base_url=chat.server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
             ) as client,
