@@ -169,8 +169,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     http = _provider_session(settings.llm)
     auth = AuthService(settings, db, bus)
     rl = settings.rate_limits
-    agents = AgentService(db, bus)
     llm = LLMResolver(settings, db, box, http, bus)
+    agents = AgentService(db, bus, llm)
     runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
     chat_limiter = RateLimiter(

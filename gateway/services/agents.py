@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
-from clawgate.errors import AlreadyExists, InvalidRequest, NotFound
+from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.store import Database
@@ -217,12 +217,19 @@ def _apply(fields: AgentFields, patch: _AgentWritable) -> AgentFields:
     return msgspec.structs.replace(fields, **changes, goclaw_fields=extras)
 
 
+class ProviderCheck(Protocol):
+    """Whether a provider name resolves for a tenant (``LLMResolver.has_provider``)."""
+
+    async def has_provider(self, tenant_id: UUID, name: str) -> bool: ...
+
+
 class AgentService:
     """Agent CRUD. Reads need viewer, writes admin (GoClaw's method table)."""
 
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, bus: EventBus, providers: ProviderCheck) -> None:
         self._db = db
         self._bus = bus
+        self._providers = providers
         self._lists: dict[UUID, tuple[float, list[AgentRow]]] = {}
         self._files: dict[UUID, tuple[float, list[AgentFile]]] = {}
         bus.subscribe(self._on_event)
@@ -270,6 +277,7 @@ class AgentService:
         if isinstance(body.name, str) and body.display_name is UNSET:
             base = msgspec.structs.replace(base, display_name=body.name)
         fields = _apply(base, body)
+        await self._check_route(who, fields)
         async with self._db.transaction() as conn:
             row = await store.insert(conn, who.tenant_id, fields)
             if row.is_default:
@@ -312,11 +320,28 @@ class AgentService:
                 fields = msgspec.structs.replace(fields, agent_key=patch.agent_key)
             if isinstance(patch.name, str) and patch.display_name is UNSET:
                 fields = msgspec.structs.replace(fields, display_name=patch.name)
+            if patch.provider is not UNSET or patch.model is not UNSET:
+                await self._check_route(who, fields)
             row = await store.update(conn, who.tenant_id, locked.id, fields)
             if row.is_default:
                 await store.clear_default(conn, who.tenant_id, row.id)
         await self._changed(who, row, "updated")
         return row
+
+    async def _check_route(self, who: Principal, fields: AgentFields) -> None:
+        """An agent must be able to run: a model set, and its provider one of the tenant's or configured
+        by environment (none named: there must be one to fall back on). Raises: InvalidRequest naming
+        the field (issue 10, item 6)."""
+        if not fields.model.strip():
+            raise invalid_field("$.model", "a model is required (the provider's model id, e.g. gpt-4o-mini)")
+        if await self._providers.has_provider(who.tenant_id, fields.provider):
+            return
+        if fields.provider:
+            detail = (f"provider {fields.provider!r} does not exist or is disabled: create it (POST /v1/providers) "
+                      f"or configure it by environment (CLAWGATE_{fields.provider.upper()}_API_KEY)")  # fmt: skip
+        else:
+            detail = "no provider is configured to fall back on: name one (POST /v1/providers creates it)"
+        raise invalid_field("$.provider", detail)
 
     async def delete(self, who: Principal, ref: str) -> None:
         """Soft-delete an agent. Raises: Forbidden, NotFound."""

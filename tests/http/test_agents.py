@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from tests.http.helpers import as_owner, assert_error, mint_key, with_key
-from tests.support import RunningServer
+from tests.support import RUNNABLE, RunningServer, add_stub_provider
 
 
 async def _create(server: RunningServer, **body: object) -> dict[str, object]:
+    await add_stub_provider(server)
     async with as_owner(server) as http:
-        res = await http.post("/v1/agents", json={"agent_key": "researcher", **body})
+        res = await http.post("/v1/agents", json={"agent_key": "researcher", **RUNNABLE, **body})
     assert res.status_code == 201, res.text
     data: dict[str, object] = res.json()
     return data
@@ -58,7 +59,7 @@ class TestAgentCrud:
             deleted = await http.delete(f"/v1/agents/{agent['id']}")
             gone = await http.get(f"/v1/agents/{agent['id']}")
             listed = await http.get("/v1/agents")
-            again = await http.post("/v1/agents", json={"agent_key": "researcher"})
+            again = await http.post("/v1/agents", json={"agent_key": "researcher", **RUNNABLE})
         assert deleted.status_code == 200
         assert deleted.json() == {"ok": True}
         assert_error(gone, 404, "NOT_FOUND")
@@ -104,7 +105,7 @@ class TestAgentValidation:
         """Creating a second agent with a taken key answers 409 ALREADY_EXISTS."""
         await _create(server)
         async with as_owner(server) as http:
-            res = await http.post("/v1/agents", json={"agent_key": "researcher"})
+            res = await http.post("/v1/agents", json={"agent_key": "researcher", **RUNNABLE})
         assert_error(res, 409, "ALREADY_EXISTS")
 
 
@@ -132,7 +133,7 @@ class TestAgentRoles:
 DASHBOARD_CREATE = {
     "agent_key": "support-bot",
     "display_name": "Support Bot",
-    "provider": "",
+    "provider": "stub",
     "model": "gpt-4o-mini",
     "agent_type": "predefined",
     "emoji": None,
@@ -144,7 +145,7 @@ DASHBOARD_CREATE = {
 def dashboard_save(agent: dict[str, object]) -> dict[str, object]:
     return {
         "id": agent["id"], "tenant_id": agent["tenant_id"], "agent_key": "support-bot",
-        "display_name": "Support Bot", "frontmatter": None, "owner_id": agent["owner_id"], "provider": "",
+        "display_name": "Support Bot", "frontmatter": None, "owner_id": agent["owner_id"], "provider": "stub",
         "model": "gpt-4o-mini", "context_window": 200000, "max_tool_iterations": 20, "workspace": "",
         "restrict_to_workspace": True, "agent_type": "predefined", "is_default": False, "is_locked": False,
         "visibility": "private", "status": "active", "budget_monthly_cents": 2500, "tools_config": None,
@@ -164,6 +165,7 @@ class TestGoClawDashboardShape:
     ) -> None:
         """The dashboard's create and full-shape save are accepted; GoClaw's fields are answered back,
         null meaning unset (a column's default, a GoClaw field absent)."""
+        await add_stub_provider(server)
         async with as_owner(server) as http:
             created = await http.post("/v1/agents", json=DASHBOARD_CREATE)
             assert created.status_code == 201, created.text
@@ -198,9 +200,48 @@ class TestGoClawDashboardShape:
         self, server: RunningServer
     ) -> None:
         """Beside GoClaw's fields, an unknown one is still a 400 naming it, on create and on save."""
+        await add_stub_provider(server)
         async with as_owner(server) as http:
             created = await http.post("/v1/agents", json={**DASHBOARD_CREATE, "mood": "sunny"})
             ok = await http.post("/v1/agents", json=DASHBOARD_CREATE)
             saved = await http.put("/v1/agents/support-bot", json={**dashboard_save(ok.json()), "mood": 1})
         assert assert_error(created, 400, "INVALID_REQUEST")["details"]["field"] == "$.mood"
         assert assert_error(saved, 400, "INVALID_REQUEST")["details"]["field"] == "$.mood"
+
+
+class TestRunnable:
+    async def test_agent_without_model_or_with_unknown_provider_is_refused_naming_the_field(
+        self, server: RunningServer
+    ) -> None:
+        """Create and update refuse an agent that could not run: no model (400 naming model), a
+        provider neither the tenant nor the environment has (400 naming provider); none is stored."""
+        await add_stub_provider(server)
+        async with as_owner(server) as http:
+            no_model = await http.post("/v1/agents", json={"agent_key": "a", "provider": "stub"})
+            typo = await http.post("/v1/agents", json={"agent_key": "a", "provider": "stb", "model": "m"})
+            ok = await http.post("/v1/agents", json={"agent_key": "a", **RUNNABLE})
+            cleared = await http.put("/v1/agents/a", json={"model": None})
+            moved = await http.patch("/v1/agents/a", json={"provider": "opena"})
+            renamed = await http.patch("/v1/agents/a", json={"display_name": "A"})
+            listed = await http.get("/v1/agents")
+        assert assert_error(no_model, 400, "INVALID_REQUEST")["details"]["field"] == "$.model"
+        err = assert_error(typo, 400, "INVALID_REQUEST")
+        assert err["details"]["field"] == "$.provider"
+        assert "'stb'" in err["message"]
+        assert ok.status_code == 201, ok.text
+        assert assert_error(cleared, 400, "INVALID_REQUEST")["details"]["field"] == "$.model"
+        assert assert_error(moved, 400, "INVALID_REQUEST")["details"]["field"] == "$.provider"
+        assert renamed.status_code == 200
+        assert [(a["agent_key"], a["provider"], a["model"]) for a in listed.json()["agents"]] == [
+            ("a", "stub", "stub-model")
+        ]
+
+    async def test_no_provider_named_needs_one_to_fall_back_on(self, server: RunningServer) -> None:
+        """An agent naming no provider uses the tenant's first: refused while there is none."""
+        async with as_owner(server) as http:
+            alone = await http.post("/v1/agents", json={"agent_key": "a", "model": "m"})
+        await add_stub_provider(server)
+        async with as_owner(server) as http:
+            fallback = await http.post("/v1/agents", json={"agent_key": "a", "model": "m"})
+        assert assert_error(alone, 400, "INVALID_REQUEST")["details"]["field"] == "$.provider"
+        assert fallback.status_code == 201, fallback.text

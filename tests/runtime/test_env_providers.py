@@ -76,9 +76,13 @@ class TestListed:
         """/v1/models lists openai/<model> for each upstream model, and no agent whose provider is gone."""
         server = await env_server()
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
-            await http.post(
-                "/v1/agents", json={"agent_key": "writer", "provider": "openai", "model": "gpt-4o"}
-            )
+            await http.post("/v1/providers", json={"name": "gone", "api_base": "http://127.0.0.1:9/v1"})
+            for key, provider in (("writer", "openai"), ("stranded", "gone")):
+                res = await http.post(
+                    "/v1/agents", json={"agent_key": key, "provider": provider, "model": "m"}
+                )
+                assert res.status_code == 201, res.text
+            await http.delete("/v1/providers/gone")
         async with sdk(server) as client:
             models = [m.id async for m in client.models.list()]
         assert models == ["writer", "openai/gpt-4o-mini", "openai/gpt-4o"]

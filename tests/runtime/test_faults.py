@@ -208,8 +208,11 @@ class TestSendRefusals:
         assert "ghost-agent" in res["error"]["message"]
 
     async def test_agent_without_provider_is_precondition_and_stores_nothing(self, chat: ChatSetup) -> None:
-        """An agent whose provider does not exist: FAILED_PRECONDITION naming it; no session stored."""
+        """An agent whose provider was deleted since: FAILED_PRECONDITION naming it; no session stored."""
+        await chat.add_provider("missing", chat.upstream)
         await chat.add_agent(agent_key="orphan", provider="missing")
+        async with chat.admin() as http:
+            assert (await http.delete("/v1/providers/missing")).status_code == 200
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
             res = await ws.call("chat.send", {"message": "hi", "agentId": "orphan"})
             listed = await ws.ok("sessions.list", {})
