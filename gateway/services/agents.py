@@ -309,6 +309,9 @@ class AgentService:
     async def update(self, who: Principal, ref: str, patch: AgentPatch) -> AgentRow:
         """Change the fields present in ``patch``. Raises: Forbidden, NotFound, AlreadyExists."""
         require(who, Role.ADMIN, "agents.update")
+        if patch.provider is not UNSET or patch.model is not UNSET:
+            # Checked before the row is locked: the check may take a connection of its own.
+            await self._check_route(who, _apply(store.fields_of(await self.get(who, ref)), patch))
         async with self._db.transaction() as conn:
             current = await store.get_by_ref(conn, who.tenant_id, ref)
             if current is None:
@@ -320,8 +323,6 @@ class AgentService:
                 fields = msgspec.structs.replace(fields, agent_key=patch.agent_key)
             if isinstance(patch.name, str) and patch.display_name is UNSET:
                 fields = msgspec.structs.replace(fields, display_name=patch.name)
-            if patch.provider is not UNSET or patch.model is not UNSET:
-                await self._check_route(who, fields)
             row = await store.update(conn, who.tenant_id, locked.id, fields)
             if row.is_default:
                 await store.clear_default(conn, who.tenant_id, row.id)
