@@ -73,7 +73,8 @@ class TestListed:
     async def test_models_lists_provider_models_and_only_agents_that_can_run(
         self, env_server: EnvServer
     ) -> None:
-        """/v1/models lists openai/<model> for each upstream model, and no agent whose provider is gone."""
+        """/v1/models lists openai/<model> for each upstream model (to operators: viewers cannot chat), and
+        no agent whose provider is gone."""
         server = await env_server()
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
             await http.post("/v1/providers", json={"name": "gone", "api_base": "http://127.0.0.1:9/v1"})
@@ -83,9 +84,15 @@ class TestListed:
                 )
                 assert res.status_code == 201, res.text
             await http.delete("/v1/providers/gone")
+            viewer = (await http.post("/v1/api-keys", json={"name": "v", "scopes": ["operator.read"]})).json()
         async with sdk(server) as client:
             models = [m.id async for m in client.models.list()]
+        async with openai.AsyncOpenAI(
+            base_url=server.url + "/v1", api_key=viewer["key"], max_retries=0
+        ) as client:
+            seen_by_viewer = [m.id async for m in client.models.list()]
         assert models == ["writer", "openai/gpt-4o-mini", "openai/gpt-4o"]
+        assert seen_by_viewer == ["writer"]  # a viewer cannot chat: no provider models
 
 
 class TestProviderModelRoute:
