@@ -55,9 +55,18 @@ def main() -> None:
     auth = f"Authorization: Bearer {TOKEN}"
     with data_dir() as data, bare_app(free_port()) as bare, clawgate(free_port(), data) as gate:
         with httpx.Client(base_url=gate.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            # Agents must name a provider that exists and a model; nothing is called here.
+            http.post(
+                "/v1/providers", json={"name": "bench", "api_base": "http://127.0.0.1:9/v1"}
+            ).raise_for_status()
             for n in range(5):
-                res = http.post("/v1/agents", json={"agent_key": f"bench-{n}", "display_name": f"Bench {n}"})
-                res.raise_for_status()
+                agent = {
+                    "agent_key": f"bench-{n}",
+                    "display_name": f"Bench {n}",
+                    "provider": "bench",
+                    "model": "m",
+                }
+                http.post("/v1/agents", json=agent).raise_for_status()
             assert len(http.get("/v1/agents").json()["agents"]) == 5
         print(f"wrk, {args.connections} connections, {args.duration} s per figure")
         base = measure("bare /health", f"{bare.url}/health", args)

@@ -169,19 +169,24 @@ async def build_gateway(settings: Settings) -> Gateway:
     http = _provider_session(settings.llm)
     auth = AuthService(settings, db, bus)
     rl = settings.rate_limits
-    agents = AgentService(db, bus)
     llm = LLMResolver(settings, db, box, http, bus)
+    agents = AgentService(db, bus, llm)
     runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
-    chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
+    chat_limiter = RateLimiter(
+        settings.gateway.rate_limit_rpm, CHAT_BURST, exempt_operator=rl.exempt_operator
+    )
     chat = ChatService(settings, db, agents, runner, chat_limiter)
+    providers = ProviderService(db, box, http, bus, settings.providers)
+    openai = OpenAIService(db, agents, runner, chat_limiter, providers, settings.gateway.default_agent)
     return Gateway(
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
-        providers=ProviderService(db, box, http, bus), system_configs=SystemConfigService(db),
+        providers=providers, system_configs=SystemConfigService(db),
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
-        traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner, chat_limiter),
-        ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
+        traces=TraceService(db, chat), openai=openai,
+        ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst, exempt_operator=rl.exempt_operator),
+        key_limiter=RateLimiter(rl.per_key_rpm, rl.burst, exempt_operator=rl.exempt_operator),
         chat_limiter=chat_limiter,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip

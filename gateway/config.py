@@ -60,6 +60,14 @@ class GatewaySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields
     rate_limit_rpm: Annotated[
         int, Meta(ge=0, description="chat.send and chat completions per user per minute; 0 = off.")
     ] = 20
+    default_agent: Annotated[
+        str,
+        Meta(
+            pattern=r"^[a-zA-Z0-9_-]{0,100}$",
+            description='Agent key that runs model "provider/model" on the OpenAI routes (created on first '
+            'use); empty ("off" in the environment) turns that off.',
+        ),
+    ] = "default"
     shutdown_grace_seconds: Annotated[
         float, Meta(ge=0, description="How long in-flight requests may finish on shutdown.")
     ] = 5.0
@@ -95,6 +103,13 @@ class RateLimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fiel
     per_ip_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per client IP; 0 = off.")] = 3000
     per_key_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per credential; 0 = off.")] = 3000
     burst: Annotated[int, Meta(ge=1, description="Token-bucket burst size.")] = 100
+    exempt_operator: Annotated[
+        bool,
+        Meta(
+            description="The gateway token and development mode are not throttled (chat limit, per-key "
+            "and per-IP buckets)."
+        ),
+    ] = True
 
 
 class LogSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -180,6 +195,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "ALLOW_INSECURE_NO_AUTH": (("gateway", "allow_insecure_no_auth"), _bool),
     "MAX_MESSAGE_CHARS": (("gateway", "max_message_chars"), int),
     "RATE_LIMIT_RPM": (("gateway", "rate_limit_rpm"), int),
+    "DEFAULT_AGENT": (("gateway", "default_agent"), lambda v: "" if v.strip().lower() == "off" else v),
     "WORKERS": (("gateway", "workers"), _workers),
     "DATA_DIR": (("data_dir",), str),
     "ENCRYPTION_KEY": (("encryption_key",), str),
@@ -190,6 +206,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "WS_MAX_PAYLOAD": (("limits", "ws_max_payload"), int),
     "RATE_LIMIT_PER_IP_RPM": (("rate_limits", "per_ip_rpm"), int),
     "RATE_LIMIT_PER_KEY_RPM": (("rate_limits", "per_key_rpm"), int),
+    "RATE_LIMIT_EXEMPT_OPERATOR": (("rate_limits", "exempt_operator"), _bool),
     "LOG_LEVEL": (("log", "level"), str.lower),
     "LOG_FORMAT": (("log", "format"), str.lower),
     "SSL_CERT_FILE": (("llm", "ca_file"), str),

@@ -181,6 +181,11 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "vi": "lỗi từ nhà cung cấp: {detail}",
         "zh": "上游提供方错误：{detail}",
     },
+    "run_failed": {
+        "en": "{detail}",
+        "vi": "{detail}",
+        "zh": "{detail}",
+    },
 }
 
 

@@ -76,6 +76,13 @@ class Principal(Struct, frozen=True, kw_only=True):
     key_id: UUID | None = None
     scopes: tuple[str, ...] = ()
     via: str = "token"  # token | api_key | dev | cli
+    rate_limit_rpm: int | None = None  # an API key's own chat limit (None: gateway.rate_limit_rpm)
+
+    @property
+    def is_operator(self) -> bool:
+        """The gateway's operator: the gateway token, or development mode (every local client). Not
+        throttled while ``rate_limits.exempt_operator`` holds (issue 10, item 7)."""
+        return self.via in {"token", "dev"}
 
     @property
     def sees_all(self) -> bool:

@@ -250,18 +250,16 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
 # -- models -------------------------------------------------------------------------------------
 
 
-def _model(row: Any) -> Model:
-    return Model(
-        id=row.agent_key, object="model", created=int(row.created_at.timestamp()), owned_by="clawgate"
-    )
-
-
 async def list_models(ctx: HttpContext, _: None) -> ModelList:
-    return ModelList(object="list", data=[_model(r) for r in await _service(ctx).models(ctx.who)])
+    found = await _service(ctx).models(ctx.who)
+    return ModelList(object="list", data=[Model(m.id, "model", m.created, m.owned_by) for m in found])
 
 
 async def get_model(ctx: HttpContext, _: None) -> Model:
-    return _model(await _service(ctx).resolve_model(ctx.who, ctx.path["model"]))
+    row = await _service(ctx).resolve_model(ctx.who, ctx.path["model"])
+    return Model(
+        id=row.agent_key, object="model", created=int(row.created_at.timestamp()), owned_by="clawgate"
+    )
 
 
 ROUTES = [
@@ -269,7 +267,7 @@ ROUTES = [
         body=ChatCompletionRequest, family="openai", response=JSONObject, tag="openai", streams=True),
     Api("POST", "/v1/responses", responses, Role.OPERATOR, "OpenAI Responses API (also GoClaw's messages form)",
         body=ResponsesRequest, family="openai", response=JSONObject, tag="openai", streams=True),
-    Api("GET", "/v1/models", list_models, Role.VIEWER, "The caller's agents as models", response=ModelList,
+    Api("GET", "/v1/models", list_models, Role.VIEWER, "The caller's agents, and providers' models", response=ModelList,
         family="openai", tag="openai"),
     Api("GET", "/v1/models/{model}", get_model, Role.VIEWER, "One agent as a model", response=Model,
         family="openai", tag="openai"),

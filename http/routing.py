@@ -88,7 +88,9 @@ def _check_key_rate(gateway: Gateway, who: Principal) -> None:
     """The per-credential limit of every authenticated route. Raises: ResourceExhausted."""
     limiter = gateway.key_limiter
     if limiter.enabled:
-        limiter.check(f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}")
+        limiter.check(
+            f"key:{who.key_id}" if who.key_id else f"{who.via}:{who.user_id}", operator=who.is_operator
+        )
 
 
 def make_route(api: Api) -> Route:

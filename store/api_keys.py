@@ -27,10 +27,11 @@ async def insert(
     owner_id: str | None,
     created_by: str,
     expires_at: datetime | None,
+    rate_limit_rpm: int | None = None,
 ) -> ApiKeyRow:
     row = await conn.fetchrow(
         query("api_keys.insert"),
-        tenant_id, is_system, name, prefix, key_hash, scopes, owner_id, created_by, expires_at,
+        tenant_id, is_system, name, prefix, key_hash, scopes, owner_id, created_by, expires_at, rate_limit_rpm,
     )  # fmt: skip
     return one(row, ApiKeyRow)
 

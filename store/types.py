@@ -73,6 +73,9 @@ class AgentFields(Struct, kw_only=True):
     context_pruning: JSON = msgspec.field(default_factory=dict)
     other_config: JSON = msgspec.field(default_factory=dict)
     model_fallback: JSON = msgspec.field(default_factory=dict)
+    goclaw_fields: JSON = msgspec.field(default_factory=dict)
+    """GoClaw's agent fields stored without a behaviour here (``frontmatter``, ``self_evolve`` ...), the
+    ones that are set."""
 
 
 class AgentRow(AgentFields, kw_only=True):
@@ -123,6 +126,7 @@ class ApiKeyRow(Struct, kw_only=True):
     revoked: bool
     revoked_at: datetime | None
     created_at: datetime
+    rate_limit_rpm: int | None = None  # the key's own chat limit; None: gateway.rate_limit_rpm
 
 
 class ApiKeySecretRow(ApiKeyRow, kw_only=True):

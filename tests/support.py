@@ -32,7 +32,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_settings(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
+STUB_PROVIDER: dict[str, str] = {"name": "stub", "api_base": "http://127.0.0.1:9/v1"}
+"""A provider agents can name (nothing listens at its URL)."""
+RUNNABLE: dict[str, str] = {"provider": "stub", "model": "stub-model"}
+"""What an agent needs to be created: a provider that exists (``STUB_PROVIDER``) and a model."""
+
+
+async def add_stub_provider(server: RunningServer, token: str | None = GATEWAY_TOKEN, **headers: str) -> None:
+    """Create provider ``stub`` (nothing listens at its URL) in the tenant of ``headers``, as the owner
+    (the gateway token with user ``owner``; no token: development mode), unless it exists."""
+    async with server.client(token, **{"X-GoClaw-User-Id": "owner", **headers}) as http:
+        res = await http.post("/v1/providers", json=STUB_PROVIDER)
+    assert res.status_code in {201, 409}, res.text
+
+
+def make_settings(
+    dsn: str, data_dir: Path, environ: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
     base: dict[str, Any] = {
         "database.dsn": dsn,
         "data_dir": str(data_dir),
@@ -42,7 +58,7 @@ def make_settings(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
         "log.level": "warning",
     }
     base.update(overrides)
-    return load_settings(None, environ={}, overrides=base)
+    return load_settings(None, environ=environ or {}, overrides=base)
 
 
 @dataclass

@@ -4,6 +4,6 @@
 Ollama, vLLM, LM Studio ...); ``anthropic_native`` speaks Anthropic's Messages API.
 """
 
-from clawgate.providers.base import PROVIDER_TYPES, ProviderClient, client_for
+from clawgate.providers.base import PROVIDER_TYPES, ProviderClient, client_for, configured_type
 
-__all__ = ["PROVIDER_TYPES", "ProviderClient", "client_for"]
+__all__ = ["PROVIDER_TYPES", "ProviderClient", "client_for", "configured_type"]

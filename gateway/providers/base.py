@@ -23,6 +23,7 @@ __all__ = [
     "HttpAdapter",
     "ProviderClient",
     "client_for",
+    "configured_type",
     "raise_for_status",
     "request_json",
     "sse_data",
@@ -245,6 +246,12 @@ class HttpAdapter:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         raise NotImplementedError
+
+
+def configured_type(name: str) -> str:
+    """The ``provider_type`` of a provider configured by environment (``CLAWGATE_<NAME>_API_KEY``):
+    Anthropic's Messages API for ``anthropic``, the OpenAI API for every other name."""
+    return "anthropic_native" if name == "anthropic" else "openai_compat"
 
 
 def client_for(

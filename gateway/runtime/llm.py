@@ -18,7 +18,7 @@ from clawgate.bus import BusEvent, EventBus, invalidates
 from clawgate.config import Settings
 from clawgate.crypto import SecretBox
 from clawgate.errors import FailedPrecondition
-from clawgate.providers import ProviderClient, client_for
+from clawgate.providers import ProviderClient, client_for, configured_type
 from clawgate.store import Database, providers
 from clawgate.store.types import AgentRow
 
@@ -78,10 +78,14 @@ class LLMResolver:
             pick = name or next(iter(configured), "")
             conf = configured.get(pick)
             if conf is not None and (conf.api_key or conf.api_base):
-                kind = "anthropic_native" if pick == "anthropic" else "openai_compat"
+                kind = configured_type(pick)
                 found = (kind, client_for(kind, conf.api_base, conf.api_key, self._http, pick))
         self._cache[(tenant_id, name)] = (now, found)
         return found
+
+    async def has_provider(self, tenant_id: UUID, name: str) -> bool:
+        """Whether ``name`` resolves to a usable provider: the tenant's (enabled) or a configured one."""
+        return await self._client(tenant_id, name) is not None
 
     async def targets(self, agent: AgentRow, model_override: str = "") -> list[Target]:
         """The agent's provider/model, then its ``model_fallback`` candidates that resolve.

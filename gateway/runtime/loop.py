@@ -18,6 +18,7 @@ import msgspec
 import orjson
 import structlog
 
+from clawgate.errors import UpstreamError
 from clawgate.providers.retry import ProviderError, RetryPolicy, with_retries
 from clawgate.providers.types import (
     Accumulator,
@@ -44,8 +45,17 @@ _LOOP_WARN, _LOOP_STOP = 3, 5
 INJECTED_PREFIX = "[User sent a follow-up message while you were working]\n"
 
 
-class RunFailed(Exception):
-    """The run cannot finish; the message is shown to the user as the run's error."""
+class RunFailed(UpstreamError):
+    """The run cannot finish; the message is shown to the user as the run's error.
+
+    An ``UpstreamError`` (UNAVAILABLE, 502), so that every transport maps it through the one error
+    table (``clawgate.errors``): 502 over REST, ``UNAVAILABLE`` over WebSocket (issue 10, item 9).
+    """
+
+    default_key = "run_failed"  # the detail names the provider and its error
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail=detail)
 
 
 class LoopHooks(Protocol):

@@ -33,7 +33,7 @@ from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, ChatRequest, Usage
 from clawgate.runtime.compaction import keep_last, needs_compaction, summarize
 from clawgate.runtime.llm import LLMResolver, Target
-from clawgate.runtime.loop import AgentLoop, LoopInput, RunFailed
+from clawgate.runtime.loop import AgentLoop, LoopInput
 from clawgate.runtime.prompt import build_system_prompt, history_messages, to_chat_message
 from clawgate.services.agents import AgentService
 from clawgate.store import Database, DbConnection, runs, sessions, traces
@@ -343,12 +343,12 @@ class RunManager:
                 handle, {"runId": str(handle.run_id), "sessionKey": session.session_key, "cancelled": True}
             )
             return
-        except (RunFailed, GatewayError) as exc:
-            message = exc.message("en") if isinstance(exc, GatewayError) else str(exc)
+        except GatewayError as exc:  # RunFailed too: UNAVAILABLE, as over REST (one error table)
+            message = exc.message("en")
             status = "failed"
             await asyncio.shield(self._end(handle, loop, "failed", message))
             self.emit(handle, "run.failed", {"error": message})
-            self._resolve(handle, exc if isinstance(exc, GatewayError) else _RunError(message))
+            self._resolve(handle, exc)
             return
         except Exception as exc:
             status = "failed"

@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
-from clawgate.errors import InvalidRequest, NotFound
+from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.store import Database
 from clawgate.store import agents as store
 from clawgate.store.types import AgentFields, AgentFile, AgentFileInfo, AgentRow
+from clawgate.wire import NonNegative
 
 __all__ = ["AgentCreate", "AgentOut", "AgentPatch", "AgentService"]
 
@@ -27,31 +28,74 @@ _CACHE_TTL = 5.0
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
+# GoClaw's dashboard sends its whole agent shape with ``null`` for the fields that are unset: every
+# writable field takes ``null``, which means its default (issue 10, dashboard 2).
 class _AgentWritable(Struct, kw_only=True, forbid_unknown_fields=True):
-    display_name: str | UnsetType = UNSET
-    agent_description: str | UnsetType = UNSET
-    owner_id: str | UnsetType = UNSET
-    provider: str | UnsetType = UNSET
-    model: str | UnsetType = UNSET
-    context_window: Annotated[int, Meta(ge=1024, le=10_000_000)] | UnsetType = UNSET
-    max_tool_iterations: Annotated[int, Meta(ge=1, le=500)] | UnsetType = UNSET
-    max_tokens: Annotated[int, Meta(ge=1, le=1_000_000)] | UnsetType = UNSET
-    temperature: Annotated[float, Meta(ge=0, le=2)] | UnsetType = UNSET
-    thinking_level: Literal["", "off", "low", "medium", "high"] | UnsetType = UNSET
-    workspace: str | UnsetType = UNSET
-    restrict_to_workspace: bool | UnsetType = UNSET
-    agent_type: Literal["open", "predefined"] | UnsetType = UNSET
-    status: Literal["active", "inactive"] | UnsetType = UNSET
-    is_default: bool | UnsetType = UNSET
-    emoji: str | UnsetType = UNSET
-    tools_config: JSON | UnsetType = UNSET
-    sandbox_config: JSON | UnsetType = UNSET
-    subagents_config: JSON | UnsetType = UNSET
-    memory_config: JSON | UnsetType = UNSET
-    compaction_config: JSON | UnsetType = UNSET
-    context_pruning: JSON | UnsetType = UNSET
-    other_config: JSON | UnsetType = UNSET
-    model_fallback: JSON | UnsetType = UNSET
+    display_name: str | UnsetType | None = UNSET
+    agent_description: str | UnsetType | None = UNSET
+    owner_id: str | UnsetType | None = UNSET
+    provider: str | UnsetType | None = UNSET
+    model: str | UnsetType | None = UNSET
+    context_window: Annotated[int, Meta(ge=1024, le=10_000_000)] | UnsetType | None = UNSET
+    max_tool_iterations: Annotated[int, Meta(ge=1, le=500)] | UnsetType | None = UNSET
+    # GoClaw's 0: the default (``AgentFields.max_tokens``), as null.
+    max_tokens: Annotated[int, Meta(ge=0, le=1_000_000)] | UnsetType | None = UNSET
+    temperature: Annotated[float, Meta(ge=0, le=2)] | UnsetType | None = UNSET
+    thinking_level: Literal["", "off", "low", "medium", "high"] | UnsetType | None = UNSET
+    workspace: str | UnsetType | None = UNSET
+    restrict_to_workspace: bool | UnsetType | None = UNSET
+    agent_type: Literal["open", "predefined"] | UnsetType | None = UNSET
+    status: Literal["active", "inactive"] | UnsetType | None = UNSET
+    is_default: bool | UnsetType | None = UNSET
+    emoji: str | UnsetType | None = UNSET
+    tools_config: JSON | UnsetType | None = UNSET
+    sandbox_config: JSON | UnsetType | None = UNSET
+    subagents_config: JSON | UnsetType | None = UNSET
+    memory_config: JSON | UnsetType | None = UNSET
+    compaction_config: JSON | UnsetType | None = UNSET
+    context_pruning: JSON | UnsetType | None = UNSET
+    other_config: JSON | UnsetType | None = UNSET
+    model_fallback: JSON | UnsetType | None = UNSET
+    # GoClaw's agent fields without a behaviour here: stored (``goclaw_fields``) and answered back.
+    frontmatter: str | UnsetType | None = UNSET
+    budget_monthly_cents: NonNegative | UnsetType | None = UNSET
+    self_evolve: bool | UnsetType | None = UNSET
+    skill_evolve: bool | UnsetType | None = UNSET
+    skill_nudge_interval: NonNegative | UnsetType | None = UNSET
+    reasoning_config: JSON | UnsetType | None = UNSET
+    workspace_sharing: JSON | UnsetType | None = UNSET
+    chatgpt_oauth_routing: JSON | UnsetType | None = UNSET
+    shell_deny_groups: JSON | UnsetType | None = UNSET
+    kg_dedup_config: JSON | UnsetType | None = UNSET
+    connected_agents: list[Any] | UnsetType | None = UNSET
+    system_prompt: str | UnsetType | None = UNSET
+    visibility: Literal["private", "org"] | UnsetType | None = UNSET
+    avatar: str | UnsetType | None = UNSET
+    owner_ids: list[str] | UnsetType | None = UNSET
+    is_shared: bool | UnsetType | None = UNSET
+    # Read-only fields of the agent as answered, which a client saving the whole shape sends back:
+    # accepted and ignored.
+    id: str | UnsetType | None = UNSET
+    tenant_id: str | UnsetType | None = UNSET
+    created_at: str | UnsetType | None = UNSET
+    updated_at: str | UnsetType | None = UNSET
+    deleted_at: str | UnsetType | None = UNSET
+    is_locked: bool | UnsetType | None = UNSET
+    isRunning: bool | UnsetType | None = UNSET
+    agentType: str | UnsetType | None = UNSET
+
+
+GOCLAW_FIELDS = (
+    "frontmatter", "budget_monthly_cents", "self_evolve", "skill_evolve", "skill_nudge_interval",
+    "reasoning_config", "workspace_sharing", "chatgpt_oauth_routing", "shell_deny_groups", "kg_dedup_config",
+    "connected_agents", "system_prompt", "visibility", "avatar", "owner_ids", "is_shared",
+)  # fmt: skip
+"""GoClaw's agent fields that ClawGate stores in ``goclaw_fields`` and answers back, without a behaviour."""
+_READ_ONLY = frozenset({"id", "tenant_id", "created_at", "updated_at", "deleted_at", "is_locked", "isRunning",
+                        "agentType"})  # fmt: skip
+_COLUMNS = tuple(
+    name for name in _AgentWritable.__struct_fields__ if name not in _READ_ONLY and name not in GOCLAW_FIELDS
+)
 
 
 class AgentCreate(_AgentWritable, kw_only=True, forbid_unknown_fields=True):
@@ -59,11 +103,11 @@ class AgentCreate(_AgentWritable, kw_only=True, forbid_unknown_fields=True):
     (GoClaw's WS form, slugified into the key) is required."""
 
     agent_key: AgentKey | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
         # At decode time (msgspec makes it a ValidationError), so that no body at all is refused too.
-        if self.agent_key is UNSET and self.name is UNSET:
+        if self.agent_key is UNSET and not self.name:
             raise ValueError("agent_key (or a name to derive it from) is required")
 
 
@@ -71,7 +115,7 @@ class AgentPatch(_AgentWritable, kw_only=True, forbid_unknown_fields=True):
     """Fields to change; absent fields keep their value."""
 
     agent_key: AgentKey | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
 
 
 class AgentOut(Struct, kw_only=True):
@@ -107,6 +151,22 @@ class AgentOut(Struct, kw_only=True):
     context_pruning: JSON
     other_config: JSON
     model_fallback: JSON
+    frontmatter: str | None = None
+    budget_monthly_cents: int | None = None
+    self_evolve: bool | None = None
+    skill_evolve: bool | None = None
+    skill_nudge_interval: int | None = None
+    reasoning_config: JSON | None = None
+    workspace_sharing: JSON | None = None
+    chatgpt_oauth_routing: JSON | None = None
+    shell_deny_groups: JSON | None = None
+    kg_dedup_config: JSON | None = None
+    connected_agents: list[Any] | None = None
+    system_prompt: str | None = None
+    visibility: str | None = None
+    avatar: str | None = None
+    owner_ids: list[str] | None = None
+    is_shared: bool | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -126,6 +186,7 @@ def to_out(row: AgentRow, *, running: bool = False) -> AgentOut:
         compaction_config=row.compaction_config, context_pruning=row.context_pruning,
         other_config=row.other_config, model_fallback=row.model_fallback,
         created_at=row.created_at, updated_at=row.updated_at,
+        **{name: row.goclaw_fields.get(name) for name in GOCLAW_FIELDS},
     )  # fmt: skip
 
 
@@ -137,20 +198,38 @@ def _slug(name: str) -> str:
 
 
 def _apply(fields: AgentFields, patch: _AgentWritable) -> AgentFields:
-    changes = {
-        name: value
-        for name in _AgentWritable.__struct_fields__
-        if (value := getattr(patch, name)) is not UNSET
-    }
-    return msgspec.structs.replace(fields, **changes)
+    """``fields`` with the values ``patch`` sets; ``null`` puts a column back to its default and
+    removes a GoClaw field."""
+    defaults = AgentFields(agent_key=fields.agent_key)
+    changes: dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = getattr(patch, name)
+        if value is not UNSET:
+            unset = value is None or (name == "max_tokens" and value == 0)
+            changes[name] = getattr(defaults, name) if unset else value
+    extras = dict(fields.goclaw_fields)
+    for name in GOCLAW_FIELDS:
+        value = getattr(patch, name)
+        if value is None:
+            extras.pop(name, None)
+        elif value is not UNSET:
+            extras[name] = value
+    return msgspec.structs.replace(fields, **changes, goclaw_fields=extras)
+
+
+class ProviderCheck(Protocol):
+    """Whether a provider name resolves for a tenant (``LLMResolver.has_provider``)."""
+
+    async def has_provider(self, tenant_id: UUID, name: str) -> bool: ...
 
 
 class AgentService:
     """Agent CRUD. Reads need viewer, writes admin (GoClaw's method table)."""
 
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, bus: EventBus, providers: ProviderCheck) -> None:
         self._db = db
         self._bus = bus
+        self._providers = providers
         self._lists: dict[UUID, tuple[float, list[AgentRow]]] = {}
         self._files: dict[UUID, tuple[float, list[AgentFile]]] = {}
         bus.subscribe(self._on_event)
@@ -195,9 +274,10 @@ class AgentService:
         require(who, Role.ADMIN, "agents.create")
         key = body.agent_key if body.agent_key is not UNSET else _slug(str(body.name or ""))
         base = AgentFields(agent_key=key, owner_id=who.user_id)
-        if body.name is not UNSET and body.display_name is UNSET:
+        if isinstance(body.name, str) and body.display_name is UNSET:
             base = msgspec.structs.replace(base, display_name=body.name)
         fields = _apply(base, body)
+        await self._check_route(who, fields)
         async with self._db.transaction() as conn:
             row = await store.insert(conn, who.tenant_id, fields)
             if row.is_default:
@@ -205,9 +285,33 @@ class AgentService:
         await self._changed(who, row, "created")
         return row
 
+    async def ensure(self, who: Principal, key: str, *, provider: str, model: str) -> AgentRow:
+        """The tenant's agent ``key``; when missing, created with ``provider`` and ``model`` (no role
+        needed: it is the gateway's default agent, ``gateway.default_agent``)."""
+        try:
+            return await self.get(who, key)
+        except NotFound:
+            pass
+        fields = AgentFields(agent_key=key, display_name="Default agent", owner_id="system", provider=provider,
+                             model=model)  # fmt: skip
+        try:
+            async with self._db.transaction() as conn:
+                row = await store.insert(conn, who.tenant_id, fields)
+        except AlreadyExists:  # created meanwhile, by another request or process
+            async with self._db.connection() as conn:
+                found = await store.get_by_key(conn, who.tenant_id, key)
+            if found is None:
+                raise
+            return found
+        await self._changed(who, row, "created")
+        return row
+
     async def update(self, who: Principal, ref: str, patch: AgentPatch) -> AgentRow:
         """Change the fields present in ``patch``. Raises: Forbidden, NotFound, AlreadyExists."""
         require(who, Role.ADMIN, "agents.update")
+        if patch.provider is not UNSET or patch.model is not UNSET:
+            # Checked before the row is locked: the check may take a connection of its own.
+            await self._check_route(who, _apply(store.fields_of(await self.get(who, ref)), patch))
         async with self._db.transaction() as conn:
             current = await store.get_by_ref(conn, who.tenant_id, ref)
             if current is None:
@@ -217,13 +321,28 @@ class AgentService:
             fields = _apply(store.fields_of(locked), patch)
             if patch.agent_key is not UNSET:
                 fields = msgspec.structs.replace(fields, agent_key=patch.agent_key)
-            if patch.name is not UNSET and patch.display_name is UNSET:
+            if isinstance(patch.name, str) and patch.display_name is UNSET:
                 fields = msgspec.structs.replace(fields, display_name=patch.name)
             row = await store.update(conn, who.tenant_id, locked.id, fields)
             if row.is_default:
                 await store.clear_default(conn, who.tenant_id, row.id)
         await self._changed(who, row, "updated")
         return row
+
+    async def _check_route(self, who: Principal, fields: AgentFields) -> None:
+        """An agent must be able to run: a model set, and its provider one of the tenant's or configured
+        by environment (none named: there must be one to fall back on). Raises: InvalidRequest naming
+        the field (issue 10, item 6)."""
+        if not fields.model.strip():
+            raise invalid_field("$.model", "a model is required (the provider's model id, e.g. gpt-4o-mini)")
+        if await self._providers.has_provider(who.tenant_id, fields.provider):
+            return
+        if fields.provider:
+            detail = (f"provider {fields.provider!r} does not exist or is disabled: create it (POST /v1/providers) "
+                      f"or configure it by environment (CLAWGATE_{fields.provider.upper()}_API_KEY)")  # fmt: skip
+        else:
+            detail = "no provider is configured to fall back on: name one (POST /v1/providers creates it)"
+        raise invalid_field("$.provider", detail)
 
     async def delete(self, who: Principal, ref: str) -> None:
         """Soft-delete an agent. Raises: Forbidden, NotFound."""

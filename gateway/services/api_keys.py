@@ -29,6 +29,17 @@ class ApiKeyCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     owner_id: Annotated[str, Meta(max_length=255)] | None = None
     # A tenant id or slug to bind the key to; "" makes a system key; null or absent: the creator's.
     tenant_id: str | UnsetType | None = UNSET
+    rate_limit_rpm: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                le=1_000_000,
+                description="The key's own chat limit per minute (0: none); null: the gateway's",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ApiKeyOut(Struct, kw_only=True):
@@ -43,6 +54,7 @@ class ApiKeyOut(Struct, kw_only=True):
     last_used_at: datetime | None
     revoked: bool
     created_at: datetime
+    rate_limit_rpm: int | None
 
 
 class ApiKeyCreated(ApiKeyOut, kw_only=True):
@@ -54,7 +66,7 @@ def key_out(row: ApiKeyRow) -> ApiKeyOut:
         id=row.id, name=row.name, prefix=row.prefix, scopes=row.scopes,
         tenant_id=None if row.is_system else row.tenant_id, owner_id=row.owner_id,
         created_by=row.created_by, expires_at=row.expires_at, last_used_at=row.last_used_at,
-        revoked=row.revoked, created_at=row.created_at,
+        revoked=row.revoked, created_at=row.created_at, rate_limit_rpm=row.rate_limit_rpm,
     )  # fmt: skip
 
 
@@ -92,7 +104,7 @@ class ApiKeyService:
             row = await api_keys.insert(
                 conn, tenant_id=tenant_id, is_system=is_system, name=body.name, prefix=prefix,
                 key_hash=digest, scopes=sorted(set(body.scopes)), owner_id=body.owner_id or None,
-                created_by=who.user_id, expires_at=expires,
+                created_by=who.user_id, expires_at=expires, rate_limit_rpm=body.rate_limit_rpm,
             )  # fmt: skip
         out = key_out(row)
         return ApiKeyCreated(**{f: getattr(out, f) for f in ApiKeyOut.__struct_fields__}, key=raw)

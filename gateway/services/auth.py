@@ -84,6 +84,13 @@ class AuthService:
 
     # -- public API -------------------------------------------------------------------------------
 
+    def is_operator_bearer(self, token: str) -> bool:
+        """Whether a bearer (``""`` when none was sent) is the operator's, checked before the request is
+        authenticated (the per-IP limit): the gateway token, or no credential in development mode."""
+        if not token:
+            return self.dev_mode
+        return bool(self._token) and constant_time_equals(token, self._token)
+
     async def authenticate(
         self,
         token: str,
@@ -155,7 +162,7 @@ class AuthService:
         return Principal(
             role=role_from_scopes(row.scopes), user_id=user_id, tenant_id=tenant.id,
             tenant_slug=tenant.slug, tenant_name=tenant.name, cross_tenant=row.is_system, key_id=row.id,
-            scopes=tuple(row.scopes), via="api_key",
+            scopes=tuple(row.scopes), via="api_key", rate_limit_rpm=row.rate_limit_rpm,
         )  # fmt: skip
 
     async def _scoped_tenant(self, hint: str, user_id: str, *, may_choose: bool) -> TenantRow:

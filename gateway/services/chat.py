@@ -167,7 +167,10 @@ class ChatService:
         require(who, Role.OPERATOR, "chat.send")
         if not who.user_id:
             raise InvalidRequest(detail="user_id is required (connect with user_id or send X-GoClaw-User-Id)")
-        self._limiter.check(f"chat:{who.tenant_id}:{who.user_id}")
+        await self.resolve_agent(who, params.agentId, params.sessionKey)  # a failed lookup spends no budget
+        self._limiter.check(
+            f"chat:{who.tenant_id}:{who.user_id}", operator=who.is_operator, rpm=who.rate_limit_rpm
+        )
         return await self._send(who, params, channel)
 
     async def wake(

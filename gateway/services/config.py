@@ -56,6 +56,7 @@ LIVE_FIELDS: Final[frozenset[Path_]] = frozenset(
         ("rate_limits", "per_ip_rpm"),
         ("rate_limits", "per_key_rpm"),
         ("rate_limits", "burst"),
+        ("rate_limits", "exempt_operator"),
         ("limits", "ws_preauth_max_payload"),
         ("limits", "ws_max_buffered_bytes"),
         ("limits", "ws_connect_timeout_seconds"),
@@ -244,10 +245,12 @@ class ConfigService:
         # In place: the chat and OpenAI services hold the chat limiter.
         if {p for p in changed if p[0] == "rate_limits"}:
             rl = live.rate_limits
-            gateway.ip_limiter.configure(rl.per_ip_rpm, rl.burst)
-            gateway.key_limiter.configure(rl.per_key_rpm, rl.burst)
-        if ("gateway", "rate_limit_rpm") in changed:
-            gateway.chat_limiter.configure(live.gateway.rate_limit_rpm, CHAT_BURST)
+            gateway.ip_limiter.configure(rl.per_ip_rpm, rl.burst, exempt_operator=rl.exempt_operator)
+            gateway.key_limiter.configure(rl.per_key_rpm, rl.burst, exempt_operator=rl.exempt_operator)
+        if ("gateway", "rate_limit_rpm") in changed or ("rate_limits", "exempt_operator") in changed:
+            gateway.chat_limiter.configure(
+                live.gateway.rate_limit_rpm, CHAT_BURST, exempt_operator=live.rate_limits.exempt_operator
+            )
 
     def _write(self, doc: Document) -> None:
         """Write ``doc`` atomically (mode 0600) with the secrets the file itself already held."""

@@ -24,15 +24,16 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamError
+from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
 from clawgate.ratelimit import RateLimiter
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
+from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
 from clawgate.runtime.prompt import build_system_prompt
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
 from clawgate.services.agents import AgentService
+from clawgate.services.providers import ProviderService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
@@ -41,7 +42,7 @@ from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
 
-__all__ = ["ChatCompletionRequest", "Exchange", "OpenAIService", "ResponsesRequest"]
+__all__ = ["ChatCompletionRequest", "Exchange", "ModelInfo", "OpenAIService", "ResponsesRequest"]
 
 _MODEL_PREFIXES = ("clawgate:", "goclaw:", "agent:")
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -211,6 +212,15 @@ def response_messages(req: ResponsesRequest) -> list[ChatMessage]:
     return out
 
 
+class ModelInfo(Struct, kw_only=True, frozen=True):
+    """One entry of ``/v1/models``: an agent (owned by ``clawgate``) or a provider's model
+    (``provider/model``, owned by the provider)."""
+
+    id: str
+    created: int
+    owned_by: str
+
+
 @dataclass(slots=True)
 class Exchange:
     """One OpenAI-compatible request in flight."""
@@ -229,10 +239,20 @@ class OpenAIService:
     """Exchanges: ``start`` one (its loop runs as a task), read its events (``drain``), await its
     ``outcome``, or ``abandon`` it when the client goes away."""
 
-    def __init__(self, db: Database, agents: AgentService, runner: RunManager, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        db: Database,
+        agents: AgentService,
+        runner: RunManager,
+        limiter: RateLimiter,
+        providers: ProviderService,
+        default_agent: str,
+    ) -> None:
         self._db = db
         self._agents = agents
         self._runner = runner
+        self._providers = providers
+        self._default_agent = default_agent  # gateway.default_agent: runs "provider/model"; "" = off
         self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
         self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
 
@@ -257,8 +277,33 @@ class OpenAIService:
                 kind="model", id=model, details={"param": "model", "code": "model_not_found"}
             ) from None
 
-    async def models(self, who: Principal) -> list[AgentRow]:
-        return await self._agents.list_agents(who)
+    async def _routed(self, who: Principal, model: str, agent_header: str) -> AgentRow:
+        """``resolve_model``, else ``provider/model`` (a provider of the tenant or the environment) through
+        the default agent (``gateway.default_agent``, created on first use) with that provider and model.
+        Raises: NotFound (model_not_found)."""
+        try:
+            return await self.resolve_model(who, model, agent_header)
+        except NotFound:
+            provider, _, name = model.partition("/")
+            if not (self._default_agent and provider and name):
+                raise
+            if not await self._runner.llm.has_provider(who.tenant_id, provider):
+                raise
+        agent = await self._agents.ensure(who, self._default_agent, provider=provider, model=name)
+        return msgspec.structs.replace(agent, provider=provider, model=name, model_fallback={})
+
+    async def models(self, who: Principal) -> list[ModelInfo]:
+        """The agents that can run (a model set, their provider resolves), then for operators, with the
+        default agent on, every model the providers list (``provider/model``; asked upstream, cached)."""
+        out = [
+            ModelInfo(id=row.agent_key, created=int(row.created_at.timestamp()), owned_by="clawgate")
+            for row in await self._agents.list_agents(who)
+            if row.model and await self._runner.llm.has_provider(who.tenant_id, row.provider)
+        ]
+        if self._default_agent and who.role >= Role.OPERATOR:
+            for provider, model in await self._providers.model_ids(who):
+                out.append(ModelInfo(id=f"{provider}/{model}", created=0, owned_by=provider))
+        return out
 
     async def start(
         self,
@@ -280,14 +325,17 @@ class OpenAIService:
         """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
         The caller must see it to its end: ``outcome``, or ``abandon`` when it gives up.
 
-        Raises: ResourceExhausted (``gateway.rate_limit_rpm`` per credential), NotFound (model),
+        Raises: ResourceExhausted (``gateway.rate_limit_rpm`` per credential, or the key's own
+        ``rate_limit_rpm``; not for the operator while ``rate_limits.exempt_operator``), NotFound (model),
         FailedPrecondition (no provider), InvalidRequest.
         """
         require(who, Role.OPERATOR, "chat completions")
-        self._limiter.check(f"oa:{who.key_id or who.user_id or who.via}")
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
-        agent = await self.resolve_model(who, model, agent_header)
+        agent = await self._routed(who, model, agent_header)  # a failed lookup spends no budget
+        self._limiter.check(
+            f"oa:{who.key_id or who.user_id or who.via}", operator=who.is_operator, rpm=who.rate_limit_rpm
+        )
         targets = await self._runner.llm.targets(agent)
         user_id = who.user_id or user or "openai"
         if session_header:
@@ -436,10 +484,7 @@ class OpenAIService:
         could not be recorded. Cancellation (the request ending) cancels the exchange.
         """
         assert ex.task is not None
-        try:
-            return await ex.task
-        except RunFailed as exc:
-            raise UpstreamError(detail=str(exc)) from None
+        return await ex.task  # RunFailed is an UpstreamError: 502, as over WebSocket
 
     @staticmethod
     async def abandon(ex: Exchange) -> None:

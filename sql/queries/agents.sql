@@ -67,9 +67,9 @@ INSERT INTO agents (tenant_id, agent_key, display_name, agent_description, owner
                     context_window, max_tool_iterations, max_tokens, temperature, thinking_level,
                     workspace, restrict_to_workspace, agent_type, status, is_default, emoji,
                     tools_config, sandbox_config, subagents_config, memory_config, compaction_config,
-                    context_pruning, other_config, model_fallback)
+                    context_pruning, other_config, model_fallback, goclaw_fields)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19, $20, $21, $22, $23, $24, $25, $26)
+        $19, $20, $21, $22, $23, $24, $25, $26, $27)
 RETURNING *;
 
 -- name: update
@@ -79,7 +79,8 @@ UPDATE agents
        temperature = $12, thinking_level = $13, workspace = $14, restrict_to_workspace = $15,
        agent_type = $16, status = $17, is_default = $18, emoji = $19, tools_config = $20,
        sandbox_config = $21, subagents_config = $22, memory_config = $23, compaction_config = $24,
-       context_pruning = $25, other_config = $26, model_fallback = $27, updated_at = now()
+       context_pruning = $25, other_config = $26, model_fallback = $27, goclaw_fields = $28,
+       updated_at = now()
  WHERE tenant_id = $1
    AND id        = $2
    AND deleted_at IS NULL

@@ -22,7 +22,7 @@ import pytest
 
 from tests.gateway.test_cli import CLAWGATE, clean_env, run_cli
 from tests.http.helpers import assert_error
-from tests.support import GATEWAY_TOKEN, free_port
+from tests.support import GATEWAY_TOKEN, RUNNABLE, STUB_PROVIDER, free_port
 
 AUTH = {"Authorization": f"Bearer {GATEWAY_TOKEN}"}
 
@@ -135,7 +135,10 @@ class TestPostmasterSupervision:
         starts the server again by itself and answers 200 with the data written before."""
         gw = await serve(gateways, root / "data")
         async with gw.client() as http:
-            assert (await http.post("/v1/agents", json={"agent_key": "survivor"})).status_code == 201
+            await http.post("/v1/providers", json=STUB_PROVIDER)
+            assert (
+                await http.post("/v1/agents", json={"agent_key": "survivor", **RUNNABLE})
+            ).status_code == 201
             killed = postmaster_pid(gw.data)
             os.kill(killed, signal.SIGKILL)
             # /readyz asks the database each time (an agent may be answered from the cache).
@@ -148,7 +151,7 @@ class TestPostmasterSupervision:
                 elif 503 in statuses:
                     break
                 await asyncio.sleep(0.02)
-            written = await http.post("/v1/agents", json={"agent_key": "after-restart"})
+            written = await http.post("/v1/agents", json={"agent_key": "after-restart", **RUNNABLE})
             agents = await http.get("/v1/agents")
         assert 503 in statuses
         assert set(statuses) <= {200, 503}
@@ -193,7 +196,8 @@ class TestDataDirLock:
         it and starts the server afresh, with the data written before."""
         first = await serve(gateways, root / "data", "first.log")
         async with first.client() as http:
-            assert (await http.post("/v1/agents", json={"agent_key": "kept"})).status_code == 201
+            await http.post("/v1/providers", json=STUB_PROVIDER)
+            assert (await http.post("/v1/agents", json={"agent_key": "kept", **RUNNABLE})).status_code == 201
         orphan = postmaster_pid(first.data)
         await first.kill()
         assert psutil.Process(orphan).status() != psutil.STATUS_ZOMBIE  # still serving, no owner

@@ -8,7 +8,7 @@ from typing import Any
 
 from clawgate.store.tenants import MASTER_TENANT_ID
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
-from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider, ws_connect
 
 
 class TestCreateAndList:
@@ -135,8 +135,9 @@ class TestScopes:
     async def test_admin_scope_is_admin(self, server: RunningServer) -> None:
         """operator.admin may create agents and list keys."""
         key = (await mint_key(server, "operator.admin"))["key"]
+        await add_stub_provider(server)
         async with with_key(server, key) as http:
-            agent = await http.post("/v1/agents", json={"agent_key": "a"})
+            agent = await http.post("/v1/agents", json={"agent_key": "a", **RUNNABLE})
             keys = await http.get("/v1/api-keys")
         assert agent.status_code == 201
         assert keys.status_code == 200
@@ -146,8 +147,9 @@ class TestBindings:
     async def test_owner_binding_forces_the_user(self, server: RunningServer) -> None:
         """A key bound to owner_id acts as that user whatever X-GoClaw-User-Id claims."""
         key = (await mint_key(server, "operator.admin", owner_id="bound-user"))["key"]
+        await add_stub_provider(server)
         async with with_key(server, key, **{"X-GoClaw-User-Id": "someone-else"}) as http:
-            res = await http.post("/v1/agents", json={"agent_key": "mine"})
+            res = await http.post("/v1/agents", json={"agent_key": "mine", **RUNNABLE})
         assert res.status_code == 201
         assert res.json()["owner_id"] == "bound-user"
 
@@ -156,8 +158,9 @@ class TestBindings:
         async with as_owner(server) as http:
             tenant = (await http.post("/v1/tenants", json={"name": "Beta", "slug": "beta"})).json()
         key = (await mint_key(server, "operator.admin", tenant_id=tenant["id"]))["key"]
+        await add_stub_provider(server, **{"X-GoClaw-Tenant-Id": "beta"})
         async with with_key(server, key, **{"X-GoClaw-Tenant-Id": "master"}) as http:
-            created = await http.post("/v1/agents", json={"agent_key": "in-beta"})
+            created = await http.post("/v1/agents", json={"agent_key": "in-beta", **RUNNABLE})
         assert created.status_code == 201
         assert created.json()["tenant_id"] == tenant["id"]
         async with as_owner(server) as http:

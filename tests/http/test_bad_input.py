@@ -17,7 +17,7 @@ from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, db
 from tests.runtime.conftest import chat_setup
 from tests.samples import dict_fields, int_fields, sample, text_fields
-from tests.support import RunningServer
+from tests.support import RunningServer, add_stub_provider
 from tests.upstream import Reply
 
 # Chat text: NUL is stripped there instead of refused.
@@ -207,8 +207,10 @@ class TestNesting:
         msgspec alone raises RecursionError from about 1,000) are refused as too deep."""
 
         def body(key: str, arrays: int) -> str:
-            return f'{{"agent_key":"{key}","tools_config":{{"n":' + "[" * arrays + "]" * arrays + "}}"
+            return (f'{{"agent_key":"{key}","provider":"stub","model":"m","tools_config":{{"n":'
+                    + "[" * arrays + "]" * arrays + "}}")  # fmt: skip
 
+        await add_stub_provider(unthrottled)
         async with as_owner(unthrottled) as http:
             res = await http.post("/v1/agents", content=body("deep", depth))
             fits = await http.post("/v1/agents", content=body("fits", 62))

@@ -17,7 +17,14 @@ import pytest
 
 from clawgate.embedded_pg import EmbeddedPostgres
 from tests.http.helpers import assert_error
-from tests.support import GATEWAY_TOKEN, RunningServer, make_settings, start_server
+from tests.support import (
+    GATEWAY_TOKEN,
+    RUNNABLE,
+    RunningServer,
+    add_stub_provider,
+    make_settings,
+    start_server,
+)
 
 
 @pytest.fixture(name="own_pg")
@@ -75,9 +82,10 @@ class TestDatabaseRestart:
         same data directory, the same gateway serves the data written before the outage and accepts
         an API key that could not be checked during it."""
         dsn, srv = await _gateway_on(own_pg, tmp_path)
+        await add_stub_provider(srv)
         try:
             async with srv.client(GATEWAY_TOKEN) as http:
-                created = await http.post("/v1/agents", json={"agent_key": "survivor"})
+                created = await http.post("/v1/agents", json={"agent_key": "survivor", **RUNNABLE})
                 assert created.status_code == 201
                 assert (await http.get("/readyz")).status_code == 200
                 minted = await http.post("/v1/api-keys", json={"name": "k", "scopes": ["operator.read"]})
@@ -94,7 +102,7 @@ class TestDatabaseRestart:
                     # When to try again, for clients that read the header (the SDKs) and the body.
                     assert res.headers["retry-after"] == "1"
                     assert err["retryAfterMs"] == 1000
-                write = await http.post("/v1/agents", json={"agent_key": "during-outage"})
+                write = await http.post("/v1/agents", json={"agent_key": "during-outage", **RUNNABLE})
                 assert_error(write, 503, "UNAVAILABLE")
                 # A key never seen before cannot be checked now: that is 503, not "invalid key".
                 unknown = await http.get("/v1/agents", headers={"Authorization": f"Bearer {key}"})
@@ -106,7 +114,7 @@ class TestDatabaseRestart:
 
                 ready = await _until_ok(http, "/readyz")
                 agents = await _until_ok(http, "/v1/agents")
-                again = await http.post("/v1/agents", json={"agent_key": "after-outage"})
+                again = await http.post("/v1/agents", json={"agent_key": "after-outage", **RUNNABLE})
                 with_key = await http.get("/v1/agents", headers={"Authorization": f"Bearer {key}"})
         finally:
             await srv.stop()
@@ -122,16 +130,19 @@ class TestDatabaseRestart:
         500) until the server is back (started again here by its own supervisor, as an operator's
         would), then the same gateway serves the data written before and takes writes again."""
         _dsn, srv = await _gateway_on(own_pg, tmp_path)
+        await add_stub_provider(srv)
         try:
             async with srv.client(GATEWAY_TOKEN) as http:
-                assert (await http.post("/v1/agents", json={"agent_key": "survivor"})).status_code == 201
+                assert (
+                    await http.post("/v1/agents", json={"agent_key": "survivor", **RUNNABLE})
+                ).status_code == 201
                 assert own_pg.pid is not None
                 os.kill(own_pg.pid, signal.SIGKILL)
                 down = await _until_down(http, "/v1/agents")
                 own_pg.supervise()
                 ready = await _until_ok(http, "/readyz")
                 agents = await _until_ok(http, "/v1/agents")
-                again = await http.post("/v1/agents", json={"agent_key": "after-crash"})
+                again = await http.post("/v1/agents", json={"agent_key": "after-crash", **RUNNABLE})
         finally:
             await srv.stop()
         assert_error(down, 503, "UNAVAILABLE")

@@ -14,7 +14,7 @@ import pytest
 from clawgate.http.routes import ROUTES
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
-from tests.support import GATEWAY_TOKEN, RunningServer
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
 
 ORIGIN = "https://app.example"
 
@@ -223,8 +223,10 @@ class TestContentType:
     ) -> None:
         """application/json and application/*+json, with parameters, any case; and no Content-Type."""
         headers = {} if ctype is None else {"Content-Type": ctype}
+        await add_stub_provider(server)
+        body = b'{"agent_key": "typed", "provider": "stub", "model": "m"}'
         async with as_owner(server) as http:
-            res = await http.post("/v1/agents", content=b'{"agent_key": "typed"}', headers=headers)
+            res = await http.post("/v1/agents", content=body, headers=headers)
         assert ("content-type" in res.request.headers) is (ctype is not None)
         assert res.status_code == 201, res.text
 
@@ -284,7 +286,10 @@ class TestLocalisation:
 class TestRateLimits:
     async def test_per_ip_limit_answers_429_with_retry_after(self, make_server: ServerFactory) -> None:
         """Past the per-IP burst a request gets 429 RESOURCE_EXHAUSTED and Retry-After; probes stay exempt."""
-        srv = await make_server(gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=6, rate_limits__burst=2)
+        srv = await make_server(
+            gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=6, rate_limits__burst=2,
+            rate_limits__exempt_operator=False,
+        )  # fmt: skip
         async with srv.client(GATEWAY_TOKEN) as http:
             first = [await http.get("/v1/agents") for _ in range(2)]
             limited = await http.get("/v1/agents")
@@ -418,9 +423,10 @@ class TestDocsAreTrue:
     async def test_body_is_required_exactly_where_omitting_it_is_refused(self, server: RunningServer) -> None:
         """``requestBody.required`` says what the server does with no body: required where it is
         refused (400), optional where it is read as ``{}`` (a patch without fields)."""
+        await add_stub_provider(server)
         async with as_owner(server) as http:
             spec = (await http.get("/v1/openapi.json")).json()
-            await http.post("/v1/agents", json={"agent_key": "docs"})
+            await http.post("/v1/agents", json={"agent_key": "docs", **RUNNABLE})
             no_key_body = await http.post("/v1/api-keys")
             no_agent_body = await http.post("/v1/agents")
             no_patch_body = await http.patch("/v1/agents/docs")
@@ -458,8 +464,9 @@ class TestInternalErrors:
         self, server: RunningServer
     ) -> None:
         """A row the code cannot read (a real bug surface) answers 500 INTERNAL with the request id only."""
+        await add_stub_provider(server)
         async with as_owner(server) as http:
-            await http.post("/v1/agents", json={"agent_key": "broken"})
+            await http.post("/v1/agents", json={"agent_key": "broken", **RUNNABLE})
         async with db(server) as conn:
             await conn.execute("UPDATE agents SET tools_config = '[1, 2]'::jsonb WHERE agent_key = 'broken'")
         async with as_owner(server) as http:

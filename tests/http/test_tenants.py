@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.http.helpers import as_owner, assert_error, mint_key, with_key
-from tests.support import GATEWAY_TOKEN, RunningServer
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
 
 
 async def _tenant(server: RunningServer, slug: str) -> dict[str, Any]:
@@ -89,8 +89,9 @@ class TestTenantUsers:
     async def test_tenant_header_accepts_uuid_or_slug(self, server: RunningServer) -> None:
         """X-GoClaw-Tenant-Id names the same tenant by UUID or by slug."""
         beta = await _tenant(server, "beta")
+        await add_stub_provider(server, **{"X-GoClaw-Tenant-Id": "beta"})
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": beta["id"]}) as http:
-            created = await http.post("/v1/agents", json={"agent_key": "by-uuid"})
+            created = await http.post("/v1/agents", json={"agent_key": "by-uuid", **RUNNABLE})
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
             listed = await http.get("/v1/agents")
         assert created.json()["tenant_id"] == beta["id"]
@@ -100,8 +101,9 @@ class TestTenantUsers:
         """With the gateway token, a member acts in the tenant named by slug; a non-member gets 403
         TENANT_ACCESS_REVOKED and no data."""
         await _tenant(server, "beta")
+        await add_stub_provider(server, **{"X-GoClaw-Tenant-Id": "beta"})
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
-            await http.post("/v1/agents", json={"agent_key": "beta-agent"})
+            await http.post("/v1/agents", json={"agent_key": "beta-agent", **RUNNABLE})
             await http.post("/v1/tenants/beta/users", json={"user_id": "bob"})
         async with _as_user(server, "bob", "beta") as http:
             member = await http.get("/v1/agents")
@@ -143,10 +145,12 @@ class TestIsolation:
         """A tenant-A key asking for a tenant-B agent by UUID gets 404 and never the agent's data."""
         a = await _tenant(server, "alpha")
         await _tenant(server, "beta")
+        await add_stub_provider(server, **{"X-GoClaw-Tenant-Id": "beta"})
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
             secret = (
                 await http.post(
-                    "/v1/agents", json={"agent_key": "b-secret", "agent_description": "TOP-SECRET"}
+                    "/v1/agents",
+                    json={"agent_key": "b-secret", "agent_description": "TOP-SECRET", **RUNNABLE},
                 )
             ).json()
         key = (await mint_key(server, "operator.admin", tenant_id=a["id"]))["key"]
@@ -160,7 +164,7 @@ class TestIsolation:
             assert "TOP-SECRET" not in res.text
         async with as_owner(server, **{"X-GoClaw-Tenant-Id": "beta"}) as http:
             intact = await http.get(f"/v1/agents/{secret['id']}")
-        assert intact.json()["model"] == ""
+        assert intact.json()["model"] == "stub-model"
 
     async def test_key_of_tenant_a_cannot_touch_tenant_b_providers_or_keys(
         self, server: RunningServer
@@ -192,8 +196,9 @@ class TestIsolation:
         a = await _tenant(server, "alpha")
         for tenant in ("alpha", "beta"):
             async with as_owner(server, **{"X-GoClaw-Tenant-Id": tenant}) as http:
-                await http.post("/v1/agents", json={"agent_key": f"{tenant}-agent"})
                 await http.post("/v1/providers", json={"name": f"{tenant}-prov"})
+                await http.post("/v1/agents", json={"agent_key": f"{tenant}-agent", "provider": f"{tenant}-prov",
+                                                    "model": "m"})  # fmt: skip
                 await http.put(f"/v1/system-configs/{tenant}.setting", json={"value": tenant})
         key = (await mint_key(server, "operator.admin", tenant_id=a["id"], name="alpha-key"))["key"]
         async with with_key(server, key) as http:

@@ -17,7 +17,7 @@ from clawgate.bus import BusEvent
 from clawgate.state import HEALTH_CLIENTS_LISTED
 from tests.conftest import ServerFactory
 from tests.rpc.helpers import close_of, drain
-from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, WsClient, add_stub_provider, ws_connect
 
 
 async def _events(ws: WsClient, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
@@ -122,8 +122,9 @@ class TestSlowConsumer:
     async def test_flooding_without_reading_closes_1008(self, make_server: ServerFactory) -> None:
         """A client that sends requests but does not read is closed with 1008 "slow consumer"."""
         srv = await make_server(gateway__token=GATEWAY_TOKEN, limits__ws_max_buffered_bytes=1024)
+        await add_stub_provider(srv)
         async with ws_connect(srv, token=GATEWAY_TOKEN) as admin:
-            await admin.ok("agents.create", {"agent_key": "big"})
+            await admin.ok("agents.create", {"agent_key": "big", **RUNNABLE})
             await admin.ok("agents.files.set", {"agentId": "big", "name": "BIG.md", "content": "x" * 60_000})
         # A small receive buffer and a one-frame client queue make the backlog reach the server.
         sock = socket.socket()
@@ -147,8 +148,9 @@ class TestSlowConsumer:
     async def test_large_response_to_reading_client_is_delivered(self, make_server: ServerFactory) -> None:
         """A single response larger than the bound reaches a client that reads."""
         srv = await make_server(gateway__token=GATEWAY_TOKEN, limits__ws_max_buffered_bytes=1024)
+        await add_stub_provider(srv)
         async with ws_connect(srv, token=GATEWAY_TOKEN) as ws:
-            await ws.ok("agents.create", {"agent_key": "big"})
+            await ws.ok("agents.create", {"agent_key": "big", **RUNNABLE})
             await ws.ok("agents.files.set", {"agentId": "big", "name": "BIG.md", "content": "y" * 5000})
             got = await ws.ok("agents.files.get", {"agentId": "big", "name": "BIG.md"})
         assert len(got["file"]["content"]) == 5000
@@ -159,10 +161,11 @@ class TestShutdown:
         """Stopping the server sends ``shutdown``, lets an in-flight call answer within the
         grace period, ignores later requests, then closes with 1001."""
         srv = await make_server(gateway__token=GATEWAY_TOKEN, gateway__shutdown_grace_seconds=3)
+        await add_stub_provider(srv)
         blocker = await asyncpg.connect(dsn)
         try:
             async with ws_connect(srv, token=GATEWAY_TOKEN) as ws:
-                await ws.ok("agents.create", {"agent_key": "slow"})
+                await ws.ok("agents.create", {"agent_key": "slow", **RUNNABLE})
                 tx = blocker.transaction()
                 await tx.start()
                 await blocker.execute("SELECT 1 FROM agents WHERE agent_key = 'slow' FOR UPDATE")

@@ -13,7 +13,7 @@ import pytest
 from clawgate.config import config_hash
 from tests.conftest import ServerFactory
 from tests.rpc.helpers import create_key, create_tenant
-from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, WsClient, add_stub_provider, ws_connect
 
 
 async def _err(ws: WsClient, method: str, params: Any = None) -> dict[str, Any]:
@@ -26,8 +26,9 @@ async def _err(ws: WsClient, method: str, params: Any = None) -> dict[str, Any]:
 class TestAgents:
     async def test_create_from_name_and_list(self, server: RunningServer) -> None:
         """``agents.create {name}`` derives the key; ``agents.list`` returns GoClaw's shape."""
+        await add_stub_provider(server)
         async with ws_connect(server, token=GATEWAY_TOKEN, user_id="alice") as ws:
-            created = await ws.ok("agents.create", {"name": "Research Bot", "model": "m1", "provider": "p1",
+            created = await ws.ok("agents.create", {"name": "Research Bot", "model": "m1", "provider": "stub",
                                                     "emoji": "🔬", "is_default": True})  # fmt: skip
             listed = await ws.ok("agents.list")
         assert created["agent_key"] == "research-bot"
@@ -35,7 +36,7 @@ class TestAgents:
         assert listed == {
             "agents": [
                 {"id": "research-bot", "agent_key": "research-bot", "uuid": created["id"],
-                 "display_name": "Research Bot", "name": "Research Bot", "model": "m1", "provider": "p1",
+                 "display_name": "Research Bot", "name": "Research Bot", "model": "m1", "provider": "stub",
                  "agentType": "open", "status": "active", "isRunning": False, "is_default": True,
                  "emoji": "🔬"}
             ]
@@ -43,8 +44,9 @@ class TestAgents:
 
     async def test_update_by_key_and_uuid(self, server: RunningServer) -> None:
         """``agents.update`` accepts the key or the UUID and changes only the fields sent."""
+        await add_stub_provider(server)
         async with ws_connect(server, token=GATEWAY_TOKEN) as ws:
-            created = await ws.ok("agents.create", {"agent_key": "helper", "model": "a"})
+            created = await ws.ok("agents.create", {"agent_key": "helper", "provider": "stub", "model": "a"})
             by_key = await ws.ok("agents.update", {"agentId": "helper", "model": "b"})
             by_id = await ws.ok("agents.update", {"agentId": created["id"], "display_name": "Helper"})
         assert by_key["model"] == "b"
@@ -53,9 +55,10 @@ class TestAgents:
 
     async def test_duplicate_key_already_exists(self, server: RunningServer) -> None:
         """Creating a taken key answers ALREADY_EXISTS."""
+        await add_stub_provider(server)
         async with ws_connect(server, token=GATEWAY_TOKEN) as ws:
-            await ws.ok("agents.create", {"agent_key": "dup"})
-            error = await _err(ws, "agents.create", {"agent_key": "dup"})
+            await ws.ok("agents.create", {"agent_key": "dup", **RUNNABLE})
+            error = await _err(ws, "agents.create", {"agent_key": "dup", **RUNNABLE})
         assert error["code"] == "ALREADY_EXISTS"
 
     async def test_invalid_params_name_field(self, server: RunningServer) -> None:
@@ -72,8 +75,9 @@ class TestAgents:
     async def test_files_set_list_get(self, server: RunningServer) -> None:
         """Context files round-trip; an operator may write them."""
         key = await create_key(server, ["operator.write"])
+        await add_stub_provider(server)
         async with ws_connect(server, token=GATEWAY_TOKEN) as admin:
-            await admin.ok("agents.create", {"agent_key": "writer"})
+            await admin.ok("agents.create", {"agent_key": "writer", **RUNNABLE})
         async with ws_connect(server, token=key["key"], user_id="op") as ws:
             saved = await ws.ok(
                 "agents.files.set", {"agentId": "writer", "name": "SOUL.md", "content": "Be kind."}
@@ -101,9 +105,10 @@ class TestAgents:
 
     async def test_identity_and_delete(self, server: RunningServer) -> None:
         """``agent.identity.get`` names the agent; after ``agents.delete`` it is NOT_FOUND."""
+        await add_stub_provider(server)
         async with ws_connect(server, token=GATEWAY_TOKEN) as ws:
             created = await ws.ok("agents.create", {"agent_key": "ident", "display_name": "Ida", "emoji": "🦉",
-                                                    "agent_description": "wise"})  # fmt: skip
+                                                    "agent_description": "wise", **RUNNABLE})  # fmt: skip
             identity = await ws.ok("agent.identity.get", {"agentId": created["id"]})
             deleted = await ws.ok("agents.delete", {"agentId": "ident", "deleteFiles": True})
             after = await _err(ws, "agent.identity.get", {"agentId": "ident"})
@@ -119,10 +124,12 @@ class TestAgents:
 class TestTenantIsolation:
     async def test_other_tenant_cannot_see_or_touch_agents(self, server: RunningServer) -> None:
         """A tenant-B admin key sees none of tenant A's agents: every reference is NOT_FOUND."""
+        await add_stub_provider(server)
         async with ws_connect(server, token=GATEWAY_TOKEN) as ws_a:
-            agent = await ws_a.ok("agents.create", {"agent_key": "secret-agent"})
+            agent = await ws_a.ok("agents.create", {"agent_key": "secret-agent", **RUNNABLE})
             await ws_a.ok("agents.files.set", {"agentId": "secret-agent", "name": "SOUL.md", "content": "A"})
         await create_tenant(server, "tenant-b")
+        await add_stub_provider(server, **{"X-GoClaw-Tenant-Id": "tenant-b"})
         key_b = await create_key(server, ["operator.admin"], tenant_id="tenant-b")
         async with ws_connect(server, token=key_b["key"], user_id="b-admin") as ws_b:
             assert await ws_b.ok("agents.list") == {"agents": []}
@@ -136,7 +143,7 @@ class TestTenantIsolation:
                 await _err(ws_b, "agents.files.set", {"agentId": "secret-agent", "name": "SOUL.md", "content": "B"}),
             ]  # fmt: skip
             # The same key may create its own agent of the same key in tenant B.
-            own = await ws_b.ok("agents.create", {"agent_key": "secret-agent"})
+            own = await ws_b.ok("agents.create", {"agent_key": "secret-agent", **RUNNABLE})
         assert {e["code"] for e in errors} == {"NOT_FOUND"}
         assert own["tenant_id"] == key_b["tenant_id"]
         async with ws_connect(server, token=GATEWAY_TOKEN) as ws_a:
@@ -144,7 +151,7 @@ class TestTenantIsolation:
             mine = await ws_a.ok("agents.list")
         assert still["file"]["content"] == "A"
         assert [a["uuid"] for a in mine["agents"]] == [agent["id"]]
-        assert mine["agents"][0]["model"] == ""
+        assert mine["agents"][0]["model"] == "stub-model"
 
 
 @pytest.fixture(name="cfg_server")

@@ -118,7 +118,9 @@ class TestChatRateLimit:
     async def test_send_past_the_burst_is_resource_exhausted(self, make_server: ServerFactory) -> None:
         """With gateway.rate_limit_rpm, a user's sixth chat.send at once (the burst is 5) is refused
         RESOURCE_EXHAUSTED with retryAfterMs; another user still sends, and wake is not counted."""
-        async with chat_setup(make_server, gateway__rate_limit_rpm=1) as chat:
+        async with chat_setup(
+            make_server, gateway__rate_limit_rpm=1, rate_limits__exempt_operator=False
+        ) as chat:
             async with (
                 ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as alice,
                 ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="bob") as bob,
@@ -147,7 +149,9 @@ class TestChatRateLimit:
             chat_setup(make_server) as chat,  # no chat limit
             ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws,
         ):
-            await ws.ok("config.patch", {"raw": '{"gateway": {"rate_limit_rpm": 1}}'})
+            # The gateway token is throttled too once rate_limits.exempt_operator is off, also live.
+            raw = '{"gateway": {"rate_limit_rpm": 1}, "rate_limits": {"exempt_operator": false}}'
+            await ws.ok("config.patch", {"raw": raw})
             sent = [await ws.call("chat.send", {"message": f"m{i}", "agentId": "helper"}) for i in range(6)]
         assert [res["ok"] for res in sent] == [True] * 5 + [False]
         assert sent[-1]["error"]["code"] == "RESOURCE_EXHAUSTED"

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, chat_setup, make_setup
 from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
-from tests.upstream import Reply, stand_in
+from tests.upstream import Reply, stand_in, unreachable_url
 
 
 async def failed_send(ws: WsClient, message: str = "hi", **params: Any) -> tuple[dict[str, Any], str]:
@@ -173,6 +173,32 @@ class TestTools:
             assert "Stopped after 2 tool iterations" in res["content"]
 
 
+class TestUnreachableProvider:
+    async def test_unreachable_provider_is_unavailable_over_ws_and_502_over_rest(
+        self, make_server: ServerFactory
+    ) -> None:
+        """A provider where nothing listens: chat.send answers UNAVAILABLE (retryable), REST 502
+        with the same code, both naming the provider (one error table for both transports)."""
+        async with chat_setup(make_server, llm__retry_attempts=1) as setup:
+            async with setup.admin() as http:
+                res = await http.post("/v1/providers", json={
+                    "name": "down", "provider_type": "openai_compat", "api_base": unreachable_url(),
+                    "api_key": "sk-x"})  # fmt: skip
+                assert res.status_code == 201, res.text
+            await setup.add_agent(agent_key="stranded", provider="down")
+            async with ws_connect(setup.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+                error, event_error = await failed_send(ws, agentId="stranded")
+            async with setup.admin() as http:
+                rest = await http.post("/v1/chat/completions", json={
+                    "model": "stranded", "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+        assert error["code"] == "UNAVAILABLE"
+        assert error["retryable"] is True
+        assert "down/model-a" in error["message"]
+        assert "down/model-a" in event_error
+        assert rest.status_code == 502, rest.text
+        assert "down/model-a" in rest.json()["error"]["message"]
+
+
 class TestSendRefusals:
     async def test_unknown_agent_is_not_found_naming_it(self, chat: ChatSetup) -> None:
         """chat.send to an agent that does not exist is NOT_FOUND with its name."""
@@ -182,8 +208,11 @@ class TestSendRefusals:
         assert "ghost-agent" in res["error"]["message"]
 
     async def test_agent_without_provider_is_precondition_and_stores_nothing(self, chat: ChatSetup) -> None:
-        """An agent whose provider does not exist: FAILED_PRECONDITION naming it; no session stored."""
+        """An agent whose provider was deleted since: FAILED_PRECONDITION naming it; no session stored."""
+        await chat.add_provider("missing", chat.upstream)
         await chat.add_agent(agent_key="orphan", provider="missing")
+        async with chat.admin() as http:
+            assert (await http.delete("/v1/providers/missing")).status_code == 200
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
             res = await ws.call("chat.send", {"message": "hi", "agentId": "orphan"})
             listed = await ws.ok("sessions.list", {})

@@ -181,9 +181,10 @@ class TestChatCompletions:
 
 class TestModelsAndResponses:
     async def test_models_list_each_agent(self, chat: ChatSetup, client: openai.AsyncOpenAI) -> None:
-        """models.list shows the caller's agents; models.retrieve finds one."""
+        """models.list shows the caller's agents, then the providers' models as provider/model;
+        models.retrieve finds an agent."""
         ids = [m.id async for m in client.models.list()]
-        assert ids == ["helper"]
+        assert ids == ["helper", "up/model-a", "up/model-b"]
         model = await client.models.retrieve("helper")
         assert model.owned_by == "clawgate"
 
@@ -238,7 +239,7 @@ class TestRateLimit:
         """With gateway.rate_limit_rpm, a credential's sixth exchange at once (the burst is 5) is
         refused 429 with Retry-After, in OpenAI's error object, whichever endpoint it uses."""
         async with (
-            chat_setup(make_server, gateway__rate_limit_rpm=1) as chat,
+            chat_setup(make_server, gateway__rate_limit_rpm=1, rate_limits__exempt_operator=False) as chat,
             openai.AsyncOpenAI(
                 base_url=chat.server.url + "/v1", api_key=GATEWAY_TOKEN, max_retries=0
             ) as client,
