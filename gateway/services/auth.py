@@ -86,10 +86,12 @@ class AuthService:
 
     def is_operator_bearer(self, token: str) -> bool:
         """Whether a bearer (``""`` when none was sent) is the operator's, checked before the request is
-        authenticated (the per-IP limit): the gateway token, or no credential in development mode."""
-        if not token:
-            return self.dev_mode
-        return bool(self._token) and constant_time_equals(token, self._token)
+        authenticated (the per-IP limit): the gateway token; in development mode also no credential or
+        one that is no API key (``authenticate`` treats it as none). Something shaped like an API key may
+        be a known key, whose holder is not the operator, so it is not exempt."""
+        if self.dev_mode:
+            return key_prefix(token) is None
+        return bool(token) and bool(self._token) and constant_time_equals(token, self._token)
 
     async def authenticate(
         self,

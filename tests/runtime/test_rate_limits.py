@@ -40,7 +40,8 @@ class TestOperator:
 
     async def test_development_mode_is_not_throttled(self, make_server: ServerFactory) -> None:
         """With no token on loopback, every local client is the operator: past every burst it still
-        passes, chat.send included."""
+        passes, chat.send included, and so does one sending a bearer that is no API key (the README's
+        ``api_key="dev"``), which development mode treats as no credential."""
         async with stand_in() as up:
             server = await make_server(**TIGHT)
             async with server.client() as http:
@@ -51,11 +52,13 @@ class TestOperator:
                     "/v1/agents", json={"agent_key": "helper", "provider": "up", "model": "model-a"}
                 )
                 statuses = [(await http.get("/v1/agents")).status_code for _ in range(8)]
+            async with server.client("dev") as http:
+                statuses += [(await http.get("/v1/agents")).status_code for _ in range(8)]
             async with ws_connect(server, user_id="me") as ws:
                 sent = [
                     await ws.call("chat.send", {"message": f"m{i}", "agentId": "helper"}) for i in range(7)
                 ]
-        assert statuses == [200] * 8
+        assert statuses == [200] * 16
         assert [res["ok"] for res in sent] == [True] * 7
 
 
