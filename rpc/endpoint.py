@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
-from . import METHODS
+from .methods import METHODS
 from .connection import Connection, State
 from .dispatch import dispatch
 from .protocol import Call

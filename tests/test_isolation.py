@@ -29,7 +29,7 @@ import pytest
 
 from clawgate.http.openapi import openapi_routes
 from clawgate.http.routes import ROUTES
-from clawgate.rpc import METHODS
+from clawgate.rpc.methods import METHODS
 from clawgate.store.tenants import MASTER_TENANT_ID
 from tests.conftest import ServerFactory
 from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
