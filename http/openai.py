@@ -20,19 +20,17 @@ from starlette.responses import StreamingResponse
 
 from clawgate.errors import GatewayError
 from clawgate.principal import Role
-from clawgate.providers.types import ToolSpec
 from clawgate.runtime.loop import LoopResult
-from clawgate.services.openai_compat import (
-    ChatCompletionRequest,
-    Exchange,
-    OpenAIService,
-    ResponsesRequest,
-    chat_messages,
-    response_messages,
-    usage_dict,
-)
+from clawgate.services.openai_compat import Exchange, OpenAIService
 
 from .errors import error_body
+from .openai_wire import (
+    ChatCompletionRequest,
+    ResponsesRequest,
+    chat_exchange,
+    responses_exchange,
+    usage_dict,
+)
 from .types import Api, HttpContext, JSONObject
 
 __all__ = ["ROUTES"]
@@ -57,10 +55,10 @@ def _service(ctx: HttpContext) -> OpenAIService:
     return ctx.gateway.openai
 
 
-def _stop(stop: str | list[str] | None) -> list[str] | None:
-    if stop is None:
-        return None
-    return [stop] if isinstance(stop, str) else stop
+def _goclaw_headers(ctx: HttpContext) -> tuple[str, str]:
+    """``X-GoClaw-Session-Key`` and ``X-GoClaw-Agent-Id`` (empty when absent)."""
+    headers = ctx.request.headers
+    return headers.get("x-goclaw-session-key", ""), headers.get("x-goclaw-agent-id", "")
 
 
 def _sse(data: Any) -> bytes:
@@ -71,17 +69,7 @@ def _sse(data: Any) -> bytes:
 
 
 async def chat_completions(ctx: HttpContext, body: ChatCompletionRequest) -> Any:
-    headers = ctx.request.headers
-    tools = [ToolSpec(name=t.function.name, description=t.function.description,
-                      parameters=t.function.parameters or {"type": "object", "properties": {}})
-             for t in body.tools or []]  # fmt: skip
-    ex = await _service(ctx).start(
-        ctx.who, model=body.model, messages=chat_messages(body.messages), client_tools=tools,
-        tool_choice=body.tool_choice, stream=body.stream, temperature=body.temperature,
-        max_tokens=body.max_completion_tokens or body.max_tokens, stop=_stop(body.stop), user=body.user,
-        session_header=headers.get("x-goclaw-session-key", ""), agent_header=headers.get("x-goclaw-agent-id", ""),
-        prefix="chatcmpl-",
-    )  # fmt: skip
+    ex = await _service(ctx).start(ctx.who, chat_exchange(body, *_goclaw_headers(ctx)))
     if not body.stream:
         res = await OpenAIService.outcome(ex)
         message: dict[str, Any] = {"role": "assistant", "content": res.content or None, "refusal": None}
@@ -176,15 +164,7 @@ def _response_object(
 
 
 async def responses(ctx: HttpContext, body: ResponsesRequest) -> Any:
-    headers = ctx.request.headers
-    tools = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters or {"type": "object", "properties": {}})
-             for t in body.tools or []]  # fmt: skip
-    ex = await _service(ctx).start(
-        ctx.who, model=body.model, messages=response_messages(body), client_tools=tools, tool_choice=body.tool_choice,
-        stream=body.stream, temperature=body.temperature, max_tokens=body.max_output_tokens or body.max_tokens,
-        stop=None, user=body.user, session_header=headers.get("x-goclaw-session-key", ""),
-        agent_header=headers.get("x-goclaw-agent-id", ""), prefix="resp_",
-    )  # fmt: skip
+    ex = await _service(ctx).start(ctx.who, responses_exchange(body, *_goclaw_headers(ctx)))
     msg_id = f"msg_{uuid.uuid4().hex[:24]}"
     if not body.stream:
         res = await OpenAIService.outcome(ex)

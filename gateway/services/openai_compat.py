@@ -17,16 +17,16 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 from uuid import UUID
 
 import msgspec
 import structlog
-from msgspec import Meta, Struct
+from msgspec import Struct
 
 from clawgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamError
 from clawgate.principal import Principal, Role
-from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
+from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
 from clawgate.runtime.prompt import build_system_prompt
@@ -36,12 +36,11 @@ from clawgate.services.agents import AgentService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
-from clawgate.wire import ChatText, Positive
 from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
 
-__all__ = ["ChatCompletionRequest", "Exchange", "OpenAIService", "ResponsesRequest"]
+__all__ = ["Exchange", "ExchangeRequest", "OpenAIService"]
 
 _MODEL_PREFIXES = ("clawgate:", "goclaw:", "agent:")
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -49,166 +48,25 @@ _RETRY_UNRECORDED_MS = 2000
 """``Retry-After`` of an answer that could not be recorded (the database is failing over or back)."""
 
 
-class _ContentPart(Struct, kw_only=True):
-    type: str
-    text: ChatText = ""
+class ExchangeRequest(Struct, kw_only=True, frozen=True):
+    """What the transport decoded from a chat completion or a response request.
 
+    ``session_key`` and ``agent`` come from the ``X-GoClaw-Session-Key`` and ``X-GoClaw-Agent-Id``
+    headers; ``prefix`` starts the exchange id (``chatcmpl-``, ``resp_``).
+    """
 
-class _FunctionCall(Struct, kw_only=True):
-    name: str
-    arguments: str = "{}"
-
-
-class _ToolCallIn(Struct, kw_only=True):
-    id: str
-    function: _FunctionCall
-    type: str = "function"
-
-
-class OAMessage(Struct, kw_only=True):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: ChatText | list[_ContentPart] | None = None
-    name: str | None = None
-    tool_calls: list[_ToolCallIn] | None = None
-    tool_call_id: str | None = None
-
-
-class _Function(Struct, kw_only=True):
-    name: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
-    description: str = ""
-    parameters: dict[str, Any] = {}
-    strict: bool | None = None
-
-
-class OATool(Struct, kw_only=True):
-    type: Literal["function"]
-    function: _Function
-
-
-class _StreamOptions(Struct, kw_only=True):
-    include_usage: bool = False
-
-
-class ChatCompletionRequest(Struct, kw_only=True):
-    """``POST /v1/chat/completions``. Fields the gateway does not use are accepted and ignored, as
-    OpenAI's SDK sends many; the ones it uses are validated."""
-
-    model: Annotated[str, Meta(min_length=1)]
-    messages: Annotated[list[OAMessage], Meta(min_length=1)]
-    stream: bool = False
-    stream_options: _StreamOptions | None = None
-    tools: list[OATool] | None = None
+    model: str
+    messages: list[ChatMessage]
+    prefix: str
+    client_tools: list[ToolSpec] = []
     tool_choice: str | dict[str, Any] | None = None
-    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    max_tokens: Positive | None = None
-    max_completion_tokens: Positive | None = None
-    stop: str | list[str] | None = None
-    user: Annotated[str, Meta(max_length=255)] | None = None
-    n: Annotated[int, Meta(ge=1, le=1)] | None = None
-
-
-class _InputContent(Struct, kw_only=True):
-    type: str
-    text: ChatText = ""
-
-
-class _InputItem(Struct, kw_only=True):
-    type: str = "message"
-    role: Literal["system", "developer", "user", "assistant"] | None = None
-    content: ChatText | list[_InputContent] | None = None
-    call_id: str | None = None
-    name: str | None = None
-    arguments: str | None = None
-    output: ChatText | None = None
-
-
-class _ResponsesTool(Struct, kw_only=True):
-    type: Literal["function"]
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = {}
-    strict: bool | None = None
-
-
-class ResponsesRequest(Struct, kw_only=True):
-    """``POST /v1/responses`` (OpenAI Responses API), also accepting GoClaw's ``messages`` form."""
-
-    model: Annotated[str, Meta(min_length=1)]
-    input: ChatText | list[_InputItem] | None = None
-    messages: list[OAMessage] | None = None
-    instructions: str | None = None
     stream: bool = False
-    tools: list[_ResponsesTool] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    max_output_tokens: Positive | None = None
-    max_tokens: Positive | None = None
-    user: Annotated[str, Meta(max_length=255)] | None = None
-
-
-def _text(content: str | list[Any] | None) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content:
-        if part.type in {"text", "input_text", "output_text"}:
-            parts.append(part.text)
-        else:
-            raise InvalidRequest(
-                detail=f"content part type {part.type!r} is not supported; send text",
-                details={"param": "messages"},
-            )
-    return "\n".join(parts)
-
-
-def chat_messages(messages: list[OAMessage]) -> list[ChatMessage]:
-    out = []
-    for m in messages:
-        role = "system" if m.role == "developer" else m.role
-        calls = [
-            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
-            for c in m.tool_calls or []
-        ]
-        out.append(
-            ChatMessage(
-                role=role,
-                content=_text(m.content),
-                name=m.name or "",
-                tool_calls=calls,
-                tool_call_id=m.tool_call_id or "",
-            )
-        )
-    return out
-
-
-def response_messages(req: ResponsesRequest) -> list[ChatMessage]:
-    if req.messages is not None:
-        out = chat_messages(req.messages)
-    elif isinstance(req.input, str):
-        out = [ChatMessage(role="user", content=req.input)]
-    elif req.input:
-        out = []
-        for item in req.input:
-            if item.type == "function_call":
-                call = ToolCall(id=item.call_id or "", name=item.name or "", arguments=item.arguments or "{}")
-                if out and out[-1].role == "assistant" and not out[-1].content:
-                    out[-1].tool_calls.append(call)
-                else:
-                    out.append(ChatMessage(role="assistant", tool_calls=[call]))
-            elif item.type == "function_call_output":
-                out.append(
-                    ChatMessage(role="tool", content=item.output or "", tool_call_id=item.call_id or "")
-                )
-            else:
-                role = "system" if item.role == "developer" else (item.role or "user")
-                out.append(ChatMessage(role=role, content=_text(item.content)))
-    else:
-        raise InvalidRequest(detail="input (or messages) is required", details={"param": "input"})
-    if req.instructions:
-        out.insert(0, ChatMessage(role="system", content=req.instructions))
-    return out
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    user: str | None = None
+    session_key: str = ""
+    agent: str = ""
 
 
 @dataclass(slots=True)
@@ -260,23 +118,7 @@ class OpenAIService:
     async def models(self, who: Principal) -> list[AgentRow]:
         return await self._agents.list_agents(who)
 
-    async def start(
-        self,
-        who: Principal,
-        *,
-        model: str,
-        messages: list[ChatMessage],
-        client_tools: list[ToolSpec],
-        tool_choice: Any,
-        stream: bool,
-        temperature: float | None,
-        max_tokens: int | None,
-        stop: list[str] | None,
-        user: str | None,
-        session_header: str,
-        agent_header: str,
-        prefix: str,
-    ) -> Exchange:
+    async def start(self, who: Principal, req: ExchangeRequest) -> Exchange:
         """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
         The caller must see it to its end: ``outcome``, or ``abandon`` when it gives up.
 
@@ -285,20 +127,21 @@ class OpenAIService:
         """
         require(who, Role.OPERATOR, "chat completions")
         self._limiter.check(f"oa:{who.key_id or who.user_id or who.via}")
+        messages, user, stream = req.messages, req.user, req.stream
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
-        agent = await self.resolve_model(who, model, agent_header)
+        agent = await self.resolve_model(who, req.model, req.agent)
         targets = await self._runner.llm.targets(agent)
         user_id = who.user_id or user or "openai"
-        if session_header:
-            key = session_header
+        if req.session_key:
+            key = req.session_key
         elif user:
             key = f"agent:{agent.agent_key}:openai:{_SAFE.sub('-', user)[:100]}"
         else:
             key = ""
         files = await self._agents.context_files(agent)
         run_id = uuid.uuid4()
-        exchange_id = f"{prefix}{run_id.hex[:24]}"
+        exchange_id = f"{req.prefix}{run_id.hex[:24]}"
         inp = LoopInput(
             targets=targets,
             system_prompt=build_system_prompt(agent, files),
@@ -311,13 +154,13 @@ class OpenAIService:
                 user_id=user_id,
                 run_id=run_id,
             ),
-            tools=[] if client_tools else list(REGISTRY.values()),
-            client_tools=client_tools,
-            tool_choice=tool_choice,
+            tools=[] if req.client_tools else list(REGISTRY.values()),
+            client_tools=req.client_tools,
+            tool_choice=req.tool_choice,
             stream=stream,
-            temperature=temperature if temperature is not None else agent.temperature,
-            max_tokens=max_tokens or agent.max_tokens,
-            stop=stop,
+            temperature=req.temperature if req.temperature is not None else agent.temperature,
+            max_tokens=req.max_tokens or agent.max_tokens,
+            stop=req.stop,
             max_iterations=agent.max_tool_iterations,
             retry=self._runner.retry_policy(),
         )
@@ -457,11 +300,3 @@ def _ignore(kind: str, payload: dict[str, Any]) -> None:
 
 _END: tuple[str, dict[str, Any]] = ("end", {})
 """Queued after the loop's last event when its task finishes (``drain`` stops there)."""
-
-
-def usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
-    }
