@@ -29,9 +29,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
-from .methods import METHODS
 from .connection import Connection, State
 from .dispatch import dispatch
+from .methods import METHODS
 from .protocol import Call
 from .types import ConnId
 
