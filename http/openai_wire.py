@@ -10,21 +10,45 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.errors import InvalidRequest
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
+from clawgate.runtime.loop import LoopResult
 from clawgate.services.openai_compat import ExchangeRequest
 from clawgate.wire import ChatText, Positive
 
 __all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
     "ChatCompletionRequest",
+    "ChunkChoice",
+    "ContentPartAdded",
+    "ContentPartDone",
+    "Delta",
+    "OutputItemAdded",
+    "OutputItemDone",
+    "OutputMessage",
+    "OutputText",
+    "OutputTextDelta",
+    "OutputTextDone",
+    "ResponseCompleted",
+    "ResponseCreated",
+    "ResponseError",
+    "ResponseEvent",
+    "ResponseFailed",
+    "ResponseInProgress",
+    "ResponseObject",
+    "ResponseStatus",
     "ResponsesRequest",
+    "chat_completion",
     "chat_exchange",
     "chat_messages",
+    "completion_usage",
     "response_messages",
+    "response_object",
     "responses_exchange",
-    "usage_dict",
+    "tool_call_deltas",
 ]
 
 
@@ -190,14 +214,6 @@ def response_messages(req: ResponsesRequest) -> list[ChatMessage]:
     return out
 
 
-def usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
-    }
-
-
 def _stop(stop: str | list[str] | None) -> list[str] | None:
     if stop is None:
         return None
@@ -230,3 +246,286 @@ def responses_exchange(body: ResponsesRequest, session_key: str, agent: str) -> 
         max_tokens=body.max_output_tokens or body.max_tokens, user=body.user, session_key=session_key,
         agent=agent,
     )  # fmt: skip
+
+
+# -- chat completions: responses ----------------------------------------------------------------
+
+
+class FunctionOut(Struct, kw_only=True):
+    name: str
+    arguments: str
+
+
+class ToolCallOut(Struct, kw_only=True):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionOut
+
+
+class AssistantMessage(Struct, kw_only=True):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    refusal: None = None
+    tool_calls: list[ToolCallOut] | UnsetType = UNSET  # only when the model called tools
+
+
+class CompletionUsage(Struct, kw_only=True):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Choice(Struct, kw_only=True):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletion(Struct, kw_only=True):
+    """``POST /v1/chat/completions`` without ``stream``: OpenAI's ``chat.completion`` object."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    system_fingerprint: None = None
+
+
+class FunctionDelta(Struct, kw_only=True):
+    arguments: str
+    name: str | UnsetType = UNSET
+
+
+class ToolCallDeltaOut(Struct, kw_only=True):
+    index: int
+    function: FunctionDelta
+    id: str | UnsetType = UNSET  # with ``type``, on the first piece of a call
+    type: Literal["function"] | UnsetType = UNSET
+
+
+class Delta(Struct, kw_only=True):
+    role: Literal["assistant"] | UnsetType = UNSET
+    content: str | UnsetType = UNSET
+    tool_calls: list[ToolCallDeltaOut] | UnsetType = UNSET
+
+
+class ChunkChoice(Struct, kw_only=True):
+    index: int = 0
+    delta: Delta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(Struct, kw_only=True):
+    """One ``data:`` event of a streamed chat completion; the last one (with ``stream_options.
+    include_usage``) has no choices and the usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    system_fingerprint: UnsetType | None = None
+    choices: list[ChunkChoice]
+    usage: CompletionUsage | UnsetType = UNSET
+
+
+def completion_usage(usage: Usage) -> CompletionUsage:
+    return CompletionUsage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+    )
+
+
+def chat_completion(exchange_id: str, created: int, model: str, res: LoopResult) -> ChatCompletion:
+    """The answer of a chat completion that was not streamed."""
+    message = AssistantMessage(content=res.content or None)
+    if res.tool_calls:
+        message.tool_calls = [
+            ToolCallOut(id=c.id, function=FunctionOut(name=c.name, arguments=c.arguments))
+            for c in res.tool_calls
+        ]
+    return ChatCompletion(
+        id=exchange_id, created=created, model=model,
+        choices=[Choice(message=message, finish_reason=res.finish_reason)], usage=completion_usage(res.usage),
+    )  # fmt: skip
+
+
+def tool_call_deltas(pieces: list[dict[str, Any]]) -> list[ToolCallDeltaOut]:
+    """The loop's ``tool_call_delta`` pieces (``index``, and ``id``/``name``/``arguments`` as they
+    come) in OpenAI's streamed form."""
+    out = []
+    for piece in pieces:
+        delta = ToolCallDeltaOut(
+            index=piece["index"], function=FunctionDelta(arguments=piece.get("arguments", ""))
+        )
+        if piece.get("id"):
+            delta.id, delta.type = piece["id"], "function"
+        if piece.get("name"):
+            delta.function.name = piece["name"]
+        out.append(delta)
+    return out
+
+
+# -- responses: responses -----------------------------------------------------------------------
+
+
+class OutputText(Struct, kw_only=True, tag_field="type", tag="output_text"):
+    text: str
+    annotations: list[Any] = []
+
+
+class OutputMessage(Struct, kw_only=True, tag_field="type", tag="message"):
+    id: str
+    status: Literal["in_progress", "completed"]
+    role: Literal["assistant"] = "assistant"
+    content: list[OutputText]
+
+
+class OutputFunctionCall(Struct, kw_only=True, tag_field="type", tag="function_call"):
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: Literal["completed"] = "completed"
+
+
+class InputTokensDetails(Struct, kw_only=True, frozen=True):
+    cached_tokens: int = 0
+
+
+class OutputTokensDetails(Struct, kw_only=True, frozen=True):
+    reasoning_tokens: int = 0
+
+
+class ResponseUsage(Struct, kw_only=True):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_tokens_details: InputTokensDetails = InputTokensDetails()
+    output_tokens_details: OutputTokensDetails = OutputTokensDetails()
+
+
+class ResponseError(Struct, kw_only=True):
+    code: str
+    message: str
+
+
+ResponseStatus = Literal["in_progress", "completed", "failed"]
+
+
+class ResponseObject(Struct, kw_only=True):
+    """``POST /v1/responses`` without ``stream``: OpenAI's ``response`` object (``output_text``
+    only there); also the ``response`` of the stream's lifecycle events."""
+
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    status: ResponseStatus
+    model: str
+    output: list[OutputMessage | OutputFunctionCall] = []
+    usage: ResponseUsage | None = None
+    error: ResponseError | None = None
+    incomplete_details: None = None
+    instructions: None = None
+    metadata: dict[str, str] = {}
+    parallel_tool_calls: bool = True
+    temperature: None = None
+    tool_choice: str = "auto"
+    tools: list[Any] = []
+    top_p: None = None
+    output_text: str | UnsetType = UNSET
+
+
+def response_object(
+    exchange_id: str, created: int, model: str, status: ResponseStatus,
+    res: LoopResult | None, msg_id: str,
+) -> ResponseObject:  # fmt: skip
+    """The ``response`` object of an exchange; ``res`` once it has finished."""
+    out = ResponseObject(id=exchange_id, created_at=created, status=status, model=model)
+    if res is None:
+        return out
+    if res.content or not res.tool_calls:
+        out.output.append(
+            OutputMessage(id=msg_id, status="completed", content=[OutputText(text=res.content)])
+        )
+    out.output += [
+        OutputFunctionCall(id=f"fc_{c.id}", call_id=c.id, name=c.name, arguments=c.arguments)
+        for c in res.tool_calls
+    ]
+    u = completion_usage(res.usage)
+    out.usage = ResponseUsage(
+        input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens, total_tokens=u.total_tokens
+    )
+    return out
+
+
+class ResponseEvent(Struct, kw_only=True, tag_field="type"):
+    """A streamed Responses API event: ``{"type", "sequence_number", ...}``."""
+
+    sequence_number: int = 0
+
+    @property
+    def name(self) -> str:
+        """The SSE ``event:`` name (the ``type``)."""
+        return str(self.__struct_config__.tag)
+
+
+class _WithResponse(ResponseEvent, kw_only=True):
+    response: ResponseObject
+
+
+class ResponseCreated(_WithResponse, kw_only=True, tag="response.created"):
+    pass
+
+
+class ResponseInProgress(_WithResponse, kw_only=True, tag="response.in_progress"):
+    pass
+
+
+class ResponseCompleted(_WithResponse, kw_only=True, tag="response.completed"):
+    pass
+
+
+class ResponseFailed(_WithResponse, kw_only=True, tag="response.failed"):
+    pass
+
+
+class _OfItem(ResponseEvent, kw_only=True):
+    output_index: int = 0
+    item: OutputMessage
+
+
+class OutputItemAdded(_OfItem, kw_only=True, tag="response.output_item.added"):
+    pass
+
+
+class OutputItemDone(_OfItem, kw_only=True, tag="response.output_item.done"):
+    pass
+
+
+class _OfPart(ResponseEvent, kw_only=True):
+    item_id: str
+    output_index: int = 0
+    content_index: int = 0
+
+
+class ContentPartAdded(_OfPart, kw_only=True, tag="response.content_part.added"):
+    part: OutputText
+
+
+class ContentPartDone(_OfPart, kw_only=True, tag="response.content_part.done"):
+    part: OutputText
+
+
+class OutputTextDelta(_OfPart, kw_only=True, tag="response.output_text.delta"):
+    delta: str
+    logprobs: list[Any] = []
+
+
+class OutputTextDone(_OfPart, kw_only=True, tag="response.output_text.done"):
+    text: str
+    logprobs: list[Any] = []
