@@ -92,7 +92,7 @@ class OpenAIService:
         self._agents = agents
         self._runner = runner
         self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
-        self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
+        self._records: GroupWriter[traces.ExchangeRecord] = GroupWriter(db, traces.record_exchanges)
 
     async def close(self) -> None:
         """Wait until the exchanges already answered are recorded."""
@@ -214,44 +214,31 @@ class OpenAIService:
         with the question and the answer, so that the text is not lost."""
         res = ex.loop.result
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        produced = list(res.produced)
-        if res.tool_calls:
-            produced.append(ChatMessage(role="assistant", content=res.content, tool_calls=res.tool_calls))
-        session = None
-        if ex.session_key:
-            session = {
-                "key": ex.session_key, "agent_id": ex.agent.id, "user_id": ex.user_id, "channel": "openai",
-                "model": res.model, "provider": res.provider, "input_tokens": res.usage.prompt_tokens,
-                "output_tokens": res.usage.completion_tokens,
-                "messages": [{"role": "user", "content": last_user, "run_id": run_id}]
-                + [{"role": m.role, "content": m.content, "thinking": m.thinking, "tool_call_id": m.tool_call_id,
-                    "tool_calls": [msgspec.to_builtins(c) for c in m.tool_calls], "run_id": run_id}
-                   for m in produced],
-            }  # fmt: skip
-        payload: dict[str, Any] = {
-            "tenant_id": who.tenant_id,
-            "trace": {
-                "id": uuid.uuid4(), "run_id": run_id, "agent_id": ex.agent.id, "user_id": ex.user_id,
-                "session_key": ex.session_key, "name": f"openai - {ex.agent.agent_key}", "channel": "openai",
-                "status": status, "error": error, "input_preview": last_user[:500],
-                "output_preview": res.content[:500], "input_tokens": res.usage.prompt_tokens,
-                "output_tokens": res.usage.completion_tokens, "span_count": len(res.spans),
-                "llm_calls": res.llm_calls, "tool_calls": res.tool_call_count, "start_time": started,
-                "end_time": datetime.now(UTC),
-            },
-            "spans": [msgspec.to_builtins(sp) for sp in res.spans],
-            "usage": [
-                {"agent_id": ex.agent.id, "agent_key": ex.agent.agent_key, "user_id": ex.user_id,
-                 "session_key": ex.session_key, "run_id": run_id, "model": sp.model, "provider": sp.provider,
-                 "input_tokens": sp.input_tokens, "output_tokens": sp.output_tokens}
+        record = traces.ExchangeRecord(
+            tenant_id=who.tenant_id,
+            trace=traces.ExchangeTrace(
+                id=uuid.uuid4(), run_id=run_id, agent_id=ex.agent.id, user_id=ex.user_id,
+                session_key=ex.session_key, name=f"openai - {ex.agent.agent_key}", channel="openai",
+                status=status, error=error, input_preview=last_user[:500], output_preview=res.content[:500],
+                input_tokens=res.usage.prompt_tokens, output_tokens=res.usage.completion_tokens,
+                span_count=len(res.spans), llm_calls=res.llm_calls, tool_calls=res.tool_call_count,
+                start_time=started, end_time=datetime.now(UTC),
+            ),
+            spans=res.spans,
+            usage=[
+                traces.ExchangeUsage(
+                    agent_id=ex.agent.id, agent_key=ex.agent.agent_key, user_id=ex.user_id,
+                    session_key=ex.session_key, run_id=run_id, model=sp.model, provider=sp.provider,
+                    input_tokens=sp.input_tokens, output_tokens=sp.output_tokens,
+                )
                 for sp in res.spans if sp.span_type == "llm_call" and sp.status == "completed"
             ],
-            "session": session,
-        }  # fmt: skip
+            session=_session_record(ex, res, last_user, run_id) if ex.session_key else None,
+        )  # fmt: skip
         try:
             # The answer has been produced; this mirrors it into the session and the trace, in a
             # batch with the other exchanges that finish meanwhile. The client hears back after.
-            await self._records.write(payload)
+            await self._records.write(record)
         except Exception as exc:
             log.error(
                 "openai.record_failed", error=str(exc), exchange_id=ex.id, status=status,
@@ -292,6 +279,25 @@ class OpenAIService:
             ex.task.cancel()
             with contextlib.suppress(BaseException):  # its outcome is nobody's any more
                 await ex.task
+
+
+def _session_record(ex: Exchange, res: LoopResult, question: str, run_id: UUID) -> traces.ExchangeSession:
+    """The exchange's question and the messages it produced, for its session."""
+    produced = list(res.produced)
+    if res.tool_calls:
+        produced.append(ChatMessage(role="assistant", content=res.content, tool_calls=res.tool_calls))
+    answers = [
+        traces.ExchangeMessage(
+            role=m.role, content=m.content, thinking=m.thinking, tool_call_id=m.tool_call_id, run_id=run_id,
+            tool_calls=[traces.RecordedToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in m.tool_calls],
+        )
+        for m in produced
+    ]  # fmt: skip
+    return traces.ExchangeSession(
+        key=ex.session_key, agent_id=ex.agent.id, user_id=ex.user_id, channel="openai", model=res.model,
+        provider=res.provider, input_tokens=res.usage.prompt_tokens, output_tokens=res.usage.completion_tokens,
+        messages=[traces.ExchangeMessage(role="user", content=question, run_id=run_id), *answers],
+    )  # fmt: skip
 
 
 def _ignore(kind: str, payload: dict[str, Any]) -> None:
