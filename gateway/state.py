@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
@@ -31,6 +32,9 @@ from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.store import Database
+
+if TYPE_CHECKING:
+    from clawgate.rpc.endpoint import ConnectionHub
 
 __all__ = ["HEALTH_CLIENTS_LISTED", "ClientInfo", "ClientRegistry", "Gateway"]
 
@@ -128,6 +132,8 @@ class Gateway:
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     # Connections register a drain coroutine here; shutdown awaits them all.
     drains: set[asyncio.Task[None]] = field(default_factory=set)
+    # The WebSocket connections' ticks and shutdown (``clawgate.rpc.endpoint``), made by the first one.
+    ws_hub: ConnectionHub | None = None
 
     @property
     def settings(self) -> Settings:

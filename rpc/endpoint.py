@@ -5,7 +5,7 @@ frames (``Protocol.receive`` -> dispatch); calls of ``quick`` methods are awaite
 others get a task each (at most 64 in flight). Replies and events go to the connection's bounded
 send queue; the reader writes what a frame produced itself, and a writer task exists only while
 frames queued from elsewhere (events, slow calls) are being written. One task per gateway
-(``_Hub``) sends the ``tick`` events of every connection and stops the readers on shutdown. Pings
+(``ConnectionHub``, kept on ``Gateway.ws_hub``) sends the ``tick`` events of every connection and stops the readers on shutdown. Pings
 and the 60-second silence timeout are uvicorn's (``ws_ping_interval``/``ws_ping_timeout``, set by
 ``clawgate.server``). Closing the socket cancels only the calls waiting on it, never a run.
 """
@@ -18,7 +18,6 @@ import contextvars
 import ctypes
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import Literal
 
@@ -35,7 +34,7 @@ from .methods import METHODS
 from .protocol import Call
 from .types import ConnId
 
-__all__ = ["websocket_endpoint"]
+__all__ = ["ConnectionHub", "websocket_endpoint"]
 
 log = structlog.get_logger("clawgate.rpc")
 
@@ -88,7 +87,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         gateway.drains.discard(task)
 
 
-class _Hub:
+class ConnectionHub:
     """The connections of one gateway: one task sends every connection's ``tick`` when it is due
     and, when shutdown begins, stops them all. It runs while there are connections."""
 
@@ -135,14 +134,11 @@ class _Hub:
                 conn_loop.tick(now, ts)
 
 
-_hubs: weakref.WeakKeyDictionary[Gateway, _Hub] = weakref.WeakKeyDictionary()
-
-
-def _hub(gateway: Gateway) -> _Hub:
-    hub = _hubs.get(gateway)
-    if hub is None:
-        hub = _hubs[gateway] = _Hub(gateway)
-    return hub
+def _hub(gateway: Gateway) -> ConnectionHub:
+    """The gateway's hub, made by its first connection."""
+    if gateway.ws_hub is None:
+        gateway.ws_hub = ConnectionHub(gateway)
+    return gateway.ws_hub
 
 
 class _ConnectionLoop:
