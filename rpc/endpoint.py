@@ -286,7 +286,7 @@ class _ConnectionLoop:
                 await self._close(status.WS_1008_POLICY_VIOLATION, "unauthorized")
                 return False
             return True
-        if all(self._quick(call) for call in reply.calls):
+        if self._all_quick(reply.calls):
             await self._run_calls(reply.calls, reply.batch)
             return True
         self.phase = "receive"  # nothing of this frame is lost if stopping interrupts the wait
@@ -296,6 +296,12 @@ class _ConnectionLoop:
         self.in_flight.add(task)
         task.add_done_callback(self._done)
         return True
+
+    @classmethod
+    def _all_quick(cls, calls: list[Call]) -> bool:
+        if len(calls) == 1:  # the common case, without a generator
+            return cls._quick(calls[0])
+        return all(cls._quick(call) for call in calls)
 
     @staticmethod
     def _quick(call: Call) -> bool:

@@ -8,7 +8,6 @@ the per-connection event ``seq`` (1, 2, 3 ... without gaps).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import msgspec
@@ -59,9 +58,11 @@ _lenient_id = msgspec.json.Decoder(_Id)
 _lenient_ids = msgspec.json.Decoder(list[_Id])
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One decoded request. ``notify`` is a JSON-RPC notification: run it, answer nothing."""
+class Call(msgspec.Struct, frozen=True):
+    """One decoded request. ``notify`` is a JSON-RPC notification: run it, answer nothing.
+
+    (A Struct, not a dataclass, as ``Reply``: built once per frame, and a frozen dataclass's
+    ``__init__`` costs about 1 us more, measured.)"""
 
     id: Any
     method: str
@@ -70,8 +71,7 @@ class Call:
     error: bytes | None = None  # a batch element that was invalid: its answer is already decided
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(msgspec.Struct, frozen=True):
     """What ``Protocol.receive`` produced: calls to run, or an error frame to send at once."""
 
     calls: list[Call]
