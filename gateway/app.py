@@ -222,7 +222,7 @@ def create_app(settings: Settings) -> Starlette:
     """The ClawGate ASGI app for ``settings``. Starting it (lifespan) opens the database."""
     from clawgate.http.errors import exception_handlers
     from clawgate.http.middleware import EdgeMiddleware, StaticRoutes
-    from clawgate.http.routes import build_routes, static_endpoints
+    from clawgate.http.routes import build_routes, static_endpoints, static_sockets
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -251,7 +251,7 @@ def create_app(settings: Settings) -> Starlette:
             )
         )
     routes = build_routes()
-    middleware.append(Middleware(StaticRoutes, table=static_endpoints(routes)))
+    middleware.append(Middleware(StaticRoutes, table=static_endpoints(routes), sockets=static_sockets()))
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -23,6 +23,7 @@ from typing import Literal
 
 import structlog
 from starlette import status
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from clawgate.logging import bind_caller
@@ -34,7 +35,7 @@ from .methods import METHODS
 from .protocol import Call
 from .types import ConnId
 
-__all__ = ["ConnectionHub", "websocket_endpoint"]
+__all__ = ["ConnectionHub", "websocket_app", "websocket_endpoint"]
 
 log = structlog.get_logger("clawgate.rpc")
 
@@ -57,7 +58,16 @@ _Phase = Literal["receive", "call", "flush", "done"]
 _DISCONNECTED = (WebSocketDisconnect, RuntimeError, OSError)
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
+async def websocket_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /ws`` as a plain ASGI app (``clawgate.http.middleware.StaticRoutes`` calls it): frames
+    go straight to the server's ``receive`` and ``send``, not through Starlette's router, its
+    exception middleware and ``WebSocket``, each a layer of calls on every frame. ``WebSocket``
+    still does the handshake and the close."""
+    await websocket_endpoint(WebSocket(scope, receive, send), receive, send)
+
+
+async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> None:
+    """One connection: ``ws`` for the handshake and the close, ``receive``/``send`` for its frames."""
     gateway: Gateway = ws.state.gateway
     allowed = gateway.settings.gateway.allowed_origins
     origin = ws.headers.get("origin", "")
@@ -82,7 +92,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(conn_id=conn.id)
     try:
-        await _ConnectionLoop(gateway, ws, conn, task).run()
+        await _ConnectionLoop(gateway, ws, conn, task, receive, send).run()
     finally:
         gateway.drains.discard(task)
 
@@ -145,13 +155,18 @@ class _ConnectionLoop:
     """One accepted WebSocket: reads frames, runs their calls, writes the queued frames, closes."""
 
     __slots__ = (
-        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "slots",
-        "stopping", "task", "writer", "ws",
+        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "receive",
+        "send", "slots", "stopping", "task", "writer", "ws",
     )  # fmt: skip
 
-    def __init__(self, gateway: Gateway, ws: WebSocket, conn: Connection, task: asyncio.Task[None]) -> None:
+    def __init__(
+        self, gateway: Gateway, ws: WebSocket, conn: Connection, task: asyncio.Task[None], receive: Receive,
+        send: Send,
+    ) -> None:  # fmt: skip
         self.gateway = gateway
         self.ws = ws
+        self.receive = receive
+        self.send = send
         self.conn = conn
         self.task = task
         self.limits = gateway.settings.limits
@@ -234,10 +249,10 @@ class _ConnectionLoop:
                 self.phase = "receive"
                 try:
                     if conn.is_open:
-                        message = await self.ws.receive()
+                        message = await self.receive()
                     else:
                         async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                            message = await self.ws.receive()
+                            message = await self.receive()
                 except TimeoutError:
                     await self._close(status.WS_1008_POLICY_VIOLATION, "connect timeout")
                     return
@@ -348,7 +363,7 @@ class _ConnectionLoop:
 
     async def _write(self) -> bool:
         """Write every queued frame, including those queued meanwhile; False if the socket is gone."""
-        conn, send = self.conn, self.ws.send
+        conn, send = self.conn, self.send
         while frames := conn.take():
             for frame in frames:
                 conn.sent(frame)
