@@ -20,6 +20,7 @@ from clawgate.config import LLMSettings, Settings
 from clawgate.crypto import SecretBox, load_or_create_key
 from clawgate.embedded_pg import DataDirInUse, EmbeddedPostgres, data_dir_holder
 from clawgate.errors import ConfigError
+from clawgate.live import LiveSettings
 from clawgate.ratelimit import CHAT_BURST, RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
@@ -27,6 +28,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.chat import ChatService
+from clawgate.services.config import ConfigService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
@@ -167,29 +169,49 @@ async def build_gateway(settings: Settings) -> Gateway:
     bus = EventBus(db)
     await bus.start()
     http = _provider_session(settings.llm)
+    live = LiveSettings(settings)
     auth = AuthService(settings, db, bus)
-    rl = settings.rate_limits
     llm = LLMResolver(settings, db, box, http, bus)
     agents = AgentService(db, bus, llm)
     runner = RunManager(settings, db, bus, llm, agents)
     await runner.start()
-    chat_limiter = RateLimiter(
-        settings.gateway.rate_limit_rpm, CHAT_BURST, exempt_operator=rl.exempt_operator
-    )
+    ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
     providers = ProviderService(db, box, http, bus, settings.providers)
     openai = OpenAIService(db, agents, runner, chat_limiter, providers, settings.gateway.default_agent)
+    live.follow(lambda _, new: auth.reconfigure(new))
+    live.follow(lambda _, new: chat.reconfigure(new))
     return Gateway(
-        settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
+        live=live, config=ConfigService(live), db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
         providers=providers, system_configs=SystemConfigService(db),
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
         traces=TraceService(db, chat), openai=openai,
-        ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst, exempt_operator=rl.exempt_operator),
-        key_limiter=RateLimiter(rl.per_key_rpm, rl.burst, exempt_operator=rl.exempt_operator),
-        chat_limiter=chat_limiter,
+        ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
+
+
+def _limiters(live: LiveSettings) -> tuple[RateLimiter, RateLimiter, RateLimiter]:
+    """The per-IP, per-credential and chat limiters of ``live.current``, re-configured in place
+    when a live change alters their limits (their holders keep the same objects)."""
+
+    def configure(old: Settings | None, new: Settings) -> None:
+        rl = new.rate_limits
+        if old is None or old.rate_limits != rl:
+            ip.configure(rl.per_ip_rpm, rl.burst, exempt_operator=rl.exempt_operator)
+            key.configure(rl.per_key_rpm, rl.burst, exempt_operator=rl.exempt_operator)
+        if (
+            old is None
+            or old.gateway.rate_limit_rpm != new.gateway.rate_limit_rpm
+            or old.rate_limits.exempt_operator != rl.exempt_operator
+        ):
+            chat.configure(new.gateway.rate_limit_rpm, CHAT_BURST, exempt_operator=rl.exempt_operator)
+
+    ip, key, chat = RateLimiter(0, 1), RateLimiter(0, 1), RateLimiter(0, 1)
+    configure(None, live.current)
+    live.follow(configure)
+    return ip, key, chat
 
 
 async def close_gateway(gateway: Gateway) -> None:
@@ -206,7 +228,7 @@ def create_app(settings: Settings) -> Starlette:
     """The ClawGate ASGI app for ``settings``. Starting it (lifespan) opens the database."""
     from clawgate.http.errors import exception_handlers
     from clawgate.http.middleware import EdgeMiddleware, StaticRoutes
-    from clawgate.http.routes import build_routes, static_endpoints
+    from clawgate.http.routes import build_routes, static_endpoints, static_sockets
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -235,7 +257,7 @@ def create_app(settings: Settings) -> Starlette:
             )
         )
     routes = build_routes()
-    middleware.append(Middleware(StaticRoutes, table=static_endpoints(routes)))
+    middleware.append(Middleware(StaticRoutes, table=static_endpoints(routes), sockets=static_sockets()))
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -67,7 +67,7 @@ async def ready_info(gateway: Gateway, port: int) -> ReadyInfo:
     master = Principal(role=Role.OWNER, user_id="system", tenant_id=MASTER_TENANT_ID, tenant_slug="master",
                        is_owner=True, via="cli")  # fmt: skip
     try:
-        counts = await count_for(master, settings, gateway.agents, gateway.providers, gateway.sessions)
+        counts = await count_for(master, gateway.agents, gateway.providers, gateway.sessions)
         next_step = _next_step(counts.agents, counts.providers)
     except GatewayError as exc:  # the database went away since the lifespan: say so, serve on
         log.warning("gateway.ready_counts_failed", error=exc.message())

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from clawgate.config import Settings
 from clawgate.errors import ConfigError
 from clawgate.state import Gateway
+from clawgate.uvicorn_ws import CoalescingWebSocketProtocol
 
 __all__ = ["GatewayServer", "PortInUse", "check_port", "uvicorn_config"]
 
@@ -61,7 +62,8 @@ def uvicorn_config(app: Starlette, settings: Settings, **overrides: Any) -> uvic
         "lifespan": "on",
         "access_log": False,
         "log_config": None,
-        "ws": "websockets-sansio",
+        # uvicorn's "websockets-sansio", writing the frames of one loop turn at once.
+        "ws": CoalescingWebSocketProtocol,
         "ws_max_size": limits.ws_max_payload,
         "ws_ping_interval": limits.ws_ping_interval_seconds,
         "ws_ping_timeout": limits.ws_ping_timeout_seconds,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
@@ -14,6 +15,7 @@ from clawgate.bus import EventBus
 from clawgate.config import Settings
 from clawgate.crypto import SecretBox
 from clawgate.embedded_pg import EmbeddedPostgres
+from clawgate.live import LiveSettings
 from clawgate.principal import Principal
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.llm import LLMResolver
@@ -30,6 +32,9 @@ from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.store import Database
+
+if TYPE_CHECKING:
+    from clawgate.rpc.endpoint import ConnectionHub
 
 __all__ = ["HEALTH_CLIENTS_LISTED", "ClientInfo", "ClientRegistry", "Gateway"]
 
@@ -93,9 +98,14 @@ class ClientRegistry:
 
 @dataclass(eq=False, kw_only=True)
 class Gateway:
-    """Everything a transport needs: settings, the store, the bus and the services."""
+    """Everything a transport needs: settings, the store, the bus and the services.
 
-    settings: Settings
+    Built once by ``clawgate.app`` and never changed afterwards: a live configuration change swaps
+    the settings inside ``live`` (``ConfigService``), and the services follow it there.
+    """
+
+    live: LiveSettings
+    config: ConfigService
     db: Database
     bus: EventBus
     box: SecretBox
@@ -122,12 +132,13 @@ class Gateway:
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     # Connections register a drain coroutine here; shutdown awaits them all.
     drains: set[asyncio.Task[None]] = field(default_factory=set)
-    # Reads and rewrites the config file; replaces ``settings`` (and the limiters) when it applies
-    # a change live. ``settings`` is therefore the running configuration: read it at use time.
-    config: ConfigService = field(init=False)
+    # The WebSocket connections' ticks and shutdown (``clawgate.rpc.endpoint``), made by the first one.
+    ws_hub: ConnectionHub | None = None
 
-    def __post_init__(self) -> None:
-        self.config = ConfigService(self)
+    @property
+    def settings(self) -> Settings:
+        """The running configuration (``live.current``): read it at use time, never keep it."""
+        return self.live.current
 
     @property
     def uptime_ms(self) -> int:

@@ -41,7 +41,7 @@ async def home(ctx: HttpContext, _: None) -> Response:
     who, refusal = await _caller(ctx)
     counts = None
     if who is not None and healthy:
-        counts = await count_for(who, gateway.settings, gateway.agents, gateway.providers, gateway.sessions)
+        counts = await count_for(who, gateway.agents, gateway.providers, gateway.sessions)
     base = str(ctx.request.base_url).rstrip("/")
     dev = gateway.auth.dev_mode
     return HTMLResponse(_page(base, healthy, dev, who, refusal, counts))

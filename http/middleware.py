@@ -194,21 +194,36 @@ class StaticRoutes:
     tries every route's pattern in turn and wraps each call in two more layers; for the hot routes
     (``/v1/chat/completions`` above all) that is work for nothing. The endpoints handle their own
     errors (``make_route``); anything not in ``table`` (including HEAD) goes on to the router.
+
+    ``sockets`` maps WebSocket paths to plain ASGI apps (``/ws``): past the router and the exception
+    middleware, whose wrappers would otherwise sit on every frame sent.
     """
 
-    def __init__(self, app: ASGIApp, table: Mapping[tuple[str, str], Endpoint]) -> None:
+    def __init__(
+        self, app: ASGIApp, table: Mapping[tuple[str, str], Endpoint], sockets: Mapping[str, ASGIApp]
+    ) -> None:
         self.app = app
         self.table = table
+        self.sockets = sockets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root) :]
-            endpoint = self.table.get((scope["method"], path))
+        kind = scope["type"]
+        if kind == "http":
+            endpoint = self.table.get((scope["method"], _route_path(scope)))
             if endpoint is not None:
                 response = await endpoint(Request(scope, receive, send))
                 await response(scope, receive, send)
                 return
+        elif kind == "websocket" and (socket_app := self.sockets.get(_route_path(scope))) is not None:
+            await socket_app(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the routes are declared with (``root_path`` taken off)."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path

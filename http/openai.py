@@ -15,25 +15,46 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from msgspec import Struct
+from msgspec import UNSET, Struct
 from starlette.responses import StreamingResponse
 
 from clawgate.errors import GatewayError
 from clawgate.principal import Role
-from clawgate.providers.types import ToolSpec
 from clawgate.runtime.loop import LoopResult
-from clawgate.services.openai_compat import (
-    ChatCompletionRequest,
-    Exchange,
-    OpenAIService,
-    ResponsesRequest,
-    chat_messages,
-    response_messages,
-    usage_dict,
-)
+from clawgate.services.openai_compat import Exchange, OpenAIService
 
 from .errors import error_body
-from .types import Api, HttpContext, JSONObject
+from .openai_wire import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ContentPartAdded,
+    ContentPartDone,
+    Delta,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputMessage,
+    OutputText,
+    OutputTextDelta,
+    OutputTextDone,
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseError,
+    ResponseEvent,
+    ResponseFailed,
+    ResponseInProgress,
+    ResponseObject,
+    ResponsesRequest,
+    ResponseStatus,
+    chat_completion,
+    chat_exchange,
+    completion_usage,
+    response_object,
+    responses_exchange,
+    tool_call_deltas,
+)
+from .types import Api, HttpContext
 
 __all__ = ["ROUTES"]
 
@@ -57,10 +78,10 @@ def _service(ctx: HttpContext) -> OpenAIService:
     return ctx.gateway.openai
 
 
-def _stop(stop: str | list[str] | None) -> list[str] | None:
-    if stop is None:
-        return None
-    return [stop] if isinstance(stop, str) else stop
+def _goclaw_headers(ctx: HttpContext) -> tuple[str, str]:
+    """``X-GoClaw-Session-Key`` and ``X-GoClaw-Agent-Id`` (empty when absent)."""
+    headers = ctx.request.headers
+    return headers.get("x-goclaw-session-key", ""), headers.get("x-goclaw-agent-id", "")
 
 
 def _sse(data: Any) -> bytes:
@@ -70,31 +91,12 @@ def _sse(data: Any) -> bytes:
 # -- chat completions ---------------------------------------------------------------------------
 
 
-async def chat_completions(ctx: HttpContext, body: ChatCompletionRequest) -> Any:
-    headers = ctx.request.headers
-    tools = [ToolSpec(name=t.function.name, description=t.function.description,
-                      parameters=t.function.parameters or {"type": "object", "properties": {}})
-             for t in body.tools or []]  # fmt: skip
-    ex = await _service(ctx).start(
-        ctx.who, model=body.model, messages=chat_messages(body.messages), client_tools=tools,
-        tool_choice=body.tool_choice, stream=body.stream, temperature=body.temperature,
-        max_tokens=body.max_completion_tokens or body.max_tokens, stop=_stop(body.stop), user=body.user,
-        session_header=headers.get("x-goclaw-session-key", ""), agent_header=headers.get("x-goclaw-agent-id", ""),
-        prefix="chatcmpl-",
-    )  # fmt: skip
+async def chat_completions(
+    ctx: HttpContext, body: ChatCompletionRequest
+) -> ChatCompletion | StreamingResponse:
+    ex = await _service(ctx).start(ctx.who, chat_exchange(body, *_goclaw_headers(ctx)))
     if not body.stream:
-        res = await OpenAIService.outcome(ex)
-        message: dict[str, Any] = {"role": "assistant", "content": res.content or None, "refusal": None}
-        if res.tool_calls:
-            message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in res.tool_calls
-            ]
-        return {
-            "id": ex.id, "object": "chat.completion", "created": ex.created, "model": body.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": res.finish_reason, "logprobs": None}],
-            "usage": usage_dict(res.usage), "system_fingerprint": None,
-        }  # fmt: skip
+        return chat_completion(ex.id, ex.created, body.model, await OpenAIService.outcome(ex))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
         _chat_stream(ctx, ex, body.model, include_usage), media_type="text/event-stream", headers=_SSE_HEADERS
@@ -107,29 +109,17 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def _chat_stream(
     ctx: HttpContext, ex: Exchange, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return _sse({"id": ex.id, "object": "chat.completion.chunk", "created": ex.created, "model": model,
-                     "system_fingerprint": None,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})  # fmt: skip
+    def chunk(delta: Delta, finish: str | None = None) -> bytes:
+        return _sse(ChatCompletionChunk(id=ex.id, created=ex.created, model=model,
+                                        choices=[ChunkChoice(delta=delta, finish_reason=finish)]))  # fmt: skip
 
     try:
-        yield chunk({"role": "assistant", "content": ""})
+        yield chunk(Delta(role="assistant", content=""))
         async for kind, payload in OpenAIService.drain(ex):
             if kind == "chunk":
-                yield chunk({"content": payload["content"]})
+                yield chunk(Delta(content=payload["content"]))
             elif kind == "tool_call_delta":
-                deltas = []
-                for d in payload["tool_calls"]:
-                    item: dict[str, Any] = {
-                        "index": d["index"],
-                        "function": {"arguments": d.get("arguments", "")},
-                    }
-                    if d.get("id"):
-                        item["id"], item["type"] = d["id"], "function"
-                    if d.get("name"):
-                        item["function"]["name"] = d["name"]
-                    deltas.append(item)
-                yield chunk({"tool_calls": deltas})
+                yield chunk(Delta(tool_calls=tool_call_deltas(payload["tool_calls"])))
         try:
             res = await OpenAIService.outcome(ex)
         except GatewayError as error:
@@ -137,11 +127,11 @@ async def _chat_stream(
             yield b"data: [DONE]\n\n"
             return
         yield chunk(
-            {}, res.finish_reason if res.finish_reason in {"stop", "tool_calls", "length"} else "stop"
+            Delta(), res.finish_reason if res.finish_reason in {"stop", "tool_calls", "length"} else "stop"
         )
         if include_usage:
-            yield _sse({"id": ex.id, "object": "chat.completion.chunk", "created": ex.created, "model": model,
-                        "choices": [], "usage": usage_dict(res.usage)})  # fmt: skip
+            yield _sse(ChatCompletionChunk(id=ex.id, created=ex.created, model=model, system_fingerprint=UNSET,
+                                           choices=[], usage=completion_usage(res.usage)))  # fmt: skip
         yield b"data: [DONE]\n\n"
     finally:
         await OpenAIService.abandon(ex)
@@ -150,46 +140,13 @@ async def _chat_stream(
 # -- responses ----------------------------------------------------------------------------------
 
 
-def _response_object(
-    ex: Exchange, model: str, status: str, res: LoopResult | None, msg_id: str
-) -> dict[str, Any]:
-    output: list[dict[str, Any]] = []
-    if res is not None:
-        if res.content or not res.tool_calls:
-            output.append({"type": "message", "id": msg_id, "status": "completed", "role": "assistant",
-                           "content": [{"type": "output_text", "text": res.content, "annotations": []}]})  # fmt: skip
-        for call in res.tool_calls:
-            output.append({"type": "function_call", "id": f"fc_{call.id}", "call_id": call.id, "name": call.name,
-                           "arguments": call.arguments, "status": "completed"})  # fmt: skip
-    usage = None
-    if res is not None:
-        u = usage_dict(res.usage)
-        usage = {"input_tokens": u["prompt_tokens"], "output_tokens": u["completion_tokens"],
-                 "total_tokens": u["total_tokens"], "input_tokens_details": {"cached_tokens": 0},
-                 "output_tokens_details": {"reasoning_tokens": 0}}  # fmt: skip
-    return {
-        "id": ex.id, "object": "response", "created_at": ex.created, "status": status, "model": model,
-        "output": output, "usage": usage, "error": None, "incomplete_details": None, "instructions": None,
-        "metadata": {}, "parallel_tool_calls": True, "temperature": None, "tool_choice": "auto", "tools": [],
-        "top_p": None,
-    }  # fmt: skip
-
-
-async def responses(ctx: HttpContext, body: ResponsesRequest) -> Any:
-    headers = ctx.request.headers
-    tools = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters or {"type": "object", "properties": {}})
-             for t in body.tools or []]  # fmt: skip
-    ex = await _service(ctx).start(
-        ctx.who, model=body.model, messages=response_messages(body), client_tools=tools, tool_choice=body.tool_choice,
-        stream=body.stream, temperature=body.temperature, max_tokens=body.max_output_tokens or body.max_tokens,
-        stop=None, user=body.user, session_header=headers.get("x-goclaw-session-key", ""),
-        agent_header=headers.get("x-goclaw-agent-id", ""), prefix="resp_",
-    )  # fmt: skip
+async def responses(ctx: HttpContext, body: ResponsesRequest) -> ResponseObject | StreamingResponse:
+    ex = await _service(ctx).start(ctx.who, responses_exchange(body, *_goclaw_headers(ctx)))
     msg_id = f"msg_{uuid.uuid4().hex[:24]}"
     if not body.stream:
         res = await OpenAIService.outcome(ex)
-        out = _response_object(ex, body.model, "completed", res, msg_id)
-        out["output_text"] = res.content
+        out = response_object(ex.id, ex.created, body.model, "completed", res, msg_id)
+        out.output_text = res.content
         return out
     return StreamingResponse(_responses_stream(ctx, ex, body.model, msg_id), media_type="text/event-stream",
                              headers=_SSE_HEADERS)  # fmt: skip
@@ -198,18 +155,18 @@ async def responses(ctx: HttpContext, body: ResponsesRequest) -> Any:
 async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: str) -> AsyncIterator[bytes]:
     seq = 0
 
-    def event(kind: str, data: dict[str, Any]) -> bytes:
+    def event(data: ResponseEvent) -> bytes:
         nonlocal seq
         seq += 1
-        return f"event: {kind}\n".encode() + _sse({"type": kind, "sequence_number": seq, **data})
+        data.sequence_number = seq
+        return f"event: {data.name}\n".encode() + _sse(data)
+
+    def response(status: ResponseStatus, res: LoopResult | None = None) -> ResponseObject:
+        return response_object(ex.id, ex.created, model, status, res, msg_id)
 
     try:
-        yield event(
-            "response.created", {"response": _response_object(ex, model, "in_progress", None, msg_id)}
-        )
-        yield event(
-            "response.in_progress", {"response": _response_object(ex, model, "in_progress", None, msg_id)}
-        )
+        yield event(ResponseCreated(response=response("in_progress")))
+        yield event(ResponseInProgress(response=response("in_progress")))
         started = False
         text: list[str] = []
         async for kind, payload in OpenAIService.drain(ex):
@@ -217,32 +174,23 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
                 continue
             if not started:
                 started = True
-                yield event("response.output_item.added", {"output_index": 0, "item": {
-                    "type": "message", "id": msg_id, "status": "in_progress", "role": "assistant", "content": []}})  # fmt: skip
-                yield event("response.content_part.added", {"item_id": msg_id, "output_index": 0, "content_index": 0,
-                                                             "part": {"type": "output_text", "text": "", "annotations": []}})  # fmt: skip
+                yield event(OutputItemAdded(item=OutputMessage(id=msg_id, status="in_progress", content=[])))
+                yield event(ContentPartAdded(item_id=msg_id, part=OutputText(text="")))
             text.append(payload["content"])
-            yield event("response.output_text.delta", {"item_id": msg_id, "output_index": 0, "content_index": 0,
-                                                       "delta": payload["content"], "logprobs": []})  # fmt: skip
+            yield event(OutputTextDelta(item_id=msg_id, delta=payload["content"]))
         try:
             res = await OpenAIService.outcome(ex)
         except GatewayError as error:
-            failed = _response_object(ex, model, "failed", None, msg_id)
-            failed["error"] = {"code": error.code.lower(), "message": error.message(ctx.locale)}
-            yield event("response.failed", {"response": failed})
+            failed = response("failed")
+            failed.error = ResponseError(code=error.code.lower(), message=error.message(ctx.locale))
+            yield event(ResponseFailed(response=failed))
             return
         if started:
-            full = "".join(text)
-            yield event("response.output_text.done", {"item_id": msg_id, "output_index": 0, "content_index": 0,
-                                                      "text": full, "logprobs": []})  # fmt: skip
-            part = {"type": "output_text", "text": full, "annotations": []}
-            yield event(
-                "response.content_part.done",
-                {"item_id": msg_id, "output_index": 0, "content_index": 0, "part": part},
-            )
-            yield event("response.output_item.done", {"output_index": 0, "item": {
-                "type": "message", "id": msg_id, "status": "completed", "role": "assistant", "content": [part]}})  # fmt: skip
-        yield event("response.completed", {"response": _response_object(ex, model, "completed", res, msg_id)})
+            part = OutputText(text="".join(text))
+            yield event(OutputTextDone(item_id=msg_id, text=part.text))
+            yield event(ContentPartDone(item_id=msg_id, part=part))
+            yield event(OutputItemDone(item=OutputMessage(id=msg_id, status="completed", content=[part])))
+        yield event(ResponseCompleted(response=response("completed", res)))
     finally:
         await OpenAIService.abandon(ex)
 
@@ -264,9 +212,9 @@ async def get_model(ctx: HttpContext, _: None) -> Model:
 
 ROUTES = [
     Api("POST", "/v1/chat/completions", chat_completions, Role.OPERATOR, "OpenAI-compatible chat completions",
-        body=ChatCompletionRequest, family="openai", response=JSONObject, tag="openai", streams=True),
+        body=ChatCompletionRequest, family="openai", response=ChatCompletion, tag="openai", streams=True),
     Api("POST", "/v1/responses", responses, Role.OPERATOR, "OpenAI Responses API (also GoClaw's messages form)",
-        body=ResponsesRequest, family="openai", response=JSONObject, tag="openai", streams=True),
+        body=ResponsesRequest, family="openai", response=ResponseObject, tag="openai", streams=True),
     Api("GET", "/v1/models", list_models, Role.VIEWER, "The caller's agents, and providers' models", response=ModelList,
         family="openai", tag="openai"),
     Api("GET", "/v1/models/{model}", get_model, Role.VIEWER, "One agent as a model", response=Model,

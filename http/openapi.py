@@ -93,7 +93,7 @@ def _body_required(kind: type[Any]) -> bool:
 def build_spec(routes: list[Api], methods: Mapping[str, Method] | None = None) -> dict[str, Any]:
     """An OpenAPI 3.1 document for ``routes``, with the WebSocket ``methods`` (default: every
     method) described under ``x-websocket-methods`` and their events under ``x-websocket-events``."""
-    from clawgate.rpc import METHODS
+    from clawgate.rpc.methods import METHODS
 
     methods = METHODS if methods is None else methods
     kinds: list[Any] = []

@@ -1,10 +1,12 @@
-"""The flat route table: every REST module's ``ROUTES``, plus the WebSocket endpoint."""
+"""The flat route table: every REST module's ``ROUTES``; and the WebSocket endpoint, served as a
+plain ASGI app by ``StaticRoutes`` (``static_sockets``)."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
-from clawgate.rpc.endpoint import websocket_endpoint
+from clawgate.rpc.endpoint import websocket_app
 
 from . import agents, api_keys, health, home, openai, providers, sessions, system_configs, tenants
 from .middleware import Endpoint
@@ -12,7 +14,7 @@ from .openapi import openapi_routes
 from .routing import make_route
 from .types import Api
 
-__all__ = ["ROUTES", "all_apis", "build_routes", "static_endpoints"]
+__all__ = ["ROUTES", "all_apis", "build_routes", "static_endpoints", "static_sockets"]
 
 # Starlette matches routes in order: the hottest paths (probes, the OpenAI API) come first.
 ROUTES: list[Api] = [
@@ -46,10 +48,7 @@ def all_apis() -> list[Api]:
 
 
 def build_routes() -> list[BaseRoute]:
-    table = all_apis()
-    routes: list[BaseRoute] = [make_route(api) for api in table]
-    routes.append(WebSocketRoute("/ws", websocket_endpoint))
-    return routes
+    return [make_route(api) for api in all_apis()]
 
 
 def static_endpoints(routes: list[BaseRoute]) -> dict[tuple[str, str], Endpoint]:
@@ -61,3 +60,8 @@ def static_endpoints(routes: list[BaseRoute]) -> dict[tuple[str, str], Endpoint]
                 if method != "HEAD":
                     table[(method, route.path)] = route.endpoint
     return table
+
+
+def static_sockets() -> dict[str, ASGIApp]:
+    """WebSocket path -> plain ASGI app, for ``StaticRoutes``: ``GET /ws``, the RPC protocol."""
+    return {"/ws": websocket_app}

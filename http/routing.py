@@ -13,11 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from clawgate import wire
-from clawgate.errors import (
-    Forbidden,
-    GatewayError,
-    UnsupportedMediaType,
-)
+from clawgate.errors import Forbidden, UnsupportedMediaType
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
@@ -120,9 +116,7 @@ def make_route(api: Api) -> Route:
                 request_id=request_id_of(request),
             )
             result = await api.handler(ctx, body)
-        except GatewayError as exc:
-            return render_exception(request, exc)
-        except Exception as exc:
+        except Exception as exc:  # GatewayError in its envelope, our own bug as 500 (render_exception)
             return render_exception(request, exc)
         if isinstance(result, Response):
             return result

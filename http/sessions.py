@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from msgspec import Meta, Struct
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.principal import Role
-from clawgate.services.sessions import BranchParams, SessionListParams
-from clawgate.services.traces import TraceFollowParams, TraceListParams
+from clawgate.services.sessions import Branched, BranchParams, HistoryPage, SessionList, SessionListParams
+from clawgate.services.traces import TraceDetail, TraceFollow, TraceFollowParams, TraceList, TraceListParams
 from clawgate.wire import ChatText, Index
 
-from .types import Api, HttpContext, JSONObject
+from .types import Api, HttpContext
 
 __all__ = ["ROUTES"]
 
@@ -28,49 +29,61 @@ class WakeBody(Struct, kw_only=True, forbid_unknown_fields=True):
     metadata: dict[str, Any] = {}
 
 
-async def list_sessions(ctx: HttpContext, params: SessionListParams) -> dict[str, Any]:
+class WakeResult(Struct, kw_only=True):
+    """The answer of a wake: the run's ``content`` and ``usage``, or ``injected`` when the message
+    joined a run already going in that session."""
+
+    run_id: str | None = None
+    session_key: str | None = None
+    content: str | UnsetType = UNSET
+    usage: dict[str, Any] | UnsetType | None = UNSET
+    injected: bool | UnsetType = UNSET
+
+
+async def list_sessions(ctx: HttpContext, params: SessionListParams) -> SessionList:
     return await ctx.gateway.sessions.list_sessions(ctx.who, params)
 
 
-async def branch(ctx: HttpContext, body: BranchParams) -> dict[str, Any]:
+async def branch(ctx: HttpContext, body: BranchParams) -> Branched:
     return await ctx.gateway.sessions.branch(ctx.who, ctx.path["key"], body)
 
 
-async def follow(ctx: HttpContext, query: FollowQuery) -> dict[str, Any]:
+async def follow(ctx: HttpContext, query: FollowQuery) -> HistoryPage:
     return await ctx.gateway.sessions.follow(ctx.who, ctx.path["key"], query.cursor, query.limit)
 
 
-async def wake(ctx: HttpContext, body: WakeBody) -> dict[str, Any]:
+async def wake(ctx: HttpContext, body: WakeBody) -> WakeResult:
     """Run the agent once on a message (orchestrators: n8n, Paperclip) and answer with the result."""
-    return await ctx.gateway.chat.wake(
+    result = await ctx.gateway.chat.wake(
         ctx.who, ctx.path["id"], body.message, session_key=body.session_key, user_id=body.user_id
     )
+    # ChatService.wake answers a dict; read into its published shape (the same keys).
+    return msgspec.convert(result, WakeResult)
 
 
-async def list_traces(ctx: HttpContext, params: TraceListParams) -> dict[str, Any]:
-    rows = await ctx.gateway.traces.list_traces(ctx.who, params)
-    return {"traces": rows, "limit": params.limit, "offset": params.offset}
+async def list_traces(ctx: HttpContext, params: TraceListParams) -> TraceList:
+    return await ctx.gateway.traces.list_traces(ctx.who, params)
 
 
-async def follow_traces(ctx: HttpContext, params: TraceFollowParams) -> dict[str, Any]:
+async def follow_traces(ctx: HttpContext, params: TraceFollowParams) -> TraceFollow:
     return await ctx.gateway.traces.follow(ctx.who, params)
 
 
-async def get_trace(ctx: HttpContext, _: None) -> dict[str, Any]:
+async def get_trace(ctx: HttpContext, _: None) -> TraceDetail:
     return await ctx.gateway.traces.get(ctx.who, ctx.path["id"])
 
 
 ROUTES = [
     Api("GET", "/v1/sessions", list_sessions, Role.VIEWER, "List sessions (own sessions for non-admins)",
-        query=SessionListParams, response=JSONObject, tag="sessions"),
+        query=SessionListParams, response=SessionList, tag="sessions"),
     Api("POST", "/v1/chat/sessions/{key}/branch", branch, Role.OPERATOR, "Branch a session up to an index",
-        body=BranchParams, status=201, response=JSONObject, tag="sessions"),
+        body=BranchParams, status=201, response=Branched, tag="sessions"),
     Api("GET", "/v1/chat/sessions/{key}/history/follow", follow, Role.VIEWER, "Cursor read of a session's messages",
-        query=FollowQuery, response=JSONObject, tag="sessions"),
+        query=FollowQuery, response=HistoryPage, tag="sessions"),
     Api("POST", "/v1/agents/{id}/wake", wake, Role.OPERATOR, "Run the agent once on a message", body=WakeBody,
-        response=JSONObject, tag="agents"),
-    Api("GET", "/v1/traces", list_traces, Role.VIEWER, "List traces", query=TraceListParams, response=JSONObject, tag="traces"),
+        response=WakeResult, tag="agents"),
+    Api("GET", "/v1/traces", list_traces, Role.VIEWER, "List traces", query=TraceListParams, response=TraceList, tag="traces"),
     Api("GET", "/v1/traces/follow", follow_traces, Role.VIEWER, "Traces changed since a time (live tail)",
-        query=TraceFollowParams, response=JSONObject, tag="traces"),
-    Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", response=JSONObject, tag="traces"),
+        query=TraceFollowParams, response=TraceFollow, tag="traces"),
+    Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", response=TraceDetail, tag="traces"),
 ]  # fmt: skip

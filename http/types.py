@@ -13,14 +13,11 @@ from clawgate.i18n import negotiate
 from clawgate.principal import Principal, Role
 from clawgate.state import Gateway
 
-__all__ = ["Api", "Family", "Handler", "HttpContext", "JSONObject", "Ok"]
+__all__ = ["Api", "Family", "Handler", "HttpContext", "Ok"]
 
 Family = Literal["goclaw", "openai", "mc", "plain"]
 """Which error envelope a route speaks: GoClaw ``{error:{code,message}}``, OpenAI's error object,
 Mission Control's ``{detail, request_id}``, or plain (health probes)."""
-
-JSONObject = dict[str, Any]
-"""Documented as a JSON object in OpenAPI (the shape follows the OpenAI or GoClaw reference)."""
 
 
 class Ok(Struct):

@@ -1,4 +1,4 @@
-"""The WebSocket methods and events, described from the method table (``clawgate.rpc.METHODS``) for
+"""The WebSocket methods and events, described from the method table (``clawgate.rpc.methods.METHODS``) for
 the OpenAPI document (``x-websocket-methods``, ``x-websocket-events``) and ``/docs/websocket``: each
 method's name, minimum role, params and result schemas, and the events it leads to."""
 
@@ -27,7 +27,7 @@ WS_EVENTS: Final[dict[str, str]] = {
     "heartbeat": "An agent heartbeat ran (arrives with heartbeat support)",
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
 }
-"""Every event a connection may receive (``clawgate.rpc.EVENTS``; a test keeps them equal)."""
+"""Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
 
 _METHOD_EVENTS: Final[dict[str, list[str]]] = {
     "chat.send": ["agent", "session.updated"],

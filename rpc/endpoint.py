@@ -5,7 +5,7 @@ frames (``Protocol.receive`` -> dispatch); calls of ``quick`` methods are awaite
 others get a task each (at most 64 in flight). Replies and events go to the connection's bounded
 send queue; the reader writes what a frame produced itself, and a writer task exists only while
 frames queued from elsewhere (events, slow calls) are being written. One task per gateway
-(``_Hub``) sends the ``tick`` events of every connection and stops the readers on shutdown. Pings
+(``ConnectionHub``, kept on ``Gateway.ws_hub``) sends the ``tick`` events of every connection and stops the readers on shutdown. Pings
 and the 60-second silence timeout are uvicorn's (``ws_ping_interval``/``ws_ping_timeout``, set by
 ``clawgate.server``). Closing the socket cancels only the calls waiting on it, never a run.
 """
@@ -18,24 +18,24 @@ import contextvars
 import ctypes
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import Literal
 
 import structlog
 from starlette import status
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
-from . import METHODS
 from .connection import Connection, State
 from .dispatch import dispatch
+from .methods import METHODS
 from .protocol import Call
 from .types import ConnId
 
-__all__ = ["websocket_endpoint"]
+__all__ = ["ConnectionHub", "websocket_app", "websocket_endpoint"]
 
 log = structlog.get_logger("clawgate.rpc")
 
@@ -58,7 +58,16 @@ _Phase = Literal["receive", "call", "flush", "done"]
 _DISCONNECTED = (WebSocketDisconnect, RuntimeError, OSError)
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
+async def websocket_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /ws`` as a plain ASGI app (``clawgate.http.middleware.StaticRoutes`` calls it): frames
+    go straight to the server's ``receive`` and ``send``, not through Starlette's router, its
+    exception middleware and ``WebSocket``, each a layer of calls on every frame. ``WebSocket``
+    still does the handshake and the close."""
+    await websocket_endpoint(WebSocket(scope, receive, send), receive, send)
+
+
+async def websocket_endpoint(ws: WebSocket, receive: Receive, send: Send) -> None:
+    """One connection: ``ws`` for the handshake and the close, ``receive``/``send`` for its frames."""
     gateway: Gateway = ws.state.gateway
     allowed = gateway.settings.gateway.allowed_origins
     origin = ws.headers.get("origin", "")
@@ -83,12 +92,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(conn_id=conn.id)
     try:
-        await _ConnectionLoop(gateway, ws, conn, task).run()
+        await _ConnectionLoop(gateway, ws, conn, task, receive, send).run()
     finally:
         gateway.drains.discard(task)
 
 
-class _Hub:
+class ConnectionHub:
     """The connections of one gateway: one task sends every connection's ``tick`` when it is due
     and, when shutdown begins, stops them all. It runs while there are connections."""
 
@@ -135,27 +144,29 @@ class _Hub:
                 conn_loop.tick(now, ts)
 
 
-_hubs: weakref.WeakKeyDictionary[Gateway, _Hub] = weakref.WeakKeyDictionary()
-
-
-def _hub(gateway: Gateway) -> _Hub:
-    hub = _hubs.get(gateway)
-    if hub is None:
-        hub = _hubs[gateway] = _Hub(gateway)
-    return hub
+def _hub(gateway: Gateway) -> ConnectionHub:
+    """The gateway's hub, made by its first connection."""
+    if gateway.ws_hub is None:
+        gateway.ws_hub = ConnectionHub(gateway)
+    return gateway.ws_hub
 
 
 class _ConnectionLoop:
     """One accepted WebSocket: reads frames, runs their calls, writes the queued frames, closes."""
 
     __slots__ = (
-        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "slots",
-        "stopping", "task", "writer", "ws",
+        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "receive",
+        "send", "slots", "stopping", "task", "writer", "ws",
     )  # fmt: skip
 
-    def __init__(self, gateway: Gateway, ws: WebSocket, conn: Connection, task: asyncio.Task[None]) -> None:
+    def __init__(
+        self, gateway: Gateway, ws: WebSocket, conn: Connection, task: asyncio.Task[None], receive: Receive,
+        send: Send,
+    ) -> None:  # fmt: skip
         self.gateway = gateway
         self.ws = ws
+        self.receive = receive
+        self.send = send
         self.conn = conn
         self.task = task
         self.limits = gateway.settings.limits
@@ -238,10 +249,10 @@ class _ConnectionLoop:
                 self.phase = "receive"
                 try:
                     if conn.is_open:
-                        message = await self.ws.receive()
+                        message = await self.receive()
                     else:
                         async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                            message = await self.ws.receive()
+                            message = await self.receive()
                 except TimeoutError:
                     await self._close(status.WS_1008_POLICY_VIOLATION, "connect timeout")
                     return
@@ -290,7 +301,7 @@ class _ConnectionLoop:
                 await self._close(status.WS_1008_POLICY_VIOLATION, "unauthorized")
                 return False
             return True
-        if all(self._quick(call) for call in reply.calls):
+        if self._all_quick(reply.calls):
             await self._run_calls(reply.calls, reply.batch)
             return True
         self.phase = "receive"  # nothing of this frame is lost if stopping interrupts the wait
@@ -300,6 +311,12 @@ class _ConnectionLoop:
         self.in_flight.add(task)
         task.add_done_callback(self._done)
         return True
+
+    @classmethod
+    def _all_quick(cls, calls: list[Call]) -> bool:
+        if len(calls) == 1:  # the common case, without a generator
+            return cls._quick(calls[0])
+        return all(cls._quick(call) for call in calls)
 
     @staticmethod
     def _quick(call: Call) -> bool:
@@ -346,7 +363,7 @@ class _ConnectionLoop:
 
     async def _write(self) -> bool:
         """Write every queued frame, including those queued meanwhile; False if the socket is gone."""
-        conn, send = self.conn, self.ws.send
+        conn, send = self.conn, self.send
         while frames := conn.take():
             for frame in frames:
                 conn.sent(frame)

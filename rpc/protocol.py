@@ -8,7 +8,6 @@ the per-connection event ``seq`` (1, 2, 3 ... without gaps).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import msgspec
@@ -59,9 +58,11 @@ _lenient_id = msgspec.json.Decoder(_Id)
 _lenient_ids = msgspec.json.Decoder(list[_Id])
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One decoded request. ``notify`` is a JSON-RPC notification: run it, answer nothing."""
+class Call(msgspec.Struct, frozen=True):
+    """One decoded request. ``notify`` is a JSON-RPC notification: run it, answer nothing.
+
+    (A Struct, not a dataclass, as ``Reply``: built once per frame, and a frozen dataclass's
+    ``__init__`` costs about 1 us more, measured.)"""
 
     id: Any
     method: str
@@ -70,8 +71,7 @@ class Call:
     error: bytes | None = None  # a batch element that was invalid: its answer is already decided
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(msgspec.Struct, frozen=True):
     """What ``Protocol.receive`` produced: calls to run, or an error frame to send at once."""
 
     calls: list[Call]
@@ -93,23 +93,24 @@ def decode_params(method: Method, raw: msgspec.Raw) -> Any:
     return wire.decode(data, method.params)
 
 
-def _envelope_error(data: bytes, exc: Exception, jsonrpc: bool) -> tuple[Any, InvalidRequest]:
-    """The id to answer under and the error for a frame whose envelope did not decode.
-
-    The id is read leniently (unknown fields skipped, the frame salvaged) so that the caller's
-    call resolves; None when it cannot be read.
-    """
+def _envelope_error(data: bytes, exc: Exception, jsonrpc: bool) -> InvalidRequest:
+    """The error for a frame whose envelope did not decode."""
     if isinstance(exc, RecursionError):
-        error = wire.too_deep()
-    elif isinstance(exc, msgspec.ValidationError):
-        error = InvalidRequest("invalid_frame" if jsonrpc else "invalid_request", detail=str(exc))
-    else:
-        assert isinstance(exc, msgspec.DecodeError)
-        error = wire.malformed(exc, data)
+        return wire.too_deep()
+    if isinstance(exc, msgspec.ValidationError):
+        return InvalidRequest("invalid_frame" if jsonrpc else "invalid_request", detail=str(exc))
+    assert isinstance(exc, msgspec.DecodeError)
+    return wire.malformed(exc, data)
+
+
+def _salvaged_id(data: bytes, jsonrpc: bool) -> Any:
+    """The id to answer a broken frame under, read leniently (unknown fields skipped, the frame
+    salvaged) so that the caller's call resolves; None when it cannot be read (or, in native
+    framing, is not a string)."""
     call_id = next(iter(_lenient(data, _lenient_id)), None)
     if not jsonrpc and not isinstance(call_id, str):
-        call_id = None
-    return call_id, error
+        return None
+    return call_id
 
 
 def _lenient(data: bytes, decoder: msgspec.json.Decoder[Any]) -> list[Any]:
@@ -147,18 +148,21 @@ class Protocol:
             try:
                 req = _native.decode(data)
             except (msgspec.DecodeError, RecursionError) as exc:
-                return Reply([], self.error(*_envelope_error(data, exc, jsonrpc=False)))
+                error = _envelope_error(data, exc, jsonrpc=False)
+                return Reply([], self.error(_salvaged_id(data, jsonrpc=False), error))
             return Reply([Call(req.id, req.method, req.params)])
         try:
             if data.lstrip()[:1] != b"[":
                 return Reply([self._jsonrpc_call(_jsonrpc_one.decode(data))])
             elements = _jsonrpc_batch.decode(data)
         except (msgspec.DecodeError, RecursionError) as exc:
-            call_id, error = _envelope_error(data, exc, jsonrpc=True)
-            ids = _lenient(data, _lenient_ids) if data.lstrip()[:1] == b"[" else []
-            if ids:  # a batch that does not decode: each request in it gets the error
-                return Reply([], self.batch([self.error(i, error) for i in ids]))
-            return Reply([], self.error(call_id, error))
+            error = _envelope_error(data, exc, jsonrpc=True)
+            if data.lstrip()[:1] == b"[":
+                # A batch that does not decode: each request in it gets the error (read once).
+                if ids := _lenient(data, _lenient_ids):
+                    return Reply([], self.batch([self.error(i, error) for i in ids]))
+                return Reply([], self.error(None, error))
+            return Reply([], self.error(_salvaged_id(data, jsonrpc=True), error))
         if not elements:
             return Reply([], self.error(None, InvalidRequest("invalid_frame", detail="empty batch")))
         return Reply([self._element(raw) for raw in elements], batch=True)
@@ -168,7 +172,8 @@ class Protocol:
         try:
             return self._jsonrpc_call(_jsonrpc_one.decode(raw))
         except msgspec.DecodeError as exc:
-            error = self.error(*_envelope_error(bytes(raw), exc, jsonrpc=True))
+            data = bytes(raw)
+            error = self.error(_salvaged_id(data, jsonrpc=True), _envelope_error(data, exc, jsonrpc=True))
             return Call(None, "", raw, error=error)
 
     @staticmethod

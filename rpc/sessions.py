@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 
 from clawgate.principal import Role
-from clawgate.services.sessions import CompactParams, SessionListParams, SessionPatchParams
+from clawgate.services.sessions import CompactParams, SessionList, SessionListParams, SessionPatchParams
 from clawgate.services.traces import TimelineParams
 from clawgate.wire import NonNegative
 
@@ -26,7 +26,7 @@ class UsageParams(Struct, kw_only=True, forbid_unknown_fields=True):
     offset: NonNegative = 0
 
 
-async def list_sessions(ctx: CallContext, params: SessionListParams) -> dict[str, Any]:
+async def list_sessions(ctx: CallContext, params: SessionListParams) -> SessionList:
     return await ctx.gateway.sessions.list_sessions(ctx.who, params)
 
 

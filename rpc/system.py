@@ -39,8 +39,8 @@ class ConnectParams(Struct, kw_only=True):
 
 async def connect(ctx: CallContext, params: ConnectParams) -> dict[str, Any]:
     """Authenticate the connection (spec section 2). Raises: Unauthorized, TenantAccessRevoked."""
-    from . import EVENTS
-    from . import METHODS as ALL
+    from .methods import EVENTS
+    from .methods import METHODS as ALL
 
     gateway = ctx.gateway
     locale = params.locale.lower().split("-")[0] if params.locale else "en"

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NewType
 
 from clawgate.principal import Principal, Role
-from clawgate.state import Gateway
 
 if TYPE_CHECKING:
+    # For types only: the protocol core (``protocol.py`` -> here) must load without the app.
     from clawgate.rpc.connection import Connection
+    from clawgate.state import Gateway
 
 __all__ = ["CallContext", "ConnId", "Handler", "Method", "RpcId"]
 

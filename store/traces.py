@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from msgspec import Struct
 
 from clawgate.sql import query
@@ -14,7 +15,13 @@ from clawgate.store._rows import many, maybe
 from clawgate.store.types import SpanRow, TraceRow, UsageRow, UsageSummaryRow
 
 __all__ = [
+    "ExchangeMessage",
+    "ExchangeRecord",
+    "ExchangeSession",
+    "ExchangeTrace",
+    "ExchangeUsage",
     "NewSpan",
+    "RecordedToolCall",
     "finish_trace",
     "follow",
     "get",
@@ -212,6 +219,84 @@ async def follow(
     return many(rows, TraceRow)
 
 
+class ExchangeTrace(Struct, kw_only=True):
+    """The finished trace of one exchange (``traces`` row)."""
+
+    id: UUID
+    run_id: UUID
+    agent_id: UUID
+    user_id: str
+    session_key: str
+    name: str
+    channel: str
+    status: str
+    error: str
+    input_preview: str
+    output_preview: str
+    input_tokens: int
+    output_tokens: int
+    span_count: int
+    llm_calls: int
+    tool_calls: int
+    start_time: datetime
+    end_time: datetime
+
+
+class ExchangeUsage(Struct, kw_only=True):
+    """One completed LLM call of an exchange (``usage_records`` row)."""
+
+    agent_id: UUID
+    agent_key: str
+    user_id: str
+    session_key: str
+    run_id: UUID
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+
+
+class RecordedToolCall(Struct, kw_only=True):
+    id: str
+    name: str
+    arguments: str
+
+
+class ExchangeMessage(Struct, kw_only=True):
+    """A message an exchange adds to its session (``session_messages`` row)."""
+
+    role: str
+    content: str
+    run_id: UUID
+    thinking: str = ""
+    tool_call_id: str = ""
+    tool_calls: list[RecordedToolCall] = []
+
+
+class ExchangeSession(Struct, kw_only=True):
+    """The session an exchange is mapped to: its counters and new messages, in order."""
+
+    key: str
+    agent_id: UUID
+    user_id: str
+    channel: str
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    messages: list[ExchangeMessage]
+
+
+class ExchangeRecord(Struct, kw_only=True):
+    """Everything one finished exchange writes (``record_exchanges``)."""
+
+    tenant_id: UUID
+    trace: ExchangeTrace
+    spans: list[NewSpan]
+    usage: list[ExchangeUsage]
+    session: ExchangeSession | None = None
+
+
 class _Batch:
     """Exchanges flattened into one row list per table, each session's messages numbered in order."""
 
@@ -222,7 +307,8 @@ class _Batch:
         self.sessions: dict[tuple[object, object], dict[str, Any]] = {}
         self.messages: list[dict[str, Any]] = []
 
-    def add(self, exchange: dict[str, Any]) -> None:
+    def add(self, record: ExchangeRecord) -> None:
+        exchange: dict[str, Any] = msgspec.to_builtins(record)  # the rows go out as JSON
         tenant = exchange["tenant_id"]
         trace = exchange["trace"]
         self.traces.append({**trace, "tenant_id": tenant})
@@ -245,7 +331,7 @@ class _Batch:
             summed["model"] = session["model"] or summed["model"]
             summed["provider"] = session["provider"] or summed["provider"]
         for message in session["messages"]:
-            row = {"thinking": "", "tool_calls": [], "tool_call_id": "", **message, "tenant_id": tenant,
+            row = {**message, "tenant_id": tenant,
                    "session_key": session["key"], "ord": summed["n"]}  # fmt: skip
             summed["n"] += 1
             self.messages.append(row)
@@ -257,12 +343,9 @@ class _Batch:
                 "sessions": list(self.sessions.values()), "messages": self.messages}  # fmt: skip
 
 
-async def record_exchanges(conn: asyncpg.Connection, exchanges: list[dict[str, Any]]) -> None:
+async def record_exchanges(conn: asyncpg.Connection, exchanges: list[ExchangeRecord]) -> None:
     """Record finished requests in one round trip (``clawgate_record_exchanges``): their traces, spans,
     usage, and their sessions' new messages, in the order given.
-
-    An exchange is ``{tenant_id, trace: {id, ...}, spans: [...], usage: [...], session: {key, agent_id,
-    user_id, channel, model, provider, input_tokens, output_tokens, messages: [...]} | None}``.
 
     The commit does not wait for the WAL flush (``synchronous_commit = off``): the rows survive our
     process dying, only a crash of the database server itself could lose the last few hundred

@@ -4,7 +4,7 @@ through every REST route and every WebSocket method, and changes nothing of A's.
 Tenant A is set up through the API as an admin of A (a member, an agent with a context file, a
 provider with a key, a session with messages and a title, a trace, an API key, a system config entry,
 tenant settings). B's admin key then calls every route of ``clawgate.http.routes.all_apis()`` (the
-page at ``/`` and the documentation routes included) and every method of ``clawgate.rpc.METHODS``,
+page at ``/`` and the documentation routes included) and every method of ``clawgate.rpc.methods.METHODS``,
 aimed at A's ids, twice: plainly, and claiming alice (a member of A) and A's tenant id
 (``X-GoClaw-User-Id`` / ``X-GoClaw-Tenant-Id``, the connect ``user_id`` / ``tenant_id``). No response (nor event) may carry a value of A's that the
 request did not carry itself, none may be a 5xx / INTERNAL, and A re-read as A must be unchanged.
@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from clawgate.http.routes import all_apis
-from clawgate.rpc import METHODS
+from clawgate.rpc.methods import METHODS
 from clawgate.store.tenants import MASTER_TENANT_ID
 from tests.conftest import ServerFactory
 from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect

@@ -24,7 +24,7 @@ import contextlib
 import copy
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 import orjson
@@ -32,13 +32,10 @@ import orjson
 from clawgate import wire
 from clawgate.config import SECRET_PATHS, Settings, config_hash, settings_from_mapping
 from clawgate.errors import ConfigError, Forbidden, InvalidRequest, invalid_from_validation
+from clawgate.live import LiveSettings
 from clawgate.principal import Principal, Role
-from clawgate.ratelimit import CHAT_BURST
 from clawgate.services import require
 from clawgate.services.auth import is_loopback_host
-
-if TYPE_CHECKING:
-    from clawgate.state import Gateway
 
 __all__ = ["LIVE_FIELDS", "MASK", "ConfigService", "ConfigView", "Document"]
 
@@ -153,20 +150,20 @@ def masked(doc: Document) -> Document:
 
 
 class ConfigService:
-    """Owns the configuration file and swaps the live ``Settings`` on the ``Gateway``.
+    """Owns the configuration file and swaps the running settings (``LiveSettings``).
 
     Changes are serialised by a lock in this process. Each process keeps its own settings: a
     change made through one process reaches the others at their next start.
     """
 
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    def __init__(self, live: LiveSettings) -> None:
+        self._live = live
         self._lock = asyncio.Lock()
         self._commits: set[asyncio.Task[bool]] = set()  # a reference to each, should a caller give up
         # What config.get shows: the last accepted configuration, which may hold fields that
-        # only take effect after a restart (the running settings are gateway.settings).
-        self._settings = gateway.settings
-        configured = gateway.settings.config_path
+        # only take effect after a restart (the running settings are ``live.current``).
+        self._settings = live.current
+        configured = live.current.config_path
         self.path = Path(configured) if configured else Path("config.json").resolve()
 
     def view(self, who: Principal) -> ConfigView:
@@ -233,24 +230,13 @@ class ConfigService:
         return any(p not in LIVE_FIELDS for p in changed)
 
     def _apply_live(self, settings: Settings, changed: set[Path_]) -> None:
-        gateway = self._gateway
-        running = document(gateway.settings)
+        """Swap in the running settings with the ``changed`` live fields taken from ``settings``
+        (the followers of ``LiveSettings`` apply them: owner ids, limiters, message limit)."""
+        running = document(self._live.current)
         for path in changed:
             _put(running, path, _get(document(settings), path))
         running["config_path"] = str(self.path)
-        live = settings_from_mapping(running)
-        gateway.settings = live
-        gateway.auth.reconfigure(live)
-        gateway.chat.reconfigure(live)
-        # In place: the chat and OpenAI services hold the chat limiter.
-        if {p for p in changed if p[0] == "rate_limits"}:
-            rl = live.rate_limits
-            gateway.ip_limiter.configure(rl.per_ip_rpm, rl.burst, exempt_operator=rl.exempt_operator)
-            gateway.key_limiter.configure(rl.per_key_rpm, rl.burst, exempt_operator=rl.exempt_operator)
-        if ("gateway", "rate_limit_rpm") in changed or ("rate_limits", "exempt_operator") in changed:
-            gateway.chat_limiter.configure(
-                live.gateway.rate_limit_rpm, CHAT_BURST, exempt_operator=live.rate_limits.exempt_operator
-            )
+        self._live.swap(settings_from_mapping(running))
 
     def _write(self, doc: Document) -> None:
         """Write ``doc`` atomically (mode 0600) with the secrets the file itself already held."""

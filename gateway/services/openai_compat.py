@@ -17,16 +17,16 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 from uuid import UUID
 
 import msgspec
 import structlog
-from msgspec import Meta, Struct
+from msgspec import Struct
 
 from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
-from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
+from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
 from clawgate.runtime.prompt import build_system_prompt
@@ -37,12 +37,11 @@ from clawgate.services.providers import ProviderService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, ToolContext
-from clawgate.wire import ChatText, Positive
 from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
 
-__all__ = ["ChatCompletionRequest", "Exchange", "ModelInfo", "OpenAIService", "ResponsesRequest"]
+__all__ = ["Exchange", "ExchangeRequest", "ModelInfo", "OpenAIService"]
 
 _MODEL_PREFIXES = ("clawgate:", "goclaw:", "agent:")
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -50,166 +49,25 @@ _RETRY_UNRECORDED_MS = 2000
 """``Retry-After`` of an answer that could not be recorded (the database is failing over or back)."""
 
 
-class _ContentPart(Struct, kw_only=True):
-    type: str
-    text: ChatText = ""
+class ExchangeRequest(Struct, kw_only=True, frozen=True):
+    """What the transport decoded from a chat completion or a response request.
 
+    ``session_key`` and ``agent`` come from the ``X-GoClaw-Session-Key`` and ``X-GoClaw-Agent-Id``
+    headers; ``prefix`` starts the exchange id (``chatcmpl-``, ``resp_``).
+    """
 
-class _FunctionCall(Struct, kw_only=True):
-    name: str
-    arguments: str = "{}"
-
-
-class _ToolCallIn(Struct, kw_only=True):
-    id: str
-    function: _FunctionCall
-    type: str = "function"
-
-
-class OAMessage(Struct, kw_only=True):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: ChatText | list[_ContentPart] | None = None
-    name: str | None = None
-    tool_calls: list[_ToolCallIn] | None = None
-    tool_call_id: str | None = None
-
-
-class _Function(Struct, kw_only=True):
-    name: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
-    description: str = ""
-    parameters: dict[str, Any] = {}
-    strict: bool | None = None
-
-
-class OATool(Struct, kw_only=True):
-    type: Literal["function"]
-    function: _Function
-
-
-class _StreamOptions(Struct, kw_only=True):
-    include_usage: bool = False
-
-
-class ChatCompletionRequest(Struct, kw_only=True):
-    """``POST /v1/chat/completions``. Fields the gateway does not use are accepted and ignored, as
-    OpenAI's SDK sends many; the ones it uses are validated."""
-
-    model: Annotated[str, Meta(min_length=1)]
-    messages: Annotated[list[OAMessage], Meta(min_length=1)]
-    stream: bool = False
-    stream_options: _StreamOptions | None = None
-    tools: list[OATool] | None = None
+    model: str
+    messages: list[ChatMessage]
+    prefix: str
+    client_tools: list[ToolSpec] = []
     tool_choice: str | dict[str, Any] | None = None
-    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    max_tokens: Positive | None = None
-    max_completion_tokens: Positive | None = None
-    stop: str | list[str] | None = None
-    user: Annotated[str, Meta(max_length=255)] | None = None
-    n: Annotated[int, Meta(ge=1, le=1)] | None = None
-
-
-class _InputContent(Struct, kw_only=True):
-    type: str
-    text: ChatText = ""
-
-
-class _InputItem(Struct, kw_only=True):
-    type: str = "message"
-    role: Literal["system", "developer", "user", "assistant"] | None = None
-    content: ChatText | list[_InputContent] | None = None
-    call_id: str | None = None
-    name: str | None = None
-    arguments: str | None = None
-    output: ChatText | None = None
-
-
-class _ResponsesTool(Struct, kw_only=True):
-    type: Literal["function"]
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = {}
-    strict: bool | None = None
-
-
-class ResponsesRequest(Struct, kw_only=True):
-    """``POST /v1/responses`` (OpenAI Responses API), also accepting GoClaw's ``messages`` form."""
-
-    model: Annotated[str, Meta(min_length=1)]
-    input: ChatText | list[_InputItem] | None = None
-    messages: list[OAMessage] | None = None
-    instructions: str | None = None
     stream: bool = False
-    tools: list[_ResponsesTool] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    max_output_tokens: Positive | None = None
-    max_tokens: Positive | None = None
-    user: Annotated[str, Meta(max_length=255)] | None = None
-
-
-def _text(content: str | list[Any] | None) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content:
-        if part.type in {"text", "input_text", "output_text"}:
-            parts.append(part.text)
-        else:
-            raise InvalidRequest(
-                detail=f"content part type {part.type!r} is not supported; send text",
-                details={"param": "messages"},
-            )
-    return "\n".join(parts)
-
-
-def chat_messages(messages: list[OAMessage]) -> list[ChatMessage]:
-    out = []
-    for m in messages:
-        role = "system" if m.role == "developer" else m.role
-        calls = [
-            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
-            for c in m.tool_calls or []
-        ]
-        out.append(
-            ChatMessage(
-                role=role,
-                content=_text(m.content),
-                name=m.name or "",
-                tool_calls=calls,
-                tool_call_id=m.tool_call_id or "",
-            )
-        )
-    return out
-
-
-def response_messages(req: ResponsesRequest) -> list[ChatMessage]:
-    if req.messages is not None:
-        out = chat_messages(req.messages)
-    elif isinstance(req.input, str):
-        out = [ChatMessage(role="user", content=req.input)]
-    elif req.input:
-        out = []
-        for item in req.input:
-            if item.type == "function_call":
-                call = ToolCall(id=item.call_id or "", name=item.name or "", arguments=item.arguments or "{}")
-                if out and out[-1].role == "assistant" and not out[-1].content:
-                    out[-1].tool_calls.append(call)
-                else:
-                    out.append(ChatMessage(role="assistant", tool_calls=[call]))
-            elif item.type == "function_call_output":
-                out.append(
-                    ChatMessage(role="tool", content=item.output or "", tool_call_id=item.call_id or "")
-                )
-            else:
-                role = "system" if item.role == "developer" else (item.role or "user")
-                out.append(ChatMessage(role=role, content=_text(item.content)))
-    else:
-        raise InvalidRequest(detail="input (or messages) is required", details={"param": "input"})
-    if req.instructions:
-        out.insert(0, ChatMessage(role="system", content=req.instructions))
-    return out
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    user: str | None = None
+    session_key: str = ""
+    agent: str = ""
 
 
 class ModelInfo(Struct, kw_only=True, frozen=True):
@@ -254,7 +112,7 @@ class OpenAIService:
         self._providers = providers
         self._default_agent = default_agent  # gateway.default_agent: runs "provider/model"; "" = off
         self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
-        self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
+        self._records: GroupWriter[traces.ExchangeRecord] = GroupWriter(db, traces.record_exchanges)
 
     async def close(self) -> None:
         """Wait until the exchanges already answered are recorded."""
@@ -305,23 +163,7 @@ class OpenAIService:
                 out.append(ModelInfo(id=f"{provider}/{model}", created=0, owned_by=provider))
         return out
 
-    async def start(
-        self,
-        who: Principal,
-        *,
-        model: str,
-        messages: list[ChatMessage],
-        client_tools: list[ToolSpec],
-        tool_choice: Any,
-        stream: bool,
-        temperature: float | None,
-        max_tokens: int | None,
-        stop: list[str] | None,
-        user: str | None,
-        session_header: str,
-        agent_header: str,
-        prefix: str,
-    ) -> Exchange:
+    async def start(self, who: Principal, req: ExchangeRequest) -> Exchange:
         """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
         The caller must see it to its end: ``outcome``, or ``abandon`` when it gives up.
 
@@ -330,23 +172,24 @@ class OpenAIService:
         FailedPrecondition (no provider), InvalidRequest.
         """
         require(who, Role.OPERATOR, "chat completions")
+        messages, user, stream = req.messages, req.user, req.stream
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
-        agent = await self._routed(who, model, agent_header)  # a failed lookup spends no budget
+        agent = await self._routed(who, req.model, req.agent)  # a failed lookup spends no budget
         self._limiter.check(
             f"oa:{who.key_id or who.user_id or who.via}", operator=who.is_operator, rpm=who.rate_limit_rpm
         )
         targets = await self._runner.llm.targets(agent)
         user_id = who.user_id or user or "openai"
-        if session_header:
-            key = session_header
+        if req.session_key:
+            key = req.session_key
         elif user:
             key = f"agent:{agent.agent_key}:openai:{_SAFE.sub('-', user)[:100]}"
         else:
             key = ""
         files = await self._agents.context_files(agent)
         run_id = uuid.uuid4()
-        exchange_id = f"{prefix}{run_id.hex[:24]}"
+        exchange_id = f"{req.prefix}{run_id.hex[:24]}"
         inp = LoopInput(
             targets=targets,
             system_prompt=build_system_prompt(agent, files),
@@ -359,13 +202,13 @@ class OpenAIService:
                 user_id=user_id,
                 run_id=run_id,
             ),
-            tools=[] if client_tools else list(REGISTRY.values()),
-            client_tools=client_tools,
-            tool_choice=tool_choice,
+            tools=[] if req.client_tools else list(REGISTRY.values()),
+            client_tools=req.client_tools,
+            tool_choice=req.tool_choice,
             stream=stream,
-            temperature=temperature if temperature is not None else agent.temperature,
-            max_tokens=max_tokens or agent.max_tokens,
-            stop=stop,
+            temperature=req.temperature if req.temperature is not None else agent.temperature,
+            max_tokens=req.max_tokens or agent.max_tokens,
+            stop=req.stop,
             max_iterations=agent.max_tool_iterations,
             retry=self._runner.retry_policy(),
         )
@@ -419,44 +262,31 @@ class OpenAIService:
         with the question and the answer, so that the text is not lost."""
         res = ex.loop.result
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        produced = list(res.produced)
-        if res.tool_calls:
-            produced.append(ChatMessage(role="assistant", content=res.content, tool_calls=res.tool_calls))
-        session = None
-        if ex.session_key:
-            session = {
-                "key": ex.session_key, "agent_id": ex.agent.id, "user_id": ex.user_id, "channel": "openai",
-                "model": res.model, "provider": res.provider, "input_tokens": res.usage.prompt_tokens,
-                "output_tokens": res.usage.completion_tokens,
-                "messages": [{"role": "user", "content": last_user, "run_id": run_id}]
-                + [{"role": m.role, "content": m.content, "thinking": m.thinking, "tool_call_id": m.tool_call_id,
-                    "tool_calls": [msgspec.to_builtins(c) for c in m.tool_calls], "run_id": run_id}
-                   for m in produced],
-            }  # fmt: skip
-        payload: dict[str, Any] = {
-            "tenant_id": who.tenant_id,
-            "trace": {
-                "id": uuid.uuid4(), "run_id": run_id, "agent_id": ex.agent.id, "user_id": ex.user_id,
-                "session_key": ex.session_key, "name": f"openai - {ex.agent.agent_key}", "channel": "openai",
-                "status": status, "error": error, "input_preview": last_user[:500],
-                "output_preview": res.content[:500], "input_tokens": res.usage.prompt_tokens,
-                "output_tokens": res.usage.completion_tokens, "span_count": len(res.spans),
-                "llm_calls": res.llm_calls, "tool_calls": res.tool_call_count, "start_time": started,
-                "end_time": datetime.now(UTC),
-            },
-            "spans": [msgspec.to_builtins(sp) for sp in res.spans],
-            "usage": [
-                {"agent_id": ex.agent.id, "agent_key": ex.agent.agent_key, "user_id": ex.user_id,
-                 "session_key": ex.session_key, "run_id": run_id, "model": sp.model, "provider": sp.provider,
-                 "input_tokens": sp.input_tokens, "output_tokens": sp.output_tokens}
+        record = traces.ExchangeRecord(
+            tenant_id=who.tenant_id,
+            trace=traces.ExchangeTrace(
+                id=uuid.uuid4(), run_id=run_id, agent_id=ex.agent.id, user_id=ex.user_id,
+                session_key=ex.session_key, name=f"openai - {ex.agent.agent_key}", channel="openai",
+                status=status, error=error, input_preview=last_user[:500], output_preview=res.content[:500],
+                input_tokens=res.usage.prompt_tokens, output_tokens=res.usage.completion_tokens,
+                span_count=len(res.spans), llm_calls=res.llm_calls, tool_calls=res.tool_call_count,
+                start_time=started, end_time=datetime.now(UTC),
+            ),
+            spans=res.spans,
+            usage=[
+                traces.ExchangeUsage(
+                    agent_id=ex.agent.id, agent_key=ex.agent.agent_key, user_id=ex.user_id,
+                    session_key=ex.session_key, run_id=run_id, model=sp.model, provider=sp.provider,
+                    input_tokens=sp.input_tokens, output_tokens=sp.output_tokens,
+                )
                 for sp in res.spans if sp.span_type == "llm_call" and sp.status == "completed"
             ],
-            "session": session,
-        }  # fmt: skip
+            session=_session_record(ex, res, last_user, run_id) if ex.session_key else None,
+        )  # fmt: skip
         try:
             # The answer has been produced; this mirrors it into the session and the trace, in a
             # batch with the other exchanges that finish meanwhile. The client hears back after.
-            await self._records.write(payload)
+            await self._records.write(record)
         except Exception as exc:
             log.error(
                 "openai.record_failed", error=str(exc), exchange_id=ex.id, status=status,
@@ -496,17 +326,28 @@ class OpenAIService:
                 await ex.task
 
 
+def _session_record(ex: Exchange, res: LoopResult, question: str, run_id: UUID) -> traces.ExchangeSession:
+    """The exchange's question and the messages it produced, for its session."""
+    produced = list(res.produced)
+    if res.tool_calls:
+        produced.append(ChatMessage(role="assistant", content=res.content, tool_calls=res.tool_calls))
+    answers = [
+        traces.ExchangeMessage(
+            role=m.role, content=m.content, thinking=m.thinking, tool_call_id=m.tool_call_id, run_id=run_id,
+            tool_calls=[traces.RecordedToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in m.tool_calls],
+        )
+        for m in produced
+    ]  # fmt: skip
+    return traces.ExchangeSession(
+        key=ex.session_key, agent_id=ex.agent.id, user_id=ex.user_id, channel="openai", model=res.model,
+        provider=res.provider, input_tokens=res.usage.prompt_tokens, output_tokens=res.usage.completion_tokens,
+        messages=[traces.ExchangeMessage(role="user", content=question, run_id=run_id), *answers],
+    )  # fmt: skip
+
+
 def _ignore(kind: str, payload: dict[str, Any]) -> None:
     pass
 
 
 _END: tuple[str, dict[str, Any]] = ("end", {})
 """Queued after the loop's last event when its task finishes (``drain`` stops there)."""
-
-
-def usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
-    }

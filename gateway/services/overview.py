@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-from clawgate.config import Settings
 from clawgate.principal import Principal, Role
 from clawgate.services.agents import AgentService
 from clawgate.services.providers import ProviderService
@@ -24,7 +23,6 @@ class Counts(Struct, kw_only=True, frozen=True):
 
 async def count_for(
     who: Principal,
-    settings: Settings,
     agents: AgentService,
     providers: ProviderService,
     sessions: SessionService,
@@ -36,8 +34,5 @@ async def count_for(
     listed = await sessions.list_sessions(who, SessionListParams(limit=1))
     provider_count = None
     if who.role >= Role.OPERATOR:
-        from_env = sum(1 for p in settings.providers.values() if p.api_key)
-        provider_count = len(await providers.list_providers(who)) + from_env
-    return Counts(
-        agents=len(await agents.list_agents(who)), providers=provider_count, sessions=int(listed["total"])
-    )
+        provider_count = len(await providers.list_providers(who))  # the environment's included
+    return Counts(agents=len(await agents.list_agents(who)), providers=provider_count, sessions=listed.total)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -23,7 +24,11 @@ from clawgate.wire import Index, NonNegative
 
 __all__ = [
     "BranchParams",
+    "Branched",
     "CompactParams",
+    "HistoryPage",
+    "SessionInfo",
+    "SessionList",
     "SessionListParams",
     "SessionPatchParams",
     "SessionService",
@@ -59,26 +64,69 @@ class BranchParams(Struct, kw_only=True, forbid_unknown_fields=True):
     metadata: dict[str, str] = {}
 
 
-def session_info(row: SessionListRow) -> dict[str, Any]:
-    """GoClaw's ``SessionInfoRich``."""
-    return {
-        "key": row.session_key,
-        "messageCount": row.message_count,
-        "created": row.created_at,
-        "updated": row.updated_at,
-        "label": row.label or None,
-        "channel": row.channel or None,
-        "userID": row.user_id,
-        "metadata": row.metadata or None,
-        "model": row.model or None,
-        "provider": row.provider or None,
-        "inputTokens": row.input_tokens,
-        "outputTokens": row.output_tokens,
-        "agentName": row.agent_name or row.agent_key,
-        "agentKey": row.agent_key,
-        "contextWindow": row.context_window,
-        "compactionCount": row.compaction_count,
-    }
+class SessionInfo(Struct, kw_only=True):
+    """GoClaw's ``SessionInfoRich``: one session in a list."""
+
+    key: str
+    messageCount: int
+    created: datetime
+    updated: datetime
+    label: str | None
+    channel: str | None
+    userID: str
+    metadata: dict[str, Any] | None
+    model: str | None
+    provider: str | None
+    inputTokens: int
+    outputTokens: int
+    agentName: str
+    agentKey: str
+    contextWindow: int
+    compactionCount: int
+
+
+class SessionList(Struct, kw_only=True):
+    """A page of sessions and how many there are in all."""
+
+    sessions: list[SessionInfo]
+    total: int
+    limit: int
+    offset: int
+
+
+class Branched(Struct, kw_only=True):
+    """The session a branch made: ``copied_messages`` of the source's ``total_messages``."""
+
+    ok: bool = True
+    source_key: str
+    session_key: str
+    copied_messages: int
+    total_messages: int
+    label: str
+
+
+class HistoryPage(Struct, kw_only=True):
+    """A cursor read of a session's messages; ``reset`` when the cursor was past the end (the
+    session was reset or compacted: read again from 0)."""
+
+    session_key: str
+    cursor: int
+    next_cursor: int
+    total: int
+    messages: list[dict[str, Any]]
+    reset: bool
+    updated: datetime
+
+
+def session_info(row: SessionListRow) -> SessionInfo:
+    """GoClaw's ``SessionInfoRich`` of ``row``."""
+    return SessionInfo(
+        key=row.session_key, messageCount=row.message_count, created=row.created_at, updated=row.updated_at,
+        label=row.label or None, channel=row.channel or None, userID=row.user_id, metadata=row.metadata or None,
+        model=row.model or None, provider=row.provider or None, inputTokens=row.input_tokens,
+        outputTokens=row.output_tokens, agentName=row.agent_name or row.agent_key, agentKey=row.agent_key,
+        contextWindow=row.context_window, compactionCount=row.compaction_count,
+    )  # fmt: skip
 
 
 class SessionService:
@@ -88,7 +136,7 @@ class SessionService:
         self._agents = agents
         self._llm = llm
 
-    async def list_sessions(self, who: Principal, params: SessionListParams) -> dict[str, Any]:
+    async def list_sessions(self, who: Principal, params: SessionListParams) -> SessionList:
         ref = params.agentId or params.agent_id
         agent_id = (await self._agents.get(who, ref)).id if ref else None
         user = None if who.sees_all else who.user_id
@@ -100,12 +148,9 @@ class SessionService:
             total = await sessions.count(
                 conn, who.tenant_id, user_id=user, agent_id=agent_id, channel=params.channel or None
             )
-        return {
-            "sessions": [session_info(r) for r in rows],
-            "total": total,
-            "limit": params.limit,
-            "offset": params.offset,
-        }
+        return SessionList(
+            sessions=[session_info(r) for r in rows], total=total, limit=params.limit, offset=params.offset
+        )
 
     async def preview(self, who: Principal, key: str) -> dict[str, Any]:
         session = await self._chat.session(who, key)
@@ -190,7 +235,7 @@ class SessionService:
             "summary": summary or None,
         }
 
-    async def branch(self, who: Principal, key: str, params: BranchParams) -> dict[str, Any]:
+    async def branch(self, who: Principal, key: str, params: BranchParams) -> Branched:
         """Copy messages [0, up_to_index) into a new session of the same agent."""
         require(who, Role.OPERATOR, "sessions.branch")
         source = await self._chat.session(who, key)
@@ -214,20 +259,20 @@ class SessionService:
             await sessions.set_message_count(
                 conn, who.tenant_id, created.id, params.up_to_index, source.summary, source.context_start
             )
-        return {
-            "ok": True, "source_key": key, "session_key": target, "copied_messages": params.up_to_index,
-            "total_messages": source.message_count, "label": params.label,
-        }  # fmt: skip
+        return Branched(
+            source_key=key, session_key=target, copied_messages=params.up_to_index,
+            total_messages=source.message_count, label=params.label,
+        )  # fmt: skip
 
-    async def follow(self, who: Principal, key: str, cursor: int, limit: int) -> dict[str, Any]:
+    async def follow(self, who: Principal, key: str, cursor: int, limit: int) -> HistoryPage:
         """Cursor read of a session's messages (``/history/follow``)."""
         session = await self._chat.session(who, key)
         if cursor > session.message_count:
-            return {"session_key": key, "cursor": cursor, "next_cursor": 0, "total": session.message_count,
-                    "messages": [], "reset": True, "updated": session.updated_at}  # fmt: skip
+            return HistoryPage(session_key=key, cursor=cursor, next_cursor=0, total=session.message_count,
+                               messages=[], reset=True, updated=session.updated_at)  # fmt: skip
         async with self._db.connection() as conn:
             rows = await sessions.messages(conn, who.tenant_id, session.id, start=cursor, limit=limit)
-        return {
-            "session_key": key, "cursor": cursor, "next_cursor": cursor + len(rows), "total": session.message_count,
-            "messages": [message_out(r) for r in rows], "reset": False, "updated": session.updated_at,
-        }  # fmt: skip
+        return HistoryPage(
+            session_key=key, cursor=cursor, next_cursor=cursor + len(rows), total=session.message_count,
+            messages=[message_out(r) for r in rows], reset=False, updated=session.updated_at,
+        )  # fmt: skip

@@ -12,9 +12,18 @@ from clawgate.principal import Principal
 from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
+from clawgate.store.types import SpanRow, TraceRow
 from clawgate.wire import NonNegative
 
-__all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService"]
+__all__ = [
+    "TimelineParams",
+    "TraceDetail",
+    "TraceFollow",
+    "TraceFollowParams",
+    "TraceList",
+    "TraceListParams",
+    "TraceService",
+]
 
 
 class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -41,22 +50,46 @@ class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
     offset: NonNegative = 0
 
 
+class TraceList(Struct, kw_only=True):
+    """A page of traces, newest first."""
+
+    traces: list[TraceRow]
+    limit: int
+    offset: int
+
+
+class TraceDetail(Struct, kw_only=True):
+    """A trace with its spans."""
+
+    trace: TraceRow
+    spans: list[SpanRow]
+
+
+class TraceFollow(Struct, kw_only=True):
+    """Traces changed since ``since``; ``cursor`` is the next ``since``. Each item of ``traces`` is
+    a trace, or with ``include_spans`` a ``{trace, spans}`` object (``TraceDetail``)."""
+
+    traces: list[Any]
+    cursor: datetime
+
+
 class TraceService:
     def __init__(self, db: Database, chat: ChatService) -> None:
         self._db = db
         self._chat = chat
 
-    async def list_traces(self, who: Principal, params: TraceListParams) -> list[Any]:
+    async def list_traces(self, who: Principal, params: TraceListParams) -> TraceList:
         agent_id = None
         if params.agent_id:
             agent_id = (await self._chat.resolve_agent(who, params.agent_id, "")).id
         async with self._db.connection() as conn:
-            return await traces.list_traces(
+            rows = await traces.list_traces(
                 conn, who.tenant_id, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
                 session_key=params.session_key or None, limit=params.limit, offset=params.offset,
             )  # fmt: skip
+        return TraceList(traces=rows, limit=params.limit, offset=params.offset)
 
-    async def follow(self, who: Principal, params: TraceFollowParams) -> dict[str, Any]:
+    async def follow(self, who: Principal, params: TraceFollowParams) -> TraceFollow:
         """Traces changed after ``since`` for one session or agent; ``cursor`` is the next ``since``."""
         if not params.session_key and not params.agent_id:
             raise InvalidRequest(detail="session_key or agent_id is required")
@@ -68,26 +101,23 @@ class TraceService:
                 session_key=params.session_key or None, status=params.status or None,
                 channel=params.channel or None, since=since, limit=params.limit,
             )  # fmt: skip
-            items: list[dict[str, Any]] = []
-            for row in rows:
-                item: dict[str, Any] = {"trace": row}
-                if params.include_spans:
-                    item["spans"] = await traces.spans(conn, who.tenant_id, row.id)
-                items.append(item)
+            items: list[Any] = list(rows)
+            if params.include_spans:
+                items = [
+                    TraceDetail(trace=row, spans=await traces.spans(conn, who.tenant_id, row.id))
+                    for row in rows
+                ]
         cursor = max((r.end_time or r.start_time for r in rows), default=since)
-        return {
-            "traces": [i["trace"] for i in items] if not params.include_spans else items,
-            "cursor": cursor,
-        }
+        return TraceFollow(traces=items, cursor=cursor)
 
-    async def get(self, who: Principal, trace_id: str) -> dict[str, Any]:
+    async def get(self, who: Principal, trace_id: str) -> TraceDetail:
         ident = parse_id(trace_id, "trace")
         async with self._db.connection() as conn:
             trace = await traces.get(conn, who.tenant_id, ident)
             if trace is None or (not who.sees_all and trace.user_id != who.user_id):
                 raise NotFound(kind="trace", id=trace_id)
             spans = await traces.spans(conn, who.tenant_id, ident)
-        return {"trace": trace, "spans": spans}
+        return TraceDetail(trace=trace, spans=spans)
 
     async def usage(self, who: Principal, agent: str, limit: int, offset: int) -> dict[str, Any]:
         user = None if who.sees_all else who.user_id

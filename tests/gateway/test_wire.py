@@ -9,8 +9,8 @@ from typing import Any
 import msgspec.inspect as mi
 
 from clawgate.http.routes import ROUTES
-from clawgate.rpc import METHODS
 from clawgate.rpc.messages import JsonRpcRequest, Request
+from clawgate.rpc.methods import METHODS
 from clawgate.wire import INT64_MAX, INT64_MIN
 
 

@@ -16,7 +16,7 @@ from clawgate import __version__, wire
 from clawgate.http.docs import ASSETS
 from clawgate.http.examples import REQUESTS, RESPONSES
 from clawgate.http.routes import all_apis
-from clawgate.rpc import EVENTS, METHODS
+from clawgate.rpc.methods import EVENTS, METHODS
 from tests.conftest import ServerFactory
 from tests.http.helpers import mint_key
 from tests.support import GATEWAY_TOKEN, RunningServer

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import websockets
 
-from clawgate.rpc import METHODS
+from clawgate.rpc.methods import METHODS
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import chat_setup
 from tests.samples import dict_fields, int_fields, sample, text_fields

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection
 
-from clawgate.rpc import METHODS
+from clawgate.rpc.methods import METHODS
 from tests.samples import sample
 from tests.support import GATEWAY_TOKEN, RunningServer
 

@@ -10,7 +10,7 @@ from msgspec import Meta, Raw, Struct
 
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, ResourceExhausted, Unauthorized
 from clawgate.principal import Role
-from clawgate.rpc import METHODS
+from clawgate.rpc.methods import METHODS
 from clawgate.rpc.protocol import Protocol, decode_params
 from clawgate.rpc.types import CallContext, Method
 
