@@ -127,10 +127,13 @@ class TestXApiKey:
         assert_error(refused, 403, "UNAUTHORIZED")
 
     async def test_x_api_key_carries_the_gateway_token(self, server: RunningServer) -> None:
-        """The gateway token in ``x-api-key`` is admin."""
+        """The gateway token in ``x-api-key`` is admin (it may list API keys, which needs admin)."""
         async with server.client(**{"x-api-key": GATEWAY_TOKEN}) as http:
-            res = await http.post("/v1/agents", json={"agent_key": "from-x-api-key"})
-        assert res.status_code == 201, res.text
+            res = await http.get("/v1/api-keys")
+        async with server.client(**{"x-api-key": "wrong"}) as http:
+            refused = await http.get("/v1/api-keys")
+        assert res.status_code == 200, res.text
+        assert_error(refused, 401, "UNAUTHORIZED")
 
 
 class TestReadmeExamplesInBothModes:
@@ -141,7 +144,7 @@ class TestReadmeExamplesInBothModes:
         """With no token configured, the README's ``Authorization: Bearer TOKEN`` acts as the local
         admin, as GoClaw's development mode does."""
         async with dev_server.client(Authorization=f"Bearer {token}") as http:
-            res = await http.post("/v1/agents", json={"agent_key": "helper"})
+            res = await http.post("/v1/providers", json={"name": "local", "api_base": "http://127.0.0.1:9/v1"})
         assert res.status_code == 201, res.text
 
     async def test_openai_sdk_example_works_in_development_mode(self, dev_server: RunningServer) -> None:
