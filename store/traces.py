@@ -11,10 +11,11 @@ from msgspec import Struct
 
 from clawgate.sql import query
 from clawgate.store._rows import many, maybe
-from clawgate.store.types import SpanRow, TraceRow, UsageRow, UsageSummaryRow
+from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageRow, UsageSummaryRow
 
 __all__ = [
     "NewSpan",
+    "UsageFilter",
     "finish_trace",
     "follow",
     "get",
@@ -24,6 +25,7 @@ __all__ = [
     "list_traces",
     "record_exchanges",
     "spans",
+    "usage_buckets",
     "usage_count",
     "usage_list",
     "usage_summary",
@@ -191,6 +193,36 @@ async def usage_summary(
     conn: asyncpg.Connection, tenant_id: UUID, *, user_id: str | None
 ) -> list[UsageSummaryRow]:
     return many(await conn.fetch(query("traces.usage_summary"), tenant_id, user_id), UsageSummaryRow)
+
+
+class UsageFilter(Struct, kw_only=True, frozen=True):
+    """Which traces the usage figures count: started in ``[start, end)``, of the tenant, and of
+    ``user_id`` / ``agent_id`` / ``channel`` / a span's ``provider`` / ``model`` when set."""
+
+    start: datetime
+    end: datetime
+    user_id: str | None = None
+    agent_id: UUID | None = None
+    channel: str | None = None
+    provider: str | None = None
+    model: str | None = None
+
+
+async def usage_buckets(
+    conn: asyncpg.Connection, tenant_id: UUID, where: UsageFilter, unit: str
+) -> tuple[UsageBucket, list[UsageBucket]]:
+    """The totals over ``where`` and its buckets of ``unit`` (``hour``, ``day``), oldest first."""
+    rows = many(
+        await conn.fetch(
+            query("traces.usage_buckets"), tenant_id, where.start, where.end, where.user_id,
+            where.agent_id, where.channel, where.provider, where.model, unit,
+        ),
+        UsageBucket,
+    )  # fmt: skip
+    total = next((r for r in rows if r.bucket_time is None), None)
+    empty = UsageBucket(bucket_time=None, request_count=0, error_count=0, unique_users=0, input_tokens=0,
+                        output_tokens=0, llm_call_count=0, tool_call_count=0, avg_duration_ms=0)  # fmt: skip
+    return total or empty, [r for r in rows if r.bucket_time is not None]
 
 
 async def follow(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 from clawgate.errors import InvalidRequest, NotFound
@@ -12,9 +13,15 @@ from clawgate.principal import Principal
 from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
+from clawgate.store.traces import UsageFilter
+from clawgate.store.types import UsageBucket
 from clawgate.wire import NonNegative
 
-__all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService"]
+__all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService", "UsageQuery"]
+
+Aware = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with its offset")]
+_PERIODS: Final[dict[str, timedelta]] = {"24h": timedelta(hours=24), "7d": timedelta(days=7),
+                                         "30d": timedelta(days=30)}  # fmt: skip
 
 
 class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -32,6 +39,21 @@ class TraceFollowParams(Struct, kw_only=True, forbid_unknown_fields=True):
     since: datetime | None = None
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
     include_spans: bool = False
+
+
+class UsageQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    """GoClaw's usage analytics query (``/v1/usage/timeseries`` and ``/v1/usage/summary``): a time
+    range (``from``, ``to``), filters, ``group_by`` (the bucket) and ``period`` (the summary's
+    window, ending now; the summary ignores ``from``/``to`` as GoClaw does)."""
+
+    from_: Aware | None = msgspec.field(name="from", default=None)
+    to: Aware | None = None
+    agent_id: str = ""
+    provider: str = ""
+    model: str = ""
+    channel: str = ""
+    group_by: Literal["hour", "day"] = "hour"
+    period: Literal["today", "24h", "7d", "30d"] = "24h"
 
 
 class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -116,6 +138,57 @@ class TraceService:
         }  # fmt: skip
         return {"byAgent": by_agent, "totalRecords": sum(r.records for r in rows)}
 
+    # -- usage analytics (GoClaw's dashboard: Overview and Usage) -----------------------------------
+
+    async def _usage(
+        self, who: Principal, q: UsageQuery, start: datetime, end: datetime, unit: str = "hour"
+    ) -> tuple[UsageBucket, list[UsageBucket]]:
+        agent_id = (await self._chat.resolve_agent(who, q.agent_id, "")).id if q.agent_id else None
+        where = UsageFilter(
+            start=start, end=end, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
+            channel=q.channel or None, provider=q.provider or None, model=q.model or None,
+        )  # fmt: skip
+        async with self._db.connection() as conn:
+            return await traces.usage_buckets(conn, who.tenant_id, where, unit)
+
+    async def usage_timeseries(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
+        """``{points:[...]}``: the traces started in ``[from, to)`` per ``group_by`` bucket (buckets
+        without traces are left out). Raises: InvalidRequest (``from``/``to`` missing or reversed),
+        NotFound (``agent_id``)."""
+        if q.from_ is None or q.to is None:
+            raise InvalidRequest(
+                detail="from and to are required", details={"field": "$.from" if q.from_ is None else "$.to"}
+            )
+        if q.to < q.from_:
+            raise InvalidRequest(detail="to is before from", details={"field": "$.to"})
+        _, buckets = await self._usage(who, q, q.from_, q.to, q.group_by)
+        return {"points": [_point(b) for b in buckets]}
+
+    async def usage_period(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
+        """``{current, previous}``: totals of ``period`` up to now and of the period before it.
+        Raises: NotFound (``agent_id``)."""
+        now = datetime.now(UTC)
+        if q.period == "today":
+            start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            before = start - timedelta(days=1)
+        else:
+            start = now - _PERIODS[q.period]
+            before = start - _PERIODS[q.period]
+        current, _ = await self._usage(who, q, start, now)
+        previous, _ = await self._usage(who, q, before, start)
+        return {"current": _summary(current), "previous": _summary(previous)}
+
+    async def quota_usage(self, who: Principal) -> dict[str, Any]:
+        """``quota.usage``: today's (UTC) requests, tokens and users. ClawGate has no per-user quota
+        (GoClaw's ``gateway.quota``): ``enabled`` is false and ``entries`` empty."""
+        today = await self.usage_period(who, UsageQuery(period="today"))
+        current = today["current"]
+        return {
+            "enabled": False, "requestsToday": current["requests"], "inputTokensToday": current["input_tokens"],
+            "outputTokensToday": current["output_tokens"], "costToday": 0.0,
+            "uniqueUsersToday": current["unique_users"], "entries": [],
+        }  # fmt: skip
+
     async def timeline(self, who: Principal, params: TimelineParams) -> dict[str, Any]:
         """A run's items in order: messages it wrote and its run status (``run.timeline.get``)."""
         if not params.runId and not params.sessionKey:
@@ -152,3 +225,24 @@ class TraceService:
             "limit": params.limit,
             "offset": params.offset,
         }
+
+
+def _point(b: UsageBucket) -> dict[str, Any]:
+    """One bucket in GoClaw's ``SnapshotTimeSeries`` shape. What ClawGate does not record (cache and
+    thinking tokens, memory and knowledge-graph counts, cost: no price list) is 0."""
+    return {
+        "bucket_time": b.bucket_time, "request_count": b.request_count, "error_count": b.error_count,
+        "unique_users": b.unique_users, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens,
+        "llm_call_count": b.llm_call_count, "tool_call_count": b.tool_call_count,
+        "avg_duration_ms": b.avg_duration_ms, "cache_read_tokens": 0, "thinking_tokens": 0,
+        "memory_docs": 0, "memory_chunks": 0, "kg_entities": 0, "kg_relations": 0, "total_cost": 0.0,
+    }  # fmt: skip
+
+
+def _summary(b: UsageBucket) -> dict[str, Any]:
+    """Totals in GoClaw's usage summary shape (``cost`` 0: no price list)."""
+    return {
+        "requests": b.request_count, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens,
+        "cost": 0.0, "unique_users": b.unique_users, "errors": b.error_count, "llm_calls": b.llm_call_count,
+        "tool_calls": b.tool_call_count, "avg_duration_ms": b.avg_duration_ms,
+    }  # fmt: skip
