@@ -6,7 +6,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from clawgate.rpc.endpoint import websocket_endpoint
 
-from . import agents, api_keys, health, openai, providers, sessions, system_configs, tenants, usage
+from . import agents, api_keys, health, metrics, openai, providers, sessions, system_configs, tenants, usage
 from .middleware import Endpoint
 from .openapi import openapi_routes
 from .routing import make_route
@@ -25,6 +25,7 @@ ROUTES: list[Api] = [
     *system_configs.ROUTES,
     *sessions.ROUTES,
     *usage.ROUTES,
+    *metrics.ROUTES,
 ]
 
 

@@ -60,6 +60,7 @@ LIVE_FIELDS: Final[frozenset[Path_]] = frozenset(
         ("limits", "ws_max_buffered_bytes"),
         ("limits", "ws_connect_timeout_seconds"),
         ("limits", "tick_interval_ms"),
+        ("metrics", "public"),
     }
 )
 """Settings that take effect without a restart. The rest is read once at startup (the listening

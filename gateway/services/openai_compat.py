@@ -24,6 +24,7 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
+from clawgate import metrics
 from clawgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamError
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
@@ -405,6 +406,8 @@ class OpenAIService:
             ],
             "session": session,
         }  # fmt: skip
+        for row in payload["usage"]:
+            metrics.count_tokens(row["provider"], row["model"], row["input_tokens"], row["output_tokens"])
         try:
             # The answer has been produced; this mirrors it into the session and the trace, in a
             # batch with the other exchanges that finish meanwhile. The client hears back after.
