@@ -114,12 +114,12 @@ async def files_list(ctx: CallContext, params: AgentRefParams) -> dict[str, Any]
     """Every context file of the system prompt (``CONTEXT_FILES``, ``missing: true`` for those not
     written yet), then the agent's other files (names, sizes, times; no content). Raises: NotFound."""
     row, files = await ctx.gateway.agents.list_files(ctx.who, params.agentId)
-    stored = {
+    stored: dict[str, dict[str, Any]] = {
         f.file_name: {"name": f.file_name, "size": f.size,
                       "updatedAtMs": int(f.updated_at.timestamp() * 1000), "missing": False}
         for f in files
     }  # fmt: skip
-    known = [stored.pop(name, None) or _missing(name) for name in CONTEXT_FILES]
+    known = [stored.pop(name) if name in stored else _missing(name) for name in CONTEXT_FILES]
     return {"agentId": row.agent_key, "files": known + list(stored.values())}
 
 
