@@ -1,13 +1,16 @@
 """GoClaw's stock web dashboard against ClawGate (issue 10): the requests its pages send, verbatim, get
 the shapes its pages read. Overview (``quota.usage``, ``/v1/usage/summary``, ``/v1/usage/timeseries``,
 recent traces), the trace dialog, the API Keys page, an agent's Files tab, a new chat, the Config
-server tab, and ``/v1/embedding/status`` that every page calls."""
+server tab (``config.get``/``config.patch``), and ``/v1/embedding/status`` that every page calls."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.runtime.conftest import ChatSetup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -185,3 +188,50 @@ class TestEmbeddingStatus:
         body = res.json()
         assert body["configured"] is False
         assert "full-text" in body["reason"]
+
+
+class TestConfigServerTab:
+    async def test_server_tab_reads_and_saves_goclaws_gateway_section(
+        self, chat: ChatSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``config.get`` carries GoClaw's ``gateway`` fields (token masked) and names GoClaw's
+        sections that mean nothing here; the tab's save (``config.patch`` with the section it read,
+        the masked token left out, and ``baseHash``) is applied."""
+        monkeypatch.chdir(tmp_path)  # where config.json is written
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            view = await ws.ok("config.get")
+            draft = {k: v for k, v in view["config"]["gateway"].items() if k != "token"}
+            draft["allowed_origins"] = ["http://localhost:5173"]
+            saved = await ws.ok(
+                "config.patch", {"raw": json.dumps({"gateway": draft}), "baseHash": view["hash"]}
+            )
+        gateway = view["config"]["gateway"]
+        assert gateway["token"] == "***"
+        for field in ("host", "port", "owner_ids", "allowed_origins", "max_message_chars", "rate_limit_rpm"):
+            assert field in gateway
+        assert {"tools", "channels", "tts", "cron", "telemetry", "gateway.quota"} <= view[
+            "unsupported"
+        ].keys()
+        assert saved["config"]["gateway"]["allowed_origins"] == ["http://localhost:5173"]
+        assert saved["unsupported"] == view["unsupported"]
+
+    async def test_unsupported_sections_are_refused_by_name(
+        self, chat: ChatSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Saving a GoClaw section ClawGate does not model answers INVALID_REQUEST naming it and
+        saying it is not supported; nothing is written. Writes stay the owner's."""
+        monkeypatch.chdir(tmp_path)
+        key = await chat.user_key(("operator.admin",))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            tools = await ws.call("config.patch", {"raw": json.dumps({"tools": {"profile": "full"}})})
+            quota = await ws.call(
+                "config.patch", {"raw": json.dumps({"gateway": {"quota": {"enabled": True}}})}
+            )
+        async with ws_connect(chat.server, token=key, user_id="admin") as ws:
+            tenant_admin = await ws.call("config.patch", {"raw": json.dumps({"gateway": {"port": 1}})})
+        assert tools["error"]["code"] == quota["error"]["code"] == "INVALID_REQUEST"
+        assert tools["error"]["details"]["field"] == "$.tools"
+        assert "not support" in tools["error"]["message"]
+        assert quota["error"]["details"]["field"] == "$.gateway.quota"
+        assert tenant_admin["error"]["code"] == "UNAUTHORIZED"
+        assert not (tmp_path / "config.json").exists()
