@@ -11,7 +11,7 @@ from msgspec import Struct
 
 from clawgate.sql import query
 from clawgate.store._rows import many, maybe
-from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageRow, UsageSummaryRow
+from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageRow, UsageShare, UsageSummaryRow
 
 __all__ = [
     "NewSpan",
@@ -25,6 +25,7 @@ __all__ = [
     "list_traces",
     "record_exchanges",
     "spans",
+    "usage_breakdown",
     "usage_buckets",
     "usage_count",
     "usage_list",
@@ -208,21 +209,34 @@ class UsageFilter(Struct, kw_only=True, frozen=True):
     model: str | None = None
 
 
+async def _usage_rows(
+    conn: asyncpg.Connection, name: str, tenant_id: UUID, where: UsageFilter, group: str
+) -> list[Any]:
+    return list(
+        await conn.fetch(
+            query(name), tenant_id, where.start, where.end, where.user_id, where.agent_id, where.channel,
+            where.provider, where.model, group,
+        )
+    )  # fmt: skip
+
+
 async def usage_buckets(
     conn: asyncpg.Connection, tenant_id: UUID, where: UsageFilter, unit: str
 ) -> tuple[UsageBucket, list[UsageBucket]]:
     """The totals over ``where`` and its buckets of ``unit`` (``hour``, ``day``), oldest first."""
-    rows = many(
-        await conn.fetch(
-            query("traces.usage_buckets"), tenant_id, where.start, where.end, where.user_id,
-            where.agent_id, where.channel, where.provider, where.model, unit,
-        ),
-        UsageBucket,
-    )  # fmt: skip
+    rows = many(await _usage_rows(conn, "traces.usage_buckets", tenant_id, where, unit), UsageBucket)
     total = next((r for r in rows if r.bucket_time is None), None)
     empty = UsageBucket(bucket_time=None, request_count=0, error_count=0, unique_users=0, input_tokens=0,
                         output_tokens=0, llm_call_count=0, tool_call_count=0, avg_duration_ms=0)  # fmt: skip
     return total or empty, [r for r in rows if r.bucket_time is not None]
+
+
+async def usage_breakdown(
+    conn: asyncpg.Connection, tenant_id: UUID, where: UsageFilter, by: str
+) -> list[UsageShare]:
+    """The traces of ``where`` by ``channel``, or their LLM calls by ``provider`` or ``model``, the
+    most tokens first."""
+    return many(await _usage_rows(conn, "traces.usage_breakdown", tenant_id, where, by), UsageShare)
 
 
 async def follow(

@@ -278,6 +278,18 @@ class UsageBucket(Struct, kw_only=True):
     avg_duration_ms: int
 
 
+class UsageShare(Struct, kw_only=True):
+    """Traces of one channel, or LLM calls of one provider or model (``key``)."""
+
+    key: str
+    request_count: int
+    llm_call_count: int
+    input_tokens: int
+    output_tokens: int
+    error_count: int
+    avg_duration_ms: int
+
+
 class FailedRun(Struct, kw_only=True):
     id: UUID
     tenant_id: UUID

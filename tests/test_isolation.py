@@ -123,6 +123,7 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /v1/traces/{id}": lambda a: R({"id": a.trace_id}),
     "GET /v1/usage/timeseries": lambda a: R(query="from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=day"),
     "GET /v1/usage/summary": lambda a: R(query=f"period=30d&agent_id={a.agent_id}"),
+    "GET /v1/usage/breakdown": lambda a: R(query="from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=provider"),
     "GET /v1/embedding/status": lambda a: R(),
     "GET /metrics": lambda a: R(),
 }  # fmt: skip

@@ -44,7 +44,9 @@ class TraceFollowParams(Struct, kw_only=True, forbid_unknown_fields=True):
 class UsageQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     """GoClaw's usage analytics query (``/v1/usage/timeseries`` and ``/v1/usage/summary``): a time
     range (``from``, ``to``), filters, ``group_by`` (the bucket) and ``period`` (the summary's
-    window, ending now; the summary ignores ``from``/``to`` as GoClaw does)."""
+    window, ending now; the summary ignores ``from``/``to`` as GoClaw does). ``group_by`` is a time
+    bucket for the time series (``hour``, the default, or ``day``) and a dimension for the breakdown
+    (``provider``, the default, ``model`` or ``channel``)."""
 
     from_: Aware | None = msgspec.field(name="from", default=None)
     to: Aware | None = None
@@ -52,7 +54,7 @@ class UsageQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     provider: str = ""
     model: str = ""
     channel: str = ""
-    group_by: Literal["hour", "day"] = "hour"
+    group_by: Literal["", "hour", "day", "provider", "model", "channel"] = ""
     period: Literal["today", "24h", "7d", "30d"] = "24h"
 
 
@@ -140,29 +142,39 @@ class TraceService:
 
     # -- usage analytics (GoClaw's dashboard: Overview and Usage) -----------------------------------
 
-    async def _usage(
-        self, who: Principal, q: UsageQuery, start: datetime, end: datetime, unit: str = "hour"
-    ) -> tuple[UsageBucket, list[UsageBucket]]:
+    async def _where(self, who: Principal, q: UsageQuery, start: datetime, end: datetime) -> UsageFilter:
         agent_id = (await self._chat.resolve_agent(who, q.agent_id, "")).id if q.agent_id else None
-        where = UsageFilter(
+        return UsageFilter(
             start=start, end=end, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
             channel=q.channel or None, provider=q.provider or None, model=q.model or None,
         )  # fmt: skip
+
+    async def _usage(
+        self, who: Principal, q: UsageQuery, start: datetime, end: datetime, unit: str = "hour"
+    ) -> tuple[UsageBucket, list[UsageBucket]]:
+        where = await self._where(who, q, start, end)
         async with self._db.connection() as conn:
             return await traces.usage_buckets(conn, who.tenant_id, where, unit)
 
     async def usage_timeseries(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
         """``{points:[...]}``: the traces started in ``[from, to)`` per ``group_by`` bucket (buckets
-        without traces are left out). Raises: InvalidRequest (``from``/``to`` missing or reversed),
-        NotFound (``agent_id``)."""
-        if q.from_ is None or q.to is None:
-            raise InvalidRequest(
-                detail="from and to are required", details={"field": "$.from" if q.from_ is None else "$.to"}
-            )
-        if q.to < q.from_:
-            raise InvalidRequest(detail="to is before from", details={"field": "$.to"})
-        _, buckets = await self._usage(who, q, q.from_, q.to, q.group_by)
+        without traces are left out). Raises: InvalidRequest (``from``/``to`` missing or reversed,
+        ``group_by`` not a time bucket), NotFound (``agent_id``)."""
+        start, end = _range(q)
+        unit = _grouping(q, ("hour", "day"))
+        _, buckets = await self._usage(who, q, start, end, unit)
         return {"points": [_point(b) for b in buckets]}
+
+    async def usage_breakdown(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
+        """``{rows:[...]}``: the traces of ``[from, to)`` by ``channel``, or their LLM calls by
+        ``provider`` or ``model`` (``group_by``); ``avg_duration_ms`` is of the LLM calls.
+        Raises: InvalidRequest (as the time series), NotFound (``agent_id``)."""
+        start, end = _range(q)
+        by = _grouping(q, ("provider", "model", "channel"))
+        where = await self._where(who, q, start, end)
+        async with self._db.connection() as conn:
+            rows = await traces.usage_breakdown(conn, who.tenant_id, where, by)
+        return {"rows": [{**msgspec.structs.asdict(r), "total_cost": 0.0} for r in rows]}
 
     async def usage_period(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
         """``{current, previous}``: totals of ``period`` up to now and of the period before it.
@@ -225,6 +237,27 @@ class TraceService:
             "limit": params.limit,
             "offset": params.offset,
         }
+
+
+def _range(q: UsageQuery) -> tuple[datetime, datetime]:
+    """``[from, to)``. Raises: InvalidRequest naming the one missing, or ``to`` before ``from``."""
+    if q.from_ is None or q.to is None:
+        missing = "$.from" if q.from_ is None else "$.to"
+        raise InvalidRequest(detail="from and to are required", details={"field": missing})
+    if q.to < q.from_:
+        raise InvalidRequest(detail="to is before from", details={"field": "$.to"})
+    return q.from_, q.to
+
+
+def _grouping(q: UsageQuery, allowed: tuple[str, ...]) -> str:
+    """``group_by``, the first of ``allowed`` when absent. Raises: InvalidRequest naming it."""
+    if not q.group_by:
+        return allowed[0]
+    if q.group_by not in allowed:
+        raise InvalidRequest(
+            detail=f"group_by must be one of {', '.join(allowed)} here", details={"field": "$.group_by"}
+        )
+    return q.group_by
 
 
 def _point(b: UsageBucket) -> dict[str, Any]:

@@ -116,3 +116,31 @@ SELECT date_trunc($9, t.start_time, 'UTC')                      AS bucket_time,
                                        AND s.span_type = 'llm_call' AND s.model = $8))
  GROUP BY GROUPING SETS ((date_trunc($9, t.start_time, 'UTC')), ())
  ORDER BY bucket_time NULLS FIRST;
+
+-- name: usage_breakdown
+-- The same traces as usage_buckets, by channel, or by the provider or model of their LLM calls.
+SELECT coalesce(CASE $9 WHEN 'channel' THEN t.channel WHEN 'provider' THEN s.provider ELSE s.model END, '')
+                                                                AS key,
+       count(DISTINCT t.id)                                     AS request_count,
+       count(s.id)                                              AS llm_call_count,
+       coalesce(sum(s.input_tokens), 0)::bigint                 AS input_tokens,
+       coalesce(sum(s.output_tokens), 0)::bigint                AS output_tokens,
+       count(DISTINCT t.id) FILTER (WHERE t.status = 'error')   AS error_count,
+       coalesce(round(avg(s.duration_ms)), 0)::bigint           AS avg_duration_ms
+  FROM traces AS t
+  LEFT JOIN spans AS s
+         ON s.tenant_id = t.tenant_id AND s.trace_id = t.id AND s.span_type = 'llm_call'
+ WHERE t.tenant_id = $1
+   AND t.start_time >= $2
+   AND t.start_time <  $3
+   AND ($4::text IS NULL OR t.user_id = $4)
+   AND ($5::uuid IS NULL OR t.agent_id = $5)
+   AND ($6::text IS NULL OR t.channel = $6)
+   AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM spans AS p
+                                     WHERE p.tenant_id = t.tenant_id AND p.trace_id = t.id
+                                       AND p.span_type = 'llm_call' AND p.provider = $7))
+   AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM spans AS m
+                                     WHERE m.tenant_id = t.tenant_id AND m.trace_id = t.id
+                                       AND m.span_type = 'llm_call' AND m.model = $8))
+ GROUP BY 1
+ ORDER BY coalesce(sum(s.input_tokens), 0) + coalesce(sum(s.output_tokens), 0) DESC, 1;

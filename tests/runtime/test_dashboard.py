@@ -146,6 +146,38 @@ class TestOverviewUsage:
         assert [p["request_count"] for p in daily.json()["points"]] == [1]
         assert other_model.json() == {"points": []}
 
+    async def test_breakdown_by_provider_model_and_channel(self, chat: ChatSetup) -> None:
+        """The Usage tab's ``/v1/usage/breakdown`` with ``group_by`` provider, model and channel: a
+        WebSocket chat and a chat completion, each under its key; a time group is refused here."""
+        await chat_once(chat)
+        chat.upstream.script(Reply(content="hey", usage=(3, 2)))
+        async with chat.admin() as http:
+            res = await http.post(
+                "/v1/chat/completions",
+                json={"model": "helper", "messages": [{"role": "user", "content": "x"}]},
+            )
+            assert res.status_code == 200, res.text
+            now = datetime.now(UTC)
+            iso = {
+                "from": (now - timedelta(days=1)).isoformat(),
+                "to": (now + timedelta(minutes=1)).isoformat(),
+            }
+            by = {
+                g: (await http.get("/v1/usage/breakdown", params={**iso, "group_by": g})).json()
+                for g in ("provider", "model", "channel")
+            }
+            default = (await http.get("/v1/usage/breakdown", params=iso)).json()
+            hourly = await http.get("/v1/usage/breakdown", params={**iso, "group_by": "hour"})
+        (provider,) = by["provider"]["rows"]
+        assert (provider["key"], provider["request_count"], provider["llm_call_count"]) == ("up", 2, 2)
+        assert (provider["input_tokens"], provider["output_tokens"], provider["total_cost"]) == (13, 6, 0.0)
+        assert [r["key"] for r in by["model"]["rows"]] == ["model-a"]
+        channels = {r["key"]: r["input_tokens"] for r in by["channel"]["rows"]}
+        assert channels == {"ws": 10, "openai": 3}
+        assert default == by["provider"]
+        assert hourly.status_code == 400
+        assert hourly.json()["error"]["details"]["field"] == "$.group_by"
+
     async def test_non_admins_count_only_their_own(self, chat: ChatSetup) -> None:
         """A non-admin key sees only its user's requests in the usage figures."""
         await chat_once(chat, user="owner")
