@@ -6,8 +6,9 @@ finished runs by status and LLM tokens by provider and model (``clawgate.runtime
 OpenAI-compatible exchanges), group-writer batches (``clawgate.writer``). Gauges of one gateway's
 state (WebSocket clients, the database pool) are read when scraped (``render``).
 
-Each process counts its own: with ``--workers N`` a scrape sees the worker that accepted its
-connection (see README, "Metrics").
+With ``--workers N`` every worker writes its counters and histograms to files of ``prometheus-client``'s
+multiprocess mode (``clawgate.workers`` sets the directory), and any worker's scrape answers their sum;
+the gauges are of the worker that answered (see README, "Metrics").
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from clawgate.config import worker_count
 from clawgate.errors import Forbidden, Unauthorized
 from clawgate.principal import Principal, Role
 
@@ -107,8 +109,13 @@ def authorize(who: Principal | None) -> None:
 
 
 def render(gateway: Gateway) -> bytes:
-    """The process's metrics (this module's and ``prometheus-client``'s process and platform
-    collectors) followed by ``gateway``'s gauges, in the text exposition format."""
+    """This module's metrics followed by ``gateway``'s gauges, in the text exposition format: one
+    process's (with ``prometheus-client``'s process and platform collectors), or with ``--workers``
+    every worker's summed (multiprocess mode)."""
+    counted = REGISTRY
+    if worker_count(gateway.settings.gateway.workers) > 1:
+        counted = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counted)  # type: ignore[no-untyped-call]  # the library is untyped there
     state = CollectorRegistry(auto_describe=False)
     state.register(_GatewayState(gateway))
-    return generate_latest(REGISTRY) + generate_latest(state)
+    return generate_latest(counted) + generate_latest(state)

@@ -61,7 +61,7 @@ async def _supervise(settings: Settings, count: int) -> int:
         )
         sockets = _listen(settings.gateway.host, settings.gateway.port, count)
         try:
-            return await _WorkerPool(shared, sockets).run()
+            return await _WorkerPool(shared, sockets, _metrics_dir(settings)).run()
         finally:
             for sock in sockets:
                 sock.close()
@@ -93,10 +93,21 @@ def _listen(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+def _metrics_dir(settings: Settings) -> str:
+    """``<data_dir>/metrics``, emptied: where the workers' ``prometheus-client`` (multiprocess mode)
+    keeps its figures, so that any worker's ``/metrics`` answers the sum of all of them."""
+    path = settings.data_path / "metrics"
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):  # a previous run's figures: counting starts again with the gateway
+        stale.unlink()
+    return str(path)
+
+
 class _WorkerPool:
-    def __init__(self, settings: Settings, sockets: list[socket.socket]) -> None:
+    def __init__(self, settings: Settings, sockets: list[socket.socket], metrics_dir: str) -> None:
         self.settings = settings
         self.sockets = sockets
+        self.metrics_dir = metrics_dir
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[BaseProcess | None] = [None] * len(sockets)
         self.started_at = [0.0] * len(sockets)
@@ -132,7 +143,9 @@ class _WorkerPool:
 
     def _start(self, slot: int) -> int | None:
         worker = self.context.Process(
-            target=_worker, args=(self.settings, self.sockets[slot]), name=f"clawgate-worker-{slot}"
+            target=_worker,
+            args=(self.settings, self.sockets[slot], self.metrics_dir),
+            name=f"clawgate-worker-{slot}",
         )
         worker.start()
         self.workers[slot] = worker
@@ -177,8 +190,10 @@ class _WorkerPool:
                 await asyncio.to_thread(worker.join, 5)
 
 
-def _worker(settings: Settings, sock: socket.socket) -> None:
+def _worker(settings: Settings, sock: socket.socket, metrics_dir: str) -> None:
     """One worker process: the gateway app under ``GatewayServer`` on the supervisor's socket."""
+    # prometheus-client chooses its multiprocess mode when first imported (by clawgate.app, below).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from clawgate.app import create_app
     from clawgate.logging import configure_logging
     from clawgate.server import GatewayServer, uvicorn_config
