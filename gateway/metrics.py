@@ -14,7 +14,7 @@ the gauges are of the worker that answered (see README, "Metrics").
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -38,7 +38,9 @@ __all__ = [
     "WRITER_BATCHES",
     "WRITER_BATCH_SIZE",
     "authorize",
+    "count_rpc",
     "count_tokens",
+    "observe_http",
     "render",
 ]
 
@@ -68,6 +70,39 @@ WRITER_BATCHES = Counter("clawgate_writer_batches", "Group-writer batches writte
 WRITER_BATCH_SIZE = Histogram(
     "clawgate_writer_batch_size", "Items per group-writer batch.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
 )
+
+
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_http(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered HTTP request. ``route`` is a route template or ``UNMATCHED``; a method
+    outside HTTP's usual ones counts as ``OTHER`` (any token is a valid method: left as it came, a
+    client could add label values without bound). The labelled children are looked up once per
+    combination (``labels()`` costs more than the count itself)."""
+    label = method if method in _METHODS else "OTHER"
+    key = (label, route, status)
+    children = _http.get(key)
+    if children is None:
+        children = _http[key] = (
+            HTTP_REQUESTS.labels(label, route, str(status)),
+            HTTP_LATENCY.labels(label, route),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_rpc: dict[tuple[str, str], Any] = {}
+
+
+def count_rpc(method: str, outcome: str) -> None:
+    """Count one RPC call; ``method`` is a method of the table or ``UNMATCHED``, ``outcome`` ``ok``
+    or an error code (both bounded sets)."""
+    child = _rpc.get((method, outcome))
+    if child is None:
+        child = _rpc[(method, outcome)] = RPC_CALLS.labels(method, outcome)
+    child.inc()
 
 
 def count_tokens(provider: str, model: str, input_tokens: int, output_tokens: int) -> None:

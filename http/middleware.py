@@ -120,9 +120,7 @@ class EdgeMiddleware:
         finally:
             path, method = scope["path"], scope["method"]
             elapsed = time.perf_counter() - started
-            route = scope["state"].get("route", metrics.UNMATCHED)
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
+            metrics.observe_http(method, scope["state"].get("route", metrics.UNMATCHED), status, elapsed)
             level = log.debug if path in HEALTH_PATHS else log.info
             level(
                 "http.request",

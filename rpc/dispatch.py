@@ -47,7 +47,7 @@ async def dispatch(
             log.exception("rpc.unhandled")
             frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
         known = call.method if call.method in methods else metrics.UNMATCHED
-        metrics.RPC_CALLS.labels(known, code or outcome).inc()
+        metrics.count_rpc(known, code or outcome)
         log.info(
             "rpc.call",
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -66,13 +66,14 @@ class TestAccess:
 class TestCounts:
     async def test_requests_by_route_template(self, make_server: ServerFactory) -> None:
         """Requests count under their route template (not the raw path); paths no route answers
-        share one label; the latency histogram counts them too."""
+        share one label, unusual methods another; the latency histogram counts them too."""
         server = await make_server(gateway__token=GATEWAY_TOKEN)
         before = samples((await scrape(server)).text)
         async with server.client(GATEWAY_TOKEN) as http:
             await http.get("/v1/agents/nobody-1")
             await http.get("/v1/agents/nobody-2")
             await http.get("/no/such/path/x1")
+            await http.request("PROPFIND", "/v1/agents")
         after = samples((await scrape(server)).text)
         route = {"method": "GET", "route": "/v1/agents/{id}"}
         assert (
@@ -89,7 +90,11 @@ class TestCounts:
         assert value(after, "clawgate_http_requests_total", **unmatched) > value(
             before, "clawgate_http_requests_total", **unmatched
         )
-        assert not any("x1" in str(labels) for _, labels in after)
+        assert not any("x1" in str(labels) or "PROPFIND" in str(labels) for _, labels in after)
+        other = {"method": "OTHER", "route": "<unmatched>", "status": "405"}
+        assert value(after, "clawgate_http_requests_total", **other) > value(
+            before, "clawgate_http_requests_total", **other
+        )
 
     async def test_rpc_runs_tokens_clients_pool_and_writer(self, chat: ChatSetup) -> None:
         """A chat over WebSocket and a chat completion count an RPC call by method and outcome, a
