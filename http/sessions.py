@@ -48,8 +48,8 @@ async def wake(ctx: HttpContext, body: WakeBody) -> dict[str, Any]:
 
 
 async def list_traces(ctx: HttpContext, params: TraceListParams) -> dict[str, Any]:
-    rows = await ctx.gateway.traces.list_traces(ctx.who, params)
-    return {"traces": rows, "limit": params.limit, "offset": params.offset}
+    rows, total = await ctx.gateway.traces.list_traces(ctx.who, params)
+    return {"traces": rows, "total": total, "limit": params.limit, "offset": params.offset}
 
 
 async def follow_traces(ctx: HttpContext, params: TraceFollowParams) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageRow, Usage
 
 __all__ = [
     "NewSpan",
+    "TraceFilter",
     "UsageFilter",
     "finish_trace",
     "follow",
@@ -128,18 +129,33 @@ async def insert_spans(
     )
 
 
+class TraceFilter(Struct, kw_only=True, frozen=True):
+    """Which traces a list shows: of the tenant, and of each field that is set (``start``/``end``:
+    started in ``[start, end)``)."""
+
+    user_id: str | None = None
+    agent_id: UUID | None = None
+    session_key: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
 async def list_traces(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    *,
-    user_id: str | None,
-    agent_id: UUID | None,
-    session_key: str | None,
-    limit: int,
-    offset: int,
-) -> list[TraceRow]:
-    rows = await conn.fetch(query("traces.list"), tenant_id, user_id, agent_id, session_key, limit, offset)
-    return many(rows, TraceRow)
+    conn: asyncpg.Connection, tenant_id: UUID, where: TraceFilter, *, limit: int, offset: int
+) -> tuple[list[TraceRow], int]:
+    """A page of the traces of ``where``, the newest first, and how many there are in all."""
+    w = where
+    rows = await conn.fetch(
+        query("traces.list"), tenant_id, w.user_id, w.agent_id, w.session_key, limit, offset, w.status,
+        w.channel, w.start, w.end,
+    )  # fmt: skip
+    total = await conn.fetchval(
+        query("traces.count"), tenant_id, w.user_id, w.agent_id, w.session_key, w.status, w.channel,
+        w.start, w.end,
+    )  # fmt: skip
+    return many(rows, TraceRow), int(total)
 
 
 async def get(conn: asyncpg.Connection, tenant_id: UUID, trace_id: UUID) -> TraceRow | None:

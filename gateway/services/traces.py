@@ -13,8 +13,8 @@ from clawgate.principal import Principal
 from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
-from clawgate.store.traces import UsageFilter
-from clawgate.store.types import UsageBucket
+from clawgate.store.traces import TraceFilter, UsageFilter
+from clawgate.store.types import TraceRow, UsageBucket
 from clawgate.wire import NonNegative
 
 __all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService", "UsageQuery"]
@@ -25,8 +25,16 @@ _PERIODS: Final[dict[str, timedelta]] = {"24h": timedelta(hours=24), "7d": timed
 
 
 class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """GoClaw's trace list query (its dashboard's Traces page filters by ``status``, ``channel``,
+    ``user_id`` and the time the run started, ``from``/``to``)."""
+
     agent_id: str = ""
     session_key: str = ""
+    user_id: str = ""
+    status: Literal["", "running", "completed", "error", "cancelled"] = ""
+    channel: str = ""
+    from_: Aware | None = msgspec.field(name="from", default=None)
+    to: Aware | None = None
     limit: Annotated[int, Meta(ge=1, le=500)] = 50
     offset: NonNegative = 0
 
@@ -70,15 +78,21 @@ class TraceService:
         self._db = db
         self._chat = chat
 
-    async def list_traces(self, who: Principal, params: TraceListParams) -> list[Any]:
+    async def list_traces(self, who: Principal, params: TraceListParams) -> tuple[list[TraceRow], int]:
+        """A page of traces, the newest first, and how many match. Non-admins see their own only
+        (``user_id`` filters for admins). Raises: NotFound (``agent_id``)."""
         agent_id = None
         if params.agent_id:
             agent_id = (await self._chat.resolve_agent(who, params.agent_id, "")).id
+        where = TraceFilter(
+            user_id=(params.user_id or None) if who.sees_all else who.user_id, agent_id=agent_id,
+            session_key=params.session_key or None, status=params.status or None,
+            channel=params.channel or None, start=params.from_, end=params.to,
+        )  # fmt: skip
         async with self._db.connection() as conn:
             return await traces.list_traces(
-                conn, who.tenant_id, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
-                session_key=params.session_key or None, limit=params.limit, offset=params.offset,
-            )  # fmt: skip
+                conn, who.tenant_id, where, limit=params.limit, offset=params.offset
+            )
 
     async def follow(self, who: Principal, params: TraceFollowParams) -> dict[str, Any]:
         """Traces changed after ``since`` for one session or agent; ``cursor`` is the next ``since``."""

@@ -23,8 +23,25 @@ SELECT t.*, t.start_time AS created_at
    AND ($2::text IS NULL OR t.user_id = $2)
    AND ($3::uuid IS NULL OR t.agent_id = $3)
    AND ($4::text IS NULL OR t.session_key = $4)
+   AND ($7::text IS NULL OR t.status = $7)
+   AND ($8::text IS NULL OR t.channel = $8)
+   AND ($9::timestamptz IS NULL OR t.start_time >= $9)
+   AND ($10::timestamptz IS NULL OR t.start_time < $10)
  ORDER BY t.start_time DESC
  LIMIT $5 OFFSET $6;
+
+-- name: count
+-- The traces `list` pages through (its filters, the same numbering).
+SELECT count(*)
+  FROM traces AS t
+ WHERE t.tenant_id = $1
+   AND ($2::text IS NULL OR t.user_id = $2)
+   AND ($3::uuid IS NULL OR t.agent_id = $3)
+   AND ($4::text IS NULL OR t.session_key = $4)
+   AND ($5::text IS NULL OR t.status = $5)
+   AND ($6::text IS NULL OR t.channel = $6)
+   AND ($7::timestamptz IS NULL OR t.start_time >= $7)
+   AND ($8::timestamptz IS NULL OR t.start_time < $8);
 
 -- name: get
 SELECT t.*, t.start_time AS created_at

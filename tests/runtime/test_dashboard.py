@@ -43,6 +43,36 @@ class TestTraces:
             assert span["created_at"] == span["start_time"]
             assert span["total_cost"] == 0.0
 
+    async def test_traces_page_filters_and_total(self, chat: ChatSetup) -> None:
+        """The Traces page's query (``limit``, ``offset``, ``status``, ``channel``, ``user_id``, an
+        RFC 3339 ``from``/``to``) filters, and ``total`` counts every match for its pager; a filter
+        ClawGate does not have is a 400 naming it."""
+        await chat_once(chat, user="owner")
+        await chat_once(chat, user="second")
+        now = datetime.now(UTC)
+        window = {
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": (now + timedelta(minutes=1)).isoformat(),
+        }
+        async with chat.admin() as http:
+            page = (await http.get("/v1/traces", params={"limit": 1, "offset": 0})).json()
+            ws_done = (
+                await http.get("/v1/traces", params={"status": "completed", "channel": "ws", **window})
+            ).json()
+            second = (await http.get("/v1/traces", params={"user_id": "second"})).json()
+            errors = (await http.get("/v1/traces", params={"status": "error"})).json()
+            later = (
+                await http.get("/v1/traces", params={"from": (now + timedelta(hours=1)).isoformat()})
+            ).json()
+            unknown = await http.get("/v1/traces", params={"q": "hello"})
+        assert (len(page["traces"]), page["total"]) == (1, 2)
+        assert ws_done["total"] == 2
+        assert [t["user_id"] for t in second["traces"]] == ["second"]
+        assert errors == {"traces": [], "total": 0, "limit": 50, "offset": 0}
+        assert later["total"] == 0
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["details"]["field"] == "$.q"
+
 
 class TestApiKeys:
     async def test_list_is_a_bare_array(self, chat: ChatSetup) -> None:
