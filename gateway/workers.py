@@ -61,7 +61,9 @@ async def _supervise(settings: Settings, count: int) -> int:
         )
         sockets = _listen(settings.gateway.host, settings.gateway.port, count)
         try:
-            return await _WorkerPool(shared, sockets, _metrics_dir(settings)).run()
+            # The workers inherit it; prometheus-client picks its multiprocess mode when first imported.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(settings)
+            return await _WorkerPool(shared, sockets).run()
         finally:
             for sock in sockets:
                 sock.close()
@@ -104,10 +106,9 @@ def _metrics_dir(settings: Settings) -> str:
 
 
 class _WorkerPool:
-    def __init__(self, settings: Settings, sockets: list[socket.socket], metrics_dir: str) -> None:
+    def __init__(self, settings: Settings, sockets: list[socket.socket]) -> None:
         self.settings = settings
         self.sockets = sockets
-        self.metrics_dir = metrics_dir
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[BaseProcess | None] = [None] * len(sockets)
         self.started_at = [0.0] * len(sockets)
@@ -143,9 +144,7 @@ class _WorkerPool:
 
     def _start(self, slot: int) -> int | None:
         worker = self.context.Process(
-            target=_worker,
-            args=(self.settings, self.sockets[slot], self.metrics_dir),
-            name=f"clawgate-worker-{slot}",
+            target=_worker, args=(self.settings, self.sockets[slot]), name=f"clawgate-worker-{slot}"
         )
         worker.start()
         self.workers[slot] = worker
@@ -190,10 +189,8 @@ class _WorkerPool:
                 await asyncio.to_thread(worker.join, 5)
 
 
-def _worker(settings: Settings, sock: socket.socket, metrics_dir: str) -> None:
+def _worker(settings: Settings, sock: socket.socket) -> None:
     """One worker process: the gateway app under ``GatewayServer`` on the supervisor's socket."""
-    # prometheus-client chooses its multiprocess mode when first imported (by clawgate.app, below).
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from clawgate.app import create_app
     from clawgate.logging import configure_logging
     from clawgate.server import GatewayServer, uvicorn_config

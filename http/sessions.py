@@ -1,4 +1,5 @@
-"""Sessions over REST (discovery, branching, cursor reads), agent wake, and traces."""
+"""Sessions over REST (discovery, branching, cursor reads), agent wake, traces, and the usage figures
+derived from them in GoClaw's shapes (its dashboard's Overview and Usage pages)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 
 from clawgate.principal import Role
+from clawgate.services import embeddings
+from clawgate.services.embeddings import EmbeddingStatus
 from clawgate.services.sessions import BranchParams, SessionListParams
-from clawgate.services.traces import TraceFollowParams, TraceListParams
+from clawgate.services.traces import TraceFollowParams, TraceListParams, UsageQuery
 from clawgate.wire import ChatText, Index
 
 from .types import Api, HttpContext, JSONObject
@@ -60,6 +63,22 @@ async def get_trace(ctx: HttpContext, _: None) -> dict[str, Any]:
     return await ctx.gateway.traces.get(ctx.who, ctx.path["id"])
 
 
+async def timeseries(ctx: HttpContext, query: UsageQuery) -> dict[str, Any]:
+    return await ctx.gateway.traces.usage_timeseries(ctx.who, query)
+
+
+async def breakdown(ctx: HttpContext, query: UsageQuery) -> dict[str, Any]:
+    return await ctx.gateway.traces.usage_breakdown(ctx.who, query)
+
+
+async def summary(ctx: HttpContext, query: UsageQuery) -> dict[str, Any]:
+    return await ctx.gateway.traces.usage_period(ctx.who, query)
+
+
+async def embedding_status(ctx: HttpContext, _: None) -> EmbeddingStatus:
+    return embeddings.status()
+
+
 ROUTES = [
     Api("GET", "/v1/sessions", list_sessions, Role.VIEWER, "List sessions (own sessions for non-admins)",
         query=SessionListParams, response=JSONObject, tag="sessions"),
@@ -73,4 +92,15 @@ ROUTES = [
     Api("GET", "/v1/traces/follow", follow_traces, Role.VIEWER, "Traces changed since a time (live tail)",
         query=TraceFollowParams, response=JSONObject, tag="traces"),
     Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", response=JSONObject, tag="traces"),
+    Api("GET", "/v1/usage/timeseries", timeseries, Role.VIEWER,
+        "Requests, tokens, errors and users per hour or day of [from, to) (non-admins: their own)",
+        query=UsageQuery, response=JSONObject, tag="usage"),
+    Api("GET", "/v1/usage/breakdown", breakdown, Role.VIEWER,
+        "Requests, LLM calls and tokens of [from, to) by provider, model or channel", query=UsageQuery,
+        response=JSONObject, tag="usage"),
+    Api("GET", "/v1/usage/summary", summary, Role.VIEWER,
+        "Totals of a period up to now and of the period before it", query=UsageQuery, response=JSONObject,
+        tag="usage"),
+    Api("GET", "/v1/embedding/status", embedding_status, Role.VIEWER, "Whether an embedder is configured",
+        response=EmbeddingStatus, tag="usage"),
 ]  # fmt: skip
