@@ -11,7 +11,14 @@ from clawgate.principal import Role
 from clawgate.services import embeddings
 from clawgate.services.embeddings import EmbeddingStatus
 from clawgate.services.sessions import BranchParams, SessionListParams
-from clawgate.services.traces import TraceFollowParams, TraceListParams, UsageQuery
+from clawgate.services.traces import (
+    TraceFollowParams,
+    TraceListParams,
+    UsageBreakdown,
+    UsagePeriods,
+    UsagePoints,
+    UsageQuery,
+)
 from clawgate.wire import ChatText, Index
 
 from .types import Api, HttpContext, JSONObject
@@ -63,15 +70,15 @@ async def get_trace(ctx: HttpContext, _: None) -> dict[str, Any]:
     return await ctx.gateway.traces.get(ctx.who, ctx.path["id"])
 
 
-async def timeseries(ctx: HttpContext, query: UsageQuery) -> dict[str, Any]:
+async def timeseries(ctx: HttpContext, query: UsageQuery) -> UsagePoints:
     return await ctx.gateway.traces.usage_timeseries(ctx.who, query)
 
 
-async def breakdown(ctx: HttpContext, query: UsageQuery) -> dict[str, Any]:
+async def breakdown(ctx: HttpContext, query: UsageQuery) -> UsageBreakdown:
     return await ctx.gateway.traces.usage_breakdown(ctx.who, query)
 
 
-async def summary(ctx: HttpContext, query: UsageQuery) -> dict[str, Any]:
+async def summary(ctx: HttpContext, query: UsageQuery) -> UsagePeriods:
     return await ctx.gateway.traces.usage_period(ctx.who, query)
 
 
@@ -94,12 +101,12 @@ ROUTES = [
     Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", response=JSONObject, tag="traces"),
     Api("GET", "/v1/usage/timeseries", timeseries, Role.VIEWER,
         "Requests, tokens, errors and users per hour or day of [from, to) (non-admins: their own)",
-        query=UsageQuery, response=JSONObject, tag="usage"),
+        query=UsageQuery, response=UsagePoints, tag="usage"),
     Api("GET", "/v1/usage/breakdown", breakdown, Role.VIEWER,
         "Requests, LLM calls and tokens of [from, to) by provider, model or channel", query=UsageQuery,
-        response=JSONObject, tag="usage"),
+        response=UsageBreakdown, tag="usage"),
     Api("GET", "/v1/usage/summary", summary, Role.VIEWER,
-        "Totals of a period up to now and of the period before it", query=UsageQuery, response=JSONObject,
+        "Totals of a period up to now and of the period before it", query=UsageQuery, response=UsagePeriods,
         tag="usage"),
     Api("GET", "/v1/embedding/status", embedding_status, Role.VIEWER, "Whether an embedder is configured",
         response=EmbeddingStatus, tag="usage"),

@@ -8,7 +8,7 @@ from msgspec import Meta, Struct
 
 from clawgate.principal import Role
 from clawgate.services.sessions import CompactParams, SessionListParams, SessionPatchParams
-from clawgate.services.traces import TimelineParams
+from clawgate.services.traces import QuotaUsage, TimelineParams
 from clawgate.wire import NonNegative
 
 from .types import CallContext, Method
@@ -58,7 +58,7 @@ async def usage_summary(ctx: CallContext, _: None) -> dict[str, Any]:
     return await ctx.gateway.traces.usage_summary(ctx.who)
 
 
-async def quota_usage(ctx: CallContext, _: None) -> dict[str, Any]:
+async def quota_usage(ctx: CallContext, _: None) -> QuotaUsage:
     """Today's requests, tokens and users (GoClaw's dashboard Overview cards)."""
     return await ctx.gateway.traces.quota_usage(ctx.who)
 

@@ -14,10 +14,20 @@ from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
 from clawgate.store.traces import TraceFilter, UsageFilter
-from clawgate.store.types import TraceRow, UsageBucket
+from clawgate.store.types import TraceRow, UsageBucket, UsageShare
 from clawgate.wire import NonNegative
 
-__all__ = ["TimelineParams", "TraceFollowParams", "TraceListParams", "TraceService", "UsageQuery"]
+__all__ = [
+    "QuotaUsage",
+    "TimelineParams",
+    "TraceFollowParams",
+    "TraceListParams",
+    "TraceService",
+    "UsageBreakdown",
+    "UsagePeriods",
+    "UsagePoints",
+    "UsageQuery",
+]
 
 Aware = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with its offset")]
 _PERIODS: Final[dict[str, timedelta]] = {"24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -50,7 +60,7 @@ class TraceFollowParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class UsageQuery(Struct, kw_only=True, forbid_unknown_fields=True):
-    """GoClaw's usage analytics query (``/v1/usage/timeseries`` and ``/v1/usage/summary``): a time
+    """GoClaw's usage analytics query (``/v1/usage/timeseries|breakdown|summary``): a time
     range (``from``, ``to``), filters, ``group_by`` (the bucket) and ``period`` (the summary's
     window, ending now; the summary ignores ``from``/``to`` as GoClaw does). ``group_by`` is a time
     bucket for the time series (``hour``, the default, or ``day``) and a dimension for the breakdown
@@ -64,6 +74,64 @@ class UsageQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     channel: str = ""
     group_by: Literal["", "hour", "day", "provider", "model", "channel"] = ""
     period: Literal["today", "24h", "7d", "30d"] = "24h"
+
+
+class UsagePoint(UsageBucket, kw_only=True):
+    """One bucket in GoClaw's ``SnapshotTimeSeries`` shape. What ClawGate does not record (cache and
+    thinking tokens, memory and knowledge-graph counts, cost: no price list) is 0."""
+
+    cache_read_tokens: int = 0
+    thinking_tokens: int = 0
+    memory_docs: int = 0
+    memory_chunks: int = 0
+    kg_entities: int = 0
+    kg_relations: int = 0
+    total_cost: float = 0.0
+
+
+class UsagePoints(Struct, kw_only=True):
+    points: list[UsagePoint]
+
+
+class UsageShareOut(UsageShare, kw_only=True):
+    """One breakdown row in GoClaw's shape (``total_cost`` 0: no price list)."""
+
+    total_cost: float = 0.0
+
+
+class UsageBreakdown(Struct, kw_only=True):
+    rows: list[UsageShareOut]
+
+
+class UsageTotals(Struct, kw_only=True):
+    """A period's totals in GoClaw's usage summary shape (``cost`` 0: no price list)."""
+
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    unique_users: int
+    errors: int
+    llm_calls: int
+    tool_calls: int
+    avg_duration_ms: int
+    cost: float = 0.0
+
+
+class UsagePeriods(Struct, kw_only=True):
+    current: UsageTotals
+    previous: UsageTotals
+
+
+class QuotaUsage(Struct, kw_only=True):
+    """``quota.usage``: today's figures; no per-user quotas (``enabled`` false, no ``entries``)."""
+
+    requestsToday: int
+    inputTokensToday: int
+    outputTokensToday: int
+    uniqueUsersToday: int
+    costToday: float = 0.0
+    enabled: bool = False
+    entries: list[Any] = msgspec.field(default_factory=list)
 
 
 class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -170,16 +238,16 @@ class TraceService:
         async with self._db.connection() as conn:
             return await traces.usage_buckets(conn, who.tenant_id, where, unit)
 
-    async def usage_timeseries(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
+    async def usage_timeseries(self, who: Principal, q: UsageQuery) -> UsagePoints:
         """``{points:[...]}``: the traces started in ``[from, to)`` per ``group_by`` bucket (buckets
         without traces are left out). Raises: InvalidRequest (``from``/``to`` missing or reversed,
         ``group_by`` not a time bucket), NotFound (``agent_id``)."""
         start, end = _range(q)
         unit = _grouping(q, ("hour", "day"))
         _, buckets = await self._usage(who, q, start, end, unit)
-        return {"points": [_point(b) for b in buckets]}
+        return UsagePoints(points=[_point(b) for b in buckets])
 
-    async def usage_breakdown(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
+    async def usage_breakdown(self, who: Principal, q: UsageQuery) -> UsageBreakdown:
         """``{rows:[...]}``: the traces of ``[from, to)`` by ``channel``, or their LLM calls by
         ``provider`` or ``model`` (``group_by``); ``avg_duration_ms`` is of the LLM calls.
         Raises: InvalidRequest (as the time series), NotFound (``agent_id``)."""
@@ -188,9 +256,9 @@ class TraceService:
         where = await self._where(who, q, start, end)
         async with self._db.connection() as conn:
             rows = await traces.usage_breakdown(conn, who.tenant_id, where, by)
-        return {"rows": [{**msgspec.structs.asdict(r), "total_cost": 0.0} for r in rows]}
+        return UsageBreakdown(rows=[UsageShareOut(**msgspec.structs.asdict(r)) for r in rows])
 
-    async def usage_period(self, who: Principal, q: UsageQuery) -> dict[str, Any]:
+    async def usage_period(self, who: Principal, q: UsageQuery) -> UsagePeriods:
         """``{current, previous}``: totals of ``period`` up to now and of the period before it.
         Raises: NotFound (``agent_id``)."""
         now = datetime.now(UTC)
@@ -202,18 +270,16 @@ class TraceService:
             before = start - _PERIODS[q.period]
         current, _ = await self._usage(who, q, start, now)
         previous, _ = await self._usage(who, q, before, start)
-        return {"current": _summary(current), "previous": _summary(previous)}
+        return UsagePeriods(current=_summary(current), previous=_summary(previous))
 
-    async def quota_usage(self, who: Principal) -> dict[str, Any]:
+    async def quota_usage(self, who: Principal) -> QuotaUsage:
         """``quota.usage``: today's (UTC) requests, tokens and users. ClawGate has no per-user quota
         (GoClaw's ``gateway.quota``): ``enabled`` is false and ``entries`` empty."""
-        today = await self.usage_period(who, UsageQuery(period="today"))
-        current = today["current"]
-        return {
-            "enabled": False, "requestsToday": current["requests"], "inputTokensToday": current["input_tokens"],
-            "outputTokensToday": current["output_tokens"], "costToday": 0.0,
-            "uniqueUsersToday": current["unique_users"], "entries": [],
-        }  # fmt: skip
+        today = (await self.usage_period(who, UsageQuery(period="today"))).current
+        return QuotaUsage(
+            requestsToday=today.requests, inputTokensToday=today.input_tokens,
+            outputTokensToday=today.output_tokens, uniqueUsersToday=today.unique_users,
+        )  # fmt: skip
 
     async def timeline(self, who: Principal, params: TimelineParams) -> dict[str, Any]:
         """A run's items in order: messages it wrote and its run status (``run.timeline.get``)."""
@@ -274,22 +340,13 @@ def _grouping(q: UsageQuery, allowed: tuple[str, ...]) -> str:
     return q.group_by
 
 
-def _point(b: UsageBucket) -> dict[str, Any]:
-    """One bucket in GoClaw's ``SnapshotTimeSeries`` shape. What ClawGate does not record (cache and
-    thinking tokens, memory and knowledge-graph counts, cost: no price list) is 0."""
-    return {
-        "bucket_time": b.bucket_time, "request_count": b.request_count, "error_count": b.error_count,
-        "unique_users": b.unique_users, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens,
-        "llm_call_count": b.llm_call_count, "tool_call_count": b.tool_call_count,
-        "avg_duration_ms": b.avg_duration_ms, "cache_read_tokens": 0, "thinking_tokens": 0,
-        "memory_docs": 0, "memory_chunks": 0, "kg_entities": 0, "kg_relations": 0, "total_cost": 0.0,
-    }  # fmt: skip
+def _point(b: UsageBucket) -> UsagePoint:
+    return UsagePoint(**msgspec.structs.asdict(b))
 
 
-def _summary(b: UsageBucket) -> dict[str, Any]:
-    """Totals in GoClaw's usage summary shape (``cost`` 0: no price list)."""
-    return {
-        "requests": b.request_count, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens,
-        "cost": 0.0, "unique_users": b.unique_users, "errors": b.error_count, "llm_calls": b.llm_call_count,
-        "tool_calls": b.tool_call_count, "avg_duration_ms": b.avg_duration_ms,
-    }  # fmt: skip
+def _summary(b: UsageBucket) -> UsageTotals:
+    return UsageTotals(
+        requests=b.request_count, input_tokens=b.input_tokens, output_tokens=b.output_tokens,
+        unique_users=b.unique_users, errors=b.error_count, llm_calls=b.llm_call_count,
+        tool_calls=b.tool_call_count, avg_duration_ms=b.avg_duration_ms,
+    )  # fmt: skip
