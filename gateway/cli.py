@@ -1,4 +1,4 @@
-"""The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key create|list|revoke``.
+"""The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key create|list|revoke``, ``chat``.
 
 ``migrate`` and ``api-key`` work on the database directly (embedded or ``CLAWGATE_POSTGRES_DSN``),
 without a running server; ``api-key`` acts as the owner of the master tenant. Exit codes are
@@ -261,6 +261,30 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    import websockets
+
+    from clawgate import chat_cli
+
+    settings = _settings(args)
+    _quiet_logging(settings)
+    url = chat_cli.ws_url(settings, args.url)
+    token = settings.gateway.token if args.token is None else args.token
+    try:
+        key = asyncio.run(
+            chat_cli.chat(url, token, args.agent, args.message, user_id=args.user, session_key=args.session,
+                          out=sys.stdout)
+        )  # fmt: skip
+    except chat_cli.ChatFailed as exc:
+        print(f"clawgate: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, websockets.WebSocketException) as exc:
+        print(f"clawgate: cannot talk to the gateway at {url}: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+    chat_cli.report(key)
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -349,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     revoke.add_argument("id", metavar="ID", help="the key's id, as printed by create or list")
     revoke.set_defaults(func=cmd_api_key_revoke)
+
+    from clawgate import chat_cli
+
+    chat_cli.add_parser(sub).set_defaults(func=cmd_chat)
     return parser
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "LLMSettings",
     "LimitSettings",
     "LogSettings",
+    "MetricsSettings",
     "ProviderSettings",
     "RateLimitSettings",
     "Settings",
@@ -136,6 +137,15 @@ class ProviderSettings(_Section, kw_only=True, frozen=True, forbid_unknown_field
     api_base: str = ""
 
 
+class MetricsSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    public: Annotated[
+        bool,
+        Meta(
+            description="Serve /metrics without credentials (else the gateway token or a gateway-wide admin key)."
+        ),
+    ] = False
+
+
 class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Meta(description="Where the embedded database and keys live.")] = (
         "~/.clawgate/data"
@@ -151,6 +161,7 @@ class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     llm: LLMSettings = msgspec.field(default_factory=LLMSettings)
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     # Where the settings came from; not part of the file format.
     config_path: str = ""
 
@@ -211,6 +222,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "LOG_FORMAT": (("log", "format"), str.lower),
     "SSL_CERT_FILE": (("llm", "ca_file"), str),
     "SSL_CERT_DIR": (("llm", "ca_dir"), str),
+    "METRICS_PUBLIC": (("metrics", "public"), _bool),
 }
 # Standard names read without a prefix (OpenSSL's, honoured by most HTTP clients); the prefixed
 # variables above win over them.

@@ -61,6 +61,8 @@ async def _supervise(settings: Settings, count: int) -> int:
         )
         sockets = _listen(settings.gateway.host, settings.gateway.port, count)
         try:
+            # The workers inherit it; prometheus-client picks its multiprocess mode when first imported.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(settings)
             return await _WorkerPool(shared, sockets).run()
         finally:
             for sock in sockets:
@@ -91,6 +93,16 @@ def _listen(host: str, port: int, count: int) -> list[socket.socket]:
 
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sockets
+
+
+def _metrics_dir(settings: Settings) -> str:
+    """``<data_dir>/metrics``, emptied: where the workers' ``prometheus-client`` (multiprocess mode)
+    keeps its figures, so that any worker's ``/metrics`` answers the sum of all of them."""
+    path = settings.data_path / "metrics"
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):  # a previous run's figures: counting starts again with the gateway
+        stale.unlink()
+    return str(path)
 
 
 class _WorkerPool:

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 import structlog
 
+from clawgate import metrics
 from clawgate.store import Database, DbConnection
 
 __all__ = ["GroupWriter"]
@@ -69,6 +70,8 @@ class GroupWriter(Generic[T]):
             for one in batch:
                 await self._write([one])
             return
+        metrics.WRITER_BATCHES.inc()
+        metrics.WRITER_BATCH_SIZE.observe(len(batch))
         for _, done in batch:
             _settle(done, None)
 

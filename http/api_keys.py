@@ -12,16 +12,13 @@ from .types import Api, HttpContext
 __all__ = ["ROUTES"]
 
 
-class KeyList(Struct):
-    keys: list[ApiKeyOut]
-
-
 class Revoked(Struct):
     status: str = "revoked"
 
 
-async def list_keys(ctx: HttpContext, _: None) -> KeyList:
-    return KeyList(keys=[key_out(r) for r in await ctx.gateway.api_keys.list_keys(ctx.who)])
+async def list_keys(ctx: HttpContext, _: None) -> list[ApiKeyOut]:
+    """A bare array, as GoClaw answers (its dashboard's API Keys page reads it so)."""
+    return [key_out(r) for r in await ctx.gateway.api_keys.list_keys(ctx.who)]
 
 
 async def create_key(ctx: HttpContext, body: ApiKeyCreate) -> ApiKeyCreated:
@@ -34,7 +31,7 @@ async def revoke_key(ctx: HttpContext, _: None) -> Revoked:
 
 
 ROUTES = [
-    Api("GET", "/v1/api-keys", list_keys, Role.ADMIN, "List API keys (masked)", response=KeyList,
+    Api("GET", "/v1/api-keys", list_keys, Role.ADMIN, "List API keys (masked)", response=list[ApiKeyOut],
         tag="api-keys"),
     Api("POST", "/v1/api-keys", create_key, Role.ADMIN, "Create an API key (the raw key is returned once)",
         body=ApiKeyCreate, response=ApiKeyCreated, status=201, tag="api-keys"),

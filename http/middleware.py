@@ -1,7 +1,8 @@
 """The edge middleware, pure ASGI (no ``BaseHTTPMiddleware``, which costs a task per request):
 
 - ``X-Request-Id`` in/out (bound as ``request_id`` for the request's log lines), security headers,
-  one log line per request;
+  one log line per request and its metrics (by the route template ``make_route`` leaves in the
+  scope's state);
 - a per-client-IP token bucket (429 with ``Retry-After``; WebSocket upgrades close 1008), health
   probes exempt;
 - the body limit, checked on ``Content-Length`` and again while reading (413). The rest of an
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clawgate import metrics
 from clawgate.errors import GatewayError, PayloadTooLarge
 from clawgate.i18n import negotiate
 from clawgate.ratelimit import exhausted
@@ -122,14 +124,16 @@ class EdgeMiddleware:
                 return
             await self.app(scope, self._limited(receive) if declared != "0" else receive, send_wrapper)
         finally:
-            path = scope["path"]
+            path, method = scope["path"], scope["method"]
+            elapsed = time.perf_counter() - started
+            metrics.observe_http(method, scope["state"].get("route", metrics.UNMATCHED), status, elapsed)
             level = log.debug if path in HEALTH_PATHS else log.info
             level(
                 "http.request",
-                method=scope["method"],
+                method=method,
                 path=path,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
 
     @staticmethod

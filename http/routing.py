@@ -93,6 +93,7 @@ def make_route(api: Api) -> Route:
     """A Starlette ``Route`` running ``api.handler`` behind auth, role check and decoding."""
 
     async def endpoint(request: Request) -> Response:
+        request.scope["state"]["route"] = api.path  # the metrics' label (EdgeMiddleware)
         gateway: Gateway = request.state.gateway
         try:
             who: Principal | None = None

@@ -1,4 +1,5 @@
-"""Sessions over REST (discovery, branching, cursor reads), agent wake, and traces."""
+"""Sessions over REST (discovery, branching, cursor reads), agent wake, traces, and the usage figures
+derived from them in GoClaw's shapes (its dashboard's Overview and Usage pages)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,20 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.principal import Role
+from clawgate.services import embeddings
+from clawgate.services.embeddings import EmbeddingStatus
 from clawgate.services.sessions import Branched, BranchParams, HistoryPage, SessionList, SessionListParams
-from clawgate.services.traces import TraceDetail, TraceFollow, TraceFollowParams, TraceList, TraceListParams
+from clawgate.services.traces import (
+    TraceDetail,
+    TraceFollow,
+    TraceFollowParams,
+    TraceList,
+    TraceListParams,
+    UsageBreakdown,
+    UsagePeriods,
+    UsagePoints,
+    UsageQuery,
+)
 from clawgate.wire import ChatText, Index
 
 from .types import Api, HttpContext
@@ -73,6 +86,22 @@ async def get_trace(ctx: HttpContext, _: None) -> TraceDetail:
     return await ctx.gateway.traces.get(ctx.who, ctx.path["id"])
 
 
+async def timeseries(ctx: HttpContext, query: UsageQuery) -> UsagePoints:
+    return await ctx.gateway.traces.usage_timeseries(ctx.who, query)
+
+
+async def breakdown(ctx: HttpContext, query: UsageQuery) -> UsageBreakdown:
+    return await ctx.gateway.traces.usage_breakdown(ctx.who, query)
+
+
+async def summary(ctx: HttpContext, query: UsageQuery) -> UsagePeriods:
+    return await ctx.gateway.traces.usage_period(ctx.who, query)
+
+
+async def embedding_status(ctx: HttpContext, _: None) -> EmbeddingStatus:
+    return embeddings.status()
+
+
 ROUTES = [
     Api("GET", "/v1/sessions", list_sessions, Role.VIEWER, "List sessions (own sessions for non-admins)",
         query=SessionListParams, response=SessionList, tag="sessions"),
@@ -86,4 +115,15 @@ ROUTES = [
     Api("GET", "/v1/traces/follow", follow_traces, Role.VIEWER, "Traces changed since a time (live tail)",
         query=TraceFollowParams, response=TraceFollow, tag="traces"),
     Api("GET", "/v1/traces/{id}", get_trace, Role.VIEWER, "A trace with its spans", response=TraceDetail, tag="traces"),
+    Api("GET", "/v1/usage/timeseries", timeseries, Role.VIEWER,
+        "Requests, tokens, errors and users per hour or day of [from, to) (non-admins: their own)",
+        query=UsageQuery, response=UsagePoints, tag="usage"),
+    Api("GET", "/v1/usage/breakdown", breakdown, Role.VIEWER,
+        "Requests, LLM calls and tokens of [from, to) by provider, model or channel", query=UsageQuery,
+        response=UsageBreakdown, tag="usage"),
+    Api("GET", "/v1/usage/summary", summary, Role.VIEWER,
+        "Totals of a period up to now and of the period before it", query=UsageQuery, response=UsagePeriods,
+        tag="usage"),
+    Api("GET", "/v1/embedding/status", embedding_status, Role.VIEWER, "Whether an embedder is configured",
+        response=EmbeddingStatus, tag="usage"),
 ]  # fmt: skip

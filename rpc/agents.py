@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
+from clawgate.errors import NotFound
 from clawgate.principal import Role
+from clawgate.runtime.prompt import CONTEXT_FILES
 from clawgate.services.agents import AgentCreate, AgentOut, AgentPatch, to_out
 from clawgate.store.types import AgentFile, AgentRow
 
@@ -103,22 +105,32 @@ async def delete(ctx: CallContext, params: AgentDeleteParams) -> dict[str, Any]:
     return {"ok": True, "agentId": params.agentId}
 
 
+def _missing(name: str) -> dict[str, Any]:
+    """A context file not written yet (GoClaw's shape: how a new agent's Files tab offers it)."""
+    return {"name": name, "missing": True}
+
+
 async def files_list(ctx: CallContext, params: AgentRefParams) -> dict[str, Any]:
-    """The agent's context files (names, sizes, times; no content). Raises: NotFound."""
+    """Every context file of the system prompt (``CONTEXT_FILES``, ``missing: true`` for those not
+    written yet), then the agent's other files (names, sizes, times; no content). Raises: NotFound."""
     row, files = await ctx.gateway.agents.list_files(ctx.who, params.agentId)
-    return {
-        "agentId": row.agent_key,
-        "files": [
-            {"name": f.file_name, "size": f.size, "updatedAtMs": int(f.updated_at.timestamp() * 1000),
-             "missing": False}
-            for f in files
-        ],
+    stored: dict[str, dict[str, Any]] = {
+        f.file_name: {"name": f.file_name, "size": f.size,
+                      "updatedAtMs": int(f.updated_at.timestamp() * 1000), "missing": False}
+        for f in files
     }  # fmt: skip
+    known = [stored.pop(name) if name in stored else _missing(name) for name in CONTEXT_FILES]
+    return {"agentId": row.agent_key, "files": known + list(stored.values())}
 
 
 async def files_get(ctx: CallContext, params: FileParams) -> dict[str, Any]:
-    """One context file with its content. Raises: NotFound (agent or file)."""
-    found = await ctx.gateway.agents.get_file(ctx.who, params.agentId, params.name)
+    """One context file with its content; one of ``CONTEXT_FILES`` not written yet answers
+    ``missing: true`` as in GoClaw. Raises: NotFound (agent, or another file that does not exist)."""
+    found = await ctx.gateway.agents.find_file(ctx.who, params.agentId, params.name)
+    if found is None:
+        if params.name not in CONTEXT_FILES:
+            raise NotFound(kind="file", id=params.name)
+        return {"agentId": params.agentId, "file": _missing(params.name)}
     return {"agentId": params.agentId, "file": _file(found)}
 
 

@@ -30,13 +30,15 @@ class Changed(ConfigView, kw_only=True):
 
 
 async def get(ctx: CallContext, _: None) -> ConfigView:
-    """``{config (secrets "***"), hash, path}``."""
+    """``{config (secrets "***"), hash, path, unsupported}``."""
     return ctx.gateway.config.view(ctx.who)
 
 
 async def _change(ctx: CallContext, params: ChangeParams, *, replace: bool) -> Changed:
     view, restart = await ctx.gateway.config.change(ctx.who, params.raw, params.baseHash, replace=replace)
-    return Changed(config=view.config, hash=view.hash, path=view.path, restart=restart)
+    return Changed(
+        config=view.config, hash=view.hash, path=view.path, unsupported=view.unsupported, restart=restart
+    )
 
 
 async def patch(ctx: CallContext, params: ChangeParams) -> Changed:

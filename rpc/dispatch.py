@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from clawgate import metrics
 from clawgate.errors import Forbidden, GatewayError, Internal, InvalidRequest, Unauthorized
 from clawgate.state import Gateway
 
@@ -45,6 +46,8 @@ async def dispatch(
             outcome, code = "error", "INTERNAL"
             log.exception("rpc.unhandled")
             frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
+        known = call.method if call.method in methods else metrics.UNMATCHED
+        metrics.count_rpc(known, code or outcome)
         log.info(
             "rpc.call",
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

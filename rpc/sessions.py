@@ -1,4 +1,4 @@
-"""Session methods: ``sessions.list|preview|patch|delete|reset|compact``, plus ``usage.get|summary``."""
+"""Session methods: ``sessions.list|preview|patch|delete|reset|compact``, plus ``usage.get|summary`` and ``quota.usage``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from msgspec import Meta, Struct
 
 from clawgate.principal import Role
 from clawgate.services.sessions import CompactParams, SessionList, SessionListParams, SessionPatchParams
-from clawgate.services.traces import TimelineParams
+from clawgate.services.traces import QuotaUsage, TimelineParams
 from clawgate.wire import NonNegative
 
 from .types import CallContext, Method
@@ -58,6 +58,11 @@ async def usage_summary(ctx: CallContext, _: None) -> dict[str, Any]:
     return await ctx.gateway.traces.usage_summary(ctx.who)
 
 
+async def quota_usage(ctx: CallContext, _: None) -> QuotaUsage:
+    """Today's requests, tokens and users (GoClaw's dashboard Overview cards)."""
+    return await ctx.gateway.traces.quota_usage(ctx.who)
+
+
 async def timeline(ctx: CallContext, params: TimelineParams) -> dict[str, Any]:
     return await ctx.gateway.traces.timeline(ctx.who, params)
 
@@ -72,4 +77,5 @@ METHODS = {
     "sessions.compact": Method(CompactParams, compact, Role.OPERATOR),
     "usage.get": Method(UsageParams, usage_get, Role.VIEWER),
     "usage.summary": Method(None, usage_summary, Role.VIEWER),
+    "quota.usage": Method(None, quota_usage, Role.VIEWER),
 }

@@ -12,7 +12,7 @@ from msgspec import Struct
 
 from clawgate.sql import query
 from clawgate.store._rows import many, maybe
-from clawgate.store.types import SpanRow, TraceRow, UsageRow, UsageSummaryRow
+from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageRow, UsageShare, UsageSummaryRow
 
 __all__ = [
     "ExchangeMessage",
@@ -22,6 +22,8 @@ __all__ = [
     "ExchangeUsage",
     "NewSpan",
     "RecordedToolCall",
+    "TraceFilter",
+    "UsageFilter",
     "finish_trace",
     "follow",
     "get",
@@ -31,6 +33,8 @@ __all__ = [
     "list_traces",
     "record_exchanges",
     "spans",
+    "usage_breakdown",
+    "usage_buckets",
     "usage_count",
     "usage_list",
     "usage_summary",
@@ -132,18 +136,33 @@ async def insert_spans(
     )
 
 
+class TraceFilter(Struct, kw_only=True, frozen=True):
+    """Which traces a list shows: of the tenant, and of each field that is set (``start``/``end``:
+    started in ``[start, end)``)."""
+
+    user_id: str | None = None
+    agent_id: UUID | None = None
+    session_key: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
 async def list_traces(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    *,
-    user_id: str | None,
-    agent_id: UUID | None,
-    session_key: str | None,
-    limit: int,
-    offset: int,
-) -> list[TraceRow]:
-    rows = await conn.fetch(query("traces.list"), tenant_id, user_id, agent_id, session_key, limit, offset)
-    return many(rows, TraceRow)
+    conn: asyncpg.Connection, tenant_id: UUID, where: TraceFilter, *, limit: int, offset: int
+) -> tuple[list[TraceRow], int]:
+    """A page of the traces of ``where``, the newest first, and how many there are in all."""
+    w = where
+    rows = await conn.fetch(
+        query("traces.list"), tenant_id, w.user_id, w.agent_id, w.session_key, limit, offset, w.status,
+        w.channel, w.start, w.end,
+    )  # fmt: skip
+    total = await conn.fetchval(
+        query("traces.count"), tenant_id, w.user_id, w.agent_id, w.session_key, w.status, w.channel,
+        w.start, w.end,
+    )  # fmt: skip
+    return many(rows, TraceRow), int(total)
 
 
 async def get(conn: asyncpg.Connection, tenant_id: UUID, trace_id: UUID) -> TraceRow | None:
@@ -198,6 +217,49 @@ async def usage_summary(
     conn: asyncpg.Connection, tenant_id: UUID, *, user_id: str | None
 ) -> list[UsageSummaryRow]:
     return many(await conn.fetch(query("traces.usage_summary"), tenant_id, user_id), UsageSummaryRow)
+
+
+class UsageFilter(Struct, kw_only=True, frozen=True):
+    """Which traces the usage figures count: started in ``[start, end)``, of the tenant, and of
+    ``user_id`` / ``agent_id`` / ``channel`` / a span's ``provider`` / ``model`` when set."""
+
+    start: datetime
+    end: datetime
+    user_id: str | None = None
+    agent_id: UUID | None = None
+    channel: str | None = None
+    provider: str | None = None
+    model: str | None = None
+
+
+async def _usage_rows(
+    conn: asyncpg.Connection, name: str, tenant_id: UUID, where: UsageFilter, group: str
+) -> list[Any]:
+    return list(
+        await conn.fetch(
+            query(name), tenant_id, where.start, where.end, where.user_id, where.agent_id, where.channel,
+            where.provider, where.model, group,
+        )
+    )  # fmt: skip
+
+
+async def usage_buckets(
+    conn: asyncpg.Connection, tenant_id: UUID, where: UsageFilter, unit: str
+) -> tuple[UsageBucket, list[UsageBucket]]:
+    """The totals over ``where`` and its buckets of ``unit`` (``hour``, ``day``), oldest first."""
+    rows = many(await _usage_rows(conn, "traces.usage_buckets", tenant_id, where, unit), UsageBucket)
+    total = next((r for r in rows if r.bucket_time is None), None)
+    empty = UsageBucket(bucket_time=None, request_count=0, error_count=0, unique_users=0, input_tokens=0,
+                        output_tokens=0, llm_call_count=0, tool_call_count=0, avg_duration_ms=0)  # fmt: skip
+    return total or empty, [r for r in rows if r.bucket_time is not None]
+
+
+async def usage_breakdown(
+    conn: asyncpg.Connection, tenant_id: UUID, where: UsageFilter, by: str
+) -> list[UsageShare]:
+    """The traces of ``where`` by ``channel``, or their LLM calls by ``provider`` or ``model``, the
+    most tokens first."""
+    return many(await _usage_rows(conn, "traces.usage_breakdown", tenant_id, where, by), UsageShare)
 
 
 async def follow(

@@ -219,6 +219,10 @@ class TraceRow(Struct, kw_only=True):
     start_time: datetime
     end_time: datetime | None
     duration_ms: int | None
+    # GoClaw's trace shape (its dashboard reads both): a trace is created when its run starts, and
+    # ClawGate keeps no price list, so it knows no cost (0).
+    created_at: datetime
+    total_cost: float = 0.0
 
 
 class SpanRow(Struct, kw_only=True):
@@ -242,6 +246,8 @@ class SpanRow(Struct, kw_only=True):
     start_time: datetime
     end_time: datetime
     duration_ms: int
+    created_at: datetime  # GoClaw's span shape: when the span started
+    total_cost: float = 0.0  # no price list: no cost
 
 
 class UsageRow(Struct, kw_only=True):
@@ -260,6 +266,32 @@ class UsageSummaryRow(Struct, kw_only=True):
     output_tokens: int
     sessions: int
     records: int
+
+
+class UsageBucket(Struct, kw_only=True):
+    """Traces of one time bucket (``bucket_time``), or of the whole range (``bucket_time`` None)."""
+
+    bucket_time: datetime | None
+    request_count: int
+    error_count: int
+    unique_users: int
+    input_tokens: int
+    output_tokens: int
+    llm_call_count: int
+    tool_call_count: int
+    avg_duration_ms: int
+
+
+class UsageShare(Struct, kw_only=True):
+    """Traces of one channel, or LLM calls of one provider or model (``key``)."""
+
+    key: str
+    request_count: int
+    llm_call_count: int
+    input_tokens: int
+    output_tokens: int
+    error_count: int
+    avg_duration_ms: int
 
 
 class FailedRun(Struct, kw_only=True):

@@ -123,6 +123,11 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /v1/traces": lambda a: R(query="session_key=" + a.session_key),
     "GET /v1/traces/follow": lambda a: R(query="session_key=" + a.session_key),
     "GET /v1/traces/{id}": lambda a: R({"id": a.trace_id}),
+    "GET /v1/usage/timeseries": lambda a: R(query="from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=day"),
+    "GET /v1/usage/summary": lambda a: R(query=f"period=30d&agent_id={a.agent_id}"),
+    "GET /v1/usage/breakdown": lambda a: R(query="from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=provider"),
+    "GET /v1/embedding/status": lambda a: R(),
+    "GET /metrics": lambda a: R(),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -168,6 +173,7 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "sessions.compact": lambda a: {"key": a.session_key},
     "usage.get": lambda a: {"agentId": "agent-aaa"},
     "usage.summary": lambda a: None,
+    "quota.usage": lambda a: None,
 }
 
 

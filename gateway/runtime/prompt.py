@@ -11,10 +11,17 @@ import orjson
 from clawgate.providers.types import ChatMessage, ToolCall
 from clawgate.store.types import AgentFile, AgentRow, MessageRow
 
-__all__ = ["TRUNCATION_NOTE", "build_system_prompt", "estimate_tokens", "history_messages", "to_chat_message"]
+__all__ = [
+    "CONTEXT_FILES",
+    "TRUNCATION_NOTE",
+    "build_system_prompt",
+    "estimate_tokens",
+    "history_messages",
+    "to_chat_message",
+]
 
 # Files read into the system prompt, in this order (GoClaw/OpenClaw names); others follow by name.
-_ORDER = ("IDENTITY.md", "SOUL.md", "AGENTS.md", "USER.md", "TOOLS.md")
+_ORDER = CONTEXT_FILES = ("IDENTITY.md", "SOUL.md", "AGENTS.md", "USER.md", "TOOLS.md")
 _MAX_FILE_CHARS = 20_000
 _MAX_TOTAL_CHARS = 24_000
 SUMMARY_PREFIX = "[Summary of earlier conversation]\n"

@@ -25,6 +25,7 @@ from uuid import UUID
 import msgspec
 import structlog
 
+from clawgate import metrics
 from clawgate.bus import BusEvent, EventBus
 from clawgate.config import Settings
 from clawgate.errors import GatewayError
@@ -361,6 +362,7 @@ class RunManager:
             return
         finally:
             self.local.pop(handle.run_id, None)
+            metrics.RUNS.labels(status).inc()
             log.info(
                 "run.finished", status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2)
             )
@@ -610,6 +612,7 @@ async def _record_trace(
     await traces.insert_spans(conn, plan.tenant_id, handle.trace_id, spans)
     for span in llm:
         if span.status == "completed":
+            metrics.count_tokens(span.provider, span.model, span.input_tokens, span.output_tokens)
             await traces.insert_usage(
                 conn,
                 tenant_id=plan.tenant_id,

@@ -358,13 +358,11 @@ class AgentService:
         async with self._db.connection() as conn:
             return row, await store.list_files(conn, who.tenant_id, row.id)
 
-    async def get_file(self, who: Principal, ref: str, name: str) -> AgentFile:
+    async def find_file(self, who: Principal, ref: str, name: str) -> AgentFile | None:
+        """One of the agent's files, or None when it has none of that name. Raises: NotFound (agent)."""
         row = await self.get(who, ref)
         async with self._db.connection() as conn:
-            found = await store.get_file(conn, who.tenant_id, row.id, name)
-        if found is None:
-            raise NotFound(kind="file", id=name)
-        return found
+            return await store.get_file(conn, who.tenant_id, row.id, name)
 
     async def set_file(self, who: Principal, ref: str, name: str, content: str) -> AgentFile:
         """Write a context file (SOUL.md, IDENTITY.md, HEARTBEAT.md ...). Needs operator."""

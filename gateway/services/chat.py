@@ -141,11 +141,18 @@ class ChatService:
 
     async def session(self, who: Principal, key: str) -> SessionRow:
         """A session the caller may see. Raises: NotFound, Unauthorized (another user's)."""
-        async with self._db.connection() as conn:
-            row = await sessions.get(conn, who.tenant_id, key)
+        row = await self.find_session(who, key)
         if row is None:
             raise NotFound(kind="session", id=key)
-        self._check_owner(who, row)
+        return row
+
+    async def find_session(self, who: Principal, key: str) -> SessionRow | None:
+        """A session the caller may see, or None when the caller's tenant has none under ``key``
+        (a chat not started yet). Raises: Unauthorized (another user's, as GoClaw)."""
+        async with self._db.connection() as conn:
+            row = await sessions.get(conn, who.tenant_id, key)
+        if row is not None:
+            self._check_owner(who, row)
         return row
 
     def _truncate(self, text: str) -> str:
@@ -316,8 +323,13 @@ class ChatService:
     # -- the other chat methods -----------------------------------------------------------------
 
     async def history(self, who: Principal, params: ChatHistoryParams) -> dict[str, Any]:
-        """Messages after ``afterIndex`` (catch-up), the total, and the active run if any."""
-        session = await self.session(who, params.sessionKey)
+        """Messages after ``afterIndex`` (catch-up), the total, and the active run if any. A session
+        with no message yet answers an empty history, as GoClaw does (its dashboard opens a chat so).
+        Raises: Unauthorized (another user's session)."""
+        session = await self.find_session(who, params.sessionKey)
+        if session is None:
+            return {"sessionKey": params.sessionKey, "messages": [], "total": 0,
+                    "nextIndex": max(params.afterIndex + 1, 0), "summary": None}  # fmt: skip
         async with self._db.connection() as conn:
             rows = await sessions.messages(
                 conn, who.tenant_id, session.id, start=params.afterIndex + 1, limit=params.limit
@@ -386,9 +398,13 @@ class ChatService:
         return {"ok": True, "messageId": row.idx}
 
     async def status(self, who: Principal, key: str) -> dict[str, Any]:
-        session = await self.session(who, key)
-        async with self._db.connection() as conn:
-            active = await runs.active_for_session(conn, who.tenant_id, session.id)
+        """``{isRunning, runId, activity}``; not running for a session with no message yet.
+        Raises: Unauthorized (another user's session)."""
+        session = await self.find_session(who, key)
+        active = None
+        if session is not None:
+            async with self._db.connection() as conn:
+                active = await runs.active_for_session(conn, who.tenant_id, session.id)
         if active is None:
             return {"isRunning": False, "runId": None, "activity": None}
         handle = self.runner.local.get(active.id)

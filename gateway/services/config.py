@@ -37,7 +37,7 @@ from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.auth import is_loopback_host
 
-__all__ = ["LIVE_FIELDS", "MASK", "ConfigService", "ConfigView", "Document"]
+__all__ = ["GOCLAW_UNSUPPORTED", "LIVE_FIELDS", "MASK", "ConfigService", "ConfigView", "Document"]
 
 MASK: Final = "***"
 Document = dict[str, Any]
@@ -58,6 +58,7 @@ LIVE_FIELDS: Final[frozenset[Path_]] = frozenset(
         ("limits", "ws_max_buffered_bytes"),
         ("limits", "ws_connect_timeout_seconds"),
         ("limits", "tick_interval_ms"),
+        ("metrics", "public"),
     }
 )
 """Settings that take effect without a restart. The rest is read once at startup (the listening
@@ -70,12 +71,48 @@ _ENV_NAMES: Final[dict[Path_, str]] = {
 }
 
 
+GOCLAW_UNSUPPORTED: Final[dict[str, str]] = {
+    "agents": "agent defaults are not configured here: each agent carries its own (POST /v1/agents)",
+    "channels": "messaging channels (Telegram, Discord ...) are not supported",
+    "tools": "tool profiles, exec approval and web tools are not configurable",
+    "skills": "skills are not supported",
+    "sessions": "session scoping is not configurable",
+    "tts": "text to speech is not supported",
+    "audio": "audio is not supported",
+    "cron": "cron is not supported yet",
+    "telemetry": "OTLP export is not supported; GET /metrics serves Prometheus metrics",
+    "tailscale": "Tailscale is not supported",
+    "bindings": "channel bindings are not supported",
+    "hooks": "hooks are not supported",
+    "packages": "packages are not supported",
+    "general": "branding (app name) is not configurable",
+    "features": "feature switches are not supported",
+    "gateway.quota": "per-user quotas are not supported (the chat limit is gateway.rate_limit_rpm)",
+    "gateway.injection_action": "prompt-injection screening is not supported",
+    "gateway.inbound_debounce_ms": "inbound debouncing is not supported",
+    "gateway.block_reply": "block replies are not configurable",
+    "gateway.tool_status": "tool status messages are not configurable",
+    "gateway.chat_behavior": "chat behaviour is not configurable",
+    "gateway.task_recovery_interval_sec": "task recovery is not configurable",
+    "gateway.background_provider": "background models are not configurable",
+    "gateway.background_model": "background models are not configurable",
+}
+"""GoClaw's configuration sections and gateway fields that mean nothing here, by dotted path, with
+why: ``config.get`` lists them (``unsupported``) so that GoClaw's dashboard can say so, and a change
+touching one is refused naming it."""
+
+
 class ConfigView(msgspec.Struct, kw_only=True):
-    """What ``config.get`` returns, and (with ``ok``/``restart``) what patch and apply return."""
+    """What ``config.get`` returns, and (with ``ok``/``restart``) what patch and apply return.
+
+    ``config`` is ClawGate's configuration, whose ``gateway`` and ``providers`` sections and
+    ``data_dir`` are GoClaw's own shapes (the dashboard's Config server tab reads and saves them);
+    ``unsupported`` names GoClaw's sections that have no meaning here."""
 
     config: Document
     hash: str
     path: str
+    unsupported: dict[str, str] = msgspec.field(default_factory=lambda: dict(GOCLAW_UNSUPPORTED))
 
 
 def _is_secret(path: Path_) -> bool:
@@ -289,6 +326,12 @@ def _parse(raw: str) -> Document:
         raise InvalidRequest(
             detail="config_path is not a configuration field", details={"field": "$.config_path"}
         )
+    for dotted, why in GOCLAW_UNSUPPORTED.items():
+        if _get(doc, tuple(dotted.split("."))) is not None:
+            raise InvalidRequest(
+                detail=f"{dotted} is GoClaw configuration that ClawGate does not support: {why}",
+                details={"field": f"$.{dotted}"},
+            )
     return doc
 
 

@@ -24,6 +24,7 @@ import msgspec
 import structlog
 from msgspec import Struct
 
+from clawgate import metrics
 from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolSpec
@@ -283,6 +284,8 @@ class OpenAIService:
             ],
             session=_session_record(ex, res, last_user, run_id) if ex.session_key else None,
         )  # fmt: skip
+        for use in record.usage:
+            metrics.count_tokens(use.provider, use.model, use.input_tokens, use.output_tokens)
         try:
             # The answer has been produced; this mirrors it into the session and the trace, in a
             # batch with the other exchanges that finish meanwhile. The client hears back after.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 from clawgate.errors import InvalidRequest, NotFound
@@ -12,10 +13,12 @@ from clawgate.principal import Principal
 from clawgate.services import parse_id
 from clawgate.services.chat import ChatService
 from clawgate.store import Database, sessions, traces
-from clawgate.store.types import SpanRow, TraceRow
+from clawgate.store.traces import TraceFilter, UsageFilter
+from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageShare
 from clawgate.wire import NonNegative
 
 __all__ = [
+    "QuotaUsage",
     "TimelineParams",
     "TraceDetail",
     "TraceFollow",
@@ -23,12 +26,28 @@ __all__ = [
     "TraceList",
     "TraceListParams",
     "TraceService",
+    "UsageBreakdown",
+    "UsagePeriods",
+    "UsagePoints",
+    "UsageQuery",
 ]
+
+Aware = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with its offset")]
+_PERIODS: Final[dict[str, timedelta]] = {"24h": timedelta(hours=24), "7d": timedelta(days=7),
+                                         "30d": timedelta(days=30)}  # fmt: skip
 
 
 class TraceListParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """GoClaw's trace list query (its dashboard's Traces page filters by ``status``, ``channel``,
+    ``user_id`` and the time the run started, ``from``/``to``)."""
+
     agent_id: str = ""
     session_key: str = ""
+    user_id: str = ""
+    status: Literal["", "running", "completed", "error", "cancelled"] = ""
+    channel: str = ""
+    from_: Aware | None = msgspec.field(name="from", default=None)
+    to: Aware | None = None
     limit: Annotated[int, Meta(ge=1, le=500)] = 50
     offset: NonNegative = 0
 
@@ -43,6 +62,81 @@ class TraceFollowParams(Struct, kw_only=True, forbid_unknown_fields=True):
     include_spans: bool = False
 
 
+class UsageQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    """GoClaw's usage analytics query (``/v1/usage/timeseries|breakdown|summary``): a time
+    range (``from``, ``to``), filters, ``group_by`` (the bucket) and ``period`` (the summary's
+    window, ending now; the summary ignores ``from``/``to`` as GoClaw does). ``group_by`` is a time
+    bucket for the time series (``hour``, the default, or ``day``) and a dimension for the breakdown
+    (``provider``, the default, ``model`` or ``channel``)."""
+
+    from_: Aware | None = msgspec.field(name="from", default=None)
+    to: Aware | None = None
+    agent_id: str = ""
+    provider: str = ""
+    model: str = ""
+    channel: str = ""
+    group_by: Literal["", "hour", "day", "provider", "model", "channel"] = ""
+    period: Literal["today", "24h", "7d", "30d"] = "24h"
+
+
+class UsagePoint(UsageBucket, kw_only=True):
+    """One bucket in GoClaw's ``SnapshotTimeSeries`` shape. What ClawGate does not record (cache and
+    thinking tokens, memory and knowledge-graph counts, cost: no price list) is 0."""
+
+    cache_read_tokens: int = 0
+    thinking_tokens: int = 0
+    memory_docs: int = 0
+    memory_chunks: int = 0
+    kg_entities: int = 0
+    kg_relations: int = 0
+    total_cost: float = 0.0
+
+
+class UsagePoints(Struct, kw_only=True):
+    points: list[UsagePoint]
+
+
+class UsageShareOut(UsageShare, kw_only=True):
+    """One breakdown row in GoClaw's shape (``total_cost`` 0: no price list)."""
+
+    total_cost: float = 0.0
+
+
+class UsageBreakdown(Struct, kw_only=True):
+    rows: list[UsageShareOut]
+
+
+class UsageTotals(Struct, kw_only=True):
+    """A period's totals in GoClaw's usage summary shape (``cost`` 0: no price list)."""
+
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    unique_users: int
+    errors: int
+    llm_calls: int
+    tool_calls: int
+    avg_duration_ms: int
+    cost: float = 0.0
+
+
+class UsagePeriods(Struct, kw_only=True):
+    current: UsageTotals
+    previous: UsageTotals
+
+
+class QuotaUsage(Struct, kw_only=True):
+    """``quota.usage``: today's figures; no per-user quotas (``enabled`` false, no ``entries``)."""
+
+    requestsToday: int
+    inputTokensToday: int
+    outputTokensToday: int
+    uniqueUsersToday: int
+    costToday: float = 0.0
+    enabled: bool = False
+    entries: list[Any] = msgspec.field(default_factory=list)
+
+
 class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
     runId: str = ""
     sessionKey: str = ""
@@ -54,6 +148,7 @@ class TraceList(Struct, kw_only=True):
     """A page of traces, newest first."""
 
     traces: list[TraceRow]
+    total: int
     limit: int
     offset: int
 
@@ -79,15 +174,21 @@ class TraceService:
         self._chat = chat
 
     async def list_traces(self, who: Principal, params: TraceListParams) -> TraceList:
+        """A page of traces, the newest first, and how many match. Non-admins see their own only
+        (``user_id`` filters for admins). Raises: NotFound (``agent_id``)."""
         agent_id = None
         if params.agent_id:
             agent_id = (await self._chat.resolve_agent(who, params.agent_id, "")).id
+        where = TraceFilter(
+            user_id=(params.user_id or None) if who.sees_all else who.user_id, agent_id=agent_id,
+            session_key=params.session_key or None, status=params.status or None,
+            channel=params.channel or None, start=params.from_, end=params.to,
+        )  # fmt: skip
         async with self._db.connection() as conn:
-            rows = await traces.list_traces(
-                conn, who.tenant_id, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
-                session_key=params.session_key or None, limit=params.limit, offset=params.offset,
-            )  # fmt: skip
-        return TraceList(traces=rows, limit=params.limit, offset=params.offset)
+            rows, total = await traces.list_traces(
+                conn, who.tenant_id, where, limit=params.limit, offset=params.offset
+            )
+        return TraceList(traces=rows, total=total, limit=params.limit, offset=params.offset)
 
     async def follow(self, who: Principal, params: TraceFollowParams) -> TraceFollow:
         """Traces changed after ``since`` for one session or agent; ``cursor`` is the next ``since``."""
@@ -146,6 +247,65 @@ class TraceService:
         }  # fmt: skip
         return {"byAgent": by_agent, "totalRecords": sum(r.records for r in rows)}
 
+    # -- usage analytics (GoClaw's dashboard: Overview and Usage) -----------------------------------
+
+    async def _where(self, who: Principal, q: UsageQuery, start: datetime, end: datetime) -> UsageFilter:
+        agent_id = (await self._chat.resolve_agent(who, q.agent_id, "")).id if q.agent_id else None
+        return UsageFilter(
+            start=start, end=end, user_id=None if who.sees_all else who.user_id, agent_id=agent_id,
+            channel=q.channel or None, provider=q.provider or None, model=q.model or None,
+        )  # fmt: skip
+
+    async def _usage(
+        self, who: Principal, q: UsageQuery, start: datetime, end: datetime, unit: str = "hour"
+    ) -> tuple[UsageBucket, list[UsageBucket]]:
+        where = await self._where(who, q, start, end)
+        async with self._db.connection() as conn:
+            return await traces.usage_buckets(conn, who.tenant_id, where, unit)
+
+    async def usage_timeseries(self, who: Principal, q: UsageQuery) -> UsagePoints:
+        """``{points:[...]}``: the traces started in ``[from, to)`` per ``group_by`` bucket (buckets
+        without traces are left out). Raises: InvalidRequest (``from``/``to`` missing or reversed,
+        ``group_by`` not a time bucket), NotFound (``agent_id``)."""
+        start, end = _range(q)
+        unit = _grouping(q, ("hour", "day"))
+        _, buckets = await self._usage(who, q, start, end, unit)
+        return UsagePoints(points=[_point(b) for b in buckets])
+
+    async def usage_breakdown(self, who: Principal, q: UsageQuery) -> UsageBreakdown:
+        """``{rows:[...]}``: the traces of ``[from, to)`` by ``channel``, or their LLM calls by
+        ``provider`` or ``model`` (``group_by``); ``avg_duration_ms`` is of the LLM calls.
+        Raises: InvalidRequest (as the time series), NotFound (``agent_id``)."""
+        start, end = _range(q)
+        by = _grouping(q, ("provider", "model", "channel"))
+        where = await self._where(who, q, start, end)
+        async with self._db.connection() as conn:
+            rows = await traces.usage_breakdown(conn, who.tenant_id, where, by)
+        return UsageBreakdown(rows=[UsageShareOut(**msgspec.structs.asdict(r)) for r in rows])
+
+    async def usage_period(self, who: Principal, q: UsageQuery) -> UsagePeriods:
+        """``{current, previous}``: totals of ``period`` up to now and of the period before it.
+        Raises: NotFound (``agent_id``)."""
+        now = datetime.now(UTC)
+        if q.period == "today":
+            start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            before = start - timedelta(days=1)
+        else:
+            start = now - _PERIODS[q.period]
+            before = start - _PERIODS[q.period]
+        current, _ = await self._usage(who, q, start, now)
+        previous, _ = await self._usage(who, q, before, start)
+        return UsagePeriods(current=_summary(current), previous=_summary(previous))
+
+    async def quota_usage(self, who: Principal) -> QuotaUsage:
+        """``quota.usage``: today's (UTC) requests, tokens and users. ClawGate has no per-user quota
+        (GoClaw's ``gateway.quota``): ``enabled`` is false and ``entries`` empty."""
+        today = (await self.usage_period(who, UsageQuery(period="today"))).current
+        return QuotaUsage(
+            requestsToday=today.requests, inputTokensToday=today.input_tokens,
+            outputTokensToday=today.output_tokens, uniqueUsersToday=today.unique_users,
+        )  # fmt: skip
+
     async def timeline(self, who: Principal, params: TimelineParams) -> dict[str, Any]:
         """A run's items in order: messages it wrote and its run status (``run.timeline.get``)."""
         if not params.runId and not params.sessionKey:
@@ -182,3 +342,36 @@ class TraceService:
             "limit": params.limit,
             "offset": params.offset,
         }
+
+
+def _range(q: UsageQuery) -> tuple[datetime, datetime]:
+    """``[from, to)``. Raises: InvalidRequest naming the one missing, or ``to`` before ``from``."""
+    if q.from_ is None or q.to is None:
+        missing = "$.from" if q.from_ is None else "$.to"
+        raise InvalidRequest(detail="from and to are required", details={"field": missing})
+    if q.to < q.from_:
+        raise InvalidRequest(detail="to is before from", details={"field": "$.to"})
+    return q.from_, q.to
+
+
+def _grouping(q: UsageQuery, allowed: tuple[str, ...]) -> str:
+    """``group_by``, the first of ``allowed`` when absent. Raises: InvalidRequest naming it."""
+    if not q.group_by:
+        return allowed[0]
+    if q.group_by not in allowed:
+        raise InvalidRequest(
+            detail=f"group_by must be one of {', '.join(allowed)} here", details={"field": "$.group_by"}
+        )
+    return q.group_by
+
+
+def _point(b: UsageBucket) -> UsagePoint:
+    return UsagePoint(**msgspec.structs.asdict(b))
+
+
+def _summary(b: UsageBucket) -> UsageTotals:
+    return UsageTotals(
+        requests=b.request_count, input_tokens=b.input_tokens, output_tokens=b.output_tokens,
+        unique_users=b.unique_users, errors=b.error_count, llm_calls=b.llm_call_count,
+        tool_calls=b.tool_call_count, avg_duration_ms=b.avg_duration_ms,
+    )  # fmt: skip

@@ -209,3 +209,32 @@ class TestSupervision:
         assert _gone(postmaster)
         assert data_dir_holder(gw.data) is None
         assert json.loads(gw.log.read_text().splitlines()[-1])["event"] == "workers.stopped"
+
+
+class TestMetrics:
+    async def test_any_worker_answers_the_sum_of_all(self, two: tuple[Serve, int, int]) -> None:
+        """``/metrics`` of either worker counts the calls both served (``prometheus-client``'s
+        multiprocess mode): 3 ``health`` calls on one worker and 5 on the other read as 8 from every
+        scrape, whichever worker takes it."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        gw, first, second = two
+        for pid, calls in ((first, 3), (second, 5)):
+            async with ws_on(gw, pid, **OWNER) as ws:
+                for _ in range(calls):
+                    await ws.ok("health")
+        seen = []
+        for _ in range(6):
+            async with gw.client() as http:  # a new connection: the kernel picks a worker each time
+                res = await http.get("/metrics")
+            assert res.status_code == 200, res.text
+            seen.append(
+                sum(
+                    s.value
+                    for family in text_string_to_metric_families(res.text)
+                    for s in family.samples
+                    if s.name == "clawgate_rpc_calls_total"
+                    and s.labels == {"method": "health", "outcome": "ok"}
+                )
+            )
+        assert seen == [8] * 6

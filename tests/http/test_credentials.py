@@ -144,7 +144,9 @@ class TestReadmeExamplesInBothModes:
         """With no token configured, the README's ``Authorization: Bearer TOKEN`` acts as the local
         admin, as GoClaw's development mode does."""
         async with dev_server.client(Authorization=f"Bearer {token}") as http:
-            res = await http.post("/v1/providers", json={"name": "local", "api_base": "http://127.0.0.1:9/v1"})
+            res = await http.post(
+                "/v1/providers", json={"name": "local", "api_base": "http://127.0.0.1:9/v1"}
+            )
         assert res.status_code == 201, res.text
 
     async def test_openai_sdk_example_works_in_development_mode(self, dev_server: RunningServer) -> None:

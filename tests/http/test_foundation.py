@@ -363,7 +363,7 @@ class TestDocs:
             op = spec["paths"][api.path][api.method.lower()]
             assert op["summary"] == api.summary
             assert op["operationId"]
-            ok = op["responses"][str(api.status)]["content"]["application/json"]["schema"]
+            ok = op["responses"][str(api.status)]["content"][api.media_type]["schema"]
             assert ok, f"{api.method} {api.path} has no response schema"
             if api.body is not None:
                 ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]

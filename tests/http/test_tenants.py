@@ -205,7 +205,7 @@ class TestIsolation:
             agents = (await http.get("/v1/agents")).json()["agents"]
             providers = (await http.get("/v1/providers")).json()["providers"]
             configs = (await http.get("/v1/system-configs")).json()["configs"]
-            keys = (await http.get("/v1/api-keys")).json()["keys"]
+            keys = (await http.get("/v1/api-keys")).json()
             tenants = (await http.get("/v1/tenants")).json()["tenants"]
         assert [x["agent_key"] for x in agents] == ["alpha-agent"]
         assert [x["name"] for x in providers] == ["alpha-prov"]

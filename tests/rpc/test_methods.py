@@ -90,7 +90,7 @@ class TestAgents:
             )
         assert saved["ok"] is True
         assert saved["file"]["size"] == 8
-        assert [f["name"] for f in listed["files"]] == ["SOUL.md"]
+        assert [f["name"] for f in listed["files"] if not f["missing"]] == ["SOUL.md"]
         assert listed["agentId"] == "writer"
         assert got["file"]["content"] == "Be kind."
         assert missing["code"] == "NOT_FOUND"
