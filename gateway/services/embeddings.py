@@ -1,5 +1,5 @@
-"""Embeddings: what the gateway can embed with. No embedder is wired in yet (DESIGN.md, "Providers,
-embedders, tools"), so the status says so; search falls back to full-text only."""
+"""Embeddings: what the gateway can embed with. No embedder is wired in yet, so the status says so;
+search falls back to full-text only."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from clawgate.http.routes import all_apis
 from clawgate.rpc.methods import EVENTS, METHODS
 from tests.conftest import ServerFactory
 from tests.http.helpers import mint_key
-from tests.support import GATEWAY_TOKEN, RunningServer
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
 
 _URL = re.compile(r"""(?:https?|wss?)://[^\s"'<>)]+""")
 _LINKS = re.compile(r"""(?:href|src)=['"]([^'"]+)['"]""")
@@ -37,8 +37,11 @@ class TestHome:
     async def test_development_mode_shows_counts_mode_and_snippets(self, dev_server: RunningServer) -> None:
         """In development mode ``/`` names the mode, counts the master tenant's agents, links the
         references and fills the snippets with this server's URL; it is plain HTML, all local."""
+        await add_stub_provider(dev_server, None)
         async with dev_server.client() as http:
-            assert (await http.post("/v1/agents", json={"agent_key": "helper"})).status_code == 201
+            assert (
+                await http.post("/v1/agents", json={"agent_key": "helper", **RUNNABLE})
+            ).status_code == 201
             res = await http.get("/")
         assert res.status_code == 200
         assert res.headers["content-type"].startswith("text/html")
@@ -47,7 +50,7 @@ class TestHome:
         assert "development mode" in page
         assert "every local client is admin" in page
         assert "<td>agents</td><td>1</td>" in page
-        assert "<td>providers</td><td>0</td>" in page
+        assert "<td>providers</td><td>1</td>" in page
         assert "href='/docs'" in page
         assert "href='/v1/openapi.json'" in page
         assert f"curl {dev_server.url}/v1/agents" in page
@@ -58,8 +61,10 @@ class TestHome:
 
     async def test_token_mode_without_credential_shows_no_tenant_data(self, server: RunningServer) -> None:
         """With a token configured and none sent, ``/`` shows version, health and mode, no counts."""
+        await add_stub_provider(server)
         async with server.client(GATEWAY_TOKEN) as admin:
-            await admin.post("/v1/agents", json={"agent_key": "secret-agent"})
+            made = await admin.post("/v1/agents", json={"agent_key": "secret-agent", **RUNNABLE})
+        assert made.status_code == 201, made.text
         async with server.client() as http:
             page = html.unescape((await http.get("/")).text)
         assert "token required" in page
@@ -72,8 +77,10 @@ class TestHome:
     async def test_credentials_see_their_own_counts(self, server: RunningServer) -> None:
         """The gateway token sees its tenant's counts; a viewer key is not shown the provider count."""
         viewer = await mint_key(server, "operator.read")
+        await add_stub_provider(server)
         async with server.client(GATEWAY_TOKEN) as admin:
-            await admin.post("/v1/agents", json={"agent_key": "one"})
+            made = await admin.post("/v1/agents", json={"agent_key": "one", **RUNNABLE})
+            assert made.status_code == 201, made.text
             as_admin = (await admin.get("/")).text
         async with server.client(viewer["key"]) as http:
             as_viewer = (await http.get("/")).text
