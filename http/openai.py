@@ -204,10 +204,8 @@ async def list_models(ctx: HttpContext, _: None) -> ModelList:
 
 
 async def get_model(ctx: HttpContext, _: None) -> Model:
-    row = await _service(ctx).resolve_model(ctx.who, ctx.path["model"])
-    return Model(
-        id=row.agent_key, object="model", created=int(row.created_at.timestamp()), owned_by="clawgate"
-    )
+    found = await _service(ctx).model(ctx.who, ctx.path["model"])
+    return Model(found.id, "model", found.created, found.owned_by)
 
 
 ROUTES = [
@@ -217,6 +215,7 @@ ROUTES = [
         body=ResponsesRequest, family="openai", response=ResponseObject, tag="openai", streams=True),
     Api("GET", "/v1/models", list_models, Role.VIEWER, "The caller's agents, and providers' models", response=ModelList,
         family="openai", tag="openai"),
-    Api("GET", "/v1/models/{model}", get_model, Role.VIEWER, "One agent as a model", response=Model,
+    Api("GET", "/v1/models/{model:path}", get_model, Role.VIEWER, "One agent, or one provider/model, as a model",
+        response=Model,
         family="openai", tag="openai"),
 ]  # fmt: skip

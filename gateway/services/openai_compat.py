@@ -164,6 +164,20 @@ class OpenAIService:
                 out.append(ModelInfo(id=f"{provider}/{model}", created=0, owned_by=provider))
         return out
 
+    async def model(self, who: Principal, ref: str) -> ModelInfo:
+        """One entry of ``models``: an agent (by any spelling ``resolve_model`` takes) that can run, or,
+        for operators with the default agent on, a ``provider/model`` one of the providers lists.
+        Raises: NotFound (model_not_found)."""
+        try:
+            row = await self.resolve_model(who, ref)
+        except NotFound:
+            provider, _, name = ref.partition("/")
+            routable = self._default_agent and who.role >= Role.OPERATOR and provider and name
+            if routable and (provider, name) in await self._providers.model_ids(who):
+                return ModelInfo(id=ref, created=0, owned_by=provider)
+            raise
+        return ModelInfo(id=row.agent_key, created=int(row.created_at.timestamp()), owned_by="clawgate")
+
     async def start(self, who: Principal, req: ExchangeRequest) -> Exchange:
         """Resolve the agent and start the loop as a task; events arrive on ``Exchange.events``.
         The caller must see it to its end: ``outcome``, or ``abandon`` when it gives up.

@@ -74,7 +74,7 @@ class TestListed:
         self, env_server: EnvServer
     ) -> None:
         """/v1/models lists openai/<model> for each upstream model (to operators: viewers cannot chat), and
-        no agent whose provider is gone."""
+        no agent whose provider is gone; ``models.retrieve`` finds such a ``provider/model`` too."""
         server = await env_server()
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
             await http.post("/v1/providers", json={"name": "gone", "api_base": "http://127.0.0.1:9/v1"})
@@ -87,11 +87,17 @@ class TestListed:
             viewer = (await http.post("/v1/api-keys", json={"name": "v", "scopes": ["operator.read"]})).json()
         async with sdk(server) as client:
             models = [m.id async for m in client.models.list()]
+            retrieved = await client.models.retrieve("openai/gpt-4o-mini")
+            with pytest.raises(openai.NotFoundError):
+                await client.models.retrieve("openai/not-listed")
         async with openai.AsyncOpenAI(
             base_url=server.url + "/v1", api_key=viewer["key"], max_retries=0
         ) as client:
             seen_by_viewer = [m.id async for m in client.models.list()]
+            with pytest.raises(openai.NotFoundError):
+                await client.models.retrieve("openai/gpt-4o-mini")
         assert models == ["writer", "openai/gpt-4o-mini", "openai/gpt-4o"]
+        assert (retrieved.id, retrieved.owned_by) == ("openai/gpt-4o-mini", "openai")
         assert seen_by_viewer == ["writer"]  # a viewer cannot chat: no provider models
 
 
