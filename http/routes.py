@@ -6,7 +6,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from clawgate.rpc.endpoint import websocket_endpoint
 
-from . import agents, api_keys, health, home, openai, providers, sessions, system_configs, tenants
+from . import agents, api_keys, health, home, memory, openai, providers, sessions, system_configs, tenants
 from .middleware import Endpoint
 from .openapi import openapi_routes
 from .routing import make_route
@@ -24,6 +24,7 @@ ROUTES: list[Api] = [
     *providers.ROUTES,
     *system_configs.ROUTES,
     *sessions.ROUTES,
+    *memory.ROUTES,
 ]
 
 
