@@ -173,13 +173,13 @@ async def build_gateway(settings: Settings) -> Gateway:
     rl = settings.rate_limits
     agents = AgentService(db, bus)
     llm = LLMResolver(settings, db, box, http, bus)
-    runner = RunManager(settings, db, bus, llm, agents)
-    await runner.start()
-    chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
-    chat = ChatService(settings, db, agents, runner, chat_limiter)
     embeddings = EmbeddingService(settings, db, llm)
     memory = MemoryService(settings, db, agents, embeddings)
     memory.start()
+    runner = RunManager(settings, db, bus, llm, agents, memory)
+    await runner.start()
+    chat_limiter = RateLimiter(settings.gateway.rate_limit_rpm, CHAT_BURST)
+    chat = ChatService(settings, db, agents, runner, chat_limiter)
     return Gateway(
         settings=settings, db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Annotated
+from uuid import UUID
 
 import structlog
 from msgspec import Meta, Struct
@@ -266,23 +267,35 @@ class MemoryService:
         Raises: Forbidden, NotFound (agent), InvalidRequest (path, empty), PayloadTooLarge.
         """
         require(who, Role.OPERATOR, "memory.write")
-        self._check_content(content)
+        self._check_content(content)  # before the agent lookup: an oversized body is refused first
         agent, user = await self._agent(who, agent_ref), self._user(who, user_id)
-        return await self.write(agent, user, check_path(path), content)
+        return await self.write(agent.tenant_id, agent.id, user, path, content)
 
-    async def write(self, agent: AgentRow, user: str, path: str, content: str) -> MemoryDocument:
-        """Store and index a document of ``agent`` (checked by the caller: path, size, rights)."""
+    async def write(
+        self, tenant_id: UUID, agent_id: UUID, user: str, path: str, content: str
+    ) -> MemoryDocument:
+        """Store and index a document of an agent the caller resolved in ``tenant_id`` (``user``
+        "" for a shared one). Raises: InvalidRequest (path, empty), PayloadTooLarge."""
+        self._check_content(content)
+        path = check_path(path)
         digest = content_hash(content)
         async with self._db.transaction() as conn:
-            old = await memory.get_document(conn, agent.tenant_id, agent.id, user, path)
+            old = await memory.get_document(conn, tenant_id, agent_id, user, path)
             if old is not None and old.hash == digest and old.index_status == "indexed":
                 return old
-            doc = await memory.put_document(conn, agent.tenant_id, agent.id, user, path, content, digest)
+            doc = await memory.put_document(conn, tenant_id, agent_id, user, path, content, digest)
             chunks = [(s, e, content_hash(t), t) for s, e, t in chunk_text(content)]
             await memory.replace_chunks(conn, doc, chunks)
         await self._index_many([doc])
         async with self._db.connection() as conn:
-            return await memory.get_document(conn, agent.tenant_id, agent.id, user, path) or doc
+            return await memory.get_document(conn, tenant_id, agent_id, user, path) or doc
+
+    async def read(self, tenant_id: UUID, agent_id: UUID, user: str, path: str) -> MemoryDocument | None:
+        """A document of an agent the caller resolved: ``user``'s own copy, else the shared one."""
+        path = check_path(path)
+        async with self._db.connection() as conn:
+            found = await memory.get_document(conn, tenant_id, agent_id, user, path) if user else None
+            return found or await memory.get_document(conn, tenant_id, agent_id, "", path)
 
     async def delete_document(self, who: Principal, agent_ref: str, path: str, user_id: str | None) -> None:
         require(who, Role.OPERATOR, "memory.delete")
@@ -377,17 +390,17 @@ class MemoryService:
     async def search(self, who: Principal, agent_ref: str, body: SearchBody) -> SearchResult:
         """Hybrid search of the agent's memory: the shared documents and ``body.user_id``'s."""
         agent, user = await self._agent(who, agent_ref), self._user(who, body.user_id) or None
-        return await self.search_agent(agent, user, body)
+        return await self.search_agent(agent.tenant_id, agent.id, user, body)
 
-    async def search_agent(self, agent: AgentRow, user: str | None, body: SearchBody) -> SearchResult:
-        """``search`` for an agent already resolved (and a user already checked)."""
+    async def search_agent(
+        self, tenant_id: UUID, agent_id: UUID, user: str | None, body: SearchBody
+    ) -> SearchResult:
+        """``search`` for an agent the caller resolved in ``tenant_id`` (and a user it checked)."""
         limit = body.max_results * 2
         prefix = body.path_prefix
         async with self._db.connection() as conn:
-            text_hits = await memory.search_text(
-                conn, agent.tenant_id, agent.id, user, body.query, prefix, limit
-            )
-        embedder = await self._embeddings.for_memory(agent.tenant_id)
+            text_hits = await memory.search_text(conn, tenant_id, agent_id, user, body.query, prefix, limit)
+        embedder = await self._embeddings.for_memory(tenant_id)
         if embedder is None:
             note = "embeddings are off (memory.embeddings) or the embedding provider is not configured"
             return self._fulltext(text_hits, body, note)
@@ -398,7 +411,7 @@ class MemoryService:
             return self._fulltext(text_hits, body, f"the embedder {embedder.name} failed: {exc}")
         async with self._db.transaction() as conn:
             vector_hits = await memory.search_vector(
-                conn, agent.tenant_id, agent.id, user, query, prefix, embedder.name, limit
+                conn, tenant_id, agent_id, user, query, prefix, embedder.name, limit
             )
         hits = _merge(text_hits, vector_hits, body)
         return SearchResult(results=hits, count=len(hits), search_mode="hybrid", embedder=embedder.name)
