@@ -119,6 +119,8 @@ class EmbeddingService:
 
         Raises: EmbedderError.
         """
+        if not texts:
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
         hashes = [content_hash(t) for t in texts]
         async with self._db.connection() as conn:
             cached = await memory.cache_get(conn, tenant_id, embedder.name, sorted(set(hashes)))
