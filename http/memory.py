@@ -14,13 +14,14 @@ from clawgate import wire
 from clawgate.principal import Role
 from clawgate.services.memory import DocumentBody, IndexAllResult, IndexBody, SearchBody, SearchResult
 from clawgate.store.types import MemoryChunk, MemoryDocument, MemoryDocumentInfo
+from clawgate.wire import NonNegative
 
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
 _Limit = Annotated[int, Meta(ge=1, le=1000)]
-_Offset = Annotated[int, Meta(ge=0)]
+_Offset = NonNegative
 
 
 class UserQuery(Struct, kw_only=True, forbid_unknown_fields=True):

@@ -25,6 +25,7 @@ from clawgate.principal import Principal
 from clawgate.providers.openai_compat import OpenAICompatClient
 from clawgate.runtime.llm import LLMResolver
 from clawgate.store import Database, memory
+from clawgate.wire import Positive
 
 __all__ = [
     "EmbeddingData",
@@ -48,7 +49,7 @@ class EmbeddingRequest(Struct, kw_only=True):
     model: Annotated[str, Meta(min_length=1, max_length=200)]
     input: _Input | Annotated[list[_Input], Meta(min_length=1, max_length=2048)]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: Annotated[int, Meta(ge=1)] | None = None
+    dimensions: Positive | None = None
     user: Annotated[str, Meta(max_length=255)] | None = None
     input_type: Literal["query", "passage", "document"] | None = None
 
