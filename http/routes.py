@@ -8,7 +8,7 @@ from starlette.types import ASGIApp
 
 from clawgate.rpc.endpoint import websocket_app
 
-from . import agents, api_keys, health, home, openai, providers, sessions, system_configs, tenants
+from . import agents, api_keys, health, home, memory, openai, providers, sessions, system_configs, tenants
 from .middleware import Endpoint
 from .openapi import openapi_routes
 from .routing import make_route
@@ -26,6 +26,7 @@ ROUTES: list[Api] = [
     *providers.ROUTES,
     *system_configs.ROUTES,
     *sessions.ROUTES,
+    *memory.ROUTES,
 ]
 
 

@@ -9,7 +9,6 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.principal import Role
-from clawgate.services import embeddings
 from clawgate.services.embeddings import EmbeddingStatus
 from clawgate.services.sessions import Branched, BranchParams, HistoryPage, SessionList, SessionListParams
 from clawgate.services.traces import (
@@ -99,7 +98,7 @@ async def summary(ctx: HttpContext, query: UsageQuery) -> UsagePeriods:
 
 
 async def embedding_status(ctx: HttpContext, _: None) -> EmbeddingStatus:
-    return embeddings.status()
+    return await ctx.gateway.embeddings.status(ctx.who)
 
 
 ROUTES = [
@@ -124,6 +123,6 @@ ROUTES = [
     Api("GET", "/v1/usage/summary", summary, Role.VIEWER,
         "Totals of a period up to now and of the period before it", query=UsageQuery, response=UsagePeriods,
         tag="usage"),
-    Api("GET", "/v1/embedding/status", embedding_status, Role.VIEWER, "Whether an embedder is configured",
+    Api("GET", "/v1/embedding/status", embedding_status, Role.VIEWER, "The embedder memory search uses, or why none",
         response=EmbeddingStatus, tag="usage"),
 ]  # fmt: skip

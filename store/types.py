@@ -16,7 +16,12 @@ __all__ = [
     "AgentRow",
     "ApiKeyRow",
     "ApiKeySecretRow",
+    "ChunkHit",
+    "ChunkText",
     "ConfigEntry",
+    "MemoryChunk",
+    "MemoryDocument",
+    "MemoryDocumentInfo",
     "ProviderRow",
     "TenantRow",
     "TenantUserRow",
@@ -300,3 +305,72 @@ class FailedRun(Struct, kw_only=True):
     session_key: str
     agent_key: str  # what every event of a run calls agentId (the id if the agent row is gone)
     user_id: str
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+
+class MemoryDocument(Struct, kw_only=True):
+    """A memory document; ``user_id`` None: shared by the agent's users."""
+
+    id: UUID
+    tenant_id: UUID
+    agent_id: UUID
+    user_id: str | None
+    path: str
+    content: str
+    hash: str
+    index_status: str  # pending | indexed
+    embedder: str
+    index_error: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemoryDocumentInfo(Struct, kw_only=True):
+    """A memory document as lists show it: no content, its size and chunk count."""
+
+    id: UUID
+    agent_id: UUID
+    agent_key: str
+    user_id: str | None
+    path: str
+    hash: str
+    index_status: str
+    embedder: str
+    size: int
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemoryChunk(Struct, kw_only=True):
+    id: UUID
+    document_id: UUID
+    user_id: str | None
+    path: str
+    start_line: int
+    end_line: int
+    hash: str
+    text: str
+    embedder: str
+    embedded: bool
+
+
+class ChunkText(Struct, kw_only=True):
+    """A chunk to embed."""
+
+    id: UUID
+    hash: str
+    text: str
+
+
+class ChunkHit(Struct, kw_only=True):
+    """A chunk found by one side of a search, with that side's raw score."""
+
+    path: str
+    start_line: int
+    end_line: int
+    text: str
+    user_id: str | None
+    score: float

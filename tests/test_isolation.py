@@ -41,7 +41,9 @@ A_MARKERS = (
     "tenant-aaa", "Tenant AAA Name", "A-SETTING-VALUE", "Alice-In-AAA", "agent-aaa", "Agent AAA Name",
     "A-AGENT-DESCRIPTION", "A-FILE-CONTENT", "prov-aaa", "sk-aaa-provider-secret", "A-USER-MESSAGE",
     "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
+    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY",
 )  # fmt: skip
+MEMORY = "/v1/agents/{id}/memory"
 FILE = "NOTES.md"
 
 
@@ -128,6 +130,18 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /v1/usage/breakdown": lambda a: R(query="from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=provider"),
     "GET /v1/embedding/status": lambda a: R(),
     "GET /metrics": lambda a: R(),
+    "POST /v1/embeddings": lambda a: R(body={"model": "prov-aaa/embed", "input": "hi"}),
+    "GET /v1/memory/documents": lambda a: R(),
+    f"GET {MEMORY}/documents": lambda a: R({"id": a.agent_id}),
+    f"GET {MEMORY}/documents/{{path:path}}": lambda a: R({"id": "agent-aaa", "path": "a-memory/notes.md"}),
+    f"PUT {MEMORY}/documents/{{path:path}}": lambda a: R({"id": a.agent_id, "path": "a-memory/notes.md"},
+                                                         body={"content": "pwned"}),
+    f"DELETE {MEMORY}/documents/{{path:path}}": lambda a: R({"id": a.agent_id, "path": "a-memory/notes.md"},
+                                                            query="user_id=alice"),
+    f"GET {MEMORY}/chunks": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    f"POST {MEMORY}/index": lambda a: R({"id": a.agent_id}, body={"path": "a-memory/notes.md"}),
+    f"POST {MEMORY}/index-all": lambda a: R({"id": "agent-aaa"}),
+    f"POST {MEMORY}/search": lambda a: R({"id": a.agent_id}, body={"query": "memory", "user_id": "alice"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -263,6 +277,9 @@ async def _world(
                 "agent_key": "agent-aaa", "display_name": "Agent AAA Name", "provider": "prov-aaa",
                 "model": "model-a", "agent_description": "A-AGENT-DESCRIPTION"}))["id"]
             await _send(http, "PUT", "/v1/system-configs/a.secret.key", {"value": "A-CONFIG-VALUE"})
+            memory = f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md"
+            await _send(http, "PUT", memory, {"content": "A-MEMORY-CONTENT shared memory"})
+            await _send(http, "PUT", memory + "?user_id=alice", {"content": "A-USER-MEMORY alice memory"})
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -289,6 +306,8 @@ async def _snapshot(world: World) -> dict[str, Any]:
             f"/v1/tenants/{a.id}", f"/v1/tenants/{a.id}/users", "/v1/agents", f"/v1/agents/{a.agent_id}",
             "/v1/providers", "/v1/system-configs", "/v1/api-keys", "/v1/sessions",
             f"/v1/chat/sessions/{a.session_key}/history/follow", "/v1/traces", f"/v1/traces/{a.trace_id}",
+            "/v1/memory/documents", f"/v1/agents/{a.agent_id}/memory/chunks",
+            f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md?user_id=alice",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
@@ -321,9 +340,8 @@ async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
             async with world.server.client(world.b_key, **headers) as http:
                 for name, case in REST_CASES.items():
                     req = case(a)
-                    url = re.sub(r"\{(\w+):\w+\}", r"{\1}", routes[name].path).format(**req.path) + (
-                        f"?{req.query}" if req.query else ""
-                    )
+                    template = re.sub(r"\{(\w+):\w+\}", r"{\1}", routes[name].path)  # {path:path}
+                    url = template.format(**req.path) + (f"?{req.query}" if req.query else "")
                     body = {} if req.body is None else {"json": req.body}
                     res = await http.request(routes[name].method, url, **body)
                     sent = url + json.dumps(req.body)

@@ -1,11 +1,15 @@
 """Loopback stand-ins for LLM providers that speak the real wire protocols: OpenAI chat completions
-(JSON and SSE, tool calls, usage) and Anthropic Messages (JSON and SSE events). Scripted per test."""
+(JSON and SSE, tool calls, usage), OpenAI embeddings, and Anthropic Messages (JSON and SSE events).
+Scripted per test."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -54,6 +58,9 @@ class Upstream:
         self.abandoned = 0  # streams whose client closed the connection before their end
         self.title = "Stand-in title"  # answer to the gateway's background title request
         self.title_reply: Reply | None = None  # when set, the title request gets this instead
+        self.embed_dims = 384  # length of the stand-in's embeddings
+        self.embeddings_down = False  # when set, /v1/embeddings answers 503
+        self.embedding_inputs: list[list[str]] = []  # the inputs of each embeddings request
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -107,6 +114,7 @@ class Upstream:
         routes = [Route("/v1/models", self._models, methods=["GET"])]
         if self.flavor == "openai":
             routes.append(Route("/v1/chat/completions", self._openai, methods=["POST"]))
+            routes.append(Route("/v1/embeddings", self._embeddings, methods=["POST"]))
         else:
             routes.append(Route("/v1/messages", self._anthropic, methods=["POST"]))
         return Starlette(routes=routes)
@@ -127,6 +135,23 @@ class Upstream:
         if self.flavor == "anthropic":
             data = [{"id": m, "type": "model", "display_name": m} for m in self.models]
         return JSONResponse({"data": data, "object": "list"})
+
+    async def _embeddings(self, request: Request) -> Response:
+        """OpenAI's ``/v1/embeddings``: deterministic bag-of-words vectors (``word_vector``)."""
+        self.headers.append(dict(request.headers))
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if self.embeddings_down:
+            return JSONResponse({"error": {"message": "model overloaded", "type": "server_error"}}, 503)
+        body = json.loads(await request.body())
+        texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+        self.embedding_inputs.append(texts)
+        data = [{"object": "embedding", "index": i, "embedding": word_vector(t, self.embed_dims)}
+                for i, t in enumerate(texts)]  # fmt: skip
+        tokens = sum(len(t.split()) for t in texts)
+        return JSONResponse({"object": "list", "data": data, "model": body["model"],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
 
     async def _prelude(self, request: Request) -> tuple[dict[str, Any], Reply, Response | None]:
         body = json.loads(await request.body())
@@ -322,6 +347,16 @@ class Upstream:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 10)
+
+
+def word_vector(text: str, dims: int = 384) -> list[float]:
+    """A cheap deterministic embedding: each lower-cased word adds 1 to a dimension picked by its
+    hash; normalised. Texts sharing words are near, others orthogonal-ish."""
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 def _last_user_text(body: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
 """OpenAI-compatible adapter: ``GET {base}/models``, ``POST {base}/chat/completions`` (plain and SSE,
-with tool calls and ``stream_options.include_usage``)."""
+with tool calls and ``stream_options.include_usage``) and ``POST {base}/embeddings``."""
 
 from __future__ import annotations
 
@@ -129,6 +129,25 @@ class OpenAICompatClient(HttpAdapter):
             )
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError(f"malformed chat completion from {self.base}: {exc!r}") from exc
+
+    async def embeddings(self, model: str, texts: list[str]) -> tuple[list[list[float]], int]:
+        """``POST {base}/embeddings``: one vector per text, in order, and the tokens counted.
+
+        Raises: ProviderError for an error answer, a transport failure or a malformed body.
+        """
+        data = await request_json(
+            self._http, "POST", self.base + "/embeddings", self._json_headers,
+            {"model": model, "input": texts, "encoding_format": "float"},
+        )  # fmt: skip
+        try:
+            items = sorted(data["data"], key=lambda item: int(item["index"]))
+            vectors = [[float(x) for x in item["embedding"]] for item in items]
+            tokens = int((data.get("usage") or {}).get("prompt_tokens") or 0)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProviderError(f"malformed embeddings answer from {self.base}: {exc!r}") from exc
+        if len(vectors) != len(texts):
+            raise ProviderError(f"{self.base} answered {len(vectors)} embeddings for {len(texts)} inputs")
+        return vectors, tokens
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         url = self.base + "/chat/completions"

@@ -52,7 +52,10 @@ class LLMResolver:
         if invalidates(event, "provider"):
             self._cache.clear()
 
-    async def _client(self, tenant_id: UUID, name: str) -> tuple[str, ProviderClient] | None:
+    async def client(self, tenant_id: UUID, name: str) -> tuple[str, ProviderClient] | None:
+        """The tenant's provider ``name`` (its record, else one configured by environment; ``""``:
+        the first enabled record, else the first configured) as ``(provider_type, client)``, or
+        None when it does not resolve (unknown, disabled, an undecryptable key)."""
         now = time.monotonic()
         cached = self._cache.get((tenant_id, name))
         if cached is not None and now - cached[0] < _TTL:
@@ -85,7 +88,7 @@ class LLMResolver:
 
     async def has_provider(self, tenant_id: UUID, name: str) -> bool:
         """Whether ``name`` resolves to a usable provider: the tenant's (enabled) or a configured one."""
-        return await self._client(tenant_id, name) is not None
+        return await self.client(tenant_id, name) is not None
 
     async def targets(self, agent: AgentRow, model_override: str = "") -> list[Target]:
         """The agent's provider/model, then its ``model_fallback`` candidates that resolve.
@@ -100,7 +103,7 @@ class LLMResolver:
                     wanted.append((str(cand.get("provider") or agent.provider), str(cand.get("model") or "")))
         out: list[Target] = []
         for provider, model in wanted:
-            resolved = await self._client(agent.tenant_id, provider)
+            resolved = await self.client(agent.tenant_id, provider)
             if resolved is not None and model:
                 out.append(Target(provider or resolved[1].name, resolved[0], model, resolved[1]))
         if not out:

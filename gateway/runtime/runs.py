@@ -37,12 +37,14 @@ from clawgate.runtime.llm import LLMResolver, Target
 from clawgate.runtime.loop import AgentLoop, LoopInput
 from clawgate.runtime.prompt import build_system_prompt, history_messages, to_chat_message
 from clawgate.services.agents import AgentService
+from clawgate.services.memory import MemoryService
 from clawgate.store import Database, DbConnection, runs, sessions, traces
 from clawgate.store import bus as bus_store
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.traces import NewSpan
 from clawgate.store.types import AgentRow, SessionRow
 from clawgate.tools import REGISTRY, ToolContext
+from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
 
 __all__ = ["RunHandle", "RunManager", "RunPlan"]
 
@@ -119,10 +121,17 @@ def _run_event(
 
 class RunManager:
     def __init__(
-        self, settings: Settings, db: Database, bus: EventBus, llm: LLMResolver, agents: AgentService
+        self,
+        settings: Settings,
+        db: Database,
+        bus: EventBus,
+        llm: LLMResolver,
+        agents: AgentService,
+        memory: MemoryService | None = None,
     ) -> None:
         self.settings = settings
         self.agents = agents
+        self.memory = memory  # for the memory tools
         self.db = db
         self.bus = bus
         self.llm = llm
@@ -403,6 +412,7 @@ class RunManager:
                 user_id=plan.user_id,
                 run_id=handle.run_id,
                 message_count=session.message_count + 1,
+                memory=self.memory,
             ),
             tools=list(REGISTRY.values()),
             stream=plan.stream,

@@ -1,6 +1,7 @@
 """Tools an agent can call: plain async functions with a JSON schema, registered in one table.
 
-Later features (memory, cron, heartbeat) add entries with ``register``.
+Later features (cron, heartbeat) add entries with ``register``; the memory tools live in
+``clawgate.tools.memory``, registered when it is imported (by ``clawgate.runtime.runs``).
 """
 
 from __future__ import annotations
@@ -8,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clawgate.providers.types import ToolSpec
+
+if TYPE_CHECKING:
+    from clawgate.services.memory import MemoryService
 
 __all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
 
@@ -30,6 +34,7 @@ class ToolContext:
     user_id: str
     run_id: UUID
     message_count: int = 0
+    memory: MemoryService | None = None  # the agent's memory (tools in clawgate.tools.memory)
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]

@@ -23,11 +23,12 @@ from tests.upstream import Reply
 # Chat text: NUL is stripped there instead of refused.
 CHAT_TEXT = {("POST", "/v1/responses", "input"), ("POST", "/v1/agents/{id}/wake", "message")}
 BIG = 2**64
+_PARAM = r"\{([^}:]+)(?::[^}]*)?\}"  # a path parameter's name, without its converter ({path:path})
 
 
 def _path(api: Api, value: str = "x", param: str = "") -> str:
     """``api.path`` with ``x`` in its parameters, or ``value`` in ``param``."""
-    return re.sub(r"\{([^}]+)\}", lambda m: quote(value if m[1] == param else "x", safe=""), api.path)
+    return re.sub(_PARAM, lambda m: quote(value if m[1] == param else "x", safe=""), api.path)
 
 
 def _field_of(res: httpx.Response) -> str | None:
@@ -61,7 +62,7 @@ class TestNul:
         cases = 0
         async with as_owner(unthrottled) as http:
             for api in ROUTES:
-                for name in re.findall(r"\{([^}]+)\}", api.path):
+                for name in re.findall(_PARAM, api.path):
                     cases += 1
                     path = _path(api, "a\x00b", name)
                     res = await _send(http, api, sample(api.body) if api.body else None, path)

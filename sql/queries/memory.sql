@@ -1,0 +1,166 @@
+-- Agent memory: documents, their chunks, searches, and the embedding cache (store/memory.py).
+-- A document's owner is ($agent, user) where user '' means shared by the agent's users
+-- (user_id NULL); coalesce(user_id, '') matches the unique index.
+
+-- name: document_get
+SELECT d.id, d.tenant_id, d.agent_id, d.user_id, d.path, d.content, d.hash, d.index_status,
+       d.embedder, d.index_error, d.created_at, d.updated_at
+  FROM memory_documents AS d
+ WHERE d.tenant_id             = $1
+   AND d.agent_id              = $2
+   AND coalesce(d.user_id, '') = $3
+   AND d.path                  = $4;
+
+-- name: document_upsert
+INSERT INTO memory_documents (tenant_id, agent_id, user_id, path, content, hash)
+VALUES ($1, $2, nullif($3, ''), $4, $5, $6)
+    ON CONFLICT (tenant_id, agent_id, coalesce(user_id, ''), path) DO UPDATE
+   SET content      = excluded.content,
+       hash         = excluded.hash,
+       index_status = 'pending',
+       embedder     = '',
+       index_error  = '',
+       updated_at   = now()
+RETURNING id, tenant_id, agent_id, user_id, path, content, hash, index_status, embedder, index_error,
+          created_at, updated_at;
+
+-- name: document_delete
+DELETE FROM memory_documents
+ WHERE tenant_id             = $1
+   AND agent_id              = $2
+   AND coalesce(user_id, '') = $3
+   AND path                  = $4;
+
+-- name: document_mark
+UPDATE memory_documents
+   SET index_status = $4,
+       embedder     = $5,
+       index_error  = $6
+ WHERE tenant_id = $1
+   AND id        = $2
+   AND hash      = $3;
+
+-- name: documents_list
+-- $2 NULL: every agent of the tenant; $3 NULL: every user's documents, else shared ones and $3's.
+SELECT d.id, d.agent_id, a.agent_key, d.user_id, d.path, d.hash, d.index_status, d.embedder,
+       length(d.content) AS size,
+       (SELECT count(*) FROM memory_chunks AS c WHERE c.document_id = d.id) AS chunk_count,
+       d.created_at, d.updated_at
+  FROM memory_documents AS d
+  JOIN agents           AS a ON a.id = d.agent_id AND a.tenant_id = d.tenant_id
+ WHERE d.tenant_id = $1
+   AND ($2::uuid IS NULL OR d.agent_id = $2)
+   AND ($3::text IS NULL OR d.user_id IS NULL OR d.user_id = $3)
+ ORDER BY a.agent_key, d.path, d.user_id NULLS FIRST
+ LIMIT $4 OFFSET $5;
+
+-- name: documents_pending
+-- Documents waiting for embeddings, or embedded by another embedder than $4 (the current one).
+SELECT d.id, d.tenant_id, d.agent_id, d.user_id, d.path, d.content, d.hash, d.index_status,
+       d.embedder, d.index_error, d.created_at, d.updated_at
+  FROM memory_documents AS d
+ WHERE d.tenant_id = $1
+   AND ($2::uuid IS NULL OR d.agent_id = $2)
+   AND (d.index_status = 'pending' OR d.embedder <> $4)
+ ORDER BY d.updated_at
+ LIMIT $3;
+
+-- name: pending_tenants
+-- The tenants with documents to index for embedder $1 (the background indexer's work list).
+SELECT DISTINCT d.tenant_id
+  FROM memory_documents AS d
+ WHERE d.index_status = 'pending'
+    OR d.embedder <> $1;
+
+-- name: chunks_delete
+DELETE FROM memory_chunks
+ WHERE tenant_id   = $1
+   AND document_id = $2;
+
+-- name: chunks_insert
+INSERT INTO memory_chunks (tenant_id, agent_id, document_id, user_id, path, start_line, end_line, hash, text)
+SELECT $1, $2, $3, nullif($4, ''), $5, c.start_line, c.end_line, c.hash, c.text
+  FROM unnest($6::integer[], $7::integer[], $8::text[], $9::text[]) AS c (start_line, end_line, hash, text);
+
+-- name: chunks_of_document
+SELECT c.id, c.hash, c.text
+  FROM memory_chunks AS c
+ WHERE c.tenant_id   = $1
+   AND c.document_id = $2
+ ORDER BY c.start_line;
+
+-- name: chunk_set_embedding
+UPDATE memory_chunks
+   SET embedder  = $3,
+       dims      = $4,
+       embedding = $5
+ WHERE tenant_id = $1
+   AND id        = $2;
+
+-- name: chunks_list
+-- $3 NULL: every user's chunks, else the shared ones and $3's. $4 NULL: every document.
+SELECT c.id, c.document_id, c.user_id, c.path, c.start_line, c.end_line, c.hash, c.text, c.embedder,
+       c.embedding IS NOT NULL AS embedded
+  FROM memory_chunks AS c
+ WHERE c.tenant_id = $1
+   AND c.agent_id  = $2
+   AND ($3::text IS NULL OR c.user_id IS NULL OR c.user_id = $3)
+   AND ($4::text IS NULL OR c.path = $4)
+ ORDER BY c.path, c.user_id NULLS FIRST, c.start_line
+ LIMIT $5 OFFSET $6;
+
+-- name: search_settings
+-- Filtered vector searches keep their recall: the HNSW scan goes on until enough rows pass.
+SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
+       set_config('hnsw.ef_search', '100', true);
+
+-- name: search_text
+SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, ts_rank(c.tsv, q) AS score
+  FROM memory_chunks AS c,
+       plainto_tsquery('simple', $4) AS q
+ WHERE c.tenant_id = $1
+   AND c.agent_id  = $2
+   AND (c.user_id IS NULL OR c.user_id = $3)
+   AND starts_with(c.path, $5)
+   AND c.tsv @@ q
+ ORDER BY score DESC
+ LIMIT $6;
+
+-- name: search_vector_384
+-- The offline default's dimension: served by the partial HNSW index (same cast, same predicate).
+SELECT c.path, c.start_line, c.end_line, c.text, c.user_id,
+       1 - ((c.embedding::vector(384)) <=> $4::vector(384)) AS score
+  FROM memory_chunks AS c
+ WHERE c.tenant_id = $1
+   AND c.agent_id  = $2
+   AND (c.user_id IS NULL OR c.user_id = $3)
+   AND starts_with(c.path, $5)
+   AND c.dims      = 384
+   AND c.embedder  = $6
+ ORDER BY (c.embedding::vector(384)) <=> $4::vector(384)
+ LIMIT $7;
+
+-- name: search_vector
+-- Any other dimension: an exact scan of the agent's chunks.
+SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, 1 - (c.embedding <=> $4) AS score
+  FROM memory_chunks AS c
+ WHERE c.tenant_id = $1
+   AND c.agent_id  = $2
+   AND (c.user_id IS NULL OR c.user_id = $3)
+   AND starts_with(c.path, $5)
+   AND c.dims      = vector_dims($4)
+   AND c.embedder  = $6
+ ORDER BY c.embedding <=> $4
+ LIMIT $7;
+
+-- name: cache_get
+SELECT e.hash, e.embedding
+  FROM embedding_cache AS e
+ WHERE e.tenant_id = $1
+   AND e.embedder  = $2
+   AND e.hash      = ANY($3::text[]);
+
+-- name: cache_put
+INSERT INTO embedding_cache (tenant_id, embedder, hash, dims, embedding)
+VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (tenant_id, embedder, hash) DO NOTHING;
