@@ -18,7 +18,7 @@ import pytest
 from clawgate.services.memory import chunk_text
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, mint_key, with_key
-from tests.support import GATEWAY_TOKEN, RunningServer
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
 from tests.upstream import Upstream, stand_in
 
 DOCS = "/v1/agents/mem-agent/memory/documents"
@@ -34,8 +34,9 @@ class Memory:
 
 
 async def _agent(server: RunningServer, key: str = "mem-agent") -> dict[str, Any]:
+    await add_stub_provider(server)
     async with as_owner(server) as http:
-        res = await http.post("/v1/agents", json={"agent_key": key})
+        res = await http.post("/v1/agents", json={"agent_key": key, **RUNNABLE})
     assert res.status_code == 201, res.text
     agent: dict[str, Any] = res.json()
     return agent
