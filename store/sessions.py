@@ -3,6 +3,7 @@ clients can catch up with ``afterIndex``; compaction moves ``context_start`` ins
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -123,10 +124,13 @@ async def add_tokens(
     output_tokens: int,
     model: str,
     provider: str,
-) -> None:
-    await conn.execute(
+) -> datetime | None:
+    """Add a run's tokens (and its model) to the session; returns the session's new ``updated_at``
+    (None when it is gone), which tells whether anyone wrote to it since."""
+    updated: datetime | None = await conn.fetchval(
         query("sessions.add_tokens"), tenant_id, session_id, input_tokens, output_tokens, model, provider
     )
+    return updated
 
 
 async def set_label_if_empty(conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, label: str) -> bool:

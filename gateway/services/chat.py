@@ -232,7 +232,7 @@ class ChatService:
         handle = self.runner.launch(decision.run.id, plan)
         if not params.wait:
             return {"runId": str(decision.run.id), "sessionKey": key, "status": "started"}
-        return await asyncio.shield(handle.done)
+        return await handle.outcome()
 
     async def _decide(
         self,
@@ -275,7 +275,7 @@ class ChatService:
 
     async def _agent_ready(self, agent: AgentRow) -> None:
         """Fail before storing anything when the agent cannot possibly answer."""
-        await self.runner.llm.targets(agent)
+        await self.runner.targets(agent)
 
     async def _session_for_send(
         self, conn: DbConnection, who: Principal, agent: AgentRow, key: str, channel: str
@@ -300,9 +300,9 @@ class ChatService:
             return dict(run.result or {"runId": str(run.id), "status": run.status, "error": run.error})
         if not wait:
             return {"runId": str(run.id), "sessionKey": run.session_key, "status": "in_flight"}
-        handle = self.runner.local.get(run.id)
+        handle = self.runner.find(run.id)
         if handle is not None:
-            return await asyncio.shield(handle.done)
+            return await handle.outcome()
         while True:  # running on another process: wait for its row to end
             await asyncio.sleep(0.25)
             async with self._db.connection() as conn:
@@ -328,7 +328,7 @@ class ChatService:
             "summary": session.summary or None,
         }
         if active is not None:
-            handle = self.runner.local.get(active.id)
+            handle = self.runner.find(active.id)
             out["activeRun"] = {
                 "runId": str(active.id),
                 "content_so_far": handle.content_so_far if handle else "",
@@ -388,7 +388,7 @@ class ChatService:
             active = await runs.active_for_session(conn, who.tenant_id, session.id)
         if active is None:
             return {"isRunning": False, "runId": None, "activity": None}
-        handle = self.runner.local.get(active.id)
+        handle = self.runner.find(active.id)
         return {"isRunning": True, "runId": str(active.id), "activity": handle.activity if handle else None}
 
 

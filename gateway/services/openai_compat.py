@@ -28,16 +28,14 @@ from clawgate.errors import InvalidRequest, NotFound, Unavailable, UpstreamError
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
 from clawgate.ratelimit import RateLimiter
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks, RunFailed
-from clawgate.runtime.prompt import build_system_prompt
+from clawgate.runtime.loop import AgentLoop, LoopResult, NoHooks, RunFailed
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, traces
+from clawgate.store import Database
 from clawgate.store.types import AgentRow
-from clawgate.tools import REGISTRY, ToolContext
+from clawgate.tools import ToolContext
 from clawgate.wire import ChatText, Positive
-from clawgate.writer import GroupWriter
 
 log = structlog.get_logger("clawgate.openai")
 
@@ -234,7 +232,7 @@ class OpenAIService:
         self._agents = agents
         self._runner = runner
         self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
-        self._records: GroupWriter[dict[str, Any]] = GroupWriter(db, traces.record_exchanges)
+        self._records = runner.records  # the one trace writer, shared with WebSocket runs
 
     async def close(self) -> None:
         """Wait until the exchanges already answered are recorded."""
@@ -288,7 +286,7 @@ class OpenAIService:
         if not any(m.role in {"user", "tool"} for m in messages):
             raise InvalidRequest(detail="messages must contain a user message", details={"param": "messages"})
         agent = await self.resolve_model(who, model, agent_header)
-        targets = await self._runner.llm.targets(agent)
+        targets = await self._runner.targets(agent)
         user_id = who.user_id or user or "openai"
         if session_header:
             key = session_header
@@ -296,31 +294,16 @@ class OpenAIService:
             key = f"agent:{agent.agent_key}:openai:{_SAFE.sub('-', user)[:100]}"
         else:
             key = ""
-        files = await self._agents.context_files(agent)
         run_id = uuid.uuid4()
         exchange_id = f"{prefix}{run_id.hex[:24]}"
-        inp = LoopInput(
-            targets=targets,
-            system_prompt=build_system_prompt(agent, files),
-            messages=messages,
-            tool_context=ToolContext(
-                tenant_id=who.tenant_id,
-                agent_id=agent.id,
-                agent_key=agent.agent_key,
-                session_key=key,
-                user_id=user_id,
-                run_id=run_id,
-            ),
-            tools=[] if client_tools else list(REGISTRY.values()),
-            client_tools=client_tools,
-            tool_choice=tool_choice,
-            stream=stream,
-            temperature=temperature if temperature is not None else agent.temperature,
-            max_tokens=max_tokens or agent.max_tokens,
-            stop=stop,
-            max_iterations=agent.max_tool_iterations,
-            retry=self._runner.retry_policy(),
-        )
+        tool_context = ToolContext(
+            tenant_id=who.tenant_id, agent_id=agent.id, agent_key=agent.agent_key, session_key=key,
+            user_id=user_id, run_id=run_id,
+        )  # fmt: skip
+        inp = await self._runner.loop_input(
+            agent, messages, tool_context, stream=stream, targets=targets, client_tools=client_tools,
+            tool_choice=tool_choice, temperature=temperature, max_tokens=max_tokens, stop=stop, thinking=False,
+        )  # fmt: skip
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         # A plain (not streamed) answer reads no events: they are not even queued.
         loop = AgentLoop(inp, (lambda kind, payload: queue.put_nowait((kind, payload))) if stream else _ignore,

@@ -77,7 +77,8 @@ UPDATE sessions
        provider      = CASE WHEN $6 = '' THEN provider ELSE $6 END,
        updated_at    = now()
  WHERE tenant_id = $1
-   AND id        = $2;
+   AND id        = $2
+RETURNING updated_at;
 
 -- name: set_label_if_empty
 UPDATE sessions

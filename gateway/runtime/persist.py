@@ -1,0 +1,184 @@
+"""What a session run writes, and when (DESIGN.md, issue 9).
+
+Before the model is called nothing is written here: the user message and the run row were committed
+by ``chat.send``. A finished tool round is committed as it ends (``checkpoint``); the answer, the
+run's end and the session's token count in one transaction before ``run.completed`` is published
+(``finalize``). The trace, its spans and the usage records are observability: they go through the
+group writer (``traces.record_exchanges``, the OpenAI path's one), batched with whatever else
+finishes at the same time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import structlog
+
+from clawgate.providers.types import ChatMessage, Usage
+from clawgate.runtime.context import ContextCache, ContextSize, SessionContext
+from clawgate.runtime.handle import RunHandle
+from clawgate.runtime.loop import LoopResult
+from clawgate.runtime.prompt import to_chat_message
+from clawgate.store import Database, DbConnection, runs, sessions
+from clawgate.store.types import MessageRow
+from clawgate.writer import GroupWriter
+
+__all__ = ["Records", "SessionHooks", "end_unfinished", "trace_record"]
+
+log = structlog.get_logger("clawgate.runs")
+
+Records = GroupWriter[dict[str, Any]]
+"""The group writer of finished requests' traces (``traces.record_exchanges`` items)."""
+
+
+class SessionHooks:
+    """Persistence for a session run: tool rounds as they finish, the answer at the end, and
+    pick-up of messages injected into the session meanwhile.
+
+    It also follows the session's context (``context``): each message it stores is added while it
+    lands where expected; once the run completes, the context goes back to ``contexts`` for the
+    next run, stamped with the session version its last commit set. A message of anyone else in
+    between (an injection) makes it unusable, and it is dropped.
+    """
+
+    def __init__(self, db: Database, handle: RunHandle, contexts: ContextCache) -> None:
+        self._db = db
+        self._handle = handle
+        self._contexts = contexts
+        self.context: SessionContext | None = None  # set with the loop input
+        self.size: ContextSize | None = None  # the context's size when the run completed
+        self.last_seen = handle.plan.user_idx
+        self.final: dict[str, Any] | None = None
+        self.result: LoopResult | None = None  # the loop's, once it exists: spans and usage
+
+    async def checkpoint(self, produced: list[ChatMessage]) -> list[ChatMessage]:
+        async with self._db.transaction() as conn:
+            for message in produced:
+                await self._append(conn, message)
+            return await self._unseen(conn)
+
+    async def finalize(self, answer: ChatMessage, usage: Usage) -> list[ChatMessage]:
+        plan, handle = self._handle.plan, self._handle
+        result = self.result
+        async with self._db.transaction() as conn:
+            # The append locks the session row first: a chat.send waiting on it sees this run ended.
+            row = await self._append(conn, answer)
+            unseen = await self._unseen(conn)
+            if unseen:
+                return unseen
+            usage_out = msgspec.to_builtins(usage)
+            usage_out.pop("cache_creation_tokens", None)
+            usage_out.pop("cache_read_tokens", None)
+            final: dict[str, Any] = {
+                "runId": str(handle.run_id), "sessionKey": plan.session.session_key, "message_id": row.idx,
+                "role": "assistant", "content": answer.content, "usage": usage_out,
+            }  # fmt: skip
+            if answer.thinking:
+                final["thinking"] = answer.thinking
+            await runs.finish(
+                conn, plan.tenant_id, handle.run_id, status="completed", result=final, error="",
+                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+            )  # fmt: skip
+            version = await sessions.add_tokens(
+                conn, plan.tenant_id, plan.session.id, usage.prompt_tokens, usage.completion_tokens,
+                result.model if result else "", result.provider if result else "",
+            )  # fmt: skip
+        if self.context is not None and version is not None:
+            self.context.version = version
+            self.size = self.context.size()  # before the next run of the session takes it on
+            self._contexts.put(self.context)
+        self.final = final
+        return []
+
+    async def _append(self, conn: DbConnection, message: ChatMessage) -> MessageRow:
+        row = await append(conn, self._handle, message)
+        if self.context is not None:
+            if row.idx == self.context.upto:
+                self.context.add(message)
+            else:
+                self.context = None  # someone else's message came in between
+        return row
+
+    async def _unseen(self, conn: DbConnection) -> list[ChatMessage]:
+        plan = self._handle.plan
+        rows = await sessions.user_messages_after(conn, plan.tenant_id, plan.session.id, self.last_seen)
+        if rows:
+            self.last_seen = rows[-1].idx
+            self.context = None  # injected meanwhile: the stored order is not the run's
+        return [to_chat_message(r) for r in rows]
+
+
+async def append(conn: DbConnection, handle: RunHandle, message: ChatMessage, **extra: Any) -> MessageRow:
+    """Store one message of the run in its session."""
+    plan = handle.plan
+    return await sessions.append_message(
+        conn,
+        plan.tenant_id,
+        plan.session.id,
+        role=message.role,
+        content=message.content,
+        thinking=message.thinking,
+        tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls],
+        tool_call_id=message.tool_call_id,
+        run_id=handle.run_id,
+        **extra,
+    )
+
+
+async def end_unfinished(
+    db: Database, records: Records, handle: RunHandle, result: LoopResult | None, status: str, error: str
+) -> None:
+    """Record a run that did not complete: the partial answer of a cancelled one kept, the run row
+    ended, its trace. Never raises: a failure is logged (``run.end_write_failed``)."""
+    plan = handle.plan
+    usage = result.usage if result is not None else Usage()
+    payload: dict[str, Any] = {"runId": str(handle.run_id), "sessionKey": plan.session.session_key}
+    payload |= {"cancelled": True} if status == "cancelled" else {"error": error}
+    try:
+        async with db.transaction() as conn:
+            partial = handle.content_so_far
+            if partial and status == "cancelled":
+                await append(
+                    conn, handle, ChatMessage(role="assistant", content=partial), metadata={"cancelled": True}
+                )
+            await runs.finish(
+                conn, plan.tenant_id, handle.run_id, status=status, result=payload, error=error,
+                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+            )  # fmt: skip
+        await records.write(trace_record(handle, result, status, error, ""))
+    except Exception as exc:
+        log.warning("run.end_write_failed", error=str(exc))
+
+
+def trace_record(
+    handle: RunHandle, result: LoopResult | None, status: str, error: str, output: str
+) -> dict[str, Any]:
+    """The run's trace, spans and usage as an item of ``traces.record_exchanges``."""
+    plan = handle.plan
+    spans = result.spans if result is not None else []
+    usage = result.usage if result is not None else Usage()
+    llm = [s for s in spans if s.span_type == "llm_call"]
+    return {
+        "tenant_id": plan.tenant_id,
+        "trace": {
+            "id": uuid.uuid4(), "run_id": handle.run_id, "agent_id": plan.agent.id, "user_id": plan.user_id,
+            "session_key": plan.session.session_key, "name": f"{plan.channel} chat - {plan.agent.agent_key}",
+            "channel": plan.channel, "status": "error" if status == "failed" else status, "error": error,
+            "input_preview": plan.message[:500], "output_preview": output[:500],
+            "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+            "span_count": len(spans), "llm_calls": len(llm),
+            "tool_calls": sum(1 for s in spans if s.span_type == "tool_call"),
+            "start_time": handle.started_at, "end_time": datetime.now(UTC),
+        },
+        "spans": [msgspec.to_builtins(s) for s in spans],
+        "usage": [
+            {"agent_id": plan.agent.id, "agent_key": plan.agent.agent_key, "user_id": plan.user_id,
+             "session_key": plan.session.session_key, "run_id": handle.run_id, "model": s.model,
+             "provider": s.provider, "input_tokens": s.input_tokens, "output_tokens": s.output_tokens}
+            for s in llm if s.status == "completed"
+        ],
+        "session": None,
+    }  # fmt: skip
