@@ -8,7 +8,7 @@ are never delivered to clients (the RPC filter drops them).
 
 High-rate events (a run's stream: one per chunk) go out with ``publish_batched``: delivered in this
 process at once, and to the others in batches, one transaction of notifications every few
-milliseconds for everything published meanwhile, never one commit per event. A listener delivers
+milliseconds (one statement) for everything published meanwhile, never one commit per event. A listener delivers
 what it hears in the order it was sent, a spilled body included (later ones wait for its fetch).
 """
 
@@ -31,11 +31,20 @@ from clawgate.store import Database, DbConnection
 from clawgate.store import bus as store
 from clawgate.store.db import Unreachable, connect
 
-__all__ = ["CHANNEL", "BusEvent", "EventBus", "Subscriber", "invalidates", "invalidation"]
+__all__ = [
+    "CHANNEL",
+    "Audience",
+    "BusEvent",
+    "EventBus",
+    "Subscriber",
+    "Subscription",
+    "invalidates",
+    "invalidation",
+]
 
 CHANNEL = "clawgate_bus"
 _NOTIFY_LIMIT = 7500
-_BATCH_SECONDS = 0.005
+_BATCH_SECONDS = 0.01
 """How long ``publish_batched`` gathers events before it notifies the other processes."""
 log = structlog.get_logger("clawgate.bus")
 
@@ -82,6 +91,29 @@ class _BatchOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Subscriber = Callable[[BusEvent], None]
+Audience = tuple[UUID, str]
+"""A tenant and a user id: the events a subscriber narrowed to it receives are those addressed to that
+user of that tenant, and those addressed to no user."""
+
+
+class Subscription:
+    """A subscriber's registration. Call it to unsubscribe."""
+
+    __slots__ = ("_bus", "_token")
+
+    def __init__(self, bus: EventBus, token: int) -> None:
+        self._bus = bus
+        self._token = token
+
+    def __call__(self) -> None:
+        self._bus._unsubscribe(self._token)
+
+    def narrow(self, audience: Audience | None) -> None:
+        """Receive only events addressed to ``audience`` or to no user (None: every event again),
+        so that an event for one user is not offered to every connection of the process."""
+        self._bus._narrow(self._token, audience)
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Envelope)
 
@@ -96,6 +128,10 @@ class EventBus:
     def __init__(self, db: Database | None = None) -> None:
         self._db = db
         self._subscribers: dict[int, Subscriber] = {}
+        # Subscribers narrowed to one user's events (``Subscription.narrow``), by audience, and the rest.
+        self._everything: dict[int, Subscriber] = {}
+        self._audiences: dict[int, Audience] = {}
+        self._by_audience: dict[Audience, dict[int, Subscriber]] = {}
         self._next = 0
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listener: asyncio.Task[None] | None = None
@@ -109,20 +145,54 @@ class EventBus:
         self._lost = asyncio.Event()
         self.listening = asyncio.Event()
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Register ``callback``; returns a function that unsubscribes it."""
+    def subscribe(self, callback: Subscriber) -> Subscription:
+        """Register ``callback`` for every event; returns its subscription (call it to unsubscribe)."""
         token = self._next
         self._next += 1
         self._subscribers[token] = callback
-        return lambda: self._subscribers.pop(token, None) and None
+        self._everything[token] = callback
+        return Subscription(self, token)
+
+    def _narrow(self, token: int, audience: Audience | None) -> None:
+        callback = self._subscribers.get(token)
+        if callback is None:
+            return
+        self._forget_audience(token)
+        if audience is None:
+            self._everything[token] = callback
+            return
+        self._everything.pop(token, None)
+        self._audiences[token] = audience
+        self._by_audience.setdefault(audience, {})[token] = callback
+
+    def _unsubscribe(self, token: int) -> None:
+        self._subscribers.pop(token, None)
+        self._everything.pop(token, None)
+        self._forget_audience(token)
+
+    def _forget_audience(self, token: int) -> None:
+        audience = self._audiences.pop(token, None)
+        if audience is not None:
+            group = self._by_audience[audience]
+            group.pop(token, None)
+            if not group:
+                del self._by_audience[audience]
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
     def deliver_local(self, event: BusEvent) -> None:
-        """Fan ``event`` out to this process's subscribers only."""
-        for callback in list(self._subscribers.values()):
+        """Fan ``event`` out to this process's subscribers only: an event addressed to a user goes
+        to the subscribers of that audience and to those that take everything, not to the others."""
+        if event.user_id is not None and event.tenant_id is not None:
+            mine = self._by_audience.get((event.tenant_id, event.user_id))
+            callbacks = (
+                [*self._everything.values(), *mine.values()] if mine else list(self._everything.values())
+            )
+        else:
+            callbacks = list(self._subscribers.values())
+        for callback in callbacks:
             try:
                 callback(event)
             except Exception:
@@ -161,14 +231,14 @@ class EventBus:
             await asyncio.shield(self._sender)
 
     async def _send_batches(self) -> None:
+        """One statement of notifications per ``_BATCH_SECONDS`` at most, while events come."""
         assert self._db is not None
-        await asyncio.sleep(_BATCH_SECONDS)
-        while self._outbox:  # what was published during a send goes out next, at once
+        while self._outbox:
+            await asyncio.sleep(_BATCH_SECONDS)
             events, self._outbox = self._outbox, []
             try:
-                async with self._db.transaction() as conn:
-                    for body in await self._bodies(conn, events):
-                        await store.notify(conn, CHANNEL, body)
+                async with self._db.connection() as conn:
+                    await store.notify_all(conn, CHANNEL, await self._bodies(conn, events))
             except Exception as exc:
                 log.warning("bus.notify_failed", events=len(events), error=str(exc))
 

@@ -264,11 +264,11 @@ class ChatService:
             if idem is not None:
                 await runs.release_idempotency(conn, who.tenant_id, who.user_id, idem)
             try:
-                async with conn.transaction():
-                    run = await runs.insert(
-                        conn, tenant_id=who.tenant_id, session_id=session.id, session_key=key, agent_id=agent.id,
-                        user_id=who.user_id, process_id=self.runner.process_id, idempotency_key=idem,
-                    )  # fmt: skip
+                # No savepoint: a refused insert rolls the whole decision back, and it is made again.
+                run = await runs.insert(
+                    conn, tenant_id=who.tenant_id, session_id=session.id, session_key=key, agent_id=agent.id,
+                    user_id=who.user_id, process_id=self.runner.process_id, idempotency_key=idem,
+                )  # fmt: skip
             except AlreadyExists:
                 raise _Retry() from None
             return _Decision(run=run, session=session, user_idx=user.idx)
