@@ -3,23 +3,27 @@ unique index decides it, across processes); idempotency keys are unique rows for
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
-from clawgate.errors import AlreadyExists
+from clawgate.errors import AlreadyExists, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 from clawgate.store.types import FailedRun, RunRow
 
 __all__ = [
+    "RunEnd",
     "active_for_session",
     "by_idempotency",
     "expire_idempotency",
     "fail_process",
     "finish",
+    "finish_completed",
     "get",
     "heartbeat",
     "hold_liveness",
@@ -101,6 +105,53 @@ async def finish(
         query("runs.finish"), tenant_id, run_id, status, result, error, input_tokens, output_tokens
     )
     return done is not None
+
+
+class Unseen(msgspec.Struct, kw_only=True):
+    idx: int
+    content: str
+
+
+class RunEnd(msgspec.Struct, kw_only=True):
+    """What ``finish_completed`` did: the answer's index; the user messages that came in meanwhile
+    (then the run goes on); else the session's new ``updated_at`` (``version``)."""
+
+    idx: int
+    unseen: list[Unseen]
+    version: datetime | None
+
+
+async def finish_completed(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    session_id: UUID,
+    run_id: UUID,
+    *,
+    last_seen: int,
+    content: str,
+    thinking: str,
+    result: dict[str, Any],
+    input_tokens: int,
+    output_tokens: int,
+    model: str,
+    provider: str,
+) -> RunEnd:
+    """Append a run's answer and, unless user messages after ``last_seen`` came in meanwhile, mark
+    the run completed (``result`` plus the answer's ``message_id``) and add its tokens to the
+    session: one statement (``clawgate_finish_run``), one commit.
+
+    Raises: NotFound when the session is gone.
+    """
+    payload = {
+        "tenant_id": tenant_id, "session_id": session_id, "run_id": run_id, "last_seen": last_seen,
+        "content": content, "thinking": thinking, "result": result, "input_tokens": input_tokens,
+        "output_tokens": output_tokens, "model": model, "provider": provider,
+    }  # fmt: skip
+    try:
+        row = await conn.fetchrow(query("runs.finish_completed"), payload)
+    except asyncpg.NoDataFoundError:
+        raise NotFound(kind="session", id=str(session_id)) from None
+    return one(row, RunEnd)
 
 
 async def heartbeat(conn: asyncpg.Connection, process_id: str) -> None:

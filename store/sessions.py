@@ -3,7 +3,6 @@ clients can catch up with ``afterIndex``; compaction moves ``context_start`` ins
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +13,6 @@ from clawgate.store._rows import many, maybe, one
 from clawgate.store.types import MessageRow, SessionListRow, SessionRow
 
 __all__ = [
-    "add_tokens",
     "append_message",
     "copy_messages",
     "count",
@@ -114,23 +112,6 @@ async def set_context(
     conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, summary: str, context_start: int
 ) -> None:
     await conn.execute(query("sessions.set_context"), tenant_id, session_id, summary, context_start)
-
-
-async def add_tokens(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    session_id: UUID,
-    input_tokens: int,
-    output_tokens: int,
-    model: str,
-    provider: str,
-) -> datetime | None:
-    """Add a run's tokens (and its model) to the session; returns the session's new ``updated_at``
-    (None when it is gone), which tells whether anyone wrote to it since."""
-    updated: datetime | None = await conn.fetchval(
-        query("sessions.add_tokens"), tenant_id, session_id, input_tokens, output_tokens, model, provider
-    )
-    return updated
 
 
 async def set_label_if_empty(conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, label: str) -> bool:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from uuid import UUID
 
 from clawgate.providers.types import ChatMessage
+from clawgate.runtime.prompt import clean_history
 from clawgate.store.types import SessionRow
 
 __all__ = ["ContextCache", "ContextSize", "SessionContext", "stored_form"]
@@ -37,6 +38,10 @@ def stored_form(message: ChatMessage) -> ChatMessage:
         tool_calls=message.tool_calls,
         tool_call_id=message.tool_call_id,
     )
+
+
+def _plain(message: ChatMessage) -> bool:
+    return message.role in {"user", "assistant"} and not message.tool_calls
 
 
 def _chars(message: ChatMessage) -> int:
@@ -65,17 +70,27 @@ class SessionContext:
     messages: list[ChatMessage]
     version: datetime | None = None
     chars: int = field(default=-1)
+    plain: bool = True  # only user and assistant messages without tool calls: nothing to clean
 
     def __post_init__(self) -> None:
         if self.chars < 0:
             self.chars = sum(_chars(m) for m in self.messages)
+        self.plain = all(_plain(m) for m in self.messages)
 
     def add(self, message: ChatMessage) -> None:
         """The session's next stored message."""
         message = stored_form(message)
         self.messages.append(message)
         self.chars += _chars(message)
+        self.plain = self.plain and _plain(message)
         self.upto += 1
+
+    def prompt(self) -> list[ChatMessage]:
+        """The history as the model sees it (``prompt.clean_history``), without a pass over every
+        message when there is nothing to clean."""
+        if self.plain and not self.summary:
+            return list(self.messages)
+        return clean_history(self.messages, self.summary)
 
     def estimate_tokens(self) -> int:
         """``prompt.estimate_tokens`` of the history with its summary, kept as a running count (4

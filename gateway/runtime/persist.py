@@ -63,31 +63,32 @@ class SessionHooks:
     async def finalize(self, answer: ChatMessage, usage: Usage) -> list[ChatMessage]:
         plan, handle = self._handle.plan, self._handle
         result = self.result
-        async with self._db.transaction() as conn:
-            # The append locks the session row first: a chat.send waiting on it sees this run ended.
-            row = await self._append(conn, answer)
-            unseen = await self._unseen(conn)
-            if unseen:
-                return unseen
-            usage_out = msgspec.to_builtins(usage)
-            usage_out.pop("cache_creation_tokens", None)
-            usage_out.pop("cache_read_tokens", None)
-            final: dict[str, Any] = {
-                "runId": str(handle.run_id), "sessionKey": plan.session.session_key, "message_id": row.idx,
-                "role": "assistant", "content": answer.content, "usage": usage_out,
-            }  # fmt: skip
-            if answer.thinking:
-                final["thinking"] = answer.thinking
-            await runs.finish(
-                conn, plan.tenant_id, handle.run_id, status="completed", result=final, error="",
+        usage_out = msgspec.to_builtins(usage)
+        usage_out.pop("cache_creation_tokens", None)
+        usage_out.pop("cache_read_tokens", None)
+        final: dict[str, Any] = {
+            "runId": str(handle.run_id), "sessionKey": plan.session.session_key, "message_id": 0,
+            "role": "assistant", "content": answer.content, "usage": usage_out,
+        }  # fmt: skip
+        if answer.thinking:
+            final["thinking"] = answer.thinking
+        async with self._db.connection() as conn:
+            # One statement: the answer (its append locks the session row first, so a chat.send
+            # waiting on it sees this run ended), the check for injected messages, the run's end.
+            end = await runs.finish_completed(
+                conn, plan.tenant_id, plan.session.id, handle.run_id, last_seen=self.last_seen,
+                content=answer.content, thinking=answer.thinking, result=final,
                 input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                model=result.model if result else "", provider=result.provider if result else "",
             )  # fmt: skip
-            version = await sessions.add_tokens(
-                conn, plan.tenant_id, plan.session.id, usage.prompt_tokens, usage.completion_tokens,
-                result.model if result else "", result.provider if result else "",
-            )  # fmt: skip
-        if self.context is not None and version is not None:
-            self.context.version = version
+        self._follow(end.idx, answer)
+        if end.unseen:
+            self.last_seen = end.unseen[-1].idx
+            self.context = None  # injected meanwhile: the stored order is not the run's
+            return [ChatMessage(role="user", content=m.content) for m in end.unseen]
+        final["message_id"] = end.idx
+        if self.context is not None and end.version is not None:
+            self.context.version = end.version
             self.size = self.context.size()  # before the next run of the session takes it on
             self._contexts.put(self.context)
         self.final = final
@@ -95,12 +96,16 @@ class SessionHooks:
 
     async def _append(self, conn: DbConnection, message: ChatMessage) -> MessageRow:
         row = await append(conn, self._handle, message)
+        self._follow(row.idx, message)
+        return row
+
+    def _follow(self, idx: int, message: ChatMessage) -> None:
+        """The run stored ``message`` at ``idx``: the context follows while that is its next index."""
         if self.context is not None:
-            if row.idx == self.context.upto:
+            if idx == self.context.upto:
                 self.context.add(message)
             else:
                 self.context = None  # someone else's message came in between
-        return row
 
     async def _unseen(self, conn: DbConnection) -> list[ChatMessage]:
         plan = self._handle.plan

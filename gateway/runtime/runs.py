@@ -36,7 +36,7 @@ from clawgate.runtime.liveness import Liveness
 from clawgate.runtime.llm import LLMResolver, Target
 from clawgate.runtime.loop import AgentLoop, LoopInput, RunFailed
 from clawgate.runtime.persist import Records, SessionHooks, end_unfinished, trace_record
-from clawgate.runtime.prompt import build_system_prompt, clean_history, to_chat_message
+from clawgate.runtime.prompt import build_system_prompt, to_chat_message
 from clawgate.runtime.upkeep import Upkeep
 from clawgate.store import Database, sessions, traces
 from clawgate.store.types import AgentFile, AgentRow
@@ -298,7 +298,7 @@ class RunManager:
         )  # fmt: skip
         targets = await self.targets(agent, session.model if session.model != agent.model else "")
         return await self.loop_input(
-            agent, clean_history(context.messages, context.summary), tool_context, stream=plan.stream,
+            agent, context.prompt(), tool_context, stream=plan.stream,
             targets=targets,
         )  # fmt: skip
 

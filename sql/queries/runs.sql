@@ -72,3 +72,7 @@ UPDATE runs
    SET idempotency_key = NULL
  WHERE idempotency_key IS NOT NULL
    AND started_at < now() - interval '24 hours';
+
+-- name: finish_completed
+SELECT f.idx, f.unseen, f.version
+  FROM clawgate_finish_run($1::jsonb) AS f;
