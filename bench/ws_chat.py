@@ -25,6 +25,7 @@ import itertools
 import json
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -106,40 +107,47 @@ class WsUser:
         return (await self.call("chat.send", params))[1]
 
 
-async def loop_ws(user: WsUser, tallies: list[Tally], bounds: list[float]) -> None:
-    while (now := time.time()) < bounds[-1]:
-        tally = tallies[sum(1 for b in bounds if now >= b)]
+async def loop(one: Callable[[], Awaitable[float]], tallies: list[Tally], bounds: list[float]) -> None:
+    """Call ``one`` (a request; returns its seconds to the first token) until the last bound, each
+    result counted in the interval it ended in (the CPU is sampled at the bounds: a steady state
+    counts the runs that ended in an interval against the CPU used in it)."""
+    while time.time() < bounds[-1]:
         try:
-            ttft = await user.run()
+            ttft = await one()
+            error = None
         except Exception as exc:  # counted and shown: a benchmark reports errors, it does not stop
+            error = exc
+        now = time.time()
+        if now >= bounds[-1]:
+            return
+        tally = tallies[sum(1 for b in bounds if now >= b)]
+        if error is not None:
             tally.errors += 1
-            print(f"  error: {exc!r}"[:200])
-            continue
-        if time.time() < bounds[-1] and now >= bounds[0]:
+            print(f"  error: {error!r}"[:200])
+        elif now >= bounds[0]:
             tally.ttft.append(ttft * 1000)
             tally.done += 1
+
+
+async def loop_ws(user: WsUser, tallies: list[Tally], bounds: list[float]) -> None:
+    await loop(user.run, tallies, bounds)
 
 
 async def loop_http(url: str, body: dict[str, object], headers: dict[str, str], tallies: list[Tally],
                     bounds: list[float]) -> None:  # fmt: skip
     """Streamed chat completions in a loop (the upstream directly, or through the gateway)."""
     async with httpx.AsyncClient(headers=headers, timeout=30) as http:
-        while (now := time.time()) < bounds[-1]:
-            tally = tallies[sum(1 for b in bounds if now >= b)]
+
+        async def one() -> float:
             started, first = time.perf_counter(), float("nan")
-            try:
-                async with http.stream("POST", url, json={**body, "stream": True}) as response:
-                    response.raise_for_status()
-                    async for line in response.aiter_lines():
-                        if first != first and '"content":"t' in line.replace(" ", ""):
-                            first = time.perf_counter() - started
-            except httpx.HTTPError as exc:
-                tally.errors += 1
-                print(f"  error: {exc!r}"[:200])
-                continue
-            if time.time() < bounds[-1] and now >= bounds[0]:
-                tally.ttft.append(first * 1000)
-                tally.done += 1
+            async with http.stream("POST", url, json={**body, "stream": True}) as response:
+                response.raise_for_status()
+                async for line in response.aiter_lines():
+                    if first != first and '"content":"t' in line.replace(" ", ""):
+                        first = time.perf_counter() - started
+            return first
+
+        await loop(one, tallies, bounds)
 
 
 async def measure(gate: Server | None, clients: list[object], args: argparse.Namespace,

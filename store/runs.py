@@ -4,7 +4,7 @@ unique index decides it, across processes); idempotency keys are unique rows for
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -14,12 +14,14 @@ from clawgate.errors import AlreadyExists, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
-from clawgate.store.types import FailedRun, RunRow
+from clawgate.store.types import FailedRun, RunRow, SessionRow
 
 __all__ = [
     "RunEnd",
+    "SendDecision",
     "active_for_session",
     "by_idempotency",
+    "decide_send",
     "expire_idempotency",
     "fail_process",
     "finish",
@@ -29,7 +31,6 @@ __all__ = [
     "hold_liveness",
     "insert",
     "liveness_free",
-    "release_idempotency",
     "running_processes",
 ]
 
@@ -40,12 +41,6 @@ async def expire_idempotency(conn: asyncpg.Connection) -> int:
     """Free every idempotency key older than 24 hours; returns how many."""
     status: str = await conn.execute(query("runs.expire_idempotency"))
     return affected(status)
-
-
-async def release_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> None:
-    """Free ``key`` of a run older than 24 hours (``by_idempotency`` no longer finds it), so that a
-    new run may take it: the unique index on the key would refuse it otherwise."""
-    await conn.execute(query("runs.release_idempotency"), tenant_id, user_id, key)
 
 
 async def insert(
@@ -152,6 +147,52 @@ async def finish_completed(
     except asyncpg.NoDataFoundError:
         raise NotFound(kind="session", id=str(session_id)) from None
     return one(row, RunEnd)
+
+
+class SendDecision(msgspec.Struct, kw_only=True):
+    """What ``decide_send`` did (``outcome``): ``forbidden`` (the session is another user's),
+    ``replay`` (``run``: the earlier run of the idempotency key), ``abort`` or ``injected``
+    (``active``: the session's active run), or ``started`` (``run``: the new run; ``user_idx``: the
+    user message's index). ``session`` as it was before the user message."""
+
+    outcome: Literal["forbidden", "replay", "abort", "injected", "started"]
+    session: SessionRow
+    run: RunRow | None = None
+    active: UUID | None = None
+    user_idx: int | None = None
+
+
+async def decide_send(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    key: str,
+    agent_id: UUID,
+    user_id: str,
+    channel: str,
+    content: str,
+    metadata: dict[str, Any],
+    sees_all: bool,
+    idempotency_key: str | None,
+    cancel: bool,
+    process_id: str,
+) -> SendDecision:
+    """``chat.send``'s decision in one statement (``clawgate_decide_send``): under the session's row
+    lock (creating the session), replay, abort (``cancel`` and a run is active), inject into the
+    active run, or store the user message and a new run.
+
+    Raises: AlreadyExists when the new run lost a race (another send started one, or took the key).
+    """
+    payload = {
+        "tenant_id": tenant_id, "key": key, "agent_id": agent_id, "user_id": user_id, "channel": channel,
+        "content": content, "metadata": metadata, "sees_all": sees_all, "idempotency_key": idempotency_key,
+        "cancel": cancel, "process_id": process_id,
+    }  # fmt: skip
+    try:
+        row = await conn.fetchrow(query("runs.decide_send"), payload)
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists(kind="run", id=key) from None
+    return msgspec.convert(dict(row.items()), SendDecision, strict=False)
 
 
 async def heartbeat(conn: asyncpg.Connection, process_id: str) -> None:

@@ -57,3 +57,73 @@ BEGIN
     RETURNING updated_at INTO version;
 END
 $fn$;
+
+-- chat.send's decision in one statement (issue 9): under the session's row lock (the session created
+-- first if need be), replay a repeated idempotency key, abort or inject into the active run, or store
+-- the user message and a new run. One round trip and one commit before the model is called, instead
+-- of six. As above, each statement sees what was committed before it started: the active run is
+-- looked up once the lock is held. A run insert refused by the unique indexes (a concurrent send
+-- won) fails the whole statement, and the caller decides again.
+--
+-- p = {tenant_id, key, agent_id, user_id, channel, content, metadata, sees_all, idempotency_key,
+--      cancel, process_id}. outcome: forbidden (another user's session), replay (run: the earlier
+-- run), abort or injected (active: the active run), started (run: the new run, user_idx).
+
+CREATE FUNCTION clawgate_decide_send(p jsonb, OUT outcome text, OUT session jsonb, OUT run jsonb,
+                                     OUT active uuid, OUT user_idx integer)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    tenant  uuid := (p->>'tenant_id')::uuid;
+    idem    text := p->>'idempotency_key';
+    s       sessions%ROWTYPE;
+BEGIN
+    SELECT * INTO s FROM sessions WHERE tenant_id = tenant AND session_key = p->>'key' FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO sessions (tenant_id, session_key, agent_id, user_id, channel)
+        VALUES (tenant, p->>'key', (p->>'agent_id')::uuid, p->>'user_id', p->>'channel')
+            ON CONFLICT (tenant_id, session_key) DO NOTHING;
+        SELECT * INTO s FROM sessions WHERE tenant_id = tenant AND session_key = p->>'key' FOR UPDATE;
+    END IF;
+    session := to_jsonb(s);
+    IF NOT (p->>'sees_all')::boolean AND s.user_id <> '' AND s.user_id <> p->>'user_id' THEN
+        outcome := 'forbidden';
+        RETURN;
+    END IF;
+    IF idem IS NOT NULL THEN
+        SELECT to_jsonb(r) INTO run
+          FROM runs AS r
+         WHERE r.tenant_id = tenant AND r.user_id = p->>'user_id' AND r.idempotency_key = idem
+           AND r.started_at > now() - interval '24 hours';
+        IF run IS NOT NULL THEN
+            outcome := 'replay';
+            RETURN;
+        END IF;
+    END IF;
+    SELECT r.id INTO active FROM runs AS r WHERE r.tenant_id = tenant AND r.session_id = s.id AND r.status = 'running';
+    IF active IS NOT NULL AND (p->>'cancel')::boolean THEN
+        outcome := 'abort';
+        RETURN;
+    END IF;
+
+    UPDATE sessions SET message_count = message_count + 1, updated_at = now()
+     WHERE tenant_id = tenant AND id = s.id
+    RETURNING message_count - 1 INTO user_idx;
+    INSERT INTO session_messages (tenant_id, session_id, idx, role, content, metadata)
+    VALUES (tenant, s.id, user_idx, 'user', p->>'content',
+            CASE WHEN active IS NULL THEN p->'metadata' ELSE '{}'::jsonb END);
+    IF active IS NOT NULL THEN
+        outcome := 'injected';
+        RETURN;
+    END IF;
+
+    IF idem IS NOT NULL THEN  -- a key past 24 hours is free again: the unique index would refuse it
+        UPDATE runs SET idempotency_key = NULL
+         WHERE tenant_id = tenant AND user_id = p->>'user_id' AND idempotency_key = idem
+           AND started_at <= now() - interval '24 hours';
+    END IF;
+    INSERT INTO runs (tenant_id, session_id, session_key, agent_id, user_id, process_id, idempotency_key)
+    VALUES (tenant, s.id, p->>'key', (p->>'agent_id')::uuid, p->>'user_id', p->>'process_id', idem)
+    RETURNING to_jsonb(runs) INTO run;
+    outcome := 'started';
+END
+$fn$;
