@@ -7,10 +7,11 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from clawgate.bus import BusEvent
 
-__all__ = ["TERMINAL", "RunEvent", "run_event"]
+__all__ = ["TERMINAL", "Cancelled", "Completed", "Failed", "RunEvent", "Started", "run_event"]
 
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
 
@@ -26,6 +27,30 @@ class RunEvent(msgspec.Struct, kw_only=True):
     userId: str
     seq: int
     payload: Any
+
+
+class Started(msgspec.Struct, kw_only=True):
+    """``run.started``: the user message the run answers."""
+
+    message: str
+
+
+class Completed(msgspec.Struct, kw_only=True):
+    """``run.completed``: the answer, its token usage, and its reasoning when the model gave one."""
+
+    content: str
+    usage: dict[str, int]
+    thinking: str | UnsetType = UNSET
+
+
+class Failed(msgspec.Struct, kw_only=True):
+    """``run.failed``: why, in words for the user."""
+
+    error: str
+
+
+class Cancelled(msgspec.Struct, kw_only=True):
+    """``run.cancelled``: aborted (``chat.abort``, a cancel word, shutdown)."""
 
 
 def run_event(

@@ -14,7 +14,7 @@ import structlog
 
 from clawgate.bus import EventBus
 from clawgate.errors import GatewayError
-from clawgate.runtime.events import run_event
+from clawgate.runtime.events import Failed, run_event
 from clawgate.store import Database, DbConnection, runs
 from clawgate.store import bus as bus_store
 from clawgate.store.db import Unreachable, connect
@@ -130,7 +130,7 @@ class Liveness:
                     agent_key=run.agent_key,
                     user_id=run.user_id,
                     seq=0,
-                    payload={"error": ORPHANED},
+                    payload=Failed(error=ORPHANED),
                 )
             )
         return len(dead)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
+from msgspec import UNSET
 
 from clawgate.bus import BusEvent, EventBus
 from clawgate.config import Settings
@@ -30,7 +31,7 @@ from clawgate.logging import bind_run
 from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.runtime.context import ContextCache, SessionContext
-from clawgate.runtime.events import run_event
+from clawgate.runtime.events import Cancelled, Completed, Failed, Started, run_event
 from clawgate.runtime.handle import RunHandle, RunPlan
 from clawgate.runtime.liveness import Liveness
 from clawgate.runtime.llm import LLMResolver, Target
@@ -227,7 +228,7 @@ class RunManager:
         bind_run(handle.run_id, plan.tenant_id, plan.user_id)
         started, status = time.perf_counter(), "completed"
         session = plan.session
-        self._emit(handle, "run.started", {"message": plan.message})
+        self._emit(handle, "run.started", Started(message=plan.message))
         hooks = SessionHooks(self._db, handle, self._contexts)
         loop: AgentLoop | None = None
         try:
@@ -239,7 +240,7 @@ class RunManager:
         except asyncio.CancelledError:
             status = "cancelled"
             await asyncio.shield(self._end(handle, loop, "cancelled", "aborted"))
-            self._emit(handle, "run.cancelled", {})
+            self._emit(handle, "run.cancelled", Cancelled())
             handle.resolve(
                 {"runId": str(handle.run_id), "sessionKey": session.session_key, "cancelled": True}
             )
@@ -248,7 +249,7 @@ class RunManager:
             message = exc.message("en") if isinstance(exc, GatewayError) else str(exc)
             status = "failed"
             await asyncio.shield(self._end(handle, loop, "failed", message))
-            self._emit(handle, "run.failed", {"error": message})
+            self._emit(handle, "run.failed", Failed(error=message))
             handle.resolve(exc if isinstance(exc, GatewayError) else _RunError(message))
             return
         except Exception as exc:
@@ -257,7 +258,7 @@ class RunManager:
             await asyncio.shield(
                 self._end(handle, loop, "failed", f"internal error: {exc.__class__.__name__}")
             )
-            self._emit(handle, "run.failed", {"error": "internal error"})
+            self._emit(handle, "run.failed", Failed(error="internal error"))
             handle.resolve(_RunError("internal error"))
             return
         finally:
@@ -266,9 +267,7 @@ class RunManager:
                 "run.finished", status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2)
             )
         final = hooks.final or {}
-        self._emit(
-            handle, "run.completed", {k: v for k, v in final.items() if k in {"content", "thinking", "usage"}}
-        )
+        self._emit(handle, "run.completed", _completed(final))
         handle.resolve(final)
         if not session.label:
             self._spawn(self._upkeep.title(plan, inp.targets))
@@ -316,6 +315,14 @@ class RunManager:
         await end_unfinished(
             self._db, self.records, handle, loop.result if loop is not None else None, status, error
         )
+
+
+def _completed(final: dict[str, Any]) -> Completed | dict[str, Any]:
+    """``run.completed``'s payload from the run's final answer (empty when it ended without one: tool
+    calls and no tools to run them)."""
+    if not final:
+        return {}
+    return Completed(content=final["content"], usage=final["usage"], thinking=final.get("thinking", UNSET))
 
 
 class _RunError(GatewayError):
