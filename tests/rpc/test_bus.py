@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from clawgate.bus import CHANNEL, BusEvent
+from clawgate.bus import CHANNEL, BusEvent, EventBus
 from tests.conftest import ServerFactory
 from tests.rpc.helpers import create_key, create_tenant
 from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
@@ -182,3 +182,25 @@ class TestBatched:
         assert [e["seq"] for e in remote] == list(range(remote[0]["seq"], remote[0]["seq"] + 200))
         batches = [p for p in heard if server_a.gateway.bus.origin in p and MARKER not in p]
         assert 1 <= len(batches) <= 10, len(batches)
+
+
+class TestNarrowed:
+    def test_narrowed_subscriber_gets_its_users_events_and_unaddressed_ones(self) -> None:
+        """A subscription narrowed to (tenant, alice) receives alice's events and events addressed to
+        no user, not bob's; widened again (None) it receives everything; once called, nothing."""
+        bus = EventBus()
+        tenant = UUID(int=7)
+        seen: list[str] = []
+        everything: list[str] = []
+        alice = bus.subscribe(lambda ev: seen.append(ev.name))
+        bus.subscribe(lambda ev: everything.append(ev.name))
+        alice.narrow((tenant, "alice"))
+        for name, user in (("to-alice", "alice"), ("to-bob", "bob"), ("to-all", None)):
+            bus.deliver_local(BusEvent(name=name, tenant_id=tenant, user_id=user))
+        bus.deliver_local(BusEvent(name="system", payload={}))
+        alice.narrow(None)
+        bus.deliver_local(BusEvent(name="to-bob-again", tenant_id=tenant, user_id="bob"))
+        alice()
+        bus.deliver_local(BusEvent(name="after", tenant_id=tenant))
+        assert seen == ["to-alice", "to-all", "system", "to-bob-again"]
+        assert everything == ["to-alice", "to-bob", "to-all", "system", "to-bob-again", "after"]
