@@ -125,11 +125,13 @@ def bare_app(port: int) -> contextlib.AbstractContextManager[Server]:
     return running("bare starlette", command, port, clean_env(), "/health")
 
 
-def upstream(port: int) -> contextlib.AbstractContextManager[Server]:
-    """The loopback OpenAI-compatible upstream (``_upstream.py``), answering at once."""
+def upstream(port: int, tokens: int = 0, delay_ms: int = 0) -> contextlib.AbstractContextManager[Server]:
+    """The loopback OpenAI-compatible upstream (``_upstream.py``), answering at once; with ``tokens``,
+    a streamed answer is that many tokens ``delay_ms`` apart."""
     command = [sys.executable, "-m", "uvicorn", "_upstream:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    return running("upstream", command, port, clean_env(), "/health")
+    env = clean_env(BENCH_STREAM_TOKENS=str(tokens), BENCH_STREAM_DELAY_MS=str(delay_ms))
+    return running("upstream", command, port, env, "/health")
 
 
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}], "user": "bench-user"}

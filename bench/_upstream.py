@@ -1,11 +1,17 @@
 """A loopback OpenAI-compatible upstream that answers at once (the issue's baseline upstream).
 
 uvicorn _upstream:app --app-dir bench --port N
+
+With ``BENCH_STREAM_TOKENS`` (and ``BENCH_STREAM_DELAY_MS``) in its environment, a streamed answer is
+that many tokens, the first at once and each next one after the delay (``ws_chat.py``: 20 tokens at
+20 ms, as a real model streams); plain answers stay immediate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,9 +42,29 @@ _STREAM = (
 )
 
 
+_TOKENS = int(os.environ.get("BENCH_STREAM_TOKENS", "0"))
+_DELAY = int(os.environ.get("BENCH_STREAM_DELAY_MS", "0")) / 1000
+_END = (
+    _chunk({}, "stop")
+    + b'data: {"id":"chatcmpl-bench","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":%d,"total_tokens":%d}}\n\n'
+    % (_TOKENS, 12 + _TOKENS)
+    + b"data: [DONE]\n\n"
+)
+
+
+async def _paced():  # type: ignore[no-untyped-def]
+    yield _chunk({"role": "assistant", "content": ""}) + _chunk({"content": "t0 "})
+    for n in range(1, _TOKENS):
+        await asyncio.sleep(_DELAY)
+        yield _chunk({"content": f"t{n} "})
+    yield _END
+
+
 async def completions(request: Request) -> Response:
     body = await request.body()
     if b'"stream":true' in body.replace(b" ", b""):
+        if _TOKENS:
+            return StreamingResponse(_paced(), media_type="text/event-stream")
 
         async def events():  # type: ignore[no-untyped-def]
             yield _STREAM

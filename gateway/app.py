@@ -41,6 +41,7 @@ from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
+from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
 
 __all__ = [
     "State",

@@ -12,13 +12,13 @@ import enum
 from collections.abc import Callable
 from typing import Any, Final
 
-from clawgate.bus import BusEvent
+from clawgate.bus import Audience, BusEvent
 from clawgate.principal import Principal, Role
 
 from .protocol import Protocol
 from .types import ConnId
 
-__all__ = ["Connection", "State", "visible_to"]
+__all__ = ["Connection", "State", "audience", "visible_to"]
 
 SYSTEM_EVENTS: Final = frozenset({"tick", "shutdown", "health", "presence", "heartbeat", "cron"})
 ADMIN_EVENTS: Final = frozenset(
@@ -53,15 +53,22 @@ def visible_to(event: BusEvent, who: Principal) -> bool:
     return event.user_id is None or event.user_id == who.user_id
 
 
+def audience(who: Principal) -> Audience | None:
+    """The user whose events ``who`` may see (``visible_to``): admins see the tenant's every event
+    (None: no narrowing), others only their own and those addressed to no user."""
+    return None if who.role >= Role.ADMIN else (who.tenant_id, who.user_id)
+
+
 class Connection:
     """Per-connection state shared by the connection loop and handlers.
 
     Idle connections are many, so this holds no asyncio primitives: the loop that owns the socket
-    sets ``on_ready`` (called when a frame is queued on an empty queue) and ``on_overflow``.
+    sets ``on_ready`` (called when a frame is queued on an empty queue), ``on_overflow``, and
+    ``on_open`` (called with the principal of each successful ``connect``).
     """
 
     __slots__ = (
-        "_buffered", "_queue", "close_reason", "id", "locale", "max_buffered", "on_overflow", "on_ready",
+        "_buffered", "_queue", "close_reason", "id", "locale", "max_buffered", "on_open", "on_overflow", "on_ready",
         "overflowed", "principal", "protocol", "remote", "state", "tags",
     )  # fmt: skip
 
@@ -81,6 +88,7 @@ class Connection:
         self.tags: dict[str, Any] = {}
         self.on_ready: Callable[[], None] | None = None
         self.on_overflow: Callable[[], None] | None = None
+        self.on_open: Callable[[Principal], None] | None = None
 
     # -- state --------------------------------------------------------------------------------
 
@@ -90,6 +98,8 @@ class Connection:
         self.principal = principal
         self.locale = locale
         self.state = State.OPEN
+        if self.on_open is not None:
+            self.on_open(principal)
 
     @property
     def is_open(self) -> bool:

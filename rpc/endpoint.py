@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
 
-from .connection import Connection, State
+from .connection import Connection, State, audience
 from .dispatch import dispatch
 from .methods import METHODS
 from .protocol import Call
@@ -184,7 +184,8 @@ class _ConnectionLoop:
         conn, gateway = self.conn, self.gateway
         conn.on_ready = self._wake
         conn.on_overflow = lambda: self.stop("overflow")
-        unsubscribe = gateway.bus.subscribe(conn.offer)
+        subscription = gateway.bus.subscribe(conn.offer)
+        conn.on_open = lambda who: subscription.narrow(audience(who))  # one user's events, not all
         hub = _hub(gateway)
         hub.add(self)
         try:
@@ -206,12 +207,12 @@ class _ConnectionLoop:
                 await self._wind_down(status.WS_1001_GOING_AWAY, "server shutting down")
         finally:
             hub.discard(self)
-            conn.on_ready = conn.on_overflow = None
+            conn.on_ready = conn.on_overflow = conn.on_open = None
             pending = [t for t in (self.writer, *self.in_flight) if t is not None]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            unsubscribe()
+            subscription()
             gateway.clients.remove(conn.id)
             conn.state = State.CLOSED
 

@@ -13,12 +13,18 @@ from clawgate.sql import query
 from clawgate.store._rows import affected
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 
-__all__ = ["fetch_spill", "listen", "notify", "prune_spill", "spill"]
+__all__ = ["fetch_spill", "listen", "notify", "notify_all", "prune_spill", "spill"]
 
 
 async def notify(conn: asyncpg.Connection, channel: str, payload: str) -> None:
     """Send ``payload`` (under 8000 bytes) to every session listening on ``channel``."""
     await conn.execute(query("bus.notify"), channel, payload)
+
+
+async def notify_all(conn: asyncpg.Connection, channel: str, payloads: list[str]) -> None:
+    """Send ``payloads`` (each under 8000 bytes) on ``channel`` in one statement, in order: one
+    transaction, and one commit, for them all."""
+    await conn.execute(query("bus.notify_all"), channel, payloads)
 
 
 async def spill(conn: asyncpg.Connection, tenant_id: UUID, body: bytes) -> int:

@@ -3,29 +3,34 @@ unique index decides it, across processes); idempotency keys are unique rows for
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
-from clawgate.errors import AlreadyExists
+from clawgate.errors import AlreadyExists, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store.db import CONNECTION_ERRORS, Unreachable
-from clawgate.store.types import FailedRun, RunRow
+from clawgate.store.types import FailedRun, RunRow, SessionRow
 
 __all__ = [
+    "RunEnd",
+    "SendDecision",
     "active_for_session",
     "by_idempotency",
+    "decide_send",
     "expire_idempotency",
     "fail_process",
     "finish",
+    "finish_completed",
     "get",
     "heartbeat",
     "hold_liveness",
     "insert",
     "liveness_free",
-    "release_idempotency",
     "running_processes",
 ]
 
@@ -36,12 +41,6 @@ async def expire_idempotency(conn: asyncpg.Connection) -> int:
     """Free every idempotency key older than 24 hours; returns how many."""
     status: str = await conn.execute(query("runs.expire_idempotency"))
     return affected(status)
-
-
-async def release_idempotency(conn: asyncpg.Connection, tenant_id: UUID, user_id: str, key: str) -> None:
-    """Free ``key`` of a run older than 24 hours (``by_idempotency`` no longer finds it), so that a
-    new run may take it: the unique index on the key would refuse it otherwise."""
-    await conn.execute(query("runs.release_idempotency"), tenant_id, user_id, key)
 
 
 async def insert(
@@ -101,6 +100,99 @@ async def finish(
         query("runs.finish"), tenant_id, run_id, status, result, error, input_tokens, output_tokens
     )
     return done is not None
+
+
+class Unseen(msgspec.Struct, kw_only=True):
+    idx: int
+    content: str
+
+
+class RunEnd(msgspec.Struct, kw_only=True):
+    """What ``finish_completed`` did: the answer's index; the user messages that came in meanwhile
+    (then the run goes on); else the session's new ``updated_at`` (``version``)."""
+
+    idx: int
+    unseen: list[Unseen]
+    version: datetime | None
+
+
+async def finish_completed(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    session_id: UUID,
+    run_id: UUID,
+    *,
+    last_seen: int,
+    content: str,
+    thinking: str,
+    result: dict[str, Any],
+    input_tokens: int,
+    output_tokens: int,
+    model: str,
+    provider: str,
+) -> RunEnd:
+    """Append a run's answer and, unless user messages after ``last_seen`` came in meanwhile, mark
+    the run completed (``result`` plus the answer's ``message_id``) and add its tokens to the
+    session: one statement (``clawgate_finish_run``), one commit.
+
+    Raises: NotFound when the session is gone.
+    """
+    payload = {
+        "tenant_id": tenant_id, "session_id": session_id, "run_id": run_id, "last_seen": last_seen,
+        "content": content, "thinking": thinking, "result": result, "input_tokens": input_tokens,
+        "output_tokens": output_tokens, "model": model, "provider": provider,
+    }  # fmt: skip
+    try:
+        row = await conn.fetchrow(query("runs.finish_completed"), payload)
+    except asyncpg.NoDataFoundError:
+        raise NotFound(kind="session", id=str(session_id)) from None
+    return one(row, RunEnd)
+
+
+class SendDecision(msgspec.Struct, kw_only=True):
+    """What ``decide_send`` did (``outcome``): ``forbidden`` (the session is another user's),
+    ``replay`` (``run``: the earlier run of the idempotency key), ``abort`` or ``injected``
+    (``active``: the session's active run), or ``started`` (``run``: the new run; ``user_idx``: the
+    user message's index). ``session`` as it was before the user message."""
+
+    outcome: Literal["forbidden", "replay", "abort", "injected", "started"]
+    session: SessionRow
+    run: RunRow | None = None
+    active: UUID | None = None
+    user_idx: int | None = None
+
+
+async def decide_send(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    key: str,
+    agent_id: UUID,
+    user_id: str,
+    channel: str,
+    content: str,
+    metadata: dict[str, Any],
+    sees_all: bool,
+    idempotency_key: str | None,
+    cancel: bool,
+    process_id: str,
+) -> SendDecision:
+    """``chat.send``'s decision in one statement (``clawgate_decide_send``): under the session's row
+    lock (creating the session), replay, abort (``cancel`` and a run is active), inject into the
+    active run, or store the user message and a new run.
+
+    Raises: AlreadyExists when the new run lost a race (another send started one, or took the key).
+    """
+    payload = {
+        "tenant_id": tenant_id, "key": key, "agent_id": agent_id, "user_id": user_id, "channel": channel,
+        "content": content, "metadata": metadata, "sees_all": sees_all, "idempotency_key": idempotency_key,
+        "cancel": cancel, "process_id": process_id,
+    }  # fmt: skip
+    try:
+        row = await conn.fetchrow(query("runs.decide_send"), payload)
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists(kind="run", id=key) from None
+    return msgspec.convert(dict(row.items()), SendDecision, strict=False)
 
 
 async def heartbeat(conn: asyncpg.Connection, process_id: str) -> None:

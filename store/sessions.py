@@ -13,7 +13,6 @@ from clawgate.store._rows import many, maybe, one
 from clawgate.store.types import MessageRow, SessionListRow, SessionRow
 
 __all__ = [
-    "add_tokens",
     "append_message",
     "copy_messages",
     "count",
@@ -113,20 +112,6 @@ async def set_context(
     conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, summary: str, context_start: int
 ) -> None:
     await conn.execute(query("sessions.set_context"), tenant_id, session_id, summary, context_start)
-
-
-async def add_tokens(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    session_id: UUID,
-    input_tokens: int,
-    output_tokens: int,
-    model: str,
-    provider: str,
-) -> None:
-    await conn.execute(
-        query("sessions.add_tokens"), tenant_id, session_id, input_tokens, output_tokens, model, provider
-    )
 
 
 async def set_label_if_empty(conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, label: str) -> bool:

@@ -37,6 +37,7 @@ __all__ = [
     "usage_buckets",
     "usage_count",
     "usage_list",
+    "usage_of",
     "usage_summary",
 ]
 
@@ -316,6 +317,20 @@ class ExchangeUsage(Struct, kw_only=True):
     provider: str
     input_tokens: int
     output_tokens: int
+
+
+def usage_of(
+    spans: list[NewSpan], *, agent_id: UUID, agent_key: str, user_id: str, session_key: str, run_id: UUID
+) -> list[ExchangeUsage]:
+    """The usage records of an exchange: one per completed LLM call among its ``spans``."""
+    return [
+        ExchangeUsage(
+            agent_id=agent_id, agent_key=agent_key, user_id=user_id, session_key=session_key, run_id=run_id,
+            model=sp.model, provider=sp.provider, input_tokens=sp.input_tokens, output_tokens=sp.output_tokens,
+        )
+        for sp in spans
+        if sp.span_type == "llm_call" and sp.status == "completed"
+    ]  # fmt: skip
 
 
 class RecordedToolCall(Struct, kw_only=True):

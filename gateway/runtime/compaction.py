@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from clawgate.providers.types import ChatMessage, ChatRequest
 from clawgate.runtime.llm import Target
-from clawgate.runtime.prompt import estimate_tokens, history_messages
+from clawgate.runtime.prompt import history_messages
 from clawgate.store.types import AgentRow, MessageRow
 
-__all__ = ["HISTORY_SHARE", "KEEP_LAST", "needs_compaction", "summarize"]
+__all__ = ["HISTORY_SHARE", "KEEP_LAST", "keep_last", "needs_compaction", "summarize"]
 
 HISTORY_SHARE = 0.85
 KEEP_LAST = 4
@@ -39,11 +39,12 @@ def keep_last(agent: AgentRow) -> int:
     return value if isinstance(value, int) and value >= 0 else KEEP_LAST
 
 
-def needs_compaction(agent: AgentRow, rows: list[MessageRow], summary: str) -> bool:
-    """True when the live history is over the agent's share of its context window and long
-    enough to leave something to summarise."""
+def needs_compaction(agent: AgentRow, messages: int, tokens: int) -> bool:
+    """True when the live history (``messages`` messages, about ``tokens`` tokens with its summary)
+    is over the agent's share of its context window and long enough to leave something to
+    summarise."""
     share = agent.compaction_config.get("maxHistoryShare", HISTORY_SHARE)
     limit = agent.context_window * (
         share if isinstance(share, int | float) and 0 < share <= 1 else HISTORY_SHARE
     )
-    return len(rows) > keep_last(agent) + 1 and estimate_tokens(history_messages(rows, summary)) > limit
+    return messages > keep_last(agent) + 1 and tokens > limit

@@ -15,7 +15,7 @@ __all__ = [
     "CONTEXT_FILES",
     "TRUNCATION_NOTE",
     "build_system_prompt",
-    "estimate_tokens",
+    "clean_history",
     "history_messages",
     "to_chat_message",
 ]
@@ -84,13 +84,17 @@ def to_chat_message(row: MessageRow) -> ChatMessage:
 def history_messages(rows: list[MessageRow], summary: str) -> list[ChatMessage]:
     """Session rows as model messages, with the compaction summary first. Tool results without
     their call are dropped; calls whose results are missing get a placeholder result."""
+    return clean_history([to_chat_message(r) for r in rows], summary)
+
+
+def clean_history(messages: list[ChatMessage], summary: str) -> list[ChatMessage]:
+    """``history_messages`` of session messages already in their model form (``to_chat_message``)."""
     out: list[ChatMessage] = []
     if summary:
         out.append(ChatMessage(role="user", content=SUMMARY_PREFIX + summary))
         out.append(ChatMessage(role="assistant", content="Understood; I have the earlier context."))
     open_calls: dict[str, str] = {}
-    for row in rows:
-        message = to_chat_message(row)
+    for message in messages:
         if message.role == "tool":
             if message.tool_call_id not in open_calls:
                 continue
@@ -117,10 +121,3 @@ def _close(out: list[ChatMessage], open_calls: dict[str, str]) -> None:
             )
         )
     open_calls.clear()
-
-
-def estimate_tokens(messages: list[ChatMessage]) -> int:
-    """A cheap estimate (4 characters a token) used to decide on compaction."""
-    return sum(len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in messages) // 4 + 4 * len(
-        messages
-    )

@@ -20,7 +20,7 @@ from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunManager, RunPlan
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
-from clawgate.store import Database, DbConnection, runs, sessions
+from clawgate.store import Database, runs, sessions
 from clawgate.store.types import AgentRow, MessageRow, RunRow, SessionRow
 from clawgate.wire import INT32_MAX, ChatText
 
@@ -242,7 +242,7 @@ class ChatService:
         handle = self.runner.launch(decision.run.id, plan)
         if not params.wait:
             return {"runId": str(decision.run.id), "sessionKey": key, "status": "started"}
-        return await asyncio.shield(handle.done)
+        return await handle.outcome()
 
     async def _decide(
         self,
@@ -254,51 +254,31 @@ class ChatService:
         params: ChatSendParams,
         idem: str | None,
     ) -> _Decision:
-        """Under the session's row lock: replay, abort, inject, or store the message and a new run."""
-        async with self._db.transaction() as conn:
-            session = await self._session_for_send(conn, who, agent, key, channel)
-            if idem is not None:
-                # Re-check under the lock: a concurrent twin may have just committed.
-                twin = await runs.by_idempotency(conn, who.tenant_id, who.user_id, idem)
-                if twin is not None:
-                    return _Decision(replay=twin)
-            active = await runs.active_for_session(conn, who.tenant_id, session.id)
-            if active is not None:
-                if params.message.strip().lower() in CANCEL_WORDS:
-                    return _Decision(abort=active.id)
-                await sessions.append_message(conn, who.tenant_id, session.id, role="user", content=text)
-                return _Decision(injected=active.id)
-            user = await sessions.append_message(
-                conn, who.tenant_id, session.id, role="user", content=text, metadata=_media(params.media)
-            )
-            if idem is not None:
-                await runs.release_idempotency(conn, who.tenant_id, who.user_id, idem)
-            try:
-                async with conn.transaction():
-                    run = await runs.insert(
-                        conn, tenant_id=who.tenant_id, session_id=session.id, session_key=key, agent_id=agent.id,
-                        user_id=who.user_id, process_id=self.runner.process_id, idempotency_key=idem,
-                    )  # fmt: skip
-            except AlreadyExists:
-                raise _Retry() from None
-            return _Decision(run=run, session=session, user_idx=user.idx)
+        """Under the session's row lock: replay, abort, inject, or store the message and a new run
+        (one statement, ``runs.decide_send``). Raises: Unauthorized (another user's session)."""
+        try:
+            async with self._db.connection() as conn:
+                decided = await runs.decide_send(
+                    conn, tenant_id=who.tenant_id, key=key, agent_id=agent.id, user_id=who.user_id,
+                    channel=channel, content=text, metadata=_media(params.media), sees_all=who.sees_all,
+                    idempotency_key=idem, cancel=params.message.strip().lower() in CANCEL_WORDS,
+                    process_id=self.runner.process_id,
+                )  # fmt: skip
+        except AlreadyExists:
+            raise _Retry() from None
+        if decided.outcome == "forbidden":
+            self._check_owner(who, decided.session)
+        if decided.outcome == "replay":
+            return _Decision(replay=decided.run)
+        if decided.outcome == "abort":
+            return _Decision(abort=decided.active)
+        if decided.outcome == "injected":
+            return _Decision(injected=decided.active)
+        return _Decision(run=decided.run, session=decided.session, user_idx=decided.user_idx or 0)
 
     async def _agent_ready(self, agent: AgentRow) -> None:
         """Fail before storing anything when the agent cannot possibly answer."""
-        await self.runner.llm.targets(agent)
-
-    async def _session_for_send(
-        self, conn: DbConnection, who: Principal, agent: AgentRow, key: str, channel: str
-    ) -> SessionRow:
-        session = await sessions.get_for_update(conn, who.tenant_id, key)
-        if session is None:
-            await sessions.insert(
-                conn, who.tenant_id, key, agent_id=agent.id, user_id=who.user_id, channel=channel
-            )
-            session = await sessions.get_for_update(conn, who.tenant_id, key)
-            assert session is not None
-        self._check_owner(who, session)
-        return session
+        await self.runner.targets(agent)
 
     async def _by_idempotency(self, who: Principal, key: str) -> RunRow | None:
         async with self._db.connection() as conn:
@@ -310,9 +290,9 @@ class ChatService:
             return dict(run.result or {"runId": str(run.id), "status": run.status, "error": run.error})
         if not wait:
             return {"runId": str(run.id), "sessionKey": run.session_key, "status": "in_flight"}
-        handle = self.runner.local.get(run.id)
+        handle = self.runner.find(run.id)
         if handle is not None:
-            return await asyncio.shield(handle.done)
+            return await handle.outcome()
         while True:  # running on another process: wait for its row to end
             await asyncio.sleep(0.25)
             async with self._db.connection() as conn:
@@ -343,7 +323,7 @@ class ChatService:
             "summary": session.summary or None,
         }
         if active is not None:
-            handle = self.runner.local.get(active.id)
+            handle = self.runner.find(active.id)
             out["activeRun"] = {
                 "runId": str(active.id),
                 "content_so_far": handle.content_so_far if handle else "",
@@ -407,7 +387,7 @@ class ChatService:
                 active = await runs.active_for_session(conn, who.tenant_id, session.id)
         if active is None:
             return {"isRunning": False, "runId": None, "activity": None}
-        handle = self.runner.local.get(active.id)
+        handle = self.runner.find(active.id)
         return {"isRunning": True, "runId": str(active.id), "activity": handle.activity if handle else None}
 
 

@@ -24,21 +24,19 @@ import msgspec
 import structlog
 from msgspec import Struct
 
-from clawgate import metrics
 from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.ratelimit import RateLimiter
-from clawgate.runtime.loop import AgentLoop, LoopInput, LoopResult, NoHooks
-from clawgate.runtime.prompt import build_system_prompt
+from clawgate.runtime.loop import AgentLoop, LoopResult, NoHooks
+from clawgate.runtime.persist import write_record
 from clawgate.runtime.runs import RunManager
 from clawgate.services import require
 from clawgate.services.agents import AgentService
 from clawgate.services.providers import ProviderService
 from clawgate.store import Database, traces
 from clawgate.store.types import AgentRow
-from clawgate.tools import REGISTRY, ToolContext
-from clawgate.writer import GroupWriter
+from clawgate.tools import ToolContext
 
 log = structlog.get_logger("clawgate.openai")
 
@@ -113,7 +111,7 @@ class OpenAIService:
         self._providers = providers
         self._default_agent = default_agent  # gateway.default_agent: runs "provider/model"; "" = off
         self._limiter = limiter  # gateway.rate_limit_rpm, shared with chat.send
-        self._records: GroupWriter[traces.ExchangeRecord] = GroupWriter(db, traces.record_exchanges)
+        self._records = runner.records  # the one trace writer, shared with WebSocket runs
 
     async def close(self) -> None:
         """Wait until the exchanges already answered are recorded."""
@@ -146,7 +144,7 @@ class OpenAIService:
             provider, _, name = model.partition("/")
             if not (self._default_agent and provider and name):
                 raise
-            if not await self._runner.llm.has_provider(who.tenant_id, provider):
+            if not await self._runner.has_provider(who.tenant_id, provider):
                 raise
         agent = await self._agents.ensure(who, self._default_agent, provider=provider, model=name)
         return msgspec.structs.replace(agent, provider=provider, model=name, model_fallback={})
@@ -157,7 +155,7 @@ class OpenAIService:
         out = [
             ModelInfo(id=row.agent_key, created=int(row.created_at.timestamp()), owned_by="clawgate")
             for row in await self._agents.list_agents(who)
-            if row.model and await self._runner.llm.has_provider(who.tenant_id, row.provider)
+            if row.model and await self._runner.has_provider(who.tenant_id, row.provider)
         ]
         if self._default_agent and who.role >= Role.OPERATOR:
             for provider, model in await self._providers.model_ids(who):
@@ -194,7 +192,7 @@ class OpenAIService:
         self._limiter.check(
             f"oa:{who.key_id or who.user_id or who.via}", operator=who.is_operator, rpm=who.rate_limit_rpm
         )
-        targets = await self._runner.llm.targets(agent)
+        targets = await self._runner.targets(agent)
         user_id = who.user_id or user or "openai"
         if req.session_key:
             key = req.session_key
@@ -202,31 +200,17 @@ class OpenAIService:
             key = f"agent:{agent.agent_key}:openai:{_SAFE.sub('-', user)[:100]}"
         else:
             key = ""
-        files = await self._agents.context_files(agent)
         run_id = uuid.uuid4()
         exchange_id = f"{req.prefix}{run_id.hex[:24]}"
-        inp = LoopInput(
-            targets=targets,
-            system_prompt=build_system_prompt(agent, files),
-            messages=messages,
-            tool_context=ToolContext(
-                tenant_id=who.tenant_id,
-                agent_id=agent.id,
-                agent_key=agent.agent_key,
-                session_key=key,
-                user_id=user_id,
-                run_id=run_id,
-            ),
-            tools=[] if req.client_tools else list(REGISTRY.values()),
-            client_tools=req.client_tools,
-            tool_choice=req.tool_choice,
-            stream=stream,
-            temperature=req.temperature if req.temperature is not None else agent.temperature,
-            max_tokens=req.max_tokens or agent.max_tokens,
-            stop=req.stop,
-            max_iterations=agent.max_tool_iterations,
-            retry=self._runner.retry_policy(),
-        )
+        tool_context = ToolContext(
+            tenant_id=who.tenant_id, agent_id=agent.id, agent_key=agent.agent_key, session_key=key,
+            user_id=user_id, run_id=run_id,
+        )  # fmt: skip
+        inp = await self._runner.loop_input(
+            agent, messages, tool_context, stream=stream, targets=targets, client_tools=req.client_tools,
+            tool_choice=req.tool_choice, temperature=req.temperature, max_tokens=req.max_tokens, stop=req.stop,
+            thinking=False,
+        )  # fmt: skip
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         # A plain (not streamed) answer reads no events: they are not even queued.
         loop = AgentLoop(inp, (lambda kind, payload: queue.put_nowait((kind, payload))) if stream else _ignore,
@@ -288,22 +272,16 @@ class OpenAIService:
                 start_time=started, end_time=datetime.now(UTC),
             ),
             spans=res.spans,
-            usage=[
-                traces.ExchangeUsage(
-                    agent_id=ex.agent.id, agent_key=ex.agent.agent_key, user_id=ex.user_id,
-                    session_key=ex.session_key, run_id=run_id, model=sp.model, provider=sp.provider,
-                    input_tokens=sp.input_tokens, output_tokens=sp.output_tokens,
-                )
-                for sp in res.spans if sp.span_type == "llm_call" and sp.status == "completed"
-            ],
+            usage=traces.usage_of(
+                res.spans, agent_id=ex.agent.id, agent_key=ex.agent.agent_key, user_id=ex.user_id,
+                session_key=ex.session_key, run_id=run_id,
+            ),
             session=_session_record(ex, res, last_user, run_id) if ex.session_key else None,
         )  # fmt: skip
-        for use in record.usage:
-            metrics.count_tokens(use.provider, use.model, use.input_tokens, use.output_tokens)
         try:
             # The answer has been produced; this mirrors it into the session and the trace, in a
             # batch with the other exchanges that finish meanwhile. The client hears back after.
-            await self._records.write(record)
+            await write_record(self._records, record)
         except Exception as exc:
             log.error(
                 "openai.record_failed", error=str(exc), exchange_id=ex.id, status=status,

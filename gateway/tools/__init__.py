@@ -1,7 +1,7 @@
 """Tools an agent can call: plain async functions with a JSON schema, registered in one table.
 
 Later features (cron, heartbeat) add entries with ``register``; the memory tools live in
-``clawgate.tools.memory``, registered when it is imported (by ``clawgate.runtime.runs``).
+``clawgate.tools.memory``, registered when it is imported (by the composition root, ``clawgate.app``).
 """
 
 from __future__ import annotations

@@ -14,3 +14,9 @@ DELETE FROM bus_spill
 
 -- name: notify
 SELECT pg_notify($1, $2);
+
+-- name: notify_all
+-- Listeners get a transaction's notifications in the order they were sent: the order of the array.
+SELECT pg_notify($1, p.body)
+  FROM unnest($2::text[]) WITH ORDINALITY AS p(body, n)
+ ORDER BY p.n;

@@ -59,16 +59,16 @@ SELECT pg_advisory_lock($1, hashtext($2));
 -- name: liveness_free
 SELECT pg_try_advisory_xact_lock($1, hashtext($2));
 
--- name: release_idempotency
-UPDATE runs
-   SET idempotency_key = NULL
- WHERE tenant_id       = $1
-   AND user_id         = $2
-   AND idempotency_key = $3
-   AND started_at     <= now() - interval '24 hours';
-
 -- name: expire_idempotency
 UPDATE runs
    SET idempotency_key = NULL
  WHERE idempotency_key IS NOT NULL
    AND started_at < now() - interval '24 hours';
+
+-- name: finish_completed
+SELECT f.idx, f.unseen, f.version
+  FROM clawgate_finish_run($1::jsonb) AS f;
+
+-- name: decide_send
+SELECT d.outcome, d.session, d.run, d.active, d.user_idx
+  FROM clawgate_decide_send($1::jsonb) AS d;

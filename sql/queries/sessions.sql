@@ -69,16 +69,6 @@ UPDATE sessions
  WHERE tenant_id = $1
    AND id        = $2;
 
--- name: add_tokens
-UPDATE sessions
-   SET input_tokens  = input_tokens + $3,
-       output_tokens = output_tokens + $4,
-       model         = CASE WHEN $5 = '' THEN model ELSE $5 END,
-       provider      = CASE WHEN $6 = '' THEN provider ELSE $6 END,
-       updated_at    = now()
- WHERE tenant_id = $1
-   AND id        = $2;
-
 -- name: set_label_if_empty
 UPDATE sessions
    SET label = $3

@@ -98,6 +98,12 @@ async def _agent(gw: Serve, up: Upstream) -> None:
         assert res.status_code == 201, res.text
 
 
+def _completed(events: list[dict[str, Any]]) -> set[str]:
+    """The ids of the runs whose ``run.completed`` is among ``events``."""
+    return {ev["payload"]["runId"] for ev in events
+            if ev.get("event") == "agent" and ev["payload"]["type"] == "run.completed"}  # fmt: skip
+
+
 def _gone(process: psutil.Process) -> bool:
     """Exited (a zombie not yet reaped by its parent counts)."""
     try:
@@ -162,6 +168,38 @@ class TestTwoWorkers:
         assert again["content"] == "one two three four five six"
         assert done["payload"]["runId"] == run_id
         assert len(up.turns) == 1
+
+    async def test_client_of_the_other_worker_sees_every_event_in_order(
+        self, two: tuple[Serve, int, int]
+    ) -> None:
+        """Run events travel to the other process in batches: a client there still gets each of them,
+        in order, with no ``seq`` gap, for a fast stream of 150 chunks and for chunks too large for
+        a notification (spilled), and its frames' own ``seq`` has no gap either."""
+        gw, first, second = two
+        async with stand_in() as up:
+            await _agent(gw, up)
+            up.script(
+                Reply(content=" ".join(f"w{i}" for i in range(150))),
+                Reply(content="".join(f"{i % 10}" * 9000 for i in range(3)), chunks=3),
+            )
+            async with ws_on(gw, first, **OWNER) as on_a, ws_on(gw, second, **OWNER) as on_b:
+                answers = [
+                    await on_a.ok("chat.send", {"message": f"go {n}", "agentId": "helper"}, timeout=30)
+                    for n in range(2)
+                ]
+                ids = {answer["runId"] for answer in answers}
+                async with asyncio.timeout(20):
+                    while len(ids & _completed(on_b.events)) < 2:
+                        await on_b._pump(20)
+                frames = [ev for ev in on_b.events if ev.get("event") == "agent"]
+        for answer in answers:
+            run = [ev["payload"] for ev in frames if ev["payload"]["runId"] == answer["runId"]]
+            assert [e["seq"] for e in run] == list(range(1, len(run) + 1)), [e["type"] for e in run]
+            assert run[0]["type"] == "run.started"
+            assert "".join(e["payload"]["content"] for e in run if e["type"] == "chunk") == answer["content"]
+        assert len(answers[1]["content"]) == 27_000
+        seqs = [ev["seq"] for ev in on_b.events]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
     async def test_key_revoked_through_one_worker_is_refused_by_the_other(
         self, two: tuple[Serve, int, int]

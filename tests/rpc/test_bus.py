@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from clawgate.bus import BusEvent
+from clawgate.bus import CHANNEL, BusEvent, EventBus
 from tests.conftest import ServerFactory
 from tests.rpc.helpers import create_key, create_tenant
 from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
@@ -148,3 +148,59 @@ class TestCrossProcess:
             later = await _until_marker(ws)
         assert [e["payload"] for e in seen] == [{"n": 1}]
         assert later == []
+
+
+class TestBatched:
+    async def test_batched_events_reach_the_other_process_in_order_in_few_notifications(
+        self, pair: tuple[RunningServer, RunningServer], dsn: str
+    ) -> None:
+        """``publish_batched`` (a run's stream): 200 events, one of them above NOTIFY's limit, reach a
+        client of the other process all and in order, in a handful of notifications, not one each;
+        the publisher's own client gets each once, at once."""
+        server_a, server_b = pair
+        heard: list[str] = []
+        listener = await asyncpg.connect(dsn)
+        await listener.add_listener(CHANNEL, lambda _c, _p, _ch, payload: heard.append(payload))
+        try:
+            async with ws_connect(server_b, token=GATEWAY_TOKEN, user_id="carol") as far, \
+                       ws_connect(server_a, token=GATEWAY_TOKEN, user_id="carol") as near:  # fmt: skip
+                async with server_a.client(GATEWAY_TOKEN) as http:
+                    tenant = UUID((await http.get("/v1/tenants/master")).json()["id"])
+                bus = server_a.gateway.bus
+                for n in range(200):
+                    content = "z" * 20_000 if n == 100 else f"c{n}"
+                    bus.publish_batched(BusEvent(name="agent", payload={"n": n, "content": content},
+                                                 tenant_id=tenant, user_id="carol"))  # fmt: skip
+                await bus.flush()
+                await bus.publish(BusEvent(name=MARKER, payload={}))
+                remote, local = await _until_marker(far), await _until_marker(near)
+        finally:
+            await listener.close()
+        assert [e["payload"]["n"] for e in remote] == list(range(200))
+        assert remote[100]["payload"]["content"] == "z" * 20_000
+        assert [e["payload"]["n"] for e in local] == list(range(200))
+        assert [e["seq"] for e in remote] == list(range(remote[0]["seq"], remote[0]["seq"] + 200))
+        batches = [p for p in heard if server_a.gateway.bus.origin in p and MARKER not in p]
+        assert 1 <= len(batches) <= 10, len(batches)
+
+
+class TestNarrowed:
+    def test_narrowed_subscriber_gets_its_users_events_and_unaddressed_ones(self) -> None:
+        """A subscription narrowed to (tenant, alice) receives alice's events and events addressed to
+        no user, not bob's; widened again (None) it receives everything; once called, nothing."""
+        bus = EventBus()
+        tenant = UUID(int=7)
+        seen: list[str] = []
+        everything: list[str] = []
+        alice = bus.subscribe(lambda ev: seen.append(ev.name))
+        bus.subscribe(lambda ev: everything.append(ev.name))
+        alice.narrow((tenant, "alice"))
+        for name, user in (("to-alice", "alice"), ("to-bob", "bob"), ("to-all", None)):
+            bus.deliver_local(BusEvent(name=name, tenant_id=tenant, user_id=user))
+        bus.deliver_local(BusEvent(name="system", payload={}))
+        alice.narrow(None)
+        bus.deliver_local(BusEvent(name="to-bob-again", tenant_id=tenant, user_id="bob"))
+        alice()
+        bus.deliver_local(BusEvent(name="after", tenant_id=tenant))
+        assert seen == ["to-alice", "to-all", "system", "to-bob-again"]
+        assert everything == ["to-alice", "to-bob", "to-all", "system", "to-bob-again", "after"]

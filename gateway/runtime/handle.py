@@ -1,0 +1,70 @@
+"""A run as the run manager holds it: what it was asked (``RunPlan``) and how far it got
+(``RunHandle``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from clawgate.store.types import AgentRow, SessionRow
+
+__all__ = ["RunHandle", "RunPlan"]
+
+
+@dataclass(slots=True)
+class RunPlan:
+    """Everything needed to start a run on a session whose user message is already stored."""
+
+    tenant_id: UUID
+    user_id: str
+    agent: AgentRow
+    session: SessionRow
+    message: str
+    user_idx: int
+    stream: bool = True
+    channel: str = "ws"
+    idempotency_key: str | None = None
+
+
+@dataclass(eq=False, slots=True)
+class RunHandle:
+    """A run executing in this process: its events so far (``seq``, ``content_so_far``, the last
+    ``activity``) and its outcome."""
+
+    run_id: UUID
+    plan: RunPlan
+    started_at: datetime
+    task: asyncio.Task[None] | None = None
+    seq: int = 0
+    content: list[str] = field(default_factory=list)
+    activity: Any = None
+    done: asyncio.Future[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    @property
+    def session_key(self) -> str:
+        return self.plan.session.session_key
+
+    @property
+    def content_so_far(self) -> str:
+        return "".join(self.content)
+
+    async def outcome(self) -> dict[str, Any]:
+        """The run's final answer (``chat.send``'s reply) once it ends.
+
+        Raises: the run's error (a ``GatewayError``). Cancelling the caller stops waiting only.
+        """
+        return await asyncio.shield(self.done)
+
+    def resolve(self, outcome: dict[str, Any] | BaseException) -> None:
+        if self.done.done():
+            return
+        if isinstance(outcome, BaseException):
+            self.done.set_exception(outcome)
+            self.done.exception()  # mark retrieved: nobody may be waiting
+        else:
+            self.done.set_result(outcome)

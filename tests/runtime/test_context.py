@@ -1,0 +1,79 @@
+"""A process keeps a session's context between runs instead of reading the history for each: the
+prompt is the same as read from the database, and whatever someone else wrote to the session in
+between (an injected message, another process's run, a reset) is in the next prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import ServerFactory
+from tests.runtime.conftest import ChatSetup, make_setup
+from tests.support import GATEWAY_TOKEN, ws_connect
+from tests.upstream import Reply
+
+KEY = "agent:helper:ws:kept"
+
+
+def prompt(request: dict[str, Any]) -> list[tuple[str, str]]:
+    """The conversation an upstream request carried, without the system prompt."""
+    return [(m["role"], m["content"] or "") for m in request["messages"] if m["role"] != "system"]
+
+
+async def send(chat: ChatSetup, text: str, server: Any = None) -> dict[str, Any]:
+    async with ws_connect(server or chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+        answer: dict[str, Any] = await ws.ok(
+            "chat.send", {"message": text, "agentId": "helper", "sessionKey": KEY}
+        )
+    return answer
+
+
+class TestKeptContext:
+    async def test_runs_in_a_row_see_the_whole_conversation(self, chat: ChatSetup) -> None:
+        """Three runs in one session: each prompt holds every earlier message, tool round included."""
+        chat.upstream.script(
+            Reply(content="a1"),
+            Reply(tool_calls=[("current_time", "{}")]),
+            Reply(content="a2"),
+            Reply(content="a3"),
+        )
+        for text in ("u1", "u2", "u3"):
+            await send(chat, text)
+        last = chat.upstream.turns[-1]
+        got = prompt(last)
+        assert got[:3] == [("user", "u1"), ("assistant", "a1"), ("user", "u2")]
+        assert got[3][0] == "assistant"
+        assert got[4][0] == "tool"
+        assert got[5:] == [("assistant", "a2"), ("user", "u3")]
+
+    async def test_message_injected_between_runs_is_in_the_next_prompt(self, chat: ChatSetup) -> None:
+        """chat.inject writes to the session between two runs: the second run's prompt has it."""
+        chat.upstream.script(Reply(content="a1"), Reply(content="a2"))
+        await send(chat, "u1")
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            await ws.ok("chat.inject", {"sessionKey": KEY, "message": "from elsewhere"})
+        await send(chat, "u2")
+        assert prompt(chat.upstream.turns[-1]) == [
+            ("user", "u1"), ("assistant", "a1"), ("assistant", "from elsewhere"), ("user", "u2"),
+        ]  # fmt: skip
+
+    async def test_reset_between_runs_empties_the_next_prompt(self, chat: ChatSetup) -> None:
+        """sessions.reset between two runs: the second run starts from nothing."""
+        chat.upstream.script(Reply(content="a1"), Reply(content="a2"))
+        await send(chat, "u1")
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            await ws.ok("sessions.reset", {"key": KEY})
+        await send(chat, "u2")
+        assert prompt(chat.upstream.turns[-1]) == [("user", "u2")]
+
+    async def test_run_of_another_process_is_in_the_next_prompt(self, make_server: ServerFactory) -> None:
+        """Process B runs in the session between two runs of process A: A's next prompt has B's
+        exchange (A's kept context no longer matches the session, so A reads it)."""
+        async for chat in make_setup(make_server):
+            other = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+            chat.upstream.script(Reply(content="a1"), Reply(content="b1"), Reply(content="a2"))
+            await send(chat, "u1")
+            await send(chat, "on b", other)
+            await send(chat, "u2")
+            assert prompt(chat.upstream.turns[-1]) == [
+                ("user", "u1"), ("assistant", "a1"), ("user", "on b"), ("assistant", "b1"), ("user", "u2"),
+            ]  # fmt: skip
