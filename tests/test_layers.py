@@ -20,9 +20,9 @@ FOLDERS = {"clawgate": "gateway", "clawgate.rpc": "rpc", "clawgate.http": "http"
 GROUPS = ("clawgate.runtime", "clawgate.services", "clawgate.state")
 """Between these, imports go one way: services use the runtime, the composition root uses both."""
 
-KNOWN_EDGES = {("clawgate.runtime.runs", "clawgate.services.agents")}
-"""Imports that close a cycle between ``GROUPS`` and are still to be removed: the run manager reads
-agents through the agent service (``runtime/runs.py``; its owner takes it out in the split of runs)."""
+KNOWN_EDGES: set[tuple[str, str]] = set()
+"""Imports that close a cycle between ``GROUPS`` and are still to be removed: none (the run manager
+reads agents' context files through the ``AgentFiles`` protocol since the split of runs)."""
 
 STORE_MAY_IMPORT = ("clawgate.store", "clawgate.sql", "clawgate.errors")
 """``store/`` depends on nothing above it: SQL, its own types and the error tree."""
