@@ -88,6 +88,24 @@ async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uu
     return agents
 
 
+async def existing(dsn: str, chunks: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The agents of a reused data directory that already holds ``chunks`` chunks, else none."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM memory_chunks") != chunks:
+            if await conn.fetchval("SELECT count(*) FROM tenants WHERE slug LIKE 'bench-%'"):
+                raise SystemExit(f"the data directory holds another number of chunks than {chunks}")
+            return []
+        rows = await conn.fetch(
+            "SELECT a.tenant_id, a.id FROM agents AS a JOIN tenants AS t ON t.id = a.tenant_id"
+            " WHERE t.slug LIKE 'bench-%' ORDER BY t.slug, a.agent_key"
+        )
+    finally:
+        await conn.close()
+    print(f"reusing the {chunks} chunks already in the data directory")
+    return [(r["tenant_id"], r["id"]) for r in rows]
+
+
 async def exact(conn: asyncpg.Connection, tenant: uuid.UUID, agent: uuid.UUID, vec: np.ndarray) -> list[str]:
     async with conn.transaction():
         await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
@@ -140,11 +158,16 @@ async def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--passages", type=int, default=200)
+    parser.add_argument(
+        "--data", type=Path, default=None,
+        help="keep the embedded PostgreSQL here and reuse its chunks when the directory already holds them",
+    )  # fmt: skip
     args = parser.parse_args()
     machine_note()
     random.seed(7)
     rng = np.random.default_rng(7)
-    root = Path(tempfile.mkdtemp(prefix="clawgate-bench-memory-"))
+    root = args.data or Path(tempfile.mkdtemp(prefix="clawgate-bench-memory-"))
+    root.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = EmbeddedPostgres(root)
@@ -153,7 +176,7 @@ async def main() -> None:
         conn = await asyncpg.connect(dsn)
         await migrate(conn)
         await conn.close()
-        agents = await fill(dsn, args.chunks, rng)
+        agents = await existing(dsn, args.chunks) or await fill(dsn, args.chunks, rng)
         await search(dsn, agents, args.queries, rng)
         await embed(args.passages)
     finally:
