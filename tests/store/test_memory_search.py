@@ -4,26 +4,12 @@ and finds the nearest chunks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import numpy as np
-import pytest
 
 from clawgate.sql import query
 from clawgate.store import DbConnection, agents, memory
-from clawgate.store.db import connect, register_codecs
 from clawgate.store.tenants import MASTER_TENANT_ID
 from clawgate.store.types import AgentFields
-
-
-@pytest.fixture(name="conn")
-async def _conn(dsn: str) -> AsyncIterator[DbConnection]:
-    conn = await connect(dsn)
-    await register_codecs(conn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def test_vector_search_reads_the_hnsw_index_and_finds_the_nearest(conn: DbConnection) -> None:
