@@ -21,6 +21,7 @@ from starlette.responses import StreamingResponse
 
 from clawgate.errors import GatewayError
 from clawgate.principal import Role
+from clawgate.runtime.events import Chunk, ToolCallDeltas
 from clawgate.runtime.loop import LoopResult
 from clawgate.services.embeddings import EmbeddingRequest, EmbeddingResponse
 from clawgate.services.openai_compat import Exchange, OpenAIService
@@ -117,11 +118,11 @@ async def _chat_stream(
 
     try:
         yield chunk(Delta(role="assistant", content=""))
-        async for kind, payload in OpenAIService.drain(ex):
-            if kind == "chunk":
-                yield chunk(Delta(content=payload["content"]))
-            elif kind == "tool_call_delta":
-                yield chunk(Delta(tool_calls=tool_call_deltas(payload["tool_calls"])))
+        async for payload in OpenAIService.drain(ex):
+            if isinstance(payload, Chunk):
+                yield chunk(Delta(content=payload.content))
+            elif isinstance(payload, ToolCallDeltas):
+                yield chunk(Delta(tool_calls=tool_call_deltas(payload.tool_calls)))
         try:
             res = await OpenAIService.outcome(ex)
         except GatewayError as error:
@@ -171,15 +172,15 @@ async def _responses_stream(ctx: HttpContext, ex: Exchange, model: str, msg_id: 
         yield event(ResponseInProgress(response=response("in_progress")))
         started = False
         text: list[str] = []
-        async for kind, payload in OpenAIService.drain(ex):
-            if kind != "chunk":
+        async for payload in OpenAIService.drain(ex):
+            if not isinstance(payload, Chunk):
                 continue
             if not started:
                 started = True
                 yield event(OutputItemAdded(item=OutputMessage(id=msg_id, status="in_progress", content=[])))
                 yield event(ContentPartAdded(item_id=msg_id, part=OutputText(text="")))
-            text.append(payload["content"])
-            yield event(OutputTextDelta(item_id=msg_id, delta=payload["content"]))
+            text.append(payload.content)
+            yield event(OutputTextDelta(item_id=msg_id, delta=payload.content))
         try:
             res = await OpenAIService.outcome(ex)
         except GatewayError as error:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.errors import InvalidRequest
-from clawgate.providers.types import ChatMessage, ToolCall, ToolSpec, Usage
+from clawgate.providers.types import ChatMessage, ToolCall, ToolCallDelta, ToolSpec, Usage
 from clawgate.runtime.loop import LoopResult
 from clawgate.services.openai_compat import ExchangeRequest
 from clawgate.wire import ChatText, Positive
@@ -354,18 +354,16 @@ def chat_completion(exchange_id: str, created: int, model: str, res: LoopResult)
     )  # fmt: skip
 
 
-def tool_call_deltas(pieces: list[dict[str, Any]]) -> list[ToolCallDeltaOut]:
+def tool_call_deltas(pieces: list[ToolCallDelta]) -> list[ToolCallDeltaOut]:
     """The loop's ``tool_call_delta`` pieces (``index``, and ``id``/``name``/``arguments`` as they
     come) in OpenAI's streamed form."""
     out = []
     for piece in pieces:
-        delta = ToolCallDeltaOut(
-            index=piece["index"], function=FunctionDelta(arguments=piece.get("arguments", ""))
-        )
-        if piece.get("id"):
-            delta.id, delta.type = piece["id"], "function"
-        if piece.get("name"):
-            delta.function.name = piece["name"]
+        delta = ToolCallDeltaOut(index=piece.index, function=FunctionDelta(arguments=piece.arguments))
+        if piece.id:
+            delta.id, delta.type = piece.id, "function"
+        if piece.name:
+            delta.function.name = piece.name
         out.append(delta)
     return out
 

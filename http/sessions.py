@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import Meta, Struct
 
 from clawgate.principal import Role
+from clawgate.services.chat import WakeResult
 from clawgate.services.embeddings import EmbeddingStatus
 from clawgate.services.sessions import Branched, BranchParams, HistoryPage, SessionList, SessionListParams
 from clawgate.services.traces import (
@@ -41,17 +41,6 @@ class WakeBody(Struct, kw_only=True, forbid_unknown_fields=True):
     metadata: dict[str, Any] = {}
 
 
-class WakeResult(Struct, kw_only=True):
-    """The answer of a wake: the run's ``content`` and ``usage``, or ``injected`` when the message
-    joined a run already going in that session."""
-
-    run_id: str | None = None
-    session_key: str | None = None
-    content: str | UnsetType = UNSET
-    usage: dict[str, Any] | UnsetType | None = UNSET
-    injected: bool | UnsetType = UNSET
-
-
 async def list_sessions(ctx: HttpContext, params: SessionListParams) -> SessionList:
     return await ctx.gateway.sessions.list_sessions(ctx.who, params)
 
@@ -66,11 +55,9 @@ async def follow(ctx: HttpContext, query: FollowQuery) -> HistoryPage:
 
 async def wake(ctx: HttpContext, body: WakeBody) -> WakeResult:
     """Run the agent once on a message (orchestrators: n8n, Paperclip) and answer with the result."""
-    result = await ctx.gateway.chat.wake(
+    return await ctx.gateway.chat.wake(
         ctx.who, ctx.path["id"], body.message, session_key=body.session_key, user_id=body.user_id
     )
-    # ChatService.wake answers a dict; read into its published shape (the same keys).
-    return msgspec.convert(result, WakeResult)
 
 
 async def list_traces(ctx: HttpContext, params: TraceListParams) -> TraceList:

@@ -10,7 +10,9 @@ from clawgate.services.chat import (
     ChatHistoryParams,
     ChatInjectParams,
     ChatSendParams,
+    InjectResult,
     SessionKeyParams,
+    SessionStatus,
 )
 
 from .types import CallContext, Method
@@ -34,11 +36,11 @@ async def abort(ctx: CallContext, params: ChatAbortParams) -> dict[str, Any]:
     return await ctx.gateway.chat.abort(ctx.who, params)
 
 
-async def inject(ctx: CallContext, params: ChatInjectParams) -> dict[str, Any]:
+async def inject(ctx: CallContext, params: ChatInjectParams) -> InjectResult:
     return await ctx.gateway.chat.inject(ctx.who, params)
 
 
-async def session_status(ctx: CallContext, params: SessionKeyParams) -> dict[str, Any]:
+async def session_status(ctx: CallContext, params: SessionKeyParams) -> SessionStatus:
     return await ctx.gateway.chat.status(ctx.who, params.sessionKey)
 
 

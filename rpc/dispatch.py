@@ -4,6 +4,7 @@ every line logged meanwhile. Returns the frame to send (or None for a JSON-RPC n
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -48,12 +49,13 @@ async def dispatch(
             frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
         known = call.method if call.method in methods else metrics.UNMATCHED
         metrics.count_rpc(known, code or outcome)
-        log.info(
-            "rpc.call",
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            outcome=outcome,
-            error_code=code or None,
-        )
+        if log.is_enabled_for(logging.INFO):  # skips building the event below the level (bench/ws.py)
+            log.info(
+                "rpc.call",
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                outcome=outcome,
+                error_code=code or None,
+            )
     finally:
         structlog.contextvars.reset_contextvars(**bound)
     return None if call.notify else frame

@@ -10,8 +10,27 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from clawgate.bus import BusEvent
+from clawgate.providers.types import ToolCallDelta
 
-__all__ = ["TERMINAL", "Cancelled", "Completed", "Failed", "RunEvent", "Started", "run_event"]
+__all__ = [
+    "TERMINAL",
+    "Activity",
+    "BlockReply",
+    "Cancelled",
+    "Chunk",
+    "Completed",
+    "Failed",
+    "LoopEvent",
+    "NoAnswer",
+    "Retrying",
+    "RunEvent",
+    "Started",
+    "Thinking",
+    "ToolCallDeltas",
+    "ToolCalled",
+    "ToolResult",
+    "run_event",
+]
 
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
 
@@ -43,6 +62,10 @@ class Completed(msgspec.Struct, kw_only=True):
     thinking: str | UnsetType = UNSET
 
 
+class NoAnswer(msgspec.Struct, kw_only=True):
+    """``run.completed`` of a run that ended without an answer (tool calls and no tools to run them)."""
+
+
 class Failed(msgspec.Struct, kw_only=True):
     """``run.failed``: why, in words for the user."""
 
@@ -51,6 +74,75 @@ class Failed(msgspec.Struct, kw_only=True):
 
 class Cancelled(msgspec.Struct, kw_only=True):
     """``run.cancelled``: aborted (``chat.abort``, a cancel word, shutdown)."""
+
+
+# -- the agent loop's events (``AgentLoop.emit``); field order is the wire order -------------------
+
+
+class Activity(msgspec.Struct, kw_only=True):
+    """``activity``: what the loop is doing (``thinking``, ``tool_exec`` with the iteration;
+    ``injected_message`` with the start of a message that joined the run)."""
+
+    phase: str
+    iteration: int | UnsetType = UNSET
+    content: str | UnsetType = UNSET
+
+
+class BlockReply(msgspec.Struct, kw_only=True):
+    """``block.reply``: text the model wrote before asking for tools."""
+
+    content: str
+    source: str = "llm_progress"
+
+
+class Retrying(msgspec.Struct, kw_only=True):
+    """``run.retrying``: a provider call failed and is tried again."""
+
+    attempt: int
+    maxAttempts: int
+    error: str
+
+
+class Chunk(msgspec.Struct, kw_only=True):
+    """``chunk``: streamed answer text."""
+
+    content: str
+
+
+class Thinking(msgspec.Struct, kw_only=True):
+    """``thinking``: streamed reasoning text."""
+
+    content: str
+
+
+class ToolCallDeltas(msgspec.Struct, kw_only=True):
+    """``tool_call_delta``: pieces of the model's tool calls, streamed to an OpenAI-compatible caller
+    whose own tools they are (passthrough)."""
+
+    tool_calls: list[ToolCallDelta]
+
+
+class ToolCalled(msgspec.Struct, kw_only=True):
+    """``tool.call``: a tool the loop runs; ``arguments`` parsed, or the raw text when not JSON."""
+
+    name: str
+    id: str
+    arguments: Any
+
+
+class ToolResult(msgspec.Struct, kw_only=True):
+    """``tool.result``: its (truncated) result; an error repeats the text as ``content``."""
+
+    name: str
+    id: str
+    is_error: bool
+    arguments: Any
+    result: str
+    content: str | UnsetType = UNSET
+
+
+LoopEvent = Activity | BlockReply | Retrying | Chunk | Thinking | ToolCallDeltas | ToolCalled | ToolResult
+"""The payload of one event the agent loop emits."""
 
 
 def run_event(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from clawgate.runtime.events import Activity
 from clawgate.store.types import AgentRow, SessionRow
 
 __all__ = ["RunHandle", "RunPlan"]
@@ -40,7 +41,7 @@ class RunHandle:
     task: asyncio.Task[None] | None = None
     seq: int = 0
     content: list[str] = field(default_factory=list)
-    activity: Any = None
+    activity: Activity | None = None
     done: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

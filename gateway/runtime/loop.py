@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 import structlog
+from msgspec import UNSET
 
 from clawgate.errors import UpstreamError
 from clawgate.providers.retry import ProviderError, RetryPolicy, with_retries
@@ -30,6 +31,17 @@ from clawgate.providers.types import (
     ToolSpec,
     Usage,
 )
+from clawgate.runtime.events import (
+    Activity,
+    BlockReply,
+    Chunk,
+    LoopEvent,
+    Retrying,
+    Thinking,
+    ToolCallDeltas,
+    ToolCalled,
+    ToolResult,
+)
 from clawgate.runtime.llm import Target
 from clawgate.store.traces import NewSpan
 from clawgate.tools import Tool, ToolContext, ToolError
@@ -38,7 +50,8 @@ __all__ = ["AgentLoop", "LoopHooks", "LoopInput", "LoopResult", "RunFailed"]
 
 log = structlog.get_logger("clawgate.loop")
 
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[str, LoopEvent], None]
+"""Publishes one event of the loop: its kind (``chunk``, ``tool.call`` ...) and payload."""
 _RESULT_PREVIEW = 1000
 _TOOL_TIMEOUT = 120.0
 _LOOP_WARN, _LOOP_STOP = 3, 5
@@ -149,7 +162,7 @@ class AgentLoop:
                 await self.hooks.finalize(answer, res.usage)
                 return res
             iteration += 1
-            self.emit("activity", {"phase": "thinking", "iteration": iteration})
+            self.emit("activity", Activity(phase="thinking", iteration=iteration))
             response = await self._call_llm()
             res.content, res.thinking, res.finish_reason = (
                 response.content,
@@ -163,7 +176,7 @@ class AgentLoop:
                 return res
             if response.tool_calls:
                 if response.content:
-                    self.emit("block.reply", {"content": response.content, "source": "llm_progress"})
+                    self.emit("block.reply", BlockReply(content=response.content))
                 produced = await self._tool_round(response, iteration)
                 injected = await self.hooks.checkpoint(produced)
                 self._take(injected)
@@ -178,7 +191,7 @@ class AgentLoop:
 
     def _take(self, injected: list[ChatMessage]) -> None:
         for message in injected:
-            self.emit("activity", {"phase": "injected_message", "content": message.content[:200]})
+            self.emit("activity", Activity(phase="injected_message", content=message.content[:200]))
             self.messages.append(ChatMessage(role="user", content=INJECTED_PREFIX + message.content))
 
     # -- the model ------------------------------------------------------------------------------
@@ -224,7 +237,7 @@ class AgentLoop:
     async def _retrying(self, attempt: int, exc: ProviderError) -> None:
         self.emit(
             "run.retrying",
-            {"attempt": attempt, "maxAttempts": self.inp.retry.attempts, "error": exc.message("en")},
+            Retrying(attempt=attempt, maxAttempts=self.inp.retry.attempts, error=exc.message("en")),
         )
 
     async def _stream(self, target: Target, request: ChatRequest) -> ChatResponse:
@@ -251,12 +264,12 @@ class AgentLoop:
     def _on_chunk(self, chunk: StreamChunk, acc: Accumulator) -> None:
         acc.add(chunk)
         if chunk.content:
-            self.emit("chunk", {"content": chunk.content})
+            self.emit("chunk", Chunk(content=chunk.content))
         if chunk.thinking:
-            self.emit("thinking", {"content": chunk.thinking})
+            self.emit("thinking", Thinking(content=chunk.thinking))
         if chunk.tool_calls and self.inp.client_tools:
             # Passthrough mode: the caller streams the model's tool calls to its own client.
-            self.emit("tool_call_delta", {"tool_calls": [msgspec.to_builtins(d) for d in chunk.tool_calls]})
+            self.emit("tool_call_delta", ToolCallDeltas(tool_calls=chunk.tool_calls))
 
     def _span_llm(self, target: Target, started: datetime, response: ChatResponse | None, error: str) -> None:
         res = self.result
@@ -288,7 +301,7 @@ class AgentLoop:
             role="assistant", content=response.content, tool_calls=response.tool_calls,
             thinking=response.thinking, thinking_signature=response.thinking_signature,
         )  # fmt: skip
-        self.emit("activity", {"phase": "tool_exec", "iteration": iteration})
+        self.emit("activity", Activity(phase="tool_exec", iteration=iteration))
         results = await asyncio.gather(*(self._run_tool(call) for call in response.tool_calls))
         produced = [assistant, *results]
         self.messages += produced
@@ -297,10 +310,8 @@ class AgentLoop:
 
     async def _run_tool(self, call: ToolCall) -> ChatMessage:
         args, problem = _parse_args(call.arguments)
-        self.emit(
-            "tool.call",
-            {"name": call.name, "id": call.id, "arguments": args if args is not None else call.arguments},
-        )
+        arguments = args if args is not None else call.arguments
+        self.emit("tool.call", ToolCalled(name=call.name, id=call.id, arguments=arguments))
         started = _now()
         key = (
             call.name,
@@ -333,11 +344,9 @@ class AgentLoop:
                 "Stop repeating it and answer with what you have.]"
             )
         self.result.tool_call_count += 1
-        self.emit(
-            "tool.result",
-            {"name": call.name, "id": call.id, "is_error": is_error, "arguments": args if args is not None else call.arguments,
-             "result": text[:_RESULT_PREVIEW], **({"content": text[:_RESULT_PREVIEW]} if is_error else {})},
-        )  # fmt: skip
+        preview = text[:_RESULT_PREVIEW]
+        self.emit("tool.result", ToolResult(name=call.name, id=call.id, is_error=is_error, arguments=arguments,
+                                            result=preview, content=preview if is_error else UNSET))  # fmt: skip
         self.result.spans.append(
             NewSpan(
                 span_type="tool_call",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import structlog
-from msgspec import UNSET
+from msgspec import UNSET, Struct
 
 from clawgate import metrics
 from clawgate.bus import BusEvent, EventBus
@@ -33,7 +33,16 @@ from clawgate.logging import bind_run
 from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.runtime.context import ContextCache, SessionContext
-from clawgate.runtime.events import Cancelled, Completed, Failed, Started, run_event
+from clawgate.runtime.events import (
+    Activity,
+    Cancelled,
+    Chunk,
+    Completed,
+    Failed,
+    NoAnswer,
+    Started,
+    run_event,
+)
 from clawgate.runtime.handle import RunHandle, RunPlan
 from clawgate.runtime.liveness import Liveness
 from clawgate.runtime.llm import LLMResolver, Target
@@ -221,12 +230,12 @@ class RunManager:
 
     # -- a run ----------------------------------------------------------------------------------
 
-    def _emit(self, handle: RunHandle, kind: str, payload: Any) -> None:
+    def _emit(self, handle: RunHandle, kind: str, payload: Struct) -> None:
         handle.seq += 1
         plan = handle.plan
-        if kind == "chunk":
-            handle.content.append(str(payload.get("content", "")))
-        elif kind == "activity":
+        if isinstance(payload, Chunk):
+            handle.content.append(payload.content)
+        elif isinstance(payload, Activity):
             handle.activity = payload
         self._bus.publish_batched(
             run_event(
@@ -336,11 +345,11 @@ class RunManager:
         )
 
 
-def _completed(final: dict[str, Any]) -> Completed | dict[str, Any]:
+def _completed(final: dict[str, Any]) -> Completed | NoAnswer:
     """``run.completed``'s payload from the run's final answer (empty when it ended without one: tool
     calls and no tools to run them)."""
     if not final:
-        return {}
+        return NoAnswer()
     return Completed(content=final["content"], usage=final["usage"], thinking=final.get("thinking", UNSET))
 
 

@@ -16,6 +16,7 @@ from clawgate.config import Settings
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, Unauthorized
 from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
+from clawgate.runtime.events import Activity
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunManager, RunPlan
 from clawgate.services import parse_id, require
@@ -31,7 +32,10 @@ __all__ = [
     "ChatInjectParams",
     "ChatSendParams",
     "ChatService",
+    "InjectResult",
     "SessionKeyParams",
+    "SessionStatus",
+    "WakeResult",
     "message_out",
     "parse_session_key",
 ]
@@ -39,6 +43,32 @@ __all__ = [
 CANCEL_WORDS = frozenset(
     {"stop", "cancel", "abort", "thôi", "dừng", "hủy", "取消", "停", "nevermind", "never mind", "/stop"}
 )
+
+
+class WakeResult(Struct, kw_only=True):
+    """The answer of a wake: the run's ``content`` and ``usage``, or ``injected`` when the message
+    joined a run already going in that session."""
+
+    run_id: str | None = None
+    session_key: str | None = None
+    content: str | UnsetType = UNSET
+    usage: dict[str, Any] | UnsetType | None = UNSET
+    injected: bool | UnsetType = UNSET
+
+
+class SessionStatus(Struct, kw_only=True):
+    """``chat.session.status``: whether a run is going in the session, and its last activity."""
+
+    isRunning: bool
+    runId: str | None = None
+    activity: Activity | None = None
+
+
+class InjectResult(Struct, kw_only=True):
+    """``chat.inject``: the index of the message appended."""
+
+    ok: bool = True
+    messageId: int
 
 
 class ChatSendParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -182,7 +212,7 @@ class ChatService:
 
     async def wake(
         self, who: Principal, agent_ref: str, message: str, *, session_key: str = "", user_id: str = ""
-    ) -> dict[str, Any]:
+    ) -> WakeResult:
         """Run the agent once on ``message`` and answer with its result (``POST /v1/agents/{id}/wake``,
         for orchestrators such as n8n or Paperclip). A caller without a user id (the gateway token)
         runs as ``user_id``, else as ``"wake"``. Only the credential's rate limit applies, not the
@@ -201,9 +231,9 @@ class ChatService:
         )
         result = await self._send(who, params, channel="wake")
         if result.get("injected"):
-            return {"injected": True, "run_id": result.get("runId"), "session_key": result.get("sessionKey")}
-        return {"content": result.get("content", ""), "run_id": result.get("runId"), "usage": result.get("usage"),
-                "session_key": result.get("sessionKey")}  # fmt: skip
+            return WakeResult(injected=True, run_id=result.get("runId"), session_key=result.get("sessionKey"))
+        return WakeResult(content=result.get("content", ""), run_id=result.get("runId"), usage=result.get("usage"),
+                          session_key=result.get("sessionKey"))  # fmt: skip
 
     async def _send(self, who: Principal, params: ChatSendParams, channel: str) -> dict[str, Any]:
         """``send`` past the caller checks (role, user id, rate)."""
@@ -361,7 +391,7 @@ class ChatService:
         await self.runner.abort(who.tenant_id, run.id)
         return {"ok": True, "aborted": True, "stopped": True, "runIds": [str(run.id)]}
 
-    async def inject(self, who: Principal, params: ChatInjectParams) -> dict[str, Any]:
+    async def inject(self, who: Principal, params: ChatInjectParams) -> InjectResult:
         """Append an assistant message without running the agent (GoClaw ``chat.inject``)."""
         require(who, Role.OPERATOR, "chat.inject")
         session = await self.session(who, params.sessionKey)
@@ -375,9 +405,9 @@ class ChatService:
                 content=content,
                 metadata={"injected": True},
             )
-        return {"ok": True, "messageId": row.idx}
+        return InjectResult(messageId=row.idx)
 
-    async def status(self, who: Principal, key: str) -> dict[str, Any]:
+    async def status(self, who: Principal, key: str) -> SessionStatus:
         """``{isRunning, runId, activity}``; not running for a session with no message yet.
         Raises: Unauthorized (another user's session)."""
         session = await self.find_session(who, key)
@@ -386,9 +416,11 @@ class ChatService:
             async with self._db.connection() as conn:
                 active = await runs.active_for_session(conn, who.tenant_id, session.id)
         if active is None:
-            return {"isRunning": False, "runId": None, "activity": None}
+            return SessionStatus(isRunning=False)
         handle = self.runner.find(active.id)
-        return {"isRunning": True, "runId": str(active.id), "activity": handle.activity if handle else None}
+        return SessionStatus(
+            isRunning=True, runId=str(active.id), activity=handle.activity if handle else None
+        )
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from clawgate.errors import InvalidRequest, NotFound, Unavailable
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.ratelimit import RateLimiter
+from clawgate.runtime.events import LoopEvent
 from clawgate.runtime.loop import AgentLoop, LoopResult, NoHooks
 from clawgate.runtime.persist import write_record
 from clawgate.runtime.runs import RunManager
@@ -88,7 +89,7 @@ class Exchange:
     session_key: str
     user_id: str
     loop: AgentLoop
-    events: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    events: asyncio.Queue[LoopEvent | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[LoopResult] | None = None
 
 
@@ -211,17 +212,18 @@ class OpenAIService:
             tool_choice=req.tool_choice, temperature=req.temperature, max_tokens=req.max_tokens, stop=req.stop,
             thinking=False,
         )  # fmt: skip
-        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        queue: asyncio.Queue[LoopEvent | None] = asyncio.Queue()
         # A plain (not streamed) answer reads no events: they are not even queued.
-        loop = AgentLoop(inp, (lambda kind, payload: queue.put_nowait((kind, payload))) if stream else _ignore,
-                         NoHooks())  # fmt: skip
+        loop = AgentLoop(
+            inp, (lambda _, payload: queue.put_nowait(payload)) if stream else _ignore, NoHooks()
+        )
         exchange = Exchange(
             id=exchange_id, created=int(time.time()), agent=agent, session_key=key, user_id=user_id, loop=loop,
             events=queue,
         )  # fmt: skip
         exchange.task = asyncio.get_running_loop().create_task(self._run(who, exchange, messages, run_id))
         if stream:
-            exchange.task.add_done_callback(lambda _: queue.put_nowait(_END))
+            exchange.task.add_done_callback(lambda _: queue.put_nowait(None))  # the end of ``drain``
         return exchange
 
     async def _run(
@@ -293,12 +295,9 @@ class OpenAIService:
         return True
 
     @staticmethod
-    async def drain(ex: Exchange) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def drain(ex: Exchange) -> AsyncIterator[LoopEvent]:
         """The loop's events until it ends (a streamed exchange); then ask for its ``outcome``."""
-        while True:
-            event = await ex.events.get()
-            if event is _END:
-                return
+        while (event := await ex.events.get()) is not None:
             yield event
 
     @staticmethod
@@ -340,9 +339,5 @@ def _session_record(ex: Exchange, res: LoopResult, question: str, run_id: UUID) 
     )  # fmt: skip
 
 
-def _ignore(kind: str, payload: dict[str, Any]) -> None:
+def _ignore(kind: str, payload: LoopEvent) -> None:
     pass
-
-
-_END: tuple[str, dict[str, Any]] = ("end", {})
-"""Queued after the loop's last event when its task finishes (``drain`` stops there)."""

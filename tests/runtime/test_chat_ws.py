@@ -66,6 +66,29 @@ class TestChatSend:
         roles = [m["role"] for m in history["messages"]]
         assert roles == ["user", "assistant", "tool", "assistant"]
 
+    async def test_loop_event_payloads_keep_their_wire_shape(self, chat: ChatSetup) -> None:
+        """The loop's typed events reach clients with GoClaw's keys in their order: activity, tool.call
+        and tool.result (an error repeats the text as ``content``), then chunk."""
+        chat.upstream.script(Reply(tool_calls=[("no_such_tool", '{"a": 1}')]), Reply(content="done"))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            await ws.ok("chat.send", {"message": "go", "agentId": "helper"})
+            events = [e["payload"] for e in ws.events if e["event"] == "agent"]
+        by_kind: dict[str, list[list[tuple[str, Any]]]] = {}
+        for event in events:
+            by_kind.setdefault(event["type"], []).append(list(event["payload"].items()))
+        assert by_kind["activity"][:2] == [
+            [("phase", "thinking"), ("iteration", 1)],
+            [("phase", "tool_exec"), ("iteration", 1)],
+        ]
+        [call] = by_kind["tool.call"]
+        assert [key for key, _ in call] == ["name", "id", "arguments"]
+        assert dict(call)["arguments"] == {"a": 1}
+        [result] = by_kind["tool.result"]
+        assert [key for key, _ in result] == ["name", "id", "is_error", "arguments", "result", "content"]
+        assert dict(result)["is_error"] is True
+        assert dict(result)["content"] == dict(result)["result"]
+        assert {tuple(key for key, _ in chunk) for chunk in by_kind["chunk"]} == {("content",)}
+
     async def test_wait_false_answers_at_once_and_history_catches_up(self, chat: ChatSetup) -> None:
         """wait:false acknowledges with status started; the answer lands in history."""
         chat.upstream.script(Reply(content="later answer", delay=0.2))
