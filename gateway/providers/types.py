@@ -6,6 +6,7 @@ Tool-call ``arguments`` stay a JSON *string*, exactly as the model produced them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -15,6 +16,7 @@ __all__ = [
     "ChatMessage",
     "ChatRequest",
     "ChatResponse",
+    "Fragments",
     "StreamChunk",
     "ToolCall",
     "ToolCallDelta",
@@ -57,6 +59,43 @@ class ToolSpec(Struct, kw_only=True):
     parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
+class Fragments:
+    """Messages as one wire format encodes them, kept by whoever keeps the messages between requests
+    (a session's kept context), so that a request encodes only the messages it has not sent before
+    and a run costs the same at 1,000 messages of history as at 10 (issue 9).
+
+    Entries are found by the message object itself (its identity, checked, never a stale id), and a
+    request keeps only the messages it sent (``fresh``): nothing accumulates beyond one request.
+    """
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[ChatMessage, str, bytes]] = {}
+
+    def encode(self, wire: str, messages: list[ChatMessage], one: Callable[[ChatMessage], bytes]) -> bytes:
+        """``messages`` as the JSON array ``wire`` sends, each message encoded by ``one`` unless
+        this request's predecessor sent that very message in the same wire format."""
+        kept, fresh = self._kept, {}
+        parts: list[bytes] = []
+        for message in messages:
+            entry = kept.get(id(message))
+            if entry is None or entry[0] is not message or entry[1] != wire:
+                entry = (message, wire, one(message))
+            fresh[id(message)] = entry
+            parts.append(entry[2])
+        self._kept = fresh
+        return b"[" + b",".join(parts) + b"]"
+
+    def sent(self, message: ChatMessage) -> bytes | None:
+        """What the last request sent for ``message``, if it sent that very message."""
+        entry = self._kept.get(id(message))
+        return entry[2] if entry is not None and entry[0] is message else None
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 class ChatRequest(Struct, kw_only=True):
     model: str
     messages: list[ChatMessage]
@@ -66,6 +105,7 @@ class ChatRequest(Struct, kw_only=True):
     max_tokens: int | None = None
     stop: list[str] | None = None
     thinking: str = ""  # "", "low", "medium", "high"
+    fragments: Fragments | None = None  # the encoded messages of the previous request, when kept
 
 
 class Usage(Struct, kw_only=True):

@@ -25,6 +25,7 @@ from clawgate.providers.types import (
     ChatMessage,
     ChatRequest,
     ChatResponse,
+    Fragments,
     StreamChunk,
     ToolCall,
     ToolSpec,
@@ -95,6 +96,7 @@ class LoopInput:
     thinking: str = ""
     max_iterations: int = 20
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    fragments: Fragments | None = None  # kept encoded messages (a session's context), if any
 
 
 @dataclass(slots=True)
@@ -196,6 +198,7 @@ class AgentLoop:
             max_tokens=inp.max_tokens,
             stop=inp.stop,
             thinking=inp.thinking,
+            fragments=inp.fragments,
         )
 
     async def _call_llm(self) -> ChatResponse:

@@ -77,3 +77,21 @@ class TestKeptContext:
             assert prompt(chat.upstream.turns[-1]) == [
                 ("user", "u1"), ("assistant", "a1"), ("user", "on b"), ("assistant", "b1"), ("user", "u2"),
             ]  # fmt: skip
+
+    async def test_kept_messages_are_encoded_once(self, chat: ChatSetup) -> None:
+        """The second run sends the first run's messages as the first request encoded them (the
+        very same bytes, kept with the context), and the body is the one a fresh encoding gives."""
+        chat.upstream.script(Reply(content="a1"), Reply(content="a2"))
+        await send(chat, "u1")
+        contexts = chat.server.gateway.runner.contexts
+        assert len(contexts) == 1
+        (first,) = list(contexts)
+        kept = {m.content: first.fragments.sent(m) for m in first.messages}
+        assert kept["u1"] is not None  # the first request's encoding of u1, kept
+        await send(chat, "u2")
+        second = contexts.peek(first.session_id)
+        assert second is not None
+        again = {m.content: second.fragments.sent(m) for m in second.messages}
+        assert again["u1"] is kept["u1"]  # not encoded again
+        assert again["u2"] is not None
+        assert prompt(chat.upstream.turns[-1]) == [("user", "u1"), ("assistant", "a1"), ("user", "u2")]
