@@ -62,38 +62,44 @@ class ToolSpec(Struct, kw_only=True):
 class Fragments:
     """Messages as one wire format encodes them, kept by whoever keeps the messages between requests
     (a session's kept context), so that a request encodes only the messages it has not sent before
-    and a run costs the same at 1,000 messages of history as at 10 (issue 9).
+    and a run costs about the same at 1,000 messages of history as at 10 (issue 9).
 
-    Entries are found by the message object itself (its identity, checked, never a stale id), and a
-    request keeps only the messages it sent (``fresh``): nothing accumulates beyond one request.
+    It remembers the last request's messages and their encodings, position by position. A request
+    whose messages after the first (the system prompt, new each run) start with the same messages
+    as the last one's reuses their encodings after one comparison of the two lists (in C, the
+    objects themselves: equal by identity); otherwise each position is reused only when it holds
+    the very same message. Nothing accumulates beyond one request.
     """
 
-    __slots__ = ("_kept",)
+    __slots__ = ("_messages", "_parts", "_wire")
 
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[ChatMessage, str, bytes]] = {}
+        self._wire = ""
+        self._messages: list[ChatMessage] = []
+        self._parts: list[bytes] = []
 
     def encode(self, wire: str, messages: list[ChatMessage], one: Callable[[ChatMessage], bytes]) -> bytes:
         """``messages`` as the JSON array ``wire`` sends, each message encoded by ``one`` unless
-        this request's predecessor sent that very message in the same wire format."""
-        kept, fresh = self._kept, {}
-        parts: list[bytes] = []
-        for message in messages:
-            entry = kept.get(id(message))
-            if entry is None or entry[0] is not message or entry[1] != wire:
-                entry = (message, wire, one(message))
-            fresh[id(message)] = entry
-            parts.append(entry[2])
-        self._kept = fresh
+        the last request sent an equal message at the same position in the same wire format."""
+        prev, kept = (self._messages, self._parts) if wire == self._wire else ([], [])
+        n = min(len(messages), len(prev))
+        if n > 1 and messages[1:n] == prev[1:n]:
+            parts = [kept[0] if messages[0] == prev[0] else one(messages[0]), *kept[1:n]]
+        else:
+            parts = [kept[i] if messages[i] is prev[i] else one(messages[i]) for i in range(n)]
+        parts += [one(m) for m in messages[n:]]
+        self._wire, self._messages, self._parts = wire, list(messages), parts
         return b"[" + b",".join(parts) + b"]"
 
     def sent(self, message: ChatMessage) -> bytes | None:
         """What the last request sent for ``message``, if it sent that very message."""
-        entry = self._kept.get(id(message))
-        return entry[2] if entry is not None and entry[0] is message else None
+        for i, mine in enumerate(self._messages):
+            if mine is message:
+                return self._parts[i]
+        return None
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return len(self._messages)
 
 
 class ChatRequest(Struct, kw_only=True):
