@@ -49,7 +49,7 @@ class Liveness:
     async def start(self) -> None:
         """Take the lock, fail runs of dead processes, start the heartbeat and sweep loops."""
         await self._take_lock()
-        await self._bus.announce()
+        self._spawn(self._bus.announce())  # once listening: not on the way to serving
         await self.sweep()
         self._spawn(self._heartbeat_loop())
         self._spawn(self._sweep_loop())
