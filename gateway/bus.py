@@ -10,6 +10,11 @@ High-rate events (a run's stream: one per chunk) go out with ``publish_batched``
 process at once, and to the others in batches, one transaction of notifications every few
 milliseconds (one statement) for everything published meanwhile, never one commit per event. A listener delivers
 what it hears in the order it was sent, a spilled body included (later ones wait for its fetch).
+
+A process alone on its database (``alone``: the liveness sweep found no other gateway process) sends
+no batched notifications at all. A process that starts listening says so (``announce``); whoever
+hears it notifies again at once, starting with what it published in the last ``_REPLAY_SECONDS``,
+so that nothing published after the newcomer began to listen is missed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +52,8 @@ CHANNEL = "clawgate_bus"
 _NOTIFY_LIMIT = 7500
 _BATCH_SECONDS = 0.01
 """How long ``publish_batched`` gathers events before it notifies the other processes."""
+_REPLAY_SECONDS = 2.0
+"""How far back a process alone sends its batched events again when another one announces itself."""
 log = structlog.get_logger("clawgate.bus")
 
 
@@ -80,6 +88,7 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
     events: list[BusEvent] | None = None
     spill_id: int | None = None
     n: int = 0  # a batch's number: PostgreSQL folds identical payloads of one transaction into one
+    hello: bool = False  # a process began to listen (``EventBus.announce``)
 
 
 class _BatchOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +153,11 @@ class EventBus:
         self._conn: DbConnection | None = None
         self._lost = asyncio.Event()
         self.listening = asyncio.Event()
+        # Whether batched events go to other processes; False only while the liveness sweep finds
+        # none (``alone``). Meanwhile the recent ones are kept, to be sent if one announces itself.
+        self.peers = True
+        self._recent: deque[tuple[float, BusEvent]] = deque()
+        self._hello_at = 0.0  # when another process last announced itself (monotonic)
 
     def subscribe(self, callback: Subscriber) -> Subscription:
         """Register ``callback`` for every event; returns its subscription (call it to unsubscribe)."""
@@ -221,9 +235,53 @@ class EventBus:
         self.deliver_local(event)
         if self._db is None:
             return
+        if not self.peers:
+            now = time.monotonic()
+            recent = self._recent
+            recent.append((now, event))
+            while recent[0][0] < now - _REPLAY_SECONDS:
+                recent.popleft()
+            return
         self._outbox.append(event)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_batches())
+
+    def alone(self, since: float) -> None:
+        """No other process was alive on the database when a check that began at ``since``
+        (``time.monotonic()``) looked: stop notifying batched events, unless one announced itself
+        after the check began."""
+        if self._hello_at < since and self.peers:
+            log.info("bus.alone")
+            self.peers = False
+
+    def joined(self) -> None:
+        """Another process is alive: notify batched events again, from the ones published in the
+        last ``_REPLAY_SECONDS`` on (it may have begun to listen meanwhile)."""
+        self._hello_at = time.monotonic()
+        if self.peers:
+            return
+        log.info("bus.peers_joined", replayed=len(self._recent))
+        self.peers = True
+        replay = [event for _, event in self._recent]
+        self._recent.clear()
+        if replay and self._db is not None:
+            self._outbox.extend(replay)  # after any still waiting from before, which are older
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.get_running_loop().create_task(self._send_batches())
+
+    async def announce(self, timeout: float = 5.0) -> None:
+        """Once listening (waits up to ``timeout``), tell the other processes that this one is alive,
+        so that one alone on the database notifies again (``joined``)."""
+        if self._db is None:
+            return
+        try:
+            await asyncio.wait_for(self.listening.wait(), timeout)
+            async with self._db.connection() as conn:
+                await store.notify(
+                    conn, CHANNEL, _encoder.encode(_Envelope(origin=self.origin, hello=True)).decode()
+                )
+        except Exception as exc:  # the others find this process by its liveness lock at their next sweep
+            log.warning("bus.announce_failed", error=str(exc))
 
     async def flush(self) -> None:
         """Wait until the batched events published so far have been notified."""
@@ -326,6 +384,9 @@ class EventBus:
             log.warning("bus.bad_notification")
             return
         if envelope.origin == self.origin:
+            return
+        if envelope.hello:
+            self.joined()
             return
         if envelope.spill_id is None and (self._fetcher is None or self._fetcher.done()):
             self._deliver_envelope(envelope)

@@ -31,6 +31,7 @@ __all__ = [
     "hold_liveness",
     "insert",
     "liveness_free",
+    "other_live_processes",
     "running_processes",
 ]
 
@@ -227,3 +228,8 @@ async def liveness_free(conn: asyncpg.Connection, process_id: str) -> bool:
     ends, so that it is never left on a pooled connection (the pool does not reset them).
     """
     return bool(await conn.fetchval(query("runs.liveness_free"), _LIVENESS, process_id))
+
+
+async def other_live_processes(conn: asyncpg.Connection, process_id: str) -> int:
+    """How many processes other than ``process_id`` hold a liveness lock on this database now."""
+    return int(await conn.fetchval(query("runs.other_live_processes"), _LIVENESS, process_id))

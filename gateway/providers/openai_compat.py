@@ -33,6 +33,8 @@ from clawgate.providers.types import (
 
 __all__ = ["OpenAICompatClient", "to_openai_messages"]
 
+_WIRE = "openai"
+
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "tool_calls": "tool_calls",
@@ -43,26 +45,39 @@ _FINISH: dict[str, FinishReason] = {
 
 
 def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        item: dict[str, Any] = {"role": m.role, "content": m.content}
-        if m.name:
-            item["name"] = m.name
-        if m.tool_calls:
-            item["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in m.tool_calls
-            ]
-            if not m.content:
-                item["content"] = None
-        if m.role == "tool":
-            item["tool_call_id"] = m.tool_call_id
-        out.append(item)
-    return out
+    return [_openai_message(m) for m in messages]
+
+
+def _openai_message(m: ChatMessage) -> dict[str, Any]:
+    item: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.name:
+        item["name"] = m.name
+    if m.tool_calls:
+        item["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+        if not m.content:
+            item["content"] = None
+    if m.role == "tool":
+        item["tool_call_id"] = m.tool_call_id
+    return item
+
+
+def _encoded_message(m: ChatMessage) -> bytes:
+    return orjson.dumps(_openai_message(m))
+
+
+def _messages(request: ChatRequest) -> Any:
+    """The request's messages as the body carries them: encoded from the kept fragments when the
+    request has them (only new messages are encoded), else as plain JSON values."""
+    if request.fragments is None:
+        return to_openai_messages(request.messages)
+    return orjson.Fragment(request.fragments.encode(_WIRE, request.messages, _encoded_message))
 
 
 def _body(request: ChatRequest, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": request.model, "messages": to_openai_messages(request.messages)}
+    body: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
     if request.tools:
         body["tools"] = [
             {

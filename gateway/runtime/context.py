@@ -13,12 +13,13 @@ else wrote in between) the prompt is read from the database as before.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
 
-from clawgate.providers.types import ChatMessage
+from clawgate.providers.types import ChatMessage, Fragments
 from clawgate.runtime.prompt import clean_history
 from clawgate.store.types import SessionRow
 
@@ -71,6 +72,7 @@ class SessionContext:
     version: datetime | None = None
     chars: int = field(default=-1)
     plain: bool = True  # only user and assistant messages without tool calls: nothing to clean
+    fragments: Fragments = field(default_factory=Fragments)  # its messages as the last request encoded them
 
     def __post_init__(self) -> None:
         if self.chars < 0:
@@ -136,8 +138,15 @@ class ContextCache:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
+    def peek(self, session_id: UUID) -> SessionContext | None:
+        """The session's kept context, left in the cache."""
+        return self._entries.get(session_id)
+
     def drop(self, session_id: UUID) -> None:
         self._entries.pop(session_id, None)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __iter__(self) -> Iterator[SessionContext]:
+        return iter(list(self._entries.values()))

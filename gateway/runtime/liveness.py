@@ -1,7 +1,9 @@
 """Process liveness and the sweeper: each process holds a PostgreSQL advisory lock for its lifetime
 and heartbeats its running runs; a sweeper fails the runs of processes whose lock is gone (killed),
 at startup and every few seconds, and once a minute tidies expired idempotency keys and spilled bus
-events."""
+events. The sweep also tells the bus whether any other process holds a liveness lock: a process
+alone sends no cross-process notifications of its runs' events (``EventBus.alone``); one that
+starts announces itself once it holds its lock, and the others notify again (``EventBus.joined``)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class Liveness:
     async def start(self) -> None:
         """Take the lock, fail runs of dead processes, start the heartbeat and sweep loops."""
         await self._take_lock()
+        self._spawn(self._bus.announce())  # once listening: not on the way to serving
         await self.sweep()
         self._spawn(self._heartbeat_loop())
         self._spawn(self._sweep_loop())
@@ -101,6 +104,7 @@ class Liveness:
         failed = 0
         try:
             async with self._db.connection() as conn:
+                await self._count_peers(conn)
                 for process in await runs.running_processes(conn, self._process_id):
                     failed += await self._fail_orphans(conn, process)
                 if time.monotonic() >= self._tidy_at:
@@ -113,6 +117,16 @@ class Liveness:
         if failed:
             log.warning("runs.failed_orphans", count=failed)
         return failed
+
+    async def _count_peers(self, conn: DbConnection) -> None:
+        """Tell the bus whether another process is alive (holds its liveness lock); while this
+        process does not hold its own lock, as if one were."""
+        since = time.monotonic()
+        others = await runs.other_live_processes(conn, self._process_id)
+        if others or self._lock_conn is None or self._lock_conn.is_closed():
+            self._bus.joined()
+        else:
+            self._bus.alone(since)
 
     async def _fail_orphans(self, conn: DbConnection, process: str) -> int:
         async with conn.transaction():

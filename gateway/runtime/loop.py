@@ -26,6 +26,7 @@ from clawgate.providers.types import (
     ChatMessage,
     ChatRequest,
     ChatResponse,
+    Fragments,
     StreamChunk,
     ToolCall,
     ToolSpec,
@@ -108,6 +109,7 @@ class LoopInput:
     thinking: str = ""
     max_iterations: int = 20
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    fragments: Fragments | None = None  # kept encoded messages (a session's context), if any
 
 
 @dataclass(slots=True)
@@ -209,6 +211,7 @@ class AgentLoop:
             max_tokens=inp.max_tokens,
             stop=inp.stop,
             thinking=inp.thinking,
+            fragments=inp.fragments,
         )
 
     async def _call_llm(self) -> ChatResponse:

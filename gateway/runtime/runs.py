@@ -31,7 +31,7 @@ from clawgate.config import Settings
 from clawgate.errors import GatewayError
 from clawgate.logging import bind_run
 from clawgate.providers.retry import RetryPolicy
-from clawgate.providers.types import ChatMessage, ToolSpec
+from clawgate.providers.types import ChatMessage, Fragments, ToolSpec
 from clawgate.runtime.context import ContextCache, SessionContext
 from clawgate.runtime.events import (
     Activity,
@@ -90,9 +90,10 @@ class RunManager:
         """The one writer of finished runs' and OpenAI exchanges' traces, spans and usage."""
         self._local: dict[UUID, RunHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._contexts = ContextCache()
+        self.contexts = ContextCache()
+        """The sessions' contexts kept between runs (``clawgate.runtime.context``)."""
         self._liveness = Liveness(db, bus, self.process_id, busy=lambda: bool(self._local))
-        self._upkeep = Upkeep(db, bus, self._contexts)
+        self._upkeep = Upkeep(db, bus, self.contexts)
         bus.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -171,6 +172,7 @@ class RunManager:
         max_tokens: int | None = None,
         stop: list[str] | None = None,
         thinking: bool = True,
+        fragments: Fragments | None = None,
     ) -> LoopInput:
         """What the agent loop needs for ``messages``: the agent's targets, system prompt (from its
         context files), tools (none of its own when the caller brings ``client_tools``), sampling
@@ -200,6 +202,7 @@ class RunManager:
             thinking=level,
             max_iterations=agent.max_tool_iterations,
             retry=self.retry_policy(),
+            fragments=fragments,
         )
 
     def find(self, run_id: UUID) -> RunHandle | None:
@@ -256,7 +259,7 @@ class RunManager:
         started, status = time.perf_counter(), "completed"
         session = plan.session
         self._emit(handle, "run.started", Started(message=plan.message))
-        hooks = SessionHooks(self._db, handle, self._contexts)
+        hooks = SessionHooks(self._db, handle, self.contexts)
         loop: AgentLoop | None = None
         try:
             inp = await self._session_input(handle, hooks)
@@ -306,7 +309,7 @@ class RunManager:
         read), else from the database."""
         plan = handle.plan
         agent, session = plan.agent, plan.session
-        context = self._contexts.take(session, plan.user_idx)
+        context = self.contexts.take(session, plan.user_idx)
         if context is not None:
             context.add(ChatMessage(role="user", content=plan.message))
         else:
@@ -326,7 +329,7 @@ class RunManager:
         targets = await self.targets(agent, session.model if session.model != agent.model else "")
         return await self.loop_input(
             agent, context.prompt(), tool_context, stream=plan.stream,
-            targets=targets,
+            targets=targets, fragments=context.fragments,
         )  # fmt: skip
 
     async def _record(self, handle: RunHandle, loop: AgentLoop, hooks: SessionHooks) -> None:
@@ -339,7 +342,7 @@ class RunManager:
             log.warning("run.trace_write_failed", error=str(exc))
 
     async def _end(self, handle: RunHandle, loop: AgentLoop | None, status: str, error: str) -> None:
-        self._contexts.drop(handle.plan.session.id)
+        self.contexts.drop(handle.plan.session.id)
         await end_unfinished(
             self._db, self.records, handle, loop.result if loop is not None else None, status, error
         )

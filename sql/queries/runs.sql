@@ -56,6 +56,16 @@ RETURNING id, tenant_id, session_key, user_id,
 -- name: hold_liveness
 SELECT pg_advisory_lock($1, hashtext($2));
 
+-- name: other_live_processes
+SELECT count(*)
+  FROM pg_locks
+ WHERE locktype = 'advisory'
+   AND granted
+   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND classid  = $1::int::oid
+   AND objsubid = 2
+   AND objid   <> hashtext($2)::oid;
+
 -- name: liveness_free
 SELECT pg_try_advisory_xact_lock($1, hashtext($2));
 

@@ -204,3 +204,54 @@ class TestNarrowed:
         bus.deliver_local(BusEvent(name="after", tenant_id=tenant))
         assert seen == ["to-alice", "to-all", "system", "to-bob-again"]
         assert everything == ["to-alice", "to-bob", "to-all", "system", "to-bob-again", "after"]
+
+
+class TestAlone:
+    async def test_process_alone_notifies_nothing_and_resumes_when_another_starts(
+        self, make_server: ServerFactory, dsn: str
+    ) -> None:
+        """A process alone on its database sends no notification for batched events (its own clients
+        still get them); once a second process starts it notifies again, the events published in
+        the moments before included, so a client of the newcomer misses none of a stream that began
+        while the first was alone."""
+        server_a = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        bus = server_a.gateway.bus
+        await server_a.gateway.runner.sweep()
+        assert bus.peers is False
+        heard: list[str] = []
+        listener = await asyncpg.connect(dsn)
+        await listener.add_listener(CHANNEL, lambda _c, _p, _ch, payload: heard.append(payload))
+        try:
+            async with server_a.client(GATEWAY_TOKEN) as http:
+                tenant = UUID((await http.get("/v1/tenants/master")).json()["id"])
+            async with ws_connect(server_a, token=GATEWAY_TOKEN, user_id="carol") as near:
+                for n in range(50):
+                    bus.publish_batched(
+                        BusEvent(name="agent", payload={"n": n}, tenant_id=tenant, user_id="carol")
+                    )
+                await bus.flush()
+                await bus.publish(BusEvent(name=MARKER, payload={}))
+                assert [e["payload"]["n"] for e in await _until_marker(near)] == list(range(50))
+            await asyncio.sleep(0.1)
+            assert [p for p in heard if bus.origin in p and MARKER not in p] == []
+
+            server_b = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+            async with ws_connect(server_b, token=GATEWAY_TOKEN, user_id="carol") as far:
+                for _ in range(500):  # until B's announcement reached A
+                    if bus.peers:
+                        break
+                    await asyncio.sleep(0.01)
+                for n in range(50, 100):
+                    bus.publish_batched(
+                        BusEvent(name="agent", payload={"n": n}, tenant_id=tenant, user_id="carol")
+                    )
+                await bus.flush()
+                await bus.publish(BusEvent(name=MARKER, payload={}))
+                remote = [e["payload"]["n"] for e in await _until_marker(far)]
+            # the events of the moments before B started come again first, then every later one
+            assert remote[-50:] == list(range(50, 100))
+            assert remote[:-50] == list(range(100 - len(remote), 50))
+            await server_a.gateway.runner.sweep()  # B is alive: A stays on
+            assert bus.peers is True
+        finally:
+            await listener.close()

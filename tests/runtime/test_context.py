@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from clawgate.providers.openai_compat import _body
+from clawgate.providers.types import ChatMessage, ChatRequest, Fragments
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, make_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -77,3 +81,45 @@ class TestKeptContext:
             assert prompt(chat.upstream.turns[-1]) == [
                 ("user", "u1"), ("assistant", "a1"), ("user", "on b"), ("assistant", "b1"), ("user", "u2"),
             ]  # fmt: skip
+
+    async def test_kept_messages_are_encoded_once(self, chat: ChatSetup) -> None:
+        """The second run sends the first run's messages as the first request encoded them (the
+        very same bytes, kept with the context), and the body is the one a fresh encoding gives."""
+        chat.upstream.script(Reply(content="a1"), Reply(content="a2"))
+        await send(chat, "u1")
+        contexts = chat.server.gateway.runner.contexts
+        assert len(contexts) == 1
+        (first,) = list(contexts)
+        kept = {m.content: first.fragments.sent(m) for m in first.messages}
+        assert kept["u1"] is not None  # the first request's encoding of u1, kept
+        await send(chat, "u2")
+        second = contexts.peek(first.session_id)
+        assert second is not None
+        again = {m.content: second.fragments.sent(m) for m in second.messages}
+        assert again["u1"] is kept["u1"]  # not encoded again
+        assert again["u2"] is not None
+        assert prompt(chat.upstream.turns[-1]) == [("user", "u1"), ("assistant", "a1"), ("user", "u2")]
+
+
+def test_fragments_give_the_body_a_fresh_encoding_gives() -> None:
+    """Whatever changed between two requests (a new system prompt, a message inserted in the middle,
+    one replaced by an equal copy, the history cut short), the kept encodings give the bytes that
+    encoding every message afresh gives."""
+    history = [ChatMessage(role="user" if i % 2 else "assistant", content=f"m{i}") for i in range(20)]
+    fragments = Fragments()
+
+    def both(messages: list[ChatMessage]) -> tuple[bytes, bytes]:
+        kept = orjson.dumps(_body(ChatRequest(model="m", messages=messages, fragments=fragments), True))
+        return kept, orjson.dumps(_body(ChatRequest(model="m", messages=messages), True))
+
+    for step in range(5):
+        system = [ChatMessage(role="system", content=f"now {step}")]
+        if step == 2:
+            history.insert(7, ChatMessage(role="user", content="inserted"))
+        if step == 3:
+            history[3] = ChatMessage(role=history[3].role, content=history[3].content)
+        if step == 4:
+            history = history[5:]
+        kept, fresh = both(system + history)
+        assert kept == fresh
+        history.append(ChatMessage(role="assistant", content=f"answer {step}"))
