@@ -364,6 +364,9 @@ class EventBus:
                 delay = 0.2
                 await self._lost.wait()
                 log.warning("bus.listener_lost")
+                # A peer's hello may come while this listener is away: notify again (and the last
+                # seconds' events) until a sweep that begins after the reconnect finds none alive.
+                self.joined()
             except asyncio.CancelledError:
                 raise
             except Unreachable as exc:
