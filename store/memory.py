@@ -34,6 +34,7 @@ __all__ = [
     "search_text",
     "search_vector",
     "set_embeddings",
+    "vector_query",
 ]
 
 Chunk = tuple[int, int, str, str]
@@ -44,6 +45,11 @@ Chunk = tuple[int, int, str, str]
 # (bench/memory.py: recall@10 against an exact scan at 100,000 chunks over 50 agents).
 EF_SEARCH = 100
 MAX_SCAN_TUPLES = 20_000
+# An agent with at most this many chunks is searched exactly: its chunks are a small share of an
+# index shared by every agent, so a filtered HNSW scan walks mostly other agents' neighbours (and may
+# miss the agent's farther ones), while reading them all costs a few milliseconds and misses nothing
+# (the "full scan threshold" of filtered vector search).
+EXACT_SCAN_MAX = 5_000
 
 
 async def get_document(
@@ -194,6 +200,16 @@ async def search_text(
     return many(rows, ChunkHit)
 
 
+async def vector_query(
+    conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, dims: int, exact_max: int = EXACT_SCAN_MAX
+) -> str:
+    """The named query a search of the agent's ``dims``-dimension vectors runs: the HNSW index for
+    384 dimensions once the agent holds more than ``exact_max`` chunks, else an exact scan."""
+    if dims == 384 and await conn.fetchval(query("memory.scope_exceeds"), tenant_id, agent_id, exact_max):
+        return "memory.search_vector_384"
+    return "memory.search_vector"
+
+
 async def search_vector(
     conn: asyncpg.Connection,
     tenant_id: UUID,
@@ -203,11 +219,14 @@ async def search_vector(
     prefix: str,
     embedder: str,
     limit: int,
+    exact_max: int = EXACT_SCAN_MAX,
 ) -> list[ChunkHit]:
-    """The chunks nearest ``vector`` (cosine similarity) among those ``embedder`` made. Call it in a
-    transaction: the HNSW scan settings are set for that transaction only."""
-    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
-    name = "memory.search_vector_384" if len(vector) == 384 else "memory.search_vector"
+    """The chunks nearest ``vector`` (cosine similarity) among those ``embedder`` made, through
+    ``vector_query``'s choice. Call it in a transaction: the HNSW scan settings are set for that
+    transaction only."""
+    name = await vector_query(conn, tenant_id, agent_id, len(vector), exact_max)
+    if name == "memory.search_vector_384":
+        await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
     rows = await conn.fetch(query(name), tenant_id, agent_id, user, vector, prefix, embedder, limit)
     return many(rows, ChunkHit)
 

