@@ -20,11 +20,13 @@ from clawgate.principal import Principal
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
+from clawgate.runtime.scheduler import Scheduler
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
+from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
@@ -129,6 +131,8 @@ class Gateway:
     chat_limiter: RateLimiter
     embeddings: EmbeddingService
     memory: MemoryService
+    cron: CronService
+    scheduler: Scheduler
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

@@ -23,7 +23,8 @@ WS_EVENTS: Final[dict[str, str]] = {
     "shutdown": "The gateway is stopping: in-flight calls still answer, then the socket closes with 1001",
     "health": "Gateway health changed (GoClaw's event; reserved)",
     "trace.status": "A trace changed status (GoClaw's event; reserved)",
-    "cron": "A cron job ran (arrives with cron support)",
+    "cron": "A cron run's lifecycle: {action: running|completed|error, jobId, jobName, userId, status "
+    "(running, ok, error, missed, skipped, interrupted), error?} to the job's owner and the tenant's admins",
     "heartbeat": "An agent heartbeat ran (arrives with heartbeat support)",
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
 }
@@ -34,6 +35,7 @@ _METHOD_EVENTS: Final[dict[str, list[str]]] = {
     "chat.inject": ["agent"],
     "chat.abort": ["agent"],
     "connect": ["tick", "shutdown"],
+    "cron.run": ["cron", "agent"],
 }
 
 

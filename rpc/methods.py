@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import agents, api_keys, chat, config, sessions, system, tenants
+from . import agents, api_keys, chat, config, cron, sessions, system, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -32,6 +32,7 @@ METHODS: Final = _merge(
     tenants.METHODS,
     chat.METHODS,
     sessions.METHODS,
+    cron.METHODS,
 )
 
 EVENTS: Final = frozenset(

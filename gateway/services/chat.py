@@ -18,7 +18,7 @@ from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.events import Activity
 from clawgate.runtime.prompt import TRUNCATION_NOTE
-from clawgate.runtime.runs import RunManager, RunPlan
+from clawgate.runtime.runs import RunHandle, RunManager, RunPlan
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
 from clawgate.store import Database, runs, sessions
@@ -234,6 +234,30 @@ class ChatService:
             return WakeResult(injected=True, run_id=result.get("runId"), session_key=result.get("sessionKey"))
         return WakeResult(content=result.get("content", ""), run_id=result.get("runId"), usage=result.get("usage"),
                           session_key=result.get("sessionKey"))  # fmt: skip
+
+    async def start_run(
+        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str
+    ) -> RunHandle | None:
+        """Start a run of the agent in session ``agent:{key}:{session_rest}`` and return it at once
+        (the scheduler's cron and heartbeat runs: no chat rate limit, not streamed). None when the
+        session had a run going (the message was injected into it).
+
+        Raises: NotFound (agent), FailedPrecondition (no working provider).
+        """
+        require(who, Role.OPERATOR, "cron run")
+        agent = await self._agents.get(who, agent_ref)
+        params = ChatSendParams(message=message, agentId=agent.agent_key, stream=False, wait=False,
+                                sessionKey=f"agent:{agent.agent_key}:{session_rest}")  # fmt: skip
+        result = await self._send(who, params, channel)
+        if result.get("status") != "started":
+            return None
+        return self.runner.find(UUID(result["runId"]))
+
+    async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None:
+        """Post ``content`` into the session ``session_key`` as an assistant message headed by
+        ``label`` (a cron job's ``deliver``). Raises: NotFound, Unauthorized (another user's)."""
+        await self.inject(who, ChatInjectParams(sessionKey=session_key, message=content or "(no answer)",
+                                                label=label[:100]))  # fmt: skip
 
     async def _send(self, who: Principal, params: ChatSendParams, channel: str) -> dict[str, Any]:
         """``send`` past the caller checks (role, user id, rate)."""
