@@ -68,12 +68,21 @@ def _setup(gate: Server, up: Server) -> str:
 
 def _wake(gate: Server, name: str) -> None:
     """Create a job through REST: its change notice wakes every process's scheduler."""
-    body = {"name": name, "agentId": "bench", "message": "wake", "schedule": {"kind": "every", "everyMs": 86_400_000}}
-    with httpx.Client(base_url=gate.url, headers={"Authorization": f"Bearer {TOKEN}", "X-GoClaw-User-Id": "bench"}) as http:
+    body = {
+        "name": name,
+        "agentId": "bench",
+        "message": "wake",
+        "schedule": {"kind": "every", "everyMs": 86_400_000},
+    }
+    with httpx.Client(
+        base_url=gate.url, headers={"Authorization": f"Bearer {TOKEN}", "X-GoClaw-User-Id": "bench"}
+    ) as http:
         http.post("/v1/cron/jobs", json=body).raise_for_status()
 
 
-async def _insert(dsn: str, agent_id: str, prefix: str, count: int, start_in: float, spread_ms: float) -> float:
+async def _insert(
+    dsn: str, agent_id: str, prefix: str, count: int, start_in: float, spread_ms: float
+) -> float:
     """``count`` jobs named ``prefix{i}``, the first due ``start_in`` s from the database's now, then
     one every ``spread_ms``. Returns the first due time (epoch seconds)."""
     conn = await asyncpg.connect(dsn)
@@ -142,7 +151,9 @@ def main() -> None:
                 print(f"3 gateway processes (pids {[g.proc.pid for g in gates]}); {args.jobs} jobs due within "
                       f"{args.window:.0f} s, starting in {args.lead:.0f} s", flush=True)  # fmt: skip
                 cpu0 = [cpu_seconds(g.proc.pid) for g in gates]
-                asyncio.run(_insert(dsn, agent_id, "due-", args.jobs, args.lead, args.window * 1000 / args.jobs))
+                asyncio.run(
+                    _insert(dsn, agent_id, "due-", args.jobs, args.lead, args.window * 1000 / args.jobs)
+                )
                 _wake(first, "wake-due")
                 asyncio.run(_wait_done(dsn, args.jobs, args.lead + args.window + 180))
                 busy_cpu = [cpu_seconds(g.proc.pid) - c for g, c in zip(gates, cpu0, strict=True)]
@@ -163,9 +174,16 @@ def main() -> None:
                     report("start lag max", max(lags) * 1000, "ms")
                     report("start lag mean", statistics.fmean(lags) * 1000, "ms")
                 for g, used in zip(gates, busy_cpu, strict=True):
-                    report(f"CPU per run, process {g.proc.pid}", used / max(1, by_process[str(g.proc.pid)]) * 1000, "ms")
+                    report(
+                        f"CPU per run, process {g.proc.pid}",
+                        used / max(1, by_process[str(g.proc.pid)]) * 1000,
+                        "ms",
+                    )
 
-                print(f"{args.idle_jobs} enabled jobs due in a day; idle CPU over {args.idle_seconds:.0f} s", flush=True)
+                print(
+                    f"{args.idle_jobs} enabled jobs due in a day; idle CPU over {args.idle_seconds:.0f} s",
+                    flush=True,
+                )
                 asyncio.run(_insert(dsn, agent_id, "idle-", args.idle_jobs, 86_400, 10))
                 _wake(first, "wake-idle")
                 time.sleep(5)

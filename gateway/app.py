@@ -32,6 +32,7 @@ from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -200,6 +201,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, cron=cron, scheduler=scheduler,
+        heartbeat=HeartbeatService(db, bus, agents, scheduler),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 

@@ -28,6 +28,7 @@ from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -133,6 +134,7 @@ class Gateway:
     memory: MemoryService
     cron: CronService
     scheduler: Scheduler
+    heartbeat: HeartbeatService
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

@@ -25,7 +25,8 @@ WS_EVENTS: Final[dict[str, str]] = {
     "trace.status": "A trace changed status (GoClaw's event; reserved)",
     "cron": "A cron run's lifecycle: {action: running|completed|error, jobId, jobName, userId, status "
     "(running, ok, error, missed, skipped, interrupted), error?} to the job's owner and the tenant's admins",
-    "heartbeat": "An agent heartbeat ran (arrives with heartbeat support)",
+    "heartbeat": "An agent heartbeat: {action: running|ok|suppressed|error|skipped, agentId, agentKey, status, "
+    "error, reason (active_hours, queue_busy, empty_checklist)} to the tenant's clients",
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
 }
 """Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
@@ -36,6 +37,7 @@ _METHOD_EVENTS: Final[dict[str, list[str]]] = {
     "chat.abort": ["agent"],
     "connect": ["tick", "shutdown"],
     "cron.run": ["cron", "agent"],
+    "heartbeat.test": ["heartbeat", "agent"],
 }
 
 

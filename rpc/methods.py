@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import agents, api_keys, chat, config, cron, sessions, system, tenants
+from . import agents, api_keys, chat, config, cron, heartbeat, sessions, system, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -33,6 +33,7 @@ METHODS: Final = _merge(
     chat.METHODS,
     sessions.METHODS,
     cron.METHODS,
+    heartbeat.METHODS,
 )
 
 EVENTS: Final = frozenset(

@@ -42,6 +42,7 @@ A_MARKERS = (
     "A-AGENT-DESCRIPTION", "A-FILE-CONTENT", "prov-aaa", "sk-aaa-provider-secret", "A-USER-MESSAGE",
     "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
+    "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 FILE = "NOTES.md"
@@ -210,6 +211,14 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "cron.toggle": lambda a: {"jobId": a.cron_id, "enabled": False},
     "cron.run": lambda a: {"id": a.cron_id},
     "cron.runs": lambda a: {"jobId": a.cron_id},
+    "heartbeat.get": lambda a: {"agentId": "agent-aaa"},
+    "heartbeat.set": lambda a: {"agentId": a.agent_id, "enabled": False, "prompt": "pwned"},
+    "heartbeat.toggle": lambda a: {"agentId": "agent-aaa", "enabled": False},
+    "heartbeat.test": lambda a: {"agentId": "agent-aaa"},
+    "heartbeat.logs": lambda a: {"agentId": a.agent_id},
+    "heartbeat.checklist.get": lambda a: {"agentId": "agent-aaa"},
+    "heartbeat.checklist.set": lambda a: {"agentId": a.agent_id, "content": "pwned"},
+    "heartbeat.targets": lambda a: {"agentId": "agent-aaa"},
 }
 
 
@@ -317,6 +326,12 @@ async def _world(
             up.script(Reply(content="A-CRON-ANSWER"))
             await ws.ok("cron.run", {"jobId": a.cron_id})
             await ws.wait_for(lambda e: e["event"] == "cron" and e["payload"]["action"] == "completed")
+            await ws.ok(
+                "heartbeat.checklist.set", {"agentId": "agent-aaa", "content": "A-HEARTBEAT-CHECKLIST"}
+            )
+            await ws.ok(
+                "heartbeat.set", {"agentId": "agent-aaa", "enabled": True, "prompt": "A-HEARTBEAT-PROMPT"}
+            )
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
@@ -344,6 +359,8 @@ async def _snapshot(world: World) -> dict[str, Any]:
         out["files"] = await ws.ok("agents.files.get", {"agentId": "agent-aaa", "name": FILE})
         out["history"] = await ws.ok("chat.history", {"sessionKey": a.session_key})
         out["usage"] = await ws.ok("usage.summary")
+        out["heartbeat"] = await ws.ok("heartbeat.get", {"agentId": "agent-aaa"})
+        out["checklist"] = await ws.ok("heartbeat.checklist.get", {"agentId": "agent-aaa"})
         config = await ws.ok("config.get")
         out["config"] = config["hash"]
     return out

@@ -37,19 +37,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+import msgspec
 import structlog
 
 from clawgate.bus import BusEvent, EventBus
 from clawgate.config import Settings
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal, Role
+from clawgate.runtime import heartbeat
 from clawgate.runtime.handle import RunHandle
 from clawgate.runtime.schedule import next_due, spec_of
 from clawgate.store import Database, runs
 from clawgate.store import cron as store
+from clawgate.store import heartbeat as hb_store
 from clawgate.store.cron import Claimed, CronJobRow, NewRecord
+from clawgate.store.heartbeat import ClaimedHeartbeat
 
-__all__ = ["CHANGED", "INTERRUPTED", "Due", "Launcher", "Scheduler", "plan_claim"]
+__all__ = ["CHANGED", "INTERRUPTED", "Due", "Launcher", "Outcome", "Scheduler", "plan_claim"]
 
 log = structlog.get_logger("clawgate.scheduler")
 
@@ -126,7 +130,7 @@ def plan_claim(job: Claimed, late_after: timedelta) -> tuple[list[Due], datetime
 
 def _backoff(attempt: int, base_ms: int, max_ms: int) -> float:
     """Seconds before try ``attempt + 1``: doubling from ``base_ms``, capped, +/-25 % jitter."""
-    delay = min(base_ms * 2 ** (attempt - 1), max_ms) / 1000
+    delay: float = min(base_ms << (attempt - 1), max_ms) / 1000
     return delay * random.uniform(0.75, 1.25)
 
 
@@ -218,10 +222,11 @@ class Scheduler:
         if time.monotonic() >= self._sweep_at:
             self._sweep_at = time.monotonic() + _SWEEP_SECONDS
             await self.sweep()
-        while (free := self._settings.max_concurrent_runs - len(self._runs)) > 0:
-            limit = min(free, _BATCH)
-            if await self._claim(limit) < limit:
-                break
+        for claim in (self._claim, self._claim_heartbeats):
+            while (free := self._settings.max_concurrent_runs - len(self._runs)) > 0:
+                limit = min(free, _BATCH)
+                if await claim(limit) < limit:
+                    break
         if self._settings.max_concurrent_runs - len(self._runs) <= 0:
             return _IDLE_SECONDS  # woken when a slot frees up
         async with self._db.connection() as conn:
@@ -304,7 +309,7 @@ class Scheduler:
                             continue
                         cut = await store.interrupt_process(conn, process, INTERRUPTED)
                     count += len(cut)
-                    for rec in cut:
+                    for rec in cut:  # the job's owner learns it
                         self._bus.publish_batched(
                             BusEvent(
                                 name="cron",
@@ -313,6 +318,10 @@ class Scheduler:
                                 tenant_id=rec.tenant_id, user_id=rec.user_id or None,
                             )
                         )  # fmt: skip
+                for process in await hb_store.running_processes(conn, self.process_id):
+                    async with conn.transaction():
+                        if await runs.liveness_free(conn, process):
+                            count += await hb_store.interrupt_process(conn, process, INTERRUPTED)
         except GatewayError as exc:
             log.debug("scheduler.sweep_failed", error=str(exc))
         if count:
@@ -343,97 +352,204 @@ class Scheduler:
             BusEvent(name="cron", payload=payload, tenant_id=job.tenant_id, user_id=job.user_id or None)
         )
 
+    async def _tries(
+        self, who: Principal, agent_ref: str, message: str, *, rest: str, channel: str, timeout: float,
+        max_retries: int, label: str,
+    ) -> Outcome:  # fmt: skip
+        """Run the agent on ``message`` in session ``agent:{key}:{rest}``: tried again on retryable
+        errors (``1 + max_retries`` tries, backoff with jitter), each try bounded by ``timeout``
+        seconds (a try that times out is aborted, and not tried again)."""
+        out = Outcome()
+        for attempt in range(1, max_retries + 2):
+            out.attempts = attempt
+            try:
+                out.handle = await self._launcher.start_run(
+                    who, agent_ref, message, session_rest=rest, channel=channel
+                )
+                if out.handle is None:
+                    out.error = "its session had a run going: the message joined it"
+                    return out
+                async with asyncio.timeout(timeout):
+                    answer = await out.handle.outcome()
+            except TimeoutError:
+                out.error = f"timed out after {timeout:g} s"
+                if out.handle is not None:
+                    await self._runner.abort(who.tenant_id, out.handle.run_id)
+                return out
+            except GatewayError as exc:
+                out.error = exc.message("en")
+                if exc.retryable and attempt <= max_retries:
+                    delay = _backoff(
+                        attempt, self._settings.retry_base_delay_ms, self._settings.retry_max_delay_ms
+                    )
+                    log.info("scheduler.retrying", run=label, attempt=attempt, error=out.error, delay=delay)
+                    await asyncio.sleep(delay)
+                    continue
+                return out
+            usage = answer.get("usage") or {}
+            out.ok, out.error, out.content = True, "", str(answer.get("content", ""))
+            out.tokens = (int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+            return out
+        return out
+
     async def _execute(
         self, job: CronJobRow, record_id: UUID, scheduled_at: datetime, *, scheduled: bool = False
     ) -> None:
-        """Run ``job`` for one record: tries, timeout, delivery; the record's end. An ``at`` job
-        asked to (``deleteAfterRun``) is deleted after the run of its due time."""
+        """Run ``job`` for one record: tries, timeout, delivery, its heartbeat woken; the record's
+        end. An ``at`` job asked to (``deleteAfterRun``) is deleted after the run of its due time."""
         started = time.perf_counter()
         who = Principal(
             role=Role.OPERATOR, user_id=job.user_id or "cron", tenant_id=job.tenant_id, via="cron"
         )
         rest = f"cron:{job.id}" + (f":{_ms(scheduled_at)}" if job.stateless else "")
         self._event(job, "running", "running", "")
-        status, error, summary, attempts = "error", "", "", 0
-        tokens = (0, 0)
-        handle: RunHandle | None = None
+        out = Outcome()
         try:
-            for attempts in range(1, job.max_retries + 2):
+            out = await self._tries(
+                who, str(job.agent_id), job.message, rest=rest, channel="cron", timeout=job.timeout_ms / 1000,
+                max_retries=job.max_retries, label=f"cron {job.id}",
+            )  # fmt: skip
+            if out.ok and job.deliver and job.deliver_to:
                 try:
-                    handle = await self._launcher.start_run(
-                        who, str(job.agent_id), job.message, session_rest=rest, channel="cron"
-                    )
-                    if handle is None:
-                        error = "the job's session had a run going: the message joined it"
-                        break
-                    async with asyncio.timeout(job.timeout_ms / 1000):
-                        outcome = await handle.outcome()
-                except TimeoutError:
-                    error = f"timed out after {job.timeout_ms / 1000:g} s"
-                    if handle is not None:
-                        await self._runner.abort(job.tenant_id, handle.run_id)
-                    break
+                    await self._launcher.deliver(who, job.deliver_to, out.content, f"cron {job.name}")
                 except GatewayError as exc:
-                    error = exc.message("en")
-                    if exc.retryable and attempts <= job.max_retries:
-                        delay = _backoff(
-                            attempts, self._settings.retry_base_delay_ms, self._settings.retry_max_delay_ms
-                        )
-                        log.info(
-                            "cron.retrying", job_id=str(job.id), attempt=attempts, error=error, delay=delay
-                        )
-                        await asyncio.sleep(delay)
-                        continue
-                    break
-                status, error = "ok", ""
-                content = str(outcome.get("content", ""))
-                summary = content[:500]
-                usage = outcome.get("usage") or {}
-                tokens = (int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-                if job.deliver and job.deliver_to:
-                    try:
-                        await self._launcher.deliver(who, job.deliver_to, content, f"cron {job.name}")
-                    except GatewayError as exc:
-                        error = f"delivery to {job.deliver_to} failed: {exc.message('en')}"
-                break
+                    out.error = f"delivery to {job.deliver_to} failed: {exc.message('en')}"
+            if out.ok and job.wake_heartbeat:
+                await self.wake_heartbeat(job.tenant_id, job.agent_id)
         except asyncio.CancelledError:
-            status, error = "interrupted", "the gateway stopped during the run"
-            await asyncio.shield(self._finish(job, record_id, status, attempts, summary, error, started,
-                                              tokens, handle, delete=False))  # fmt: skip
+            out.ok, out.error = False, "the gateway stopped during the run"
+            await asyncio.shield(self._finish(job, record_id, out, started, "interrupted", delete=False))
             raise
         except Exception as exc:
             log.exception("cron.run_crashed", job_id=str(job.id))
-            status, error = "error", f"internal error: {exc.__class__.__name__}"
+            out.ok, out.error = False, f"internal error: {exc.__class__.__name__}"
         delete = scheduled and job.delete_after_run and job.schedule_kind == "at"
-        await self._finish(
-            job, record_id, status, attempts, summary, error, started, tokens, handle, delete=delete
-        )
+        await self._finish(job, record_id, out, started, "ok" if out.ok else "error", delete=delete)
 
     async def _finish(
-        self,
-        job: CronJobRow,
-        record_id: UUID,
-        status: str,
-        attempts: int,
-        summary: str,
-        error: str,
-        started: float,
-        tokens: tuple[int, int],
-        handle: RunHandle | None,
-        *,
-        delete: bool,
+        self, job: CronJobRow, record_id: UUID, out: Outcome, started: float, status: str, *, delete: bool
     ) -> None:
         try:
             async with self._db.transaction() as conn:
-                await store.finish_run(
-                    conn, job.tenant_id, record_id, status=status, attempts=attempts, summary=summary,
-                    error=error, duration_ms=round((time.perf_counter() - started) * 1000),
-                    input_tokens=tokens[0], output_tokens=tokens[1],
-                    run_id=handle.run_id if handle is not None else None,
-                    session_key=handle.session_key if handle is not None else "",
-                )  # fmt: skip
+                await store.finish_run(conn, job.tenant_id, record_id, status=status, **out.columns(started))
                 if delete:
                     await store.delete_many(conn, [job.id])
         except GatewayError as exc:
             log.warning("cron.record_failed", job_id=str(job.id), error=str(exc))
-        self._event(job, "completed" if status == "ok" else "error", status, error)
+        self._event(job, "completed" if status == "ok" else "error", status, out.error)
+
+    # -- heartbeats -----------------------------------------------------------------------------
+
+    async def wake_heartbeat(self, tenant_id: UUID, agent_id: UUID) -> bool:
+        """Make the agent's heartbeat due now (``heartbeat.test``, a job's ``wakeHeartbeat``); False
+        when it has none enabled."""
+        async with self._db.transaction() as conn:
+            woken = await hb_store.wake(conn, tenant_id, agent_id)
+        if woken:
+            await self._bus.publish(BusEvent(name=CHANGED, payload={}))
+        return woken
+
+    async def _claim_heartbeats(self, limit: int) -> int:
+        """Claim up to ``limit`` due heartbeats: skipped ones recorded with why, the others run."""
+        async with self._db.transaction() as conn:
+            due = await hb_store.claim(conn, limit)
+            if not due:
+                return 0
+            records, moves, skips = [], [], []
+            for hb in due:
+                status, reason, following = heartbeat.plan(hb)
+                moves.append((hb.id, following))
+                records.append(
+                    hb_store.NewHeartbeatRecord(
+                        tenant_id=hb.tenant_id, heartbeat_id=hb.id, agent_id=hb.agent_id,
+                        scheduled_at=hb.next_run_at or hb.db_now, status=status, skip_reason=reason,
+                    )
+                )  # fmt: skip
+                if status == "skipped":
+                    skips.append((hb.id, reason))
+            recorded = await hb_store.record(conn, records, self.process_id)
+            await hb_store.advance(conn, moves)
+            await hb_store.mark_skipped(conn, skips)
+        by_id = {hb.id: hb for hb in due}
+        reasons = {r.heartbeat_id: r.skip_reason for r in records}
+        for rec in recorded:
+            hb = by_id[rec.heartbeat_id]
+            if rec.status == "running":
+                self._spawn(self._beat(hb, rec.id, rec.scheduled_at))
+            else:
+                self._hb_event(hb, "skipped", "skipped", reason=reasons[hb.id])
+        return len(due)
+
+    def _hb_event(
+        self, hb: ClaimedHeartbeat, action: str, status: str, *, error: str = "", reason: str = ""
+    ) -> None:
+        payload = {"action": action, "agentId": str(hb.agent_id), "agentKey": hb.agent_key, "status": status,
+                   "error": error, "reason": reason}  # fmt: skip
+        self._bus.publish_batched(BusEvent(name="heartbeat", payload=payload, tenant_id=hb.tenant_id))
+
+    async def _beat(self, hb: ClaimedHeartbeat, record_id: UUID, scheduled_at: datetime) -> None:
+        """One heartbeat run: the checklist sent to the agent; a quiet answer is ``suppressed``,
+        another is delivered to ``chatId`` (a session key) when set."""
+        started = time.perf_counter()
+        who = Principal(role=Role.OPERATOR, user_id="heartbeat", tenant_id=hb.tenant_id, via="cron")
+        rest = "heartbeat" + (f":{_ms(scheduled_at)}" if hb.isolated_session else "")
+        message = f"{hb.prompt or heartbeat.DEFAULT_PROMPT}\n\n{hb.checklist}"
+        self._hb_event(hb, "running", "running")
+        out, status = Outcome(), "error"
+        try:
+            out = await self._tries(
+                who, str(hb.agent_id), message, rest=rest, channel="heartbeat",
+                timeout=self._settings.job_timeout_seconds, max_retries=hb.max_retries, label=f"heartbeat {hb.id}",
+            )  # fmt: skip
+            if out.ok and heartbeat.quiet(out.content, hb.ack_max_chars):
+                status = "suppressed"
+            elif out.ok:
+                status = "ok"
+                if hb.chat_id.startswith("agent:"):
+                    try:
+                        # The target was chosen by an admin (heartbeat.set): any session of the tenant.
+                        admin = msgspec.structs.replace(who, role=Role.ADMIN)
+                        await self._launcher.deliver(admin, hb.chat_id, out.content, "heartbeat")
+                    except GatewayError as exc:
+                        out.error = f"delivery to {hb.chat_id} failed: {exc.message('en')}"
+        except asyncio.CancelledError:
+            out.error = "the gateway stopped during the run"
+            await asyncio.shield(self._end_beat(hb, record_id, out, started, "interrupted"))
+            raise
+        except Exception as exc:
+            log.exception("heartbeat.run_crashed", heartbeat_id=str(hb.id))
+            out.error = f"internal error: {exc.__class__.__name__}"
+        await self._end_beat(hb, record_id, out, started, status)
+
+    async def _end_beat(
+        self, hb: ClaimedHeartbeat, record_id: UUID, out: Outcome, started: float, status: str
+    ) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await hb_store.finish_run(
+                    conn, hb.tenant_id, record_id, status=status, **out.columns(started)
+                )
+        except GatewayError as exc:
+            log.warning("heartbeat.record_failed", heartbeat_id=str(hb.id), error=str(exc))
+        self._hb_event(hb, status if status in {"ok", "suppressed"} else "error", status, error=out.error)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How the tries of one scheduled run went."""
+
+    ok: bool = False
+    error: str = ""
+    content: str = ""
+    attempts: int = 0
+    tokens: tuple[int, int] = (0, 0)
+    handle: RunHandle | None = None
+
+    def columns(self, started: float) -> dict[str, Any]:
+        """The record's columns (``store.cron.finish_run``, ``store.heartbeat.finish_run``)."""
+        return {
+            "attempts": self.attempts, "summary": self.content[:500], "error": self.error,
+            "duration_ms": round((time.perf_counter() - started) * 1000), "input_tokens": self.tokens[0],
+            "output_tokens": self.tokens[1], "run_id": self.handle.run_id if self.handle is not None else None,
+            "session_key": self.handle.session_key if self.handle is not None else "",
+        }  # fmt: skip

@@ -81,7 +81,10 @@ SELECT count(*)
 -- name: next_due
 -- The earliest due time of any enabled job or heartbeat (the scheduler sleeps until then).
 SELECT least((SELECT min(j.next_run_at) FROM cron_jobs AS j WHERE j.enabled AND j.next_run_at IS NOT NULL),
-             (SELECT min(h.next_run_at) FROM agent_heartbeats AS h WHERE h.enabled AND h.next_run_at IS NOT NULL))
+             (SELECT min(h.next_run_at)
+                FROM agent_heartbeats AS h
+                JOIN agents AS a ON a.id = h.agent_id AND a.deleted_at IS NULL
+               WHERE h.enabled AND h.next_run_at IS NOT NULL))
        AS next_at,
        now() AS db_now;
 

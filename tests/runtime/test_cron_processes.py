@@ -4,6 +4,7 @@ run cut short by a killed process is recorded ``interrupted`` when a gateway sta
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import time
 from collections import Counter
@@ -28,7 +29,9 @@ async def _rows(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
 
 
 class TestSeveralProcesses:
-    async def test_two_gateways_fire_each_due_time_exactly_once(self, make_server: ServerFactory, dsn: str) -> None:
+    async def test_two_gateways_fire_each_due_time_exactly_once(
+        self, make_server: ServerFactory, dsn: str
+    ) -> None:
         """40 one-second jobs on two gateways for about three seconds: every due time from each job's
         first to its last has exactly one record and one model call; both gateways claim some."""
         async with chat_setup(make_server) as chat:
@@ -52,7 +55,7 @@ class TestSeveralProcesses:
         assert max(per_due.values()) == 1
         for job_id in {r["job_id"] for r in rows}:
             times = sorted(r["scheduled_at"].timestamp() for r in rows if r["job_id"] == job_id)
-            assert [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)] == [1.0] * (len(times) - 1)
+            assert [round(b - a, 3) for a, b in itertools.pairwise(times)] == [1.0] * (len(times) - 1)
         ok = [r for r in rows if r["status"] == "ok"]
         assert len(ok) >= 40 * 2
         assert len({r["run_id"] for r in ok}) == len(ok)
