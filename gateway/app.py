@@ -45,6 +45,7 @@ from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
 from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
+from clawgate.tools import schedules as _schedule_tools  # noqa: F401 - registers cron, heartbeat
 
 __all__ = [
     "State",
@@ -190,6 +191,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     openai = OpenAIService(db, agents, runner, chat_limiter, providers, settings.gateway.default_agent)
     cron = CronService(settings, db, bus, agents)
     cron.scheduler = scheduler = Scheduler(settings, db, bus, chat, runner, runner.process_id)
+    heartbeat = HeartbeatService(db, bus, agents, scheduler)
+    runner.cron, runner.heartbeat = cron, heartbeat
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -201,7 +204,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, cron=cron, scheduler=scheduler,
-        heartbeat=HeartbeatService(db, bus, agents, scheduler),
+        heartbeat=heartbeat,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
