@@ -5,7 +5,9 @@ the REST mirror."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -292,3 +294,34 @@ class TestCatchUp:
         assert statuses.count("ok") == runs
         assert listed["state"]["nextRunAtMs"] > now_ms()
         assert len(chat.upstream.turns) == runs
+
+
+class TestCommandLine:
+    async def test_cron_list_and_runs_print_jobs_and_records(
+        self, chat: ChatSetup, dsn: str, tmp_path: Path
+    ) -> None:
+        """``clawgate cron list`` shows each job with its next run and last status; ``clawgate cron runs
+        JOB`` its records; both read the database, no server needed."""
+        from tests.gateway.test_cli import run_cli
+
+        chat.upstream.script(Reply(content="The brief."))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            job = (await ws.ok("cron.create", job_body()))["job"]
+            await ws.ok("cron.run", {"jobId": job["id"]})
+            await records(ws, job["id"], 1)
+        listed = await run_cli("cron", "list", cwd=tmp_path, CLAWGATE_POSTGRES_DSN=dsn)
+        runs = await run_cli("cron", "runs", job["id"], cwd=tmp_path, CLAWGATE_POSTGRES_DSN=dsn)
+        as_json = await run_cli("cron", "runs", job["id"], "--json", cwd=tmp_path, CLAWGATE_POSTGRES_DSN=dsn)
+        missing = await run_cli("cron", "runs", "not-a-job", cwd=tmp_path, CLAWGATE_POSTGRES_DSN=dsn)
+        assert listed.code == 0, listed
+        header, row = listed.out.splitlines()
+        assert header.split()[:4] == ["ID", "NAME", "AGENT", "OWNER"]
+        assert row.split()[:4] == [job["id"], "brief", "helper", "alice"]
+        assert "every 3600s" in row
+        assert row.rstrip().endswith("ok")
+        assert runs.code == 0, runs
+        assert "ok" in runs.out.splitlines()[1]
+        assert "The brief." in runs.out
+        assert [e["status"] for e in json.loads(as_json.out)["entries"]] == ["ok"]
+        assert missing.code == 1
+        assert "not found" in missing.err
