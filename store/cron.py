@@ -28,12 +28,14 @@ __all__ = [
     "CronRunRow",
     "Interrupted",
     "NewRecord",
+    "RecordEnd",
     "Recorded",
     "advance",
     "claim",
     "counts",
     "delete",
     "delete_many",
+    "finish_record",
     "finish_run",
     "get",
     "get_for_update",
@@ -297,27 +299,34 @@ async def delete_many(conn: asyncpg.Connection, job_ids: Sequence[UUID]) -> None
         await conn.execute(query("cron.delete_many"), list(job_ids))
 
 
-async def finish_run(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    record_id: UUID,
-    *,
-    status: str,
-    attempts: int,
-    summary: str,
-    error: str,
-    duration_ms: int,
-    input_tokens: int,
-    output_tokens: int,
-    run_id: UUID | None,
-    session_key: str,
+class RecordEnd(Struct, kw_only=True):
+    """How a running record ended: the columns ``finish_run`` sets (cron and heartbeat records alike)."""
+
+    status: str
+    attempts: int
+    summary: str
+    error: str
+    duration_ms: int
+    input_tokens: int
+    output_tokens: int
+    run_id: UUID | None
+    session_key: str
+
+
+async def finish_record(
+    conn: asyncpg.Connection, name: str, tenant_id: UUID, record_id: UUID, end: RecordEnd
 ) -> None:
+    """Run the named query ``name`` that ends a running record and sets its owner's last outcome."""
+    await conn.execute(
+        query(name), tenant_id, record_id, end.status, end.attempts, end.summary, end.error, end.duration_ms,
+        end.input_tokens, end.output_tokens, end.run_id, end.session_key,
+    )  # fmt: skip
+
+
+async def finish_run(conn: asyncpg.Connection, tenant_id: UUID, record_id: UUID, end: RecordEnd) -> None:
     """End a running record and set its job's last outcome (nothing when it ended already, e.g.
     marked interrupted)."""
-    await conn.execute(
-        query("cron.finish_run"), tenant_id, record_id, status, attempts, summary, error, duration_ms,
-        input_tokens, output_tokens, run_id, session_key,
-    )  # fmt: skip
+    await finish_record(conn, "cron.finish_run", tenant_id, record_id, end)
 
 
 async def running_processes(conn: asyncpg.Connection, process_id: str) -> list[str]:

@@ -14,6 +14,7 @@ from msgspec import Struct
 
 from clawgate.sql import query
 from clawgate.store._rows import many, maybe, one
+from clawgate.store.cron import RecordEnd, finish_record
 
 __all__ = [
     "ClaimedHeartbeat",
@@ -207,25 +208,9 @@ async def mark_skipped(conn: asyncpg.Connection, marks: Sequence[tuple[UUID, str
         await conn.execute(query("heartbeat.mark_skipped"), list(ids), list(reasons))
 
 
-async def finish_run(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    record_id: UUID,
-    *,
-    status: str,
-    attempts: int,
-    summary: str,
-    error: str,
-    duration_ms: int,
-    input_tokens: int,
-    output_tokens: int,
-    run_id: UUID | None,
-    session_key: str,
-) -> None:
-    await conn.execute(
-        query("heartbeat.finish_run"), tenant_id, record_id, status, attempts, summary, error, duration_ms,
-        input_tokens, output_tokens, run_id, session_key,
-    )  # fmt: skip
+async def finish_run(conn: asyncpg.Connection, tenant_id: UUID, record_id: UUID, end: RecordEnd) -> None:
+    """End a running record; the heartbeat's last outcome and counts follow."""
+    await finish_record(conn, "heartbeat.finish_run", tenant_id, record_id, end)
 
 
 async def running_processes(conn: asyncpg.Connection, process_id: str) -> list[str]:

@@ -431,7 +431,7 @@ class Scheduler:
     ) -> None:
         try:
             async with self._db.transaction() as conn:
-                await store.finish_run(conn, job.tenant_id, record_id, status=status, **out.columns(started))
+                await store.finish_run(conn, job.tenant_id, record_id, out.end(status, started))
                 if delete:
                     await store.delete_many(conn, [job.id])
         except GatewayError as exc:
@@ -526,9 +526,7 @@ class Scheduler:
     ) -> None:
         try:
             async with self._db.transaction() as conn:
-                await hb_store.finish_run(
-                    conn, hb.tenant_id, record_id, status=status, **out.columns(started)
-                )
+                await hb_store.finish_run(conn, hb.tenant_id, record_id, out.end(status, started))
         except GatewayError as exc:
             log.warning("heartbeat.record_failed", heartbeat_id=str(hb.id), error=str(exc))
         self._hb_event(hb, status if status in {"ok", "suppressed"} else "error", status, error=out.error)
@@ -545,11 +543,11 @@ class Outcome:
     tokens: tuple[int, int] = (0, 0)
     handle: RunHandle | None = None
 
-    def columns(self, started: float) -> dict[str, Any]:
-        """The record's columns (``store.cron.finish_run``, ``store.heartbeat.finish_run``)."""
-        return {
-            "attempts": self.attempts, "summary": self.content[:500], "error": self.error,
-            "duration_ms": round((time.perf_counter() - started) * 1000), "input_tokens": self.tokens[0],
-            "output_tokens": self.tokens[1], "run_id": self.handle.run_id if self.handle is not None else None,
-            "session_key": self.handle.session_key if self.handle is not None else "",
-        }  # fmt: skip
+    def end(self, status: str, started: float) -> store.RecordEnd:
+        """The record's end (``store.cron.finish_run``, ``store.heartbeat.finish_run``)."""
+        return store.RecordEnd(
+            status=status, attempts=self.attempts, summary=self.content[:500], error=self.error,
+            duration_ms=round((time.perf_counter() - started) * 1000), input_tokens=self.tokens[0],
+            output_tokens=self.tokens[1], run_id=self.handle.run_id if self.handle is not None else None,
+            session_key=self.handle.session_key if self.handle is not None else "",
+        )  # fmt: skip

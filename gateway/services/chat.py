@@ -158,12 +158,7 @@ class ChatService:
         if not ref and session_key:
             parsed = parse_session_key(session_key)
             ref = parsed[0] if parsed else ""
-        if ref:
-            return await self._agents.get(who, ref)
-        rows = await self._agents.list_agents(who)
-        if not rows:
-            raise NotFound(kind="agent", id="default (create one with POST /v1/agents)")
-        return rows[0]
+        return await self._agents.get_or_default(who, ref)
 
     def _check_owner(self, who: Principal, session: SessionRow) -> None:
         if not who.sees_all and session.user_id and session.user_id != who.user_id:

@@ -240,12 +240,7 @@ class CronService:
 
     async def _agent(self, who: Principal, ref: str | None) -> AgentRow:
         """The agent named (key or UUID), else the tenant's default. Raises: NotFound."""
-        if ref:
-            return await self._agents.get(who, ref)
-        rows = await self._agents.list_agents(who)
-        if not rows:
-            raise NotFound(kind="agent", id="default (create one with POST /v1/agents)")
-        return rows[0]
+        return await self._agents.get_or_default(who, ref)
 
     async def _keys(self, who: Principal) -> dict[UUID, str]:
         return {a.id: a.agent_key for a in await self._agents.list_agents(who)}
