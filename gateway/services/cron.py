@@ -25,7 +25,6 @@ from clawgate.store import Database
 from clawgate.store import cron as store
 from clawgate.store.cron import CronJobFields, CronJobRow, CronRunRow
 from clawgate.store.types import AgentRow
-from clawgate.wire import ChatText
 
 __all__ = [
     "CronCreateParams",
@@ -79,7 +78,7 @@ class CronCreateParams(_JobWritable, kw_only=True, forbid_unknown_fields=True):
 
     name: JobName
     schedule: ScheduleIn
-    message: Annotated[ChatText, Meta(min_length=1, max_length=32000)]
+    message: Annotated[str, Meta(min_length=1, max_length=32000)]
 
 
 class CronPatch(_JobWritable, kw_only=True, forbid_unknown_fields=True):
@@ -87,7 +86,7 @@ class CronPatch(_JobWritable, kw_only=True, forbid_unknown_fields=True):
 
     name: JobName | None = None
     schedule: ScheduleIn | None = None
-    message: Annotated[ChatText, Meta(min_length=1, max_length=32000)] | None = None
+    message: Annotated[str, Meta(min_length=1, max_length=32000)] | None = None
 
 
 class CronSchedule(Struct, kw_only=True, omit_defaults=True):
