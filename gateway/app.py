@@ -191,7 +191,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     openai = OpenAIService(db, agents, runner, chat_limiter, providers, settings.gateway.default_agent)
     cron = CronService(settings, db, bus, agents)
     cron.scheduler = scheduler = Scheduler(settings, db, bus, chat, runner, runner.process_id)
-    heartbeat = HeartbeatService(db, bus, agents, scheduler)
+    heartbeat = HeartbeatService(db, bus, agents, scheduler, llm)
     runner.cron, runner.heartbeat = cron, heartbeat
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))

@@ -71,8 +71,9 @@ class Launcher(Protocol):
     """Starts agent runs and posts into sessions (the chat service)."""
 
     async def start_run(
-        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str
-    ) -> RunHandle | None: ...
+        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
+        provider: str = "", model: str = "",
+    ) -> RunHandle | None: ...  # fmt: skip
 
     async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None: ...
 
@@ -354,7 +355,7 @@ class Scheduler:
 
     async def _tries(
         self, who: Principal, agent_ref: str, message: str, *, rest: str, channel: str, timeout: float,
-        max_retries: int, label: str,
+        max_retries: int, label: str, provider: str = "", model: str = "",
     ) -> Outcome:  # fmt: skip
         """Run the agent on ``message`` in session ``agent:{key}:{rest}``: tried again on retryable
         errors (``1 + max_retries`` tries, backoff with jitter), each try bounded by ``timeout``
@@ -364,7 +365,13 @@ class Scheduler:
             out.attempts = attempt
             try:
                 out.handle = await self._launcher.start_run(
-                    who, agent_ref, message, session_rest=rest, channel=channel
+                    who,
+                    agent_ref,
+                    message,
+                    session_rest=rest,
+                    channel=channel,
+                    provider=provider,
+                    model=model,
                 )
                 if out.handle is None:
                     out.error = "its session had a run going: the message joined it"
@@ -500,6 +507,7 @@ class Scheduler:
             out = await self._tries(
                 who, str(hb.agent_id), message, rest=rest, channel="heartbeat",
                 timeout=self._settings.job_timeout_seconds, max_retries=hb.max_retries, label=f"heartbeat {hb.id}",
+                provider=hb.provider_name, model=hb.model,
             )  # fmt: skip
             if out.ok and heartbeat.quiet(out.content, hb.ack_max_chars):
                 status = "suppressed"

@@ -231,19 +231,25 @@ class ChatService:
                           session_key=result.get("sessionKey"))  # fmt: skip
 
     async def start_run(
-        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str
-    ) -> RunHandle | None:
+        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
+        provider: str = "", model: str = "",
+    ) -> RunHandle | None:  # fmt: skip
         """Start a run of the agent in session ``agent:{key}:{session_rest}`` and return it at once
-        (the scheduler's cron and heartbeat runs: no chat rate limit, not streamed). None when the
-        session had a run going (the message was injected into it).
+        (the scheduler's cron and heartbeat runs: no chat rate limit, not streamed), with the agent's
+        provider and model, or ``provider`` / ``model`` instead. None when the session had a run going
+        (the message was injected into it).
 
         Raises: NotFound (agent), FailedPrecondition (no working provider).
         """
         require(who, Role.OPERATOR, "cron run")
         agent = await self._agents.get(who, agent_ref)
+        if provider or model:
+            agent = msgspec.structs.replace(
+                agent, provider=provider or agent.provider, model=model or agent.model
+            )
         params = ChatSendParams(message=message, agentId=agent.agent_key, stream=False, wait=False,
                                 sessionKey=f"agent:{agent.agent_key}:{session_rest}")  # fmt: skip
-        result = await self._send(who, params, channel)
+        result = await self._send(who, params, channel, agent)
         if result.get("status") != "started":
             return None
         return self.runner.find(UUID(result["runId"]))
@@ -254,14 +260,18 @@ class ChatService:
         await self.inject(who, ChatInjectParams(sessionKey=session_key, message=content or "(no answer)",
                                                 label=label[:100]))  # fmt: skip
 
-    async def _send(self, who: Principal, params: ChatSendParams, channel: str) -> dict[str, Any]:
-        """``send`` past the caller checks (role, user id, rate)."""
+    async def _send(
+        self, who: Principal, params: ChatSendParams, channel: str, agent: AgentRow | None = None
+    ) -> dict[str, Any]:
+        """``send`` past the caller checks (role, user id, rate); ``agent``: the agent as it should
+        run (a scheduled run's provider or model), instead of the one ``params`` names."""
         idem = params.idempotencyKey if params.idempotencyKey is not UNSET else None
         if idem is not None:
             earlier = await self._by_idempotency(who, idem)
             if earlier is not None:
                 return await self._replay(who, earlier, params.wait)
-        agent = await self.resolve_agent(who, params.agentId, params.sessionKey)
+        if agent is None:
+            agent = await self.resolve_agent(who, params.agentId, params.sessionKey)
         key = params.sessionKey or f"agent:{agent.agent_key}:{channel}:direct:{uuid.uuid4()}"
         parsed = parse_session_key(key)
         if parsed is None:

@@ -19,7 +19,7 @@ from clawgate.runtime.heartbeat import check_hhmm, stagger
 from clawgate.runtime.schedule import check_zone
 from clawgate.runtime.scheduler import CHANGED
 from clawgate.services import require
-from clawgate.services.agents import AgentService
+from clawgate.services.agents import AgentService, ProviderCheck
 from clawgate.store import Database
 from clawgate.store import heartbeat as store
 from clawgate.store.heartbeat import HeartbeatFields, HeartbeatRow, HeartbeatRunRow
@@ -162,11 +162,14 @@ class Waker(Protocol):
 
 
 class HeartbeatService:
-    def __init__(self, db: Database, bus: EventBus, agents: AgentService, waker: Waker) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, agents: AgentService, waker: Waker, providers: ProviderCheck
+    ) -> None:
         self._db = db
         self._bus = bus
         self._agents = agents
         self._waker = waker
+        self._providers = providers
 
     async def get(self, who: Principal, ref: str) -> Heartbeat | None:
         """The agent's heartbeat, or None when it was never set. Raises: NotFound (agent)."""
@@ -191,6 +194,10 @@ class HeartbeatService:
         if params.timezone is not None:
             check_zone(params.timezone, "$.timezone")
             changes["timezone"] = params.timezone
+        if params.providerName and not await self._providers.has_provider(who.tenant_id, params.providerName):
+            raise invalid_field(
+                "$.providerName", f"provider {params.providerName!r} does not exist or is disabled"
+            )
         now = datetime.now(UTC)
         async with self._db.transaction() as conn:
             current = await store.get_for_update(conn, who.tenant_id, agent.id)
