@@ -24,12 +24,15 @@ from clawgate.live import LiveSettings
 from clawgate.ratelimit import CHAT_BURST, RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
+from clawgate.runtime.scheduler import Scheduler
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
+from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -42,6 +45,7 @@ from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
 from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
+from clawgate.tools import schedules as _schedule_tools  # noqa: F401 - registers cron, heartbeat
 
 __all__ = [
     "State",
@@ -185,6 +189,11 @@ async def build_gateway(settings: Settings) -> Gateway:
     chat = ChatService(settings, db, agents, runner, chat_limiter)
     providers = ProviderService(db, box, http, bus, settings.providers)
     openai = OpenAIService(db, agents, runner, chat_limiter, providers, settings.gateway.default_agent)
+    cron = CronService(settings, db, bus, agents)
+    cron.scheduler = scheduler = Scheduler(settings, db, bus, chat, runner, runner.process_id)
+    heartbeat = HeartbeatService(db, bus, agents, scheduler, llm)
+    runner.cron, runner.heartbeat = cron, heartbeat
+    await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
     return Gateway(
@@ -194,7 +203,8 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory,
+        embeddings=embeddings, memory=memory, cron=cron, scheduler=scheduler,
+        heartbeat=heartbeat,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -223,6 +233,7 @@ def _limiters(live: LiveSettings) -> tuple[RateLimiter, RateLimiter, RateLimiter
 
 async def close_gateway(gateway: Gateway) -> None:
     await gateway.memory.stop()
+    await gateway.scheduler.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

@@ -1,6 +1,7 @@
-"""The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key create|list|revoke``, ``chat``.
+"""The ``clawgate`` command: ``serve``, ``migrate``, ``doctor``, ``api-key create|list|revoke``, ``chat``,
+``cron list|runs``.
 
-``migrate`` and ``api-key`` work on the database directly (embedded or ``CLAWGATE_POSTGRES_DSN``),
+``migrate``, ``api-key`` and ``cron`` work on the database directly (embedded or ``CLAWGATE_POSTGRES_DSN``),
 without a running server; ``api-key`` acts as the owner of the master tenant. Exit codes are
 ``EXIT_CODES`` (printed by ``clawgate --help`` and listed in the README).
 """
@@ -261,6 +262,32 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cron_list(args: argparse.Namespace) -> int:
+    from clawgate import cron_cli
+
+    settings = _settings(args)
+    _quiet_logging(settings)
+    jobs = asyncio.run(cron_cli.list_jobs(settings, args.tenant))
+    if args.json:
+        print(msgspec.json.encode(jobs).decode())
+    else:
+        print(cron_cli.jobs_table(jobs) if jobs else "no cron jobs")
+    return 0
+
+
+def cmd_cron_runs(args: argparse.Namespace) -> int:
+    from clawgate import cron_cli
+
+    settings = _settings(args)
+    _quiet_logging(settings)
+    runs = asyncio.run(cron_cli.list_runs(settings, args.job, args.tenant, args.limit))
+    if args.json:
+        print(msgspec.json.encode(runs).decode())
+    else:
+        print(cron_cli.runs_table(runs) if runs.entries else "no run records")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     import websockets
 
@@ -374,9 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", metavar="ID", help="the key's id, as printed by create or list")
     revoke.set_defaults(func=cmd_api_key_revoke)
 
-    from clawgate import chat_cli
+    from clawgate import chat_cli, cron_cli
 
     chat_cli.add_parser(sub).set_defaults(func=cmd_chat)
+    cron_list, cron_runs = cron_cli.add_parser(sub, data)
+    cron_list.set_defaults(func=cmd_cron_list)
+    cron_runs.set_defaults(func=cmd_cron_runs)
     return parser
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "MetricsSettings",
     "ProviderSettings",
     "RateLimitSettings",
+    "SchedulerSettings",
     "Settings",
     "config_hash",
     "load_settings",
@@ -155,6 +156,33 @@ class MemorySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=
     ] = 30.0
 
 
+class SchedulerSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    enabled: Annotated[
+        bool, Meta(description="Run cron jobs and heartbeats in this process (false: only serve their API).")
+    ] = True
+    default_timezone: Annotated[
+        str, Meta(description="IANA time zone of cron expressions that name none.")
+    ] = "UTC"
+    max_concurrent_runs: Annotated[
+        int, Meta(ge=1, le=10000, description="Cron and heartbeat runs one process executes at once.")
+    ] = 64
+    late_after_seconds: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="A due time claimed later than this is overdue: its job's catch-up policy decides.",
+        ),
+    ] = 60.0
+    retry_base_delay_ms: Annotated[
+        int,
+        Meta(ge=0, description="First wait before a failed cron run is tried again; doubles, +/-25% jitter."),
+    ] = 2000
+    retry_max_delay_ms: Annotated[int, Meta(ge=0, description="Longest wait between tries.")] = 30000
+    job_timeout_seconds: Annotated[
+        float, Meta(gt=0, description="Default time a cron run may take (a job's timeoutMs overrides it).")
+    ] = 600.0
+
+
 class ProviderSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     api_key: str = ""
     api_base: str = ""
@@ -184,6 +212,7 @@ class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     llm: LLMSettings = msgspec.field(default_factory=LLMSettings)
     memory: MemorySettings = msgspec.field(default_factory=MemorySettings)
+    scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     # Where the settings came from; not part of the file format.

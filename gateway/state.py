@@ -20,12 +20,15 @@ from clawgate.principal import Principal
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
+from clawgate.runtime.scheduler import Scheduler
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
+from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -129,6 +132,9 @@ class Gateway:
     chat_limiter: RateLimiter
     embeddings: EmbeddingService
     memory: MemoryService
+    cron: CronService
+    scheduler: Scheduler
+    heartbeat: HeartbeatService
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

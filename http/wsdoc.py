@@ -23,8 +23,10 @@ WS_EVENTS: Final[dict[str, str]] = {
     "shutdown": "The gateway is stopping: in-flight calls still answer, then the socket closes with 1001",
     "health": "Gateway health changed (GoClaw's event; reserved)",
     "trace.status": "A trace changed status (GoClaw's event; reserved)",
-    "cron": "A cron job ran (arrives with cron support)",
-    "heartbeat": "An agent heartbeat ran (arrives with heartbeat support)",
+    "cron": "A cron run's lifecycle: {action: running|completed|error, jobId, jobName, userId, status "
+    "(running, ok, error, missed, skipped, interrupted), error?} to the job's owner and the tenant's admins",
+    "heartbeat": "An agent heartbeat: {action: running|ok|suppressed|error|skipped, agentId, agentKey, status, "
+    "error, reason (active_hours, queue_busy, empty_checklist)} to the tenant's clients",
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
 }
 """Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
@@ -34,6 +36,8 @@ _METHOD_EVENTS: Final[dict[str, list[str]]] = {
     "chat.inject": ["agent"],
     "chat.abort": ["agent"],
     "connect": ["tick", "shutdown"],
+    "cron.run": ["cron", "agent"],
+    "heartbeat.test": ["heartbeat", "agent"],
 }
 
 

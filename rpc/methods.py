@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import agents, api_keys, chat, config, sessions, system, tenants
+from . import agents, api_keys, chat, config, cron, heartbeat, sessions, system, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -32,6 +32,8 @@ METHODS: Final = _merge(
     tenants.METHODS,
     chat.METHODS,
     sessions.METHODS,
+    cron.METHODS,
+    heartbeat.METHODS,
 )
 
 EVENTS: Final = frozenset(

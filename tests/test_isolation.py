@@ -41,7 +41,8 @@ A_MARKERS = (
     "tenant-aaa", "Tenant AAA Name", "A-SETTING-VALUE", "Alice-In-AAA", "agent-aaa", "Agent AAA Name",
     "A-AGENT-DESCRIPTION", "A-FILE-CONTENT", "prov-aaa", "sk-aaa-provider-secret", "A-USER-MESSAGE",
     "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
-    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY",
+    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
+    "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 FILE = "NOTES.md"
@@ -58,6 +59,7 @@ class TenantA:
     run_id: str = ""
     trace_id: str = ""
     key_id: str = ""
+    cron_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -74,6 +76,9 @@ R = Req
 # Tenant-free routes: public probes and the API description; called all the same.
 TENANT_FREE = {"GET /health", "GET /healthz", "GET /readyz", "GET /v1/openapi.json", "GET /docs"}
 _MSG = [{"role": "user", "content": "hi"}]
+_CRON_JOB = {"name": "b-made-job", "agentId": "agent-aaa", "message": "hi",
+             "schedule": {"kind": "every", "everyMs": 3_600_000}}  # fmt: skip
+CRON = "/v1/cron/jobs/{id}"
 
 REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /health": lambda a: R(),
@@ -142,6 +147,16 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     f"POST {MEMORY}/index": lambda a: R({"id": a.agent_id}, body={"path": "a-memory/notes.md"}),
     f"POST {MEMORY}/index-all": lambda a: R({"id": "agent-aaa"}),
     f"POST {MEMORY}/search": lambda a: R({"id": a.agent_id}, body={"query": "memory", "user_id": "alice"}),
+    "GET /v1/cron/jobs": lambda a: R(query=f"agent_id={a.agent_id}"),
+    "POST /v1/cron/jobs": lambda a: R(body=_CRON_JOB),
+    "GET /v1/cron/status": lambda a: R(),
+    "GET /v1/cron/runs": lambda a: R(),
+    f"GET {CRON}": lambda a: R({"id": a.cron_id}),
+    f"PATCH {CRON}": lambda a: R({"id": a.cron_id}, body={"message": "pwned", "enabled": False}),
+    f"DELETE {CRON}": lambda a: R({"id": a.cron_id}),
+    f"POST {CRON}/toggle": lambda a: R({"id": a.cron_id}, body={"enabled": False}),
+    f"POST {CRON}/run": lambda a: R({"id": a.cron_id}, body={}),
+    f"GET {CRON}/runs": lambda a: R({"id": a.cron_id}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -188,6 +203,22 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "usage.get": lambda a: {"agentId": "agent-aaa"},
     "usage.summary": lambda a: None,
     "quota.usage": lambda a: None,
+    "cron.list": lambda a: {"agentId": "agent-aaa"},
+    "cron.status": lambda a: None,
+    "cron.create": lambda a: _CRON_JOB,
+    "cron.update": lambda a: {"jobId": a.cron_id, "patch": {"message": "pwned"}},
+    "cron.delete": lambda a: {"jobId": a.cron_id},
+    "cron.toggle": lambda a: {"jobId": a.cron_id, "enabled": False},
+    "cron.run": lambda a: {"id": a.cron_id},
+    "cron.runs": lambda a: {"jobId": a.cron_id},
+    "heartbeat.get": lambda a: {"agentId": "agent-aaa"},
+    "heartbeat.set": lambda a: {"agentId": a.agent_id, "enabled": False, "prompt": "pwned"},
+    "heartbeat.toggle": lambda a: {"agentId": "agent-aaa", "enabled": False},
+    "heartbeat.test": lambda a: {"agentId": "agent-aaa"},
+    "heartbeat.logs": lambda a: {"agentId": a.agent_id},
+    "heartbeat.checklist.get": lambda a: {"agentId": "agent-aaa"},
+    "heartbeat.checklist.set": lambda a: {"agentId": a.agent_id, "content": "pwned"},
+    "heartbeat.targets": lambda a: {"agentId": "agent-aaa"},
 }
 
 
@@ -224,6 +255,7 @@ class World:
         found = set(_UUID.findall(json.dumps(self.snapshot))) | set(A_MARKERS)
         self.a.secrets |= found - {self.b_id, str(MASTER_TENANT_ID)}
         assert "A-ASSISTANT-ANSWER" in json.dumps(self.snapshot)
+        assert "A-CRON-ANSWER" in json.dumps(self.snapshot)  # A's cron job has a run record
 
     async def check(self) -> None:
         """A reads as it did when last settled."""
@@ -288,6 +320,18 @@ async def _world(
             up.script(Reply(content="A-ASSISTANT-ANSWER"))
             sent = await ws.ok("chat.send", {"message": "A-USER-MESSAGE", "agentId": "agent-aaa"})
             await ws.next_event("session.updated")  # the title is written: A is at rest from here
+            job = {"name": "a-cron-job", "agentId": "agent-aaa", "message": "A-CRON-MESSAGE",
+                   "schedule": {"kind": "every", "everyMs": 3_600_000}}  # fmt: skip
+            a.cron_id = (await ws.ok("cron.create", job))["job"]["id"]
+            up.script(Reply(content="A-CRON-ANSWER"))
+            await ws.ok("cron.run", {"jobId": a.cron_id})
+            await ws.wait_for(lambda e: e["event"] == "cron" and e["payload"]["action"] == "completed")
+            await ws.ok(
+                "heartbeat.checklist.set", {"agentId": "agent-aaa", "content": "A-HEARTBEAT-CHECKLIST"}
+            )
+            await ws.ok(
+                "heartbeat.set", {"agentId": "agent-aaa", "enabled": True, "prompt": "A-HEARTBEAT-PROMPT"}
+            )
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
@@ -308,12 +352,15 @@ async def _snapshot(world: World) -> dict[str, Any]:
             f"/v1/chat/sessions/{a.session_key}/history/follow", "/v1/traces", f"/v1/traces/{a.trace_id}",
             "/v1/memory/documents", f"/v1/agents/{a.agent_id}/memory/chunks",
             f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md?user_id=alice",
+            "/v1/cron/jobs", f"/v1/cron/jobs/{a.cron_id}/runs",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
         out["files"] = await ws.ok("agents.files.get", {"agentId": "agent-aaa", "name": FILE})
         out["history"] = await ws.ok("chat.history", {"sessionKey": a.session_key})
         out["usage"] = await ws.ok("usage.summary")
+        out["heartbeat"] = await ws.ok("heartbeat.get", {"agentId": "agent-aaa"})
+        out["checklist"] = await ws.ok("heartbeat.checklist.get", {"agentId": "agent-aaa"})
         config = await ws.ok("config.get")
         out["config"] = config["hash"]
     return out

@@ -56,6 +56,8 @@ from clawgate.tools import REGISTRY, ToolContext
 from clawgate.writer import GroupWriter
 
 if TYPE_CHECKING:
+    from clawgate.services.cron import CronService
+    from clawgate.services.heartbeat import HeartbeatService
     from clawgate.services.memory import MemoryService
 
 __all__ = ["AgentFiles", "RunHandle", "RunManager", "RunPlan"]
@@ -82,6 +84,9 @@ class RunManager:
         self._settings = settings
         self._agents = agents
         self._memory = memory  # what the memory tools of every run act on
+        # What the cron and heartbeat tools act on (set by the composition root, built after this).
+        self.cron: CronService | None = None
+        self.heartbeat: HeartbeatService | None = None
         self._db = db
         self._bus = bus
         self._llm = llm
@@ -186,6 +191,8 @@ class RunManager:
         files = await self._agents.context_files(agent)
         if tool_context.memory is None and self._memory is not None:
             tool_context = dataclasses.replace(tool_context, memory=self._memory)
+        if tool_context.cron is None and self.cron is not None:
+            tool_context = dataclasses.replace(tool_context, cron=self.cron, heartbeat=self.heartbeat)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(
             targets=targets,

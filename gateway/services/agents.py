@@ -232,6 +232,9 @@ class AgentService:
         self._providers = providers
         self._lists: dict[UUID, tuple[float, list[AgentRow]]] = {}
         self._files: dict[UUID, tuple[float, list[AgentFile]]] = {}
+        # Bumped by every invalidation: a read that began before one is not cached after it (it may
+        # miss the change that caused it).
+        self._generation = 0
         bus.subscribe(self._on_event)
 
     async def list_agents(self, who: Principal) -> list[AgentRow]:
@@ -241,9 +244,11 @@ class AgentService:
         cached = self._lists.get(who.tenant_id)
         if cached is not None and now - cached[0] < _CACHE_TTL:
             return cached[1]
+        generation = self._generation
         async with self._db.connection() as conn:
             rows = await store.list_agents(conn, who.tenant_id)
-        self._lists[who.tenant_id] = (now, rows)
+        if generation == self._generation:
+            self._lists[who.tenant_id] = (now, rows)
         return rows
 
     async def get(self, who: Principal, ref: str) -> AgentRow:
@@ -253,19 +258,31 @@ class AgentService:
                 return row
         raise NotFound(kind="agent", id=ref)
 
+    async def get_or_default(self, who: Principal, ref: str | None) -> AgentRow:
+        """The agent ``ref`` names, else the tenant's default (listed first). Raises: NotFound."""
+        if ref:
+            return await self.get(who, ref)
+        rows = await self.list_agents(who)
+        if not rows:
+            raise NotFound(kind="agent", id="default (create one with POST /v1/agents)")
+        return rows[0]
+
     async def context_files(self, agent: AgentRow) -> list[AgentFile]:
         """The agent's context files with content, for its system prompt (cached like agents)."""
         now = time.monotonic()
         cached = self._files.get(agent.id)
         if cached is not None and now - cached[0] < _CACHE_TTL:
             return cached[1]
+        generation = self._generation
         async with self._db.connection() as conn:
             files = await store.all_files(conn, agent.tenant_id, agent.id)
-        self._files[agent.id] = (now, files)
+        if generation == self._generation:
+            self._files[agent.id] = (now, files)
         return files
 
     def _on_event(self, event: BusEvent) -> None:
         if invalidates(event, "agent"):
+            self._generation += 1
             self._lists.clear()
             self._files.clear()
 

@@ -18,7 +18,7 @@ from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.events import Activity
 from clawgate.runtime.prompt import TRUNCATION_NOTE
-from clawgate.runtime.runs import RunManager, RunPlan
+from clawgate.runtime.runs import RunHandle, RunManager, RunPlan
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
 from clawgate.store import Database, runs, sessions
@@ -158,12 +158,7 @@ class ChatService:
         if not ref and session_key:
             parsed = parse_session_key(session_key)
             ref = parsed[0] if parsed else ""
-        if ref:
-            return await self._agents.get(who, ref)
-        rows = await self._agents.list_agents(who)
-        if not rows:
-            raise NotFound(kind="agent", id="default (create one with POST /v1/agents)")
-        return rows[0]
+        return await self._agents.get_or_default(who, ref)
 
     def _check_owner(self, who: Principal, session: SessionRow) -> None:
         if not who.sees_all and session.user_id and session.user_id != who.user_id:
@@ -235,14 +230,48 @@ class ChatService:
         return WakeResult(content=result.get("content", ""), run_id=result.get("runId"), usage=result.get("usage"),
                           session_key=result.get("sessionKey"))  # fmt: skip
 
-    async def _send(self, who: Principal, params: ChatSendParams, channel: str) -> dict[str, Any]:
-        """``send`` past the caller checks (role, user id, rate)."""
+    async def start_run(
+        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
+        provider: str = "", model: str = "",
+    ) -> RunHandle | None:  # fmt: skip
+        """Start a run of the agent in session ``agent:{key}:{session_rest}`` and return it at once
+        (the scheduler's cron and heartbeat runs: no chat rate limit, not streamed), with the agent's
+        provider and model, or ``provider`` / ``model`` instead. None when the session had a run going
+        (the message was injected into it).
+
+        Raises: NotFound (agent), FailedPrecondition (no working provider).
+        """
+        require(who, Role.OPERATOR, "cron run")
+        agent = await self._agents.get(who, agent_ref)
+        if provider or model:
+            agent = msgspec.structs.replace(
+                agent, provider=provider or agent.provider, model=model or agent.model
+            )
+        params = ChatSendParams(message=message, agentId=agent.agent_key, stream=False, wait=False,
+                                sessionKey=f"agent:{agent.agent_key}:{session_rest}")  # fmt: skip
+        result = await self._send(who, params, channel, agent)
+        if result.get("status") != "started":
+            return None
+        return self.runner.find(UUID(result["runId"]))
+
+    async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None:
+        """Post ``content`` into the session ``session_key`` as an assistant message headed by
+        ``label`` (a cron job's ``deliver``). Raises: NotFound, Unauthorized (another user's)."""
+        await self.inject(who, ChatInjectParams(sessionKey=session_key, message=content or "(no answer)",
+                                                label=label[:100]))  # fmt: skip
+
+    async def _send(
+        self, who: Principal, params: ChatSendParams, channel: str, agent: AgentRow | None = None
+    ) -> dict[str, Any]:
+        """``send`` past the caller checks (role, user id, rate); ``agent``: the agent as it should
+        run (a scheduled run's provider or model), instead of the one ``params`` names."""
         idem = params.idempotencyKey if params.idempotencyKey is not UNSET else None
         if idem is not None:
             earlier = await self._by_idempotency(who, idem)
             if earlier is not None:
                 return await self._replay(who, earlier, params.wait)
-        agent = await self.resolve_agent(who, params.agentId, params.sessionKey)
+        if agent is None:
+            agent = await self.resolve_agent(who, params.agentId, params.sessionKey)
         key = params.sessionKey or f"agent:{agent.agent_key}:{channel}:direct:{uuid.uuid4()}"
         parsed = parse_session_key(key)
         if parsed is None:

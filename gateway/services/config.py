@@ -79,7 +79,7 @@ GOCLAW_UNSUPPORTED: Final[dict[str, str]] = {
     "sessions": "session scoping is not configurable",
     "tts": "text to speech is not supported",
     "audio": "audio is not supported",
-    "cron": "cron is not supported yet",
+    "cron": "GoClaw's cron section: ClawGate's scheduler settings are under scheduler.*",
     "telemetry": "OTLP export is not supported; GET /metrics serves Prometheus metrics",
     "tailscale": "Tailscale is not supported",
     "bindings": "channel bindings are not supported",

@@ -1,7 +1,8 @@
 """Tools an agent can call: plain async functions with a JSON schema, registered in one table.
 
-Later features (cron, heartbeat) add entries with ``register``; the memory tools live in
-``clawgate.tools.memory``, registered when it is imported (by the composition root, ``clawgate.app``).
+Later features add entries with ``register``: the memory tools live in ``clawgate.tools.memory``, the
+``cron`` and ``heartbeat`` tools in ``clawgate.tools.schedules``, registered when imported (by the
+composition root, ``clawgate.app``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clawgate.providers.types import ToolSpec
 
 if TYPE_CHECKING:
+    from clawgate.services.cron import CronService
+    from clawgate.services.heartbeat import HeartbeatService
     from clawgate.services.memory import MemoryService
 
 __all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
@@ -35,6 +38,8 @@ class ToolContext:
     run_id: UUID
     message_count: int = 0
     memory: MemoryService | None = None  # the agent's memory (tools in clawgate.tools.memory)
+    cron: CronService | None = None  # its cron jobs (clawgate.tools.schedules)
+    heartbeat: HeartbeatService | None = None  # its heartbeat (clawgate.tools.schedules)
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
