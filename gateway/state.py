@@ -33,6 +33,7 @@ from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
+from clawgate.services.vault import VaultService
 from clawgate.store import Database
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ class Gateway:
     chat_limiter: RateLimiter
     embeddings: EmbeddingService
     memory: MemoryService
+    vault: VaultService
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

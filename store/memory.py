@@ -23,6 +23,7 @@ __all__ = [
     "chunks_of_document",
     "delete_document",
     "get_document",
+    "hnsw_settings",
     "list_chunks",
     "list_documents",
     "mark_document",
@@ -179,6 +180,12 @@ async def list_chunks(
     return many(rows, MemoryChunk)
 
 
+async def hnsw_settings(conn: asyncpg.Connection) -> None:
+    """Set, for the transaction, the HNSW scan settings of a filtered vector search (memory's and
+    the vault's): iterative scan, ``EF_SEARCH``, ``MAX_SCAN_TUPLES``."""
+    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
+
+
 async def search_text(
     conn: asyncpg.Connection,
     tenant_id: UUID,
@@ -206,7 +213,7 @@ async def search_vector(
 ) -> list[ChunkHit]:
     """The chunks nearest ``vector`` (cosine similarity) among those ``embedder`` made. Call it in a
     transaction: the HNSW scan settings are set for that transaction only."""
-    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
+    await hnsw_settings(conn)
     name = "memory.search_vector_384" if len(vector) == 384 else "memory.search_vector"
     rows = await conn.fetch(query(name), tenant_id, agent_id, user, vector, prefix, embedder, limit)
     return many(rows, ChunkHit)

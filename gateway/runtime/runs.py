@@ -57,6 +57,7 @@ from clawgate.writer import GroupWriter
 
 if TYPE_CHECKING:
     from clawgate.services.memory import MemoryService
+    from clawgate.services.vault import VaultService
 
 __all__ = ["AgentFiles", "RunHandle", "RunManager", "RunPlan"]
 
@@ -78,10 +79,12 @@ class RunManager:
         llm: LLMResolver,
         agents: AgentFiles,
         memory: MemoryService | None = None,
+        vault: VaultService | None = None,
     ) -> None:
         self._settings = settings
         self._agents = agents
         self._memory = memory  # what the memory tools of every run act on
+        self._vault = vault  # and the vault tool
         self._db = db
         self._bus = bus
         self._llm = llm
@@ -186,6 +189,8 @@ class RunManager:
         files = await self._agents.context_files(agent)
         if tool_context.memory is None and self._memory is not None:
             tool_context = dataclasses.replace(tool_context, memory=self._memory)
+        if tool_context.vault is None and self._vault is not None:
+            tool_context = dataclasses.replace(tool_context, vault=self._vault)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(
             targets=targets,
