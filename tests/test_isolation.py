@@ -389,7 +389,7 @@ async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
                     if req.files is not None:
                         body = {"data": req.files, "files": [("file", ("plans.md", b"pwned", "text/plain"))]}
                     res = await http.request(routes[name].method, url, **body)
-                    sent = url + json.dumps(req.body)
+                    sent = url + json.dumps(req.body) + json.dumps(req.files)
                     label = f"{name} {'claiming alice in A' if headers else 'plain'}: {res.status_code}"
                     if res.status_code >= 500:
                         failures.append(f"{label} {res.text[:200]}")
