@@ -27,6 +27,7 @@ __all__ = [
     "TenantUserRow",
     "VaultBrief",
     "VaultDocument",
+    "VaultDocumentBase",
     "VaultDocumentInfo",
     "VaultEdge",
     "VaultEnrichment",
@@ -321,13 +322,12 @@ class FailedRun(Struct, kw_only=True):
 # -- memory ---------------------------------------------------------------------------------------
 
 
-class VaultDocument(Struct, kw_only=True):
-    """A vault document with its content. ``agent_id`` None: the tenant's shared vault (``scope``
-    ``shared``); ``user_id`` None: shared by the agent's users. ``embedded``: it has an embedding
-    (by ``embedder``); until then search finds it by its words only."""
+class VaultDocumentBase(Struct, kw_only=True):
+    """A vault document's fields without its content. ``agent_id`` None: the tenant's shared vault
+    (``scope`` ``shared``); ``user_id`` None: shared by the agent's users. ``embedded``: it has an
+    embedding (by ``embedder``); until then search finds it by its words only."""
 
     id: UUID
-    tenant_id: UUID
     agent_id: UUID | None
     agent_key: str | None
     user_id: str | None
@@ -337,42 +337,29 @@ class VaultDocument(Struct, kw_only=True):
     path: str
     title: str
     doc_type: str
+    content_hash: str
+    summary: str
+    metadata: JSON
+    version: int
+    embedder: str
+    embedded: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class VaultDocument(VaultDocumentBase, kw_only=True):
+    """A vault document with its content."""
+
+    tenant_id: UUID
     content: str
-    content_hash: str
-    summary: str
-    metadata: JSON
-    version: int
-    embedder: str
-    embedded: bool
     index_error: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
 
 
-class VaultDocumentInfo(Struct, kw_only=True):
-    """A vault document as lists show it: no content, its size."""
+class VaultDocumentInfo(VaultDocumentBase, kw_only=True):
+    """A vault document as lists show it: its size instead of its content."""
 
-    id: UUID
-    agent_id: UUID | None
-    agent_key: str | None
-    user_id: str | None
-    scope: str
-    custom_scope: str | None
-    chat_id: str | None
-    path: str
-    title: str
-    doc_type: str
-    content_hash: str
-    summary: str
-    metadata: JSON
-    version: int
-    embedder: str
-    embedded: bool
     size: int
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
 
 
 class VaultVersion(Struct, kw_only=True):

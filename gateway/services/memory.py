@@ -33,6 +33,7 @@ __all__ = [
     "EmbeddedChunk",
     "IndexAllResult",
     "IndexBody",
+    "Indexed",
     "MemoryService",
     "SearchBody",
     "SearchHit",
@@ -202,7 +203,12 @@ def _normalised(hits: list[ChunkHit]) -> list[ChunkHit]:
                      user_id=h.user_id, score=h.score / top) for h in hits]  # fmt: skip
 
 
-class MemoryService:
+class Indexed:
+    """A service whose documents are embedded in the background (memory's and the vault's): the
+    background pass (``Reindexer``) runs ``reindex_pending`` while embeddings are on."""
+
+    task_name = "reindex"
+
     def __init__(
         self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
     ) -> None:
@@ -211,18 +217,24 @@ class MemoryService:
         self._agents = agents
         self._embeddings = embeddings
         self._worker = Reindexer(
-            "memory-reindex", settings.memory.reindex_interval_seconds, self.reindex_pending
+            self.task_name, settings.memory.reindex_interval_seconds, self.reindex_pending
         )
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
     def start(self) -> None:
-        """Start the background indexer (documents left pending, or made by another embedder)."""
+        """Start the background pass (documents not embedded by the current embedder)."""
         if self._settings.memory.embeddings:
             self._worker.start()
 
     async def stop(self) -> None:
         await self._worker.stop()
+
+    async def reindex_pending(self) -> int:
+        """Embed what waits. Returns: how many documents were embedded."""
+        raise NotImplementedError
+
+
+class MemoryService(Indexed):
+    task_name = "memory-reindex"
 
     async def reindex_pending(self) -> int:
         """Index what waits, tenant by tenant (stopping at a tenant whose embedder is down).

@@ -23,15 +23,13 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.config import Settings
 from clawgate.embedders import EmbedderError
 from clawgate.errors import NotFound, PayloadTooLarge, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
-from clawgate.services.agents import AgentService
-from clawgate.services.embeddings import EmbeddingService, Reindexer, content_hash
-from clawgate.services.memory import check_path, owner_user, reader_user
-from clawgate.store import Database, DbConnection, vault
+from clawgate.services.embeddings import content_hash
+from clawgate.services.memory import Indexed, check_path, owner_user, reader_user
+from clawgate.store import DbConnection, vault
 from clawgate.store._rows import as_uuid
 from clawgate.store.types import (
     AgentRow,
@@ -251,27 +249,8 @@ def _normalised(hits: Sequence[VaultHit]) -> dict[UUID, float]:
     return {h.id: (h.score / top if top > 0 else 0.0) for h in hits}
 
 
-class VaultService:
-    def __init__(
-        self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
-    ) -> None:
-        self._settings = settings
-        self._db = db
-        self._agents = agents
-        self._embeddings = embeddings
-        self._worker = Reindexer(
-            "vault-enrich", settings.memory.reindex_interval_seconds, self.enrich_pending
-        )
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the background enrichment (documents not embedded by the current embedder)."""
-        if self._settings.memory.embeddings:
-            self._worker.start()
-
-    async def stop(self) -> None:
-        await self._worker.stop()
+class VaultService(Indexed):
+    task_name = "vault-enrich"
 
     # -- scoping ---------------------------------------------------------------------------------
 
@@ -762,7 +741,7 @@ class VaultService:
             raise NotFound(kind="vault document", id=str(doc_id))
         return doc
 
-    async def enrich_pending(self) -> int:
+    async def reindex_pending(self) -> int:
         """One round of the background enrichment: a batch of each tenant's waiting documents
         (tenants that stopped it are skipped). Returns: how many were embedded."""
         name = self._embeddings.current_name()

@@ -51,6 +51,21 @@ CREATE INDEX vault_documents_embedding_384h_idx ON vault_documents
  USING hnsw ((embedding::halfvec(384)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)
  WHERE dims = 384;
 
+-- Which documents a read sees (the one predicate of every listing and search, inlined by the
+-- planner): agent NULL (every agent's) or that agent's, with the shared vault when with_shared;
+-- reader NULL (every user's) or the documents shared by the agent's users and the reader's own;
+-- then the filters (a NULL one does not filter; prefix '' neither).
+CREATE FUNCTION vault_visible(doc_agent uuid, doc_user text, doc_scope text, doc_type text, doc_path text,
+                              agent uuid, with_shared boolean, reader text, scope text, types text[],
+                              prefix text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (agent IS NULL OR doc_agent = agent OR (with_shared AND doc_agent IS NULL))
+       AND (reader IS NULL OR doc_user IS NULL OR doc_user = reader)
+       AND (scope IS NULL OR doc_scope = scope)
+       AND (types IS NULL OR doc_type = ANY(types))
+       AND starts_with(doc_path, prefix)
+$$;
+
 CREATE TABLE vault_versions (
     id            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id     uuid        NOT NULL,

@@ -1,7 +1,6 @@
 -- The vault: documents, their versions and links, searches, and the enrichment state (store/vault.py).
--- Who sees a document: $agent NULL (every agent of the tenant) or the agent's own documents, with the
--- tenant-wide shared ones too when $with_shared; $user NULL (every user's) or the ones shared by the
--- agent's users and $user's own.
+-- Who sees a document: vault_visible (migration 0010) with $2..$7 (agent, with_shared, user, scope,
+-- doc types, path prefix: store.vault.Reader).
 
 -- name: doc_get
 SELECT d.id, d.tenant_id, d.agent_id, a.agent_key, d.user_id, d.scope, d.custom_scope, d.chat_id, d.path,
@@ -80,11 +79,7 @@ SELECT d.id, d.agent_id, a.agent_key, d.user_id, d.scope, d.custom_scope, d.chat
   FROM vault_documents AS d
   LEFT JOIN agents     AS a ON a.id = d.agent_id AND a.tenant_id = d.tenant_id
  WHERE d.tenant_id = $1
-   AND ($2::uuid IS NULL OR d.agent_id = $2 OR ($3 AND d.agent_id IS NULL))
-   AND ($4::text IS NULL OR d.user_id IS NULL OR d.user_id = $4)
-   AND ($5::text IS NULL OR d.scope = $5)
-   AND ($6::text[] IS NULL OR d.doc_type = ANY($6))
-   AND starts_with(d.path, $7)
+   AND vault_visible(d.agent_id, d.user_id, d.scope, d.doc_type, d.path, $2, $3, $4, $5, $6, $7)
  ORDER BY d.path, a.agent_key NULLS FIRST, d.user_id NULLS FIRST
  LIMIT $8 OFFSET $9;
 
@@ -182,11 +177,7 @@ SELECT d.id, ts_rank(d.tsv, q) AS score, (d.embedding IS NOT NULL AND d.embedder
   FROM vault_documents AS d,
        plainto_tsquery('simple', $8) AS q
  WHERE d.tenant_id = $1
-   AND ($2::uuid IS NULL OR d.agent_id = $2 OR ($3 AND d.agent_id IS NULL))
-   AND ($4::text IS NULL OR d.user_id IS NULL OR d.user_id = $4)
-   AND ($5::text IS NULL OR d.scope = $5)
-   AND ($6::text[] IS NULL OR d.doc_type = ANY($6))
-   AND starts_with(d.path, $7)
+   AND vault_visible(d.agent_id, d.user_id, d.scope, d.doc_type, d.path, $2, $3, $4, $5, $6, $7)
    AND d.tsv @@ q
  ORDER BY score DESC
  LIMIT $9;
@@ -197,11 +188,7 @@ SELECT d.id, ts_rank(d.tsv, q) AS score, (d.embedding IS NOT NULL AND d.embedder
 SELECT d.id, 1 - ((d.embedding::vector(384)) <=> $8::vector(384)) AS score, true AS embedded
   FROM vault_documents AS d
  WHERE d.tenant_id = $1
-   AND ($2::uuid IS NULL OR d.agent_id = $2 OR ($3 AND d.agent_id IS NULL))
-   AND ($4::text IS NULL OR d.user_id IS NULL OR d.user_id = $4)
-   AND ($5::text IS NULL OR d.scope = $5)
-   AND ($6::text[] IS NULL OR d.doc_type = ANY($6))
-   AND starts_with(d.path, $7)
+   AND vault_visible(d.agent_id, d.user_id, d.scope, d.doc_type, d.path, $2, $3, $4, $5, $6, $7)
    AND d.dims     = 384
    AND d.embedder = $9
  ORDER BY (d.embedding::halfvec(384)) <=> $8::halfvec(384)
@@ -212,11 +199,7 @@ SELECT d.id, 1 - ((d.embedding::vector(384)) <=> $8::vector(384)) AS score, true
 SELECT d.id, 1 - (d.embedding <=> $8) AS score, true AS embedded
   FROM vault_documents AS d
  WHERE d.tenant_id = $1
-   AND ($2::uuid IS NULL OR d.agent_id = $2 OR ($3 AND d.agent_id IS NULL))
-   AND ($4::text IS NULL OR d.user_id IS NULL OR d.user_id = $4)
-   AND ($5::text IS NULL OR d.scope = $5)
-   AND ($6::text[] IS NULL OR d.doc_type = ANY($6))
-   AND starts_with(d.path, $7)
+   AND vault_visible(d.agent_id, d.user_id, d.scope, d.doc_type, d.path, $2, $3, $4, $5, $6, $7)
    AND d.dims     = vector_dims($8)
    AND d.embedder = $9
  ORDER BY d.embedding <=> $8
@@ -227,11 +210,7 @@ SELECT d.id, 1 - (d.embedding <=> $8) AS score, true AS embedded
 SELECT count(*)
   FROM vault_documents AS d
  WHERE d.tenant_id = $1
-   AND ($2::uuid IS NULL OR d.agent_id = $2 OR ($3 AND d.agent_id IS NULL))
-   AND ($4::text IS NULL OR d.user_id IS NULL OR d.user_id = $4)
-   AND ($5::text IS NULL OR d.scope = $5)
-   AND ($6::text[] IS NULL OR d.doc_type = ANY($6))
-   AND starts_with(d.path, $7)
+   AND vault_visible(d.agent_id, d.user_id, d.scope, d.doc_type, d.path, $2, $3, $4, $5, $6, $7)
    AND (d.embedding IS NULL OR d.embedder <> $8);
 
 -- name: docs_pending
