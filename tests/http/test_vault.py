@@ -6,13 +6,16 @@ agent/user scoping of every route. Embeddings come from the loopback OpenAI-comp
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from clawgate.sql import query
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
 from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
@@ -202,8 +205,6 @@ class TestLinks:
     async def test_links_cannot_cross_tenants_in_the_database(self, vault: Vault) -> None:
         """The links' foreign keys include the tenant: a row joining two tenants' documents is
         refused by PostgreSQL itself."""
-        import asyncpg
-
         async with vault.http() as http:
             a = await _create(http, AGENT, "a.md", "A")
             b = await _create(http, AGENT, "b.md", "B")
@@ -539,3 +540,23 @@ class TestUpload:
         assert_error(nobody, 404, "NOT_FOUND")
         assert_error(big, 413, "INVALID_REQUEST")
         assert listed["total"] == 0
+
+
+async def test_vector_search_reads_the_hnsw_index_with_the_filters(vault: Vault) -> None:
+    """The 384-dimension vector side of a vault search, with every filter of a reader set, is planned
+    on the partial HNSW index of halfvecs (the visibility function is inlined, not a barrier)."""
+    async with vault.http() as http:
+        for i in range(5):
+            await _create(http, AGENT, f"notes/n{i}.md", f"note number {i} about gardens")
+    vector = "[" + ",".join(["0.05"] * 384) + "]"
+    async with db(vault.server) as conn, conn.transaction():
+        tenant = await conn.fetchval("SELECT tenant_id FROM vault_documents LIMIT 1")
+        agent = await conn.fetchval("SELECT agent_id FROM vault_documents LIMIT 1")
+        await conn.fetchval(query("memory.search_settings"), 100, 20_000)
+        plan = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) " + query("vault.search_vector_384"),
+            tenant, agent, True, "alice", "personal", ["note"], "notes/", vector, "openai/stand-in-embed", 10,
+        )  # fmt: skip
+    text = json.dumps(plan)
+    assert "vault_documents_embedding_384h_idx" in text, text
+    assert "vault_visible" not in text  # inlined into plain conditions
