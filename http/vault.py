@@ -297,7 +297,7 @@ ROUTES = [
         "Outlinks and backlinks of several documents", body=BatchLinksBody, response=BatchLinks, tag=_TAG),
     Api("POST", "/v1/vault/upload", upload, Role.ADMIN,
         "Upload text files to the vault (multipart/form-data: file parts, agent_id, path, doc_type, scope)",
-        response=UploadResult, status=201, tag=_TAG),
+        form=UploadFields, response=UploadResult, status=201, tag=_TAG),
     Api("POST", "/v1/vault/rescan", rescan, Role.ADMIN,
         "Draw every document's [[wiki links]] again and resume the background embedding", body=RescanBody,
         response=RescanResult, tag=_TAG),
