@@ -71,7 +71,8 @@ __all__ = [
 class Reader:
     """Which documents a read sees: ``agent_id`` None (every agent's) or that agent's, with the
     tenant's shared vault when ``with_shared``; ``user`` None (every user's) or the documents shared
-    by the agent's users and ``user``'s own; then the filters (``scope``, ``doc_types``, ``prefix``)."""
+    by the agent's users and ``user``'s own (``""``: those only); then the filters (``scope``,
+    ``doc_types``, ``prefix``)."""
 
     agent_id: UUID | None = None
     with_shared: bool = False

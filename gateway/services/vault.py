@@ -649,7 +649,7 @@ class VaultService(Indexed):
         agent = await self._agent(who, agent_ref or body.agent_id)
         reader = vault.Reader(
             agent_id=agent.id if agent else None, with_shared=True, user=reader_user(who, body.user_id, "vault"),
-            scope=body.scope, doc_types=body.doc_types, prefix=body.path_prefix or "",
+            scope=body.scope, doc_types=body.doc_types or None, prefix=body.path_prefix or "",
         )  # fmt: skip
         return await self.search_reader(who.tenant_id, reader, body)
 

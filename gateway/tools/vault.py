@@ -42,7 +42,7 @@ async def vault_search(ctx: ToolContext, args: dict[str, Any]) -> str:
     types = args.get("doc_types")
     prefix = args.get("path_prefix")
     reader = Reader(
-        agent_id=ctx.agent_id, with_shared=True, user=ctx.user_id or None,
+        agent_id=ctx.agent_id, with_shared=True, user=ctx.user_id,  # "" (no user): the shared ones only
         doc_types=[str(t)[:64] for t in types][:50] if isinstance(types, list) and types else None,
         prefix=prefix[:512] if isinstance(prefix, str) else "",
     )  # fmt: skip

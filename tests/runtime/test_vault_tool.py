@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID, uuid4
 
 import httpx
 
+from clawgate.tools import REGISTRY, ToolContext
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.upstream import Reply
@@ -68,3 +70,23 @@ async def test_empty_query_is_a_tool_error(make_server: ServerFactory) -> None:
         await _wake(chat, "alice", "search", "agent:helper:bad")
         result = _tool_result(chat.upstream.turns[-1])
     assert "query" in result
+
+
+async def test_a_run_without_user_sees_the_shared_documents_only(make_server: ServerFactory) -> None:
+    """The tool called for a run that has no user (its real service, its real context): the agent's
+    documents shared by its users and the shared vault, none of a user's own."""
+    async with chat_setup(make_server, memory__embeddings=False) as chat:
+        async with chat.admin() as http:
+            await _doc(http, "/v1/agents/helper/vault", "team/garden.md", "garden watering plan")
+            await _doc(
+                http, "/v1/agents/helper/vault", "alice/garden.md", "alice garden secrets", user_id="alice"
+            )
+            agent = (await http.get("/v1/agents/helper")).json()
+        gateway = chat.server.gateway
+        ctx = ToolContext(
+            tenant_id=UUID(agent["tenant_id"]), agent_id=UUID(agent["id"]), agent_key="helper",
+            session_key="agent:helper:none", user_id="", run_id=uuid4(), vault=gateway.vault,
+        )  # fmt: skip
+        result = await REGISTRY["vault_search"].fn(ctx, {"query": "garden"})
+    assert "team/garden.md" in result
+    assert "alice/garden.md" not in result
