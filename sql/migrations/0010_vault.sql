@@ -2,9 +2,10 @@
 -- A document belongs to the tenant (agent_id NULL: the shared vault of every agent), to one agent
 -- (user_id NULL: shared by the agent's users) or to one user of an agent. `scope` is GoClaw's label
 -- (personal / team / shared / custom); 'shared' is exactly the tenant-wide documents.
--- Each document carries a 'simple' tsvector (title, path, content) and one embedding with the name
--- of the embedder that made it (NULL until embedded: search is then full-text only for it). The
--- HNSW index covers the offline default's 384 dimensions as halfvec, as memory_chunks (0008) does.
+-- Each document carries a 'simple' tsvector (title, path, summary and the first 200,000 characters
+-- of the content: a tsvector holds at most 1 MB, and memory.max_document_chars may be raised) and one
+-- embedding with the name of the embedder that made it (NULL until embedded: search is then
+-- full-text only for it). The HNSW index covers the offline default's 384 dimensions as halfvec, as memory_chunks (0008) does.
 -- Links and versions reference (tenant_id, doc id): a link across tenants cannot exist.
 
 CREATE TABLE vault_documents (
@@ -27,7 +28,7 @@ CREATE TABLE vault_documents (
     tsv            tsvector    GENERATED ALWAYS AS (
                        setweight(to_tsvector('simple', title), 'A')
                     || setweight(to_tsvector('simple', translate(path, '/._-', '    ')), 'B')
-                    || to_tsvector('simple', summary || ' ' || content)) STORED,
+                    || to_tsvector('simple', summary || ' ' || left(content, 200000))) STORED,
     embedder       text        NOT NULL DEFAULT '',
     dims           integer     NOT NULL DEFAULT 0,
     embedding      vector,

