@@ -181,7 +181,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     embeddings = EmbeddingService(settings, db, llm)
     memory = MemoryService(settings, db, agents, embeddings)
     memory.start()
-    vault = VaultService(settings, db, agents, embeddings)
+    vault = VaultService(settings, db, agents, embeddings, bus)
     vault.start()
     runner = RunManager(settings, db, bus, llm, agents, memory, vault)
     await runner.start()

@@ -26,6 +26,8 @@ WS_EVENTS: Final[dict[str, str]] = {
     "cron": "A cron job ran (arrives with cron support)",
     "heartbeat": "An agent heartbeat ran (arrives with heartbeat support)",
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
+    "vault.enrich.progress": "The background embedding of the tenant's vault embedded documents: "
+    "{embedder, done, embedded, total, pending}",
 }
 """Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
 

@@ -7,7 +7,8 @@ agent (no user: shared by the agent's users) or to one user of an agent. Callers
 only name their own user id and never see another user's documents. Each document has one
 embedding, made by the memory's embedder through the same cache (``EmbeddingService``): at once on
 write when the embedder answers, else by the background enrichment (``Reindexer``, which a tenant
-can stop and a rescan resumes; the state lives in PostgreSQL, so every process obeys it). A
+can stop and a rescan resumes; the state lives in PostgreSQL, so every process obeys it; its
+progress goes to the tenant's WebSocket clients as ``vault.enrich.progress``). A
 document not embedded yet is found by its words only, and the search says how many are waiting.
 """
 
@@ -23,13 +24,16 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
+from clawgate.bus import BusEvent, EventBus
+from clawgate.config import Settings
 from clawgate.embedders import EmbedderError
 from clawgate.errors import NotFound, PayloadTooLarge, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
-from clawgate.services.embeddings import content_hash
+from clawgate.services.agents import AgentService
+from clawgate.services.embeddings import EmbeddingService, content_hash
 from clawgate.services.memory import Indexed, check_path, owner_user, reader_user
-from clawgate.store import DbConnection, vault
+from clawgate.store import Database, DbConnection, vault
 from clawgate.store._rows import as_uuid
 from clawgate.store.types import (
     AgentRow,
@@ -251,6 +255,17 @@ def _normalised(hits: Sequence[VaultHit]) -> dict[UUID, float]:
 
 class VaultService(Indexed):
     task_name = "vault-enrich"
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        agents: AgentService,
+        embeddings: EmbeddingService,
+        bus: EventBus | None = None,
+    ) -> None:
+        super().__init__(settings, db, agents, embeddings)
+        self._bus = bus  # where the enrichment's progress goes (``vault.enrich.progress``)
 
     # -- scoping ---------------------------------------------------------------------------------
 
@@ -751,7 +766,16 @@ class VaultService(Indexed):
         for tenant_id in tenants:
             async with self._db.connection() as conn:
                 docs = await vault.pending_documents(conn, tenant_id, name, None, _BATCH)
-            done += await self._embed(tenant_id, docs)
+            embedded = await self._embed(tenant_id, docs)
+            if embedded and self._bus is not None:
+                async with self._db.connection() as conn:
+                    state = await vault.enrichment(conn, tenant_id, name)
+                progress = {"embedder": name, "done": embedded, "embedded": state.embedded, "total": state.total,
+                            "pending": state.total - state.embedded}  # fmt: skip
+                await self._bus.publish(
+                    BusEvent(name="vault.enrich.progress", payload=progress, tenant_id=tenant_id)
+                )
+            done += embedded
         return done
 
     async def enrichment_status(self, who: Principal) -> EnrichmentStatus:

@@ -18,7 +18,7 @@ import pytest
 from clawgate.sql import query
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
-from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider, ws_connect
 from tests.upstream import Upstream, stand_in
 
 AGENT = "/v1/agents/vault-agent/vault"
@@ -342,6 +342,20 @@ class TestSearch:
         assert (status_after["pending"], status_after["embedded"], status_after["stopped"]) == (0, 2, False)
         assert hybrid["search_mode"] == "hybrid"
         assert hybrid["results"][0]["path"] == "trip.md"
+
+    async def test_background_enrichment_reports_progress_over_websocket(self, vault: Vault) -> None:
+        """A document left waiting (embedder down) is embedded by the background pass once the
+        embedder answers, and the tenant's WebSocket clients get ``vault.enrich.progress``."""
+        vault.upstream.embeddings_down = True
+        async with vault.http() as http:
+            doc = await _create(http, AGENT, "wait.md", "waiting for the embedder")
+        async with ws_connect(vault.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            vault.upstream.embeddings_down = False
+            event = await ws.next_event("vault.enrich.progress", timeout=10)
+        assert doc["embedded"] is False
+        assert event["payload"] == {
+            "embedder": "openai/stand-in-embed", "done": 1, "embedded": 1, "total": 1, "pending": 0
+        }  # fmt: skip
 
     async def test_document_not_embedded_yet_is_found_by_words_beside_embedded_ones(
         self, vault: Vault
