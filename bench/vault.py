@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_note, report
-from memory import AGENTS_PER_TENANT, CENTRES, DIMS, NOISE, TENANTS, WORDS, centres_of, unit
+from memory import CENTRES, DIMS, NOISE, WORDS, centres_of, tenants_and_agents, unit
 
 from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.store import create_database, vault
@@ -45,16 +45,7 @@ async def fill(dsn: str, docs: int, rng: np.random.Generator) -> Agents:
     from pgvector.asyncpg import register_vector
 
     await register_vector(conn)
-    agents: Agents = []
-    for t in range(TENANTS):
-        tenant = await conn.fetchval(
-            "INSERT INTO tenants (name, slug) VALUES ($1, $1) RETURNING id", f"bv-{t}"
-        )
-        for a in range(AGENTS_PER_TENANT):
-            agent = await conn.fetchval(
-                "INSERT INTO agents (tenant_id, agent_key) VALUES ($1, $2) RETURNING id", tenant, f"a{a}"
-            )
-            agents.append((tenant, agent))
+    agents = await tenants_and_agents(conn, "bv")
     centres = centres_of()
     records = []
     for i in range(docs):

@@ -208,6 +208,7 @@ class Indexed:
     background pass (``Reindexer``) runs ``reindex_pending`` while embeddings are on."""
 
     task_name = "reindex"
+    kind = "memory"  # in messages: "a memory document"
 
     def __init__(
         self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
@@ -232,9 +233,17 @@ class Indexed:
         """Embed what waits. Returns: how many documents were embedded."""
         raise NotImplementedError
 
+    def _check_content(self, content: str) -> None:
+        """Raises: PayloadTooLarge (over ``memory.max_document_chars``), InvalidRequest (empty)."""
+        limit = self._settings.memory.max_document_chars
+        if len(content) > limit:
+            raise PayloadTooLarge("document_too_large", size=len(content), limit=limit)
+        if not content.strip():
+            raise invalid_field("$.content", f"a {self.kind} document may not be empty")
+
 
 class MemoryService(Indexed):
-    task_name = "memory-reindex"
+    task_name, kind = "memory-reindex", "memory"
 
     async def reindex_pending(self) -> int:
         """Index what waits, tenant by tenant (stopping at a tenant whose embedder is down).
@@ -274,13 +283,6 @@ class MemoryService(Indexed):
         if doc is None:
             raise NotFound(kind="memory document", id=path)
         return doc
-
-    def _check_content(self, content: str) -> None:
-        limit = self._settings.memory.max_document_chars
-        if len(content) > limit:
-            raise PayloadTooLarge("document_too_large", size=len(content), limit=limit)
-        if not content.strip():
-            raise invalid_field("$.content", "a memory document may not be empty")
 
     async def put_document(
         self, who: Principal, agent_ref: str, path: str, body: DocumentBody, user_id: str | None

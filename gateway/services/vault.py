@@ -27,7 +27,7 @@ from msgspec import Meta, Struct
 from clawgate.bus import BusEvent, EventBus
 from clawgate.config import Settings
 from clawgate.embedders import EmbedderError
-from clawgate.errors import NotFound, PayloadTooLarge, invalid_field
+from clawgate.errors import NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
@@ -254,7 +254,7 @@ def _normalised(hits: Sequence[VaultHit]) -> dict[UUID, float]:
 
 
 class VaultService(Indexed):
-    task_name = "vault-enrich"
+    task_name, kind = "vault-enrich", "vault"
 
     def __init__(
         self,
@@ -291,13 +291,6 @@ class VaultService(Indexed):
         if doc is None or not self._may_see(who, doc, agent):
             raise NotFound(kind="vault document", id=doc_id)
         return doc
-
-    def _check_content(self, content: str) -> None:
-        limit = self._settings.memory.max_document_chars
-        if len(content) > limit:
-            raise PayloadTooLarge("document_too_large", size=len(content), limit=limit)
-        if not content.strip():
-            raise invalid_field("$.content", "a vault document may not be empty")
 
     # -- documents -------------------------------------------------------------------------------
 
