@@ -127,6 +127,16 @@ class TestDocuments:
         assert_error(again, 409, "ALREADY_EXISTS")
         assert_error(team, 400, "INVALID_REQUEST")
 
+    async def test_renaming_onto_a_taken_path_is_409_and_changes_nothing(self, vault: Vault) -> None:
+        async with vault.http() as http:
+            await _create(http, AGENT, "a.md", "first")
+            b = await _create(http, AGENT, "b.md", "second")
+            res = await http.put(f"{AGENT}/documents/{b['id']}", json={"path": "a.md", "content": "changed"})
+            again = (await http.get(f"{AGENT}/documents/{b['id']}")).json()
+        assert_error(res, 409, "ALREADY_EXISTS")
+        assert (again["path"], again["content"], again["version"]) == ("b.md", "second", 1)
+        assert [v["version"] for v in again["versions"]] == [1]
+
 
 class TestLinks:
     async def test_wiki_links_backlinks_manual_links_and_rescan(self, vault: Vault) -> None:
