@@ -403,35 +403,29 @@ class VaultService(Indexed):
             raise invalid_field("$.agent_id", "a document's owner does not change: create it anew")
         if body.scope is not None and (body.scope == "shared") != (old.agent_id is None):
             raise invalid_field("$.scope", "the shared vault is exactly the documents without an agent")
-        path = old.path if body.path is None else check_path(body.path)
-        content = old.content if body.content is None else body.content
-        fields = vault.NewDocument(
-            scope=body.scope or old.scope,
-            custom_scope=old.custom_scope if body.custom_scope is None else body.custom_scope,
-            chat_id=old.chat_id if body.chat_id is None else body.chat_id, path=path,
-            basename=posixpath.basename(path), title=old.title if body.title is None else body.title,
-            doc_type=body.doc_type or old.doc_type, content=content, content_hash=content_hash(content),
-            summary=old.summary if body.summary is None else body.summary,
-            metadata=old.metadata if body.metadata is None else body.metadata,
-        )  # fmt: skip
-        return await self._rewrite(who, old, fields)
-
-    async def _rewrite(self, who: Principal, old: VaultDocument, fields: vault.NewDocument) -> VaultDocument:
-        text_changed = (fields.title, fields.path, fields.summary, fields.content) != (
-            old.title, old.path, old.summary, old.content,
-        )  # fmt: skip
+        if body.path is not None:
+            check_path(body.path)
         async with self._db.transaction() as conn:
-            if not await vault.lock_document(conn, who.tenant_id, old.id):
-                raise NotFound(kind="vault document", id=str(old.id))
-            version = await vault.update_document(conn, who.tenant_id, old.id, fields, text_changed)
+            # Read again under the row lock: concurrent updates each apply to the other's result.
+            locked = await vault.lock_document(conn, who.tenant_id, old.id)
+            fresh = await vault.get_document(conn, who.tenant_id, old.id) if locked else None
+            if fresh is None:
+                raise NotFound(kind="vault document", id=doc_id)
+            fields = _merged(fresh, body)
+            text_changed = (fields.title, fields.path, fields.summary, fields.content) != (
+                fresh.title, fresh.path, fresh.summary, fresh.content,
+            )  # fmt: skip
+            version = await vault.update_document(conn, who.tenant_id, fresh.id, fields, text_changed)
             if version is None:
-                raise NotFound(kind="vault document", id=str(old.id))
-            if fields.content_hash != old.content_hash:
+                raise NotFound(kind="vault document", id=doc_id)
+            if fields.content_hash != fresh.content_hash:
                 await vault.add_version(
-                    conn, who.tenant_id, old.id, version, fields.title, fields.content, fields.content_hash,
+                    conn, who.tenant_id, fresh.id, version, fields.title, fields.content, fields.content_hash,
                     who.user_id,
                 )  # fmt: skip
-                await self._draw_links(conn, who.tenant_id, old.id, old.agent_id, old.user_id, fields.content)
+                await self._draw_links(
+                    conn, who.tenant_id, fresh.id, fresh.agent_id, fresh.user_id, fields.content
+                )
         return await self._embedded(who.tenant_id, old.id)
 
     async def delete(self, who: Principal, agent_ref: str | None, doc_id: str) -> None:
@@ -812,6 +806,21 @@ class VaultService(Indexed):
             await vault.set_enrichment(conn, who.tenant_id, False, who.user_id)
             state = await vault.enrichment(conn, who.tenant_id, self._embeddings.current_name())
         return RescanResult(scanned=scanned, links=links, pending=state.total - state.embedded)
+
+
+def _merged(old: VaultDocument, body: DocumentBody) -> vault.NewDocument:
+    """``old``'s fields with those ``body`` sets (``null``: unchanged)."""
+    path = old.path if body.path is None else body.path
+    content = old.content if body.content is None else body.content
+    return vault.NewDocument(
+        scope=body.scope or old.scope,
+        custom_scope=old.custom_scope if body.custom_scope is None else body.custom_scope,
+        chat_id=old.chat_id if body.chat_id is None else body.chat_id, path=path,
+        basename=posixpath.basename(path), title=old.title if body.title is None else body.title,
+        doc_type=body.doc_type or old.doc_type, content=content, content_hash=content_hash(content),
+        summary=old.summary if body.summary is None else body.summary,
+        metadata=old.metadata if body.metadata is None else body.metadata,
+    )  # fmt: skip
 
 
 def _title_of(path: str) -> str:

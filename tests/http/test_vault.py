@@ -127,6 +127,23 @@ class TestDocuments:
         assert_error(again, 409, "ALREADY_EXISTS")
         assert_error(team, 400, "INVALID_REQUEST")
 
+    async def test_concurrent_updates_both_apply(self, vault: Vault) -> None:
+        """Updates of different fields at once: each applies to the other's result (row lock, read
+        again under it), none is lost."""
+        async with vault.http() as http:
+            doc = await _create(http, AGENT, "c.md", "v1")
+            url = f"{AGENT}/documents/{doc['id']}"
+            results = await asyncio.gather(
+                *(http.put(url, json={"content": f"content {i}"}) for i in range(4)),
+                *(http.put(url, json={"title": f"title {i}"}) for i in range(4)),
+            )
+            final = (await http.get(url)).json()
+        assert [r.status_code for r in results] == [200] * 8
+        assert final["content"].startswith("content ")
+        assert final["title"].startswith("title ")
+        assert final["version"] == 5
+        assert [v["version"] for v in final["versions"]] == [5, 4, 3, 2, 1]
+
     async def test_renaming_onto_a_taken_path_is_409_and_changes_nothing(self, vault: Vault) -> None:
         async with vault.http() as http:
             await _create(http, AGENT, "a.md", "first")
