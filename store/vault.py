@@ -14,7 +14,7 @@ import asyncpg
 import numpy as np
 from pgvector import Vector
 
-from clawgate.errors import AlreadyExists
+from clawgate.errors import AlreadyExists, FailedPrecondition, NotFound
 from clawgate.sql import query
 from clawgate.store import memory
 from clawgate.store._rows import affected, many, maybe, one
@@ -223,18 +223,27 @@ async def upsert_link(
 ) -> VaultLink:
     """Create (or update the context of) the link ``from_id`` -> ``to_id`` of ``link_type``; both
     documents are the tenant's (the foreign keys include the tenant)."""
-    row = await conn.fetchrow(query("vault.link_upsert"), tenant_id, from_id, to_id, link_type, context)
+    try:
+        row = await conn.fetchrow(query("vault.link_upsert"), tenant_id, from_id, to_id, link_type, context)
+    except asyncpg.ForeignKeyViolationError:  # one end was deleted since the caller read it
+        raise NotFound(kind="vault document", id=str(to_id)) from None
     return one(row, VaultLink)
 
 
 async def replace_extracted_links(
     conn: asyncpg.Connection, tenant_id: UUID, from_id: UUID, targets: Sequence[tuple[UUID, str]]
 ) -> None:
-    """Replace the ``[[wiki links]]`` drawn from document ``from_id`` by ``targets`` (id, context)."""
+    """Replace the ``[[wiki links]]`` drawn from document ``from_id`` by ``targets`` (id, context).
+    Raises: FailedPrecondition when a target was deleted since it was resolved (write again)."""
     await conn.execute(query("vault.links_extracted_clear"), tenant_id, from_id)
     if targets:
         ids, contexts = (list(col) for col in zip(*targets, strict=True))
-        await conn.execute(query("vault.links_extracted_insert"), tenant_id, from_id, ids, contexts)
+        try:
+            await conn.execute(query("vault.links_extracted_insert"), tenant_id, from_id, ids, contexts)
+        except asyncpg.ForeignKeyViolationError:
+            raise FailedPrecondition(
+                detail="a linked vault document was deleted meanwhile: write again"
+            ) from None
 
 
 async def get_link(conn: asyncpg.Connection, tenant_id: UUID, link_id: UUID) -> VaultLink | None:
