@@ -56,22 +56,28 @@ def centres_of() -> np.ndarray:
     return unit(np.random.default_rng(7).standard_normal((CENTRES, DIMS)))
 
 
-async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Tenants, agents, one document per 20 chunks, and the chunks (COPY). Returns the agents."""
-    conn = await asyncpg.connect(dsn)
-    from pgvector.asyncpg import register_vector
-
-    await register_vector(conn)
+async def tenants_and_agents(conn: asyncpg.Connection, prefix: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """``TENANTS`` tenants (slugs ``<prefix>-<n>``) of ``AGENTS_PER_TENANT`` agents each: (tenant, agent)."""
     agents: list[tuple[uuid.UUID, uuid.UUID]] = []
     for t in range(TENANTS):
         tenant = await conn.fetchval(
-            "INSERT INTO tenants (name, slug) VALUES ($1, $1) RETURNING id", f"bench-{t}"
+            "INSERT INTO tenants (name, slug) VALUES ($1, $1) RETURNING id", f"{prefix}-{t}"
         )
         for a in range(AGENTS_PER_TENANT):
             agent = await conn.fetchval(
                 "INSERT INTO agents (tenant_id, agent_key) VALUES ($1, $2) RETURNING id", tenant, f"a{a}"
             )
             agents.append((tenant, agent))
+    return agents
+
+
+async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Tenants, agents, one document per 20 chunks, and the chunks (COPY). Returns the agents."""
+    conn = await asyncpg.connect(dsn)
+    from pgvector.asyncpg import register_vector
+
+    await register_vector(conn)
+    agents = await tenants_and_agents(conn, "bench")
     centres = centres_of()
     records = []
     docs: dict[tuple[int, int], tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]] = {}

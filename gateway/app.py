@@ -40,12 +40,14 @@ from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
+from clawgate.services.vault import VaultService
 from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
 from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
 from clawgate.tools import schedules as _schedule_tools  # noqa: F401 - registers cron, heartbeat
+from clawgate.tools import vault as _vault_tools  # noqa: F401 - registers vault_search
 
 __all__ = [
     "State",
@@ -183,7 +185,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     embeddings = EmbeddingService(settings, db, llm)
     memory = MemoryService(settings, db, agents, embeddings)
     memory.start()
-    runner = RunManager(settings, db, bus, llm, agents, memory)
+    vault = VaultService(settings, db, agents, embeddings, bus)
+    vault.start()
+    runner = RunManager(settings, db, bus, llm, agents, memory, vault)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
@@ -203,7 +207,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory, cron=cron, scheduler=scheduler,
+        embeddings=embeddings, memory=memory, vault=vault, cron=cron, scheduler=scheduler,
         heartbeat=heartbeat,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
@@ -234,6 +238,7 @@ def _limiters(live: LiveSettings) -> tuple[RateLimiter, RateLimiter, RateLimiter
 async def close_gateway(gateway: Gateway) -> None:
     await gateway.memory.stop()
     await gateway.scheduler.stop()
+    await gateway.vault.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

@@ -149,7 +149,7 @@ class MemorySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=
         str, Meta(description="Embedding model of embedding_provider (ignored for the offline model).")
     ] = "text-embedding-3-small"
     max_document_chars: Annotated[
-        int, Meta(ge=1, description="Longest memory document accepted (413 beyond).")
+        int, Meta(ge=1, description="Longest memory or vault document accepted (413 beyond).")
     ] = 200_000
     reindex_interval_seconds: Annotated[
         float, Meta(gt=0, description="How often documents left pending (embedder down) are indexed again.")

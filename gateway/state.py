@@ -36,6 +36,7 @@ from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
+from clawgate.services.vault import VaultService
 from clawgate.store import Database
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Gateway:
     cron: CronService
     scheduler: Scheduler
     heartbeat: HeartbeatService
+    vault: VaultService
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

@@ -98,7 +98,7 @@ def build_spec(routes: list[Api], methods: Mapping[str, Method] | None = None) -
     methods = METHODS if methods is None else methods
     kinds: list[Any] = []
     for api in routes:
-        kinds += [k for k in (api.body, api.query, api.response) if k is not None]
+        kinds += [k for k in (api.body, api.query, api.response, api.form) if k is not None]
     ws_kinds = {name: (method.params, result_type(method)) for name, method in methods.items()}
     for params, result in ws_kinds.values():
         kinds += [k for k in (params, result) if k is not None]
@@ -177,6 +177,13 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
             body["example"] = REQUESTS[key]
         op["requestBody"] = {"required": _body_required(api.body), "content": {"application/json": body}}
         for status, description in _BODY_ERRORS.items():
+            op["responses"][status] = {"description": description, "content": error}
+    if api.form is not None:
+        files = {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}  # fmt: skip
+        form = {"schema": {"allOf": [refs[api.form], files]}}
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": form}}
+        for status, description in {**_BODY_ERRORS, "415": "The body is not multipart/form-data"}.items():
             op["responses"][status] = {"description": description, "content": error}
     if api.role is not None:
         op["security"] = [{"bearer": []}, {"apiKey": []}]

@@ -20,6 +20,7 @@ from . import (
     sessions,
     system_configs,
     tenants,
+    vault,
 )
 from .middleware import Endpoint
 from .openapi import openapi_routes
@@ -40,6 +41,7 @@ ROUTES: list[Api] = [
     *sessions.ROUTES,
     *memory.ROUTES,
     *cron.ROUTES,
+    *vault.ROUTES,
 ]
 
 

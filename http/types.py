@@ -76,3 +76,4 @@ class Api:
     dev_role: Role = Role.ADMIN
     media_type: str = "application/json"  # of the success answer
     streams: bool = False  # with ``stream: true`` in the body, the answer is ``text/event-stream``
+    form: type | None = None  # a ``multipart/form-data`` body: these text fields and ``file`` parts

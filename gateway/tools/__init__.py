@@ -1,8 +1,8 @@
 """Tools an agent can call: plain async functions with a JSON schema, registered in one table.
 
 Later features add entries with ``register``: the memory tools live in ``clawgate.tools.memory``, the
-``cron`` and ``heartbeat`` tools in ``clawgate.tools.schedules``, registered when imported (by the
-composition root, ``clawgate.app``).
+vault's in ``clawgate.tools.vault``, the ``cron`` and ``heartbeat`` tools in
+``clawgate.tools.schedules``, registered when imported (by the composition root, ``clawgate.app``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from clawgate.services.cron import CronService
     from clawgate.services.heartbeat import HeartbeatService
     from clawgate.services.memory import MemoryService
+    from clawgate.services.vault import VaultService
 
 __all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
 
@@ -40,6 +41,7 @@ class ToolContext:
     memory: MemoryService | None = None  # the agent's memory (tools in clawgate.tools.memory)
     cron: CronService | None = None  # its cron jobs (clawgate.tools.schedules)
     heartbeat: HeartbeatService | None = None  # its heartbeat (clawgate.tools.schedules)
+    vault: VaultService | None = None  # the agent's vault (clawgate.tools.vault)
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
