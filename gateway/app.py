@@ -30,6 +30,8 @@ from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.episodic import EpisodicService
+from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -41,6 +43,7 @@ from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
+from clawgate.tools import kg as _kg_tools  # noqa: F401 - registers kg_search/kg_traverse
 from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
 
 __all__ = [
@@ -179,7 +182,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     embeddings = EmbeddingService(settings, db, llm)
     memory = MemoryService(settings, db, agents, embeddings)
     memory.start()
-    runner = RunManager(settings, db, bus, llm, agents, memory)
+    kg = KnowledgeGraphService(db, agents, embeddings, llm)
+    episodic = EpisodicService(db, agents, embeddings)
+    runner = RunManager(settings, db, bus, llm, agents, memory, kg, episodic)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
@@ -191,10 +196,10 @@ async def build_gateway(settings: Settings) -> Gateway:
         live=live, config=ConfigService(live), db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
         providers=providers, system_configs=SystemConfigService(db),
-        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
+        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm, episodic),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory,
+        embeddings=embeddings, memory=memory, kg=kg, episodic=episodic,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 

@@ -26,6 +26,8 @@ from clawgate.services.auth import AuthService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.episodic import EpisodicService
+from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -129,6 +131,8 @@ class Gateway:
     chat_limiter: RateLimiter
     embeddings: EmbeddingService
     memory: MemoryService
+    kg: KnowledgeGraphService
+    episodic: EpisodicService
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

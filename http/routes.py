@@ -8,7 +8,7 @@ from starlette.types import ASGIApp
 
 from clawgate.rpc.endpoint import websocket_app
 
-from . import agents, api_keys, health, home, memory, openai, providers, sessions, system_configs, tenants
+from . import agents, api_keys, health, home, kg, memory, openai, providers, sessions, system_configs, tenants
 from .middleware import Endpoint
 from .openapi import openapi_routes
 from .routing import make_route
@@ -27,6 +27,7 @@ ROUTES: list[Api] = [
     *system_configs.ROUTES,
     *sessions.ROUTES,
     *memory.ROUTES,
+    *kg.ROUTES,
 ]
 
 

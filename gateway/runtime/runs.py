@@ -32,6 +32,7 @@ from clawgate.errors import GatewayError
 from clawgate.logging import bind_run
 from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, Fragments, ToolSpec
+from clawgate.runtime.compaction import Episodes
 from clawgate.runtime.context import ContextCache, SessionContext
 from clawgate.runtime.events import (
     Activity,
@@ -56,6 +57,7 @@ from clawgate.tools import REGISTRY, ToolContext
 from clawgate.writer import GroupWriter
 
 if TYPE_CHECKING:
+    from clawgate.services.kg import KnowledgeGraphService
     from clawgate.services.memory import MemoryService
 
 __all__ = ["AgentFiles", "RunHandle", "RunManager", "RunPlan"]
@@ -78,10 +80,13 @@ class RunManager:
         llm: LLMResolver,
         agents: AgentFiles,
         memory: MemoryService | None = None,
+        kg: KnowledgeGraphService | None = None,
+        episodes: Episodes | None = None,
     ) -> None:
         self._settings = settings
         self._agents = agents
         self._memory = memory  # what the memory tools of every run act on
+        self._kg = kg  # and the knowledge-graph tools
         self._db = db
         self._bus = bus
         self._llm = llm
@@ -93,7 +98,7 @@ class RunManager:
         self.contexts = ContextCache()
         """The sessions' contexts kept between runs (``clawgate.runtime.context``)."""
         self._liveness = Liveness(db, bus, self.process_id, busy=lambda: bool(self._local))
-        self._upkeep = Upkeep(db, bus, self.contexts)
+        self._upkeep = Upkeep(db, bus, self.contexts, episodes)
         bus.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -186,6 +191,8 @@ class RunManager:
         files = await self._agents.context_files(agent)
         if tool_context.memory is None and self._memory is not None:
             tool_context = dataclasses.replace(tool_context, memory=self._memory)
+        if tool_context.kg is None and self._kg is not None:
+            tool_context = dataclasses.replace(tool_context, kg=self._kg)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(
             targets=targets,

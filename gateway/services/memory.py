@@ -40,6 +40,8 @@ __all__ = [
     "SearchResult",
     "check_path",
     "chunk_text",
+    "owner_of",
+    "reader_of",
 ]
 
 log = structlog.get_logger("clawgate.memory")
@@ -150,6 +152,23 @@ def chunk_text(
     return chunks
 
 
+def owner_of(who: Principal, user_id: str | None) -> str:
+    """The owner user of a row the caller names (a memory document, a graph entity): ``""``
+    (shared by the agent's users) or a user id. Below admin, only the caller's own.
+    Raises: Forbidden."""
+    if user_id and user_id != who.user_id and not who.sees_all:
+        raise Forbidden(action="memory of another user", role=Role.ADMIN.label)
+    return user_id or ""
+
+
+def reader_of(who: Principal, user_id: str | None) -> str | None:
+    """Whose rows a read shows besides the shared ones: None (everyone's) for admins that name no
+    user, else the named user (or the caller)."""
+    if user_id:
+        return owner_of(who, user_id)
+    return None if who.sees_all else who.user_id
+
+
 def _merge(text_hits: list[ChunkHit], vector_hits: list[ChunkHit], body: SearchBody) -> list[SearchHit]:
     """GoClaw's fusion: score = sum of raw score x weight x boost (1.2 for the user's own chunks),
     weights 0.3 text / 0.7 vector (1.0 for a side alone), one hit per (path, start_line) with the
@@ -239,21 +258,8 @@ class MemoryService:
     async def _agent(self, who: Principal, ref: str) -> AgentRow:
         return await self._agents.get(who, ref)
 
-    @staticmethod
-    def _user(who: Principal, user_id: str | None) -> str:
-        """The owner user of a document the caller names: ``""`` (shared) or a user id. Below admin,
-        only the caller's own. Raises: Forbidden."""
-        if user_id and user_id != who.user_id and not who.sees_all:
-            raise Forbidden(action="memory of another user", role=Role.ADMIN.label)
-        return user_id or ""
-
-    @staticmethod
-    def _reader(who: Principal, user_id: str | None) -> str | None:
-        """Whose documents a list shows besides the shared ones: None (everyone's) for admins
-        that name no user, else the named user (or the caller)."""
-        if user_id:
-            return MemoryService._user(who, user_id)
-        return None if who.sees_all else who.user_id
+    _user = staticmethod(owner_of)
+    _reader = staticmethod(reader_of)
 
     # -- documents -------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Tools an agent can call: plain async functions with a JSON schema, registered in one table.
 
 Later features (cron, heartbeat) add entries with ``register``; the memory tools live in
-``clawgate.tools.memory``, registered when it is imported (by the composition root, ``clawgate.app``).
+``clawgate.tools.memory`` and the knowledge-graph tools in ``clawgate.tools.kg``, registered when
+they are imported (by the composition root, ``clawgate.app``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clawgate.providers.types import ToolSpec
 
 if TYPE_CHECKING:
+    from clawgate.services.kg import KnowledgeGraphService
     from clawgate.services.memory import MemoryService
 
 __all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
@@ -35,6 +37,7 @@ class ToolContext:
     run_id: UUID
     message_count: int = 0
     memory: MemoryService | None = None  # the agent's memory (tools in clawgate.tools.memory)
+    kg: KnowledgeGraphService | None = None  # its knowledge graph (tools in clawgate.tools.kg)
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]

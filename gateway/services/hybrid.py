@@ -1,0 +1,73 @@
+"""What the knowledge-graph and episodic searches share: the query's vector (or why there is none)
+and GoClaw's weighted linear fusion of a full-text and a vector side (reference section 6.2).
+
+Memory keeps its own fusion (per-user boost, dedup by line range): ``services/memory.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import structlog
+
+from clawgate.embedders import Embedder, EmbedderError
+from clawgate.services.embeddings import EmbeddingService
+from clawgate.store._vectors import Scored
+
+__all__ = ["QueryVector", "fuse", "query_vector"]
+
+log = structlog.get_logger("clawgate.search")
+
+
+class QueryVector:
+    """The query embedded by the tenant's memory embedder, or ``note`` saying why not."""
+
+    def __init__(self, embedder: Embedder | None, vector: np.ndarray[Any, Any] | None, note: str) -> None:
+        self.embedder = embedder
+        self.vector = vector
+        self.note = note
+
+
+async def query_vector(embeddings: EmbeddingService, tenant_id: UUID, text: str) -> QueryVector:
+    """Embed ``text`` as a query; a missing or failing embedder is a note, never an error (search
+    then answers on full text)."""
+    embedder = await embeddings.for_memory(tenant_id)
+    if embedder is None:
+        return QueryVector(None, None, "embeddings are off or the embedding provider is not configured")
+    try:
+        vector = (await embedder.embed_queries([text])).vectors[0]
+    except EmbedderError as exc:
+        log.warning("search.query_embed_failed", embedder=embedder.name, error=str(exc))
+        return QueryVector(None, None, f"the embedder {embedder.name} failed: {exc}")
+    return QueryVector(embedder, vector, "")
+
+
+def _by_max(hits: Sequence[Scored]) -> list[Scored]:
+    top = max((h.score for h in hits), default=0.0)
+    return list(hits) if top <= 0 else [Scored(id=h.id, score=h.score / top) for h in hits]
+
+
+def fuse(
+    text: Sequence[Scored],
+    vector: Sequence[Scored],
+    text_weight: float,
+    vector_weight: float,
+    *,
+    normalise_vector: bool,
+) -> list[tuple[UUID, float]]:
+    """Ids by fused score, best first: the full-text side divided by its best score (``ts_rank``'s
+    scale is arbitrary), the vector side too when ``normalise_vector`` (vault and episodic) or raw
+    similarities (the knowledge graph); weighted, and a side alone weighs 1."""
+    sides = [
+        (_by_max(text), text_weight),
+        (_by_max(vector) if normalise_vector else list(vector), vector_weight),
+    ]
+    sides = [(hits, weight) for hits, weight in sides if hits]
+    total: dict[UUID, float] = {}
+    for hits, weight in sides:
+        for hit in hits:
+            total[hit.id] = total.get(hit.id, 0.0) + hit.score * (weight if len(sides) == 2 else 1.0)
+    return sorted(total.items(), key=lambda item: item[1], reverse=True)
