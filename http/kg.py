@@ -13,6 +13,7 @@ from clawgate.errors import invalid_field
 from clawgate.principal import Role
 from clawgate.services.episodic import EpisodeList, EpisodicSearchBody, EpisodicSearchResult
 from clawgate.services.kg import (
+    MIN_SCORE,
     DedupScanBody,
     DedupScanResult,
     DismissBody,
@@ -45,6 +46,7 @@ class EntityQuery(UserQuery, kw_only=True, forbid_unknown_fields=True):
     search: Annotated[str, Meta(max_length=4000)] | None = None
     entity_type: Annotated[str, Meta(max_length=1000)] | None = None
     type: Annotated[str, Meta(max_length=1000)] | None = None
+    min_score: Annotated[float, Meta(ge=0, le=10)] | None = None  # default 0.35
     limit: Annotated[int, Meta(ge=1, le=500)] = 50
     offset: NonNegative = 0
 
@@ -88,6 +90,7 @@ async def list_entities(ctx: HttpContext, q: EntityQuery) -> EntityList:
         ctx.who, ctx.path["id"], query=q.q or q.query or q.search,
         types=[t.strip() for t in types.split(",") if t.strip()] if types else None,
         user_id=q.user_id, limit=q.limit, offset=q.offset,
+        min_score=MIN_SCORE if q.min_score is None else q.min_score,
     )  # fmt: skip
     return EntityList(entities=hits, count=len(hits), search_mode=mode)
 

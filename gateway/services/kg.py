@@ -58,6 +58,7 @@ log = structlog.get_logger("clawgate.kg")
 
 # GoClaw's defaults (reference section 6.2).
 TEXT_WEIGHT, VECTOR_WEIGHT = 0.3, 0.7
+MIN_SCORE = 0.35  # as memory search's default: the nearest vectors of an unrelated query stay out
 MAX_DEPTH = 3
 EMBEDDING_THRESHOLD, NAME_THRESHOLD = 0.90, 0.85
 _SCAN_LIMIT = 5000  # entities one dedup scan compares
@@ -382,8 +383,10 @@ class KnowledgeGraphService:
         user_id: str | None,
         limit: int,
         offset: int,
+        min_score: float = MIN_SCORE,
     ) -> tuple[list[EntityHit], str]:
-        """Entities by name (``query`` None), or found by ``query`` (GoClaw: words 0.3, meaning 0.7).
+        """Entities by name (``query`` None), or found by ``query`` (GoClaw: words 0.3, meaning 0.7;
+        the fused score at least ``min_score``).
         Returns: the entities and the search mode (``list``, ``hybrid`` or ``fulltext``)."""
         agent, reader = await self._agent(who, agent_ref), reader_of(who, user_id)
         kinds = [_clean_type(t) for t in types] if types else None
@@ -391,7 +394,9 @@ class KnowledgeGraphService:
             async with self._db.connection() as conn:
                 rows = await kg.list_entities(conn, who.tenant_id, agent.id, reader, kinds, limit, offset)
             return [EntityHit(**msgspec.structs.asdict(e)) for e in rows], "list"
-        hits, mode = await self.search_agent(who.tenant_id, agent.id, reader, query, kinds, limit + offset)
+        hits, mode = await self.search_agent(
+            who.tenant_id, agent.id, reader, query, kinds, limit + offset, min_score
+        )
         return hits[offset:], mode
 
     async def search_agent(
@@ -402,8 +407,9 @@ class KnowledgeGraphService:
         text: str,
         types: list[str] | None,
         limit: int,
+        min_score: float = MIN_SCORE,
     ) -> tuple[list[EntityHit], str]:
-        """``list`` with a query, for an agent the caller resolved (the ``kg_search`` tool)."""
+        """``entities`` with a query, for an agent the caller resolved (the ``kg_search`` tool)."""
         async with self._db.connection() as conn:
             by_text = await kg.search_text(conn, tenant_id, agent_id, reader, text, types, limit * 2)
         found = await query_vector(self._embeddings, tenant_id, text)
@@ -413,7 +419,8 @@ class KnowledgeGraphService:
                 by_vector = await kg.search_vector(
                     conn, tenant_id, agent_id, reader, found.vector, types, found.embedder.name, limit * 2
                 )
-        ranked = fuse(by_text, by_vector, TEXT_WEIGHT, VECTOR_WEIGHT, normalise_vector=False)[:limit]
+        fused = fuse(by_text, by_vector, TEXT_WEIGHT, VECTOR_WEIGHT, normalise_vector=False)
+        ranked = [(i, s) for i, s in fused if s >= min_score][:limit]
         async with self._db.connection() as conn:
             rows = await kg.entities_by_ids(conn, tenant_id, agent_id, [i for i, _ in ranked])
         hits = [
