@@ -41,9 +41,10 @@ A_MARKERS = (
     "tenant-aaa", "Tenant AAA Name", "A-SETTING-VALUE", "Alice-In-AAA", "agent-aaa", "Agent AAA Name",
     "A-AGENT-DESCRIPTION", "A-FILE-CONTENT", "prov-aaa", "sk-aaa-provider-secret", "A-USER-MESSAGE",
     "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
-    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY",
+    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
+KG = "/v1/agents/{id}/kg"
 FILE = "NOTES.md"
 
 
@@ -58,6 +59,9 @@ class TenantA:
     run_id: str = ""
     trace_id: str = ""
     key_id: str = ""
+    kg_entity_id: str = ""
+    kg_other_id: str = ""
+    kg_candidate_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -142,6 +146,23 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     f"POST {MEMORY}/index": lambda a: R({"id": a.agent_id}, body={"path": "a-memory/notes.md"}),
     f"POST {MEMORY}/index-all": lambda a: R({"id": "agent-aaa"}),
     f"POST {MEMORY}/search": lambda a: R({"id": a.agent_id}, body={"query": "memory", "user_id": "alice"}),
+    f"GET {KG}/entities": lambda a: R({"id": a.agent_id}, query="q=kubernetes&user_id=alice"),
+    f"GET {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
+    f"POST {KG}/entities": lambda a: R({"id": "agent-aaa"}, body={"name": "pwned", "relations": [
+        {"relation_type": "x", "target_id": a.kg_entity_id}]}),
+    f"DELETE {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
+    f"POST {KG}/traverse": lambda a: R({"id": a.agent_id}, body={"entity_id": a.kg_entity_id, "user_id": "alice"}),
+    f"POST {KG}/extract": lambda a: R({"id": a.agent_id}, body={"text": "pwned"}),
+    f"GET {KG}/stats": lambda a: R({"id": a.agent_id}),
+    f"GET {KG}/graph": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    f"GET {KG}/graph/compact": lambda a: R({"id": "agent-aaa"}),
+    f"POST {KG}/dedup/scan": lambda a: R({"id": a.agent_id}, body={"threshold": 0.5}),
+    f"GET {KG}/dedup": lambda a: R({"id": a.agent_id}),
+    f"POST {KG}/merge": lambda a: R({"id": a.agent_id}, body={"target_id": a.kg_entity_id,
+                                                              "source_id": a.kg_other_id}),
+    f"POST {KG}/dedup/dismiss": lambda a: R({"id": a.agent_id}, body={"candidate_id": a.kg_candidate_id}),
+    "GET /v1/agents/{id}/episodic": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    "POST /v1/agents/{id}/episodic/search": lambda a: R({"id": "agent-aaa"}, body={"query": "A-USER-MESSAGE"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -280,6 +301,14 @@ async def _world(
             memory = f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md"
             await _send(http, "PUT", memory, {"content": "A-MEMORY-CONTENT shared memory"})
             await _send(http, "PUT", memory + "?user_id=alice", {"content": "A-USER-MEMORY alice memory"})
+            kg = f"/v1/agents/{a.agent_id}/kg"
+            a.kg_entity_id = (await _send(http, "POST", kg + "/entities", {
+                "name": "A-KG-ENTITY kubernetes cluster", "entity_type": "system", "description": "A-KG-DESCRIPTION",
+                "relations": [{"relation_type": "a_kg_relation", "target_name": "A-KG-ENTITY target"}]}))["id"]
+            a.kg_other_id = (await _send(http, "POST", kg + "/entities", {
+                "name": "A-KG-ENTITY kubernetes clusters", "entity_type": "system"}))["id"]
+            await _send(http, "POST", kg + "/dedup/scan", {})
+            a.kg_candidate_id = (await _ok(await http.get(kg + "/dedup")))["candidates"][0]["id"]
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -308,6 +337,8 @@ async def _snapshot(world: World) -> dict[str, Any]:
             f"/v1/chat/sessions/{a.session_key}/history/follow", "/v1/traces", f"/v1/traces/{a.trace_id}",
             "/v1/memory/documents", f"/v1/agents/{a.agent_id}/memory/chunks",
             f"/v1/agents/{a.agent_id}/memory/documents/a-memory/notes.md?user_id=alice",
+            f"/v1/agents/{a.agent_id}/kg/graph", f"/v1/agents/{a.agent_id}/kg/dedup",
+            f"/v1/agents/{a.agent_id}/kg/stats", f"/v1/agents/{a.agent_id}/episodic",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
