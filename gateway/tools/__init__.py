@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from clawgate.services.kg import KnowledgeGraphService
     from clawgate.services.memory import MemoryService
 
-__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
+__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register", "text_arg"]
 
 
 class ToolError(Exception):
@@ -38,6 +38,14 @@ class ToolContext:
     message_count: int = 0
     memory: MemoryService | None = None  # the agent's memory (tools in clawgate.tools.memory)
     kg: KnowledgeGraphService | None = None  # its knowledge graph (tools in clawgate.tools.kg)
+
+
+def text_arg(args: dict[str, Any], name: str) -> str:
+    """The string argument ``name`` of a tool call. Raises: ToolError when it is missing or blank."""
+    value = args.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ToolError(f"{name} must be a non-empty string")
+    return value
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]

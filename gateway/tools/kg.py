@@ -12,7 +12,7 @@ from uuid import UUID
 from clawgate.errors import GatewayError
 from clawgate.services.kg import MAX_DEPTH, KnowledgeGraphService
 from clawgate.store.kg import Entity
-from clawgate.tools import ToolContext, ToolError, register
+from clawgate.tools import ToolContext, ToolError, register, text_arg
 
 __all__ = ["kg_search", "kg_traverse"]
 
@@ -23,13 +23,6 @@ def _graph(ctx: ToolContext) -> KnowledgeGraphService:
     if ctx.kg is None:
         raise ToolError("the knowledge graph is not available in this run")
     return ctx.kg
-
-
-def _text(args: dict[str, Any], name: str) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ToolError(f"{name} must be a non-empty string")
-    return value.strip()
 
 
 def _line(entity: Entity) -> str:
@@ -51,7 +44,7 @@ async def kg_search(ctx: ToolContext, args: dict[str, Any]) -> str:
     kind = args.get("entity_type")
     try:
         hits, mode = await _graph(ctx).search_agent(
-            ctx.tenant_id, ctx.agent_id, ctx.user_id, _text(args, "query")[:4000],
+            ctx.tenant_id, ctx.agent_id, ctx.user_id, text_arg(args, "query").strip()[:4000],
             [kind.strip().lower()] if isinstance(kind, str) and kind.strip() else None,
             count if isinstance(count, int) and 1 <= count <= 20 else 8,
         )  # fmt: skip
@@ -71,7 +64,7 @@ async def kg_search(ctx: ToolContext, args: dict[str, Any]) -> str:
         "depth": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH, "description": "Default 2"}}},
 )  # fmt: skip
 async def kg_traverse(ctx: ToolContext, args: dict[str, Any]) -> str:
-    graph, ref = _graph(ctx), _text(args, "entity")
+    graph, ref = _graph(ctx), text_arg(args, "entity").strip()
     depth = args.get("depth")
     try:
         start = UUID(ref)
