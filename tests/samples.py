@@ -35,6 +35,8 @@ def _sample(t: mi.Type) -> Any:
         return t.ge if t.ge is not None else 0.0
     if isinstance(t, mi.BoolType):
         return False
+    if isinstance(t, mi.UUIDType):
+        return "00000000-0000-4000-8000-000000000000"
     if isinstance(t, mi.LiteralType):
         return t.values[0]
     if isinstance(t, mi.ListType):
