@@ -19,6 +19,7 @@ from clawgate.services.kg import name_pairs
 from tests.conftest import ServerFactory
 from tests.http.helpers import assert_error, with_key
 from tests.runtime.conftest import ChatSetup, chat_setup
+from tests.support import GATEWAY_TOKEN
 from tests.upstream import Reply
 
 KG = "/v1/agents/helper/kg"
@@ -283,6 +284,33 @@ class TestDedup:
         assert_error(itself, 400, "INVALID_REQUEST")
         assert_error(nothing, 400, "INVALID_REQUEST")
         assert still["name"] == "Shared name"
+
+    async def test_merge_across_tenants_is_impossible(self, graph: ChatSetup) -> None:
+        """Tenant B's agent of the same key cannot merge, link or read tenant A's entity by id."""
+        async with graph.admin() as http:
+            tenant = await _ok(
+                await http.post("/v1/tenants", json={"name": "Tenant B", "slug": "tenant-b"}), 201
+            )
+            mine = await _put(http, "Mine")
+        async with graph.server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner",
+                                                              "X-GoClaw-Tenant-Id": tenant["id"]}) as b:  # fmt: skip
+            await _ok(
+                await b.post("/v1/providers", json={"name": "up", "api_base": graph.upstream.base_url}), 201
+            )
+            await _ok(
+                await b.post("/v1/agents", json={"agent_key": "helper", "provider": "up", "model": "m"}), 201
+            )
+            theirs = await _put(b, "Theirs")
+            merge = await b.post(f"{KG}/merge", json={"target_id": theirs["id"], "source_id": mine["id"]})
+            link = await b.post(f"{KG}/entities", json={"name": "Theirs", "entity_type": "person",
+                                "relations": [{"relation_type": "knows", "target_id": mine["id"]}]})  # fmt: skip
+            read = await b.get(f"{KG}/entities/{mine['id']}")
+        async with graph.admin() as http:
+            back = await http.post(f"{KG}/merge", json={"target_id": mine["id"], "source_id": theirs["id"]})
+            kept = await _ok(await http.get(f"{KG}/entities/{mine['id']}"))
+        for res in (merge, link, read, back):
+            assert_error(res, 404, "NOT_FOUND")
+        assert kept["relations"] == []
 
 
 class TestExtract:
