@@ -35,6 +35,7 @@ from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
+from clawgate.services.reindex import Reindexer
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
@@ -184,6 +185,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     memory.start()
     kg = KnowledgeGraphService(db, agents, embeddings, llm)
     episodic = EpisodicService(db, agents, embeddings)
+    reindexer = Reindexer(settings, [kg.reindex_pending, episodic.reindex_pending])
+    reindexer.start()
     runner = RunManager(settings, db, bus, llm, agents, memory, kg, episodic)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
@@ -199,7 +202,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm, episodic),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory, kg=kg, episodic=episodic,
+        embeddings=embeddings, memory=memory, kg=kg, episodic=episodic, reindexer=reindexer,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -228,6 +231,7 @@ def _limiters(live: LiveSettings) -> tuple[RateLimiter, RateLimiter, RateLimiter
 
 async def close_gateway(gateway: Gateway) -> None:
     await gateway.memory.stop()
+    await gateway.reindexer.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

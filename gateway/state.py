@@ -31,6 +31,7 @@ from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
+from clawgate.services.reindex import Reindexer
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
@@ -133,6 +134,7 @@ class Gateway:
     memory: MemoryService
     kg: KnowledgeGraphService
     episodic: EpisodicService
+    reindexer: Reindexer  # embeds graph entities and episodes left pending
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

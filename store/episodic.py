@@ -16,8 +16,8 @@ from clawgate.sql import query
 from clawgate.store._rows import many
 from clawgate.store._vectors import Scored, nearest, scored
 
-__all__ = ["Episode", "NewEpisode", "by_ids", "insert", "list_episodes", "recalled", "search_text",
-           "search_vector", "set_embedding"]  # fmt: skip
+__all__ = ["Episode", "NewEpisode", "by_ids", "insert", "list_episodes", "pending", "pending_tenants", "recalled",
+           "search_text", "search_vector", "set_embedding"]  # fmt: skip
 
 
 class Episode(Struct, kw_only=True):
@@ -111,3 +111,16 @@ async def search_vector(
 async def recalled(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]) -> None:
     """Count a recall of each summary (GoClaw's recall tracking)."""
     await conn.execute(query("episodic.recalled"), tenant_id, list(ids))
+
+
+async def pending_tenants(conn: asyncpg.Connection, embedder: str) -> list[UUID]:
+    """The tenants with summaries to embed for ``embedder`` (for the background indexer)."""
+    return [r["tenant_id"] for r in await conn.fetch(query("episodic.pending_tenants"), embedder)]
+
+
+async def pending(
+    conn: asyncpg.Connection, tenant_id: UUID, embedder: str, limit: int
+) -> list[tuple[UUID, str]]:
+    """(id, summary) of summaries never embedded, or by another embedder than ``embedder``."""
+    rows = await conn.fetch(query("episodic.pending"), tenant_id, embedder, limit)
+    return [(r["id"], r["summary"]) for r in rows]

@@ -42,6 +42,8 @@ __all__ = [
     "list_entities",
     "lock_entities",
     "merge",
+    "pending_entities",
+    "pending_tenants",
     "relations_among",
     "relations_of",
     "search_text",
@@ -348,3 +350,15 @@ async def merge(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, sourc
     await conn.execute(query("kg.merge_fields"), tenant_id, agent_id, source, target)
     await conn.execute(query("kg.entity_delete"), tenant_id, agent_id, source)
     return moved
+
+
+async def pending_tenants(conn: asyncpg.Connection, embedder: str) -> list[UUID]:
+    """The tenants with entities to embed for ``embedder`` (for the background indexer)."""
+    return [r["tenant_id"] for r in await conn.fetch(query("kg.pending_tenants"), embedder)]
+
+
+async def pending_entities(
+    conn: asyncpg.Connection, tenant_id: UUID, embedder: str, limit: int
+) -> list[Entity]:
+    """Entities never embedded, or embedded by another embedder than ``embedder``, oldest first."""
+    return many(await conn.fetch(query("kg.pending_entities"), tenant_id, embedder, limit), Entity)

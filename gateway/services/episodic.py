@@ -16,12 +16,11 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.embedders import EmbedderError
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal
 from clawgate.services.agents import AgentService
 from clawgate.services.embeddings import EmbeddingService
-from clawgate.services.hybrid import fuse, query_vector
+from clawgate.services.hybrid import embed_rows, fuse, query_vector
 from clawgate.services.memory import reader_of
 from clawgate.store import Database, episodic
 from clawgate.store.episodic import Episode, NewEpisode
@@ -32,6 +31,7 @@ __all__ = ["EpisodeHit", "EpisodeList", "EpisodicSearchBody", "EpisodicSearchRes
 log = structlog.get_logger("clawgate.episodic")
 
 TEXT_WEIGHT, VECTOR_WEIGHT = 0.4, 0.6
+_REINDEX_BATCH = 100
 
 
 class EpisodicSearchBody(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -86,16 +86,27 @@ class EpisodicService:
         try:
             async with self._db.transaction() as conn:
                 episode_id = await episodic.insert(conn, tenant_id, new)
-            if episode_id is None:
-                return  # another process wrote this compaction's episode
-            embedder = await self._embeddings.for_memory(tenant_id)
-            if embedder is None:
-                return
-            vector = (await self._embeddings.embed_documents(tenant_id, embedder, [summary]))[0]
-            async with self._db.transaction() as conn:
-                await episodic.set_embedding(conn, tenant_id, episode_id, embedder.name, vector)
-        except (GatewayError, EmbedderError) as exc:
+        except GatewayError as exc:
             log.warning("episodic.record_failed", session_key=session_key, error=str(exc))
+            return
+        if episode_id is not None:  # else another process wrote this compaction's episode
+            await embed_rows(
+                self._embeddings, self._db, tenant_id, [(episode_id, summary)], episodic.set_embedding
+            )
+
+    async def reindex_pending(self, embedder: str) -> int:
+        """Embed the summaries left without a vector of ``embedder``, tenant by tenant, a batch
+        each. Returns: how many were embedded."""
+        async with self._db.connection() as conn:
+            tenants = await episodic.pending_tenants(conn, embedder)
+        done = 0
+        for tenant_id in tenants:
+            async with self._db.connection() as conn:
+                rows = await episodic.pending(conn, tenant_id, embedder, _REINDEX_BATCH)
+            done += await embed_rows(
+                self._embeddings, self._db, tenant_id, rows, episodic.set_embedding, embedder
+            )
+        return done
 
     async def list_episodes(
         self, who: Principal, agent_ref: str, user_id: str | None, limit: int, offset: int

@@ -1,12 +1,13 @@
-"""What the knowledge-graph and episodic searches share: the query's vector (or why there is none)
-and GoClaw's weighted linear fusion of a full-text and a vector side (reference section 6.2).
+"""What the knowledge graph and the episodic summaries share: embedding their rows (through the
+memory's embedder and its cache), the query's vector (or why there is none), and GoClaw's weighted
+linear fusion of a full-text and a vector side (reference section 6.2).
 
 Memory keeps its own fusion (per-user boost, dedup by line range): ``services/memory.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -14,10 +15,15 @@ import numpy as np
 import structlog
 
 from clawgate.embedders import Embedder, EmbedderError
+from clawgate.errors import GatewayError
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.store import Database, DbConnection
 from clawgate.store._vectors import Scored
 
-__all__ = ["QueryVector", "fuse", "query_vector"]
+__all__ = ["QueryVector", "SetEmbedding", "embed_rows", "fuse", "query_vector"]
+
+SetEmbedding = Callable[[DbConnection, UUID, UUID, str, np.ndarray[Any, Any]], Awaitable[None]]
+"""A store function writing one row's vector: (conn, tenant_id, row id, embedder name, vector)."""
 
 log = structlog.get_logger("clawgate.search")
 
@@ -43,6 +49,31 @@ async def query_vector(embeddings: EmbeddingService, tenant_id: UUID, text: str)
         log.warning("search.query_embed_failed", embedder=embedder.name, error=str(exc))
         return QueryVector(None, None, f"the embedder {embedder.name} failed: {exc}")
     return QueryVector(embedder, vector, "")
+
+
+async def embed_rows(
+    embeddings: EmbeddingService,
+    db: Database,
+    tenant_id: UUID,
+    rows: Sequence[tuple[UUID, str]],
+    store: SetEmbedding,
+    only: str = "",
+) -> int:
+    """Embed the texts of ``rows`` (id, text) as documents and ``store`` each vector; best effort:
+    with no embedder (or not the one named ``only``), or one that fails, nothing is written and the
+    rows wait for the background indexer. Returns: how many were embedded."""
+    embedder = await embeddings.for_memory(tenant_id)
+    if embedder is None or not rows or (only and embedder.name != only):
+        return 0
+    try:
+        vectors = await embeddings.embed_documents(tenant_id, embedder, [text for _, text in rows])
+        async with db.transaction() as conn:
+            for (row_id, _), vector in zip(rows, vectors, strict=True):
+                await store(conn, tenant_id, row_id, embedder.name, vector)
+    except (EmbedderError, GatewayError) as exc:
+        log.warning("search.embed_failed", embedder=embedder.name, rows=len(rows), error=str(exc))
+        return 0
+    return len(rows)
 
 
 def _by_max(hits: Sequence[Scored]) -> list[Scored]:

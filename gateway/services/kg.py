@@ -20,7 +20,6 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.embedders import EmbedderError
 from clawgate.errors import NotFound, UpstreamError, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ChatMessage, ChatRequest
@@ -28,7 +27,7 @@ from clawgate.runtime.llm import LLMResolver
 from clawgate.services import require
 from clawgate.services.agents import AgentService
 from clawgate.services.embeddings import EmbeddingService
-from clawgate.services.hybrid import fuse, query_vector
+from clawgate.services.hybrid import embed_rows, fuse, query_vector
 from clawgate.services.memory import owner_of, reader_of
 from clawgate.store import Database, kg
 from clawgate.store.kg import DedupCandidate, Entity, EntityFields, GraphStats, Relation, TraversalHit
@@ -62,6 +61,7 @@ MIN_SCORE = 0.35  # as memory search's default: the nearest vectors of an unrela
 MAX_DEPTH = 3
 EMBEDDING_THRESHOLD, NAME_THRESHOLD = 0.90, 0.85
 _SCAN_LIMIT = 5000  # entities one dedup scan compares
+_REINDEX_BATCH = 100
 _EXTRACT_MAX_CHARS = 50_000
 
 UserId = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -281,21 +281,22 @@ class KnowledgeGraphService:
     async def _agent(self, who: Principal, ref: str) -> AgentRow:
         return await self._agents.get(who, ref)
 
-    async def _embed(self, tenant_id: UUID, entities: list[Entity]) -> None:
-        """Embed ``entities`` (best effort: an embedder that is down leaves them to words)."""
-        embedder = await self._embeddings.for_memory(tenant_id)
-        if embedder is None or not entities:
-            return
-        try:
-            vectors = await self._embeddings.embed_documents(
-                tenant_id, embedder, [_embed_text(e) for e in entities]
-            )
-        except EmbedderError as exc:
-            log.warning("kg.embed_failed", embedder=embedder.name, error=str(exc))
-            return
-        async with self._db.transaction() as conn:
-            for entity, vector in zip(entities, vectors, strict=True):
-                await kg.set_embedding(conn, tenant_id, entity.id, embedder.name, vector)
+    async def _embed(self, tenant_id: UUID, entities: list[Entity], only: str = "") -> int:
+        """Embed ``entities`` (best effort: an embedder that is down leaves them to the indexer)."""
+        rows = [(e.id, _embed_text(e)) for e in entities]
+        return await embed_rows(self._embeddings, self._db, tenant_id, rows, kg.set_embedding, only)
+
+    async def reindex_pending(self, embedder: str) -> int:
+        """Embed the entities left without a vector of ``embedder`` (it was down, or another one
+        made theirs), tenant by tenant, a batch each. Returns: how many were embedded."""
+        async with self._db.connection() as conn:
+            tenants = await kg.pending_tenants(conn, embedder)
+        done = 0
+        for tenant_id in tenants:
+            async with self._db.connection() as conn:
+                entities = await kg.pending_entities(conn, tenant_id, embedder, _REINDEX_BATCH)
+            done += await self._embed(tenant_id, entities, embedder)
+        return done
 
     async def _detail(self, tenant_id: UUID, entity: Entity, reader: str | None) -> EntityDetail:
         async with self._db.connection() as conn:

@@ -78,3 +78,17 @@ UPDATE episodic_summaries
        last_recalled_at = now()
  WHERE tenant_id = $1
    AND id        = ANY($2::uuid[]);
+
+-- name: pending_tenants
+-- The tenants with summaries to embed for embedder $1 (never embedded, or by another embedder).
+SELECT DISTINCT s.tenant_id
+  FROM episodic_summaries AS s
+ WHERE s.embedder <> $1;
+
+-- name: pending
+SELECT s.id, s.summary
+  FROM episodic_summaries AS s
+ WHERE s.tenant_id = $1
+   AND s.embedder <> $2
+ ORDER BY s.created_at
+ LIMIT $3;

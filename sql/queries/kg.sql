@@ -346,3 +346,18 @@ UPDATE kg_entities AS k
    AND k.id        = $4
    AND s.tenant_id = $1
    AND s.id        = $3;
+
+-- name: pending_tenants
+-- The tenants with entities to embed for embedder $1 (never embedded, or by another embedder).
+SELECT DISTINCT e.tenant_id
+  FROM kg_entities AS e
+ WHERE e.embedder <> $1;
+
+-- name: pending_entities
+SELECT e.id, e.agent_id, e.user_id, e.external_id, e.name, e.entity_type, e.description, e.properties,
+       e.source_id, e.confidence, e.embedder, e.valid_from, e.valid_until, e.created_at, e.updated_at
+  FROM kg_entities AS e
+ WHERE e.tenant_id = $1
+   AND e.embedder <> $2
+ ORDER BY e.updated_at
+ LIMIT $3;

@@ -7,6 +7,7 @@ embeds (``word_vector``: texts sharing words are near)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -423,3 +424,33 @@ class TestTools:
         assert answer["content"] == "Alice works at Acme."
         assert "Alice [person]" in results[0]
         assert "-~works_at-> Alice" in results[-1]
+
+
+class TestEmbedderDown:
+    async def test_entities_are_kept_found_by_words_and_embedded_later(
+        self, make_server: ServerFactory
+    ) -> None:
+        """With the embedding endpoint down an entity is stored and found by words; once it answers,
+        the background indexer embeds it and search is hybrid again."""
+        async with chat_setup(
+            make_server, memory__embedding_provider="up", memory__embedding_model="stand-in-embed",
+            memory__reindex_interval_seconds=0.2,
+        ) as chat:  # fmt: skip
+            chat.upstream.embeddings_down = True
+            async with chat.admin() as http:
+                stored = await _put(http, "Postgres", "technology", description="relational database")
+                down = await _ok(await http.get(f"{KG}/entities", params={"q": "database"}))
+                chat.upstream.embeddings_down = False
+                got: dict[str, Any] = {}
+                for _ in range(100):
+                    got = await _ok(await http.get(f"{KG}/entities/{stored['id']}"))
+                    if got["embedder"]:
+                        break
+                    await asyncio.sleep(0.05)
+                up = await _ok(await http.get(f"{KG}/entities", params={"q": "database"}))
+        assert stored["embedder"] == ""
+        assert down["search_mode"] == "fulltext"
+        assert [e["name"] for e in down["entities"]] == ["Postgres"]
+        assert got["embedder"] == "up/stand-in-embed"
+        assert up["search_mode"] == "hybrid"
+        assert [e["name"] for e in up["entities"]] == ["Postgres"]

@@ -126,3 +126,32 @@ class TestEpisodes:
         assert episodes[0]["user_id"] == "alice"
         assert "zanzibar" in episodes[0]["summary"]  # the stand-in echoes what it was asked to summarise
         assert [r["id"] for r in found["results"]] == [episodes[0]["id"]]
+
+
+async def test_a_summary_written_while_the_embedder_is_down_is_embedded_later(
+    make_server: ServerFactory,
+) -> None:
+    """The summary is kept and found by words while the embedding endpoint is down; the background
+    indexer embeds it once the endpoint answers."""
+    async with chat_setup(
+        make_server, memory__embedding_provider="up", memory__embedding_model="stand-in-embed",
+        memory__reindex_interval_seconds=0.2,
+    ) as chat:  # fmt: skip
+        chat.upstream.embeddings_down = True
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            await _compacted(chat, ws, "agent:helper:ws:direct:docker", DOCKER)
+        async with chat.admin() as http:
+            down = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "docker image"}))
+            chat.upstream.embeddings_down = False
+            episodes: list[dict[str, Any]] = []
+            for _ in range(100):
+                episodes = (await _ok(await http.get(EPISODIC)))["episodes"]
+                if episodes[0]["embedder"]:
+                    break
+                await asyncio.sleep(0.05)
+            up = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "docker image"}))
+    assert down["search_mode"] == "fulltext"
+    assert [r["summary"] for r in down["results"]] == [DOCKER]
+    assert episodes[0]["embedder"] == "up/stand-in-embed"
+    assert up["search_mode"] == "hybrid"
+    assert [r["summary"] for r in up["results"]] == [DOCKER]

