@@ -27,6 +27,7 @@ from clawgate.runtime.runs import RunManager
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
+from clawgate.services.background import BackgroundRounds
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.embeddings import EmbeddingService
@@ -35,7 +36,6 @@ from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
-from clawgate.services.reindex import Reindexer
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
@@ -184,9 +184,11 @@ async def build_gateway(settings: Settings) -> Gateway:
     memory = MemoryService(settings, db, agents, embeddings)
     memory.start()
     kg = KnowledgeGraphService(db, agents, embeddings, llm)
-    episodic = EpisodicService(db, agents, embeddings)
-    reindexer = Reindexer(settings, [kg.reindex_pending, episodic.reindex_pending])
-    reindexer.start()
+    episodic = EpisodicService(db, agents, embeddings, llm)
+    rounds = BackgroundRounds(
+        settings, [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle]
+    )
+    rounds.start()
     runner = RunManager(settings, db, bus, llm, agents, memory, kg, episodic)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
@@ -202,7 +204,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm, episodic),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory, kg=kg, episodic=episodic, reindexer=reindexer,
+        embeddings=embeddings, memory=memory, kg=kg, episodic=episodic, rounds=rounds,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -231,7 +233,7 @@ def _limiters(live: LiveSettings) -> tuple[RateLimiter, RateLimiter, RateLimiter
 
 async def close_gateway(gateway: Gateway) -> None:
     await gateway.memory.stop()
-    await gateway.reindexer.stop()
+    await gateway.rounds.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

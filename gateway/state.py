@@ -23,6 +23,7 @@ from clawgate.runtime.runs import RunManager
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
+from clawgate.services.background import BackgroundRounds
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.embeddings import EmbeddingService
@@ -31,7 +32,6 @@ from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
-from clawgate.services.reindex import Reindexer
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
@@ -134,7 +134,7 @@ class Gateway:
     memory: MemoryService
     kg: KnowledgeGraphService
     episodic: EpisodicService
-    reindexer: Reindexer  # embeds graph entities and episodes left pending
+    rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

@@ -16,7 +16,7 @@ from clawgate.sql import query
 from clawgate.store._rows import many
 from clawgate.store._vectors import Scored, nearest, scored
 
-__all__ = ["Episode", "NewEpisode", "by_ids", "insert", "list_episodes", "pending", "pending_tenants", "recalled",
+__all__ = ["Episode", "IdleSession", "NewEpisode", "by_ids", "idle_sessions", "insert", "list_episodes", "pending", "pending_tenants", "recalled",
            "search_text", "search_vector", "set_embedding"]  # fmt: skip
 
 
@@ -41,6 +41,17 @@ class Episode(Struct, kw_only=True):
     last_recalled_at: datetime | None
     embedder: str
     created_at: datetime
+
+
+class IdleSession(Struct, kw_only=True):
+    tenant_id: UUID
+    id: UUID
+    session_key: str
+    agent_id: UUID
+    user_id: str
+    summary: str
+    context_start: int
+    message_count: int
 
 
 class NewEpisode(Struct, kw_only=True):
@@ -124,3 +135,12 @@ async def pending(
     """(id, summary) of summaries never embedded, or by another embedder than ``embedder``."""
     rows = await conn.fetch(query("episodic.pending"), tenant_id, embedder, limit)
     return [(r["id"], r["summary"]) for r in rows]
+
+
+async def idle_sessions(
+    conn: asyncpg.Connection, default_minutes: float, min_messages: int, limit: int
+) -> list[IdleSession]:
+    """Sessions (of every tenant) quiet for their agent's idle time with ``min_messages`` in
+    context and no idle episode of their present state: the idle sweep's work list."""
+    rows = await conn.fetch(query("episodic.idle_sessions"), default_minutes, min_messages, limit)
+    return many(rows, IdleSession)

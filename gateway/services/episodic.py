@@ -2,7 +2,8 @@
 by later sessions (GoClaw's ``/v1/agents/{id}/episodic`` and its search).
 
 A summary is written when a session is compacted (after a run, ``clawgate.runtime.upkeep``, or by
-``sessions.compact``), once per compacted range however many processes try; it is embedded by the
+``sessions.compact``), or after it has been idle (``summarize_idle``, a background round), once per
+compacted range or idle state however many processes try; it is embedded by the
 memory's embedder (through its cache) when that works, and is found by words meanwhile. Search is
 GoClaw's: full-text rank and vector similarity each divided by its best, then 0.4 / 0.6.
 """
@@ -18,11 +19,13 @@ from msgspec import Meta, Struct
 
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal
+from clawgate.runtime.compaction import summarize
+from clawgate.runtime.llm import LLMResolver
 from clawgate.services.agents import AgentService
 from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.hybrid import embed_rows, fuse, query_vector
 from clawgate.services.memory import reader_of
-from clawgate.store import Database, episodic
+from clawgate.store import Database, agents, episodic, sessions
 from clawgate.store.episodic import Episode, NewEpisode
 from clawgate.store.types import MessageRow
 
@@ -31,7 +34,10 @@ __all__ = ["EpisodeHit", "EpisodeList", "EpisodicSearchBody", "EpisodicSearchRes
 log = structlog.get_logger("clawgate.episodic")
 
 TEXT_WEIGHT, VECTOR_WEIGHT = 0.4, 0.6
+IDLE_MINUTES = 30.0  # a session quiet this long is summarised (agent's compaction_config.episodicIdleMinutes)
+IDLE_MIN_MESSAGES = 4  # and only with this many messages in context
 _REINDEX_BATCH = 100
+_IDLE_BATCH = 5  # sessions summarised per round (each is a model call)
 
 
 class EpisodicSearchBody(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -58,10 +64,13 @@ class EpisodicSearchResult(Struct, kw_only=True):
 
 
 class EpisodicService:
-    def __init__(self, db: Database, agents: AgentService, embeddings: EmbeddingService) -> None:
+    def __init__(
+        self, db: Database, agents: AgentService, embeddings: EmbeddingService, llm: LLMResolver
+    ) -> None:
         self._db = db
         self._agents = agents
         self._embeddings = embeddings
+        self._llm = llm
 
     async def record(
         self,
@@ -72,6 +81,7 @@ class EpisodicService:
         summary: str,
         rows: list[MessageRow],
         source_id: str,
+        source_type: str = "compaction",
     ) -> None:
         """Keep ``summary`` of the messages ``rows`` of a session (the range ``source_id`` names),
         then embed it. Never raises: a compaction does not fail for its episode (logged)."""
@@ -79,7 +89,7 @@ class EpisodicService:
             return
         new = NewEpisode(
             agent_id=agent_id, user_id=user_id, session_key=session_key, summary=summary,
-            l0_abstract=" ".join(summary.split())[:200], source_id=source_id,
+            l0_abstract=" ".join(summary.split())[:200], source_id=source_id, source_type=source_type,
             turn_count=sum(1 for r in rows if r.role == "user"), token_count=len(summary) // 4,
             started_at=rows[0].created_at if rows else None, ended_at=rows[-1].created_at if rows else None,
         )  # fmt: skip
@@ -97,6 +107,8 @@ class EpisodicService:
     async def reindex_pending(self, embedder: str) -> int:
         """Embed the summaries left without a vector of ``embedder``, tenant by tenant, a batch
         each. Returns: how many were embedded."""
+        if not embedder:
+            return 0
         async with self._db.connection() as conn:
             tenants = await episodic.pending_tenants(conn, embedder)
         done = 0
@@ -106,6 +118,32 @@ class EpisodicService:
             done += await embed_rows(
                 self._embeddings, self._db, tenant_id, rows, episodic.set_embedding, embedder
             )
+        return done
+
+    async def summarize_idle(self, _embedder: str = "") -> int:
+        """Summarise sessions that went quiet (``IDLE_MINUTES``, or the agent's
+        ``compaction_config.episodicIdleMinutes``; 0: never) with the agent's model, as compaction
+        does, and keep each summary once per state of the session (a later idle spell after more
+        messages gives another). The session itself is not changed. Returns: how many were kept."""
+        async with self._db.connection() as conn:
+            idle = await episodic.idle_sessions(conn, IDLE_MINUTES, IDLE_MIN_MESSAGES, _IDLE_BATCH)
+        done = 0
+        for s in idle:
+            try:
+                async with self._db.connection() as conn:
+                    agent = await agents.get(conn, s.tenant_id, s.agent_id)
+                    rows = await sessions.messages(conn, s.tenant_id, s.id, start=s.context_start)
+                if agent is None:
+                    continue
+                summary = await summarize((await self._llm.targets(agent))[0], rows, s.summary)
+            except GatewayError as exc:  # no provider, the provider failed, the database is away
+                log.warning("episodic.idle_summary_failed", session_key=s.session_key, error=str(exc))
+                continue
+            source = f"{s.id}:idle:{s.message_count}"
+            await self.record(
+                s.tenant_id, s.agent_id, s.user_id, s.session_key, summary, rows, source, "idle"
+            )
+            done += 1
         return done
 
     async def list_episodes(

@@ -289,6 +289,8 @@ class KnowledgeGraphService:
     async def reindex_pending(self, embedder: str) -> int:
         """Embed the entities left without a vector of ``embedder`` (it was down, or another one
         made theirs), tenant by tenant, a batch each. Returns: how many were embedded."""
+        if not embedder:
+            return 0
         async with self._db.connection() as conn:
             tenants = await kg.pending_tenants(conn, embedder)
         done = 0

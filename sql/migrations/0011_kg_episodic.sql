@@ -106,3 +106,6 @@ CREATE INDEX episodic_summaries_scope_idx ON episodic_summaries (tenant_id, agen
 CREATE INDEX episodic_summaries_tsv_idx ON episodic_summaries USING gin (search_vector);
 CREATE INDEX episodic_summaries_embedding_384h_idx ON episodic_summaries
  USING hnsw ((embedding::halfvec(384)) halfvec_cosine_ops) WHERE dims = 384;
+
+-- The idle-session sweep reads sessions by their last change (episodic summaries of idle sessions).
+CREATE INDEX sessions_updated_idx ON sessions (updated_at);

@@ -92,3 +92,26 @@ SELECT s.id, s.summary
    AND s.embedder <> $2
  ORDER BY s.created_at
  LIMIT $3;
+
+-- name: idle_sessions
+-- Sessions of the last 7 days quiet for their agent's idle time (compaction_config.episodicIdleMinutes,
+-- else $1 minutes; 0 turns it off), with at least $2 messages in context, whose present state has no
+-- idle episode yet: the sweep's work list, oldest first (every tenant's; each row names its tenant).
+SELECT s.tenant_id, s.id, s.session_key, s.agent_id, s.user_id, s.summary, s.context_start, s.message_count
+  FROM sessions AS s
+  JOIN agents   AS a ON a.tenant_id = s.tenant_id AND a.id = s.agent_id AND a.deleted_at IS NULL
+ CROSS JOIN LATERAL (
+       SELECT CASE WHEN jsonb_typeof(a.compaction_config -> 'episodicIdleMinutes') = 'number'
+                   THEN (a.compaction_config ->> 'episodicIdleMinutes')::float8
+                   ELSE $1::float8 END AS minutes) AS idle
+ WHERE s.updated_at > now() - interval '7 days'
+   AND idle.minutes > 0
+   AND s.updated_at < now() - make_interval(secs => idle.minutes * 60)
+   AND s.message_count - s.context_start >= $2
+   AND NOT EXISTS (SELECT 1
+                     FROM episodic_summaries AS e
+                    WHERE e.tenant_id = s.tenant_id
+                      AND e.agent_id  = s.agent_id
+                      AND e.source_id = s.id::text || ':idle:' || s.message_count)
+ ORDER BY s.updated_at
+ LIMIT $3;

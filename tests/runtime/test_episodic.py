@@ -155,3 +155,36 @@ async def test_a_summary_written_while_the_embedder_is_down_is_embedded_later(
     assert episodes[0]["embedder"] == "up/stand-in-embed"
     assert up["search_mode"] == "hybrid"
     assert [r["summary"] for r in up["results"]] == [DOCKER]
+
+
+async def test_an_idle_session_is_summarised_once(make_server: ServerFactory) -> None:
+    """A session quiet for its agent's idle time (``compaction_config.episodicIdleMinutes``) gets an
+    episode written by the agent's model, once for that state; the session itself is unchanged."""
+    async with chat_setup(
+        make_server, agent={"compaction_config": {"episodicIdleMinutes": 0.005}},
+        memory__embedding_provider="up", memory__embedding_model="stand-in-embed",
+        memory__reindex_interval_seconds=0.2,
+    ) as chat:  # fmt: skip
+        key = "agent:helper:ws:direct:quiet"
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            for text in ("my cat is called Mochi", "she likes tuna"):
+                await ws.ok("chat.send", {"message": text, "sessionKey": key})
+            async with chat.admin() as http:
+                episodes: list[dict[str, Any]] = []
+                for _ in range(200):
+                    episodes = (await _ok(await http.get(EPISODIC)))["episodes"]
+                    if episodes:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.6)  # rounds go on: the same state is not summarised again
+                again = (await _ok(await http.get(EPISODIC)))["episodes"]
+                found = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "Mochi the cat"}))
+            history = await ws.ok("chat.history", {"sessionKey": key})
+    assert len(episodes) == 1
+    assert episodes[0]["source_type"] == "idle"
+    assert episodes[0]["session_key"] == key
+    assert episodes[0]["turn_count"] == 2
+    assert "Mochi" in episodes[0]["summary"]  # the stand-in echoes the conversation it was asked about
+    assert [e["id"] for e in again] == [episodes[0]["id"]]
+    assert [r["id"] for r in found["results"]] == [episodes[0]["id"]]
+    assert not history["summary"]
