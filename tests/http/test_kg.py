@@ -261,6 +261,29 @@ class TestDedup:
         assert pending["candidates"] == []
         assert [c["id"] for c in dismissed["candidates"]] == [pair["id"]]
 
+    async def test_concurrent_merges_and_upserts_are_decided_in_postgres(self, graph: ChatSetup) -> None:
+        """Two merges of one entity into two others at once: one wins with its relations, the other
+        finds it gone; ten simultaneous upserts of one name and type make one entity."""
+        async with graph.admin() as http:
+            source = await _put(http, "Source", relations=[{"relation_type": "knows", "target_name": "Zed"}])
+            one, two = await _put(http, "Target one"), await _put(http, "Target two")
+            merges = await asyncio.gather(*(
+                http.post(f"{KG}/merge", json={"target_id": t["id"], "source_id": source["id"]}) for t in (one, two)
+            ))  # fmt: skip
+            upserts = await asyncio.gather(*(
+                http.post(f"{KG}/entities", json={"name": "Same", "entity_type": "person", "description": f"v{i}"})
+                for i in range(10)
+            ))  # fmt: skip
+            listed = await _ok(await http.get(f"{KG}/entities", params={"entity_type": "person"}))
+        assert sorted(m.status_code for m in merges) == [200, 404]
+        won = next(m.json() for m in merges if m.status_code == 200)
+        assert [(r["relation_type"], r["target_name"]) for r in won["entity"]["relations"]] == [
+            ("knows", "Zed")
+        ]
+        assert {u.status_code for u in upserts} == {200}
+        assert len({u.json()["id"] for u in upserts}) == 1
+        assert [e["name"] for e in listed["entities"]].count("Same") == 1
+
     async def test_merge_across_agents_is_impossible(self, graph: ChatSetup) -> None:
         """An entity of another agent is not found for a merge (nor as a relation target), and
         nothing changes; merging an entity into itself or with no source is a 400."""
