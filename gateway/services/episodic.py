@@ -23,7 +23,7 @@ from clawgate.runtime.compaction import summarize
 from clawgate.runtime.llm import LLMResolver
 from clawgate.services.agents import AgentService
 from clawgate.services.embeddings import EmbeddingService
-from clawgate.services.hybrid import embed_rows, fuse, query_vector
+from clawgate.services.hybrid import embed_rows, fuse, query_vector, reindex
 from clawgate.services.memory import reader_of
 from clawgate.store import Database, agents, episodic, sessions
 from clawgate.store.episodic import Episode, NewEpisode
@@ -36,7 +36,6 @@ log = structlog.get_logger("clawgate.episodic")
 TEXT_WEIGHT, VECTOR_WEIGHT = 0.4, 0.6
 IDLE_MINUTES = 30.0  # a session quiet this long is summarised (agent's compaction_config.episodicIdleMinutes)
 IDLE_MIN_MESSAGES = 4  # and only with this many messages in context
-_REINDEX_BATCH = 100
 _IDLE_BATCH = 5  # sessions summarised per round (each is a model call)
 
 
@@ -105,20 +104,15 @@ class EpisodicService:
             )
 
     async def reindex_pending(self, embedder: str) -> int:
-        """Embed the summaries left without a vector of ``embedder``, tenant by tenant, a batch
-        each. Returns: how many were embedded."""
-        if not embedder:
-            return 0
-        async with self._db.connection() as conn:
-            tenants = await episodic.pending_tenants(conn, embedder)
-        done = 0
-        for tenant_id in tenants:
-            async with self._db.connection() as conn:
-                rows = await episodic.pending(conn, tenant_id, embedder, _REINDEX_BATCH)
-            done += await embed_rows(
-                self._embeddings, self._db, tenant_id, rows, episodic.set_embedding, embedder
-            )
-        return done
+        """Embed the summaries left without a vector of ``embedder`` (background rounds)."""
+        return await reindex(
+            self._embeddings,
+            self._db,
+            embedder,
+            episodic.pending_tenants,
+            episodic.pending,
+            episodic.set_embedding,
+        )
 
     async def summarize_idle(self, _embedder: str = "") -> int:
         """Summarise sessions that went quiet (``IDLE_MINUTES``, or the agent's

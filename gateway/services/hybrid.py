@@ -20,10 +20,18 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.store import Database, DbConnection
 from clawgate.store._vectors import Scored
 
-__all__ = ["QueryVector", "SetEmbedding", "embed_rows", "fuse", "query_vector"]
+__all__ = ["QueryVector", "SetEmbedding", "embed_rows", "fuse", "query_vector", "reindex"]
+
+_REINDEX_BATCH = 100
 
 SetEmbedding = Callable[[DbConnection, UUID, UUID, str, np.ndarray[Any, Any]], Awaitable[None]]
 """A store function writing one row's vector: (conn, tenant_id, row id, embedder name, vector)."""
+
+PendingTenants = Callable[[DbConnection, str], Awaitable[list[UUID]]]
+"""A store function: the tenants with rows waiting for the embedder named."""
+
+PendingRows = Callable[[DbConnection, UUID, str, int], Awaitable[list[tuple[UUID, str]]]]
+"""(conn, tenant_id, embedder name, limit) -> the (id, text) of rows waiting for that embedder."""
 
 log = structlog.get_logger("clawgate.search")
 
@@ -74,6 +82,29 @@ async def embed_rows(
         log.warning("search.embed_failed", embedder=embedder.name, rows=len(rows), error=str(exc))
         return 0
     return len(rows)
+
+
+async def reindex(
+    embeddings: EmbeddingService,
+    db: Database,
+    embedder: str,
+    tenants: PendingTenants,
+    pending: PendingRows,
+    store: SetEmbedding,
+) -> int:
+    """Embed the rows left without a vector of ``embedder`` (it was down, or another one made
+    theirs), tenant by tenant, a batch each; nothing when embeddings are off (``embedder`` "").
+    Returns: how many were embedded."""
+    if not embedder:
+        return 0
+    async with db.connection() as conn:
+        waiting = await tenants(conn, embedder)
+    done = 0
+    for tenant_id in waiting:
+        async with db.connection() as conn:
+            rows = await pending(conn, tenant_id, embedder, _REINDEX_BATCH)
+        done += await embed_rows(embeddings, db, tenant_id, rows, store, embedder)
+    return done
 
 
 def _by_max(hits: Sequence[Scored]) -> list[Scored]:

@@ -27,9 +27,9 @@ from clawgate.runtime.llm import LLMResolver
 from clawgate.services import require
 from clawgate.services.agents import AgentService
 from clawgate.services.embeddings import EmbeddingService
-from clawgate.services.hybrid import embed_rows, fuse, query_vector
+from clawgate.services.hybrid import embed_rows, fuse, query_vector, reindex
 from clawgate.services.memory import owner_of, reader_of
-from clawgate.store import Database, kg
+from clawgate.store import Database, DbConnection, kg
 from clawgate.store.kg import DedupCandidate, Entity, EntityFields, GraphStats, Relation, TraversalHit
 from clawgate.store.types import AgentRow
 
@@ -61,7 +61,6 @@ MIN_SCORE = 0.35  # as memory search's default: the nearest vectors of an unrela
 MAX_DEPTH = 3
 EMBEDDING_THRESHOLD, NAME_THRESHOLD = 0.90, 0.85
 _SCAN_LIMIT = 5000  # entities one dedup scan compares
-_REINDEX_BATCH = 100
 _EXTRACT_MAX_CHARS = 50_000
 
 UserId = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -241,6 +240,12 @@ def _embed_text(entity: Entity) -> str:
     return f"{entity.name} ({entity.entity_type}): {entity.description}".strip()
 
 
+async def _pending_texts(
+    conn: DbConnection, tenant_id: UUID, embedder: str, limit: int
+) -> list[tuple[UUID, str]]:
+    return [(e.id, _embed_text(e)) for e in await kg.pending_entities(conn, tenant_id, embedder, limit)]
+
+
 def _trigrams(name: str) -> set[str]:
     """pg_trgm's trigrams of a name: each word padded with two spaces before and one after."""
     grams: set[str] = set()
@@ -281,24 +286,16 @@ class KnowledgeGraphService:
     async def _agent(self, who: Principal, ref: str) -> AgentRow:
         return await self._agents.get(who, ref)
 
-    async def _embed(self, tenant_id: UUID, entities: list[Entity], only: str = "") -> int:
+    async def _embed(self, tenant_id: UUID, entities: list[Entity]) -> int:
         """Embed ``entities`` (best effort: an embedder that is down leaves them to the indexer)."""
         rows = [(e.id, _embed_text(e)) for e in entities]
-        return await embed_rows(self._embeddings, self._db, tenant_id, rows, kg.set_embedding, only)
+        return await embed_rows(self._embeddings, self._db, tenant_id, rows, kg.set_embedding)
 
     async def reindex_pending(self, embedder: str) -> int:
-        """Embed the entities left without a vector of ``embedder`` (it was down, or another one
-        made theirs), tenant by tenant, a batch each. Returns: how many were embedded."""
-        if not embedder:
-            return 0
-        async with self._db.connection() as conn:
-            tenants = await kg.pending_tenants(conn, embedder)
-        done = 0
-        for tenant_id in tenants:
-            async with self._db.connection() as conn:
-                entities = await kg.pending_entities(conn, tenant_id, embedder, _REINDEX_BATCH)
-            done += await self._embed(tenant_id, entities, embedder)
-        return done
+        """Embed the entities left without a vector of ``embedder`` (background rounds)."""
+        return await reindex(
+            self._embeddings, self._db, embedder, kg.pending_tenants, _pending_texts, kg.set_embedding
+        )
 
     async def _detail(self, tenant_id: UUID, entity: Entity, reader: str | None) -> EntityDetail:
         async with self._db.connection() as conn:
