@@ -17,7 +17,7 @@ import asyncpg
 import numpy as np
 from msgspec import Struct
 
-from clawgate.errors import NotFound
+from clawgate.errors import FailedPrecondition, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store._vectors import Scored, nearest, scored
@@ -278,9 +278,13 @@ async def traverse(
     limit: int,
 ) -> list[TraversalHit]:
     """Entities reachable from ``start`` within ``depth`` relations, either direction, each once at
-    its smallest depth. Call it in a transaction (a 5 s statement timeout is set for it)."""
+    its smallest depth. Call it in a transaction (a 5 s statement timeout is set for it).
+    Raises: FailedPrecondition when the walk takes longer (a very dense graph)."""
     await conn.fetchval(query("kg.traverse_settings"))
-    rows = await conn.fetch(query("kg.traverse"), tenant_id, agent_id, reader, start, depth, limit)
+    try:
+        rows = await conn.fetch(query("kg.traverse"), tenant_id, agent_id, reader, start, depth, limit)
+    except asyncpg.QueryCanceledError:
+        raise FailedPrecondition(detail="the traversal took longer than 5 s: lower max_depth") from None
     return many(rows, TraversalHit)
 
 

@@ -477,3 +477,22 @@ class TestEmbedderDown:
         assert got["embedder"] == "up/stand-in-embed"
         assert up["search_mode"] == "hybrid"
         assert [e["name"] for e in up["entities"]] == ["Postgres"]
+
+    async def test_a_runs_user_sees_only_their_own_and_shared_entities(self, graph: ChatSetup) -> None:
+        """kg_search in bob's run does not find alice's entity; kg_traverse in it cannot start there."""
+        async with graph.admin() as http:
+            secret = await _put(http, "Alice's doctor", user_id="alice", description="cardiologist in Hue")
+        graph.upstream.script(
+            Reply(tool_calls=[("kg_search", json.dumps({"query": "cardiologist doctor"}))]),
+            Reply(tool_calls=[("kg_traverse", json.dumps({"entity": secret["id"]}))]),
+            Reply(content="I don't know."),
+        )
+        async with graph.admin("bob") as http:
+            await _ok(await http.post("/v1/agents/helper/wake", json={"message": "Who is alice's doctor?",
+                                                                       "session_key": "agent:helper:bob"}))  # fmt: skip
+        results = [
+            m["content"] for t in graph.upstream.turns for m in t["messages"] if m.get("role") == "tool"
+        ]
+        assert results[0] == "no entity matches"
+        assert "not found" in results[-1]
+        assert "cardiologist" not in " ".join(results)
