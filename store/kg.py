@@ -88,6 +88,8 @@ class EntityFields(Struct, kw_only=True):
     properties: JSON | None = None
     source_id: str | None = None
     confidence: float | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 class Relation(Struct, kw_only=True):
@@ -150,6 +152,7 @@ async def upsert_entity(
     row = await conn.fetchrow(
         query("kg.entity_upsert"), tenant_id, agent_id, user, fields.name, fields.entity_type,
         fields.external_id, fields.description, fields.properties, fields.source_id, fields.confidence,
+        fields.valid_from, fields.valid_until,
     )  # fmt: skip
     return one(row, Entity)
 
@@ -236,13 +239,14 @@ async def upsert_relation(
     target_id: UUID,
     confidence: float | None,
     properties: JSON | None,
+    valid: tuple[datetime | None, datetime | None] = (None, None),
 ) -> UUID:
-    """Insert the relation or update its confidence and properties. Raises: NotFound when an end
-    is not an entity of the agent."""
+    """Insert the relation or update its confidence, properties and ``valid`` (from, until; None
+    leaves what is stored). Raises: NotFound when an end is not an entity of the agent."""
     try:
         rel_id: UUID = await conn.fetchval(
             query("kg.relation_upsert"), tenant_id, agent_id, source_id, relation_type, target_id,
-            confidence, properties,
+            confidence, properties, *valid,
         )  # fmt: skip
     except asyncpg.ForeignKeyViolationError:
         raise NotFound(kind="entity", id=f"{source_id} or {target_id}") from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -81,6 +82,8 @@ class RelationBody(Struct, kw_only=True, forbid_unknown_fields=True):
     direction: Literal["out", "in"] | None = None
     confidence: Confidence | None = None
     properties: dict[str, Any] | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None  # set: no longer current (traversal skips it)
 
 
 class EntityBody(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -91,6 +94,8 @@ class EntityBody(Struct, kw_only=True, forbid_unknown_fields=True):
     external_id: Annotated[str, Meta(max_length=255)] | None = None
     source_id: Annotated[str, Meta(max_length=255)] | None = None
     confidence: Confidence | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
     user_id: UserId | None = None
     relations: Annotated[list[RelationBody], Meta(max_length=200)] | None = None
 
@@ -313,7 +318,7 @@ class KnowledgeGraphService:
         fields = EntityFields(
             name=name, entity_type=_clean_type(body.entity_type), external_id=body.external_id,
             description=body.description, properties=body.properties, source_id=body.source_id,
-            confidence=body.confidence,
+            confidence=body.confidence, valid_from=body.valid_from, valid_until=body.valid_until,
         )  # fmt: skip
         touched: list[Entity] = []
         async with self._db.transaction() as conn:
@@ -328,7 +333,7 @@ class KnowledgeGraphService:
                 source, target = (other.id, entity.id) if rel.direction == "in" else (entity.id, other.id)
                 await kg.upsert_relation(
                     conn, who.tenant_id, agent.id, source, _clean_type(rel.relation_type), target,
-                    rel.confidence, rel.properties,
+                    rel.confidence, rel.properties, (rel.valid_from, rel.valid_until),
                 )  # fmt: skip
         await self._embed(who.tenant_id, touched)
         return await self._detail(who.tenant_id, entity, user or None)

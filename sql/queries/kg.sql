@@ -5,9 +5,9 @@
 -- name: entity_upsert
 -- NULL parameters leave what is stored (GoClaw's null = unset); a new entity gets the defaults.
 INSERT INTO kg_entities (tenant_id, agent_id, user_id, name, entity_type, external_id, description,
-                         properties, source_id, confidence)
+                         properties, source_id, confidence, valid_from, valid_until)
 VALUES ($1, $2, $3, $4, $5, coalesce($6, ''), coalesce($7, ''), coalesce($8::jsonb, '{}'), coalesce($9, ''),
-        coalesce($10::real, 1))
+        coalesce($10::real, 1), $11, $12)
     ON CONFLICT (tenant_id, agent_id, user_id, name_key, entity_type) DO UPDATE
    SET name        = excluded.name,
        external_id = coalesce($6, kg_entities.external_id),
@@ -15,6 +15,8 @@ VALUES ($1, $2, $3, $4, $5, coalesce($6, ''), coalesce($7, ''), coalesce($8::jso
        properties  = coalesce($8::jsonb, kg_entities.properties),
        source_id   = coalesce($9, kg_entities.source_id),
        confidence  = coalesce($10::real, kg_entities.confidence),
+       valid_from  = coalesce($11, kg_entities.valid_from),
+       valid_until = coalesce($12, kg_entities.valid_until),
        updated_at  = now()
 RETURNING id, agent_id, user_id, external_id, name, entity_type, description, properties, source_id,
           confidence, embedder, valid_from, valid_until, created_at, updated_at;
@@ -118,11 +120,13 @@ SELECT e.id, e.agent_id, e.user_id, e.external_id, e.name, e.entity_type, e.desc
 -- name: relation_upsert
 -- Both ends must be entities of agent $2 in tenant $1 (the foreign keys say so).
 INSERT INTO kg_relations (tenant_id, agent_id, source_entity_id, relation_type, target_entity_id, confidence,
-                          properties)
-VALUES ($1, $2, $3, $4, $5, coalesce($6::real, 1), coalesce($7::jsonb, '{}'))
+                          properties, valid_from, valid_until)
+VALUES ($1, $2, $3, $4, $5, coalesce($6::real, 1), coalesce($7::jsonb, '{}'), $8, $9)
     ON CONFLICT (tenant_id, source_entity_id, relation_type, target_entity_id) DO UPDATE
-   SET confidence = coalesce($6::real, kg_relations.confidence),
-       properties = coalesce($7::jsonb, kg_relations.properties)
+   SET confidence  = coalesce($6::real, kg_relations.confidence),
+       properties  = coalesce($7::jsonb, kg_relations.properties),
+       valid_from  = coalesce($8, kg_relations.valid_from),
+       valid_until = coalesce($9, kg_relations.valid_until)
 RETURNING id;
 
 -- name: relations_of

@@ -154,6 +154,21 @@ class TestTraverse:
         assert d["path"] == [ids["A"], ids["C"], ids["D"]]
         assert [(h["name"], h["via"]) for h in near["results"]] == [("C", "reports_to")]
 
+    async def test_a_relation_no_longer_valid_is_not_followed(self, graph: ChatSetup) -> None:
+        """A relation with ``valid_until`` set is kept and shown, but a traversal follows current
+        relations only (GoClaw's rule)."""
+        async with graph.admin() as http:
+            old = await _put(http, "Old job", "organization")
+            me = await _put(http, "Me", relations=[
+                {"relation_type": "worked_at", "target_id": old["id"], "valid_from": "2020-01-01T00:00:00Z",
+                 "valid_until": "2024-01-01T00:00:00Z"},
+                {"relation_type": "works_at", "target_name": "New job", "target_type": "organization"}])  # fmt: skip
+            walked = await _ok(await http.post(f"{KG}/traverse", json={"entity_id": me["id"]}))
+        assert [(r["relation_type"], r["valid_until"]) for r in me["relations"]] == [
+            ("worked_at", "2024-01-01T00:00:00Z"), ("works_at", None),
+        ]  # fmt: skip
+        assert [h["name"] for h in walked["results"]] == ["New job"]
+
     async def test_bad_traversals(self, graph: ChatSetup) -> None:
         """Depth over 3 (or under 1) is a 400; a start that is not an entity of the agent a 404."""
         async with graph.admin() as http:
