@@ -336,10 +336,10 @@ class KnowledgeGraphService:
                     rel.confidence, rel.properties, (rel.valid_from, rel.valid_until),
                 )  # fmt: skip
         await self._embed(who.tenant_id, touched)
-        return await self._detail(who.tenant_id, entity, user or None)
+        return await self._detail(who.tenant_id, entity, reader_of(who, body.user_id))
 
     async def _related(
-        self, conn: Any, tenant_id: UUID, agent_id: UUID, user: str, rel: RelationBody, where: str
+        self, conn: DbConnection, tenant_id: UUID, agent_id: UUID, user: str, rel: RelationBody, where: str
     ) -> Entity:
         """The other end of a relation being written: an entity the writer sees, by id, or by name
         in the writer's scope (created when missing)."""
@@ -517,7 +517,7 @@ class KnowledgeGraphService:
                 best[pair[:2]] = pair
         async with self._db.transaction() as conn:
             await kg.add_candidates(conn, who.tenant_id, agent.id, sorted(best.values()))
-            pending = (await kg.stats(conn, who.tenant_id, agent.id, None)).dedup_pending
+            pending = (await kg.stats(conn, who.tenant_id, agent.id, reader_of(who, None))).dedup_pending
         return DedupScanResult(
             scanned=len(rows), name_pairs=len(by_name), embedding_pairs=len(by_vector), pending=pending
         )

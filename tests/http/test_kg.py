@@ -418,6 +418,7 @@ class TestUsers:
             walked = await _ok(await bob.post(f"{KG}/traverse", json={"entity_id": shared["id"]}))
             into = await bob.post(f"{KG}/traverse", json={"entity_id": secret["id"]})
             office = await _ok(await bob.get(f"{KG}/entities/{shared['id']}"))
+            rewritten = await _put(bob, "Office", description="the shared office")
             delete = await bob.delete(f"{KG}/entities/{secret['id']}")
             merge = await bob.post(f"{KG}/merge", json={"target_id": shared["id"], "source_id": secret["id"]})
             stats = await _ok(await bob.get(f"{KG}/stats"))
@@ -432,6 +433,8 @@ class TestUsers:
         assert walked["results"] == []
         assert_error(into, 404, "NOT_FOUND")
         assert office["relations"] == []
+        assert rewritten["id"] == shared["id"]
+        assert rewritten["relations"] == []  # alice's relation to it stays hers
         assert_error(delete, 404, "NOT_FOUND")
         assert_error(merge, 404, "NOT_FOUND")
         assert stats["entity_count"] == 1
