@@ -6,7 +6,7 @@ The agent's provider is the loopback stand-in, which also writes the summaries a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -43,6 +43,17 @@ async def _compacted(chat: ChatSetup, ws: WsClient, key: str, summary: str) -> N
 async def _ok(res: Any) -> Any:
     assert res.status_code == 200, res.text
     return res.json()
+
+
+async def _episodes_once(http: Any, ready: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+    """The agent's episodes as soon as ``ready`` holds for them (or after 10 s)."""
+    episodes: list[dict[str, Any]] = []
+    for _ in range(200):
+        episodes = (await _ok(await http.get(EPISODIC)))["episodes"]
+        if ready(episodes):
+            break
+        await asyncio.sleep(0.05)
+    return episodes
 
 
 class TestEpisodes:
@@ -114,12 +125,7 @@ class TestEpisodes:
                         "chat.send", {"message": f"turn {i} zanzibar " + "x" * 1500, "sessionKey": key}
                     )
             async with chat.admin() as http:
-                episodes: list[dict[str, Any]] = []
-                for _ in range(200):
-                    episodes = (await _ok(await http.get(EPISODIC)))["episodes"]
-                    if episodes:
-                        break
-                    await asyncio.sleep(0.05)
+                episodes = await _episodes_once(http, bool)
                 found = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "zanzibar"}))
         assert len(episodes) == 1
         assert episodes[0]["session_key"] == key
@@ -143,12 +149,7 @@ async def test_a_summary_written_while_the_embedder_is_down_is_embedded_later(
         async with chat.admin() as http:
             down = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "docker image"}))
             chat.upstream.embeddings_down = False
-            episodes: list[dict[str, Any]] = []
-            for _ in range(100):
-                episodes = (await _ok(await http.get(EPISODIC)))["episodes"]
-                if episodes[0]["embedder"]:
-                    break
-                await asyncio.sleep(0.05)
+            episodes = await _episodes_once(http, lambda found: bool(found[0]["embedder"]))
             up = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "docker image"}))
     assert down["search_mode"] == "fulltext"
     assert [r["summary"] for r in down["results"]] == [DOCKER]
@@ -170,12 +171,7 @@ async def test_an_idle_session_is_summarised_once(make_server: ServerFactory) ->
             for text in ("my cat is called Mochi", "she likes tuna"):
                 await ws.ok("chat.send", {"message": text, "sessionKey": key})
             async with chat.admin() as http:
-                episodes: list[dict[str, Any]] = []
-                for _ in range(200):
-                    episodes = (await _ok(await http.get(EPISODIC)))["episodes"]
-                    if episodes:
-                        break
-                    await asyncio.sleep(0.05)
+                episodes = await _episodes_once(http, bool)
                 await asyncio.sleep(0.6)  # rounds go on: the same state is not summarised again
                 again = (await _ok(await http.get(EPISODIC)))["episodes"]
                 found = await _ok(await http.post(f"{EPISODIC}/search", json={"query": "Mochi the cat"}))
