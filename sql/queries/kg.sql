@@ -170,33 +170,29 @@ SELECT set_config('statement_timeout', '5s', true);
 -- name: traverse
 -- From entity $4 along current relations in both directions (a reverse edge is labelled '~type'),
 -- up to depth $5, never back to an entity already on the path (cycles end), through entities the
--- reader $3 sees; each entity once, at its smallest depth.
-WITH RECURSIVE
-visible AS (
-    SELECT e.id
-      FROM kg_entities AS e
-     WHERE e.tenant_id = $1
-       AND e.agent_id  = $2
-       AND ($3::text IS NULL OR e.user_id = '' OR e.user_id = $3)
-),
-edges (from_id, to_id, via) AS (
-    SELECT r.source_entity_id, r.target_entity_id, r.relation_type
-      FROM kg_relations AS r
-     WHERE r.tenant_id = $1 AND r.agent_id = $2 AND r.valid_until IS NULL
-     UNION ALL
-    SELECT r.target_entity_id, r.source_entity_id, '~' || r.relation_type
-      FROM kg_relations AS r
-     WHERE r.tenant_id = $1 AND r.agent_id = $2 AND r.valid_until IS NULL
-),
-walk (entity_id, depth, path, via) AS (
+-- reader $3 sees; each entity once, at its smallest depth. Each step looks up the relations of the
+-- entities just reached through the indexes (a lateral join), not all of the agent's.
+WITH RECURSIVE walk (entity_id, depth, path, via) AS (
     SELECT $4::uuid, 0, ARRAY[$4::uuid], ''::text
      UNION ALL
     SELECT g.to_id, w.depth + 1, w.path || g.to_id, g.via
-      FROM walk  AS w
-      JOIN edges AS g ON g.from_id = w.entity_id
+      FROM walk AS w
+     CROSS JOIN LATERAL (
+           SELECT r.target_entity_id AS to_id, r.relation_type AS via
+             FROM kg_relations AS r
+            WHERE r.tenant_id = $1 AND r.source_entity_id = w.entity_id
+              AND r.agent_id = $2 AND r.valid_until IS NULL
+            UNION ALL
+           SELECT r.source_entity_id, '~' || r.relation_type
+             FROM kg_relations AS r
+            WHERE r.tenant_id = $1 AND r.target_entity_id = w.entity_id
+              AND r.agent_id = $2 AND r.valid_until IS NULL) AS g
      WHERE w.depth < $5
        AND g.to_id <> ALL (w.path)
-       AND g.to_id IN (SELECT v.id FROM visible AS v)
+       AND EXISTS (SELECT 1
+                     FROM kg_entities AS v
+                    WHERE v.id = g.to_id AND v.tenant_id = $1 AND v.agent_id = $2
+                      AND ($3::text IS NULL OR v.user_id = '' OR v.user_id = $3))
 ),
 firsts AS (
     SELECT DISTINCT ON (w.entity_id) w.entity_id, w.depth, w.path, w.via
