@@ -21,6 +21,7 @@ from clawgate.errors import FailedPrecondition, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
 from clawgate.store._vectors import Scored, nearest, scored
+from clawgate.store.memory import EF_SEARCH, MAX_SCAN_TUPLES
 
 __all__ = [
     "DedupCandidate",
@@ -304,8 +305,13 @@ async def dedup_names(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID,
 async def dedup_vector_pairs(
     conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, embedder: str, threshold: float
 ) -> list[tuple[UUID, UUID, float]]:
-    """Pairs (a < b) of one scope and type whose vectors of ``embedder`` are that similar."""
-    rows = await conn.fetch(query("kg.dedup_vector_pairs"), tenant_id, agent_id, embedder, threshold)
+    """Pairs (a < b) of one scope and type whose vectors of ``embedder`` are that similar (each
+    entity's 5 nearest). Call it in a transaction: the HNSW scan settings are set for it."""
+    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
+    rows = [
+        *await conn.fetch(query("kg.dedup_vector_pairs_384"), tenant_id, agent_id, embedder, threshold),
+        *await conn.fetch(query("kg.dedup_vector_pairs"), tenant_id, agent_id, embedder, threshold),
+    ]
     return [(r["entity_a"], r["entity_b"], float(r["similarity"])) for r in rows]
 
 

@@ -505,7 +505,7 @@ class KnowledgeGraphService:
         by_vector: list[tuple[UUID, UUID, float]] = []
         embedder = await self._embeddings.for_memory(who.tenant_id)
         if embedder is not None:
-            async with self._db.connection() as conn:
+            async with self._db.transaction() as conn:
                 by_vector = await kg.dedup_vector_pairs(
                     conn, who.tenant_id, agent.id, embedder.name, body.threshold or EMBEDDING_THRESHOLD
                 )

@@ -246,7 +246,8 @@ SELECT e.id, e.user_id, e.entity_type, e.name_key
  LIMIT $3;
 
 -- name: dedup_vector_pairs
--- For each embedded entity, its nearest of the same scope, type and embedder at similarity >= $4.
+-- For each embedded entity, its nearest of the same scope, type and embedder at similarity >= $4
+-- (an exact comparison: dimensions other than 384).
 SELECT a.id AS entity_a, n.id AS entity_b, n.similarity
   FROM kg_entities AS a
  CROSS JOIN LATERAL (
@@ -265,7 +266,32 @@ SELECT a.id AS entity_a, n.id AS entity_b, n.similarity
  WHERE a.tenant_id = $1
    AND a.agent_id  = $2
    AND a.embedder  = $3
+   AND a.dims     <> 384
    AND a.embedding IS NOT NULL
+   AND n.similarity >= $4;
+
+-- name: dedup_vector_pairs_384
+-- The same for the offline default's dimension, each entity's nearest read through the halfvec HNSW
+-- index (an exact comparison of every pair grows with the square of the entities: 28 s at 5,000).
+SELECT a.id AS entity_a, n.id AS entity_b, n.similarity
+  FROM kg_entities AS a
+ CROSS JOIN LATERAL (
+       SELECT b.id, 1 - ((b.embedding::vector(384)) <=> (a.embedding::vector(384))) AS similarity
+         FROM kg_entities AS b
+        WHERE b.tenant_id   = a.tenant_id
+          AND b.agent_id    = a.agent_id
+          AND b.user_id     = a.user_id
+          AND b.entity_type = a.entity_type
+          AND b.embedder    = a.embedder
+          AND b.dims        = 384
+          AND b.id         <> a.id
+        ORDER BY (b.embedding::halfvec(384)) <=> (a.embedding::halfvec(384))
+        LIMIT 5) AS n
+ WHERE a.tenant_id = $1
+   AND a.agent_id  = $2
+   AND a.embedder  = $3
+   AND a.dims      = 384
+   AND a.id        < n.id
    AND n.similarity >= $4;
 
 -- name: dedup_upsert
