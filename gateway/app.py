@@ -28,11 +28,14 @@ from clawgate.runtime.scheduler import Scheduler
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
+from clawgate.services.background import BackgroundRounds
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
+from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -45,6 +48,7 @@ from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
+from clawgate.tools import kg as _kg_tools  # noqa: F401 - registers kg_search/kg_traverse
 from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
 from clawgate.tools import schedules as _schedule_tools  # noqa: F401 - registers cron, heartbeat
 from clawgate.tools import vault as _vault_tools  # noqa: F401 - registers vault_search
@@ -187,7 +191,15 @@ async def build_gateway(settings: Settings) -> Gateway:
     memory.start()
     vault = VaultService(settings, db, agents, embeddings, bus)
     vault.start()
-    runner = RunManager(settings, db, bus, llm, agents, memory, vault)
+    kg = KnowledgeGraphService(db, agents, embeddings, llm)
+    episodic = EpisodicService(db, agents, embeddings, llm)
+    rounds = BackgroundRounds(
+        "kg-episodic-rounds",
+        settings.memory.reindex_interval_seconds,
+        [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle],
+    )
+    rounds.start()
+    runner = RunManager(settings, db, bus, llm, agents, memory, vault, kg, episodic)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
@@ -204,11 +216,11 @@ async def build_gateway(settings: Settings) -> Gateway:
         live=live, config=ConfigService(live), db=db, bus=bus, box=box, http=http, auth=auth,
         agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
         providers=providers, system_configs=SystemConfigService(db),
-        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm),
+        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm, episodic),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory, vault=vault, cron=cron, scheduler=scheduler,
-        heartbeat=heartbeat,
+        embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, rounds=rounds,
+        cron=cron, scheduler=scheduler, heartbeat=heartbeat,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -239,6 +251,7 @@ async def close_gateway(gateway: Gateway) -> None:
     await gateway.memory.stop()
     await gateway.scheduler.stop()
     await gateway.vault.stop()
+    await gateway.rounds.stop()
     await gateway.runner.stop()
     await gateway.openai.close()
     await gateway.bus.stop()

@@ -24,11 +24,14 @@ from clawgate.runtime.scheduler import Scheduler
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
+from clawgate.services.background import BackgroundRounds
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
+from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
+from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -137,6 +140,9 @@ class Gateway:
     scheduler: Scheduler
     heartbeat: HeartbeatService
     vault: VaultService
+    kg: KnowledgeGraphService
+    episodic: EpisodicService
+    rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""
     started_at: float = field(default_factory=time.time)

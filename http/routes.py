@@ -14,6 +14,7 @@ from . import (
     cron,
     health,
     home,
+    kg,
     memory,
     openai,
     providers,
@@ -42,6 +43,7 @@ ROUTES: list[Api] = [
     *memory.ROUTES,
     *cron.ROUTES,
     *vault.ROUTES,
+    *kg.ROUTES,
 ]
 
 

@@ -42,12 +42,12 @@ A_MARKERS = (
     "A-AGENT-DESCRIPTION", "A-FILE-CONTENT", "prov-aaa", "sk-aaa-provider-secret", "A-USER-MESSAGE",
     "A-ASSISTANT-ANSWER", "A-SESSION-TITLE", "key-aaa", "a.secret.key", "A-CONFIG-VALUE",
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
-    "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST",
-    "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "A-VAULT-CONTENT", "a-vault/plan.md",
-    "A-VAULT-TITLE", "A-SHARED-VAULT", "a-vault/target.md",
+    "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
+    "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
+KG = "/v1/agents/{id}/kg"
 FILE = "NOTES.md"
 
 
@@ -66,6 +66,9 @@ class TenantA:
     vault_doc_id: str = ""
     vault_target_id: str = ""
     vault_link_id: str = ""
+    kg_entity_id: str = ""
+    kg_other_id: str = ""
+    kg_candidate_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -190,6 +193,23 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /v1/vault/enrichment/stop": lambda a: R(),
     "GET /v1/vault/tree": lambda a: R(query=f"agent_id={a.agent_id}"),
     "GET /v1/vault/graph": lambda a: R(query="agent_id=agent-aaa&user_id=alice"),
+    f"GET {KG}/entities": lambda a: R({"id": a.agent_id}, query="q=kubernetes&user_id=alice"),
+    f"GET {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
+    f"POST {KG}/entities": lambda a: R({"id": "agent-aaa"}, body={"name": "pwned", "relations": [
+        {"relation_type": "x", "target_id": a.kg_entity_id}]}),
+    f"DELETE {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
+    f"POST {KG}/traverse": lambda a: R({"id": a.agent_id}, body={"entity_id": a.kg_entity_id, "user_id": "alice"}),
+    f"POST {KG}/extract": lambda a: R({"id": a.agent_id}, body={"text": "pwned"}),
+    f"GET {KG}/stats": lambda a: R({"id": a.agent_id}),
+    f"GET {KG}/graph": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    f"GET {KG}/graph/compact": lambda a: R({"id": "agent-aaa"}),
+    f"POST {KG}/dedup/scan": lambda a: R({"id": a.agent_id}, body={"threshold": 0.5}),
+    f"GET {KG}/dedup": lambda a: R({"id": a.agent_id}),
+    f"POST {KG}/merge": lambda a: R({"id": a.agent_id}, body={"target_id": a.kg_entity_id,
+                                                              "source_id": a.kg_other_id}),
+    f"POST {KG}/dedup/dismiss": lambda a: R({"id": a.agent_id}, body={"candidate_id": a.kg_candidate_id}),
+    "GET /v1/agents/{id}/episodic": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    "POST /v1/agents/{id}/episodic/search": lambda a: R({"id": "agent-aaa"}, body={"query": "A-USER-MESSAGE"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -353,6 +373,14 @@ async def _world(
                 "content": "A-VAULT-CONTENT links to [[a-vault/target]]"}))["id"]
             links = await _ok(await http.get(f"{vault}/documents/{a.vault_doc_id}/links"))
             a.vault_link_id = links["outlinks"][0]["id"]
+            kg = f"/v1/agents/{a.agent_id}/kg"
+            a.kg_entity_id = (await _send(http, "POST", kg + "/entities", {
+                "name": "A-KG-ENTITY kubernetes cluster", "entity_type": "system", "description": "A-KG-DESCRIPTION",
+                "relations": [{"relation_type": "a_kg_relation", "target_name": "A-KG-ENTITY target"}]}))["id"]
+            a.kg_other_id = (await _send(http, "POST", kg + "/entities", {
+                "name": "A-KG-ENTITY kubernetes clusters", "entity_type": "system"}))["id"]
+            await _send(http, "POST", kg + "/dedup/scan", {})
+            a.kg_candidate_id = (await _ok(await http.get(kg + "/dedup")))["candidates"][0]["id"]
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -397,6 +425,8 @@ async def _snapshot(world: World) -> dict[str, Any]:
             "/v1/vault/documents", f"/v1/agents/{a.agent_id}/vault/documents/{a.vault_doc_id}",
             f"/v1/agents/{a.agent_id}/vault/documents/{a.vault_doc_id}/links", "/v1/vault/graph",
             "/v1/vault/enrichment/status",
+            f"/v1/agents/{a.agent_id}/kg/graph", f"/v1/agents/{a.agent_id}/kg/dedup",
+            f"/v1/agents/{a.agent_id}/kg/stats", f"/v1/agents/{a.agent_id}/episodic",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:

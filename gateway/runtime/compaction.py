@@ -4,17 +4,37 @@ past the agent's share of its context window (GoClaw: 85 %, keeping the last 4 m
 
 from __future__ import annotations
 
+from typing import Protocol
+from uuid import UUID
+
 from clawgate.providers.types import ChatMessage, ChatRequest
 from clawgate.runtime.llm import Target
 from clawgate.runtime.prompt import history_messages
 from clawgate.store.types import AgentRow, MessageRow
 
-__all__ = ["HISTORY_SHARE", "KEEP_LAST", "keep_last", "needs_compaction", "summarize"]
+__all__ = ["HISTORY_SHARE", "KEEP_LAST", "Episodes", "keep_last", "needs_compaction", "summarize"]
 
 HISTORY_SHARE = 0.85
 KEEP_LAST = 4
 _SYSTEM = "Summarise conversations faithfully and briefly."
 _ASK = "Summarise this conversation so far, keeping facts, decisions and open questions:\n\n"
+
+
+class Episodes(Protocol):
+    """Where the summary of a compaction is kept for later sessions (the episodic service)."""
+
+    async def record(
+        self,
+        tenant_id: UUID,
+        agent_id: UUID,
+        user_id: str,
+        session_key: str,
+        summary: str,
+        rows: list[MessageRow],
+        source_id: str,
+    ) -> None:
+        """Keep ``summary`` of ``rows`` once per ``source_id``; never raises."""
+        ...
 
 
 async def summarize(target: Target, rows: list[MessageRow], previous: str) -> str:

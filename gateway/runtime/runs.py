@@ -32,6 +32,7 @@ from clawgate.errors import GatewayError
 from clawgate.logging import bind_run
 from clawgate.providers.retry import RetryPolicy
 from clawgate.providers.types import ChatMessage, Fragments, ToolSpec
+from clawgate.runtime.compaction import Episodes
 from clawgate.runtime.context import ContextCache, SessionContext
 from clawgate.runtime.events import (
     Activity,
@@ -58,6 +59,7 @@ from clawgate.writer import GroupWriter
 if TYPE_CHECKING:
     from clawgate.services.cron import CronService
     from clawgate.services.heartbeat import HeartbeatService
+    from clawgate.services.kg import KnowledgeGraphService
     from clawgate.services.memory import MemoryService
     from clawgate.services.vault import VaultService
 
@@ -82,6 +84,8 @@ class RunManager:
         agents: AgentFiles,
         memory: MemoryService | None = None,
         vault: VaultService | None = None,
+        kg: KnowledgeGraphService | None = None,
+        episodes: Episodes | None = None,
     ) -> None:
         self._settings = settings
         self._agents = agents
@@ -90,6 +94,7 @@ class RunManager:
         self.cron: CronService | None = None
         self.heartbeat: HeartbeatService | None = None
         self._vault = vault  # and the vault tool
+        self._kg = kg  # and the knowledge-graph tools
         self._db = db
         self._bus = bus
         self._llm = llm
@@ -101,7 +106,7 @@ class RunManager:
         self.contexts = ContextCache()
         """The sessions' contexts kept between runs (``clawgate.runtime.context``)."""
         self._liveness = Liveness(db, bus, self.process_id, busy=lambda: bool(self._local))
-        self._upkeep = Upkeep(db, bus, self.contexts)
+        self._upkeep = Upkeep(db, bus, self.contexts, episodes)
         bus.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -198,6 +203,8 @@ class RunManager:
             tool_context = dataclasses.replace(tool_context, cron=self.cron, heartbeat=self.heartbeat)
         if tool_context.vault is None and self._vault is not None:
             tool_context = dataclasses.replace(tool_context, vault=self._vault)
+        if tool_context.kg is None and self._kg is not None:
+            tool_context = dataclasses.replace(tool_context, kg=self._kg)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(
             targets=targets,

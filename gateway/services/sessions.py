@@ -13,13 +13,13 @@ from msgspec import Meta, Struct
 
 from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest
 from clawgate.principal import Principal, Role
-from clawgate.runtime.compaction import summarize
+from clawgate.runtime.compaction import Episodes, summarize
 from clawgate.runtime.llm import LLMResolver
 from clawgate.services import require
 from clawgate.services.agents import AgentService
 from clawgate.services.chat import ChatService, message_out, parse_session_key
 from clawgate.store import Database, runs, sessions
-from clawgate.store.types import SessionListRow, SessionRow
+from clawgate.store.types import MessageRow, SessionListRow, SessionRow
 from clawgate.wire import Index, NonNegative
 
 __all__ = [
@@ -130,11 +130,19 @@ def session_info(row: SessionListRow) -> SessionInfo:
 
 
 class SessionService:
-    def __init__(self, db: Database, chat: ChatService, agents: AgentService, llm: LLMResolver) -> None:
+    def __init__(
+        self,
+        db: Database,
+        chat: ChatService,
+        agents: AgentService,
+        llm: LLMResolver,
+        episodes: Episodes | None = None,
+    ) -> None:
         self._db = db
         self._chat = chat
         self._agents = agents
         self._llm = llm
+        self._episodes = episodes  # where summaries are kept for later sessions
 
     async def list_sessions(self, who: Principal, params: SessionListParams) -> SessionList:
         ref = params.agentId or params.agent_id
@@ -208,6 +216,7 @@ class SessionService:
         cut = session.message_count - params.keepLast
         mode = params.mode
         summary = session.summary
+        summarized: list[MessageRow] = []
         if mode in {"", "summarize"}:
             agent = await self._agents.get(who, str(session.agent_id))
             try:
@@ -222,11 +231,17 @@ class SessionService:
                     rows = await sessions.messages(
                         conn, who.tenant_id, session.id, start=session.context_start
                     )
-                summary = await summarize(targets[0], [r for r in rows if r.idx < cut], session.summary)
+                summarized = [r for r in rows if r.idx < cut]
+                summary = await summarize(targets[0], summarized, session.summary)
             else:
                 mode = "truncate"
         async with self._db.transaction() as conn:
             await sessions.set_context(conn, who.tenant_id, session.id, summary, cut)
+        if mode == "summarize" and self._episodes is not None:
+            await self._episodes.record(
+                who.tenant_id, session.agent_id, session.user_id, session.session_key, summary, summarized,
+                f"{session.id}:{cut}",
+            )  # fmt: skip
         return {
             "ok": True,
             "mode": mode,

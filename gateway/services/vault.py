@@ -6,7 +6,7 @@ Ownership: a document belongs to the tenant's shared vault (no agent, scope ``sh
 agent (no user: shared by the agent's users) or to one user of an agent. Callers below admin may
 only name their own user id and never see another user's documents. Each document has one
 embedding, made by the memory's embedder through the same cache (``EmbeddingService``): at once on
-write when the embedder answers, else by the background enrichment (``Reindexer``, which a tenant
+write when the embedder answers, else by the background enrichment (``BackgroundRounds``, which a tenant
 can stop and a rescan resumes; the state lives in PostgreSQL, so every process obeys it; its
 progress goes to the tenant's WebSocket clients as ``vault.enrich.progress``). A
 document not embedded yet is found by its words only, and the search says how many are waiting.

@@ -1,8 +1,9 @@
 """Tools an agent can call: plain async functions with a JSON schema, registered in one table.
 
 Later features add entries with ``register``: the memory tools live in ``clawgate.tools.memory``, the
-vault's in ``clawgate.tools.vault``, the ``cron`` and ``heartbeat`` tools in
-``clawgate.tools.schedules``, registered when imported (by the composition root, ``clawgate.app``).
+vault's in ``clawgate.tools.vault``, the knowledge graph's in ``clawgate.tools.kg``, the ``cron`` and
+``heartbeat`` tools in ``clawgate.tools.schedules``, registered when imported (by the composition
+root, ``clawgate.app``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from clawgate.providers.types import ToolSpec
 if TYPE_CHECKING:
     from clawgate.services.cron import CronService
     from clawgate.services.heartbeat import HeartbeatService
+    from clawgate.services.kg import KnowledgeGraphService
     from clawgate.services.memory import MemoryService
     from clawgate.services.vault import VaultService
 
-__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register"]
+__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolError", "register", "text_arg"]
 
 
 class ToolError(Exception):
@@ -42,6 +44,15 @@ class ToolContext:
     cron: CronService | None = None  # its cron jobs (clawgate.tools.schedules)
     heartbeat: HeartbeatService | None = None  # its heartbeat (clawgate.tools.schedules)
     vault: VaultService | None = None  # the agent's vault (clawgate.tools.vault)
+    kg: KnowledgeGraphService | None = None  # its knowledge graph (tools in clawgate.tools.kg)
+
+
+def text_arg(args: dict[str, Any], name: str) -> str:
+    """The string argument ``name`` of a tool call. Raises: ToolError when it is missing or blank."""
+    value = args.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ToolError(f"{name} must be a non-empty string")
+    return value
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]

@@ -11,7 +11,7 @@ from typing import Any
 
 from clawgate.errors import GatewayError
 from clawgate.services.memory import MemoryService, SearchBody
-from clawgate.tools import ToolContext, ToolError, register
+from clawgate.tools import ToolContext, ToolError, register, text_arg
 
 __all__ = ["memory_get", "memory_search", "memory_write"]
 
@@ -22,13 +22,6 @@ def _memory(ctx: ToolContext) -> MemoryService:
     if ctx.memory is None:
         raise ToolError("memory is not available in this run")
     return ctx.memory
-
-
-def _text(args: dict[str, Any], name: str) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ToolError(f"{name} must be a non-empty string")
-    return value
 
 
 @register(
@@ -42,7 +35,7 @@ def _text(args: dict[str, Any], name: str) -> str:
 async def memory_search(ctx: ToolContext, args: dict[str, Any]) -> str:
     count = args.get("max_results")
     body = SearchBody(
-        query=_text(args, "query")[:4000],
+        query=text_arg(args, "query")[:4000],
         max_results=count if isinstance(count, int) and 1 <= count <= 20 else 6,
     )
     try:
@@ -65,7 +58,7 @@ async def memory_search(ctx: ToolContext, args: dict[str, Any]) -> str:
     {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}},
 )
 async def memory_get(ctx: ToolContext, args: dict[str, Any]) -> str:
-    path = _text(args, "path").split("#", 1)[0]
+    path = text_arg(args, "path").split("#", 1)[0]
     try:
         doc = await _memory(ctx).read(ctx.tenant_id, ctx.agent_id, ctx.user_id, path)
     except GatewayError as exc:
@@ -83,7 +76,7 @@ async def memory_get(ctx: ToolContext, args: dict[str, Any]) -> str:
      "properties": {"path": {"type": "string"}, "content": {"type": "string"}}},
 )  # fmt: skip
 async def memory_write(ctx: ToolContext, args: dict[str, Any]) -> str:
-    path, content = _text(args, "path"), _text(args, "content")
+    path, content = text_arg(args, "path"), text_arg(args, "content")
     try:
         doc = await _memory(ctx).write(ctx.tenant_id, ctx.agent_id, ctx.user_id, path, content)
     except GatewayError as exc:
