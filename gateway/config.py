@@ -154,6 +154,14 @@ class MemorySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=
     reindex_interval_seconds: Annotated[
         float, Meta(gt=0, description="How often documents left pending (embedder down) are indexed again.")
     ] = 30.0
+    exact_search_max_chunks: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="An agent with at most this many memory chunks is searched exactly; a larger one's "
+            "chunks are admitted to the HNSW index in the background and searched through it.",
+        ),
+    ] = 5_000
 
 
 class SchedulerSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -18,10 +18,13 @@ from clawgate.store.types import ChunkHit, ChunkText, MemoryChunk, MemoryDocumen
 
 __all__ = [
     "Chunk",
+    "ann_admit",
+    "ann_backlog_agents",
     "cache_get",
     "cache_put",
     "chunks_of_document",
     "delete_document",
+    "exceeds",
     "get_document",
     "hnsw_settings",
     "list_chunks",
@@ -46,10 +49,11 @@ Chunk = tuple[int, int, str, str]
 # (bench/memory.py: recall@10 against an exact scan at 100,000 chunks over 50 agents).
 EF_SEARCH = 100
 MAX_SCAN_TUPLES = 20_000
-# An agent with at most this many chunks is searched exactly: its chunks are a small share of an
-# index shared by every agent, so a filtered HNSW scan walks mostly other agents' neighbours (and may
-# miss the agent's farther ones), while reading them all costs a few milliseconds and misses nothing
-# (the "full scan threshold" of filtered vector search).
+# An agent with at most this many chunks is searched exactly (the default of the setting
+# memory.exact_search_max_chunks): its chunks are a small share of an index shared by every agent, so
+# a filtered HNSW scan walks mostly other agents' neighbours (and may miss the agent's farther ones),
+# while reading them all costs a few milliseconds and misses nothing (the "full scan threshold" of
+# filtered vector search). Only a larger agent's chunks are admitted to the HNSW index (ann_admit).
 EXACT_SCAN_MAX = 5_000
 
 
@@ -207,12 +211,17 @@ async def search_text(
     return many(rows, ChunkHit)
 
 
+async def exceeds(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, chunks: int) -> bool:
+    """Whether the agent holds more than ``chunks`` chunks (a count that stops at ``chunks`` + 1)."""
+    return bool(await conn.fetchval(query("memory.scope_exceeds"), tenant_id, agent_id, chunks))
+
+
 async def vector_query(
     conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, dims: int, exact_max: int = EXACT_SCAN_MAX
 ) -> str:
     """The named query a search of the agent's ``dims``-dimension vectors runs: the HNSW index for
     384 dimensions once the agent holds more than ``exact_max`` chunks, else an exact scan."""
-    if dims == 384 and await conn.fetchval(query("memory.scope_exceeds"), tenant_id, agent_id, exact_max):
+    if dims == 384 and await exceeds(conn, tenant_id, agent_id, exact_max):
         return "memory.search_vector_384"
     return "memory.search_vector"
 
@@ -236,6 +245,20 @@ async def search_vector(
         await hnsw_settings(conn)
     rows = await conn.fetch(query(name), tenant_id, agent_id, user, vector, prefix, embedder, limit)
     return many(rows, ChunkHit)
+
+
+async def ann_backlog_agents(conn: asyncpg.Connection, exact_max: int) -> list[tuple[UUID, UUID]]:
+    """(tenant, agent) of the agents above ``exact_max`` chunks with chunks not admitted to the HNSW
+    index yet."""
+    rows = await conn.fetch(query("memory.ann_backlog_agents"), exact_max)
+    return [(r["tenant_id"], r["agent_id"]) for r in rows]
+
+
+async def ann_admit(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, batch: int) -> int:
+    """Admit up to ``batch`` of the agent's chunks to the HNSW index (those another process is
+    admitting are skipped). Returns: how many."""
+    status = await conn.execute(query("memory.ann_admit"), tenant_id, agent_id, batch)
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def cache_get(

@@ -146,19 +146,73 @@ SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, ts_rank(c.tsv, q) AS
  LIMIT $6;
 
 -- name: search_vector_384
--- The offline default's dimension: served by the partial HNSW index of halfvecs (same cast, same
--- predicate; migration 0008), the filters applied during the scan; the score from the full vectors.
-SELECT c.path, c.start_line, c.end_line, c.text, c.user_id,
-       1 - ((c.embedding::vector(384)) <=> $4::vector(384)) AS score
-  FROM memory_chunks AS c
- WHERE c.tenant_id = $1
-   AND c.agent_id  = $2
-   AND (c.user_id IS NULL OR c.user_id = $3)
-   AND starts_with(c.path, $5)
-   AND c.dims      = 384
-   AND c.embedder  = $6
- ORDER BY (c.embedding::halfvec(384)) <=> $4::halfvec(384)
+-- An agent above the exact-scan size, at the offline default's dimension: its chunks admitted to the
+-- partial HNSW index of halfvecs (migration 0012: same cast, same predicate), the filters applied
+-- during the scan, and its chunks not admitted yet by an exact scan (the backlog index); the score
+-- from the full vectors.
+WITH ann AS MATERIALIZED (
+    SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, c.embedding
+      FROM memory_chunks AS c
+     WHERE c.tenant_id = $1
+       AND c.agent_id  = $2
+       AND (c.user_id IS NULL OR c.user_id = $3)
+       AND starts_with(c.path, $5)
+       AND c.dims      = 384
+       AND c.in_ann
+       AND c.embedder  = $6
+     ORDER BY (c.embedding::halfvec(384)) <=> $4::halfvec(384)
+     LIMIT $7
+), backlog AS MATERIALIZED (
+    SELECT c.path, c.start_line, c.end_line, c.text, c.user_id, c.embedding
+      FROM memory_chunks AS c
+     WHERE c.tenant_id = $1
+       AND c.agent_id  = $2
+       AND (c.user_id IS NULL OR c.user_id = $3)
+       AND starts_with(c.path, $5)
+       AND c.dims      = 384
+       AND NOT c.in_ann
+       AND c.embedder  = $6
+     ORDER BY (c.embedding::vector(384)) <=> $4::vector(384)
+     LIMIT $7
+)
+SELECT u.path, u.start_line, u.end_line, u.text, u.user_id,
+       1 - ((u.embedding::vector(384)) <=> $4::vector(384)) AS score
+  FROM (SELECT * FROM ann UNION ALL SELECT * FROM backlog) AS u
+ ORDER BY score DESC
  LIMIT $7;
+
+-- name: ann_backlog_agents
+-- Agents with embedded 384-dimension chunks not admitted to the HNSW index yet (a loose scan of the
+-- backlog index: one probe an agent) that hold more than $1 chunks (an index-only count that stops
+-- at $1 + 1).
+WITH RECURSIVE a AS (
+    (SELECT b.tenant_id, b.agent_id FROM memory_chunks AS b
+      WHERE b.dims = 384 AND NOT b.in_ann ORDER BY b.tenant_id, b.agent_id LIMIT 1)
+    UNION ALL
+    SELECT n.tenant_id, n.agent_id
+      FROM a, LATERAL (SELECT b.tenant_id, b.agent_id FROM memory_chunks AS b
+                        WHERE b.dims = 384 AND NOT b.in_ann AND (b.tenant_id, b.agent_id) > (a.tenant_id, a.agent_id)
+                        ORDER BY b.tenant_id, b.agent_id LIMIT 1) AS n
+)
+SELECT a.tenant_id, a.agent_id
+  FROM a
+ WHERE (SELECT count(*) FROM (SELECT 1 FROM memory_chunks AS c
+                               WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.agent_id LIMIT $1 + 1) AS s) > $1;
+
+-- name: ann_admit
+-- Admit up to $3 of the agent's chunks to the HNSW index; rows another process is admitting are
+-- skipped (SKIP LOCKED), so concurrent rounds take disjoint batches.
+WITH batch AS (
+    SELECT c.id FROM memory_chunks AS c
+     WHERE c.tenant_id = $1 AND c.agent_id = $2 AND c.dims = 384 AND NOT c.in_ann
+     LIMIT $3
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE memory_chunks AS c
+   SET in_ann = true
+  FROM batch
+ WHERE c.tenant_id = $1
+   AND c.id = batch.id;
 
 -- name: search_vector
 -- An exact scan of the agent's chunks: any dimension other than 384, and agents small enough that

@@ -344,3 +344,45 @@ async def test_other_dimensions_are_searched_too(mem: Memory) -> None:
     assert found["search_mode"] == "hybrid"
     assert found["results"][0]["path"] == "garden.md"
     assert all(c["embedded"] for c in chunks["chunks"])
+
+
+async def test_a_large_agents_chunks_join_the_hnsw_index_after_the_write(make_server: ServerFactory) -> None:
+    """Chunks are written outside the HNSW index; once their agent holds more than
+    ``memory.exact_search_max_chunks`` they are admitted to it in the background, and search finds
+    them before (exact scan), meanwhile and after (the index) alike."""
+    async with stand_in("openai") as up:
+        server = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"],
+            providers__openai__api_base=up.base_url, providers__openai__api_key="sk-embed",
+            memory__embedding_provider="openai", memory__embedding_model="stand-in-embed",
+            memory__exact_search_max_chunks=4,
+        )  # fmt: skip
+        await _agent(server)
+        texts = ["Bob keeps bees", "The car is blue", "Tea at five", "Rain in April", "Owls hunt mice"]
+
+        async def admitted() -> list[bool]:
+            async with server.gateway.db.connection() as conn:
+                rows = await conn.fetch("SELECT in_ann FROM memory_chunks ORDER BY start_line")
+            return [r["in_ann"] for r in rows]
+
+        async with as_owner(server) as http:
+            chunks = [{"text": t, "embedding": word_vector(t)} for t in texts[:4]]
+            small = await http.put(
+                f"{DOCS}/a.md", json={"embedder": "openai/stand-in-embed", "chunks": chunks}
+            )
+            before = await _search(http, "owls mice")
+            at_four = await admitted()
+            chunks = [{"text": t, "embedding": word_vector(t)} for t in texts]
+            large = await http.put(
+                f"{DOCS}/a.md", json={"embedder": "openai/stand-in-embed", "chunks": chunks}
+            )
+            for _ in range(200):
+                if all(now := await admitted()):
+                    break
+                await asyncio.sleep(0.05)
+            after = await _search(http, "owls mice")
+    assert (small.status_code, large.status_code) == (200, 200)
+    assert at_four == [False] * 4  # 4 chunks: searched exactly, never in the index
+    assert [r["snippet"] for r in before["results"]][:1] != ["Owls hunt mice"]
+    assert now == [True] * 5
+    assert after["results"][0]["snippet"] == "Owls hunt mice"
