@@ -102,7 +102,9 @@ async def open_database_migrated(
     embedded: EmbeddedPostgres | None = None
     dsn = settings.database.dsn
     if not dsn:
-        embedded = EmbeddedPostgres(settings.data_path, attach=attach)
+        embedded = EmbeddedPostgres(
+            settings.data_path, attach=attach, shared_buffers_mb=settings.database.embedded_shared_buffers_mb
+        )
         dsn = await embedded.start()
     try:
         applied = await prepare_database(dsn)

@@ -85,6 +85,14 @@ class DatabaseSettings(_Section, kw_only=True, frozen=True, forbid_unknown_field
     pool_min_size: Annotated[int, Meta(ge=0)] = 1
     pool_max_size: Annotated[int, Meta(ge=1)] = 10
     command_timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    embedded_shared_buffers_mb: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="shared_buffers of the embedded server in MB; 0: a quarter of the machine's memory, "
+            "between 128 and 1024. Applies at its next start.",
+        ),
+    ] = 0
 
 
 class LimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -72,15 +72,44 @@ def data_dir_holder(data_dir: Path) -> int | None:
         os.close(fd)
 
 
+_CONF = "clawgate.conf"  # our settings of the embedded server, included from its postgresql.conf
+
+
+def shared_buffers_for(mb: int) -> int:
+    """The embedded server's ``shared_buffers`` in MB: ``mb``, or for 0 a quarter of the machine's
+    memory, between PostgreSQL's default of 128 and 1,024 (a gateway's memory, vault and graph
+    searches read their chunks and vectors from it: at 100,000 chunks 128 MB made searches read
+    from the disk cache, bench/memory.py)."""
+    return mb or max(128, min(1024, psutil.virtual_memory().total // (4 << 20)))
+
+
+def _write_conf(pgdata: Path, shared_buffers_mb: int) -> bool:
+    """Write ``clawgate.conf`` and include it from ``postgresql.conf`` (once). Returns: whether
+    the settings changed (they apply at the server's next start)."""
+    main, include = pgdata / "postgresql.conf", f"include_if_exists = '{_CONF}'"
+    text = main.read_text(encoding="utf-8")
+    if include not in text:
+        main.write_text(
+            f"{text.rstrip()}\n\n# ClawGate's settings of its embedded server\n{include}\n", encoding="utf-8"
+        )
+    want, conf = f"shared_buffers = '{shared_buffers_mb}MB'\n", pgdata / _CONF
+    if conf.exists() and conf.read_text(encoding="utf-8") == want:
+        return False
+    conf.write_text(want, encoding="utf-8")
+    conf.chmod(0o644)  # readable by the server's own user when the gateway runs as root
+    return True
+
+
 class EmbeddedPostgres:
     """Own (or, with ``attach``, borrow) the embedded server of one data directory.
 
     The blocking calls run in a thread; one at a time (start, restart and stop never overlap)."""
 
-    def __init__(self, data_dir: Path, *, attach: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, attach: bool = False, shared_buffers_mb: int = 0) -> None:
         self.data_dir = data_dir.resolve()
         self.pgdata = self.data_dir / "pg"
         self.attach = attach
+        self.shared_buffers_mb = shared_buffers_for(shared_buffers_mb)
         self.orphan_stopped: int | None = None  # pid of the orphan this start stopped, if any
         self._server: Any = None
         self._postmaster: psutil.Process | None = None
@@ -174,7 +203,13 @@ class EmbeddedPostgres:
         if self._server is None:
             self._server = get_server(self.pgdata, cleanup_mode=None, start=False)
         _remove_stale_lock_files(self.pgdata)
+        initialised = (self.pgdata / "PG_VERSION").exists()
+        if initialised:
+            _write_conf(self.pgdata, self.shared_buffers_mb)  # applies with this start
         self._server.start()  # attaches when running, else pg_ctl start (crash recovery included)
+        if not initialised and _write_conf(self.pgdata, self.shared_buffers_mb):
+            self._server.stop()  # a new data directory: start again with our settings
+            self._server.start()
         postmaster = psutil.Process(self._server.get_pid())
         if not _alive(postmaster):
             raise RuntimeError(f"the postmaster (pid {postmaster.pid}) exited right after starting")
