@@ -199,7 +199,7 @@ class TestFiring:
         assert entry["summary"] == "Markets are calm."
         assert (entry["inputTokens"], entry["outputTokens"]) == (21, 5)
         assert entry["scheduledAtMs"] == at
-        assert at <= entry["startedAtMs"] < at + 3000
+        assert at <= entry["startedAtMs"] < at + 10_000  # on time: bench/cron.py measures how close
         assert entry["trigger"] == "schedule"
         assert entry["sessionKey"].startswith(f"agent:helper:cron:{job['id']}")
         assert [m["content"] for m in history["messages"]] == ["run the market brief", "Markets are calm."]
