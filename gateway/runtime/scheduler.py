@@ -72,7 +72,7 @@ class Launcher(Protocol):
 
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
-        provider: str = "", model: str = "",
+        provider: str = "", model: str = "", light: bool = False,
     ) -> RunHandle | None: ...  # fmt: skip
 
     async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None: ...
@@ -355,7 +355,7 @@ class Scheduler:
 
     async def _tries(
         self, who: Principal, agent_ref: str, message: str, *, rest: str, channel: str, timeout: float,
-        max_retries: int, label: str, provider: str = "", model: str = "",
+        max_retries: int, label: str, provider: str = "", model: str = "", light: bool = False,
     ) -> Outcome:  # fmt: skip
         """Run the agent on ``message`` in session ``agent:{key}:{rest}``: tried again on retryable
         errors (``1 + max_retries`` tries, backoff with jitter), each try bounded by ``timeout``
@@ -365,14 +365,9 @@ class Scheduler:
             out.attempts = attempt
             try:
                 out.handle = await self._launcher.start_run(
-                    who,
-                    agent_ref,
-                    message,
-                    session_rest=rest,
-                    channel=channel,
-                    provider=provider,
-                    model=model,
-                )
+                    who, agent_ref, message, session_rest=rest, channel=channel, provider=provider, model=model,
+                    light=light,
+                )  # fmt: skip
                 if out.handle is None:
                     out.error = "its session had a run going: the message joined it"
                     return out
@@ -507,7 +502,7 @@ class Scheduler:
             out = await self._tries(
                 who, str(hb.agent_id), message, rest=rest, channel="heartbeat",
                 timeout=self._settings.job_timeout_seconds, max_retries=hb.max_retries, label=f"heartbeat {hb.id}",
-                provider=hb.provider_name, model=hb.model,
+                provider=hb.provider_name, model=hb.model, light=hb.light_context,
             )  # fmt: skip
             if out.ok and heartbeat.quiet(out.content, hb.ack_max_chars):
                 status = "suppressed"
