@@ -293,8 +293,9 @@ class Scheduler:
                 self._spawn(self._execute(job, rec.id, rec.scheduled_at, scheduled=True))
             else:
                 events.append((job, rec))
-        for job, rec in events:
-            self._event(job, "completed", rec.status, "")
+        why = {(r.job_id, r.scheduled_at): r.error for r in records}
+        for job, rec in events:  # a due time that did not run: missed or skipped, with why
+            self._event(job, "error", rec.status, why.get((rec.job_id, rec.scheduled_at), ""))
         if len(recorded) < len(records):
             log.info("scheduler.already_recorded", count=len(records) - len(recorded))
         return len(jobs)
