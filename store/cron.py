@@ -29,6 +29,7 @@ __all__ = [
     "Interrupted",
     "NewRecord",
     "RecordEnd",
+    "RecordRow",
     "Recorded",
     "advance",
     "claim",
@@ -99,13 +100,12 @@ class Claimed(CronJobRow, kw_only=True):
     db_now: datetime
 
 
-class CronRunRow(Struct, kw_only=True):
+class RecordRow(Struct, kw_only=True):
+    """The columns cron and heartbeat records share: one due time (or manual run) and how it went."""
+
     id: UUID
     tenant_id: UUID
-    job_id: UUID
-    job_name: str
     agent_id: UUID
-    user_id: str
     trigger: str
     scheduled_at: datetime
     started_at: datetime | None
@@ -121,6 +121,12 @@ class CronRunRow(Struct, kw_only=True):
     session_key: str
     process_id: str
     created_at: datetime
+
+
+class CronRunRow(RecordRow, kw_only=True):
+    job_id: UUID
+    job_name: str
+    user_id: str
 
 
 class NewRecord(Struct, kw_only=True):

@@ -14,7 +14,7 @@ from msgspec import Struct
 
 from clawgate.sql import query
 from clawgate.store._rows import many, maybe, one
-from clawgate.store.cron import RecordEnd, finish_record
+from clawgate.store.cron import RecordEnd, RecordRow, finish_record
 
 __all__ = [
     "ClaimedHeartbeat",
@@ -84,27 +84,10 @@ class ClaimedHeartbeat(HeartbeatRow, kw_only=True):
     db_now: datetime
 
 
-class HeartbeatRunRow(Struct, kw_only=True):
-    id: UUID
-    tenant_id: UUID
+class HeartbeatRunRow(RecordRow, kw_only=True):
     heartbeat_id: UUID
-    agent_id: UUID
-    trigger: str
-    scheduled_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    status: str
     skip_reason: str
-    attempts: int
-    summary: str
-    error: str
-    duration_ms: int | None
-    input_tokens: int
-    output_tokens: int
-    run_id: UUID | None
-    session_key: str
-    process_id: str
-    created_at: datetime
+    metadata: dict[str, Any]
 
 
 class NewHeartbeatRecord(Struct, kw_only=True):

@@ -28,6 +28,7 @@ class RunPlan:
     stream: bool = True
     channel: str = "ws"
     idempotency_key: str | None = None
+    light_context: bool = False  # the system prompt without the agent's context files (a heartbeat's)
 
 
 @dataclass(eq=False, slots=True)

@@ -186,17 +186,19 @@ class RunManager:
         stop: list[str] | None = None,
         thinking: bool = True,
         fragments: Fragments | None = None,
+        light: bool = False,
     ) -> LoopInput:
         """What the agent loop needs for ``messages``: the agent's targets, system prompt (from its
         context files), tools (none of its own when the caller brings ``client_tools``), sampling
         (the caller's ``temperature`` / ``max_tokens`` over the agent's), and ``thinking`` at the
-        agent's level unless turned off. The one builder of WebSocket runs and OpenAI exchanges.
+        agent's level unless turned off; ``light``: no context files in the system prompt. The one
+        builder of WebSocket runs and OpenAI exchanges.
 
         Raises: FailedPrecondition (no working provider).
         """
         if targets is None:
             targets = await self.targets(agent)
-        files = await self._agents.context_files(agent)
+        files = [] if light else await self._agents.context_files(agent)
         if tool_context.memory is None and self._memory is not None:
             tool_context = dataclasses.replace(tool_context, memory=self._memory)
         if tool_context.cron is None and self.cron is not None:
@@ -348,7 +350,7 @@ class RunManager:
         targets = await self.targets(agent, session.model if session.model != agent.model else "")
         return await self.loop_input(
             agent, context.prompt(), tool_context, stream=plan.stream,
-            targets=targets, fragments=context.fragments,
+            targets=targets, fragments=context.fragments, light=plan.light_context,
         )  # fmt: skip
 
     async def _record(self, handle: RunHandle, loop: AgentLoop, hooks: SessionHooks) -> None:

@@ -72,7 +72,7 @@ class Launcher(Protocol):
 
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
-        provider: str = "", model: str = "",
+        provider: str = "", model: str = "", light: bool = False,
     ) -> RunHandle | None: ...  # fmt: skip
 
     async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None: ...
@@ -293,8 +293,9 @@ class Scheduler:
                 self._spawn(self._execute(job, rec.id, rec.scheduled_at, scheduled=True))
             else:
                 events.append((job, rec))
-        for job, rec in events:
-            self._event(job, "completed", rec.status, "")
+        why = {(r.job_id, r.scheduled_at): r.error for r in records}
+        for job, rec in events:  # a due time that did not run: missed or skipped, with why
+            self._event(job, "error", rec.status, why.get((rec.job_id, rec.scheduled_at), ""))
         if len(recorded) < len(records):
             log.info("scheduler.already_recorded", count=len(records) - len(recorded))
         return len(jobs)
@@ -355,7 +356,7 @@ class Scheduler:
 
     async def _tries(
         self, who: Principal, agent_ref: str, message: str, *, rest: str, channel: str, timeout: float,
-        max_retries: int, label: str, provider: str = "", model: str = "",
+        max_retries: int, label: str, provider: str = "", model: str = "", light: bool = False,
     ) -> Outcome:  # fmt: skip
         """Run the agent on ``message`` in session ``agent:{key}:{rest}``: tried again on retryable
         errors (``1 + max_retries`` tries, backoff with jitter), each try bounded by ``timeout``
@@ -365,14 +366,9 @@ class Scheduler:
             out.attempts = attempt
             try:
                 out.handle = await self._launcher.start_run(
-                    who,
-                    agent_ref,
-                    message,
-                    session_rest=rest,
-                    channel=channel,
-                    provider=provider,
-                    model=model,
-                )
+                    who, agent_ref, message, session_rest=rest, channel=channel, provider=provider, model=model,
+                    light=light,
+                )  # fmt: skip
                 if out.handle is None:
                     out.error = "its session had a run going: the message joined it"
                     return out
@@ -507,7 +503,7 @@ class Scheduler:
             out = await self._tries(
                 who, str(hb.agent_id), message, rest=rest, channel="heartbeat",
                 timeout=self._settings.job_timeout_seconds, max_retries=hb.max_retries, label=f"heartbeat {hb.id}",
-                provider=hb.provider_name, model=hb.model,
+                provider=hb.provider_name, model=hb.model, light=hb.light_context,
             )  # fmt: skip
             if out.ok and heartbeat.quiet(out.content, hb.ack_max_chars):
                 status = "suppressed"

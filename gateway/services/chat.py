@@ -232,12 +232,12 @@ class ChatService:
 
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
-        provider: str = "", model: str = "",
+        provider: str = "", model: str = "", light: bool = False,
     ) -> RunHandle | None:  # fmt: skip
         """Start a run of the agent in session ``agent:{key}:{session_rest}`` and return it at once
         (the scheduler's cron and heartbeat runs: no chat rate limit, not streamed), with the agent's
-        provider and model, or ``provider`` / ``model`` instead. None when the session had a run going
-        (the message was injected into it).
+        provider and model, or ``provider`` / ``model`` instead; ``light``: without its context files
+        in the system prompt. None when the session had a run going (the message was injected into it).
 
         Raises: NotFound (agent), FailedPrecondition (no working provider).
         """
@@ -249,7 +249,7 @@ class ChatService:
             )
         params = ChatSendParams(message=message, agentId=agent.agent_key, stream=False, wait=False,
                                 sessionKey=f"agent:{agent.agent_key}:{session_rest}")  # fmt: skip
-        result = await self._send(who, params, channel, agent)
+        result = await self._send(who, params, channel, agent, light=light)
         if result.get("status") != "started":
             return None
         return self.runner.find(UUID(result["runId"]))
@@ -261,8 +261,9 @@ class ChatService:
                                                 label=label[:100]))  # fmt: skip
 
     async def _send(
-        self, who: Principal, params: ChatSendParams, channel: str, agent: AgentRow | None = None
-    ) -> dict[str, Any]:
+        self, who: Principal, params: ChatSendParams, channel: str, agent: AgentRow | None = None,
+        *, light: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
         """``send`` past the caller checks (role, user id, rate); ``agent``: the agent as it should
         run (a scheduled run's provider or model), instead of the one ``params`` names."""
         idem = params.idempotencyKey if params.idempotencyKey is not UNSET else None
@@ -297,6 +298,7 @@ class ChatService:
         plan = RunPlan(
             tenant_id=who.tenant_id, user_id=who.user_id, agent=agent, session=decision.session, message=text,
             user_idx=decision.user_idx, stream=params.stream, channel=channel, idempotency_key=idem,
+            light_context=light,
         )  # fmt: skip
         handle = self.runner.launch(decision.run.id, plan)
         if not params.wait:

@@ -199,7 +199,7 @@ class TestFiring:
         assert entry["summary"] == "Markets are calm."
         assert (entry["inputTokens"], entry["outputTokens"]) == (21, 5)
         assert entry["scheduledAtMs"] == at
-        assert at <= entry["startedAtMs"] < at + 3000
+        assert at <= entry["startedAtMs"] < at + 10_000  # on time: bench/cron.py measures how close
         assert entry["trigger"] == "schedule"
         assert entry["sessionKey"].startswith(f"agent:helper:cron:{job['id']}")
         assert [m["content"] for m in history["messages"]] == ["run the market brief", "Markets are calm."]
@@ -236,6 +236,23 @@ class TestFiring:
         assert entry["error"]
         assert failed["payload"]["status"] == "error"
         assert len(chat.upstream.turns) == 3
+
+    async def test_due_time_of_a_job_whose_agent_was_deleted_is_an_error_record(
+        self, chat: ChatSetup
+    ) -> None:
+        """The agent is deleted after its job was created: the due time is recorded ``error`` (not
+        retried, nothing sent to a model)."""
+        await chat.add_agent(agent_key="doomed")
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            job = (await ws.ok("cron.create", job_body(agentId="doomed", schedule={"kind": "at",
+                                                                                   "atMs": now_ms() + 800})))["job"]  # fmt: skip
+            async with chat.admin() as http:
+                assert (await http.delete("/v1/agents/doomed")).status_code == 200
+            [entry] = await records(ws, job["id"], 1)
+        assert entry["status"] == "error"
+        assert "not found" in entry["error"]
+        assert entry["attempts"] == 1
+        assert chat.upstream.turns == []
 
     async def test_manual_run_and_deliver_to_a_session(self, chat: ChatSetup) -> None:
         """``cron.run`` runs a job now; ``deliver`` posts the answer into the target session."""

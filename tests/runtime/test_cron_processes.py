@@ -34,8 +34,10 @@ class TestSeveralProcesses:
     ) -> None:
         """40 one-second jobs on two gateways for about three seconds: every due time from each job's
         first to its last has exactly one record and one model call; both gateways claim some."""
-        async with chat_setup(make_server) as chat:
-            second = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        # Ten runs at a time each: 40 jobs due at once need both gateways (one would take all otherwise).
+        async with chat_setup(make_server, scheduler__max_concurrent_runs=10) as chat:
+            second = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"],
+                                       scheduler__max_concurrent_runs=10)  # fmt: skip
             async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
                 ids = []
                 for n in range(40):

@@ -156,12 +156,20 @@ class TestRuns:
         assert [m["content"] for m in history["messages"]][-1] == "[heartbeat]\n\nDisk is 95% full!"
         assert "- check the disk" in str(chat.upstream.turns[1]["messages"])
 
-    async def test_model_override(self, chat: ChatSetup) -> None:
-        """``model`` runs the heartbeat on another model than the agent's; an unknown provider is refused."""
-        chat.upstream.script(Reply(content="HEARTBEAT_OK"))
+    async def test_model_override_and_light_context(self, chat: ChatSetup) -> None:
+        """``model`` runs the heartbeat on another model than the agent's; ``lightContext`` leaves the
+        context files out of its system prompt; an unknown provider is refused."""
+        chat.upstream.script(Reply(content="HEARTBEAT_OK"), Reply(content="HEARTBEAT_OK"))
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await ws.ok(
+                "agents.files.set", {"agentId": "helper", "name": "SOUL.md", "content": "SOUL-MARKER"}
+            )
             await ws.ok("heartbeat.checklist.set", {"agentId": "helper", "content": "- check"})
-            await ws.ok("heartbeat.set", {"agentId": "helper", "enabled": True, "model": "model-b"})
+            await ws.ok("heartbeat.set", {"agentId": "helper", "enabled": True})
+            await ws.ok("heartbeat.test", {"agentId": "helper"})
+            await ws.wait_for(lambda e: beat(e, "suppressed"))
+            assert "SOUL-MARKER" in str(chat.upstream.turns[-1]["messages"][0])
+            await ws.ok("heartbeat.set", {"agentId": "helper", "model": "model-b", "lightContext": True})
             unknown = await ws.call("heartbeat.set", {"agentId": "helper", "providerName": "nope"})
             await ws.ok("heartbeat.test", {"agentId": "helper"})
             await ws.wait_for(lambda e: beat(e, "suppressed"))
@@ -169,6 +177,7 @@ class TestRuns:
         assert "providerName" in str(unknown["error"])
         assert chat.upstream.turns[-1]["model"] == "model-b"
         assert chat.agent["model"] == "model-a"
+        assert "SOUL-MARKER" not in str(chat.upstream.turns[-1]["messages"])
 
     async def test_busy_agent_is_skipped_without_advancing(self, chat: ChatSetup) -> None:
         """While the agent has a run going, a due heartbeat is skipped ``queue_busy`` and looked at
