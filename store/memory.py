@@ -107,10 +107,18 @@ async def list_documents(
 
 
 async def pending_documents(
-    conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID | None, embedder: str, limit: int
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    agent_id: UUID | None,
+    embedder: str,
+    limit: int,
+    settle_seconds: float = 0.0,
 ) -> list[MemoryDocument]:
-    """Documents waiting for embeddings, or embedded by another embedder than ``embedder``."""
-    rows = await conn.fetch(query("memory.documents_pending"), tenant_id, agent_id, limit, embedder)
+    """Documents waiting for embeddings, or embedded by another embedder than ``embedder``; with
+    ``settle_seconds``, not those written that recently whose writer is still embedding them."""
+    rows = await conn.fetch(
+        query("memory.documents_pending"), tenant_id, agent_id, limit, embedder, settle_seconds
+    )
     return many(rows, MemoryDocument)
 
 

@@ -56,12 +56,16 @@ SELECT d.id, d.agent_id, a.agent_key, d.user_id, d.path, d.hash, d.index_status,
 
 -- name: documents_pending
 -- Documents waiting for embeddings, or embedded by another embedder than $4 (the current one).
+-- A pending document written less than $5 seconds ago without an error is its writer's to embed
+-- (it does so as it answers): left out, so that no other pass embeds it at the same time.
 SELECT d.id, d.tenant_id, d.agent_id, d.user_id, d.path, d.content, d.hash, d.index_status,
        d.embedder, d.index_error, d.created_at, d.updated_at
   FROM memory_documents AS d
  WHERE d.tenant_id = $1
    AND ($2::uuid IS NULL OR d.agent_id = $2)
    AND (d.index_status = 'pending' OR d.embedder <> $4)
+   AND NOT (d.index_status = 'pending' AND d.index_error = ''
+            AND d.updated_at > now() - make_interval(secs => $5))
  ORDER BY d.updated_at
  LIMIT $3;
 

