@@ -283,11 +283,17 @@ async def search_vector(
     vector: np.ndarray[Any, Any],
     embedder: str,
     limit: int,
+    exact_max: int = memory.EXACT_SCAN_MAX,
 ) -> list[VaultHit]:
-    """The documents nearest ``vector`` among those ``embedder`` embedded. Call it in a
-    transaction: the HNSW scan settings (memory's) are set for that transaction only."""
-    await memory.hnsw_settings(conn)
-    name = "vault.search_vector_384" if len(vector) == 384 else "vault.search_vector"
+    """The documents nearest ``vector`` among those ``embedder`` embedded: an exact scan when the
+    reader may see at most ``exact_max`` documents (as memory's search), else the HNSW index. Call
+    it in a transaction: the HNSW scan settings (memory's) are set for that transaction only."""
+    name = "vault.search_vector"
+    if len(vector) == 384 and await conn.fetchval(
+        query("vault.scope_exceeds"), tenant_id, reader.agent_id, reader.with_shared, exact_max
+    ):
+        await memory.hnsw_settings(conn)
+        name = "vault.search_vector_384"
     rows = await conn.fetch(query(name), tenant_id, *reader.args(), vector, embedder, limit)
     return many(rows, VaultHit)
 

@@ -668,8 +668,9 @@ class VaultService(Indexed):
         if query.vector is not None:
             async with self._db.transaction() as conn:
                 vector_hits = await vault.search_vector(
-                    conn, tenant_id, reader, query.vector, query.embedder, limit
-                )
+                    conn, tenant_id, reader, query.vector, query.embedder, limit,
+                    self._settings.memory.exact_search_max_chunks,
+                )  # fmt: skip
                 pending = await vault.pending_count(conn, tenant_id, reader, query.embedder)
         text, vector = _normalised(text_hits), _normalised(vector_hits)
         hybrid = query.vector is not None and bool(vector_hits)

@@ -182,8 +182,18 @@ SELECT d.id, ts_rank(d.tsv, q) AS score, (d.embedding IS NOT NULL AND d.embedder
  ORDER BY score DESC
  LIMIT $9;
 
+-- name: scope_exceeds
+-- Whether the documents a reader of agent $2 (with the shared vault when $3; NULL: the whole tenant)
+-- may see number more than $4, counted on the scope index only (an upper bound of what the filters
+-- leave) and stopping at $4 + 1.
+SELECT count(*) > $4
+  FROM (SELECT 1 FROM vault_documents AS d
+         WHERE d.tenant_id = $1
+           AND ($2::uuid IS NULL OR d.agent_id = $2 OR ($3 AND d.agent_id IS NULL))
+         LIMIT $4 + 1) AS s;
+
 -- name: search_vector_384
--- The offline default's dimension, through the partial HNSW index of halfvecs (same cast and
+-- A reader of more documents than the exact-scan size, at the offline default's dimension: through the partial HNSW index of halfvecs (same cast and
 -- predicate as migration 0010), the filters applied during the (iterative) scan.
 SELECT d.id, 1 - ((d.embedding::vector(384)) <=> $8::vector(384)) AS score, true AS embedded
   FROM vault_documents AS d
@@ -195,7 +205,8 @@ SELECT d.id, 1 - ((d.embedding::vector(384)) <=> $8::vector(384)) AS score, true
  LIMIT $10;
 
 -- name: search_vector
--- Any other dimension: an exact scan of the reader's documents.
+-- An exact scan of the reader's documents: any dimension other than 384, and readers of few enough
+-- documents that reading them all costs less than a filtered HNSW scan (and misses none).
 SELECT d.id, 1 - (d.embedding <=> $8) AS score, true AS embedded
   FROM vault_documents AS d
  WHERE d.tenant_id = $1

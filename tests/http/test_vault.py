@@ -598,9 +598,12 @@ async def test_vector_search_reads_the_hnsw_index_with_the_filters(vault: Vault)
             "EXPLAIN (FORMAT JSON) " + query("vault.search_vector_384"),
             tenant, agent, True, "alice", "personal", ["note"], "notes/", vector, "openai/stand-in-embed", 10,
         )  # fmt: skip
+        # The index is read only for a reader of more documents than the exact-scan size.
+        exceeds = [await conn.fetchval(query("vault.scope_exceeds"), tenant, agent, True, n) for n in (4, 5)]
     text = json.dumps(plan)
     assert "vault_documents_embedding_384h_idx" in text, text
     assert "vault_visible" not in text  # inlined into plain conditions
+    assert exceeds == [True, False]
 
 
 async def test_changing_the_embedder_re_embeds_in_the_background(make_server: ServerFactory) -> None:
