@@ -23,6 +23,7 @@ __all__ = [
     "LoopEvent",
     "NoAnswer",
     "Retrying",
+    "RunAnswer",
     "RunEvent",
     "Started",
     "Thinking",
@@ -46,6 +47,26 @@ class RunEvent(msgspec.Struct, kw_only=True):
     userId: str
     seq: int
     payload: Any
+
+
+class RunAnswer(msgspec.Struct, kw_only=True):
+    """A run's answer to ``chat.send``, also kept as the run's ``result`` (a repeated idempotency key
+    replays it). GoClaw's answer varies by case: a completed run has ``runId``, ``sessionKey``,
+    ``message_id``, ``role``, ``content``, ``usage`` and ``thinking`` when the model gave some; a
+    cancelled one ``cancelled``, a failed one ``error``, one started without waiting or still going
+    ``status``; a run that ended without an answer (tool calls and no tools) none of them. Field order
+    is the wire order."""
+
+    runId: str | UnsetType = UNSET
+    sessionKey: str | UnsetType = UNSET
+    message_id: int | UnsetType = UNSET
+    role: str | UnsetType = UNSET
+    content: str | UnsetType = UNSET
+    usage: dict[str, int] | UnsetType = UNSET
+    thinking: str | UnsetType = UNSET
+    status: str | UnsetType = UNSET
+    cancelled: bool | UnsetType = UNSET
+    error: str | UnsetType = UNSET
 
 
 class Started(msgspec.Struct, kw_only=True):
