@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
+from clawgate.uvicorn_ws import SEND_FRAMES
 
 from .connection import Connection, State, audience
 from .dispatch import dispatch
@@ -363,15 +364,23 @@ class _ConnectionLoop:
             self.writer = None
 
     async def _write(self) -> bool:
-        """Write every queued frame, including those queued meanwhile; False if the socket is gone."""
+        """Write every queued frame, including those queued meanwhile; False if the socket is gone.
+        Our server (``clawgate.uvicorn_ws``) takes them all in one send, as UTF-8; another gets
+        them one ``websocket.send`` each."""
         conn, send = self.conn, self.send
+        bulk = SEND_FRAMES in (self.ws.scope.get("extensions") or {})
         while frames := conn.take():
-            for frame in frames:
-                conn.sent(frame)
-                try:
+            try:
+                if bulk:
+                    await send({"type": SEND_FRAMES, "frames": frames})  # type: ignore[typeddict-item]
+                    for frame in frames:
+                        conn.sent(frame)
+                    continue
+                for frame in frames:
+                    conn.sent(frame)
                     await send({"type": "websocket.send", "text": frame.decode()})
-                except _DISCONNECTED:
-                    return False
+            except _DISCONNECTED:
+                return False
         return True
 
     # -- closing ------------------------------------------------------------------------------
@@ -409,8 +418,8 @@ class _ConnectionLoop:
         assert who is not None
         info = ClientInfo(
             id=self.conn.id, remoteAddr=self.conn.remote, userId=who.user_id, role=who.role.label,
-            connectedAt=int(time.time() * 1000), tenantId=str(who.tenant_id),
+            connectedAt=int(time.time() * 1000),
         )  # fmt: skip
-        self.gateway.clients.add(info)
+        self.gateway.clients.add(info, str(who.tenant_id))
         # In the reader's context, which the tasks of later calls copy.
         bind_caller(who)

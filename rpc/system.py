@@ -194,7 +194,7 @@ async def status(ctx: CallContext, _: None) -> GatewayStatus:
     return GatewayStatus(
         agents=agents,
         agentTotal=len(agents),
-        clients=sum(1 for c in ctx.gateway.clients.values() if c.tenantId == tenant),
+        clients=ctx.gateway.clients.count_in(tenant),
         sessions=0,
     )
 
