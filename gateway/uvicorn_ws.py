@@ -13,8 +13,9 @@ per-message deflate) is framed here (a two- to ten-byte header before the payloa
 ``websockets`` builds through a ``Frame`` and a ``BytesIO``); and the scope announces the extension
 ``clawgate.websocket.send_frames``, a send event ``{"type": "clawgate.websocket.send_frames",
 "frames": [bytes, ...]}`` carrying several text frames already encoded as UTF-8, so that an app
-hands over everything it has queued in one ``send`` without decoding it to ``str`` first. Apps that
-do not use it see plain ASGI (``clawgate.server`` selects the class).
+hands over everything it has queued in one ``send`` without decoding it to ``str`` first; the
+extension's ``push`` queues such frames without awaiting anything when the transport is not paused.
+Apps that do not use it see plain ASGI (``clawgate.server`` selects the class).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 from websockets.protocol import State
 
-__all__ = ["SEND_FRAMES", "CoalescingWebSocketProtocol"]
+__all__ = ["PUSH_LIMIT", "SEND_FRAMES", "CoalescingWebSocketProtocol"]
 
+PUSH_LIMIT = 65536
+"""Bytes ``push_frames`` takes per write at most (uvicorn's default high-water mark of a transport)."""
 SEND_FRAMES = "clawgate.websocket.send_frames"
 """The scope extension, and the send event's type, of several UTF-8 text frames sent at once."""
 
@@ -50,12 +53,37 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._flush_handle: asyncio.Handle | None = None
+        self._pushed = 0  # bytes pushed since the last write
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # none when the handshake was refused
         if scope is not None:
-            scope["extensions"][SEND_FRAMES] = {}  # type: ignore[index]
+            scope["extensions"][SEND_FRAMES] = {"push": self.push_frames}  # type: ignore[index]
+
+    def push_frames(self, frames: list[bytes]) -> bool:
+        """Queue UTF-8 text frames for the next write without waiting (the extension's ``push``): for
+        frames queued outside any call, such as a run's events, which would otherwise each need a
+        task to await ``send``. False, with nothing queued, when they must wait: the transport is
+        paused or holds unsent data, ``PUSH_LIMIT`` bytes are already waiting for this turn's write
+        (the app's own queue then stays the backlog its bound applies to), or the connection is
+        closing or gone."""
+        if (
+            self.disconnected
+            or self._pushed >= PUSH_LIMIT
+            or not self.writable.is_set()
+            or self.transport.get_write_buffer_size()
+            or not self._sending()
+        ):
+            return False
+        try:
+            self._send_texts(frames)
+        except InvalidState:
+            return False
+        self._pushed += sum(len(frame) for frame in frames)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+        return True
 
     async def send(self, message: ASGISendEvent) -> None:
         """Data frames after the handshake are buffered and flushed on the next loop turn; the
@@ -114,6 +142,7 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _flush(self) -> None:
         self._flush_handle = None
+        self._pushed = 0
         output = self.conn.data_to_send()
         if output and not self.transport.is_closing():
             self.transport.write(b"".join(output))
