@@ -59,7 +59,7 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # none when the handshake was refused
         if scope is not None:
-            scope["extensions"][SEND_FRAMES] = {"push": self.push_frames}  # type: ignore[index]
+            scope["extensions"][SEND_FRAMES] = {"push": self.push_frames}
 
     def push_frames(self, frames: list[bytes]) -> bool:
         """Queue UTF-8 text frames for the next write without waiting (the extension's ``push``): for
@@ -102,11 +102,12 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self._sending():  # closed while the transport drained: uvicorn answers that
             await super().send(_REFUSED if bulk else message)
             return
+        event = cast("dict[str, Any]", message)  # ours is not among uvicorn's typed events
         try:
             if bulk:
-                self._send_texts(cast("Iterable[bytes]", message["frames"]))  # type: ignore[typeddict-item]
+                self._send_texts(event["frames"])
             else:
-                data, text = message.get("bytes"), message.get("text")
+                data, text = event.get("bytes"), event.get("text")
                 if data is not None:
                     self.conn.send_binary(data)
                 elif text is not None:

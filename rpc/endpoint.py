@@ -379,7 +379,7 @@ class _ConnectionLoop:
         while frames := conn.take():
             try:
                 if bulk:
-                    await send({"type": SEND_FRAMES, "frames": frames})  # type: ignore[typeddict-item]
+                    await send({"type": SEND_FRAMES, "frames": frames})
                     for frame in frames:
                         conn.sent(frame)
                     continue

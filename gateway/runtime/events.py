@@ -170,7 +170,7 @@ def run_event(
     kind: str,
     *,
     tenant_id: UUID,
-    run_id: UUID,
+    run_id: UUID | str,
     session_key: str,
     agent_key: str,
     user_id: str,
@@ -178,6 +178,6 @@ def run_event(
     payload: Any,
 ) -> BusEvent:
     """The ``agent`` bus event of one run event, addressed to the run's user (and the tenant's admins)."""
-    event = RunEvent(type=kind, runId=str(run_id), sessionKey=session_key, agentId=agent_key,
+    event = RunEvent(type=kind, runId=run_id if isinstance(run_id, str) else str(run_id), sessionKey=session_key, agentId=agent_key,
                      userId=user_id, seq=seq, payload=payload)  # fmt: skip
     return BusEvent(name="agent", payload=event, tenant_id=tenant_id, user_id=user_id or None)

@@ -44,6 +44,10 @@ class RunHandle:
     done: asyncio.Future[RunAnswer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    run_ref: str = ""  # ``str(run_id)``, made once (each of the run's events carries it)
+
+    def __post_init__(self) -> None:
+        self.run_ref = str(self.run_id)
 
     @property
     def session_key(self) -> str:

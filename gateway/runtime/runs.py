@@ -245,7 +245,7 @@ class RunManager:
             run_event(
                 kind,
                 tenant_id=plan.tenant_id,
-                run_id=handle.run_id,
+                run_id=handle.run_ref,
                 session_key=handle.session_key,
                 agent_key=plan.agent.agent_key,
                 user_id=plan.user_id,
