@@ -82,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve_workers(settings, count)
     server = GatewayServer(uvicorn_config(create_app(settings), settings))
+    server.tune_gc = True
     server.run()
     return 0 if server.started else 1
 

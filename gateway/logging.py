@@ -5,7 +5,10 @@ known, so that every line logged meanwhile carries them without passing them by 
 
 - ``request_id``: per REST request (``http.middleware.EdgeMiddleware``);
 - ``conn_id``: per WebSocket connection, at accept (``rpc.endpoint``);
-- ``rpc_id`` and ``method``: per RPC call (``rpc.dispatch``);
+- ``rpc_id`` and ``method``: per RPC call (``rpc.dispatch``), in one context variable of our own set
+  once per call (``enter_call``: one ``ContextVar.set``, about 0.1 us, where binding two structlog
+  variables and resetting them cost about 2 us a call) and added to a line only when one is logged
+  (``merge_context``, the processor that also merges structlog's bound variables);
 - ``tenant_id`` and ``user_id``: once the caller is authenticated (``bind_caller``: the rest of a
   REST request; every call of a WebSocket connection after ``connect``);
 - ``run_id``: a run's own lines (``bind_run``), which carry its tenant and user but not the ids of
@@ -24,6 +27,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from contextvars import ContextVar, Token
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +37,21 @@ import structlog
 from clawgate.config import LogSettings
 from clawgate.principal import Principal
 
-__all__ = ["bind_caller", "bind_run", "configure_logging", "redact", "uses_console"]
+__all__ = [
+    "bind_caller",
+    "bind_run",
+    "configure_logging",
+    "enter_call",
+    "info_enabled",
+    "leave_call",
+    "merge_context",
+    "redact",
+    "uses_console",
+]
+
+_CALL: ContextVar[tuple[str, str] | None] = ContextVar("clawgate_call", default=None)
+"""The RPC call being handled in this context: (``rpc_id``, ``method``)."""
+_INFO = [True]  # whether info lines pass the configured level (``configure_logging``)
 
 _SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret", "authorization", "dsn", "encryption_key")
 _MASK = "***"
@@ -70,6 +88,32 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+def enter_call(rpc_id: str, method: str) -> Token[tuple[str, str] | None]:
+    """Mark the current context as handling the call ``rpc_id`` of ``method`` until ``leave_call``:
+    every line logged meanwhile (and by tasks created meanwhile) carries both."""
+    return _CALL.set((rpc_id, method))
+
+
+def leave_call(token: Token[tuple[str, str] | None]) -> None:
+    _CALL.reset(token)
+
+
+def info_enabled() -> bool:
+    """Whether an info line would be written (checked before building a line logged per call)."""
+    return _INFO[0]
+
+
+def merge_context(logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog's bound context variables, and the ids of the RPC call being handled (the first
+    processor; tests that capture lines use it too)."""
+    event = structlog.contextvars.merge_contextvars(logger, name, event)
+    call = _CALL.get()
+    if call is not None:
+        event.setdefault("rpc_id", call[0])
+        event.setdefault("method", call[1])
+    return event
+
+
 def bind_caller(who: Principal) -> None:
     """Bind the authenticated caller (``tenant_id``, ``user_id``) for the rest of the current task.
 
@@ -86,6 +130,7 @@ def bind_run(run_id: UUID, tenant_id: UUID, user_id: str) -> None:
     (``conn_id``, ``rpc_id``, ``request_id``...); the run outlives that call, so those are dropped.
     """
     structlog.contextvars.clear_contextvars()
+    _CALL.set(None)
     structlog.contextvars.bind_contextvars(run_id=str(run_id), tenant_id=str(tenant_id), user_id=user_id)
 
 
@@ -103,10 +148,11 @@ def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
     console uvicorn's own startup lines are left out (the gateway's banner says where it listens);
     its warnings and errors, and everything in JSON output, still come through."""
     level = getattr(logging, settings.level.upper())
+    _INFO[0] = level <= logging.INFO
     out = stream or sys.stdout
     as_json = not uses_console(settings, out)
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        merge_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,

@@ -52,14 +52,14 @@ HEALTH_CLIENTS_LISTED = 100
 
 
 class ClientInfo(Struct, kw_only=True):
-    """A connected WebSocket client as ``health`` lists it."""
+    """A connected WebSocket client as ``health`` lists it (GoClaw's shape; its tenant is kept
+    beside it by the registry, not sent)."""
 
     id: str
     remoteAddr: str
     userId: str
     role: str
     connectedAt: int
-    tenantId: str = ""
 
 
 class ClientRegistry:
@@ -67,19 +67,20 @@ class ClientRegistry:
     leaves (``health`` is called often; the list changes rarely)."""
 
     def __init__(self) -> None:
-        self._items: dict[str, ClientInfo] = {}
+        self._items: dict[str, tuple[ClientInfo, str]] = {}  # by connection id, with the tenant id
         self._views: dict[tuple[str, ...], tuple[msgspec.Raw, int]] = {}
 
-    def add(self, info: ClientInfo) -> None:
-        self._items[info.id] = info
+    def add(self, info: ClientInfo, tenant_id: str) -> None:
+        self._items[info.id] = (info, tenant_id)
         self._views.clear()
 
     def remove(self, conn_id: str) -> None:
         if self._items.pop(conn_id, None) is not None:
             self._views.clear()
 
-    def values(self) -> list[ClientInfo]:
-        return list(self._items.values())
+    def count_in(self, tenant_id: str) -> int:
+        """How many clients of the tenant are connected to this process."""
+        return sum(1 for _, tenant in self._items.values() if tenant == tenant_id)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -97,8 +98,8 @@ class ClientRegistry:
         cached = self._views.get(key)
         if cached is None:
             items = [
-                c for c in self._items.values()
-                if key[0] == "all" or (c.tenantId == tenant and (key[0] == "tenant" or c.userId == who.user_id))
+                c for c, in_tenant in self._items.values()
+                if key[0] == "all" or (in_tenant == tenant and (key[0] == "tenant" or c.userId == who.user_id))
             ]  # fmt: skip
             listed = msgspec.Raw(msgspec.json.encode(items[:HEALTH_CLIENTS_LISTED]))
             cached = self._views[key] = (listed, len(items))

@@ -202,6 +202,7 @@ def _worker(settings: Settings, sock: socket.socket, announce: bool) -> None:
     structlog.contextvars.bind_contextvars(worker=os.getpid())
     server = GatewayServer(uvicorn_config(create_app(settings), settings))
     server.announce = announce
+    server.tune_gc = True
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises the SIGINT it drained for again
         server.run(sockets=[sock])
     if not server.started:

@@ -21,7 +21,7 @@ from .errors import family_for_path
 from .examples import REQUESTS, RESPONSES
 from .routing import decode_body
 from .types import Api, HttpContext
-from .wsdoc import WS_EVENTS, result_type, websocket_page, ws_method
+from .wsdoc import WS_EVENTS, result_members, result_type, websocket_page, ws_method
 
 __all__ = ["build_spec", "openapi_routes", "short_names"]
 
@@ -101,7 +101,7 @@ def build_spec(routes: list[Api], methods: Mapping[str, Method] | None = None) -
         kinds += [k for k in (api.body, api.query, api.response, api.form) if k is not None]
     ws_kinds = {name: (method.params, result_type(method)) for name, method in methods.items()}
     for params, result in ws_kinds.values():
-        kinds += [k for k in (params, result) if k is not None]
+        kinds += [k for k in (params, *result_members(result)) if k is not None]
     schemas, components = msgspec.json.schema_components(kinds, ref_template="#/components/schemas/{name}")
     names = short_names(components)
     schemas, components = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import types
 import typing
 from typing import Any, Final
 
@@ -13,7 +14,7 @@ import msgspec
 
 from clawgate.rpc.types import Method
 
-__all__ = ["WS_EVENTS", "result_type", "websocket_page", "ws_method"]
+__all__ = ["WS_EVENTS", "result_members", "result_type", "websocket_page", "ws_method"]
 
 WS_EVENTS: Final[dict[str, str]] = {
     "agent": "A run's progress, each with the run's seq: run.started, chunk, thinking, tool.call, tool.result, "
@@ -53,6 +54,14 @@ def result_type(method: Method) -> Any:
     return None if result in (None, type(None), Any) else result
 
 
+def result_members(result: Any) -> tuple[Any, ...]:
+    """The types to describe for a result: each member of a union (a union of untagged Structs has
+    no schema of its own, ``chat.send``'s has two), else the result itself."""
+    if isinstance(result, types.UnionType) or typing.get_origin(result) is typing.Union:
+        return typing.get_args(result)
+    return () if result is None else (result,)
+
+
 def ws_method(name: str, method: Method, params: Any, result: Any, refs: dict[Any, Any]) -> dict[str, Any]:
     """One method as the OpenAPI extension lists it."""
     if method.public:
@@ -65,9 +74,16 @@ def ws_method(name: str, method: Method, params: Any, result: Any, refs: dict[An
         "minRole": role,
         "description": doc.split("\n\n", 1)[0].replace("\n", " "),
         "params": refs[params] if params is not None else None,
-        "result": refs[result] if result is not None else {"type": "object"},
+        "result": _result_schema(result, refs),
         "events": _METHOD_EVENTS.get(name, []),
     }
+
+
+def _result_schema(result: Any, refs: dict[Any, Any]) -> dict[str, Any]:
+    found = [refs[member] for member in result_members(result)]
+    if not found:
+        return {"type": "object"}
+    return found[0] if len(found) == 1 else {"anyOf": found}
 
 
 def websocket_page(spec: dict[str, Any]) -> str:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from clawgate.principal import Role
 from clawgate.services.chat import (
+    AbortResult,
     ChatAbortParams,
+    ChatHistory,
     ChatHistoryParams,
     ChatInjectParams,
     ChatSendParams,
     InjectResult,
+    SendResult,
     SessionKeyParams,
     SessionStatus,
 )
@@ -20,7 +21,7 @@ from .types import CallContext, Method
 __all__ = ["METHODS"]
 
 
-async def send(ctx: CallContext, params: ChatSendParams) -> dict[str, Any]:
+async def send(ctx: CallContext, params: ChatSendParams) -> SendResult:
     """Send a message; with ``wait`` (default) the answer comes when the run ends.
 
     Cancellation (the socket closing) stops waiting only; the run goes on.
@@ -28,11 +29,11 @@ async def send(ctx: CallContext, params: ChatSendParams) -> dict[str, Any]:
     return await ctx.gateway.chat.send(ctx.who, params, channel="ws")
 
 
-async def history(ctx: CallContext, params: ChatHistoryParams) -> dict[str, Any]:
+async def history(ctx: CallContext, params: ChatHistoryParams) -> ChatHistory:
     return await ctx.gateway.chat.history(ctx.who, params)
 
 
-async def abort(ctx: CallContext, params: ChatAbortParams) -> dict[str, Any]:
+async def abort(ctx: CallContext, params: ChatAbortParams) -> AbortResult:
     return await ctx.gateway.chat.abort(ctx.who, params)
 
 

@@ -139,6 +139,10 @@ class Connection:
         frames, self._queue = self._queue, []
         return frames
 
+    def put_back(self, frames: list[bytes]) -> None:
+        """Return frames from ``take`` that could not be written yet: they stay first in line."""
+        self._queue[:0] = frames
+
     def sent(self, frame: bytes) -> None:
         """The writer handed ``frame`` (from ``take``) to the socket."""
         self._buffered -= len(frame)

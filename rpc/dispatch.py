@@ -4,7 +4,6 @@ every line logged meanwhile. Returns the frame to send (or None for a JSON-RPC n
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ import structlog
 
 from clawgate import metrics
 from clawgate.errors import Forbidden, GatewayError, Internal, InvalidRequest, Unauthorized
+from clawgate.logging import enter_call, info_enabled, leave_call
 from clawgate.state import Gateway
 
 from .connection import Connection
@@ -34,8 +34,8 @@ async def dispatch(
         return call.error
     started = time.perf_counter()
     outcome, code = "ok", ""
-    # Reset after the call: before ``connect`` calls run in the connection's reader itself.
-    bound = structlog.contextvars.bind_contextvars(rpc_id=str(call.id), method=call.method)
+    # Reset after the call: quick calls (and all before ``connect``) run in the connection's reader.
+    entered = enter_call(str(call.id), call.method)
     try:
         try:
             payload = await _run(gateway, conn, call, methods)
@@ -49,7 +49,7 @@ async def dispatch(
             frame = conn.protocol.error(call.id, Internal(request_id=f"{conn.id}:{call.id}"), conn.locale)
         known = call.method if call.method in methods else metrics.UNMATCHED
         metrics.count_rpc(known, code or outcome)
-        if log.is_enabled_for(logging.INFO):  # skips building the event below the level (bench/ws.py)
+        if info_enabled():  # skips building the event below the level (bench/ws.py)
             log.info(
                 "rpc.call",
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -57,7 +57,7 @@ async def dispatch(
                 error_code=code or None,
             )
     finally:
-        structlog.contextvars.reset_contextvars(**bound)
+        leave_call(entered)
     return None if call.notify else frame
 
 

@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from clawgate.logging import bind_caller
 from clawgate.state import ClientInfo, Gateway
+from clawgate.uvicorn_ws import SEND_FRAMES
 
 from .connection import Connection, State, audience
 from .dispatch import dispatch
@@ -155,8 +156,8 @@ class _ConnectionLoop:
     """One accepted WebSocket: reads frames, runs their calls, writes the queued frames, closes."""
 
     __slots__ = (
-        "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "receive",
-        "send", "slots", "stopping", "task", "writer", "ws",
+        "bulk", "closed", "conn", "gateway", "in_flight", "interrupted", "limits", "next_tick", "phase", "push",
+        "receive", "send", "slots", "stopping", "task", "writer", "ws",
     )  # fmt: skip
 
     def __init__(
@@ -167,6 +168,10 @@ class _ConnectionLoop:
         self.ws = ws
         self.receive = receive
         self.send = send
+        # Our server's extension (``clawgate.uvicorn_ws``): frames sent in bulk, or pushed without a task.
+        extension = (ws.scope.get("extensions") or {}).get(SEND_FRAMES)
+        self.bulk = extension is not None
+        self.push: Callable[[list[bytes]], bool] | None = extension.get("push") if extension else None
         self.conn = conn
         self.task = task
         self.limits = gateway.settings.limits
@@ -349,6 +354,8 @@ class _ConnectionLoop:
     def _wake(self) -> None:
         """A frame was queued on an empty queue: write it, unless the reader is about to."""
         if self.writer is None and self.phase in {"receive", "done"}:
+            if self._push():
+                return
             # Called by whoever queued the frame (another connection's call, a run, the hub): the
             # writer gets an empty context rather than theirs, and logs its conn_id itself.
             self.writer = asyncio.create_task(self._writer(), context=contextvars.Context())
@@ -363,15 +370,39 @@ class _ConnectionLoop:
             self.writer = None
 
     async def _write(self) -> bool:
-        """Write every queued frame, including those queued meanwhile; False if the socket is gone."""
-        conn, send = self.conn, self.send
+        """Write every queued frame, including those queued meanwhile; False if the socket is gone.
+        Our server (``clawgate.uvicorn_ws``) takes them all in one send, as UTF-8; another gets
+        them one ``websocket.send`` each."""
+        if self._push():
+            return True
+        conn, send, bulk = self.conn, self.send, self.bulk
         while frames := conn.take():
-            for frame in frames:
-                conn.sent(frame)
-                try:
+            try:
+                if bulk:
+                    await send({"type": SEND_FRAMES, "frames": frames})
+                    for frame in frames:
+                        conn.sent(frame)
+                    continue
+                for frame in frames:
+                    conn.sent(frame)
                     await send({"type": "websocket.send", "text": frame.decode()})
-                except _DISCONNECTED:
-                    return False
+            except _DISCONNECTED:
+                return False
+        return True
+
+    def _push(self) -> bool:
+        """Hand every queued frame to the server without waiting, when it can take them now."""
+        push, conn = self.push, self.conn
+        if push is None:
+            return False
+        frames = conn.take()
+        if not frames:
+            return True
+        if not push(frames):
+            conn.put_back(frames)
+            return False
+        for frame in frames:
+            conn.sent(frame)
         return True
 
     # -- closing ------------------------------------------------------------------------------
@@ -409,8 +440,8 @@ class _ConnectionLoop:
         assert who is not None
         info = ClientInfo(
             id=self.conn.id, remoteAddr=self.conn.remote, userId=who.user_id, role=who.role.label,
-            connectedAt=int(time.time() * 1000), tenantId=str(who.tenant_id),
+            connectedAt=int(time.time() * 1000),
         )  # fmt: skip
-        self.gateway.clients.add(info)
+        self.gateway.clients.add(info, str(who.tenant_id))
         # In the reader's context, which the tasks of later calls copy.
         bind_caller(who)

@@ -23,6 +23,7 @@ __all__ = [
     "LoopEvent",
     "NoAnswer",
     "Retrying",
+    "RunAnswer",
     "RunEvent",
     "Started",
     "Thinking",
@@ -46,6 +47,26 @@ class RunEvent(msgspec.Struct, kw_only=True):
     userId: str
     seq: int
     payload: Any
+
+
+class RunAnswer(msgspec.Struct, kw_only=True):
+    """A run's answer to ``chat.send``, also kept as the run's ``result`` (a repeated idempotency key
+    replays it). GoClaw's answer varies by case: a completed run has ``runId``, ``sessionKey``,
+    ``message_id``, ``role``, ``content``, ``usage`` and ``thinking`` when the model gave some; a
+    cancelled one ``cancelled``, a failed one ``error``, one started without waiting or still going
+    ``status``; a run that ended without an answer (tool calls and no tools) none of them. Field order
+    is the wire order."""
+
+    runId: str | UnsetType = UNSET
+    sessionKey: str | UnsetType = UNSET
+    message_id: int | UnsetType = UNSET
+    role: str | UnsetType = UNSET
+    content: str | UnsetType = UNSET
+    usage: dict[str, int] | UnsetType = UNSET
+    thinking: str | UnsetType = UNSET
+    status: str | UnsetType = UNSET
+    cancelled: bool | UnsetType = UNSET
+    error: str | UnsetType = UNSET
 
 
 class Started(msgspec.Struct, kw_only=True):
@@ -149,7 +170,7 @@ def run_event(
     kind: str,
     *,
     tenant_id: UUID,
-    run_id: UUID,
+    run_id: UUID | str,
     session_key: str,
     agent_key: str,
     user_id: str,
@@ -157,6 +178,6 @@ def run_event(
     payload: Any,
 ) -> BusEvent:
     """The ``agent`` bus event of one run event, addressed to the run's user (and the tenant's admins)."""
-    event = RunEvent(type=kind, runId=str(run_id), sessionKey=session_key, agentId=agent_key,
+    event = RunEvent(type=kind, runId=run_id if isinstance(run_id, str) else str(run_id), sessionKey=session_key, agentId=agent_key,
                      userId=user_id, seq=seq, payload=payload)  # fmt: skip
     return BusEvent(name="agent", payload=event, tenant_id=tenant_id, user_id=user_id or None)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from clawgate.runtime.events import Activity
+from clawgate.runtime.events import Activity, RunAnswer
 from clawgate.store.types import AgentRow, SessionRow
 
 __all__ = ["RunHandle", "RunPlan"]
@@ -43,9 +42,13 @@ class RunHandle:
     seq: int = 0
     content: list[str] = field(default_factory=list)
     activity: Activity | None = None
-    done: asyncio.Future[dict[str, Any]] = field(
+    done: asyncio.Future[RunAnswer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    run_ref: str = ""  # ``str(run_id)``, made once (each of the run's events carries it)
+
+    def __post_init__(self) -> None:
+        self.run_ref = str(self.run_id)
 
     @property
     def session_key(self) -> str:
@@ -55,14 +58,14 @@ class RunHandle:
     def content_so_far(self) -> str:
         return "".join(self.content)
 
-    async def outcome(self) -> dict[str, Any]:
+    async def outcome(self) -> RunAnswer:
         """The run's final answer (``chat.send``'s reply) once it ends.
 
         Raises: the run's error (a ``GatewayError``). Cancelling the caller stops waiting only.
         """
         return await asyncio.shield(self.done)
 
-    def resolve(self, outcome: dict[str, Any] | BaseException) -> None:
+    def resolve(self, outcome: RunAnswer | BaseException) -> None:
         if self.done.done():
             return
         if isinstance(outcome, BaseException):

@@ -16,10 +16,12 @@ from typing import Any
 
 import msgspec
 import structlog
+from msgspec import UNSET
 
 from clawgate import metrics
 from clawgate.providers.types import ChatMessage, Usage
 from clawgate.runtime.context import ContextCache, ContextSize, SessionContext
+from clawgate.runtime.events import RunAnswer
 from clawgate.runtime.handle import RunHandle
 from clawgate.runtime.loop import LoopResult
 from clawgate.runtime.prompt import to_chat_message
@@ -61,7 +63,7 @@ class SessionHooks:
         self.context: SessionContext | None = None  # set with the loop input
         self.size: ContextSize | None = None  # the context's size when the run completed
         self.last_seen = handle.plan.user_idx
-        self.final: dict[str, Any] | None = None
+        self.final: RunAnswer | None = None
         self.result: LoopResult | None = None  # the loop's, once it exists: spans and usage
 
     async def checkpoint(self, produced: list[ChatMessage]) -> list[ChatMessage]:
@@ -76,18 +78,16 @@ class SessionHooks:
         usage_out = msgspec.to_builtins(usage)
         usage_out.pop("cache_creation_tokens", None)
         usage_out.pop("cache_read_tokens", None)
-        final: dict[str, Any] = {
-            "runId": str(handle.run_id), "sessionKey": plan.session.session_key, "message_id": 0,
-            "role": "assistant", "content": answer.content, "usage": usage_out,
-        }  # fmt: skip
-        if answer.thinking:
-            final["thinking"] = answer.thinking
+        final = RunAnswer(
+            runId=str(handle.run_id), sessionKey=plan.session.session_key, message_id=0, role="assistant",
+            content=answer.content, usage=usage_out, thinking=answer.thinking or UNSET,
+        )  # fmt: skip
         async with self._db.connection() as conn:
             # One statement: the answer (its append locks the session row first, so a chat.send
             # waiting on it sees this run ended), the check for injected messages, the run's end.
             end = await runs.finish_completed(
                 conn, plan.tenant_id, plan.session.id, handle.run_id, last_seen=self.last_seen,
-                content=answer.content, thinking=answer.thinking, result=final,
+                content=answer.content, thinking=answer.thinking, result=msgspec.to_builtins(final),
                 input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
                 model=result.model if result else "", provider=result.provider if result else "",
             )  # fmt: skip
@@ -96,7 +96,7 @@ class SessionHooks:
             self.last_seen = end.unseen[-1].idx
             self.context = None  # injected meanwhile: the stored order is not the run's
             return [ChatMessage(role="user", content=m.content) for m in end.unseen]
-        final["message_id"] = end.idx
+        final.message_id = end.idx
         if self.context is not None and end.version is not None:
             self.context.version = end.version
             self.size = self.context.size()  # before the next run of the session takes it on
@@ -150,8 +150,11 @@ async def end_unfinished(
     ended, its trace. Never raises: a failure is logged (``run.end_write_failed``)."""
     plan = handle.plan
     usage = result.usage if result is not None else Usage()
-    payload: dict[str, Any] = {"runId": str(handle.run_id), "sessionKey": plan.session.session_key}
-    payload |= {"cancelled": True} if status == "cancelled" else {"error": error}
+    payload = RunAnswer(runId=str(handle.run_id), sessionKey=plan.session.session_key)
+    if status == "cancelled":
+        payload.cancelled = True
+    else:
+        payload.error = error
     try:
         async with db.transaction() as conn:
             partial = handle.content_so_far
@@ -160,7 +163,7 @@ async def end_unfinished(
                     conn, handle, ChatMessage(role="assistant", content=partial), metadata={"cancelled": True}
                 )
             await runs.finish(
-                conn, plan.tenant_id, handle.run_id, status=status, result=payload, error=error,
+                conn, plan.tenant_id, handle.run_id, status=status, result=msgspec.to_builtins(payload), error=error,
                 input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
             )  # fmt: skip
         await write_record(records, trace_record(handle, result, status, error, ""))

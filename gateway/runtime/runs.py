@@ -41,6 +41,7 @@ from clawgate.runtime.events import (
     Completed,
     Failed,
     NoAnswer,
+    RunAnswer,
     Started,
     run_event,
 )
@@ -265,7 +266,7 @@ class RunManager:
             run_event(
                 kind,
                 tenant_id=plan.tenant_id,
-                run_id=handle.run_id,
+                run_id=handle.run_ref,
                 session_key=handle.session_key,
                 agent_key=plan.agent.agent_key,
                 user_id=plan.user_id,
@@ -293,7 +294,7 @@ class RunManager:
             await asyncio.shield(self._end(handle, loop, "cancelled", "aborted"))
             self._emit(handle, "run.cancelled", Cancelled())
             handle.resolve(
-                {"runId": str(handle.run_id), "sessionKey": session.session_key, "cancelled": True}
+                RunAnswer(runId=str(handle.run_id), sessionKey=session.session_key, cancelled=True)
             )
             return
         except GatewayError as exc:  # RunFailed too: UNAVAILABLE, as over REST (one error table)
@@ -318,9 +319,9 @@ class RunManager:
             log.info(
                 "run.finished", status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2)
             )
-        final = hooks.final or {}
+        final = hooks.final
         self._emit(handle, "run.completed", _completed(final))
-        handle.resolve(final)
+        handle.resolve(final or RunAnswer())  # no answer: GoClaw's empty object
         if not session.label:
             self._spawn(self._upkeep.title(plan, inp.targets))
         self._spawn(self._upkeep.compact(plan, inp.targets, hooks.size))
@@ -356,7 +357,7 @@ class RunManager:
     async def _record(self, handle: RunHandle, loop: AgentLoop, hooks: SessionHooks) -> None:
         """The completed run's trace, through the group writer, before ``run.completed``. The answer
         is committed already: a failure here is logged (``run.trace_write_failed``), not the run's."""
-        output = hooks.final.get("content", "") if hooks.final else ""
+        output = hooks.final.content if hooks.final and hooks.final.content else ""
         try:
             await write_record(self.records, trace_record(handle, loop.result, "completed", "", str(output)))
         except Exception as exc:
@@ -369,12 +370,12 @@ class RunManager:
         )
 
 
-def _completed(final: dict[str, Any]) -> Completed | NoAnswer:
-    """``run.completed``'s payload from the run's final answer (empty when it ended without one: tool
+def _completed(final: RunAnswer | None) -> Completed | NoAnswer:
+    """``run.completed``'s payload from the run's final answer (none when it ended without one: tool
     calls and no tools to run them)."""
-    if not final:
+    if final is None or final.content is UNSET or final.usage is UNSET:
         return NoAnswer()
-    return Completed(content=final["content"], usage=final["usage"], thinking=final.get("thinking", UNSET))
+    return Completed(content=final.content, usage=final.usage, thinking=final.thinking)
 
 
 class _RunError(GatewayError):

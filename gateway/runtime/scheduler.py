@@ -389,8 +389,8 @@ class Scheduler:
                     await asyncio.sleep(delay)
                     continue
                 return out
-            usage = answer.get("usage") or {}
-            out.ok, out.error, out.content = True, "", str(answer.get("content", ""))
+            usage = answer.usage or {}
+            out.ok, out.error, out.content = True, "", answer.content or ""
             out.tokens = (int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
             return out
         return out

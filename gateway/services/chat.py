@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from clawgate.config import Settings
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, Unauthorized
 from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
-from clawgate.runtime.events import Activity
+from clawgate.runtime.events import Activity, RunAnswer
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunHandle, RunManager, RunPlan
 from clawgate.services import parse_id, require
@@ -27,12 +28,19 @@ from clawgate.wire import INT32_MAX, ChatText
 
 __all__ = [
     "CANCEL_WORDS",
+    "AbortResult",
+    "ActiveRun",
+    "ActiveRunAnswer",
     "ChatAbortParams",
+    "ChatHistory",
     "ChatHistoryParams",
     "ChatInjectParams",
     "ChatSendParams",
     "ChatService",
+    "HistoryMessage",
     "InjectResult",
+    "RunAnswer",
+    "SendResult",
     "SessionKeyParams",
     "SessionStatus",
     "WakeResult",
@@ -62,6 +70,70 @@ class SessionStatus(Struct, kw_only=True):
     isRunning: bool
     runId: str | None = None
     activity: Activity | None = None
+
+
+class ActiveRunAnswer(Struct, kw_only=True):
+    """``chat.send``'s answer when the message went to the session's active run instead of starting
+    one: a cancel word aborted it (``cancelled``, ``aborted``), or the message joined it at its next
+    turn (``injected``). Field order is the wire order."""
+
+    cancelled: bool | UnsetType = UNSET
+    aborted: bool | UnsetType = UNSET
+    injected: bool | UnsetType = UNSET
+    runId: str
+    sessionKey: str
+
+
+SendResult = RunAnswer | ActiveRunAnswer
+"""``chat.send``'s answer: the run's (``RunAnswer``), or what happened to the session's active run."""
+
+
+class HistoryMessage(Struct, kw_only=True):
+    """A stored message as ``chat.history`` and ``sessions.preview`` list it; the optional fields only
+    when set. Field order is the wire order."""
+
+    index: int
+    role: str
+    content: str
+    created_at: datetime
+    thinking: str | UnsetType = UNSET
+    tool_calls: list[Any] | UnsetType = UNSET
+    tool_call_id: str | UnsetType = UNSET
+    is_error: bool | UnsetType = UNSET
+    run_id: str | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+
+
+class ActiveRun(Struct, kw_only=True):
+    """The session's run going on, as ``chat.history`` shows it: what it streamed so far and the
+    ``seq`` of its last event (a client resumes the stream after it)."""
+
+    runId: str
+    content_so_far: str
+    seq: int
+
+
+class ChatHistory(Struct, kw_only=True):
+    """``chat.history``: messages after ``afterIndex``, the session's total, the index to ask from
+    next, the summary of what was compacted, and the active run if any."""
+
+    sessionKey: str
+    messages: list[HistoryMessage]
+    total: int
+    nextIndex: int
+    summary: str | None
+    activeRun: ActiveRun | UnsetType = UNSET
+
+
+class AbortResult(Struct, kw_only=True):
+    """``chat.abort``: whether a run was stopped (``runIds``), or ``notFound`` when the session had
+    none."""
+
+    ok: bool = True
+    aborted: bool
+    notFound: bool | UnsetType = UNSET
+    stopped: bool | UnsetType = UNSET
+    runIds: list[str]
 
 
 class InjectResult(Struct, kw_only=True):
@@ -111,26 +183,13 @@ def parse_session_key(key: str) -> tuple[str, str] | None:
     return None
 
 
-def message_out(row: MessageRow) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "index": row.idx,
-        "role": row.role,
-        "content": row.content,
-        "created_at": row.created_at,
-    }
-    if row.thinking:
-        out["thinking"] = row.thinking
-    if row.tool_calls:
-        out["tool_calls"] = row.tool_calls
-    if row.tool_call_id:
-        out["tool_call_id"] = row.tool_call_id
-    if row.is_error:
-        out["is_error"] = True
-    if row.run_id is not None:
-        out["run_id"] = str(row.run_id)
-    if row.metadata:
-        out["metadata"] = row.metadata
-    return out
+def message_out(row: MessageRow) -> HistoryMessage:
+    return HistoryMessage(
+        index=row.idx, role=row.role, content=row.content, created_at=row.created_at,
+        thinking=row.thinking or UNSET, tool_calls=row.tool_calls or UNSET, tool_call_id=row.tool_call_id or UNSET,
+        is_error=True if row.is_error else UNSET, run_id=str(row.run_id) if row.run_id is not None else UNSET,
+        metadata=row.metadata or UNSET,
+    )  # fmt: skip
 
 
 class ChatService:
@@ -188,7 +247,7 @@ class ChatService:
 
     # -- chat.send ------------------------------------------------------------------------------
 
-    async def send(self, who: Principal, params: ChatSendParams, channel: str = "ws") -> dict[str, Any]:
+    async def send(self, who: Principal, params: ChatSendParams, channel: str = "ws") -> SendResult:
         """Start a run, inject into the active one, or abort it by a cancel word (spec section 3).
 
         The user message is committed before this returns (or before the run starts).
@@ -225,10 +284,11 @@ class ChatService:
             message=message, agentId=agent.agent_key, sessionKey=session_key, stream=False
         )
         result = await self._send(who, params, channel="wake")
-        if result.get("injected"):
-            return WakeResult(injected=True, run_id=result.get("runId"), session_key=result.get("sessionKey"))
-        return WakeResult(content=result.get("content", ""), run_id=result.get("runId"), usage=result.get("usage"),
-                          session_key=result.get("sessionKey"))  # fmt: skip
+        key = result.sessionKey or None
+        if isinstance(result, ActiveRunAnswer):
+            return WakeResult(injected=True, run_id=result.runId, session_key=key)
+        return WakeResult(content=result.content or "", run_id=result.runId or None,
+                          usage=result.usage or None, session_key=key)  # fmt: skip
 
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
@@ -250,9 +310,9 @@ class ChatService:
         params = ChatSendParams(message=message, agentId=agent.agent_key, stream=False, wait=False,
                                 sessionKey=f"agent:{agent.agent_key}:{session_rest}")  # fmt: skip
         result = await self._send(who, params, channel, agent, light=light)
-        if result.get("status") != "started":
+        if not isinstance(result, RunAnswer) or result.status != "started" or not result.runId:
             return None
-        return self.runner.find(UUID(result["runId"]))
+        return self.runner.find(UUID(result.runId))
 
     async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None:
         """Post ``content`` into the session ``session_key`` as an assistant message headed by
@@ -263,7 +323,7 @@ class ChatService:
     async def _send(
         self, who: Principal, params: ChatSendParams, channel: str, agent: AgentRow | None = None,
         *, light: bool = False,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> SendResult:  # fmt: skip
         """``send`` past the caller checks (role, user id, rate); ``agent``: the agent as it should
         run (a scheduled run's provider or model), instead of the one ``params`` names."""
         idem = params.idempotencyKey if params.idempotencyKey is not UNSET else None
@@ -289,9 +349,9 @@ class ChatService:
             return await self._replay(who, decision.replay, params.wait)
         if decision.abort is not None:
             await self.runner.abort(who.tenant_id, decision.abort)
-            return {"cancelled": True, "aborted": True, "runId": str(decision.abort), "sessionKey": key}
+            return ActiveRunAnswer(cancelled=True, aborted=True, runId=str(decision.abort), sessionKey=key)
         if decision.injected is not None:
-            return {"injected": True, "runId": str(decision.injected), "sessionKey": key}
+            return ActiveRunAnswer(injected=True, runId=str(decision.injected), sessionKey=key)
         if decision.run is None or decision.session is None:
             # Lost a race with another send on this session: decide again (it will inject).
             return await self._send(who, params, channel)
@@ -302,7 +362,7 @@ class ChatService:
         )  # fmt: skip
         handle = self.runner.launch(decision.run.id, plan)
         if not params.wait:
-            return {"runId": str(decision.run.id), "sessionKey": key, "status": "started"}
+            return RunAnswer(runId=str(decision.run.id), sessionKey=key, status="started")
         return await handle.outcome()
 
     async def _decide(
@@ -345,12 +405,12 @@ class ChatService:
         async with self._db.connection() as conn:
             return await runs.by_idempotency(conn, who.tenant_id, who.user_id, key)
 
-    async def _replay(self, who: Principal, run: RunRow, wait: bool) -> dict[str, Any]:
+    async def _replay(self, who: Principal, run: RunRow, wait: bool) -> RunAnswer:
         """The answer to a repeated idempotency key: no second run."""
         if run.status != "running":
-            return dict(run.result or {"runId": str(run.id), "status": run.status, "error": run.error})
+            return _stored(run)
         if not wait:
-            return {"runId": str(run.id), "sessionKey": run.session_key, "status": "in_flight"}
+            return RunAnswer(runId=str(run.id), sessionKey=run.session_key, status="in_flight")
         handle = self.runner.find(run.id)
         if handle is not None:
             return await handle.outcome()
@@ -359,37 +419,37 @@ class ChatService:
             async with self._db.connection() as conn:
                 current = await runs.get(conn, who.tenant_id, run.id)
             if current is None or current.status != "running":
-                return dict(current.result or {}) if current else {"runId": str(run.id), "status": "unknown"}
+                return _stored(current) if current else RunAnswer(runId=str(run.id), status="unknown")
 
     # -- the other chat methods -----------------------------------------------------------------
 
-    async def history(self, who: Principal, params: ChatHistoryParams) -> dict[str, Any]:
+    async def history(self, who: Principal, params: ChatHistoryParams) -> ChatHistory:
         """Messages after ``afterIndex`` (catch-up), the total, and the active run if any. A session
         with no message yet answers an empty history, as GoClaw does (its dashboard opens a chat so).
         Raises: Unauthorized (another user's session)."""
         session = await self.find_session(who, params.sessionKey)
         if session is None:
-            return {"sessionKey": params.sessionKey, "messages": [], "total": 0,
-                    "nextIndex": max(params.afterIndex + 1, 0), "summary": None}  # fmt: skip
+            return ChatHistory(sessionKey=params.sessionKey, messages=[], total=0,
+                               nextIndex=max(params.afterIndex + 1, 0), summary=None)  # fmt: skip
         async with self._db.connection() as conn:
             rows = await sessions.messages(
                 conn, who.tenant_id, session.id, start=params.afterIndex + 1, limit=params.limit
             )
             active = await runs.active_for_session(conn, who.tenant_id, session.id)
-        out: dict[str, Any] = {
-            "sessionKey": session.session_key,
-            "messages": [message_out(r) for r in rows],
-            "total": session.message_count,
-            "nextIndex": (rows[-1].idx + 1) if rows else max(params.afterIndex + 1, 0),
-            "summary": session.summary or None,
-        }
+        out = ChatHistory(
+            sessionKey=session.session_key,
+            messages=[message_out(r) for r in rows],
+            total=session.message_count,
+            nextIndex=(rows[-1].idx + 1) if rows else max(params.afterIndex + 1, 0),
+            summary=session.summary or None,
+        )
         if active is not None:
             handle = self.runner.find(active.id)
-            out["activeRun"] = {
-                "runId": str(active.id),
-                "content_so_far": handle.content_so_far if handle else "",
-                "seq": handle.seq if handle else 0,
-            }
+            out.activeRun = ActiveRun(
+                runId=str(active.id),
+                content_so_far=handle.content_so_far if handle else "",
+                seq=handle.seq if handle else 0,
+            )
         return out
 
     async def run(self, who: Principal, run_id: str) -> RunRow:
@@ -401,7 +461,7 @@ class ChatService:
             raise NotFound(kind="run", id=run_id)
         return found
 
-    async def abort(self, who: Principal, params: ChatAbortParams) -> dict[str, Any]:
+    async def abort(self, who: Principal, params: ChatAbortParams) -> AbortResult:
         """Abort the session's active run, or the run named. Non-admins must own the session."""
         require(who, Role.OPERATOR, "chat.abort")
         if not params.sessionKey and not params.runId:
@@ -418,9 +478,9 @@ class ChatService:
                 if not who.sees_all and run.user_id != who.user_id:
                     raise Unauthorized("requires_role", action="aborting another user's run", role="admin")
         if run is None or run.status != "running":
-            return {"ok": True, "aborted": False, "notFound": run is None, "runIds": []}
+            return AbortResult(aborted=False, notFound=run is None, runIds=[])
         await self.runner.abort(who.tenant_id, run.id)
-        return {"ok": True, "aborted": True, "stopped": True, "runIds": [str(run.id)]}
+        return AbortResult(aborted=True, stopped=True, runIds=[str(run.id)])
 
     async def inject(self, who: Principal, params: ChatInjectParams) -> InjectResult:
         """Append an assistant message without running the agent (GoClaw ``chat.inject``)."""
@@ -466,6 +526,13 @@ class _Decision:
 
 class _Retry(Exception):
     """The run insert lost a race (unique index): roll back and decide again."""
+
+
+def _stored(run: RunRow) -> RunAnswer:
+    """The answer kept with an ended run, else what its row says."""
+    if run.result:
+        return msgspec.convert(run.result, RunAnswer)
+    return RunAnswer(runId=str(run.id), status=run.status, error=run.error)
 
 
 def _media(media: list[Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from clawgate.runtime.compaction import Episodes, summarize
 from clawgate.runtime.llm import LLMResolver
 from clawgate.services import require
 from clawgate.services.agents import AgentService
-from clawgate.services.chat import ChatService, message_out, parse_session_key
+from clawgate.services.chat import ChatService, HistoryMessage, message_out, parse_session_key
 from clawgate.store import Database, runs, sessions
 from clawgate.store.types import MessageRow, SessionListRow, SessionRow
 from clawgate.wire import Index, NonNegative
@@ -113,7 +113,7 @@ class HistoryPage(Struct, kw_only=True):
     cursor: int
     next_cursor: int
     total: int
-    messages: list[dict[str, Any]]
+    messages: list[HistoryMessage]
     reset: bool
     updated: datetime
 

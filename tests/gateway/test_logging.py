@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from clawgate.config import LogSettings
-from clawgate.logging import configure_logging, redact
+from clawgate.logging import configure_logging, merge_context, redact
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -160,9 +159,10 @@ class TestBoundContext:
         under the ids of the call."""
         async with chat_setup(make_server) as chat:
             end = Seen("run.finished")
-            with capture_logs(processors=[merge_contextvars, end]) as logs:
+            with capture_logs(processors=[merge_context, end]) as logs:
                 async with ws_connect(chat.server, _skip=True) as ws:
                     hello = await ws.ok("connect", {"token": GATEWAY_TOKEN, "user_id": "alice"})
+                    await ws.ok("health")  # a quick call: handled in the connection's reader itself
                     rpc_id = await ws.send("chat.send", {"message": "hi", "agentId": "helper"})
                     res = (await ws.response(rpc_id))["payload"]
                     await end.wait()
@@ -171,8 +171,10 @@ class TestBoundContext:
         [call] = [line for line in lines(logs, "rpc.call") if line["method"] == "chat.send"]
         [started] = lines(logs, "run.started")
         [finished] = lines(logs, "run.finished")
+        [health] = [line for line in lines(logs, "rpc.call") if line["method"] == "health"]
         assert connect["conn_id"] == conn_id
         assert connect["rpc_id"] == "1"
+        assert (health["conn_id"], health["rpc_id"], health["tenant_id"]) == (conn_id, "2", tenant)
         for line in (call, started):  # run.started is logged by the run manager, inside the call
             assert line["conn_id"] == conn_id
             assert line["rpc_id"] == rpc_id
@@ -191,7 +193,7 @@ class TestBoundContext:
         request_id, tenant_id and user_id; the run it starts logs under its own run_id."""
         async with chat_setup(make_server) as chat:
             end = Seen("run.finished")
-            with capture_logs(processors=[merge_contextvars, end]) as logs:
+            with capture_logs(processors=[merge_context, end]) as logs:
                 async with chat.admin("bob") as http:
                     res = await http.post(
                         "/v1/agents/helper/wake",
@@ -220,7 +222,7 @@ class TestBoundContext:
         body logs no tenant: asyncio hands the reading context of one request to the next request's
         task (cpython#140947), and each request starts from a clean context."""
         async with chat_setup(make_server) as chat:
-            with capture_logs(processors=[merge_contextvars]) as logs:
+            with capture_logs(processors=[merge_context]) as logs:
                 async with httpx.AsyncClient(base_url=chat.server.url) as http:
                     big = {
                         "agent_key": "big",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
+from clawgate.logging import merge_context
 from tests.runtime.conftest import ChatSetup
 from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
 from tests.upstream import Reply
@@ -143,7 +143,7 @@ class TestSessionsOverWs:
         """When the model cannot write the title, session.title_failed is logged under the run's id
         and the first words of the message become the label."""
         chat.upstream.title_reply = Reply(status=500)
-        with capture_logs(processors=[merge_contextvars]) as logs:
+        with capture_logs(processors=[merge_context]) as logs:
             async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
                 [answer] = await converse(ws, "help me plan a trip to Hue")
                 event = await ws.next_event("session.updated")
