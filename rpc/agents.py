@@ -4,9 +4,9 @@ another tenant is ``NOT_FOUND``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.errors import NotFound
 from clawgate.principal import Role
@@ -65,6 +65,43 @@ class FileSetParams(Struct, kw_only=True, forbid_unknown_fields=True):
     content: str
 
 
+class AgentDeleted(Struct, kw_only=True):
+    ok: bool = True
+    agentId: str
+
+
+class AgentFileOut(Struct, kw_only=True):
+    """A context file (GoClaw's shape): ``content`` only when one file is read, ``size`` and
+    ``updatedAtMs`` when it is written, just ``{name, missing: true}`` when it is not. Field order
+    is the wire order."""
+
+    name: str
+    content: str | UnsetType = UNSET
+    size: int | UnsetType = UNSET
+    updatedAtMs: int | UnsetType = UNSET
+    missing: bool
+
+
+class AgentFileList(Struct, kw_only=True):
+    agentId: str
+    files: list[AgentFileOut]
+
+
+class AgentFileAnswer(Struct, kw_only=True):
+    """``agents.files.get``: one file of an agent."""
+
+    agentId: str
+    file: AgentFileOut
+
+
+class AgentFileWritten(Struct, kw_only=True):
+    """``agents.files.set``: the file as written."""
+
+    ok: bool = True
+    agentId: str
+    file: AgentFileOut
+
+
 def _item(row: AgentRow) -> AgentItem:
     return AgentItem(
         id=row.agent_key, agent_key=row.agent_key, uuid=str(row.id), display_name=row.display_name,
@@ -74,14 +111,11 @@ def _item(row: AgentRow) -> AgentItem:
     )  # fmt: skip
 
 
-def _file(found: AgentFile) -> dict[str, Any]:
-    return {
-        "name": found.file_name,
-        "content": found.content,
-        "size": len(found.content.encode()),
-        "updatedAtMs": int(found.updated_at.timestamp() * 1000),
-        "missing": False,
-    }
+def _file(found: AgentFile) -> AgentFileOut:
+    return AgentFileOut(
+        name=found.file_name, content=found.content, size=len(found.content.encode()),
+        updatedAtMs=int(found.updated_at.timestamp() * 1000), missing=False,
+    )  # fmt: skip
 
 
 async def list_agents(ctx: CallContext, _: None) -> dict[str, list[AgentItem]]:
@@ -99,45 +133,45 @@ async def update(ctx: CallContext, params: AgentUpdateParams) -> AgentOut:
     return to_out(await ctx.gateway.agents.update(ctx.who, params.agentId, params))
 
 
-async def delete(ctx: CallContext, params: AgentDeleteParams) -> dict[str, Any]:
+async def delete(ctx: CallContext, params: AgentDeleteParams) -> AgentDeleted:
     """Soft-delete an agent. Raises: NotFound."""
     await ctx.gateway.agents.delete(ctx.who, params.agentId)
-    return {"ok": True, "agentId": params.agentId}
+    return AgentDeleted(agentId=params.agentId)
 
 
-def _missing(name: str) -> dict[str, Any]:
+def _missing(name: str) -> AgentFileOut:
     """A context file not written yet (GoClaw's shape: how a new agent's Files tab offers it)."""
-    return {"name": name, "missing": True}
+    return AgentFileOut(name=name, missing=True)
 
 
-async def files_list(ctx: CallContext, params: AgentRefParams) -> dict[str, Any]:
+async def files_list(ctx: CallContext, params: AgentRefParams) -> AgentFileList:
     """Every context file of the system prompt (``CONTEXT_FILES``, ``missing: true`` for those not
     written yet), then the agent's other files (names, sizes, times; no content). Raises: NotFound."""
     row, files = await ctx.gateway.agents.list_files(ctx.who, params.agentId)
-    stored: dict[str, dict[str, Any]] = {
-        f.file_name: {"name": f.file_name, "size": f.size,
-                      "updatedAtMs": int(f.updated_at.timestamp() * 1000), "missing": False}
+    stored = {
+        f.file_name: AgentFileOut(name=f.file_name, size=f.size,
+                                  updatedAtMs=int(f.updated_at.timestamp() * 1000), missing=False)
         for f in files
     }  # fmt: skip
     known = [stored.pop(name) if name in stored else _missing(name) for name in CONTEXT_FILES]
-    return {"agentId": row.agent_key, "files": known + list(stored.values())}
+    return AgentFileList(agentId=row.agent_key, files=known + list(stored.values()))
 
 
-async def files_get(ctx: CallContext, params: FileParams) -> dict[str, Any]:
+async def files_get(ctx: CallContext, params: FileParams) -> AgentFileAnswer:
     """One context file with its content; one of ``CONTEXT_FILES`` not written yet answers
     ``missing: true`` as in GoClaw. Raises: NotFound (agent, or another file that does not exist)."""
     found = await ctx.gateway.agents.find_file(ctx.who, params.agentId, params.name)
     if found is None:
         if params.name not in CONTEXT_FILES:
             raise NotFound(kind="file", id=params.name)
-        return {"agentId": params.agentId, "file": _missing(params.name)}
-    return {"agentId": params.agentId, "file": _file(found)}
+        return AgentFileAnswer(agentId=params.agentId, file=_missing(params.name))
+    return AgentFileAnswer(agentId=params.agentId, file=_file(found))
 
 
-async def files_set(ctx: CallContext, params: FileSetParams) -> dict[str, Any]:
+async def files_set(ctx: CallContext, params: FileSetParams) -> AgentFileWritten:
     """Write a context file. Raises: NotFound, InvalidRequest (bad file name)."""
     found = await ctx.gateway.agents.set_file(ctx.who, params.agentId, params.name, params.content)
-    return {"ok": True, "agentId": params.agentId, "file": _file(found)}
+    return AgentFileWritten(agentId=params.agentId, file=_file(found))
 
 
 async def identity(ctx: CallContext, params: AgentRefParams) -> dict[str, str]:

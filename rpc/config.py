@@ -29,6 +29,12 @@ class Changed(ConfigView, kw_only=True):
     restart: bool = False
 
 
+class ConfigSchema(Struct, kw_only=True):
+    """``config.schema``: ``json`` is the JSON Schema of the configuration file."""
+
+    json: dict[str, Any]
+
+
 async def get(ctx: CallContext, _: None) -> ConfigView:
     """``{config (secrets "***"), hash, path, unsupported}``."""
     return ctx.gateway.config.view(ctx.who)
@@ -51,9 +57,9 @@ async def apply(ctx: CallContext, params: ChangeParams) -> Changed:
     return await _change(ctx, params, replace=True)
 
 
-async def schema(ctx: CallContext, _: None) -> dict[str, Any]:
+async def schema(ctx: CallContext, _: None) -> ConfigSchema:
     """``{json: <JSON Schema of the configuration file>}``."""
-    return {"json": ctx.gateway.config.schema(ctx.who)}
+    return ConfigSchema(json=ctx.gateway.config.schema(ctx.who))
 
 
 METHODS = {

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import Meta, Struct
 
 from clawgate.principal import Role
-from clawgate.services.sessions import CompactParams, SessionList, SessionListParams, SessionPatchParams
-from clawgate.services.traces import QuotaUsage, TimelineParams
+from clawgate.services.sessions import (
+    Compacted,
+    CompactParams,
+    SessionDone,
+    SessionList,
+    SessionListParams,
+    SessionPatched,
+    SessionPatchParams,
+    SessionPreview,
+)
+from clawgate.services.traces import QuotaUsage, Timeline, TimelineParams, UsagePage, UsageSummary
 from clawgate.wire import NonNegative
 
 from .types import CallContext, Method
@@ -30,31 +39,31 @@ async def list_sessions(ctx: CallContext, params: SessionListParams) -> SessionL
     return await ctx.gateway.sessions.list_sessions(ctx.who, params)
 
 
-async def preview(ctx: CallContext, params: KeyParams) -> dict[str, Any]:
+async def preview(ctx: CallContext, params: KeyParams) -> SessionPreview:
     return await ctx.gateway.sessions.preview(ctx.who, params.key)
 
 
-async def patch(ctx: CallContext, params: SessionPatchParams) -> dict[str, Any]:
+async def patch(ctx: CallContext, params: SessionPatchParams) -> SessionPatched:
     return await ctx.gateway.sessions.patch(ctx.who, params)
 
 
-async def delete(ctx: CallContext, params: KeyParams) -> dict[str, Any]:
+async def delete(ctx: CallContext, params: KeyParams) -> SessionDone:
     return await ctx.gateway.sessions.delete(ctx.who, params.key)
 
 
-async def reset(ctx: CallContext, params: KeyParams) -> dict[str, Any]:
+async def reset(ctx: CallContext, params: KeyParams) -> SessionDone:
     return await ctx.gateway.sessions.reset(ctx.who, params.key)
 
 
-async def compact(ctx: CallContext, params: CompactParams) -> dict[str, Any]:
+async def compact(ctx: CallContext, params: CompactParams) -> Compacted:
     return await ctx.gateway.sessions.compact(ctx.who, params)
 
 
-async def usage_get(ctx: CallContext, params: UsageParams) -> dict[str, Any]:
+async def usage_get(ctx: CallContext, params: UsageParams) -> UsagePage:
     return await ctx.gateway.traces.usage(ctx.who, params.agentId, params.limit, params.offset)
 
 
-async def usage_summary(ctx: CallContext, _: None) -> dict[str, Any]:
+async def usage_summary(ctx: CallContext, _: None) -> UsageSummary:
     return await ctx.gateway.traces.usage_summary(ctx.who)
 
 
@@ -63,7 +72,7 @@ async def quota_usage(ctx: CallContext, _: None) -> QuotaUsage:
     return await ctx.gateway.traces.quota_usage(ctx.who)
 
 
-async def timeline(ctx: CallContext, params: TimelineParams) -> dict[str, Any]:
+async def timeline(ctx: CallContext, params: TimelineParams) -> Timeline:
     return await ctx.gateway.traces.timeline(ctx.who, params)
 
 

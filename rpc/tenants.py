@@ -5,7 +5,7 @@ see is ``NOT_FOUND``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import Meta, Struct
 
@@ -59,6 +59,23 @@ class UserAdded(TenantUserOut, kw_only=True):
     ok: bool = True
 
 
+class Membership(Struct, kw_only=True):
+    """A tenant the caller belongs to, with the caller's role in it."""
+
+    id: str
+    name: str
+    slug: str
+    role: str
+    status: str
+
+
+class Memberships(Struct, kw_only=True):
+    """``tenants.mine``: the caller's tenants and the connection's current one."""
+
+    tenants: list[Membership]
+    current: str
+
+
 async def list_tenants(ctx: CallContext, _: None) -> dict[str, list[TenantOut]]:
     """Tenants visible to the caller: all for owners and system keys."""
     return {"tenants": [tenant_out(r) for r in await ctx.gateway.tenants.list_tenants(ctx.who)]}
@@ -69,16 +86,15 @@ async def get(ctx: CallContext, params: TenantRefParams) -> TenantOut:
     return tenant_out(await ctx.gateway.tenants.get(ctx.who, params.id))
 
 
-async def mine(ctx: CallContext, _: None) -> dict[str, Any]:
+async def mine(ctx: CallContext, _: None) -> Memberships:
     """``{tenants: [{id, name, slug, role, status}], current}``."""
     rows = await ctx.gateway.tenants.memberships(ctx.who)
-    return {
-        "tenants": [
-            {"id": str(t.id), "name": t.name, "slug": t.slug, "role": role, "status": t.status}
-            for t, role in rows
+    return Memberships(
+        tenants=[
+            Membership(id=str(t.id), name=t.name, slug=t.slug, role=role, status=t.status) for t, role in rows
         ],
-        "current": str(ctx.who.tenant_id),
-    }
+        current=str(ctx.who.tenant_id),
+    )
 
 
 async def create(ctx: CallContext, params: TenantCreate) -> TenantOut:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest
 from clawgate.principal import Principal, Role
@@ -26,11 +26,15 @@ __all__ = [
     "BranchParams",
     "Branched",
     "CompactParams",
+    "Compacted",
     "HistoryPage",
+    "SessionDone",
     "SessionInfo",
     "SessionList",
     "SessionListParams",
     "SessionPatchParams",
+    "SessionPatched",
+    "SessionPreview",
     "SessionService",
     "session_info",
 ]
@@ -105,6 +109,37 @@ class Branched(Struct, kw_only=True):
     label: str
 
 
+class SessionPreview(Struct, kw_only=True):
+    """``sessions.preview``: a session's messages and its summary."""
+
+    key: str
+    messages: list[HistoryMessage]
+    summary: str
+
+
+class SessionPatched(Struct, kw_only=True):
+    ok: bool = True
+    key: str
+
+
+class SessionDone(Struct, kw_only=True):
+    """``sessions.delete`` and ``sessions.reset``."""
+
+    ok: bool = True
+
+
+class Compacted(Struct, kw_only=True):
+    """``sessions.compact``: ``{ok, message, kept}`` when the session is too short, else
+    ``{ok, mode, original, kept, summary}``. Field order is the wire order."""
+
+    ok: bool = True
+    message: str | UnsetType = UNSET
+    mode: str | UnsetType = UNSET
+    original: int | UnsetType = UNSET
+    kept: int
+    summary: str | UnsetType | None = UNSET
+
+
 class HistoryPage(Struct, kw_only=True):
     """A cursor read of a session's messages; ``reset`` when the cursor was past the end (the
     session was reset or compacted: read again from 0)."""
@@ -160,13 +195,13 @@ class SessionService:
             sessions=[session_info(r) for r in rows], total=total, limit=params.limit, offset=params.offset
         )
 
-    async def preview(self, who: Principal, key: str) -> dict[str, Any]:
+    async def preview(self, who: Principal, key: str) -> SessionPreview:
         session = await self._chat.session(who, key)
         async with self._db.connection() as conn:
             rows = await sessions.messages(conn, who.tenant_id, session.id)
-        return {"key": key, "messages": [message_out(r) for r in rows], "summary": session.summary}
+        return SessionPreview(key=key, messages=[message_out(r) for r in rows], summary=session.summary)
 
-    async def patch(self, who: Principal, params: SessionPatchParams) -> dict[str, Any]:
+    async def patch(self, who: Principal, params: SessionPatchParams) -> SessionPatched:
         require(who, Role.OPERATOR, "sessions.patch")
         session = await self._chat.session(who, params.key)
         async with self._db.transaction() as conn:
@@ -174,22 +209,22 @@ class SessionService:
                 conn, who.tenant_id, session.id, label=params.label, model=params.model,
                 metadata={**session.metadata, **params.metadata} if params.metadata is not None else None,
             )  # fmt: skip
-        return {"ok": True, "key": params.key}
+        return SessionPatched(key=params.key)
 
     async def _idle(self, who: Principal, session: SessionRow) -> None:
         async with self._db.connection() as conn:
             if await runs.active_for_session(conn, who.tenant_id, session.id) is not None:
                 raise FailedPrecondition(detail="the session has an active run; abort it first")
 
-    async def delete(self, who: Principal, key: str) -> dict[str, Any]:
+    async def delete(self, who: Principal, key: str) -> SessionDone:
         """Delete a session and its messages. Raises: FailedPrecondition while a run is active."""
         await self._clear(who, key, "sessions.delete", sessions.delete)
-        return {"ok": True}
+        return SessionDone()
 
-    async def reset(self, who: Principal, key: str) -> dict[str, Any]:
+    async def reset(self, who: Principal, key: str) -> SessionDone:
         """Drop a session's messages and summary. Raises: FailedPrecondition while a run is active."""
         await self._clear(who, key, "sessions.reset", sessions.reset)
-        return {"ok": True}
+        return SessionDone()
 
     async def _clear(
         self, who: Principal, key: str, action: str, op: Callable[[Any, UUID, UUID], Awaitable[None]]
@@ -203,7 +238,7 @@ class SessionService:
                 raise FailedPrecondition(detail="the session has an active run; abort it first")
             await op(conn, who.tenant_id, session.id)
 
-    async def compact(self, who: Principal, params: CompactParams) -> dict[str, Any]:
+    async def compact(self, who: Principal, params: CompactParams) -> Compacted:
         """Keep the last ``keepLast`` messages in context. ``summarize`` (default when the agent has a
         working provider) folds the earlier ones into an LLM-written summary; ``truncate`` drops them
         from the context (the transcript stays readable in history)."""
@@ -212,7 +247,7 @@ class SessionService:
         await self._idle(who, session)
         live = session.message_count - session.context_start
         if live < 6 or live <= params.keepLast:
-            return {"ok": True, "message": "session too short to compact", "kept": live}
+            return Compacted(message="session too short to compact", kept=live)
         cut = session.message_count - params.keepLast
         mode = params.mode
         summary = session.summary
@@ -242,13 +277,7 @@ class SessionService:
                 who.tenant_id, session.agent_id, session.user_id, session.session_key, summary, summarized,
                 f"{session.id}:{cut}",
             )  # fmt: skip
-        return {
-            "ok": True,
-            "mode": mode,
-            "original": live,
-            "kept": session.message_count - cut,
-            "summary": summary or None,
-        }
+        return Compacted(mode=mode, original=live, kept=session.message_count - cut, summary=summary or None)
 
     async def branch(self, who: Principal, key: str, params: BranchParams) -> Branched:
         """Copy messages [0, up_to_index) into a new session of the same agent."""

@@ -18,7 +18,10 @@ from clawgate.store.types import SpanRow, TraceRow, UsageBucket, UsageShare
 from clawgate.wire import NonNegative
 
 __all__ = [
+    "AgentUsage",
     "QuotaUsage",
+    "Timeline",
+    "TimelineItem",
     "TimelineParams",
     "TraceDetail",
     "TraceFollow",
@@ -27,9 +30,12 @@ __all__ = [
     "TraceListParams",
     "TraceService",
     "UsageBreakdown",
+    "UsagePage",
     "UsagePeriods",
     "UsagePoints",
     "UsageQuery",
+    "UsageRecord",
+    "UsageSummary",
 ]
 
 Aware = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with its offset")]
@@ -144,6 +150,65 @@ class TimelineParams(Struct, kw_only=True, forbid_unknown_fields=True):
     offset: NonNegative = 0
 
 
+class TimelineItem(Struct, kw_only=True):
+    """One item of a run's timeline: a message it wrote (``id`` its index) or, last, the run's
+    status (``id`` null)."""
+
+    id: int | None
+    run_id: str | None
+    session_key: str
+    seq: int
+    item_type: str
+    status: str
+    title: str
+    preview: str
+    created_at: datetime
+
+
+class Timeline(Struct, kw_only=True):
+    """``run.timeline.get``: a page of a run's (or a session's) items in order."""
+
+    runId: str | None
+    sessionKey: str
+    items: list[TimelineItem]
+    limit: int
+    offset: int
+
+
+class UsageRecord(Struct, kw_only=True):
+    """One run's token usage (``usage.get``); ``timestamp`` in ms."""
+
+    agentId: str
+    sessionKey: str
+    model: str
+    provider: str
+    inputTokens: int
+    outputTokens: int
+    totalTokens: int
+    timestamp: int
+
+
+class UsagePage(Struct, kw_only=True):
+    records: list[UsageRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class AgentUsage(Struct, kw_only=True):
+    inputTokens: int
+    outputTokens: int
+    totalTokens: int
+    sessions: int
+
+
+class UsageSummary(Struct, kw_only=True):
+    """``usage.summary``: tokens and sessions per agent key, and how many usage records in all."""
+
+    byAgent: dict[str, AgentUsage]
+    totalRecords: int
+
+
 class TraceList(Struct, kw_only=True):
     """A page of traces, newest first."""
 
@@ -220,7 +285,7 @@ class TraceService:
             spans = await traces.spans(conn, who.tenant_id, ident)
         return TraceDetail(trace=trace, spans=spans)
 
-    async def usage(self, who: Principal, agent: str, limit: int, offset: int) -> dict[str, Any]:
+    async def usage(self, who: Principal, agent: str, limit: int, offset: int) -> UsagePage:
         user = None if who.sees_all else who.user_id
         async with self._db.connection() as conn:
             rows = await traces.usage_list(
@@ -228,24 +293,25 @@ class TraceService:
             )
             total = await traces.usage_count(conn, who.tenant_id, agent_key=agent or None, user_id=user)
         records = [
-            {"agentId": r.agent_key, "sessionKey": r.session_key, "model": r.model, "provider": r.provider,
-             "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
-             "totalTokens": r.input_tokens + r.output_tokens, "timestamp": int(r.created_at.timestamp() * 1000)}
+            UsageRecord(agentId=r.agent_key, sessionKey=r.session_key, model=r.model, provider=r.provider,
+                        inputTokens=r.input_tokens, outputTokens=r.output_tokens,
+                        totalTokens=r.input_tokens + r.output_tokens,
+                        timestamp=int(r.created_at.timestamp() * 1000))
             for r in rows
         ]  # fmt: skip
-        return {"records": records, "total": total, "limit": limit, "offset": offset}
+        return UsagePage(records=records, total=total, limit=limit, offset=offset)
 
-    async def usage_summary(self, who: Principal) -> dict[str, Any]:
+    async def usage_summary(self, who: Principal) -> UsageSummary:
         async with self._db.connection() as conn:
             rows = await traces.usage_summary(
                 conn, who.tenant_id, user_id=None if who.sees_all else who.user_id
             )
         by_agent = {
-            r.agent_key: {"inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
-                          "totalTokens": r.input_tokens + r.output_tokens, "sessions": r.sessions}
+            r.agent_key: AgentUsage(inputTokens=r.input_tokens, outputTokens=r.output_tokens,
+                                    totalTokens=r.input_tokens + r.output_tokens, sessions=r.sessions)
             for r in rows
         }  # fmt: skip
-        return {"byAgent": by_agent, "totalRecords": sum(r.records for r in rows)}
+        return UsageSummary(byAgent=by_agent, totalRecords=sum(r.records for r in rows))
 
     # -- usage analytics (GoClaw's dashboard: Overview and Usage) -----------------------------------
 
@@ -306,7 +372,7 @@ class TraceService:
             outputTokensToday=today.output_tokens, uniqueUsersToday=today.unique_users,
         )  # fmt: skip
 
-    async def timeline(self, who: Principal, params: TimelineParams) -> dict[str, Any]:
+    async def timeline(self, who: Principal, params: TimelineParams) -> Timeline:
         """A run's items in order: messages it wrote and its run status (``run.timeline.get``)."""
         if not params.runId and not params.sessionKey:
             raise InvalidRequest(detail="runId or sessionKey is required")
@@ -315,7 +381,7 @@ class TraceService:
         session = await self._chat.session(who, key)
         async with self._db.connection() as conn:
             rows = await sessions.messages(conn, who.tenant_id, session.id)
-        items: list[dict[str, Any]] = []
+        items: list[TimelineItem] = []
         for row in rows:
             if run is not None and row.run_id != run.id:
                 continue
@@ -325,23 +391,20 @@ class TraceService:
                 else ("tool.call" if row.tool_calls else f"{row.role}.message")
             )
             items.append(
-                {"id": row.idx, "run_id": str(row.run_id) if row.run_id else None, "session_key": key, "seq": len(items) + 1,
-                 "item_type": kind, "status": "error" if row.is_error else "ok", "title": row.role,
-                 "preview": row.content[:200], "created_at": row.created_at}
+                TimelineItem(id=row.idx, run_id=str(row.run_id) if row.run_id else None, session_key=key,
+                             seq=len(items) + 1, item_type=kind, status="error" if row.is_error else "ok",
+                             title=row.role, preview=row.content[:200], created_at=row.created_at)
             )  # fmt: skip
         if run is not None:
             items.append(
-                {"id": None, "run_id": str(run.id), "session_key": key, "seq": len(items) + 1, "item_type": "run.status",
-                 "status": run.status, "title": run.status, "preview": run.error[:200], "created_at": run.ended_at or run.started_at}
+                TimelineItem(id=None, run_id=str(run.id), session_key=key, seq=len(items) + 1,
+                             item_type="run.status", status=run.status, title=run.status,
+                             preview=run.error[:200], created_at=run.ended_at or run.started_at)
             )  # fmt: skip
         page = items[params.offset : params.offset + params.limit]
-        return {
-            "runId": params.runId or None,
-            "sessionKey": key,
-            "items": page,
-            "limit": params.limit,
-            "offset": params.offset,
-        }
+        return Timeline(
+            runId=params.runId or None, sessionKey=key, items=page, limit=params.limit, offset=params.offset
+        )
 
 
 def _range(q: UsageQuery) -> tuple[datetime, datetime]:

@@ -44,14 +44,6 @@ class TestOpenAPITypes:
         assert "output" in response["properties"]
 
 
-# Methods that still answer ``dict[str, Any]`` (issue 8 item 2, not typed yet): this list may only shrink.
-_WS_UNTYPED = {
-    "agents.delete", "agents.files.get", "agents.files.list", "agents.files.set", "config.schema",
-    "run.timeline.get", "sessions.compact", "sessions.delete", "sessions.patch", "sessions.preview",
-    "sessions.reset", "tenants.mine", "usage.get", "usage.summary",
-}  # fmt: skip
-
-
 class TestWebSocketResultTypes:
     def test_no_method_result_is_an_untyped_dict(self) -> None:
         """Each WebSocket method's result in ``x-websocket-methods`` (what ``/docs/websocket`` shows)
@@ -68,8 +60,7 @@ class TestWebSocketResultTypes:
             return bool(target.get("properties") or target.get("items") or target.get("additionalProperties"))
 
         untyped = {m["name"] for m in spec["x-websocket-methods"] if not described(m["result"])}
-        assert untyped <= _WS_UNTYPED, untyped - _WS_UNTYPED
-        assert not untyped & {"chat.send", "chat.history", "chat.abort", "connect", "health", "status"}
+        assert not untyped, untyped
 
     def test_chat_send_documents_both_answers(self) -> None:
         """``chat.send`` answers a run's result or what happened to the active run: both are listed."""
