@@ -45,6 +45,11 @@ def _pg() -> Iterator[tuple[EmbeddedPostgres, str]]:
     async def prepare() -> None:
         conn = await asyncpg.connect(base)
         try:
+            # A throwaway server: no flush to disk (a database per test cost 269 ms to create and drop
+            # with it, 48 ms without). Tests that kill a PostgreSQL server start their own.
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+            await conn.execute("SELECT pg_reload_conf()")
             await conn.execute("DROP DATABASE IF EXISTS clawgate_tpl")
             await conn.execute("CREATE DATABASE clawgate_tpl")
         finally:

@@ -100,10 +100,21 @@ class RunningServer:
             await asyncio.wait_for(self.task, timeout=15)
 
 
+class _QuickStopServer(GatewayServer):
+    """The gateway's server, looking at ``should_exit`` every 10 ms instead of uvicorn's 100 ms: a
+    test stops one or more servers each, and the wait added ~0.1 s to every one (~2 min a run)."""
+
+    async def main_loop(self) -> None:
+        ticks = 0
+        while not await self.on_tick(ticks):
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+
 async def start_server(settings: Settings) -> RunningServer:
     port = settings.gateway.port or free_port()
     config = uvicorn_config(create_app(settings), settings, port=port)
-    server = GatewayServer(config)
+    server = _QuickStopServer(config)
     task = asyncio.create_task(server.serve())
     for _ in range(600):
         if server.started:

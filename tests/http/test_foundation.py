@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
+from clawgate.bus import invalidation
 from clawgate.http.routes import ROUTES
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
@@ -475,6 +476,9 @@ class TestInternalErrors:
             await http.post("/v1/agents", json={"agent_key": "broken", **RUNNABLE})
         async with db(server) as conn:
             await conn.execute("UPDATE agents SET tools_config = '[1, 2]'::jsonb WHERE agent_key = 'broken'")
+        # Changed behind the services' back: drop the agent caches as a change through them would (a
+        # background round may have cached the row before the update).
+        await server.gateway.bus.publish(invalidation("agent"))
         async with as_owner(server) as http:
             res = await http.get("/v1/agents/broken", headers={"X-Request-Id": "bug-42"})
             listing = await http.get("/v1/agents")
