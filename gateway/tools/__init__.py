@@ -55,6 +55,12 @@ def text_arg(args: dict[str, Any], name: str) -> str:
     return value
 
 
+def count_arg(args: dict[str, Any], name: str, default: int) -> int:
+    """The integer argument ``name`` of a tool call (a result count) if it is 1 to 20, else ``default``."""
+    value = args.get(name)
+    return value if isinstance(value, int) and 1 <= value <= 20 else default
+
+
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
 
 

@@ -12,7 +12,7 @@ from uuid import UUID
 from clawgate.errors import GatewayError
 from clawgate.services.kg import MAX_DEPTH, KnowledgeGraphService
 from clawgate.store.kg import Entity
-from clawgate.tools import ToolContext, ToolError, register, text_arg
+from clawgate.tools import ToolContext, ToolError, count_arg, register, text_arg
 
 __all__ = ["kg_search", "kg_traverse"]
 
@@ -40,13 +40,12 @@ def _line(entity: Entity) -> str:
         "max_results": {"type": "integer", "minimum": 1, "maximum": 20, "description": "Default 8"}}},
 )  # fmt: skip
 async def kg_search(ctx: ToolContext, args: dict[str, Any]) -> str:
-    count = args.get("max_results")
     kind = args.get("entity_type")
     try:
         hits, mode = await _graph(ctx).search_agent(
             ctx.tenant_id, ctx.agent_id, ctx.user_id, text_arg(args, "query").strip()[:4000],
             [kind.strip().lower()] if isinstance(kind, str) and kind.strip() else None,
-            count if isinstance(count, int) and 1 <= count <= 20 else 8,
+            count_arg(args, "max_results", 8),
         )  # fmt: skip
     except GatewayError as exc:
         raise ToolError(str(exc)) from exc

@@ -11,7 +11,7 @@ from typing import Any
 
 from clawgate.errors import GatewayError
 from clawgate.services.memory import MemoryService, SearchBody
-from clawgate.tools import ToolContext, ToolError, register, text_arg
+from clawgate.tools import ToolContext, ToolError, count_arg, register, text_arg
 
 __all__ = ["memory_get", "memory_search", "memory_write"]
 
@@ -33,11 +33,7 @@ def _memory(ctx: ToolContext) -> MemoryService:
         "max_results": {"type": "integer", "minimum": 1, "maximum": 20, "description": "Default 6"}}},
 )  # fmt: skip
 async def memory_search(ctx: ToolContext, args: dict[str, Any]) -> str:
-    count = args.get("max_results")
-    body = SearchBody(
-        query=text_arg(args, "query")[:4000],
-        max_results=count if isinstance(count, int) and 1 <= count <= 20 else 6,
-    )
+    body = SearchBody(query=text_arg(args, "query")[:4000], max_results=count_arg(args, "max_results", 6))
     try:
         found = await _memory(ctx).search_agent(ctx.tenant_id, ctx.agent_id, ctx.user_id or None, body)
     except GatewayError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 from clawgate.errors import GatewayError
 from clawgate.services.vault import SearchBody, VaultService
 from clawgate.store.vault import Reader
-from clawgate.tools import ToolContext, ToolError, register
+from clawgate.tools import ToolContext, ToolError, count_arg, register, text_arg
 
 __all__ = ["vault_search"]
 
@@ -35,10 +35,7 @@ def _vault(ctx: ToolContext) -> VaultService:
         "path_prefix": {"type": "string", "description": "Only documents under this folder"}}},
 )  # fmt: skip
 async def vault_search(ctx: ToolContext, args: dict[str, Any]) -> str:
-    query = args.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise ToolError("query must be a non-empty string")
-    count = args.get("max_results")
+    query = text_arg(args, "query")
     types = args.get("doc_types")
     prefix = args.get("path_prefix")
     reader = Reader(
@@ -46,9 +43,7 @@ async def vault_search(ctx: ToolContext, args: dict[str, Any]) -> str:
         doc_types=[str(t)[:64] for t in types][:50] if isinstance(types, list) and types else None,
         prefix=prefix[:512] if isinstance(prefix, str) else "",
     )  # fmt: skip
-    body = SearchBody(
-        query=query[:4000], max_results=count if isinstance(count, int) and 1 <= count <= 20 else 5
-    )
+    body = SearchBody(query=query[:4000], max_results=count_arg(args, "max_results", 5))
     try:
         found = await _vault(ctx).search_reader(ctx.tenant_id, reader, body)
     except GatewayError as exc:
