@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -28,8 +29,11 @@ SUMMARY_PREFIX = "[Summary of earlier conversation]\n"
 TRUNCATION_NOTE = "\n\n[Note: this message was truncated to {kept} of {total} characters by the gateway.]"
 
 
-def build_system_prompt(agent: AgentRow, files: list[AgentFile], now: datetime | None = None) -> str:
-    """Identity, description, context files (bounded), and the current time."""
+def build_system_prompt(
+    agent: AgentRow, files: list[AgentFile], now: datetime | None = None, extra: Sequence[str] = ()
+) -> str:
+    """Identity, description, context files (bounded), ``extra`` sections (``PromptSource``'s),
+    and the current time."""
     parts = [f"You are {agent.display_name or agent.agent_key}."]
     if agent.agent_description:
         parts.append(agent.agent_description)
@@ -44,6 +48,7 @@ def build_system_prompt(agent: AgentRow, files: list[AgentFile], now: datetime |
             break
         budget -= len(text)
         parts.append(f"## {file.file_name}\n{text}")
+    parts.extend(extra)
     moment = now.isoformat(timespec="seconds") if now is not None else _current_second()
     parts.append(f"Current time (UTC): {moment}")
     return "\n\n".join(parts)

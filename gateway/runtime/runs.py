@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -54,7 +55,7 @@ from clawgate.runtime.prompt import build_system_prompt, to_chat_message
 from clawgate.runtime.upkeep import Upkeep
 from clawgate.store import Database, sessions, traces
 from clawgate.store.types import AgentFile, AgentRow
-from clawgate.tools import REGISTRY, ToolContext
+from clawgate.tools import REGISTRY, Tool, ToolContext
 from clawgate.writer import GroupWriter
 
 if TYPE_CHECKING:
@@ -73,6 +74,25 @@ class AgentFiles(Protocol):
     """Where an agent's context files come from (the agent service, which caches them)."""
 
     async def context_files(self, agent: AgentRow) -> list[AgentFile]: ...
+
+
+class ToolSource(Protocol):
+    """Tools a run gets besides the built-in table (``clawgate.tools.REGISTRY``): an MCP server's,
+    a skill reader's. Registered on the run manager by the composition root (``add_tool_source``);
+    asked once per run, so an answer comes from memory (cached, invalidated over the bus), not
+    from a query per run."""
+
+    async def run_tools(self, agent: AgentRow, ctx: ToolContext) -> Sequence[Tool]: ...
+
+
+class PromptSource(Protocol):
+    """A section of a run's system prompt beyond the agent's context files (granted skills'
+    summaries, recalled memories); "" for none. Asked once per run (not for light runs), with the
+    messages the model will see."""
+
+    async def prompt_section(
+        self, agent: AgentRow, ctx: ToolContext, messages: Sequence[ChatMessage]
+    ) -> str: ...
 
 
 class RunManager:
@@ -108,6 +128,8 @@ class RunManager:
         """The sessions' contexts kept between runs (``clawgate.runtime.context``)."""
         self._liveness = Liveness(db, bus, self.process_id, busy=lambda: bool(self._local))
         self._upkeep = Upkeep(db, bus, self.contexts, episodes)
+        self._tool_sources: list[ToolSource] = []
+        self._prompt_sources: list[PromptSource] = []
         bus.subscribe(self._on_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -152,6 +174,29 @@ class RunManager:
             handle.task.cancel()
 
     # -- what services use ----------------------------------------------------------------------
+
+    def add_tool_source(self, source: ToolSource) -> None:
+        """Offer ``source``'s tools to every run (after the built-in ones)."""
+        self._tool_sources.append(source)
+
+    def add_prompt_source(self, source: PromptSource) -> None:
+        """Add ``source``'s section to every run's system prompt (after the context files)."""
+        self._prompt_sources.append(source)
+
+    async def _run_tools(self, agent: AgentRow, ctx: ToolContext) -> list[Tool]:
+        if not self._tool_sources:
+            return list(REGISTRY.values())
+        tools = dict(REGISTRY)
+        for source in self._tool_sources:
+            for tool in await source.run_tools(agent, ctx):
+                tools.setdefault(tool.spec.name, tool)  # a built-in's name is never taken over
+        return list(tools.values())
+
+    async def _prompt_sections(
+        self, agent: AgentRow, ctx: ToolContext, messages: list[ChatMessage]
+    ) -> list[str]:
+        sections = [await source.prompt_section(agent, ctx, messages) for source in self._prompt_sources]
+        return [s for s in sections if s]
 
     async def targets(self, agent: AgentRow, model: str = "") -> list[Target]:
         """The agent's provider/model (``model`` instead of its own), then its fallbacks.
@@ -208,13 +253,14 @@ class RunManager:
             tool_context = dataclasses.replace(tool_context, vault=self._vault)
         if tool_context.kg is None and self._kg is not None:
             tool_context = dataclasses.replace(tool_context, kg=self._kg)
+        extra = [] if light else await self._prompt_sections(agent, tool_context, messages)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(
             targets=targets,
-            system_prompt=build_system_prompt(agent, files),
+            system_prompt=build_system_prompt(agent, files, extra=extra),
             messages=messages,
             tool_context=tool_context,
-            tools=[] if client_tools else list(REGISTRY.values()),
+            tools=[] if client_tools else await self._run_tools(agent, tool_context),
             client_tools=client_tools or [],
             tool_choice=tool_choice,
             stream=stream,
