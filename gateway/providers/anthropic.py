@@ -12,6 +12,7 @@ import orjson
 
 from clawgate.providers.base import (
     TRANSPORT_ERRORS,
+    EncodedTools,
     HttpAdapter,
     open_stream,
     raise_for_status,
@@ -34,6 +35,7 @@ from clawgate.providers.types import (
 __all__ = ["ANTHROPIC_VERSION", "AnthropicClient", "to_anthropic"]
 
 ANTHROPIC_VERSION = "2023-06-01"
+_WIRE = "anthropic"
 _THINKING_BUDGET = {"low": 4096, "medium": 10240, "high": 32768}
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -54,50 +56,90 @@ def _arguments(text: str) -> Any:
 
 def to_anthropic(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
     """(system text, Messages-API messages). Consecutive tool results merge into one user turn."""
-    system: list[str] = []
     out: list[dict[str, Any]] = []
     for m in messages:
-        if m.role == "system":
-            system.append(m.content)
+        item = _item(m)
+        if item is None:
             continue
         if m.role == "tool":
-            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
-                out[-1]["content"].append(block)
+                out[-1]["content"].append(item)
             else:
-                out.append({"role": "user", "content": [block]})
+                out.append({"role": "user", "content": [item]})
             continue
-        if m.role == "assistant" and m.tool_calls:
-            blocks: list[dict[str, Any]] = []
-            if m.thinking and m.thinking_signature:
-                # With thinking on, the API wants the signed block back ahead of the tool_use.
-                blocks.append({"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature})
-            if m.content:
-                blocks.append({"type": "text", "text": m.content})
-            blocks += [
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c.arguments)}
-                for c in m.tool_calls
-            ]
-            out.append({"role": "assistant", "content": blocks})
+        out.append(item)
+    return _system(messages), out
+
+
+def _system(messages: list[ChatMessage]) -> str:
+    return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+
+
+def _item(m: ChatMessage) -> dict[str, Any] | None:
+    """What one message is on the wire: a message, a ``tool_result`` block (of a user turn), or
+    nothing (a system message: the ``system`` field carries it)."""
+    if m.role == "system":
+        return None
+    if m.role == "tool":
+        return {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+    if m.role == "assistant" and m.tool_calls:
+        blocks: list[dict[str, Any]] = []
+        if m.thinking and m.thinking_signature:
+            # With thinking on, the API wants the signed block back ahead of the tool_use.
+            blocks.append({"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature})
+        if m.content:
+            blocks.append({"type": "text", "text": m.content})
+        blocks += [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c.arguments)}
+            for c in m.tool_calls
+        ]
+        return {"role": "assistant", "content": blocks}
+    return {"role": m.role, "content": m.content}
+
+
+def _encoded_item(m: ChatMessage) -> bytes:
+    item = _item(m)
+    return b"" if item is None else orjson.dumps(item)
+
+
+def _messages(request: ChatRequest) -> Any:
+    """The request's messages as the body carries them: from the kept fragments when the request
+    has them (only new messages are encoded; consecutive tool results joined into one user turn
+    as ``to_anthropic`` does), else as plain JSON values."""
+    if request.fragments is None:
+        return to_anthropic(request.messages)[1]
+    parts = request.fragments.parts(_WIRE, request.messages, _encoded_item)
+    out: list[bytes] = []
+    results: list[bytes] = []
+    for m, part in zip(request.messages, parts, strict=True):
+        if m.role == "system":
             continue
-        out.append({"role": m.role, "content": m.content})
-    return "\n\n".join(s for s in system if s), out
+        if m.role == "tool":
+            results.append(part)
+            continue
+        if results:
+            out.append(b'{"role":"user","content":[' + b",".join(results) + b"]}")
+            results = []
+        out.append(part)
+    if results:
+        out.append(b'{"role":"user","content":[' + b",".join(results) + b"]}")
+    return orjson.Fragment(b"[" + b",".join(out) + b"]")
+
+
+_tools = EncodedTools(lambda t: {"name": t.name, "description": t.description, "input_schema": t.parameters})
 
 
 def _body(request: ChatRequest, stream: bool) -> dict[str, Any]:
-    system, messages = to_anthropic(request.messages)
+    system = _system(request.messages)
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": messages,
+        "messages": _messages(request),
         "max_tokens": request.max_tokens or 8192,
     }
     if system:
         body["system"] = system
     if request.tools:
-        body["tools"] = [
-            {"name": t.name, "description": t.description, "input_schema": t.parameters}
-            for t in request.tools
-        ]
+        body["tools"] = _tools(request.tools)
     if request.temperature is not None and not request.thinking:
         body["temperature"] = request.temperature
     if request.stop:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -14,12 +14,13 @@ import orjson
 
 from clawgate.errors import InvalidRequest
 from clawgate.providers.retry import ProviderError
-from clawgate.providers.types import ChatMessage, ChatRequest, ChatResponse, StreamChunk
+from clawgate.providers.types import ChatMessage, ChatRequest, ChatResponse, StreamChunk, ToolSpec
 
 __all__ = [
     "OPENAI_COMPATIBLE",
     "PROVIDER_TYPES",
     "TRANSPORT_ERRORS",
+    "EncodedTools",
     "HttpAdapter",
     "ProviderClient",
     "client_for",
@@ -270,3 +271,28 @@ def client_for(
             api_base or "https://api.openai.com/v1", api_key, http, name=name or "openai"
         )
     raise InvalidRequest(detail=f"unknown provider_type {provider_type!r}; one of {sorted(PROVIDER_TYPES)}")
+
+
+class EncodedTools:
+    """Tool specs as one wire format encodes them, kept per spec object: an agent's tools (the
+    built-in table's, an MCP server's, a skill reader's) live as long as the process or their
+    source's cache, so a run encodes none of them again (issue 9). A caller's own tools are new
+    objects each request and only pass through; the table is emptied when it reaches ``size``."""
+
+    __slots__ = ("_kept", "_one", "_size")
+
+    def __init__(self, one: Callable[[ToolSpec], dict[str, Any]], size: int = 1024) -> None:
+        self._one = one
+        self._size = size
+        self._kept: dict[int, tuple[ToolSpec, bytes]] = {}
+
+    def __call__(self, tools: list[ToolSpec]) -> orjson.Fragment:
+        parts = []
+        for tool in tools:
+            hit = self._kept.get(id(tool))
+            if hit is None or hit[0] is not tool:
+                if len(self._kept) >= self._size:
+                    self._kept.clear()
+                hit = self._kept[id(tool)] = (tool, orjson.dumps(self._one(tool)))
+            parts.append(hit[1])
+        return orjson.Fragment(b"[" + b",".join(parts) + b"]")

@@ -12,6 +12,7 @@ import orjson
 
 from clawgate.providers.base import (
     TRANSPORT_ERRORS,
+    EncodedTools,
     HttpAdapter,
     open_stream,
     raise_for_status,
@@ -76,16 +77,18 @@ def _messages(request: ChatRequest) -> Any:
     return orjson.Fragment(request.fragments.encode(_WIRE, request.messages, _encoded_message))
 
 
+_tools = EncodedTools(
+    lambda t: {
+        "type": "function",
+        "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+    }
+)
+
+
 def _body(request: ChatRequest, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-            }
-            for t in request.tools
-        ]
+        body["tools"] = _tools(request.tools)
         if request.tool_choice is not None:
             body["tool_choice"] = request.tool_choice
     if request.temperature is not None:

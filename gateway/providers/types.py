@@ -53,7 +53,9 @@ class ChatMessage(Struct, kw_only=True, omit_defaults=True):
     thinking_signature: str = ""  # Anthropic: sent back with the thinking block on tool turns
 
 
-class ToolSpec(Struct, kw_only=True):
+class ToolSpec(Struct, kw_only=True, frozen=True):
+    """A tool the model may call. Frozen: encodings are kept per spec object (``EncodedTools``)."""
+
     name: str
     description: str = ""
     parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object", "properties": {}})
@@ -81,6 +83,13 @@ class Fragments:
     def encode(self, wire: str, messages: list[ChatMessage], one: Callable[[ChatMessage], bytes]) -> bytes:
         """``messages`` as the JSON array ``wire`` sends, each message encoded by ``one`` unless
         the last request sent an equal message at the same position in the same wire format."""
+        return b"[" + b",".join(self.parts(wire, messages, one)) + b"]"
+
+    def parts(
+        self, wire: str, messages: list[ChatMessage], one: Callable[[ChatMessage], bytes]
+    ) -> list[bytes]:
+        """Each of ``messages`` encoded by ``one`` (for a wire format that does not send one JSON
+        value per message), kept the way ``encode`` keeps them."""
         prev, kept = (self._messages, self._parts) if wire == self._wire else ([], [])
         n = min(len(messages), len(prev))
         if n > 1 and messages[1:n] == prev[1:n]:
@@ -89,7 +98,7 @@ class Fragments:
             parts = [kept[i] if messages[i] is prev[i] else one(messages[i]) for i in range(n)]
         parts += [one(m) for m in messages[n:]]
         self._wire, self._messages, self._parts = wire, list(messages), parts
-        return b"[" + b",".join(parts) + b"]"
+        return parts
 
     def sent(self, message: ChatMessage) -> bytes | None:
         """What the last request sent for ``message``, if it sent that very message."""

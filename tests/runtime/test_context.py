@@ -8,8 +8,10 @@ from typing import Any
 
 import orjson
 
+from clawgate.providers.anthropic import _body as anthropic_body
+from clawgate.providers.base import EncodedTools
 from clawgate.providers.openai_compat import _body
-from clawgate.providers.types import ChatMessage, ChatRequest, Fragments
+from clawgate.providers.types import ChatMessage, ChatRequest, Fragments, ToolCall, ToolSpec
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, make_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -123,3 +125,65 @@ def test_fragments_give_the_body_a_fresh_encoding_gives() -> None:
         kept, fresh = both(system + history)
         assert kept == fresh
         history.append(ChatMessage(role="assistant", content=f"answer {step}"))
+
+
+def _tool_turns(step: int) -> list[ChatMessage]:
+    """An assistant turn calling two tools, their two results and an answer."""
+    calls = [ToolCall(id=f"c{step}a", name="t", arguments='{"x":1}'), ToolCall(id=f"c{step}b", name="u")]
+    return [
+        ChatMessage(role="user", content=f"ask {step}"),
+        ChatMessage(role="assistant", content="", tool_calls=calls),
+        ChatMessage(role="tool", content="ra", tool_call_id=f"c{step}a", name="t"),
+        ChatMessage(role="tool", content="rb", tool_call_id=f"c{step}b", name="u"),
+        ChatMessage(role="assistant", content=f"answer {step}"),
+    ]
+
+
+def test_anthropic_fragments_give_the_body_a_fresh_encoding_gives() -> None:
+    """The Anthropic adapter keeps encodings too: consecutive tool results still make one user turn
+    and system messages the ``system`` field, whatever changed between requests, and a message
+    sent before is not encoded again."""
+    history: list[ChatMessage] = []
+    fragments = Fragments()
+    for step in range(4):
+        history += _tool_turns(step)
+        if step == 2:
+            history.insert(3, ChatMessage(role="system", content="between"))
+        if step == 3:
+            history = history[6:]
+        messages = [ChatMessage(role="system", content=f"now {step}"), *history]
+        kept = orjson.dumps(
+            anthropic_body(ChatRequest(model="m", messages=messages, fragments=fragments), True)
+        )
+        fresh = anthropic_body(ChatRequest(model="m", messages=messages), True)
+        assert orjson.loads(kept) == fresh
+        if step == 0:  # the two results in one user turn
+            assert [m["role"] for m in fresh["messages"]] == ["user", "assistant", "user", "assistant"]
+        before = {id(m): fragments.sent(m) for m in messages}
+        orjson.dumps(anthropic_body(ChatRequest(model="m", messages=messages, fragments=fragments), True))
+        assert all(fragments.sent(m) is before[id(m)] for m in messages[1:])  # reused, not encoded again
+
+
+def test_tool_specs_are_encoded_once_per_spec() -> None:
+    """An agent's tool specs are encoded once and kept (both wire formats); the body is what a fresh
+    encoding gives, and a caller's own specs (new objects each request) are encoded afresh."""
+    specs = [
+        ToolSpec(name=f"t{i}", description="d", parameters={"type": "object", "properties": {}})
+        for i in range(3)
+    ]
+    message = [ChatMessage(role="user", content="hi")]
+    for body in (_body, anthropic_body):
+        first = orjson.loads(orjson.dumps(body(ChatRequest(model="m", messages=message, tools=specs), True)))
+        names = [t.get("name") or t["function"]["name"] for t in first["tools"]]
+        assert names == ["t0", "t1", "t2"]
+        other = [ToolSpec(name="t0", description="changed")]
+        second = orjson.loads(orjson.dumps(body(ChatRequest(model="m", messages=message, tools=other), True)))
+        assert [t.get("description") or t["function"]["description"] for t in second["tools"]] == ["changed"]
+    encoded: list[str] = []
+    encode = EncodedTools(lambda t: {"name": t.name} if not encoded.append(t.name) else {})
+    for _ in range(3):
+        out = orjson.loads(orjson.dumps({"tools": encode(specs)}))
+    assert encoded == ["t0", "t1", "t2"]  # once each, over three requests
+    assert out == {"tools": [{"name": "t0"}, {"name": "t1"}, {"name": "t2"}]}
+    encode([ToolSpec(name="t0")])
+    assert encoded[-1] == "t0"  # an equal spec that is another object is encoded
