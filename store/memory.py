@@ -24,6 +24,7 @@ __all__ = [
     "cache_put",
     "chunks_of_document",
     "delete_document",
+    "document_owners",
     "exceeds",
     "get_document",
     "hnsw_settings",
@@ -80,6 +81,12 @@ async def delete_document(
     """Delete a document and (cascade) its chunks. Returns whether it existed."""
     status: str = await conn.execute(query("memory.document_delete"), tenant_id, agent_id, user, path)
     return affected(status) == 1
+
+
+async def document_owners(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, limit: int) -> list[str]:
+    """Who owns the agent's documents: ``""`` for shared ones, else user ids (at most ``limit``)."""
+    rows = await conn.fetch(query("memory.document_owners"), tenant_id, agent_id, limit)
+    return [r["owner"] for r in rows]
 
 
 async def mark_document(
