@@ -197,6 +197,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     kg = KnowledgeGraphService(db, agents, embeddings, llm)
     episodic = EpisodicService(db, agents, embeddings, llm)
     rounds = BackgroundRounds(
+        db,
         "kg-episodic-rounds",
         settings.memory.reindex_interval_seconds,
         [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle],

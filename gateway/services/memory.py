@@ -235,7 +235,7 @@ class Indexed:
         # Follow-up tasks, one per (tenant, agent) at most (memory's admissions to the HNSW index).
         self._admitting: dict[tuple[UUID, UUID], asyncio.Task[None]] = {}
         self._worker = BackgroundRounds(
-            self.task_name, settings.memory.reindex_interval_seconds, self._jobs()
+            db, self.task_name, settings.memory.reindex_interval_seconds, self._jobs()
         )
 
     def _jobs(self) -> list[Job]:
