@@ -305,10 +305,16 @@ async def pending_count(conn: asyncpg.Connection, tenant_id: UUID, reader: Reade
 
 
 async def pending_documents(
-    conn: asyncpg.Connection, tenant_id: UUID, embedder: str, doc_id: UUID | None, limit: int
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    embedder: str,
+    doc_id: UUID | None,
+    limit: int,
+    settle_seconds: float = 0.0,
 ) -> list[VaultPending]:
-    """Documents not embedded by ``embedder`` (only ``doc_id``, unless None), oldest change first."""
-    rows = await conn.fetch(query("vault.docs_pending"), tenant_id, embedder, doc_id, limit)
+    """Documents not embedded by ``embedder`` (only ``doc_id``, unless None), oldest change first;
+    with ``settle_seconds``, not those written that recently whose writer is still embedding them."""
+    rows = await conn.fetch(query("vault.docs_pending"), tenant_id, embedder, doc_id, limit, settle_seconds)
     return many(rows, VaultPending)
 
 

@@ -32,6 +32,7 @@ from clawgate.store import Database, memory
 from clawgate.store.types import AgentRow, ChunkHit, MemoryChunk, MemoryDocument, MemoryDocumentInfo
 
 __all__ = [
+    "WRITER_SECONDS",
     "DocumentBody",
     "EmbeddedChunk",
     "IndexAllResult",
@@ -56,7 +57,7 @@ TEXT_WEIGHT, VECTOR_WEIGHT, USER_BOOST = 0.3, 0.7, 1.2
 _PENDING_BATCH = 50
 # The background pass leaves a pending document without an error this long to its writer, which
 # embeds it as it answers (else both could embed it at once); a writer that died leaves it to the pass.
-_WRITER_SECONDS = 30.0
+WRITER_SECONDS = 30.0
 _ADMIT_BATCH = 256  # chunks admitted to the HNSW index in one statement (~0.5 s of index inserts)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -329,7 +330,7 @@ class MemoryService(Indexed):
         for tenant_id in tenants:
             async with self._db.connection() as conn:
                 docs = await memory.pending_documents(
-                    conn, tenant_id, None, name, _PENDING_BATCH, _WRITER_SECONDS
+                    conn, tenant_id, None, name, _PENDING_BATCH, WRITER_SECONDS
                 )
             indexed, _ = await self._index_many(docs)
             done += indexed

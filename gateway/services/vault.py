@@ -30,7 +30,7 @@ from clawgate.errors import NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.embeddings import content_hash
-from clawgate.services.memory import Indexed, check_path, owner_user, reader_user
+from clawgate.services.memory import WRITER_SECONDS, Indexed, check_path, owner_user, reader_user
 from clawgate.store import DbConnection, vault
 from clawgate.store._rows import as_uuid
 from clawgate.store.types import (
@@ -740,7 +740,7 @@ class VaultService(Indexed):
         done = 0
         for tenant_id in tenants:
             async with self._db.connection() as conn:
-                docs = await vault.pending_documents(conn, tenant_id, name, None, _BATCH)
+                docs = await vault.pending_documents(conn, tenant_id, name, None, _BATCH, WRITER_SECONDS)
             embedded = await self._embed(tenant_id, docs)
             if embedded and self._bus is not None:
                 async with self._db.connection() as conn:
