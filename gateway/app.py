@@ -200,7 +200,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         db,
         "kg-episodic-rounds",
         settings.memory.reindex_interval_seconds,
-        [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle],
+        [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle, episodic.expire_old],
     )
     rounds.start()
     runner = RunManager(settings, db, bus, llm, agents, memory, vault, kg, episodic)
