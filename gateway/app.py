@@ -39,6 +39,7 @@ from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
+from clawgate.services.recall import MemoryRecall
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
@@ -189,19 +190,21 @@ async def build_gateway(settings: Settings) -> Gateway:
     llm = LLMResolver(settings, db, box, http, bus)
     agents = AgentService(db, bus, llm)
     embeddings = EmbeddingService(settings, db, llm)
-    memory = MemoryService(settings, db, agents, embeddings)
+    memory = MemoryService(settings, db, agents, embeddings, bus)
     memory.start()
     vault = VaultService(settings, db, agents, embeddings, bus)
     vault.start()
     kg = KnowledgeGraphService(db, agents, embeddings, llm)
     episodic = EpisodicService(db, agents, embeddings, llm)
     rounds = BackgroundRounds(
+        db,
         "kg-episodic-rounds",
         settings.memory.reindex_interval_seconds,
-        [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle],
+        [kg.reindex_pending, episodic.reindex_pending, episodic.summarize_idle, episodic.expire_old],
     )
     rounds.start()
     runner = RunManager(settings, db, bus, llm, agents, memory, vault, kg, episodic)
+    runner.add_prompt_source(MemoryRecall(settings, db, bus, memory))
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)

@@ -170,6 +170,19 @@ class MemorySettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=
             "chunks are admitted to the HNSW index in the background and searched through it.",
         ),
     ] = 5_000
+    recall_enabled: Annotated[
+        bool,
+        Meta(
+            description="Put the agent's memories most relevant to the user's latest message into the "
+            'system prompt of each run (a section "## Relevant memories").'
+        ),
+    ] = True
+    recall_max_tokens: Annotated[
+        int, Meta(ge=0, le=8000, description="Token budget of the recalled memories (4 characters a token).")
+    ] = 600
+    recall_min_score: Annotated[
+        float, Meta(ge=0, le=10, description="Lowest search score of a recalled memory (GoClaw's 0.3).")
+    ] = 0.3
 
 
 class SchedulerSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):

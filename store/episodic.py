@@ -13,10 +13,10 @@ import numpy as np
 from msgspec import Struct
 
 from clawgate.sql import query
-from clawgate.store._rows import many
+from clawgate.store._rows import affected, many
 from clawgate.store._vectors import Scored, nearest, scored
 
-__all__ = ["Episode", "IdleSession", "NewEpisode", "by_ids", "idle_sessions", "insert", "list_episodes", "pending", "pending_tenants", "recalled",
+__all__ = ["Episode", "IdleSession", "NewEpisode", "by_ids", "expire", "idle_sessions", "insert", "list_episodes", "pending", "pending_tenants", "recalled",
            "search_text", "search_vector", "set_embedding"]  # fmt: skip
 
 
@@ -77,6 +77,11 @@ async def insert(conn: asyncpg.Connection, tenant_id: UUID, new: NewEpisode) -> 
         new.ended_at, new.expires_at,
     )  # fmt: skip
     return found
+
+
+async def expire(conn: asyncpg.Connection, limit: int) -> int:
+    """Delete up to ``limit`` summaries past their ``expires_at`` (every tenant's). Returns: how many."""
+    return affected(await conn.execute(query("episodic.expire"), limit))
 
 
 async def set_embedding(

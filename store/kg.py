@@ -20,8 +20,7 @@ from msgspec import Struct
 from clawgate.errors import FailedPrecondition, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
-from clawgate.store._vectors import Scored, nearest, scored
-from clawgate.store.memory import EF_SEARCH, MAX_SCAN_TUPLES
+from clawgate.store._vectors import Scored, hnsw_settings, nearest, scored
 
 __all__ = [
     "DedupCandidate",
@@ -307,7 +306,7 @@ async def dedup_vector_pairs(
 ) -> list[tuple[UUID, UUID, float]]:
     """Pairs (a < b) of one scope and type whose vectors of ``embedder`` are that similar (each
     entity's 5 nearest). Call it in a transaction: the HNSW scan settings are set for it."""
-    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
+    await hnsw_settings(conn)
     rows = [
         *await conn.fetch(query("kg.dedup_vector_pairs_384"), tenant_id, agent_id, embedder, threshold),
         *await conn.fetch(query("kg.dedup_vector_pairs"), tenant_id, agent_id, embedder, threshold),

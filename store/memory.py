@@ -14,9 +14,11 @@ from pgvector import Vector
 
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
+from clawgate.store._vectors import EXACT_SCAN_MAX, scope_exceeds, vector_query
 from clawgate.store.types import ChunkHit, ChunkText, MemoryChunk, MemoryDocument, MemoryDocumentInfo
 
 __all__ = [
+    "EXACT_SCAN_MAX",
     "Chunk",
     "ann_admit",
     "ann_backlog_agents",
@@ -24,9 +26,9 @@ __all__ = [
     "cache_put",
     "chunks_of_document",
     "delete_document",
+    "document_owners",
     "exceeds",
     "get_document",
-    "hnsw_settings",
     "list_chunks",
     "list_documents",
     "mark_document",
@@ -38,23 +40,10 @@ __all__ = [
     "search_text",
     "search_vector",
     "set_embeddings",
-    "vector_query",
 ]
 
 Chunk = tuple[int, int, str, str]
 """A chunk to store: (start_line, end_line, hash, text)."""
-
-
-# HNSW search breadth and the most index tuples an iterative scan reads before it gives up on a filter
-# (bench/memory.py: recall@10 against an exact scan at 100,000 chunks over 50 agents).
-EF_SEARCH = 100
-MAX_SCAN_TUPLES = 20_000
-# An agent with at most this many chunks is searched exactly (the default of the setting
-# memory.exact_search_max_chunks): its chunks are a small share of an index shared by every agent, so
-# a filtered HNSW scan walks mostly other agents' neighbours (and may miss the agent's farther ones),
-# while reading them all costs a few milliseconds and misses nothing (the "full scan threshold" of
-# filtered vector search). Only a larger agent's chunks are admitted to the HNSW index (ann_admit).
-EXACT_SCAN_MAX = 5_000
 
 
 async def get_document(
@@ -80,6 +69,12 @@ async def delete_document(
     """Delete a document and (cascade) its chunks. Returns whether it existed."""
     status: str = await conn.execute(query("memory.document_delete"), tenant_id, agent_id, user, path)
     return affected(status) == 1
+
+
+async def document_owners(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, limit: int) -> list[str]:
+    """Who owns the agent's documents: ``""`` for shared ones, else user ids (at most ``limit``)."""
+    rows = await conn.fetch(query("memory.document_owners"), tenant_id, agent_id, limit)
+    return [r["owner"] for r in rows]
 
 
 async def mark_document(
@@ -198,12 +193,6 @@ async def list_chunks(
     return many(rows, MemoryChunk)
 
 
-async def hnsw_settings(conn: asyncpg.Connection) -> None:
-    """Set, for the transaction, the HNSW scan settings of a filtered vector search (memory's and
-    the vault's): iterative scan, ``EF_SEARCH``, ``MAX_SCAN_TUPLES``."""
-    await conn.fetchval(query("memory.search_settings"), EF_SEARCH, MAX_SCAN_TUPLES)
-
-
 async def search_text(
     conn: asyncpg.Connection,
     tenant_id: UUID,
@@ -221,17 +210,7 @@ async def search_text(
 
 async def exceeds(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, chunks: int) -> bool:
     """Whether the agent holds more than ``chunks`` chunks (a count that stops at ``chunks`` + 1)."""
-    return bool(await conn.fetchval(query("memory.scope_exceeds"), tenant_id, agent_id, chunks))
-
-
-async def vector_query(
-    conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, dims: int, exact_max: int = EXACT_SCAN_MAX
-) -> str:
-    """The named query a search of the agent's ``dims``-dimension vectors runs: the HNSW index for
-    384 dimensions once the agent holds more than ``exact_max`` chunks, else an exact scan."""
-    if dims == 384 and await exceeds(conn, tenant_id, agent_id, exact_max):
-        return "memory.search_vector_384"
-    return "memory.search_vector"
+    return await scope_exceeds(conn, "memory", chunks, tenant_id, agent_id)
 
 
 async def search_vector(
@@ -246,11 +225,9 @@ async def search_vector(
     exact_max: int = EXACT_SCAN_MAX,
 ) -> list[ChunkHit]:
     """The chunks nearest ``vector`` (cosine similarity) among those ``embedder`` made, through
-    ``vector_query``'s choice. Call it in a transaction: the HNSW scan settings are set for that
-    transaction only."""
-    name = await vector_query(conn, tenant_id, agent_id, len(vector), exact_max)
-    if name == "memory.search_vector_384":
-        await hnsw_settings(conn)
+    ``_vectors.vector_query``'s choice (exact up to ``exact_max`` chunks of the agent, else HNSW).
+    Call it in a transaction: the HNSW scan settings are set for that transaction only."""
+    name = await vector_query(conn, "memory", len(vector), exact_max, tenant_id, agent_id)
     rows = await conn.fetch(query(name), tenant_id, agent_id, user, vector, prefix, embedder, limit)
     return many(rows, ChunkHit)
 

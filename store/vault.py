@@ -16,8 +16,8 @@ from pgvector import Vector
 
 from clawgate.errors import AlreadyExists, FailedPrecondition, NotFound
 from clawgate.sql import query
-from clawgate.store import memory
 from clawgate.store._rows import affected, many, maybe, one
+from clawgate.store._vectors import EXACT_SCAN_MAX, vector_query
 from clawgate.store.types import (
     JSON,
     VaultBrief,
@@ -283,17 +283,14 @@ async def search_vector(
     vector: np.ndarray[Any, Any],
     embedder: str,
     limit: int,
-    exact_max: int = memory.EXACT_SCAN_MAX,
+    exact_max: int = EXACT_SCAN_MAX,
 ) -> list[VaultHit]:
     """The documents nearest ``vector`` among those ``embedder`` embedded: an exact scan when the
     reader may see at most ``exact_max`` documents (as memory's search), else the HNSW index. Call
     it in a transaction: the HNSW scan settings (memory's) are set for that transaction only."""
-    name = "vault.search_vector"
-    if len(vector) == 384 and await conn.fetchval(
-        query("vault.scope_exceeds"), tenant_id, reader.agent_id, reader.with_shared, exact_max
-    ):
-        await memory.hnsw_settings(conn)
-        name = "vault.search_vector_384"
+    name = await vector_query(
+        conn, "vault", len(vector), exact_max, tenant_id, reader.agent_id, reader.with_shared
+    )
     rows = await conn.fetch(query(name), tenant_id, *reader.args(), vector, embedder, limit)
     return many(rows, VaultHit)
 
@@ -305,10 +302,16 @@ async def pending_count(conn: asyncpg.Connection, tenant_id: UUID, reader: Reade
 
 
 async def pending_documents(
-    conn: asyncpg.Connection, tenant_id: UUID, embedder: str, doc_id: UUID | None, limit: int
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    embedder: str,
+    doc_id: UUID | None,
+    limit: int,
+    settle_seconds: float = 0.0,
 ) -> list[VaultPending]:
-    """Documents not embedded by ``embedder`` (only ``doc_id``, unless None), oldest change first."""
-    rows = await conn.fetch(query("vault.docs_pending"), tenant_id, embedder, doc_id, limit)
+    """Documents not embedded by ``embedder`` (only ``doc_id``, unless None), oldest change first;
+    with ``settle_seconds``, not those written that recently whose writer is still embedding them."""
+    rows = await conn.fetch(query("vault.docs_pending"), tenant_id, embedder, doc_id, limit, settle_seconds)
     return many(rows, VaultPending)
 
 

@@ -61,6 +61,7 @@ class Upstream:
         self.embed_dims = 384  # length of the stand-in's embeddings
         self.embeddings_down = False  # when set, /v1/embeddings answers 503
         self.embedding_inputs: list[list[str]] = []  # the inputs of each embeddings request
+        self.embed_delay = 0.0  # seconds /v1/embeddings waits before it answers
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -147,6 +148,8 @@ class Upstream:
         body = json.loads(await request.body())
         texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
         self.embedding_inputs.append(texts)
+        if self.embed_delay:
+            await asyncio.sleep(self.embed_delay)
         data = [{"object": "embedding", "index": i, "embedding": word_vector(t, self.embed_dims)}
                 for i, t in enumerate(texts)]  # fmt: skip
         tokens = sum(len(t.split()) for t in texts)

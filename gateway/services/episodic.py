@@ -10,6 +10,7 @@ GoClaw's: full-text rank and vector similarity each divided by its best, then 0.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -36,6 +37,8 @@ log = structlog.get_logger("clawgate.episodic")
 TEXT_WEIGHT, VECTOR_WEIGHT = 0.4, 0.6
 IDLE_MINUTES = 30.0  # a session quiet this long is summarised (agent's compaction_config.episodicIdleMinutes)
 IDLE_MIN_MESSAGES = 4  # and only with this many messages in context
+TTL = timedelta(days=90)  # a summary is deleted this long after it was written (GoClaw's TTL)
+_EXPIRE_BATCH = 500  # summaries deleted per statement
 _IDLE_BATCH = 5  # sessions summarised per round (each is a model call)
 
 
@@ -91,6 +94,7 @@ class EpisodicService:
             l0_abstract=" ".join(summary.split())[:200], source_id=source_id, source_type=source_type,
             turn_count=sum(1 for r in rows if r.role == "user"), token_count=len(summary) // 4,
             started_at=rows[0].created_at if rows else None, ended_at=rows[-1].created_at if rows else None,
+            expires_at=datetime.now(UTC) + TTL,
         )  # fmt: skip
         try:
             async with self._db.transaction() as conn:
@@ -112,6 +116,17 @@ class EpisodicService:
             episodic.pending,
             episodic.set_embedding,
         )
+
+    async def expire_old(self) -> int:
+        """Delete the summaries past their expiry (``TTL`` after they were written), a batch a
+        statement (background rounds). Returns: how many."""
+        done = 0
+        while True:
+            async with self._db.transaction() as conn:
+                deleted = await episodic.expire(conn, _EXPIRE_BATCH)
+            done += deleted
+            if deleted < _EXPIRE_BATCH:
+                return done
 
     async def summarize_idle(self) -> int:
         """Summarise sessions that went quiet (``IDLE_MINUTES``, or the agent's

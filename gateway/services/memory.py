@@ -19,6 +19,7 @@ import numpy as np
 import structlog
 from msgspec import Meta, Struct
 
+from clawgate.bus import EventBus, invalidation
 from clawgate.config import Settings
 from clawgate.embedders import EmbedderError
 from clawgate.errors import Forbidden, GatewayError, NotFound, PayloadTooLarge, invalid_field
@@ -31,6 +32,7 @@ from clawgate.store import Database, memory
 from clawgate.store.types import AgentRow, ChunkHit, MemoryChunk, MemoryDocument, MemoryDocumentInfo
 
 __all__ = [
+    "WRITER_SECONDS",
     "DocumentBody",
     "EmbeddedChunk",
     "IndexAllResult",
@@ -55,7 +57,7 @@ TEXT_WEIGHT, VECTOR_WEIGHT, USER_BOOST = 0.3, 0.7, 1.2
 _PENDING_BATCH = 50
 # The background pass leaves a pending document without an error this long to its writer, which
 # embeds it as it answers (else both could embed it at once); a writer that died leaves it to the pass.
-_WRITER_SECONDS = 30.0
+WRITER_SECONDS = 30.0
 _ADMIT_BATCH = 256  # chunks admitted to the HNSW index in one statement (~0.5 s of index inserts)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -217,14 +219,24 @@ class Indexed:
     kind = "memory"  # in messages: "a memory document"
 
     def __init__(
-        self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
+        self,
+        settings: Settings,
+        db: Database,
+        agents: AgentService,
+        embeddings: EmbeddingService,
+        bus: EventBus | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._agents = agents
         self._embeddings = embeddings
+        # Memory tells every process's recall (clawgate.services.recall) of writes and deletes over
+        # it; the vault sends its enrichment's progress (``vault.enrich.progress``).
+        self._bus = bus
+        # Follow-up tasks, one per (tenant, agent) at most (memory's admissions to the HNSW index).
+        self._admitting: dict[tuple[UUID, UUID], asyncio.Task[None]] = {}
         self._worker = BackgroundRounds(
-            self.task_name, settings.memory.reindex_interval_seconds, self._jobs()
+            db, self.task_name, settings.memory.reindex_interval_seconds, self._jobs()
         )
 
     def _jobs(self) -> list[Job]:
@@ -254,12 +266,6 @@ class Indexed:
 
 class MemoryService(Indexed):
     task_name, kind = "memory-reindex", "memory"
-
-    def __init__(
-        self, settings: Settings, db: Database, agents: AgentService, embeddings: EmbeddingService
-    ) -> None:
-        super().__init__(settings, db, agents, embeddings)
-        self._admitting: dict[tuple[UUID, UUID], asyncio.Task[None]] = {}
 
     def _jobs(self) -> list[Job]:
         """Embed what waits; admit to the HNSW index the chunks of agents above the exact-search size
@@ -324,7 +330,7 @@ class MemoryService(Indexed):
         for tenant_id in tenants:
             async with self._db.connection() as conn:
                 docs = await memory.pending_documents(
-                    conn, tenant_id, None, name, _PENDING_BATCH, _WRITER_SECONDS
+                    conn, tenant_id, None, name, _PENDING_BATCH, WRITER_SECONDS
                 )
             indexed, _ = await self._index_many(docs)
             done += indexed
@@ -427,6 +433,7 @@ class MemoryService(Indexed):
             await memory.replace_chunks_embedded(conn, doc, chunks, body.embedder or "", vectors)
             await memory.mark_document(conn, doc, "indexed", body.embedder or "", "")
             stored = await memory.get_document(conn, tenant_id, agent_id, user, path) or doc
+        await self._changed(tenant_id, agent_id)
         self._admit_soon(tenant_id, agent_id)
         return stored
 
@@ -445,6 +452,7 @@ class MemoryService(Indexed):
             doc = await memory.put_document(conn, tenant_id, agent_id, user, path, content, digest)
             chunks = [(s, e, content_hash(t), t) for s, e, t in chunk_text(content)]
             await memory.replace_chunks(conn, doc, chunks)
+        await self._changed(tenant_id, agent_id)
         await self._index_many([doc])
         async with self._db.connection() as conn:
             return await memory.get_document(conn, tenant_id, agent_id, user, path) or doc
@@ -462,6 +470,12 @@ class MemoryService(Indexed):
         async with self._db.transaction() as conn:
             if not await memory.delete_document(conn, who.tenant_id, agent.id, user, check_path(path)):
                 raise NotFound(kind="memory document", id=path)
+        await self._changed(who.tenant_id, agent.id)
+
+    async def _changed(self, tenant_id: UUID, agent_id: UUID) -> None:
+        """Tell every process the agent's documents changed (who owns some, for the recall)."""
+        if self._bus is not None:
+            await self._bus.publish(invalidation("memory", tenant_id, agent=str(agent_id)))
 
     async def list_documents(
         self, who: Principal, agent_ref: str | None, user_id: str | None, limit: int, offset: int

@@ -24,16 +24,14 @@ import msgspec
 import structlog
 from msgspec import Meta, Struct
 
-from clawgate.bus import BusEvent, EventBus
-from clawgate.config import Settings
+from clawgate.bus import BusEvent
 from clawgate.embedders import EmbedderError
 from clawgate.errors import NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
-from clawgate.services.agents import AgentService
-from clawgate.services.embeddings import EmbeddingService, content_hash
-from clawgate.services.memory import Indexed, check_path, owner_user, reader_user
-from clawgate.store import Database, DbConnection, vault
+from clawgate.services.embeddings import content_hash
+from clawgate.services.memory import WRITER_SECONDS, Indexed, check_path, owner_user, reader_user
+from clawgate.store import DbConnection, vault
 from clawgate.store._rows import as_uuid
 from clawgate.store.types import (
     AgentRow,
@@ -255,17 +253,6 @@ def _normalised(hits: Sequence[VaultHit]) -> dict[UUID, float]:
 
 class VaultService(Indexed):
     task_name, kind = "vault-enrich", "vault"
-
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        agents: AgentService,
-        embeddings: EmbeddingService,
-        bus: EventBus | None = None,
-    ) -> None:
-        super().__init__(settings, db, agents, embeddings)
-        self._bus = bus  # where the enrichment's progress goes (``vault.enrich.progress``)
 
     # -- scoping ---------------------------------------------------------------------------------
 
@@ -753,7 +740,7 @@ class VaultService(Indexed):
         done = 0
         for tenant_id in tenants:
             async with self._db.connection() as conn:
-                docs = await vault.pending_documents(conn, tenant_id, name, None, _BATCH)
+                docs = await vault.pending_documents(conn, tenant_id, name, None, _BATCH, WRITER_SECONDS)
             embedded = await self._embed(tenant_id, docs)
             if embedded and self._bus is not None:
                 async with self._db.connection() as conn:

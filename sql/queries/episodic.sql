@@ -115,3 +115,19 @@ SELECT s.tenant_id, s.id, s.session_key, s.agent_id, s.user_id, s.summary, s.con
                       AND e.source_id = s.id::text || ':idle:' || s.message_count)
  ORDER BY s.updated_at
  LIMIT $3;
+
+-- name: scope_exceeds
+-- Whether agent $2 holds more than $3 summaries (store/_vectors.py: an exact scan up to that size).
+SELECT count(*) > $3
+  FROM (SELECT 1 FROM episodic_summaries AS s WHERE s.tenant_id = $1 AND s.agent_id = $2
+         LIMIT $3 + 1) AS s;
+
+-- name: expire
+-- Delete up to $1 summaries past their expiry, of every tenant (the background pass; rows another
+-- transaction holds are left to the next round).
+DELETE FROM episodic_summaries
+ WHERE id IN (SELECT s.id
+                FROM episodic_summaries AS s
+               WHERE s.expires_at < now()
+               LIMIT $1
+                 FOR UPDATE SKIP LOCKED);

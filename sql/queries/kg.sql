@@ -387,3 +387,8 @@ SELECT e.id, e.agent_id, e.user_id, e.external_id, e.name, e.entity_type, e.desc
    AND e.embedder <> $2
  ORDER BY e.updated_at
  LIMIT $3;
+
+-- name: scope_exceeds
+-- Whether agent $2 holds more than $3 entities (store/_vectors.py: an exact scan up to that size).
+SELECT count(*) > $3
+  FROM (SELECT 1 FROM kg_entities AS e WHERE e.tenant_id = $1 AND e.agent_id = $2 LIMIT $3 + 1) AS s;

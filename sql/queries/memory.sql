@@ -243,3 +243,12 @@ SELECT e.hash, e.embedding
 INSERT INTO embedding_cache (tenant_id, embedder, hash, dims, embedding)
 VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (tenant_id, embedder, hash) DO NOTHING;
+
+-- name: document_owners
+-- Who owns documents of the agent: '' for the shared ones, else user ids (at most $3 of them; the
+-- memory recall's per-agent flag, see gateway/services/recall.py).
+SELECT DISTINCT coalesce(d.user_id, '') AS owner
+  FROM memory_documents AS d
+ WHERE d.tenant_id = $1
+   AND d.agent_id  = $2
+ LIMIT $3;

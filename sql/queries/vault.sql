@@ -226,11 +226,19 @@ SELECT count(*)
 
 -- name: docs_pending
 -- Documents to embed with $2 (not embedded, or by another embedder); $3 a document, or NULL for any.
+-- A document not embedded, without an error, written less than $5 seconds ago and after the
+-- enrichment last resumed is its writer's to embed (it does so as it answers): left out, so that
+-- no background pass embeds it at the same time. (One written while the enrichment was stopped was
+-- not embedded by its writer: the pass takes it as soon as the enrichment resumes.)
 SELECT d.id, d.tenant_id, d.path, d.title, d.summary, d.content, d.updated_at
   FROM vault_documents AS d
  WHERE d.tenant_id = $1
    AND (d.embedding IS NULL OR d.embedder <> $2)
    AND ($3::uuid IS NULL OR d.id = $3)
+   AND NOT (d.embedding IS NULL AND d.index_error = ''
+            AND d.updated_at > now() - make_interval(secs => $5)
+            AND d.updated_at > coalesce((SELECT e.updated_at FROM vault_enrichment AS e
+                                          WHERE e.tenant_id = d.tenant_id), '-infinity'))
  ORDER BY d.updated_at
  LIMIT $4;
 

@@ -370,6 +370,17 @@ class TestSearch:
         assert hybrid["search_mode"] == "hybrid"
         assert hybrid["results"][0]["path"] == "trip.md"
 
+    async def test_a_document_its_writer_embeds_is_left_to_it(self, vault: Vault) -> None:
+        """With a slow embedder (0.6 s a call) and the background pass every 0.2 s, a document is
+        embedded once, by its writer: the pass leaves a fresh one to it for 30 s."""
+        vault.upstream.embed_delay = 0.6
+        async with vault.http() as http:
+            doc = await _create(http, AGENT, "slow.md", "embedded by the one who wrote it")
+        await asyncio.sleep(0.5)  # a pass that would embed it again has had its chance
+        calls = [t for inputs in vault.upstream.embedding_inputs for t in inputs if "slow.md" in t]
+        assert doc["embedded"] is True
+        assert len(calls) == 1
+
     async def test_background_enrichment_reports_progress_over_websocket(self, vault: Vault) -> None:
         """A document left waiting (embedder down) is embedded by the background pass once the
         embedder answers, and the tenant's WebSocket clients get ``vault.enrich.progress``."""

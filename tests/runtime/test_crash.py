@@ -35,8 +35,10 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
     raise RuntimeError("gateway did not become ready")
 
 
-async def _serve(dsn: str, data_dir: Path, port: int) -> asyncio.subprocess.Process:
-    """``clawgate serve`` as a subprocess on ``dsn``, ready."""
+async def _serve(
+    dsn: str, data_dir: Path, port: int, extra_env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``clawgate serve`` as a subprocess on ``dsn``, ready (``extra_env`` over the test's)."""
     env = {
         **os.environ,
         "CLAWGATE_POSTGRES_DSN": dsn,
@@ -45,6 +47,7 @@ async def _serve(dsn: str, data_dir: Path, port: int) -> asyncio.subprocess.Proc
         "CLAWGATE_DATA_DIR": str(data_dir),
         "CLAWGATE_LOG_LEVEL": "warning",
         "CLAWGATE_RATE_LIMIT_RPM": "0",
+        **(extra_env or {}),
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "clawgate.cli", "serve", "--port", str(port),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.http.helpers import assert_error, with_key
+from tests.http.helpers import assert_error, db, with_key
 from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, WsClient, ws_connect
 from tests.upstream import Reply
@@ -184,3 +185,28 @@ async def test_an_idle_session_is_summarised_once(make_server: ServerFactory) ->
     assert [e["id"] for e in again] == [episodes[0]["id"]]
     assert [r["id"] for r in found["results"]] == [episodes[0]["id"]]
     assert not history["summary"]
+
+
+async def test_summaries_expire_after_ninety_days(make_server: ServerFactory) -> None:
+    """A summary is written to expire 90 days later; once past that, the background pass deletes it
+    (and only it)."""
+    async with chat_setup(
+        make_server, memory__embedding_provider="up", memory__embedding_model="stand-in-embed",
+        memory__reindex_interval_seconds=0.1,
+    ) as chat:  # fmt: skip
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            await _compacted(chat, ws, "agent:helper:ws:direct:docker", DOCKER)
+            await _compacted(chat, ws, "agent:helper:ws:direct:trip", TRIP)
+        async with chat.admin("alice") as http:
+            before = (await _ok(await http.get(EPISODIC)))["episodes"]
+            async with db(chat.server) as conn:
+                await conn.execute(
+                    "UPDATE episodic_summaries SET expires_at = now() - interval '1 second' WHERE summary = $1",
+                    DOCKER,
+                )
+            after = await _episodes_once(http, lambda episodes: len(episodes) == 1)
+    for episode in before:
+        created = datetime.fromisoformat(episode["created_at"])
+        expires = datetime.fromisoformat(episode["expires_at"])
+        assert abs((expires - created) - timedelta(days=90)) < timedelta(minutes=1)
+    assert [e["summary"] for e in after] == [TRIP]

@@ -12,6 +12,7 @@ import numpy as np
 
 from clawgate.sql import query
 from clawgate.store import DbConnection, agents, memory
+from clawgate.store._vectors import hnsw_settings, vector_query
 from clawgate.store.db import connect, register_codecs
 from clawgate.store.tenants import MASTER_TENANT_ID
 from clawgate.store.types import AgentFields, ChunkHit
@@ -43,7 +44,7 @@ async def _search(
 
 async def _plan(conn: DbConnection, agent_id: UUID, target: np.ndarray[Any, Any]) -> str:
     async with conn.transaction():
-        await memory.hnsw_settings(conn)
+        await hnsw_settings(conn)
         rows = await conn.fetch(
             "EXPLAIN " + query("memory.search_vector_384"),
             MASTER_TENANT_ID,
@@ -65,8 +66,17 @@ async def test_vector_search_reads_the_hnsw_index_and_finds_the_nearest(conn: Db
     (agent_id, vectors), (other_id, _) = await _two_agents(conn, rng)
     await conn.execute("ANALYZE memory_chunks")
     target = vectors[17] + 0.01 * rng.standard_normal(384).astype(np.float32)
-    assert await memory.vector_query(conn, MASTER_TENANT_ID, agent_id, 384, 200) == "memory.search_vector"
-    assert await memory.vector_query(conn, MASTER_TENANT_ID, agent_id, 384, 199) == "memory.search_vector_384"
+    assert await vector_query(conn, "memory", 384, 200, MASTER_TENANT_ID, agent_id) == "memory.search_vector"
+    assert (
+        await vector_query(conn, "memory", 384, 199, MASTER_TENANT_ID, agent_id) == "memory.search_vector_384"
+    )
+    for namespace in ("kg", "episodic"):  # one rule for every vector search: no rows, an exact scan
+        name = await vector_query(conn, namespace, 384, 0, MASTER_TENANT_ID, agent_id)
+        assert name == f"{namespace}.search_vector"
+    assert (
+        await vector_query(conn, "vault", 384, 0, MASTER_TENANT_ID, agent_id, True) == "vault.search_vector"
+    )
+    assert await vector_query(conn, "memory", 1536, 0, MASTER_TENANT_ID, agent_id) == "memory.search_vector"
     exact = await _search(conn, agent_id, target, 200)
     backlog = await _search(conn, agent_id, target, 199)  # nothing admitted yet: found by the backlog scan
 
