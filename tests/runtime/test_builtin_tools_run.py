@@ -4,11 +4,16 @@ workspace."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
+import psutil
+
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, chat_setup
+from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
 
 
@@ -59,3 +64,55 @@ async def test_the_model_writes_and_reads_its_workspace(make_server: ServerFacto
         escaped = [m["content"] for m in chat.upstream.turns[-1]["messages"] if m["role"] == "tool"][-1]
     assert read == "step one"
     assert "'..' is refused" in escaped
+
+
+def _workspace_processes(chat: ChatSetup) -> list[psutil.Process]:
+    root = str(chat.server.settings.data_path / "workspaces")
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.cwd().startswith(root):
+                found.append(proc)
+    return found
+
+
+async def test_aborting_the_run_kills_the_commands_process_group(make_server: ServerFactory) -> None:
+    """exec's child and its own children die with the run's abort."""
+    async with chat_setup(make_server) as chat:
+        async with chat.admin() as http:
+            res = await http.put("/v1/tools/builtin/exec", json={"enabled": True, "settings": {
+                "allowed_programs": ["sh"], "timeout_seconds": 120}})  # fmt: skip
+            assert res.status_code == 200, res.text
+        call = json.dumps({"command": ["sh", "-c", "sleep 60 & sleep 60"]})
+        chat.upstream.script(Reply(tool_calls=[("exec", call)]), Reply(content="never"))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            ack = await ws.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await ws.wait_for(lambda f: f.get("event") == "agent" and f["payload"].get("type") == "tool.call")
+            for _ in range(50):
+                if len(_workspace_processes(chat)) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(_workspace_processes(chat)) >= 2
+            await ws.ok("chat.abort", {"sessionKey": ack["sessionKey"]})
+            await ws.run_event("run.cancelled")
+        for _ in range(50):
+            if not _workspace_processes(chat):
+                break
+            await asyncio.sleep(0.1)
+        assert _workspace_processes(chat) == []
+
+
+async def test_settings_follow_a_change_made_in_another_process(make_server: ServerFactory, dsn: str) -> None:
+    """Each process caches a tenant's tools; a change in one drops the cache in the other (bus)."""
+    async with chat_setup(make_server) as chat:
+        second = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        async with second.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as other:
+            assert (await other.get("/v1/tools/builtin/web_fetch")).json()["enabled"] is True  # cached there
+            async with chat.admin() as http:
+                res = await http.put("/v1/tools/builtin/web_fetch", json={"enabled": False})
+                assert res.status_code == 200, res.text
+            for _ in range(50):
+                if (await other.get("/v1/tools/builtin/web_fetch")).json()["enabled"] is False:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await other.get("/v1/tools/builtin/web_fetch")).json()["enabled"] is False
