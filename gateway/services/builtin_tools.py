@@ -191,12 +191,11 @@ class BuiltinToolService:
         """The built-in tools enabled for the tenant (cached; the same list object until a change)."""
         return (await self._view(tenant_id)).tools
 
-    def settings_of(self, tenant_id: UUID, name: str, kind: type[S]) -> S:
-        """The tenant's settings of ``name`` (loaded by ``run_tools`` for the run), else defaults.
-        The file tools share ``read_file``'s settings."""
-        view = self._views.get(tenant_id)
-        key = "read_file" if name in _FILES else name
-        found = view.settings.get(key) if view is not None else None
+    async def settings_of(self, tenant_id: UUID, name: str, kind: type[S]) -> S:
+        """The tenant's settings of ``name`` (from memory once loaded), else its defaults. The file
+        tools share ``read_file``'s settings."""
+        view = await self._view(tenant_id)
+        found = view.settings.get("read_file" if name in _FILES else name)
         return found if isinstance(found, kind) else kind()
 
     def workspace(self, ctx: ToolContext) -> Path:
@@ -324,7 +323,7 @@ class BuiltinToolService:
         tool = REGISTRY[name]
         if body.dryRun:
             try:
-                would = self._would_run(name, args, ctx)
+                would = await self._would_run(name, args, ctx)
             except ToolError as exc:
                 return InvokeResult(
                     tool=name, ok=False, dryRun=True, error=str(exc), parameters=tool.spec.parameters
@@ -341,8 +340,8 @@ class BuiltinToolService:
         except Exception as exc:
             return InvokeResult(tool=name, ok=False, error=f"{type(exc).__name__}")
 
-    def _would_run(self, name: str, args: JSON, ctx: ToolContext) -> str:
+    async def _would_run(self, name: str, args: JSON, ctx: ToolContext) -> str:
         if name == "exec":
-            argv = checked_argv(args, self.settings_of(ctx.tenant_id, "exec", ExecSettings))
+            argv = checked_argv(args, await self.settings_of(ctx.tenant_id, "exec", ExecSettings))
             return f"exec {argv!r} in {ctx.agent_key}'s workspace"
         return f"{name} {msgspec.json.encode(args).decode()[:500]} as agent {ctx.agent_key}"

@@ -97,11 +97,14 @@ async def run_program(argv: list[str], cwd: Path, workspace: Path, conf: ExecSet
 
     Cancellation kills the child's process group and waits for it before re-raising."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=_environment(workspace, conf.env), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-        preexec_fn=_limits(conf),
-    )  # fmt: skip
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, env=_environment(workspace, conf.env), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            preexec_fn=_limits(conf),
+        )  # fmt: skip
+    except OSError as exc:
+        raise ToolError(f"cannot start {argv[0]}: {exc.strerror}") from None
     out, err = bytearray(), bytearray()
     timed_out = False
     try:
@@ -156,7 +159,7 @@ def checked_argv(args: dict[str, Any], conf: ExecSettings) -> list[str]:
 async def exec_program(ctx: ToolContext, args: dict[str, Any]) -> str:
     if ctx.builtin is None:
         raise ToolError("exec is not available here")
-    conf = ctx.builtin.settings_of(ctx.tenant_id, "exec", ExecSettings)
+    conf = await ctx.builtin.settings_of(ctx.tenant_id, "exec", ExecSettings)
     argv = checked_argv(args, conf)
     root = ctx.builtin.workspace(ctx)
     cwd = contained(root, args.get("working_dir"), default=".")

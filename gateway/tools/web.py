@@ -157,7 +157,10 @@ async def fetch_text(
                             del body[conf.max_bytes :]
                             break
                     kind = res.headers.get("Content-Type", "")
-                    text = bytes(body).decode(res.get_encoding() if res.charset else "utf-8", "replace")
+                    try:
+                        text = bytes(body).decode(res.charset or "utf-8", "replace")
+                    except LookupError:  # a charset Python does not know
+                        text = bytes(body).decode("utf-8", "replace")
                     return url, res.status, html_text(text) if "html" in kind.lower() else text
             except (aiohttp.ClientConnectorError, OSError) as exc:
                 raise ToolError(f"cannot fetch {urlsplit(url).hostname}: {_reason(exc)}") from None
@@ -191,7 +194,7 @@ async def web_fetch(ctx: ToolContext, args: dict[str, Any]) -> str:
     url = text_arg(args, "url").strip()
     if ctx.builtin is None:
         raise ToolError("web_fetch is not available here")
-    conf = ctx.builtin.settings_of(ctx.tenant_id, "web_fetch", WebFetchSettings)
+    conf = await ctx.builtin.settings_of(ctx.tenant_id, "web_fetch", WebFetchSettings)
     final, status, text = await fetch_text(ctx.builtin.web, url, conf)
     limit = args.get("max_chars")
     limit = min(limit, conf.max_chars) if isinstance(limit, int) and limit >= 100 else conf.max_chars
