@@ -162,10 +162,10 @@ async def fetch_text(
                     except LookupError:  # a charset Python does not know
                         text = bytes(body).decode("utf-8", "replace")
                     return url, res.status, html_text(text) if "html" in kind.lower() else text
+            except TimeoutError:  # before OSError, of which it is a subclass
+                raise ToolError(f"{url} did not answer within {conf.timeout_seconds:g} s") from None
             except (aiohttp.ClientConnectorError, OSError) as exc:
                 raise ToolError(f"cannot fetch {urlsplit(url).hostname}: {_reason(exc)}") from None
-            except TimeoutError:
-                raise ToolError(f"{url} did not answer within {conf.timeout_seconds:g} s") from None
             except aiohttp.ClientError as exc:
                 raise ToolError(f"fetching {url} failed: {type(exc).__name__}") from None
         raise ToolError(f"more than {conf.max_redirects} redirects")

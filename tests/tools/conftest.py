@@ -3,6 +3,7 @@ owner's client, and a loopback web server for ``web_fetch``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +53,8 @@ async def _tools(make_server: ServerFactory) -> Tools:
 
 @pytest.fixture(name="site")
 async def _site() -> AsyncIterator[str]:
-    """A web server on 127.0.0.1: ``/page`` (HTML), ``/to?u=URL`` (a 302 to URL); its base URL
-    named ``localhost``."""
+    """A web server on 127.0.0.1: ``/page`` (HTML), ``/to?u=URL`` (a 302 to URL), ``/big`` (500 KB of
+    text), ``/slow`` (answers after 5 s); its base URL named ``localhost``."""
 
     async def page(_: web.Request) -> web.Response:
         html = ("<html><head><title>Loopback Page</title><style>.x{color:red}</style></head><body>"
@@ -63,9 +64,18 @@ async def _site() -> AsyncIterator[str]:
     async def to(request: web.Request) -> web.Response:
         raise web.HTTPFound(request.query["u"])
 
+    async def big(_: web.Request) -> web.Response:
+        return web.Response(text="word " * 100_000, content_type="text/plain")
+
+    async def slow(_: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
     app = web.Application()
     app.router.add_get("/page", page)
     app.router.add_get("/to", to)
+    app.router.add_get("/big", big)
+    app.router.add_get("/slow", slow)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

@@ -60,6 +60,20 @@ class TestWebFetch:
             assert out["ok"] is False, (target, out)
             assert "private or reserved" in out["error"], (target, out)
 
+    async def test_size_and_time_caps(self, tools: Tools, site: str) -> None:
+        """The body is read up to max_bytes, the text cut to max_chars; a slow host times out."""
+        await tools.configure("web_fetch", settings={"allowed_hosts": ["localhost"], "max_bytes": 2048,
+                                                     "max_chars": 500, "timeout_seconds": 0.5})  # fmt: skip
+        out = await tools.invoke("web_fetch", {"url": f"{site}/big"})
+        assert out["ok"], out
+        assert out["result"].endswith("[truncated]")
+        assert out["result"].count("word") <= 100
+        started = time.monotonic()
+        out = await tools.invoke("web_fetch", {"url": f"{site}/slow"})
+        assert out["ok"] is False, out
+        assert "did not answer within 0.5 s" in out["error"]
+        assert time.monotonic() - started < 4
+
     async def test_bad_scheme_is_refused(self, tools: Tools) -> None:
         out = await tools.invoke("web_fetch", {"url": "file:///etc/passwd"})
         assert out["ok"] is False
