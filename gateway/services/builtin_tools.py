@@ -192,10 +192,9 @@ class BuiltinToolService:
         return (await self._view(tenant_id)).tools
 
     async def settings_of(self, tenant_id: UUID, name: str, kind: type[S]) -> S:
-        """The tenant's settings of ``name`` (from memory once loaded), else its defaults. The file
-        tools share ``read_file``'s settings."""
+        """The tenant's settings of ``name`` (from memory once loaded), else its defaults."""
         view = await self._view(tenant_id)
-        found = view.settings.get("read_file" if name in _FILES else name)
+        found = view.settings.get(name)
         return found if isinstance(found, kind) else kind()
 
     def workspace(self, ctx: ToolContext) -> Path:

@@ -105,10 +105,11 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-async def _env(ctx: ToolContext) -> tuple[Path, FileSettings]:
+async def _env(ctx: ToolContext, tool: str) -> tuple[Path, FileSettings]:
+    """The run's workspace and the tenant's settings of ``tool``."""
     if ctx.builtin is None:
         raise ToolError("the workspace is not available here")
-    return ctx.builtin.workspace(ctx), await ctx.builtin.settings_of(ctx.tenant_id, "read_file", FileSettings)
+    return ctx.builtin.workspace(ctx), await ctx.builtin.settings_of(ctx.tenant_id, tool, FileSettings)
 
 
 def _text(data: bytes) -> str:
@@ -126,7 +127,7 @@ def _text(data: bytes) -> str:
         "offset": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 1}}},
 )  # fmt: skip
 async def read_file(ctx: ToolContext, args: dict[str, Any]) -> str:
-    root, conf = await _env(ctx)
+    root, conf = await _env(ctx, "read_file")
     path = contained(root, args.get("path"))
     text = _text(await asyncio.to_thread(_read, path, conf.max_read_bytes))
     offset, limit = args.get("offset"), args.get("limit")
@@ -145,7 +146,7 @@ async def read_file(ctx: ToolContext, args: dict[str, Any]) -> str:
         "path": {"type": "string"}, "content": {"type": "string"}}},
 )  # fmt: skip
 async def write_file(ctx: ToolContext, args: dict[str, Any]) -> str:
-    root, conf = await _env(ctx)
+    root, conf = await _env(ctx, "write_file")
     path = contained(root, args.get("path"))
     content = args.get("content")
     if not isinstance(content, str):
@@ -165,7 +166,7 @@ async def write_file(ctx: ToolContext, args: dict[str, Any]) -> str:
         "replace_all": {"type": "boolean"}}},
 )  # fmt: skip
 async def edit(ctx: ToolContext, args: dict[str, Any]) -> str:
-    root, conf = await _env(ctx)
+    root, conf = await _env(ctx, "edit")
     path = contained(root, args.get("path"))
     old, new = text_arg(args, "old_string"), args.get("new_string")
     if not isinstance(new, str):
@@ -207,7 +208,7 @@ def _listing(root: Path, path: Path) -> str:
     },
 )
 async def list_files(ctx: ToolContext, args: dict[str, Any]) -> str:
-    root, _ = await _env(ctx)
+    root, _ = await _env(ctx, "list_files")
     path = contained(root, args.get("path"), default=".")
     return await asyncio.to_thread(_listing, root, path)
 
@@ -249,7 +250,7 @@ def _search(root: Path, base: Path, pattern: regex.Pattern[str], conf: FileSetti
         "max_results": {"type": "integer", "minimum": 1, "maximum": 20}}},
 )  # fmt: skip
 async def search(ctx: ToolContext, args: dict[str, Any]) -> str:
-    root, conf = await _env(ctx)
+    root, conf = await _env(ctx, "search")
     base = contained(root, args.get("path"), default=".")
     raw = text_arg(args, "pattern")
     if len(raw) > 1000:

@@ -140,7 +140,7 @@ class TestFiles:
         assert "no such file" in out["error"]
 
     async def test_write_size_cap(self, tools: Tools) -> None:
-        await tools.configure("read_file", settings={"max_write_bytes": 2048})
+        await tools.configure("write_file", settings={"max_write_bytes": 2048})
         out = await tools.invoke("write_file", {"path": "big.txt", "content": "x" * 4096})
         assert out["ok"] is False
         assert "2048" in out["error"]
