@@ -1,7 +1,7 @@
 """Built-in tools (GoClaw's ``/v1/tools/builtin*``) and ``POST /v1/tools/invoke``.
 
 Everything acts on the caller's tenant: its enable and settings of each tool, and an invocation as
-its agent (``agentId`` or the default) and user. Reads viewer, changes admin (``exec`` and private
+its agent (``agentId`` or the default) and user. Reads viewer, changes admin (GoClaw marks the tenant-config changes admin) (``exec`` and private
 ``web_fetch`` hosts: the gateway's owner), invoke operator.
 """
 
@@ -75,7 +75,7 @@ ROUTES = [
     Api("PUT", f"{_BUILTIN}/{{name}}", update_tool, Role.ADMIN,
         "Set the tenant's enabled/settings of a built-in tool (exec, private web_fetch hosts: owner)",
         body=ToolUpdate, response=Status, tag=_TAG),
-    Api("GET", f"{_BUILTIN}/{{name}}/tenant-config", get_tenant_config, Role.ADMIN,
+    Api("GET", f"{_BUILTIN}/{{name}}/tenant-config", get_tenant_config, Role.VIEWER,
         "The tenant's override of a built-in tool", response=TenantConfig, tag=_TAG),
     Api("PUT", f"{_BUILTIN}/{{name}}/tenant-config", set_tenant_config, Role.ADMIN,
         "Set the tenant's override (enabled) of a built-in tool", body=TenantConfigBody,

@@ -278,7 +278,8 @@ class BuiltinToolService:
         await self._put(who, name, enabled, settings)
 
     async def tenant_config(self, who: Principal, name: str) -> TenantConfig:
-        require(who, Role.ADMIN, "tools.builtin.tenant_config")
+        """The tenant's override of a tool (reads viewer, as the seed marks only PUT/DELETE admin)."""
+        require(who, Role.VIEWER, "tools.builtin.tenant_config")
         view = await self._view(who.tenant_id)
         cfg = view.configs.get(self._known(name))
         return TenantConfig(

@@ -266,6 +266,8 @@ class TestRoutes:
         key = await mint_key(tools.server, "operator.read")
         async with with_key(tools.server, key["key"]) as http:
             assert (await http.get("/v1/tools/builtin")).status_code == 200
+            assert (await http.get("/v1/tools/builtin/exec/tenant-config")).json()["effective"] is False
+            assert_error(await http.delete("/v1/tools/builtin/exec/tenant-config"), 403, "UNAUTHORIZED")
             assert_error(
                 await http.put("/v1/tools/builtin/web_fetch", json={"enabled": False}), 403, "UNAUTHORIZED"
             )
