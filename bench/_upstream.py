@@ -2,6 +2,10 @@
 
 uvicorn _upstream:app --app-dir bench --port N
 
+A request whose last message is a user message containing ``use-tool`` is answered with one call of
+the tool ``session_info`` (``tools.py``); the next request (its last message the tool's result) gets
+the usual answer.
+
 With ``BENCH_STREAM_TOKENS`` (and ``BENCH_STREAM_DELAY_MS``) in its environment, a streamed answer is
 that many tokens, the first at once and each next one after the delay (``ws_chat.py``: 20 tokens at
 20 ms, as a real model streams); plain answers stay immediate.
@@ -60,8 +64,42 @@ async def _paced():  # type: ignore[no-untyped-def]
     yield _END
 
 
+_CALL = {
+    "index": 0,
+    "id": "call_bench",
+    "type": "function",
+    "function": {"name": "session_info", "arguments": "{}"},
+}
+_TOOL_STREAM = (
+    _chunk({"role": "assistant", "content": None, "tool_calls": [_CALL]})
+    + _chunk({}, "tool_calls")
+    + b'data: {"id":"chatcmpl-bench","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}\n\n'
+    + b"data: [DONE]\n\n"
+)
+_TOOL_ANSWER = json.dumps({
+    **_ANSWER, "choices": [{"index": 0, "finish_reason": "tool_calls",
+                            "message": {"role": "assistant", "content": None, "tool_calls": [_CALL]}}],
+}).encode()  # fmt: skip
+
+
+def _wants_tool(body: bytes) -> bool:
+    if b"use-tool" not in body:
+        return False
+    messages = json.loads(body).get("messages") or [{}]
+    last = messages[-1]
+    return last.get("role") == "user" and "use-tool" in json.dumps(last.get("content"))
+
+
 async def completions(request: Request) -> Response:
     body = await request.body()
+    if _wants_tool(body):
+        if b'"stream":true' in body.replace(b" ", b""):
+
+            async def calls():  # type: ignore[no-untyped-def]
+                yield _TOOL_STREAM
+
+            return StreamingResponse(calls(), media_type="text/event-stream")
+        return Response(_TOOL_ANSWER, media_type="application/json")
     if b'"stream":true' in body.replace(b" ", b""):
         if _TOKENS:
             return StreamingResponse(_paced(), media_type="text/event-stream")

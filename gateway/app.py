@@ -29,6 +29,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
@@ -49,10 +50,13 @@ from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
 from clawgate.store.migrate import migrate, pgvector_available
+from clawgate.tools import exec as _exec_tool  # noqa: F401 - registers exec
+from clawgate.tools import files as _file_tools  # noqa: F401 - registers read_file, write_file, edit, ...
 from clawgate.tools import kg as _kg_tools  # noqa: F401 - registers kg_search/kg_traverse
 from clawgate.tools import memory as _memory_tools  # noqa: F401 - registers memory_search/get/write
 from clawgate.tools import schedules as _schedule_tools  # noqa: F401 - registers cron, heartbeat
 from clawgate.tools import vault as _vault_tools  # noqa: F401 - registers vault_search
+from clawgate.tools import web as _web_tools  # noqa: F401 - registers web_fetch
 
 __all__ = [
     "State",
@@ -214,6 +218,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     cron.scheduler = scheduler = Scheduler(settings, db, bus, chat, runner, runner.process_id)
     heartbeat = HeartbeatService(db, bus, agents, scheduler, llm)
     runner.cron, runner.heartbeat = cron, heartbeat
+    runner.builtin = builtin_tools = BuiltinToolService(db, bus, settings.data_path, agents)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -225,7 +230,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, rounds=rounds,
-        cron=cron, scheduler=scheduler, heartbeat=heartbeat,
+        cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -258,6 +263,7 @@ async def close_gateway(gateway: Gateway) -> None:
     await gateway.vault.stop()
     await gateway.rounds.stop()
     await gateway.runner.stop()
+    await gateway.builtin_tools.close()
     await gateway.openai.close()
     await gateway.bus.stop()
     await gateway.http.close()

@@ -25,6 +25,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
@@ -143,6 +144,7 @@ class Gateway:
     vault: VaultService
     kg: KnowledgeGraphService
     episodic: EpisodicService
+    builtin_tools: BuiltinToolService  # per-tenant enable/settings of the built-in tools, /v1/tools/invoke
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -21,6 +21,7 @@ from . import (
     sessions,
     system_configs,
     tenants,
+    tools,
     vault,
 )
 from .middleware import Endpoint
@@ -44,6 +45,7 @@ ROUTES: list[Api] = [
     *cron.ROUTES,
     *vault.ROUTES,
     *kg.ROUTES,
+    *tools.ROUTES,
 ]
 
 

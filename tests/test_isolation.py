@@ -44,6 +44,7 @@ A_MARKERS = (
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
+    "A-WORKSPACE-CONTENT", "a-workspace.txt",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -210,6 +211,14 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     f"POST {KG}/dedup/dismiss": lambda a: R({"id": a.agent_id}, body={"candidate_id": a.kg_candidate_id}),
     "GET /v1/agents/{id}/episodic": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
     "POST /v1/agents/{id}/episodic/search": lambda a: R({"id": "agent-aaa"}, body={"query": "A-USER-MESSAGE"}),
+    "GET /v1/tools/builtin": lambda a: R(),
+    "GET /v1/tools/builtin/{name}": lambda a: R({"name": "web_fetch"}),
+    "PUT /v1/tools/builtin/{name}": lambda a: R({"name": "web_fetch"}, body={"enabled": True}),
+    "GET /v1/tools/builtin/{name}/tenant-config": lambda a: R({"name": "web_fetch"}),
+    "PUT /v1/tools/builtin/{name}/tenant-config": lambda a: R({"name": "web_fetch"}, body={"enabled": True}),
+    "DELETE /v1/tools/builtin/{name}/tenant-config": lambda a: R({"name": "web_fetch"}),
+    "POST /v1/tools/invoke": lambda a: R(body={"tool": "read_file", "agentId": a.agent_id,
+                                               "args": {"path": "a-workspace.txt"}}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -373,6 +382,10 @@ async def _world(
                 "content": "A-VAULT-CONTENT links to [[a-vault/target]]"}))["id"]
             links = await _ok(await http.get(f"{vault}/documents/{a.vault_doc_id}/links"))
             a.vault_link_id = links["outlinks"][0]["id"]
+            await _send(http, "PUT", "/v1/tools/builtin/web_fetch", {"enabled": False, "settings": {"max_bytes": 4321}})
+            wrote = await _send(http, "POST", "/v1/tools/invoke", {"tool": "write_file", "agentId": "agent-aaa",
+                                "args": {"path": "a-workspace.txt", "content": "A-WORKSPACE-CONTENT"}})
+            assert wrote["ok"], wrote
             kg = f"/v1/agents/{a.agent_id}/kg"
             a.kg_entity_id = (await _send(http, "POST", kg + "/entities", {
                 "name": "A-KG-ENTITY kubernetes cluster", "entity_type": "system", "description": "A-KG-DESCRIPTION",
@@ -427,6 +440,7 @@ async def _snapshot(world: World) -> dict[str, Any]:
             "/v1/vault/enrichment/status",
             f"/v1/agents/{a.agent_id}/kg/graph", f"/v1/agents/{a.agent_id}/kg/dedup",
             f"/v1/agents/{a.agent_id}/kg/stats", f"/v1/agents/{a.agent_id}/episodic",
+            "/v1/tools/builtin", "/v1/tools/builtin/web_fetch/tenant-config",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:

@@ -59,6 +59,7 @@ from clawgate.tools import REGISTRY, Tool, ToolContext
 from clawgate.writer import GroupWriter
 
 if TYPE_CHECKING:
+    from clawgate.services.builtin_tools import BuiltinToolService
     from clawgate.services.cron import CronService
     from clawgate.services.heartbeat import HeartbeatService
     from clawgate.services.kg import KnowledgeGraphService
@@ -114,6 +115,8 @@ class RunManager:
         # What the cron and heartbeat tools act on (set by the composition root, built after this).
         self.cron: CronService | None = None
         self.heartbeat: HeartbeatService | None = None
+        # Which built-in tools each tenant has on, and their settings (None: all of REGISTRY).
+        self.builtin: BuiltinToolService | None = None
         self._vault = vault  # and the vault tool
         self._kg = kg  # and the knowledge-graph tools
         self._db = db
@@ -184,13 +187,31 @@ class RunManager:
         self._prompt_sources.append(source)
 
     async def _run_tools(self, agent: AgentRow, ctx: ToolContext) -> list[Tool]:
+        # The tenant's enabled built-in tools, from memory (``BuiltinToolService``).
+        enabled = (
+            list(REGISTRY.values()) if self.builtin is None else await self.builtin.run_tools(ctx.tenant_id)
+        )
         if not self._tool_sources:
-            return list(REGISTRY.values())
-        tools = dict(REGISTRY)
+            return enabled
+        tools = {t.spec.name: t for t in enabled}
         for source in self._tool_sources:
             for tool in await source.run_tools(agent, ctx):
                 tools.setdefault(tool.spec.name, tool)  # a built-in's name is never taken over
         return list(tools.values())
+
+    def tool_context(self, ctx: ToolContext) -> ToolContext:
+        """``ctx`` with the service handles the tools act on (those it lacks)."""
+        if ctx.memory is None and self._memory is not None:
+            ctx = dataclasses.replace(ctx, memory=self._memory)
+        if ctx.cron is None and self.cron is not None:
+            ctx = dataclasses.replace(ctx, cron=self.cron, heartbeat=self.heartbeat)
+        if ctx.vault is None and self._vault is not None:
+            ctx = dataclasses.replace(ctx, vault=self._vault)
+        if ctx.kg is None and self._kg is not None:
+            ctx = dataclasses.replace(ctx, kg=self._kg)
+        if ctx.builtin is None and self.builtin is not None:
+            ctx = dataclasses.replace(ctx, builtin=self.builtin)
+        return ctx
 
     async def _prompt_sections(
         self, agent: AgentRow, ctx: ToolContext, messages: list[ChatMessage]
@@ -245,14 +266,7 @@ class RunManager:
         if targets is None:
             targets = await self.targets(agent)
         files = [] if light else await self._agents.context_files(agent)
-        if tool_context.memory is None and self._memory is not None:
-            tool_context = dataclasses.replace(tool_context, memory=self._memory)
-        if tool_context.cron is None and self.cron is not None:
-            tool_context = dataclasses.replace(tool_context, cron=self.cron, heartbeat=self.heartbeat)
-        if tool_context.vault is None and self._vault is not None:
-            tool_context = dataclasses.replace(tool_context, vault=self._vault)
-        if tool_context.kg is None and self._kg is not None:
-            tool_context = dataclasses.replace(tool_context, kg=self._kg)
+        tool_context = self.tool_context(tool_context)
         extra = [] if light else await self._prompt_sections(agent, tool_context, messages)
         level = agent.thinking_level if thinking and agent.thinking_level not in {"", "off"} else ""
         return LoopInput(

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clawgate.providers.types import ToolSpec
 
 if TYPE_CHECKING:
+    from clawgate.services.builtin_tools import BuiltinToolService
     from clawgate.services.cron import CronService
     from clawgate.services.heartbeat import HeartbeatService
     from clawgate.services.kg import KnowledgeGraphService
@@ -45,6 +46,8 @@ class ToolContext:
     heartbeat: HeartbeatService | None = None  # its heartbeat (clawgate.tools.schedules)
     vault: VaultService | None = None  # the agent's vault (clawgate.tools.vault)
     kg: KnowledgeGraphService | None = None  # its knowledge graph (tools in clawgate.tools.kg)
+    # The tenant's tool settings, the workspace and the fetch client (web_fetch, files, exec).
+    builtin: BuiltinToolService | None = None
 
 
 def text_arg(args: dict[str, Any], name: str) -> str:

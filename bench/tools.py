@@ -1,0 +1,151 @@
+"""The overhead of a built-in tool round trip inside a run.
+
+    .venv/bin/python bench/tools.py [--clients 4] [--runs 300] [--rounds 3]
+
+Runs over WebSocket (``chat.send``, streamed) against the loopback upstream, in the same gateway
+process, alternating in rounds: plain runs (one upstream call, an answer), and tool runs (the upstream
+asks for ``session_info``, a no-op-like built-in, then answers: one tool call and one more upstream
+call). Reported: each kind's run time (p50, p99) and the gateway's CPU per run, and the difference
+per tool call (the second upstream call included in the time, as a tool call costs it in any run).
+Targets: added time per tool call p50 <= 2 ms; the ratio of tool runs to plain runs is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+
+import httpx
+from _common import (
+    TOKEN,
+    Server,
+    bench_agent,
+    clawgate,
+    cpu_seconds,
+    data_dir,
+    free_port,
+    machine_note,
+    report,
+    upstream,
+)
+from websockets.asyncio.client import ClientConnection, connect
+
+
+def operator_key(gate: Server) -> str:
+    with httpx.Client(base_url=gate.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        res = http.post("/v1/api-keys", json={"name": "bench", "scopes": ["operator.write"]})
+        res.raise_for_status()
+        key: str = res.json()["key"]
+    return key
+
+
+class Client:
+    def __init__(self, ws: ClientConnection, user: str) -> None:
+        self.ws, self.user, self.ids = ws, user, 0
+
+    async def call(self, method: str, params: dict[str, object]) -> dict[str, object]:
+        self.ids += 1
+        rid = str(self.ids)
+        await self.ws.send(json.dumps({"type": "req", "id": rid, "method": method, "params": params}))
+        while True:
+            frame = json.loads(await self.ws.recv())
+            if frame.get("type") == "res" and frame.get("id") == rid:
+                if not frame.get("ok"):
+                    raise RuntimeError(f"{method}: {frame}")
+                return frame
+
+    async def run(self, tool: bool, n: int) -> float:
+        """One run to its end (``chat.send`` waits for it): its seconds. Each kind in its own
+        session per client (a session's history grows alike for both; the CPU per run does not
+        depend on its length, ``ws_chat.py``)."""
+        message = "use-tool please" if tool else "hello"
+        started = time.perf_counter()
+        await self.call("chat.send", {"message": message, "agentId": "bench", "stream": True,
+                                      "sessionKey": f"agent:bench:tools:{self.user}:{tool}"})  # fmt: skip
+        return time.perf_counter() - started
+
+
+async def measure(
+    gate: Server, clients: list[Client], tool: bool, runs: int, offset: int
+) -> tuple[list[float], float]:
+    """``runs`` runs spread over the clients; their times (ms) and the gateway's CPU ms per run."""
+    times: list[float] = []
+    per = runs // len(clients)
+    cpu0 = cpu_seconds(gate.proc.pid)
+
+    async def one(c: Client) -> None:
+        for i in range(per):
+            times.append(await c.run(tool, offset + i) * 1000)
+
+    await asyncio.gather(*(one(c) for c in clients))
+    return times, (cpu_seconds(gate.proc.pid) - cpu0) * 1000 / max(1, len(times))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    machine_note()
+    with (
+        data_dir() as data,
+        upstream(free_port()) as up,
+        clawgate(free_port(), data, CLAWGATE_RATE_LIMIT_RPM="0") as gate,
+    ):
+        bench_agent(gate, up)
+        key = operator_key(gate)
+        clients = []
+        for i in range(args.clients):
+            ws = await connect(gate.ws_url, compression=None, max_size=None)
+            client = Client(ws, f"u{i}")
+            await client.call("connect", {"token": key, "user_id": client.user})
+            clients.append(client)
+        first = await clients[0].call("chat.send", {"message": "use-tool", "agentId": "bench", "stream": True,
+                                                    "sessionKey": "agent:bench:tools:check"})  # fmt: skip
+        print(f"check: {str(first)[:160]}")
+        await measure(gate, clients, False, args.clients * 20, 10_000_000)  # warm-up
+        await measure(gate, clients, True, args.clients * 20, 20_000_000)
+        plain: list[float] = []
+        tools: list[float] = []
+        cpu_plain: list[float] = []
+        cpu_tools: list[float] = []
+        offset = 0
+        for r in range(args.rounds):
+            for kind in (False, True):
+                offset += args.runs
+                times, cpu = await measure(gate, clients, kind, args.runs, offset)
+                (tools if kind else plain).extend(times)
+                (cpu_tools if kind else cpu_plain).append(cpu)
+                print(f"  round {r + 1} {'tool ' if kind else 'plain'}: p50 {pct(times, 0.5):6.2f} ms  "
+                      f"p99 {pct(times, 0.99):6.2f} ms  gateway CPU {cpu:5.2f} ms/run")  # fmt: skip
+        for c in clients:
+            await c.ws.close()
+    print(f"{args.clients} clients, {args.rounds} rounds of {args.runs} runs of each kind")
+    p50_plain, p50_tools = pct(plain, 0.5), pct(tools, 0.5)
+    report("plain run p50", p50_plain, "ms")
+    report("run with one tool call p50", p50_tools, "ms", baseline=p50_plain)
+    report("run with one tool call p99", pct(tools, 0.99), "ms", baseline=pct(plain, 0.99))
+    added = p50_tools - p50_plain
+    report("added per tool call, p50", added, "ms", target="<= 2 ms", ok=added <= 2)
+    cp, ct = statistics.median(cpu_plain), statistics.median(cpu_tools)
+    report("gateway CPU per plain run", cp, "ms")
+    report("gateway CPU per tool run", ct, "ms", baseline=cp)
+    report("gateway CPU added per tool call", ct - cp, "ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=4, help="concurrent WebSocket clients")
+    parser.add_argument("--runs", type=int, default=300, help="runs of each kind per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
