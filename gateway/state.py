@@ -36,6 +36,7 @@ from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
+from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
@@ -143,6 +144,7 @@ class Gateway:
     vault: VaultService
     kg: KnowledgeGraphService
     episodic: EpisodicService
+    skills: SkillService
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -19,6 +19,7 @@ from . import (
     openai,
     providers,
     sessions,
+    skills,
     system_configs,
     tenants,
     vault,
@@ -44,6 +45,7 @@ ROUTES: list[Api] = [
     *cron.ROUTES,
     *vault.ROUTES,
     *kg.ROUTES,
+    *skills.ROUTES,
 ]
 
 
