@@ -3,8 +3,8 @@
 ``POST /v1/skills/upload`` and ``POST /v1/skills/import`` take ``multipart/form-data`` with one
 ``file`` part (a zip; a tar.gz), up to 20 MB (``EdgeMiddleware`` lets these two paths carry
 ``UPLOAD_BODY_LIMIT``). ``GET /v1/skills/export`` answers the archive, or with ``?stream=true``
-progress events (SSE) ending with ``complete``. The dependency routes answer 501: ClawGate does not
-manage runtimes.
+progress events (SSE) ending with ``complete``. The dependency routes answer 409 FAILED_PRECONDITION:
+ClawGate does not manage runtimes.
 """
 
 from __future__ import annotations
@@ -237,13 +237,13 @@ async def import_archive(ctx: HttpContext, _: None) -> Response:
 
 async def dependencies(ctx: HttpContext, _: None) -> Ok:
     ctx.gateway.skills.dependencies(ctx.who)
-    return Ok()  # never reached: runtimes are not managed here (501)
+    return Ok()  # never reached: runtimes are not managed here (409)
 
 
 _S = "/v1/skills"
 _ID = "/v1/skills/{id}"
 _TAG = "skills"
-_DEPS = "ClawGate does not manage runtimes: always 501 NOT_IMPLEMENTED"
+_DEPS = "ClawGate does not manage runtimes: always 409 FAILED_PRECONDITION saying so"
 
 # The fixed paths come before /v1/skills/{id}, which would match them too.
 ROUTES = [

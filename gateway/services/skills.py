@@ -23,7 +23,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from clawgate.bus import EventBus, invalidation
-from clawgate.errors import NotFound, NotImplementedYet, invalid_field
+from clawgate.errors import FailedPrecondition, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
@@ -62,8 +62,8 @@ __all__ = [
 
 Visibility = Literal["private", "internal", "public"]
 _DEPS = (
-    "skill dependency management (ClawGate does not manage runtimes: install what a skill needs on the "
-    "gateway's host or in its container)"
+    "skill runtimes and dependencies are not managed by ClawGate: install what a skill needs (python "
+    "packages, node, binaries) on the gateway's host or in its image"
 )
 
 
@@ -330,9 +330,10 @@ class SkillService:
             return await store.agent_skills(conn, who.tenant_id, agent.id)
 
     def dependencies(self, who: Principal) -> None:
-        """``install-dep(s)``, ``rescan-deps``, ``runtimes``. Raises: NotImplementedYet, always."""
+        """``install-dep(s)``, ``rescan-deps``, ``runtimes``. Raises: FailedPrecondition, always (409: a
+        5xx would say the gateway failed, and nothing failed; the route exists and says why)."""
         require(who, Role.ADMIN, "skills.dependencies")
-        raise NotImplementedYet(feature=_DEPS)
+        raise FailedPrecondition(detail=_DEPS)
 
     async def _export_files(self, who: Principal) -> tuple[list[tuple[str, bytes]], int]:
         """The archive's entries (GoClaw's layout, plus each skill's other files under ``files/``)

@@ -1,7 +1,7 @@
 """Skills over REST (issue 13, item 2): upload of a zipped folder with a SKILL.md (metadata from its
 YAML front matter, versions, files), update, toggle and the tenant's override, grants to agents and
 users, ``GET /v1/agents/{id}/skills``, export / import as tar.gz (SSE progress with ``stream``), the
-dependency routes (501), and every unsafe archive refused with 400 (zip slip, absolute paths,
+dependency routes (409: runtimes are not managed here), and every unsafe archive refused with 400 (zip slip, absolute paths,
 symlinks, zip and gzip bombs, SKILL.md without front matter) or 413 (over 20 MB)."""
 
 from __future__ import annotations
@@ -427,5 +427,5 @@ class TestDependencies:
     async def test_runtimes_are_not_managed(self, world: World, method: str, path: str) -> None:
         async with world.http() as http:
             res = await http.request(method, f"/v1/skills/{path}", json={"dep": "pip:openpyxl"})
-        err = assert_error(res, 501, "NOT_IMPLEMENTED")
-        assert "runtimes" in err["message"]
+        err = assert_error(res, 409, "FAILED_PRECONDITION")
+        assert "not managed by ClawGate" in err["message"]
