@@ -31,6 +31,8 @@ TOOL_NAME = "use_skill"
 PROMPT_LIMIT = 50
 """Skills listed in a prompt at most (the rest are named by count: ``use_skill`` reads any of them)."""
 _DESCRIPTION_CHARS = 200
+_VIEWS = 10_000
+"""(agent, user) views kept per tenant; past it they are dropped and made again on use."""
 _READ_CHARS = 100_000
 _SPEC = ToolSpec(
     name=TOOL_NAME,
@@ -75,6 +77,8 @@ class _Tenant:
             merged = {g.id: g for g in self.by_user.get(user_id, [])} if user_id else {}
             merged.update({g.id: g for g in self.by_agent.get(agent_id, [])})
             skills = sorted(merged.values(), key=lambda g: g.slug)
+            if len(self.views) >= _VIEWS:
+                self.views.clear()
             found = self.views[key] = (skills, _section(skills))
         return found
 

@@ -142,6 +142,14 @@ class TestUpload:
                 await http.get(f"/v1/skills/{first['id']}/files", params={"version": 9}), 404, "NOT_FOUND"
             )
 
+    async def test_file_path_escaping_the_skill_is_refused(self, world: World) -> None:
+        """A file path with ``..`` (sent encoded, so that no client folds it) is a 400, never a read."""
+        async with world.http() as http:
+            skill = await uploaded(http, {"SKILL.md": SKILL})
+            res = await http.get(f"/v1/skills/{skill['id']}/files/..%2F..%2Fetc%2Fpasswd")
+            err = assert_error(res, 400, "INVALID_REQUEST")
+        assert "inside the skill" in err["message"]
+
     async def test_binary_file_is_read_as_base64(self, world: World) -> None:
         async with world.http() as http:
             skill = await uploaded(http, {"SKILL.md": SKILL, "logo.png": b"\x89PNG\x00\xff"})
