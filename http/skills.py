@@ -56,7 +56,7 @@ class NoFields(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class VersionQuery(Struct, kw_only=True, forbid_unknown_fields=True):
-    version: Annotated[int, Meta(ge=1)] | None = None
+    version: Annotated[int, Meta(ge=1, le=2**31 - 1)] | None = None
 
 
 class ExportQuery(Struct, kw_only=True, forbid_unknown_fields=True):

@@ -301,6 +301,9 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "heartbeat.checklist.get": lambda a: {"agentId": "agent-aaa"},
     "heartbeat.checklist.set": lambda a: {"agentId": a.agent_id, "content": "pwned"},
     "heartbeat.targets": lambda a: {"agentId": "agent-aaa"},
+    "skills.list": lambda a: None,
+    "skills.get": lambda a: {"name": "a-skill-slug"},
+    "skills.update": lambda a: {"id": a.skill_id, "updates": {"description": "pwned"}},
 }
 
 

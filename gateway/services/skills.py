@@ -118,8 +118,8 @@ class AgentGrantBody(Struct, kw_only=True, forbid_unknown_fields=True):
     ``pinned_version``; 0 or none: follow the current one) and ``can_manage``."""
 
     agent_id: Annotated[str, Meta(min_length=1, max_length=255)]
-    version: Annotated[int, Meta(ge=0)] | None = None
-    pinned_version: Annotated[int, Meta(ge=0)] | None = None
+    version: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
+    pinned_version: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
     can_manage: bool | None = None
 
 

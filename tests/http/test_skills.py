@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
-from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider
+from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider, ws_connect
 
 SKILL = """---
 name: Deploy Helper
@@ -437,3 +437,29 @@ class TestDependencies:
             res = await http.request(method, f"/v1/skills/{path}", json={"dep": "pip:openpyxl"})
         err = assert_error(res, 409, "FAILED_PRECONDITION")
         assert "not managed by ClawGate" in err["message"]
+
+
+class TestWebSocket:
+    async def test_skills_list_get_update(self, world: World) -> None:
+        """GoClaw's ``skills.list`` / ``skills.get`` (SKILL.md as ``content``) / ``skills.update``;
+        an unknown skill is NOT_FOUND, and ``updates`` is required."""
+        async with world.http() as http:
+            skill = await uploaded(http, {"SKILL.md": SKILL})
+            await http.put(f"/v1/skills/{skill['id']}/tenant-config", json={"enabled": False})
+        async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            listed = (await ws.ok("skills.list"))["skills"]
+            assert [(s["slug"], s["enabled"], s["source"]) for s in listed] == [
+                ("deploy-helper", False, "managed")
+            ]
+            got = await ws.ok("skills.get", {"name": "deploy-helper"})
+            assert got["id"] == skill["id"]
+            assert got["content"] == SKILL
+            res = await ws.ok(
+                "skills.update", {"name": "deploy-helper", "updates": {"description": "WS words"}}
+            )
+            assert res == {"ok": "true"}
+            assert (await ws.ok("skills.get", {"name": skill["id"]}))["description"] == "WS words"
+            missing = await ws.call("skills.get", {"name": "nope"})
+            assert (missing["ok"], missing["error"]["code"]) == (False, "NOT_FOUND")
+            bad = await ws.call("skills.update", {"name": "deploy-helper"})
+            assert (bad["ok"], bad["error"]["code"]) == (False, "INVALID_REQUEST")
