@@ -10,12 +10,14 @@ writes admin). ``POST /v1/vault/upload`` takes ``multipart/form-data``: one or m
 
 from __future__ import annotations
 
-from typing import Annotated
+import email.parser
+import email.policy
+from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
 from clawgate import wire
-from clawgate.errors import invalid_field
+from clawgate.errors import UnsupportedMediaType, invalid_field
 from clawgate.principal import Role
 from clawgate.services.vault import (
     GRAPH_NODE_LIMIT,
@@ -36,7 +38,6 @@ from clawgate.services.vault import (
 from clawgate.store.types import VaultDocument, VaultDocumentInfo, VaultLink
 from clawgate.wire import NonNegative
 
-from .forms import parse_form_bytes
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -207,14 +208,37 @@ def parse_form(content_type: str | None, raw: bytes) -> tuple[dict[str, str], li
 
     Raises: UnsupportedMediaType (not multipart), InvalidRequest (malformed, a file not UTF-8 text,
     a field twice)."""
-    fields, files = parse_form_bytes(content_type, raw)
-    texts: list[tuple[str, str]] = []
-    for name, label, data in files:
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media != "multipart/form-data":
+        raise UnsupportedMediaType(content_type=content_type or "")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    if not message.is_multipart() or message.defects:
+        raise invalid_field("$", "the multipart body is malformed (boundary?)")
+    fields: dict[str, str] = {}
+    files: list[tuple[str, str]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data: Any = part.get_payload(decode=True) or b""
+        if not isinstance(name, str) or not name:
+            raise invalid_field("$", "every form part needs a name")
+        filename = part.get_filename()
+        if filename is not None or name in ("file", "files"):
+            label = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+            if not label:
+                raise invalid_field(f"$.{name}", "an uploaded file needs a file name")
+            try:
+                files.append((label, bytes(data).decode("utf-8")))
+            except UnicodeDecodeError:
+                raise invalid_field(f"$.{name}", f"{label} is not UTF-8 text") from None
+            continue
+        if name in fields:
+            raise invalid_field(f"$.{name}", "a form field given twice")
         try:
-            texts.append((label, data.decode("utf-8")))
+            fields[name] = bytes(data).decode("utf-8")
         except UnicodeDecodeError:
-            raise invalid_field(f"$.{name}", f"{label} is not UTF-8 text") from None
-    return fields, texts
+            raise invalid_field(f"$.{name}", "a form field is not UTF-8 text") from None
+    return fields, files
 
 
 async def upload(ctx: HttpContext, _: None) -> UploadResult:
