@@ -4,7 +4,9 @@ the catalog behind both is loaded once per tenant and dropped only when skills c
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import httpx
 from tests.conftest import ServerFactory
 from tests.http.test_skills import SKILL, make_zip, skill_md
 from tests.runtime.conftest import ChatSetup, chat_setup
+from tests.support import GATEWAY_TOKEN
 from tests.upstream import Reply
 
 
@@ -120,3 +123,35 @@ async def test_catalog_is_loaded_once_and_dropped_on_change(make_server: ServerF
         await _wake(chat, "alice", "three", "agent:helper:c3")
         assert catalog.loads == loads + 1
         assert "- rollback: Undo a release." in _system(chat.upstream.turns[-1])
+
+
+async def test_a_grant_made_on_one_gateway_reaches_the_runs_of_another(make_server: ServerFactory) -> None:
+    """Two gateways on one database: the second keeps the tenant's skills in memory, and a grant made
+    through the first drops its copy over the bus (LISTEN/NOTIFY), so its next run lists the skill."""
+    async with chat_setup(make_server) as chat:
+        second = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        catalog = second.gateway.skills.catalog
+
+        async def wake_second(session: str) -> str:
+            async with second.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "alice"}) as http:
+                res = await http.post(
+                    "/v1/agents/helper/wake", json={"message": "go", "session_key": session}
+                )
+            assert res.status_code == 200, res.text
+            return _system(chat.upstream.turns[-1])
+
+        assert "## Skills" not in await wake_second("agent:helper:p0")
+        loads = catalog.loads
+        async with chat.admin() as http:
+            skill = await _skill(http, {"SKILL.md": SKILL})
+            res = await http.post(f"/v1/skills/{skill['id']}/grants/agent", json={"agent_id": "helper"})
+            assert res.status_code == 201, res.text
+        deadline, attempt = time.monotonic() + 5, 0
+        while "- deploy-helper:" not in await wake_second(f"agent:helper:p{attempt + 1}"):
+            assert time.monotonic() < deadline, "the second gateway never saw the grant"
+            attempt += 1
+            await asyncio.sleep(0.05)
+        assert catalog.loads > loads  # it reloaded the tenant once told, not on every run
+        reloaded = catalog.loads
+        assert "- deploy-helper:" in await wake_second("agent:helper:last")
+        assert catalog.loads == reloaded
