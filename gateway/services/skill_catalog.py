@@ -18,6 +18,7 @@ from uuid import UUID
 from msgspec import Struct
 
 from clawgate.bus import BusEvent, EventBus, invalidates
+from clawgate.errors import InvalidRequest
 from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.services.skill_archive import SKILL_MD, check_entry
 from clawgate.store import Database
@@ -151,7 +152,7 @@ class SkillCatalog:
         raw_path = args.get("path")
         try:
             path = check_entry(raw_path) if isinstance(raw_path, str) and raw_path.strip() else SKILL_MD
-        except Exception:
+        except InvalidRequest:
             raise ToolError("path must be a file inside the skill (no '..', not absolute)") from None
         async with self._db.connection() as conn:
             content = await store.read_file(conn, ctx.tenant_id, skill.id, skill.version, path)

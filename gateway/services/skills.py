@@ -24,7 +24,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from clawgate.bus import EventBus, invalidation
-from clawgate.errors import FailedPrecondition, NotFound, invalid_field
+from clawgate.errors import FailedPrecondition, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
@@ -264,7 +264,7 @@ class SkillService:
         """One file of a skill version. Raises: InvalidRequest (a path escaping the skill); NotFound."""
         try:
             clean = check_entry(path)
-        except Exception:
+        except InvalidRequest:
             raise invalid_field("$.path", "a file path inside the skill (no '..', not absolute)") from None
         row, version = await self._version(who, ref, version)
         async with self._db.connection() as conn:
@@ -397,45 +397,48 @@ class SkillService:
             if len(parts) != 3 or parts[0] != "skills":
                 raise invalid_field("$.file", f"unexpected archive entry {path!r} (skills/<slug>/...)")
             bundles.setdefault(parts[1], {})[parts[2]] = content
+        plans = [_plan(slug, entries) for slug, entries in sorted(bundles.items())]  # all checked first
         agents = {a.agent_key: a.id for a in await self._agents.list_agents(who)}
         imported = skipped = granted = 0
-        for slug, entries in sorted(bundles.items()):
-            skill_md = entries.get(SKILL_MD)
-            if skill_md is None:
-                raise invalid_field("$.file", f"skills/{slug} has no SKILL.md")
-            meta = parse_skill_md(skill_md)
-            visibility = "internal"
-            if "metadata.json" in entries:
-                try:
-                    visibility = msgspec.json.decode(entries["metadata.json"], type=_Meta).visibility
-                except msgspec.MsgspecError:
-                    raise invalid_field("$.file", f"skills/{slug}/metadata.json is not valid") from None
-            if visibility not in ("private", "internal", "public"):
-                visibility = "internal"
-            files = {SKILL_MD: skill_md} | {
-                p.removeprefix("files/"): c for p, c in entries.items() if p.startswith("files/")
-            }
-            new = store.NewVersion(
-                slug=slug if slug == meta.slug else meta.slug, name=meta.name, description=meta.description,
-                tags=meta.tags, frontmatter=meta.fields, file_hash=hashlib.sha256(skill_md).hexdigest(),
-                file_size=sum(len(c) for c in files.values()), files=files,
-            )  # fmt: skip
-            async with self._db.transaction() as conn:
+        async with self._db.transaction() as conn:  # all or nothing
+            for new, visibility, grants in plans:
                 if await store.get(conn, who.tenant_id, new.slug) is not None:
                     skipped += 1
                     continue
                 skill_id, _, _ = await store.add_version(conn, who.tenant_id, who.user_id, visibility, new)
-                for line in entries.get("grants.jsonl", b"").splitlines():
-                    grant = _grant(line)
-                    if grant is not None and grant.agent_key in agents:
+                imported += 1
+                for grant in grants:
+                    if grant.agent_key in agents:
                         await store.grant_agent(
                             conn, who.tenant_id, skill_id, agents[grant.agent_key], None, False, who.user_id
                         )
                         granted += 1
-            imported += 1
         if imported:
             await self._changed(who)
         return ImportResult(skills_imported=imported, skills_skipped=skipped, grants_applied=granted)
+
+
+def _plan(slug: str, entries: dict[str, bytes]) -> tuple[store.NewVersion, str, list[_Grant]]:
+    """One skill of an import, checked: its version, visibility and grants. Raises: InvalidRequest."""
+    skill_md = entries.get(SKILL_MD)
+    if skill_md is None:
+        raise invalid_field("$.file", f"skills/{slug} has no SKILL.md")
+    meta = parse_skill_md(skill_md)
+    visibility = "internal"
+    if "metadata.json" in entries:
+        try:
+            visibility = msgspec.json.decode(entries["metadata.json"], type=_Meta).visibility
+        except msgspec.MsgspecError:
+            raise invalid_field("$.file", f"skills/{slug}/metadata.json is not valid") from None
+    files = {SKILL_MD: skill_md} | {
+        p.removeprefix("files/"): c for p, c in entries.items() if p.startswith("files/")
+    }
+    new = store.NewVersion(
+        slug=meta.slug, name=meta.name, description=meta.description, tags=meta.tags, frontmatter=meta.fields,
+        file_hash=hashlib.sha256(skill_md).hexdigest(), file_size=sum(len(c) for c in files.values()), files=files,
+    )  # fmt: skip
+    grants = [g for line in entries.get("grants.jsonl", b"").splitlines() if (g := _grant(line)) is not None]
+    return new, visibility if visibility in ("private", "internal", "public") else "internal", grants
 
 
 def _grant(line: bytes) -> _Grant | None:

@@ -403,6 +403,11 @@ class TestExportImport:
                 "link",
             ),
             (make_tar({"skills/x/SKILL.md": b"# no front matter\n"}), "front matter"),
+            # One bad skill refuses the whole archive: the good one is not imported either.
+            (
+                make_tar({"skills/a/SKILL.md": SKILL.encode(), "skills/b/SKILL.md": b"# none\n"}),
+                "front matter",
+            ),
             (make_tar({"skills/x/README.md": b"x"}), "SKILL.md"),
             (make_tar({"elsewhere/SKILL.md": SKILL.encode()}), "unexpected"),
             (b"not gzip at all", "tar.gz"),
