@@ -12,6 +12,7 @@ import asyncpg
 from clawgate.errors import NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, as_uuid, many, maybe
+from clawgate.store.tenants import MASTER_TENANT_ID
 from clawgate.store.types import (
     JSON,
     SkillAgentGrant,
@@ -75,12 +76,14 @@ class Patch:
 
 
 async def list_skills(conn: asyncpg.Connection, tenant_id: UUID) -> list[SkillRow]:
-    return many(await conn.fetch(query("skills.list"), tenant_id, None, None), SkillRow)
+    """The skills the tenant sees: its own, and the master tenant's public ones (shared)."""
+    return many(await conn.fetch(query("skills.list"), tenant_id, None, None, MASTER_TENANT_ID), SkillRow)
 
 
 async def get(conn: asyncpg.Connection, tenant_id: UUID, ref: str) -> SkillRow | None:
-    """The skill ``ref`` names (its id or its slug)."""
-    return maybe(await conn.fetchrow(query("skills.list"), tenant_id, ref, as_uuid(ref)), SkillRow)
+    """The skill ``ref`` names (its id or its slug) among those the tenant sees (its own first)."""
+    row = await conn.fetchrow(query("skills.list"), tenant_id, ref, as_uuid(ref), MASTER_TENANT_ID)
+    return maybe(row, SkillRow)
 
 
 async def add_version(
@@ -206,12 +209,14 @@ async def delete_tenant_config(conn: asyncpg.Connection, tenant_id: UUID, skill_
 
 
 async def agent_skills(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> list[SkillForAgent]:
-    return many(await conn.fetch(query("skills.agent_skills"), tenant_id, agent_id), SkillForAgent)
+    return many(
+        await conn.fetch(query("skills.agent_skills"), tenant_id, agent_id, MASTER_TENANT_ID), SkillForAgent
+    )
 
 
 async def catalog(conn: asyncpg.Connection, tenant_id: UUID) -> list[SkillCatalogRow]:
-    """The tenant's enabled skills, one row per grant (to an agent or a user)."""
-    return many(await conn.fetch(query("skills.catalog"), tenant_id), SkillCatalogRow)
+    """The enabled skills the tenant sees, one row per grant of the tenant's (to an agent or a user)."""
+    return many(await conn.fetch(query("skills.catalog"), tenant_id, MASTER_TENANT_ID), SkillCatalogRow)
 
 
 async def export_grants(conn: asyncpg.Connection, tenant_id: UUID) -> Sequence[tuple[UUID, str, int | None]]:

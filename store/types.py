@@ -593,9 +593,11 @@ class SkillForAgent(Struct, kw_only=True):
 
 
 class SkillCatalogRow(Struct, kw_only=True):
-    """An enabled skill granted to one agent (``agent_id``) or one user (``user_id``)."""
+    """An enabled skill granted to one agent (``agent_id``) or one user (``user_id``); ``tenant_id``:
+    the skill's (the master tenant's for a shared one)."""
 
     id: UUID
+    tenant_id: UUID
     slug: str
     name: str
     description: str

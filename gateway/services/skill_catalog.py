@@ -50,6 +50,7 @@ _SPEC = ToolSpec(
 
 class Granted(Struct, frozen=True, kw_only=True):
     id: UUID
+    tenant_id: UUID  # whose files these are (the master tenant's for a shared skill)
     slug: str
     name: str
     description: str
@@ -63,7 +64,14 @@ class _Tenant:
         self.by_agent: dict[UUID, list[Granted]] = {}
         self.by_user: dict[str, list[Granted]] = {}
         for r in rows:
-            item = Granted(id=r.id, slug=r.slug, name=r.name, description=r.description, version=r.version)
+            item = Granted(
+                id=r.id,
+                tenant_id=r.tenant_id,
+                slug=r.slug,
+                name=r.name,
+                description=r.description,
+                version=r.version,
+            )
             if r.agent_id is not None:
                 self.by_agent.setdefault(r.agent_id, []).append(item)
             elif r.user_id is not None:
@@ -155,9 +163,9 @@ class SkillCatalog:
         except InvalidRequest:
             raise ToolError("path must be a file inside the skill (no '..', not absolute)") from None
         async with self._db.connection() as conn:
-            content = await store.read_file(conn, ctx.tenant_id, skill.id, skill.version, path)
+            content = await store.read_file(conn, skill.tenant_id, skill.id, skill.version, path)
             listing = (
-                await store.files(conn, ctx.tenant_id, skill.id, skill.version) if path == SKILL_MD else []
+                await store.files(conn, skill.tenant_id, skill.id, skill.version) if path == SKILL_MD else []
             )
         if content is None:
             raise ToolError(f"skill {skill.slug} has no file {path!r}")

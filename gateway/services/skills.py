@@ -39,6 +39,7 @@ from clawgate.services.skill_archive import (
 from clawgate.services.skill_catalog import SkillCatalog
 from clawgate.store import Database
 from clawgate.store import skills as store
+from clawgate.store.tenants import MASTER_TENANT_ID
 from clawgate.store.types import (
     SkillAgentGrant,
     SkillFileInfo,
@@ -168,18 +169,31 @@ class SkillService:
         self.catalog = catalog  # what runs read: granted skills per tenant, in this process's memory
 
     async def _changed(self, who: Principal, skill: UUID | None = None) -> None:
-        await self._bus.publish(invalidation("skills", who.tenant_id, id=str(skill) if skill else None))
+        # The master tenant's public skills are in every tenant's catalog: its changes drop them all.
+        tenant = None if who.tenant_id == MASTER_TENANT_ID else who.tenant_id
+        await self._bus.publish(invalidation("skills", tenant, id=str(skill) if skill else None))
 
     async def list_skills(self, who: Principal) -> list[SkillRow]:
         async with self._db.connection() as conn:
             return await store.list_skills(conn, who.tenant_id)
 
     async def get(self, who: Principal, ref: str) -> SkillRow:
-        """A skill by id or slug. Raises: NotFound (also another tenant's)."""
+        """A skill by id or slug: the tenant's own, or one the master tenant shares (public).
+        Raises: NotFound (also another tenant's)."""
         async with self._db.connection() as conn:
             row = await store.get(conn, who.tenant_id, ref)
         if row is None:
             raise NotFound(kind="skill", id=ref)
+        return row
+
+    async def _own(self, who: Principal, ref: str) -> SkillRow:
+        """A skill the tenant may change: its own. Raises: NotFound; FailedPrecondition for a shared one."""
+        row = await self.get(who, ref)
+        if row.tenant_id != who.tenant_id:
+            raise FailedPrecondition(
+                detail=f"skill {row.slug} is shared by the gateway's master tenant, which alone changes it; "
+                "switch it off for this tenant with PUT /v1/skills/{id}/tenant-config"
+            )
         return row
 
     async def upload(self, who: Principal, data: bytes) -> tuple[UploadResult, int]:
@@ -209,7 +223,7 @@ class SkillService:
 
     async def update(self, who: Principal, ref: str, patch: SkillPatch) -> None:
         require(who, Role.ADMIN, "skills.update")
-        row = await self.get(who, ref)
+        row = await self._own(who, ref)
         async with self._db.transaction() as conn:
             await store.update(
                 conn, who.tenant_id, row.id,
@@ -220,14 +234,14 @@ class SkillService:
 
     async def delete(self, who: Principal, ref: str) -> None:
         require(who, Role.ADMIN, "skills.delete")
-        row = await self.get(who, ref)
+        row = await self._own(who, ref)
         async with self._db.transaction() as conn:
             await store.delete(conn, who.tenant_id, row.id)
         await self._changed(who, row.id)
 
     async def toggle(self, who: Principal, ref: str, body: ToggleBody) -> ToggleResult:
         require(who, Role.ADMIN, "skills.toggle")
-        row = await self.get(who, ref)
+        row = await self._own(who, ref)
         async with self._db.transaction() as conn:
             await store.toggle(conn, who.tenant_id, row.id, body.enabled)
         await self._changed(who, row.id)
@@ -247,7 +261,7 @@ class SkillService:
     async def versions(self, who: Principal, ref: str) -> list[SkillVersion]:
         row = await self.get(who, ref)
         async with self._db.connection() as conn:
-            return await store.versions(conn, who.tenant_id, row.id)
+            return await store.versions(conn, row.tenant_id, row.id)
 
     async def _version(self, who: Principal, ref: str, version: int | None) -> tuple[SkillRow, int]:
         row = await self.get(who, ref)
@@ -258,7 +272,7 @@ class SkillService:
     async def files(self, who: Principal, ref: str, version: int | None) -> tuple[int, list[SkillFileInfo]]:
         row, version = await self._version(who, ref, version)
         async with self._db.connection() as conn:
-            return version, await store.files(conn, who.tenant_id, row.id, version)
+            return version, await store.files(conn, row.tenant_id, row.id, version)
 
     async def read_file(self, who: Principal, ref: str, path: str, version: int | None) -> bytes:
         """One file of a skill version. Raises: InvalidRequest (a path escaping the skill); NotFound."""
@@ -268,7 +282,7 @@ class SkillService:
             raise invalid_field("$.path", "a file path inside the skill (no '..', not absolute)") from None
         row, version = await self._version(who, ref, version)
         async with self._db.connection() as conn:
-            content = await store.read_file(conn, who.tenant_id, row.id, version, clean)
+            content = await store.read_file(conn, row.tenant_id, row.id, version, clean)
         if content is None:
             raise NotFound(kind="skill file", id=clean)
         return content
@@ -341,7 +355,7 @@ class SkillService:
         and how many skills they hold."""
         entries: list[tuple[str, bytes]] = []
         async with self._db.connection() as conn:
-            rows = await store.list_skills(conn, who.tenant_id)
+            rows = [r for r in await store.list_skills(conn, who.tenant_id) if r.tenant_id == who.tenant_id]
             grants: dict[UUID, list[bytes]] = {}
             for skill_id, key, pinned in await store.export_grants(conn, who.tenant_id):
                 grants.setdefault(skill_id, []).append(
@@ -402,7 +416,8 @@ class SkillService:
         imported = skipped = granted = 0
         async with self._db.transaction() as conn:  # all or nothing
             for new, visibility, grants in plans:
-                if await store.get(conn, who.tenant_id, new.slug) is not None:
+                found = await store.get(conn, who.tenant_id, new.slug)
+                if found is not None and found.tenant_id == who.tenant_id:
                     skipped += 1
                     continue
                 skill_id, _, _ = await store.add_version(conn, who.tenant_id, who.user_id, visibility, new)

@@ -3,6 +3,10 @@
 -- a new version (skill_versions), and every file of a version is kept here as bytea (skill_files):
 -- skills are small (a 20 MB zip at most, 64 MB unpacked), and the database is the one store every
 -- gateway process shares, so no process needs a shared disk to read another's upload.
+-- The master tenant's skills of visibility 'public' are shared with every tenant (GoClaw's system
+-- skills): each tenant may grant them to its own agents and users and switch them off for itself
+-- (skill_tenant_configs); only the master tenant changes them. So grants and overrides carry the
+-- tenant that made them (the grantee's), and reference the skill by id alone.
 -- Grants reference (tenant_id, agent id): a skill cannot be granted to another tenant's agent.
 
 CREATE UNIQUE INDEX IF NOT EXISTS agents_tenant_id_uidx ON agents (tenant_id, id);
@@ -65,27 +69,25 @@ CREATE TABLE skill_agent_grants (
     granted_by     text        NOT NULL DEFAULT '',
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (skill_id, agent_id),
-    FOREIGN KEY (tenant_id, skill_id) REFERENCES skills (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (skill_id) REFERENCES skills (id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, agent_id) REFERENCES agents (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX skill_agent_grants_agent_idx ON skill_agent_grants (tenant_id, agent_id);
 
 CREATE TABLE skill_user_grants (
-    tenant_id    uuid        NOT NULL,
-    skill_id     uuid        NOT NULL,
+    tenant_id    uuid        NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    skill_id     uuid        NOT NULL REFERENCES skills (id) ON DELETE CASCADE,
     user_id      text        NOT NULL CHECK (length(user_id) BETWEEN 1 AND 255),
     granted_by   text        NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (skill_id, user_id),
-    FOREIGN KEY (tenant_id, skill_id) REFERENCES skills (tenant_id, id) ON DELETE CASCADE
+    PRIMARY KEY (tenant_id, skill_id, user_id)
 );
 
 -- A tenant's override of a skill's enabled flag (GoClaw's per-tenant config); none: the skill's own.
 CREATE TABLE skill_tenant_configs (
-    tenant_id    uuid        NOT NULL,
-    skill_id     uuid        NOT NULL,
+    tenant_id    uuid        NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    skill_id     uuid        NOT NULL REFERENCES skills (id) ON DELETE CASCADE,
     enabled      boolean     NOT NULL,
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, skill_id),
-    FOREIGN KEY (tenant_id, skill_id) REFERENCES skills (tenant_id, id) ON DELETE CASCADE
+    PRIMARY KEY (tenant_id, skill_id)
 );

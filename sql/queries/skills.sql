@@ -1,16 +1,18 @@
 -- Skills: metadata, versions, files, grants and tenant overrides (store/skills.py). Every query
--- takes the tenant id as $1.
+-- takes the tenant id as $1: the caller's (what it sees: its own skills and the master tenant's
+-- public ones, with its own overrides and grants), or the owning tenant's for versions and files.
 
 -- name: list
--- The tenant's skills, or the one $2 names (its id or its slug).
+-- The skills tenant $1 sees (its own and master tenant $4's public ones), or the one $2 names (its
+-- id or its slug; the tenant's own first).
 SELECT s.id, s.tenant_id, s.slug, s.name, s.description, s.owner_id, s.visibility, s.tags, s.version,
        s.enabled, c.enabled AS tenant_enabled, s.status, s.frontmatter, s.file_hash, s.file_size,
        s.created_at, s.updated_at
   FROM skills                    AS s
-  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = s.tenant_id AND c.skill_id = s.id
- WHERE s.tenant_id = $1
+  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = $1 AND c.skill_id = s.id
+ WHERE (s.tenant_id = $1 OR (s.tenant_id = $4 AND s.visibility = 'public'))
    AND ($2::text IS NULL OR s.id = $3::uuid OR s.slug = $2)
- ORDER BY s.slug;
+ ORDER BY s.slug, s.tenant_id = $1 DESC;
 
 -- name: lock_slug
 -- The skill of slug $2 locked for the transaction (a concurrent upload of the same slug waits).
@@ -135,7 +137,7 @@ SELECT g.user_id, g.granted_by, g.created_at
 -- name: grant_user
 INSERT INTO skill_user_grants (tenant_id, skill_id, user_id, granted_by)
 VALUES ($1, $2, $3, $4)
-    ON CONFLICT (skill_id, user_id) DO UPDATE SET granted_by = excluded.granted_by;
+    ON CONFLICT (tenant_id, skill_id, user_id) DO UPDATE SET granted_by = excluded.granted_by;
 
 -- name: revoke_user
 DELETE FROM skill_user_grants
@@ -154,34 +156,36 @@ DELETE FROM skill_tenant_configs
    AND skill_id  = $2;
 
 -- name: agent_skills
--- Every skill of the tenant with whether agent $2 holds a grant (GET /v1/agents/{id}/skills).
+-- Every skill tenant $1 sees (master tenant $3's public ones too) with whether agent $2 holds a
+-- grant (GET /v1/agents/{id}/skills).
 SELECT s.id, s.slug, s.name, s.description, s.version, s.visibility, s.tags,
        coalesce(c.enabled, s.enabled) AS enabled,
        g.agent_id IS NOT NULL        AS granted,
        g.pinned_version
   FROM skills                    AS s
-  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = s.tenant_id AND c.skill_id = s.id
-  LEFT JOIN skill_agent_grants   AS g ON g.tenant_id = s.tenant_id AND g.skill_id = s.id AND g.agent_id = $2
- WHERE s.tenant_id = $1
- ORDER BY s.slug;
+  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = $1 AND c.skill_id = s.id
+  LEFT JOIN skill_agent_grants   AS g ON g.tenant_id = $1 AND g.skill_id = s.id AND g.agent_id = $2
+ WHERE (s.tenant_id = $1 OR (s.tenant_id = $3 AND s.visibility = 'public'))
+ ORDER BY s.slug, s.tenant_id = $1 DESC;
 
 -- name: catalog
--- The tenant's enabled skills with their grants (an agent's or a user's, one row each), for the
--- per-process catalog that runs read (clawgate.services.skills.SkillCatalog).
-SELECT s.id, s.slug, s.name, s.description, coalesce(g.pinned_version, s.version) AS version,
+-- The enabled skills tenant $1 sees (master tenant $2's public ones too) with its grants (to an
+-- agent or a user, one row each), for the per-process catalog that runs read
+-- (clawgate.services.skill_catalog.SkillCatalog). tenant_id: whose the files are.
+SELECT s.id, s.tenant_id, s.slug, s.name, s.description, coalesce(g.pinned_version, s.version) AS version,
        g.agent_id, NULL::text AS user_id
   FROM skills                    AS s
-  JOIN skill_agent_grants        AS g ON g.tenant_id = s.tenant_id AND g.skill_id = s.id
-  JOIN agents                    AS a ON a.tenant_id = g.tenant_id AND a.id = g.agent_id AND a.deleted_at IS NULL
-  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = s.tenant_id AND c.skill_id = s.id
- WHERE s.tenant_id = $1
+  JOIN skill_agent_grants        AS g ON g.tenant_id = $1 AND g.skill_id = s.id
+  JOIN agents                    AS a ON a.tenant_id = $1 AND a.id = g.agent_id AND a.deleted_at IS NULL
+  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = $1 AND c.skill_id = s.id
+ WHERE (s.tenant_id = $1 OR (s.tenant_id = $2 AND s.visibility = 'public'))
    AND coalesce(c.enabled, s.enabled)
 UNION ALL
-SELECT s.id, s.slug, s.name, s.description, s.version, NULL::uuid AS agent_id, u.user_id
+SELECT s.id, s.tenant_id, s.slug, s.name, s.description, s.version, NULL::uuid AS agent_id, u.user_id
   FROM skills                    AS s
-  JOIN skill_user_grants         AS u ON u.tenant_id = s.tenant_id AND u.skill_id = s.id
-  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = s.tenant_id AND c.skill_id = s.id
- WHERE s.tenant_id = $1
+  JOIN skill_user_grants         AS u ON u.tenant_id = $1 AND u.skill_id = s.id
+  LEFT JOIN skill_tenant_configs AS c ON c.tenant_id = $1 AND c.skill_id = s.id
+ WHERE (s.tenant_id = $1 OR (s.tenant_id = $2 AND s.visibility = 'public'))
    AND coalesce(c.enabled, s.enabled);
 
 -- name: export_grants

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import tarfile
+import uuid
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from clawgate.tools import ToolContext
 from tests.conftest import ServerFactory
 from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
 from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider, ws_connect
@@ -468,3 +470,53 @@ class TestWebSocket:
             assert (missing["ok"], missing["error"]["code"]) == (False, "NOT_FOUND")
             bad = await ws.call("skills.update", {"name": "deploy-helper"})
             assert (bad["ok"], bad["error"]["code"]) == (False, "INVALID_REQUEST")
+
+
+class TestShared:
+    async def test_master_public_skill_is_shared_and_overridden_per_tenant(self, world: World) -> None:
+        """A public skill of the master tenant is seen by every tenant, which may grant it to its own
+        agents, read it, and switch it off for itself (its override, not the skill's), but not change
+        it; the master's internal skills stay its own; an export holds the tenant's own skills only."""
+        server = world.server
+        async with world.http() as http:
+            shared = await uploaded(http, {"SKILL.md": SKILL, "checklist.md": "- shared"})
+            own = await uploaded(http, {"SKILL.md": skill_md("Master Only", "Kept in the master tenant.")})
+            assert (
+                await http.put(f"/v1/skills/{shared['id']}", json={"visibility": "public"})
+            ).status_code == 200
+            tenant = (await http.post("/v1/tenants", json={"name": "Tenant B", "slug": "tenant-b"})).json()
+            key = (await mint_key(server, "operator.admin", tenant_id=tenant["id"]))["key"]
+        await add_stub_provider(server, **{"X-GoClaw-Tenant-Id": tenant["id"]})
+        url = f"/v1/skills/{shared['id']}"
+        async with with_key(server, key) as b:
+            b_agent = (await b.post("/v1/agents", json={"agent_key": "b-agent", **RUNNABLE})).json()
+            listed = (await b.get("/v1/skills")).json()["skills"]
+            assert [s["slug"] for s in listed] == ["deploy-helper"]
+            assert_error(await b.get(f"/v1/skills/{own['id']}"), 404, "NOT_FOUND")
+            assert (await b.get(f"{url}/files/checklist.md")).json()["content"] == "- shared"
+            for method, path, body in (("PUT", url, {"description": "pwned"}), ("DELETE", url, None),
+                                       ("POST", f"{url}/toggle", {"enabled": False})):  # fmt: skip
+                assert_error(await b.request(method, path, json=body), 409, "FAILED_PRECONDITION")
+            assert (await b.post(f"{url}/grants/agent", json={"agent_id": "b-agent"})).status_code == 201
+            mine = (await b.get("/v1/agents/b-agent/skills")).json()["skills"]
+            assert [(s["slug"], s["granted"]) for s in mine] == [("deploy-helper", True)]
+            assert (await b.get("/v1/skills/export/preview")).json()["skills"] == 0
+
+            catalog = server.gateway.skills.catalog
+            ctx = ToolContext(tenant_id=uuid.UUID(tenant["id"]), agent_id=uuid.UUID(b_agent["id"]),
+                              agent_key="b-agent", session_key="s", user_id="", run_id=uuid.uuid4())  # fmt: skip
+            [tool] = await catalog.run_tools(None, ctx)  # type: ignore[arg-type]
+            read = await tool.fn(ctx, {"name": "deploy-helper", "path": "checklist.md"})
+            assert read == "- shared"
+
+            res = await b.put(f"{url}/tenant-config", json={"enabled": False})
+            assert res.json() == {"status": "updated"}
+            assert (await b.get(url)).json()["tenant_enabled"] is False
+            assert await catalog.run_tools(None, ctx) == []  # type: ignore[arg-type]
+        async with world.http() as http:
+            master = (await http.get(url)).json()
+            assert (master["tenant_enabled"], master["description"]) == (
+                None,
+                "Ship a service with a blue/green rollout.",
+            )
+            assert (await http.get(f"{url}/grants/agent")).json()["grants"] == []
