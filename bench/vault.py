@@ -16,25 +16,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_note, report
+from _common import data_dir, machine_note, migrated_database, report
 from memory import CENTRES, DIMS, NOISE, WORDS, centres_of, tenants_and_agents, unit
 
-from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.store import create_database, vault
-from clawgate.store.migrate import migrate
 
 Agents = list[tuple[uuid.UUID, uuid.UUID]]
 
@@ -117,20 +112,10 @@ async def main() -> None:
     machine_note()
     random.seed(7)
     rng = np.random.default_rng(7)
-    root = Path(tempfile.mkdtemp(prefix="clawgate-bench-vault-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(root)
-        dsn = await asyncio.to_thread(server.start_blocking)
-    try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await conn.close()
-        agents = await fill(dsn, args.docs, rng)
-        await search(dsn, agents, args.queries, rng)
-    finally:
-        await asyncio.to_thread(server.stop_blocking)
-        shutil.rmtree(root, ignore_errors=True)
+    with data_dir() as root:
+        async with migrated_database(root) as dsn:
+            agents = await fill(dsn, args.docs, rng)
+            await search(dsn, agents, args.queries, rng)
 
 
 if __name__ == "__main__":

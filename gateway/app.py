@@ -42,6 +42,8 @@ from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.recall import MemoryRecall
 from clawgate.services.sessions import SessionService
+from clawgate.services.skill_catalog import SkillCatalog
+from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
@@ -209,6 +211,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     rounds.start()
     runner = RunManager(settings, db, bus, llm, agents, memory, vault, kg, episodic)
     runner.add_prompt_source(MemoryRecall(settings, db, bus, memory))
+    catalog = SkillCatalog(db, bus)
+    runner.add_prompt_source(catalog)
+    runner.add_tool_source(catalog)
     await runner.start()
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
@@ -231,6 +236,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
+        skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 
@@ -292,7 +298,11 @@ def create_app(settings: Settings) -> Starlette:
             await close_gateway(gateway)
             log.info("gateway.stopped")
 
-    middleware = [Middleware(EdgeMiddleware, limit=settings.limits.max_body_bytes)]
+    from clawgate.http.skills import UPLOAD_BODY_LIMIT, UPLOAD_PATHS
+
+    limit = settings.limits.max_body_bytes
+    uploads = dict.fromkeys(UPLOAD_PATHS, max(limit, UPLOAD_BODY_LIMIT))
+    middleware = [Middleware(EdgeMiddleware, limit=limit, path_limits=uploads)]
     if settings.gateway.allowed_origins:
         middleware.append(
             Middleware(

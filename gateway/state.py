@@ -37,6 +37,7 @@ from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
+from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
@@ -145,6 +146,7 @@ class Gateway:
     kg: KnowledgeGraphService
     episodic: EpisodicService
     builtin_tools: BuiltinToolService  # per-tenant enable/settings of the built-in tools, /v1/tools/invoke
+    skills: SkillService
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -75,9 +75,11 @@ class EdgeMiddleware:
     """Everything a request meets first, in one pure-ASGI layer (each layer costs a coroutine frame
     on every request): request id, per-IP rate limit, body limit, security headers, the log line."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        # Paths whose body may be larger than ``limit`` (the skills' 20 MB archive uploads).
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -116,13 +118,14 @@ class EdgeMiddleware:
                 await self._refuse(scope, exhausted(wait), rid, receive, send_wrapper)
                 return
             declared = _header(scope, b"content-length")
-            if declared.isdigit() and int(declared) > self.limit:
+            limit = self.path_limits.get(scope["path"], self.limit)
+            if declared.isdigit() and int(declared) > limit:
                 # Unless the client waits for "100 Continue" before sending (then it sends nothing).
                 if int(declared) <= DISCARD_LIMIT and _header(scope, b"expect").lower() != "100-continue":
                     await _discard(receive, DISCARD_LIMIT)
-                await self._refuse(scope, PayloadTooLarge(limit=self.limit), rid, receive, send_wrapper)
+                await self._refuse(scope, PayloadTooLarge(limit=limit), rid, receive, send_wrapper)
                 return
-            await self.app(scope, self._limited(receive) if declared != "0" else receive, send_wrapper)
+            await self.app(scope, self._limited(receive, limit) if declared != "0" else receive, send_wrapper)
         finally:
             path, method = scope["path"], scope["method"]
             elapsed = time.perf_counter() - started
@@ -148,7 +151,8 @@ class EdgeMiddleware:
             return 0.0  # the operator (gateway token, development mode) is not throttled
         return float(limiter.hit(client_ip(scope)))
 
-    def _limited(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def limited() -> Message:
@@ -156,10 +160,10 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     if message.get("more_body", False):
                         await _discard(receive, DISCARD_LIMIT - seen)
-                    raise PayloadTooLarge(limit=self.limit)
+                    raise PayloadTooLarge(limit=limit)
             return message
 
         return limited

@@ -19,6 +19,7 @@ from . import (
     openai,
     providers,
     sessions,
+    skills,
     system_configs,
     tenants,
     tools,
@@ -46,6 +47,7 @@ ROUTES: list[Api] = [
     *vault.ROUTES,
     *kg.ROUTES,
     *tools.ROUTES,
+    *skills.ROUTES,
 ]
 
 

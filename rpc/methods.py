@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import agents, api_keys, chat, config, cron, heartbeat, sessions, system, tenants
+from . import agents, api_keys, chat, config, cron, heartbeat, sessions, skills, system, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -34,6 +34,7 @@ METHODS: Final = _merge(
     sessions.METHODS,
     cron.METHODS,
     heartbeat.METHODS,
+    skills.METHODS,
 )
 
 EVENTS: Final = frozenset(

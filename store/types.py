@@ -23,6 +23,13 @@ __all__ = [
     "MemoryDocument",
     "MemoryDocumentInfo",
     "ProviderRow",
+    "SkillAgentGrant",
+    "SkillCatalogRow",
+    "SkillFileInfo",
+    "SkillForAgent",
+    "SkillRow",
+    "SkillUserGrant",
+    "SkillVersion",
     "TenantRow",
     "TenantUserRow",
     "VaultBrief",
@@ -515,3 +522,85 @@ class ChunkHit(Struct, kw_only=True):
     text: str
     user_id: str | None
     score: float
+
+
+class SkillRow(Struct, kw_only=True):
+    """A skill's metadata (its current version's); ``tenant_enabled``: the tenant's override, if any."""
+
+    id: UUID
+    tenant_id: UUID
+    slug: str
+    name: str
+    description: str
+    owner_id: str
+    visibility: str
+    tags: list[str]
+    version: int
+    enabled: bool
+    tenant_enabled: bool | None
+    status: str
+    frontmatter: JSON
+    file_hash: str
+    file_size: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SkillVersion(Struct, kw_only=True):
+    version: int
+    name: str
+    description: str
+    file_hash: str  # SHA-256 of the version's SKILL.md
+    file_size: int  # of the uploaded zip
+    file_count: int
+    created_by: str
+    created_at: datetime
+
+
+class SkillFileInfo(Struct, kw_only=True):
+    path: str
+    size: int
+
+
+class SkillAgentGrant(Struct, kw_only=True):
+    agent_id: UUID
+    agent_key: str
+    pinned_version: int | None
+    can_manage: bool
+    granted_by: str
+    created_at: datetime
+
+
+class SkillUserGrant(Struct, kw_only=True):
+    user_id: str
+    granted_by: str
+    created_at: datetime
+
+
+class SkillForAgent(Struct, kw_only=True):
+    """A skill of the tenant as an agent's list shows it: whether the agent holds a grant."""
+
+    id: UUID
+    slug: str
+    name: str
+    description: str
+    version: int
+    visibility: str
+    tags: list[str]
+    enabled: bool
+    granted: bool
+    pinned_version: int | None
+
+
+class SkillCatalogRow(Struct, kw_only=True):
+    """An enabled skill granted to one agent (``agent_id``) or one user (``user_id``); ``tenant_id``:
+    the skill's (the master tenant's for a shared one)."""
+
+    id: UUID
+    tenant_id: UUID
+    slug: str
+    name: str
+    description: str
+    version: int
+    agent_id: UUID | None
+    user_id: str | None

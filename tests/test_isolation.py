@@ -31,6 +31,7 @@ from clawgate.http.routes import all_apis
 from clawgate.rpc.methods import METHODS
 from clawgate.store.tenants import MASTER_TENANT_ID
 from tests.conftest import ServerFactory
+from tests.http.test_skills import make_zip
 from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
 from tests.upstream import Reply, stand_in
 
@@ -45,10 +46,12 @@ A_MARKERS = (
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
     "A-WORKSPACE-CONTENT", "a-workspace.txt",
+    "a-skill-slug", "A-SKILL-NAME", "A-SKILL-DESCRIPTION", "A-SKILL-BODY", "A-SKILL-FILE",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
 KG = "/v1/agents/{id}/kg"
+SKILL = "/v1/skills/{id}"
 FILE = "NOTES.md"
 
 
@@ -70,6 +73,7 @@ class TenantA:
     kg_entity_id: str = ""
     kg_other_id: str = ""
     kg_candidate_id: str = ""
+    skill_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -210,6 +214,31 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
                                                               "source_id": a.kg_other_id}),
     f"POST {KG}/dedup/dismiss": lambda a: R({"id": a.agent_id}, body={"candidate_id": a.kg_candidate_id}),
     "GET /v1/agents/{id}/episodic": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
+    "GET /v1/skills": lambda a: R(),
+    "POST /v1/skills/upload": lambda a: R(files={}),
+    "GET /v1/skills/export/preview": lambda a: R(),
+    "GET /v1/skills/export": lambda a: R(query="stream=true"),
+    "POST /v1/skills/import": lambda a: R(files={}),
+    "POST /v1/skills/rescan-deps": lambda a: R(),
+    "POST /v1/skills/install-deps": lambda a: R(),
+    "POST /v1/skills/install-dep": lambda a: R(body={"dep": "pip:x"}),
+    "GET /v1/skills/runtimes": lambda a: R(),
+    f"GET {SKILL}": lambda a: R({"id": "a-skill-slug"}),
+    f"PUT {SKILL}": lambda a: R({"id": a.skill_id}, body={"description": "pwned"}),
+    f"DELETE {SKILL}": lambda a: R({"id": a.skill_id}),
+    f"POST {SKILL}/toggle": lambda a: R({"id": a.skill_id}, body={"enabled": False}),
+    f"PUT {SKILL}/tenant-config": lambda a: R({"id": a.skill_id}, body={"enabled": False}),
+    f"DELETE {SKILL}/tenant-config": lambda a: R({"id": "a-skill-slug"}),
+    f"GET {SKILL}/versions": lambda a: R({"id": a.skill_id}),
+    f"GET {SKILL}/files": lambda a: R({"id": a.skill_id}, query="version=1"),
+    f"GET {SKILL}/files/{{path:path}}": lambda a: R({"id": a.skill_id, "path": "SKILL.md"}),
+    f"GET {SKILL}/grants/agent": lambda a: R({"id": a.skill_id}),
+    f"POST {SKILL}/grants/agent": lambda a: R({"id": a.skill_id}, body={"agent_id": a.agent_id}),
+    f"DELETE {SKILL}/grants/agent/{{agentID}}": lambda a: R({"id": a.skill_id, "agentID": a.agent_id}),
+    f"GET {SKILL}/grants/user": lambda a: R({"id": "a-skill-slug"}),
+    f"POST {SKILL}/grants/user": lambda a: R({"id": a.skill_id}, body={"user_id": "alice"}),
+    f"DELETE {SKILL}/grants/user/{{userID}}": lambda a: R({"id": a.skill_id, "userID": "alice"}),
+    "GET /v1/agents/{id}/skills": lambda a: R({"id": "agent-aaa"}),
     "POST /v1/agents/{id}/episodic/search": lambda a: R({"id": "agent-aaa"}, body={"query": "A-USER-MESSAGE"}),
     "GET /v1/tools/builtin": lambda a: R(),
     "GET /v1/tools/builtin/{name}": lambda a: R({"name": "web_fetch"}),
@@ -281,6 +310,9 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "heartbeat.checklist.get": lambda a: {"agentId": "agent-aaa"},
     "heartbeat.checklist.set": lambda a: {"agentId": a.agent_id, "content": "pwned"},
     "heartbeat.targets": lambda a: {"agentId": "agent-aaa"},
+    "skills.list": lambda a: None,
+    "skills.get": lambda a: {"name": "a-skill-slug"},
+    "skills.update": lambda a: {"id": a.skill_id, "updates": {"description": "pwned"}},
 }
 
 
@@ -394,6 +426,11 @@ async def _world(
                 "name": "A-KG-ENTITY kubernetes clusters", "entity_type": "system"}))["id"]
             await _send(http, "POST", kg + "/dedup/scan", {})
             a.kg_candidate_id = (await _ok(await http.get(kg + "/dedup")))["candidates"][0]["id"]
+            a_skill = make_zip({"SKILL.md": "---\nname: A-SKILL-NAME\nslug: a-skill-slug\ndescription: "
+                                "A-SKILL-DESCRIPTION\n---\nA-SKILL-BODY\n", "more.md": "A-SKILL-FILE"})
+            a.skill_id = (await _ok(await http.post("/v1/skills/upload", files={"file": ("a.zip", a_skill)})))["id"]
+            await _send(http, "POST", f"/v1/skills/{a.skill_id}/grants/agent", {"agent_id": a.agent_id})
+            await _send(http, "POST", f"/v1/skills/{a.skill_id}/grants/user", {"user_id": "alice"})
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -441,6 +478,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
             f"/v1/agents/{a.agent_id}/kg/graph", f"/v1/agents/{a.agent_id}/kg/dedup",
             f"/v1/agents/{a.agent_id}/kg/stats", f"/v1/agents/{a.agent_id}/episodic",
             "/v1/tools/builtin", "/v1/tools/builtin/web_fetch/tenant-config",
+            "/v1/skills", f"/v1/skills/{a.skill_id}/versions", f"/v1/skills/{a.skill_id}/files/more.md",
+            f"/v1/skills/{a.skill_id}/grants/agent", f"/v1/skills/{a.skill_id}/grants/user",
+            f"/v1/agents/{a.agent_id}/skills",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
