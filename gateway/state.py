@@ -32,6 +32,7 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -143,6 +144,7 @@ class Gateway:
     vault: VaultService
     kg: KnowledgeGraphService
     episodic: EpisodicService
+    mcp: McpService  # MCP server records, grants, connections; the runs' MCP tools
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

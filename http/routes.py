@@ -15,6 +15,7 @@ from . import (
     health,
     home,
     kg,
+    mcp,
     memory,
     openai,
     providers,
@@ -44,6 +45,7 @@ ROUTES: list[Api] = [
     *cron.ROUTES,
     *vault.ROUTES,
     *kg.ROUTES,
+    *mcp.ROUTES,
 ]
 
 

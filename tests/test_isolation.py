@@ -44,6 +44,7 @@ A_MARKERS = (
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
+    "a-mcp-server", "A-MCP-API-KEY-SECRET", "A-MCP-ENV-VALUE", "a-mcp-command",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -69,6 +70,7 @@ class TenantA:
     kg_entity_id: str = ""
     kg_other_id: str = ""
     kg_candidate_id: str = ""
+    mcp_server_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -193,6 +195,23 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /v1/vault/enrichment/stop": lambda a: R(),
     "GET /v1/vault/tree": lambda a: R(query=f"agent_id={a.agent_id}"),
     "GET /v1/vault/graph": lambda a: R(query="agent_id=agent-aaa&user_id=alice"),
+    "GET /v1/mcp/servers": lambda a: R(),
+    "POST /v1/mcp/servers": lambda a: R(body={"name": "a-mcp-server", "transport": "stdio", "command": "x",
+                                             "agent_id": a.agent_id}),
+    "POST /v1/mcp/servers/test": lambda a: R(body={"transport": "stdio", "command": "/bin/false",
+                                                  "agent_id": "agent-aaa"}),
+    "GET /v1/mcp/servers/{id}": lambda a: R({"id": a.mcp_server_id}),
+    "PUT /v1/mcp/servers/{id}": lambda a: R({"id": a.mcp_server_id}, body={"command": "pwned"}),
+    "DELETE /v1/mcp/servers/{id}": lambda a: R({"id": a.mcp_server_id}),
+    "POST /v1/mcp/servers/{id}/reconnect": lambda a: R({"id": a.mcp_server_id}),
+    "GET /v1/mcp/servers/{id}/tools": lambda a: R({"id": a.mcp_server_id}),
+    "GET /v1/mcp/servers/{id}/grants": lambda a: R({"id": a.mcp_server_id}),
+    "POST /v1/mcp/servers/{id}/grants/agent": lambda a: R({"id": a.mcp_server_id}, body={"agent_id": a.agent_id}),
+    "DELETE /v1/mcp/servers/{id}/grants/agent/{agentID}": lambda a: R({"id": a.mcp_server_id,
+                                                                       "agentID": a.agent_id}),
+    "POST /v1/mcp/servers/{id}/grants/user": lambda a: R({"id": a.mcp_server_id}, body={"user_id": "alice"}),
+    "DELETE /v1/mcp/servers/{id}/grants/user/{userID}": lambda a: R({"id": a.mcp_server_id, "userID": "alice"}),
+    "GET /v1/mcp/grants/agent/{agentID}": lambda a: R({"agentID": a.agent_id}),
     f"GET {KG}/entities": lambda a: R({"id": a.agent_id}, query="q=kubernetes&user_id=alice"),
     f"GET {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
     f"POST {KG}/entities": lambda a: R({"id": "agent-aaa"}, body={"name": "pwned", "relations": [
@@ -381,6 +400,11 @@ async def _world(
                 "name": "A-KG-ENTITY kubernetes clusters", "entity_type": "system"}))["id"]
             await _send(http, "POST", kg + "/dedup/scan", {})
             a.kg_candidate_id = (await _ok(await http.get(kg + "/dedup")))["candidates"][0]["id"]
+            a.mcp_server_id = (await _send(http, "POST", "/v1/mcp/servers", {
+                "name": "a-mcp-server", "transport": "stdio", "command": "a-mcp-command",
+                "api_key": "A-MCP-API-KEY-SECRET", "env": {"A_ENV": "A-MCP-ENV-VALUE"}, "enabled": False}))["id"]
+            await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/agent", {"agent_id": a.agent_id})
+            await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/user", {"user_id": "alice"})
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -427,6 +451,7 @@ async def _snapshot(world: World) -> dict[str, Any]:
             "/v1/vault/enrichment/status",
             f"/v1/agents/{a.agent_id}/kg/graph", f"/v1/agents/{a.agent_id}/kg/dedup",
             f"/v1/agents/{a.agent_id}/kg/stats", f"/v1/agents/{a.agent_id}/episodic",
+            "/v1/mcp/servers", f"/v1/mcp/servers/{a.mcp_server_id}/grants",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:

@@ -1,0 +1,41 @@
+"""The MCP stand-in (``tests.mcp_servers.stand_in``) over streamable HTTP on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import uvicorn
+
+from tests.mcp_servers.stand_in import SCRIPT, build
+from tests.support import free_port
+
+__all__ = ["SCRIPT", "HttpMcpServer"]
+
+
+class HttpMcpServer:
+    """``build()`` over streamable HTTP at ``url`` (uvicorn on a free loopback port)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> HttpMcpServer:
+        app = build().streamable_http_app()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        assert self._task is not None
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self._task, 10)
