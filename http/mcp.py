@@ -1,21 +1,34 @@
 """MCP servers over REST (GoClaw's ``/v1/mcp/*``): records, test-before-save, reconnect, tool
-discovery and grants to agents and users. Every route needs admin and stays in the caller's tenant."""
+discovery, grants to agents and users, and per-user credentials (the caller's own). Every other route
+needs admin and stays in the caller's tenant."""
 
 from __future__ import annotations
 
-from msgspec import Struct
+import email.parser
+import email.policy
+from typing import Annotated, Literal
 
+from msgspec import Meta, Struct
+from starlette.responses import Response
+
+from clawgate.errors import UnsupportedMediaType, invalid_field
 from clawgate.principal import Role
 from clawgate.services.mcp import (
+    AccessRequestBody,
     AgentGrantBody,
+    CredentialsBody,
+    CredentialsInfo,
+    ExportPreview,
     GrantList,
+    ImportResult,
     McpServer,
     McpServerBody,
     McpToolInfo,
+    ReviewBody,
     TestResult,
     UserGrantBody,
 )
-from clawgate.store.mcp import AgentGrant
+from clawgate.store.mcp import AccessRequest, AgentGrant
 
 from .types import Api, HttpContext, Ok
 
@@ -28,6 +41,18 @@ class ServerList(Struct):
 
 class ToolList(Struct):
     tools: list[McpToolInfo]
+
+
+class CredentialsQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    user_id: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
+
+
+class RequestQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    status: Literal["pending", "approved", "rejected", "all"] = "pending"
+
+
+class RequestList(Struct):
+    requests: list[AccessRequest]
 
 
 class AgentGrants(Struct):
@@ -95,6 +120,71 @@ async def revoke_user(ctx: HttpContext, _: None) -> Ok:
     return Ok()
 
 
+async def get_credentials(ctx: HttpContext, q: CredentialsQuery) -> CredentialsInfo:
+    return await ctx.gateway.mcp.credentials(ctx.who, ctx.path["id"], q.user_id)
+
+
+async def set_credentials(ctx: HttpContext, body: CredentialsBody) -> CredentialsInfo:
+    return await ctx.gateway.mcp.set_credentials(ctx.who, ctx.path["id"], body)
+
+
+async def delete_credentials(ctx: HttpContext, q: CredentialsQuery) -> Ok:
+    await ctx.gateway.mcp.delete_credentials(ctx.who, ctx.path["id"], q.user_id)
+    return Ok()
+
+
+async def request_access(ctx: HttpContext, body: AccessRequestBody) -> AccessRequest:
+    return await ctx.gateway.mcp.request_access(ctx.who, body)
+
+
+async def list_requests(ctx: HttpContext, q: RequestQuery) -> RequestList:
+    status = None if q.status == "all" else q.status
+    return RequestList(requests=await ctx.gateway.mcp.list_requests(ctx.who, status))
+
+
+async def review_request(ctx: HttpContext, body: ReviewBody) -> AccessRequest:
+    return await ctx.gateway.mcp.review(ctx.who, ctx.path["id"], body)
+
+
+class ExportQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    stream: bool = False
+
+
+class ImportForm(Struct, kw_only=True):
+    """The import form: only the ``file`` part (the archive)."""
+
+
+async def export_preview(ctx: HttpContext, _: None) -> ExportPreview:
+    return await ctx.gateway.mcp.export_preview(ctx.who)
+
+
+async def export_archive(ctx: HttpContext, q: ExportQuery) -> Response:
+    if q.stream:
+        raise invalid_field("stream", "progress events are not offered here: omit stream to get the archive")
+    name, data = await ctx.gateway.mcp.export_archive(ctx.who)
+    return Response(data, media_type="application/gzip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
+
+def _file_part(content_type: str | None, raw: bytes) -> bytes:
+    """The ``file`` part of a ``multipart/form-data`` body, as bytes. Raises: UnsupportedMediaType,
+    InvalidRequest."""
+    if (content_type or "").partition(";")[0].strip().lower() != "multipart/form-data":
+        raise UnsupportedMediaType(content_type=content_type or "")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    for part in message.iter_parts() if message.is_multipart() else ():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    raise invalid_field("file", "send the archive as the multipart field file")
+
+
+async def import_archive(ctx: HttpContext, _: None) -> ImportResult:
+    data = _file_part(ctx.request.headers.get("content-type"), await ctx.request.body())
+    return await ctx.gateway.mcp.import_archive(ctx.who, data)
+
+
 _S = "/v1/mcp/servers"
 _TAG = "mcp"
 
@@ -125,6 +215,31 @@ ROUTES = [
         body=UserGrantBody, response=Ok, status=201, tag=_TAG),
     Api("DELETE", f"{_S}/{{id}}/grants/user/{{userID}}", revoke_user, Role.ADMIN,
         "Revoke a user's grant", response=Ok, tag=_TAG),
+    Api("PUT", f"{_S}/{{id}}/user-credentials", set_credentials, Role.VIEWER,
+        "Set the caller's own credentials for a server (encrypted; used in that user's runs)",
+        body=CredentialsBody, response=CredentialsInfo, tag=_TAG),
+    Api("GET", f"{_S}/{{id}}/user-credentials", get_credentials, Role.VIEWER,
+        "What credentials the caller (or, for an admin, user_id) has stored for a server; never the values",
+        query=CredentialsQuery, response=CredentialsInfo, tag=_TAG),
+    Api("DELETE", f"{_S}/{{id}}/user-credentials", delete_credentials, Role.VIEWER,
+        "Delete the caller's (or, for an admin, user_id's) credentials for a server",
+        query=CredentialsQuery, response=Ok, tag=_TAG),
+    Api("POST", "/v1/mcp/requests", request_access, Role.VIEWER,
+        "Ask for an MCP server for an agent or a user (an admin reviews it)", body=AccessRequestBody,
+        response=AccessRequest, status=201, tag=_TAG),
+    Api("GET", "/v1/mcp/requests", list_requests, Role.ADMIN, "Access requests (pending unless status says)",
+        query=RequestQuery, response=RequestList, tag=_TAG),
+    Api("POST", "/v1/mcp/requests/{id}/review", review_request, Role.ADMIN,
+        "Approve (and grant) or reject a pending access request", body=ReviewBody, response=AccessRequest,
+        tag=_TAG),
+    Api("GET", "/v1/mcp/export/preview", export_preview, Role.ADMIN,
+        "How many servers and agent grants an export holds", response=ExportPreview, tag=_TAG),
+    Api("GET", "/v1/mcp/export", export_archive, Role.ADMIN,
+        "The tenant's MCP servers (never their api_key) and agent grants as tar.gz (servers.jsonl, grants.jsonl)",
+        query=ExportQuery, media_type="application/gzip", tag=_TAG),
+    Api("POST", "/v1/mcp/import", import_archive, Role.ADMIN,
+        "Import an MCP archive (multipart field file): new servers are created, known names skipped",
+        form=ImportForm, response=ImportResult, status=201, tag=_TAG),
     Api("GET", "/v1/mcp/grants/agent/{agentID}", agent_grants, Role.ADMIN,
         "The MCP grants of an agent", response=AgentGrants, tag=_TAG),
 ]  # fmt: skip

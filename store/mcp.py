@@ -18,21 +18,26 @@ from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe, one
 
 __all__ = [
+    "AccessRequest",
     "AgentGrant",
     "McpFields",
     "McpServerRow",
     "StoredCredentials",
+    "UserCredentials",
     "UserGrant",
     "delete_credentials",
     "delete_server",
-    "get_credentials",
     "grant_agent",
     "grant_user",
+    "insert_request",
     "insert_server",
     "list_agent_grants",
+    "list_credentials",
+    "list_requests",
     "list_servers",
     "list_user_grants",
     "put_credentials",
+    "review_request",
     "revoke_agent",
     "revoke_user",
     "update_server",
@@ -80,7 +85,23 @@ class UserGrant(Struct, kw_only=True):
     created_at: datetime
 
 
+class AccessRequest(Struct, kw_only=True):
+    id: UUID
+    server_id: UUID
+    agent_id: UUID | None
+    user_id: str | None
+    requested_by: str
+    reason: str
+    status: str
+    reviewed_by: str
+    review_note: str
+    created_at: datetime
+    reviewed_at: datetime | None
+
+
 class StoredCredentials(Struct, kw_only=True):
+    """One user's credentials for one server: SecretBox texts (headers and env as encrypted JSON)."""
+
     api_key: str
     headers: str
     env: str
@@ -152,11 +173,13 @@ async def revoke_user(conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID
     return affected(await conn.execute(query("mcp.revoke_user"), tenant_id, server_id, user_id)) == 1
 
 
-async def get_credentials(
-    conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, user_id: str
-) -> StoredCredentials | None:
-    record = await conn.fetchrow(query("mcp.get_credentials"), tenant_id, server_id, user_id)
-    return maybe(record, StoredCredentials)
+class UserCredentials(StoredCredentials, kw_only=True):
+    server_id: UUID
+    user_id: str
+
+
+async def list_credentials(conn: asyncpg.Connection, tenant_id: UUID) -> list[UserCredentials]:
+    return many(await conn.fetch(query("mcp.list_credentials"), tenant_id), UserCredentials)
 
 
 async def put_credentials(
@@ -178,3 +201,25 @@ async def delete_credentials(
     conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, user_id: str
 ) -> bool:
     return affected(await conn.execute(query("mcp.delete_credentials"), tenant_id, server_id, user_id)) == 1
+
+
+async def insert_request(
+    conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, agent_id: UUID | None, user_id: str | None,
+    requested_by: str, reason: str,
+) -> AccessRequest:  # fmt: skip
+    record = await conn.fetchrow(
+        query("mcp.insert_request"), tenant_id, server_id, agent_id, user_id, requested_by, reason
+    )
+    return one(record, AccessRequest)
+
+
+async def list_requests(conn: asyncpg.Connection, tenant_id: UUID, status: str | None) -> list[AccessRequest]:
+    return many(await conn.fetch(query("mcp.list_requests"), tenant_id, status), AccessRequest)
+
+
+async def review_request(
+    conn: asyncpg.Connection, tenant_id: UUID, request_id: UUID, status: str, by: str, note: str
+) -> AccessRequest | None:
+    """Decide a pending request; None when there is no pending request of that id."""
+    record = await conn.fetchrow(query("mcp.review_request"), tenant_id, request_id, status, by, note)
+    return maybe(record, AccessRequest)

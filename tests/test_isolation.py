@@ -45,6 +45,7 @@ A_MARKERS = (
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
     "a-mcp-server", "A-MCP-API-KEY-SECRET", "A-MCP-ENV-VALUE", "a-mcp-command",
+    "A-MCP-USER-KEY", "A-MCP-USER-ENV", "A_USER_ENV", "A-MCP-REQUEST-REASON",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -71,6 +72,7 @@ class TenantA:
     kg_other_id: str = ""
     kg_candidate_id: str = ""
     mcp_server_id: str = ""
+    mcp_request_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -212,6 +214,16 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /v1/mcp/servers/{id}/grants/user": lambda a: R({"id": a.mcp_server_id}, body={"user_id": "alice"}),
     "DELETE /v1/mcp/servers/{id}/grants/user/{userID}": lambda a: R({"id": a.mcp_server_id, "userID": "alice"}),
     "GET /v1/mcp/grants/agent/{agentID}": lambda a: R({"agentID": a.agent_id}),
+    "GET /v1/mcp/export/preview": lambda a: R(),
+    "GET /v1/mcp/export": lambda a: R(),
+    "POST /v1/mcp/import": lambda a: R(files={}),
+    "POST /v1/mcp/requests": lambda a: R(body={"server_id": a.mcp_server_id, "agent_id": a.agent_id}),
+    "GET /v1/mcp/requests": lambda a: R(query="status=all"),
+    "POST /v1/mcp/requests/{id}/review": lambda a: R({"id": a.mcp_request_id}, body={"action": "approve"}),
+    "PUT /v1/mcp/servers/{id}/user-credentials": lambda a: R({"id": a.mcp_server_id}, body={"api_key": "x",
+                                                                                        "user_id": "alice"}),
+    "GET /v1/mcp/servers/{id}/user-credentials": lambda a: R({"id": a.mcp_server_id}, query="user_id=alice"),
+    "DELETE /v1/mcp/servers/{id}/user-credentials": lambda a: R({"id": a.mcp_server_id}, query="user_id=alice"),
     f"GET {KG}/entities": lambda a: R({"id": a.agent_id}, query="q=kubernetes&user_id=alice"),
     f"GET {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
     f"POST {KG}/entities": lambda a: R({"id": "agent-aaa"}, body={"name": "pwned", "relations": [
@@ -405,6 +417,10 @@ async def _world(
                 "api_key": "A-MCP-API-KEY-SECRET", "env": {"A_ENV": "A-MCP-ENV-VALUE"}, "enabled": False}))["id"]
             await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/agent", {"agent_id": a.agent_id})
             await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/user", {"user_id": "alice"})
+            a.mcp_request_id = (await _send(http, "POST", "/v1/mcp/requests", {
+                "server_id": a.mcp_server_id, "user_id": "alice", "reason": "A-MCP-REQUEST-REASON"}))["id"]
+            await _send(http, "PUT", f"/v1/mcp/servers/{a.mcp_server_id}/user-credentials",
+                        {"api_key": "A-MCP-USER-KEY", "env": {"A_USER_ENV": "A-MCP-USER-ENV"}})
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -452,6 +468,7 @@ async def _snapshot(world: World) -> dict[str, Any]:
             f"/v1/agents/{a.agent_id}/kg/graph", f"/v1/agents/{a.agent_id}/kg/dedup",
             f"/v1/agents/{a.agent_id}/kg/stats", f"/v1/agents/{a.agent_id}/episodic",
             "/v1/mcp/servers", f"/v1/mcp/servers/{a.mcp_server_id}/grants",
+            f"/v1/mcp/servers/{a.mcp_server_id}/user-credentials?user_id=alice", "/v1/mcp/requests?status=all",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:

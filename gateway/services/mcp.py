@@ -12,7 +12,10 @@ connections (``clawgate.mcp_pool``) are per process and per server, opened on fi
 from __future__ import annotations
 
 import asyncio
+import io
 import re
+import tarfile
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -32,7 +35,7 @@ from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
 from clawgate.store import Database
 from clawgate.store import mcp as store
-from clawgate.store.mcp import AgentGrant, McpFields, McpServerRow, UserGrant
+from clawgate.store.mcp import AccessRequest, AgentGrant, McpFields, McpServerRow, UserCredentials, UserGrant
 from clawgate.store.types import AgentRow
 from clawgate.tools import REGISTRY, Tool, ToolContext, ToolError
 
@@ -128,6 +131,83 @@ class UserGrantBody(Struct, kw_only=True, forbid_unknown_fields=True):
     tool_deny: list[str] | None = None
 
 
+class CredentialsBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The caller's own credentials for a server, used instead of (api_key) or over (headers, env)
+    the record's in that user's runs. ``user_id``: an admin setting another user's."""
+
+    api_key: _Text | None = None
+    headers: dict[str, _Text] | None = None
+    env: dict[str, _Text] | None = None
+    user_id: _Ref | None = None
+
+
+class CredentialsInfo(Struct, kw_only=True):
+    """What is stored for a user, never the values."""
+
+    server_id: UUID
+    user_id: str
+    has_api_key: bool
+    header_names: list[str]
+    env_names: list[str]
+    updated_at: datetime | None
+
+
+class AccessRequestBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Ask for a server for an agent (``agent_id``) or a user (``user_id``; the caller by default)."""
+
+    server_id: _Ref
+    agent_id: _Ref | None = None
+    user_id: _Ref | None = None
+    reason: _Text | None = None
+    tool_allow: list[str] | None = None  # GoClaw's field, accepted
+
+
+class ReviewBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``action`` approve / reject (or GoClaw's ``approved`` flag); an approval makes the grant."""
+
+    action: Literal["approve", "reject"] | None = None
+    approved: bool | None = None
+    note: _Text | None = None
+
+
+class ExportPreview(Struct, kw_only=True):
+    servers: int
+    grants: int
+
+
+class ImportResult(Struct, kw_only=True):
+    servers_imported: int
+    servers_skipped: int
+    grants_applied: int
+
+
+class _ArchiveServer(Struct, kw_only=True):
+    """A line of ``servers.jsonl`` (other fields, such as ids and times, are ignored)."""
+
+    name: _Name
+    transport: Transport
+    command: _Text = ""
+    args: list[_Text] = []
+    url: _Text = ""
+    headers: dict[str, _Text] = {}
+    env: dict[str, _Text] = {}
+    tool_prefix: _Prefix = ""
+    timeout_sec: Annotated[int, Meta(ge=1, le=600)] = 60
+    enabled: bool = True
+    config: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+
+
+class _ArchiveGrant(Struct, kw_only=True):
+    """A line of ``grants.jsonl``."""
+
+    server_name: str
+    agent_key: str
+
+
+_ARCHIVE_MEMBER_CAP = 10 * 1024 * 1024
+
+
 class GrantList(Struct, kw_only=True):
     agents: list[AgentGrant]
     users: list[UserGrant]
@@ -139,6 +219,7 @@ class _Snapshot(Struct, kw_only=True):
     servers: list[McpServerRow]
     agent_grants: list[AgentGrant]
     user_grants: list[UserGrant]
+    credentials: dict[tuple[UUID, str], UserCredentials]
 
 
 def _view(row: McpServerRow) -> McpServer:
@@ -177,8 +258,9 @@ class McpService:
         self._agents = agents
         self._snapshots: dict[UUID, _Snapshot] = {}
         self._generation = 0
-        self._connections: dict[UUID, Connection] = {}
-        self._tools: dict[UUID, tuple[list[RemoteTool], list[Tool]]] = {}
+        # By server and user ("" unless the user has credentials of their own for the server).
+        self._connections: dict[tuple[UUID, str], Connection] = {}
+        self._tools: dict[tuple[UUID, str], tuple[list[RemoteTool], list[Tool]]] = {}
         bus.subscribe(self._on_event)
 
     def _on_event(self, event: BusEvent) -> None:
@@ -205,6 +287,9 @@ class McpService:
                 servers=await store.list_servers(conn, tenant_id),
                 agent_grants=await store.list_agent_grants(conn, tenant_id),
                 user_grants=await store.list_user_grants(conn, tenant_id),
+                credentials={
+                    (c.server_id, c.user_id): c for c in await store.list_credentials(conn, tenant_id)
+                },
             )
         if generation == self._generation:
             self._snapshots[tenant_id] = snap
@@ -277,34 +362,49 @@ class McpService:
         async with self._db.transaction() as conn:
             if not await store.delete_server(conn, who.tenant_id, row.id):
                 raise NotFound(kind="MCP server", id=ref)
-        await self._drop(row.id)
+        await self._drop_server(row.id)
         await self._changed(who, "delete")
 
     # -- connections ------------------------------------------------------------------------------
 
-    def _spec(self, row: McpServerRow) -> ServerSpec:
+    def _spec(self, row: McpServerRow, creds: UserCredentials | None = None) -> ServerSpec:
+        api_key = self._box.decrypt(row.api_key) if row.api_key else ""
+        headers, env = dict(row.headers), dict(row.env)
+        if creds is not None:
+            api_key = self._box.decrypt(creds.api_key) if creds.api_key else api_key
+            headers.update(self._secret_map(creds.headers))
+            env.update(self._secret_map(creds.env))
         return ServerSpec(
             name=row.name, transport=row.transport, command=row.command, args=tuple(row.args), url=row.url,
-            headers=tuple(sorted(row.headers.items())), env=tuple(sorted(row.env.items())),
-            api_key=self._box.decrypt(row.api_key) if row.api_key else "", timeout=float(row.timeout_sec),
+            headers=tuple(sorted(headers.items())), env=tuple(sorted(env.items())), api_key=api_key,
+            timeout=float(row.timeout_sec),
         )  # fmt: skip
 
-    async def _connection(self, row: McpServerRow) -> Connection:
-        """The process's connection to ``row``, replaced when the record changed since it opened."""
-        spec = self._spec(row)
-        current = self._connections.get(row.id)
+    def _secret_map(self, stored: str) -> dict[str, str]:
+        return msgspec.json.decode(self._box.decrypt(stored), type=dict[str, str]) if stored else {}
+
+    async def _connection(self, row: McpServerRow, creds: UserCredentials | None = None) -> Connection:
+        """The process's connection to ``row`` (for the user of ``creds`` when given), replaced when
+        the record or the credentials changed since it opened."""
+        key = (row.id, creds.user_id if creds is not None else "")
+        spec = self._spec(row, creds)
+        current = self._connections.get(key)
         if current is not None and current.spec == spec:
             return current
         if current is not None:
-            await self._drop(row.id)
-        connection = self._connections[row.id] = Connection(spec)
+            await self._drop(key)
+        connection = self._connections[key] = Connection(spec)
         return connection
 
-    async def _drop(self, server_id: UUID) -> None:
-        self._tools.pop(server_id, None)
-        connection = self._connections.pop(server_id, None)
+    async def _drop(self, key: tuple[UUID, str]) -> None:
+        self._tools.pop(key, None)
+        connection = self._connections.pop(key, None)
         if connection is not None:
             await connection.close()
+
+    async def _drop_server(self, server_id: UUID) -> None:
+        for key in [k for k in self._connections if k[0] == server_id]:
+            await self._drop(key)
 
     async def test(self, who: Principal, body: McpServerBody) -> TestResult:
         """Connect to a server that is not saved, list its tools and disconnect."""
@@ -325,7 +425,7 @@ class McpService:
         """Close the server's connection in this process and open it again."""
         require(who, Role.ADMIN, "mcp.servers.reconnect")
         row = await self._row(who, ref)
-        await self._drop(row.id)
+        await self._drop_server(row.id)
         try:
             tools = await (await self._connection(row)).tools()
         except McpFailure as exc:
@@ -392,6 +492,161 @@ class McpService:
                 raise NotFound(kind="MCP grant", id=user_id)
         await self._changed(who, "revoke")
 
+    # -- export / import -----------------------------------------------------------------------------
+
+    async def export_preview(self, who: Principal) -> ExportPreview:
+        require(who, Role.ADMIN, "mcp.export")
+        snap = await self._snapshot(who.tenant_id)
+        return ExportPreview(servers=len(snap.servers), grants=len(snap.agent_grants))
+
+    async def export_archive(self, who: Principal) -> tuple[str, bytes]:
+        """The tenant's servers (never their api_key) and agent grants as GoClaw's archive:
+        ``mcp-servers-YYYYMMDD.tar.gz`` holding ``servers.jsonl`` and ``grants.jsonl``."""
+        require(who, Role.ADMIN, "mcp.export")
+        snap = await self._snapshot(who.tenant_id)
+        keys = {a.id: a.agent_key for a in await self._agents.list_agents(who)}
+        names = {r.id: r.name for r in snap.servers}
+        servers = [
+            msgspec.convert(msgspec.structs.asdict(r), _ArchiveServer, from_attributes=True)
+            for r in snap.servers
+        ]
+        grants = [_ArchiveGrant(server_name=names[g.server_id], agent_key=keys[g.agent_id])
+                  for g in snap.agent_grants if g.agent_id in keys and g.server_id in names]  # fmt: skip
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for member, items in (("servers.jsonl", servers), ("grants.jsonl", grants)):
+                data = b"".join(msgspec.json.encode(item) + b"\n" for item in items)
+                info = tarfile.TarInfo(member)
+                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o600
+                tar.addfile(info, io.BytesIO(data))
+        return f"mcp-servers-{time.strftime('%Y%m%d')}.tar.gz", buffer.getvalue()
+
+    async def import_archive(self, who: Principal, data: bytes) -> ImportResult:
+        """Create the archive's servers (a name the tenant has is skipped) and its grants to agents
+        of this tenant (by agent key; an unknown agent or server is skipped).
+        Raises: InvalidRequest for an archive that is not ours (or a member over 10 MB)."""
+        require(who, Role.ADMIN, "mcp.import")
+        lines = _archive_lines(data)
+        try:
+            servers = [
+                msgspec.json.decode(line, type=_ArchiveServer) for line in lines.get("servers.jsonl", [])
+            ]
+            grants = [msgspec.json.decode(line, type=_ArchiveGrant) for line in lines.get("grants.jsonl", [])]
+        except msgspec.ValidationError as exc:
+            raise invalid_field("file", f"the archive has a bad line: {exc}") from None
+        for server in servers:
+            _check_reachable(msgspec.convert(msgspec.structs.asdict(server), McpFields))
+        agents = {a.agent_key: a.id for a in await self._agents.list_agents(who)}
+        imported = skipped = applied = 0
+        async with self._db.transaction() as conn:
+            ids = {r.name: r.id for r in await store.list_servers(conn, who.tenant_id)}
+            for server in servers:
+                if server.name in ids:
+                    skipped += 1
+                    continue
+                fields = msgspec.convert(msgspec.structs.asdict(server), McpFields)
+                ids[server.name] = (await store.insert_server(conn, who.tenant_id, fields, who.user_id)).id
+                imported += 1
+            for grant in grants:
+                server_id, agent_id = ids.get(grant.server_name), agents.get(grant.agent_key)
+                if server_id is not None and agent_id is not None:
+                    await store.grant_agent(conn, who.tenant_id, server_id, agent_id, who.user_id)
+                    applied += 1
+        await self._changed(who, "import")
+        return ImportResult(servers_imported=imported, servers_skipped=skipped, grants_applied=applied)
+
+    # -- access requests ---------------------------------------------------------------------------
+
+    async def request_access(self, who: Principal, body: AccessRequestBody) -> AccessRequest:
+        """File a pending request. Raises: NotFound (server, agent), InvalidRequest (both targets)."""
+        require(who, Role.VIEWER, "mcp.requests.create")
+        row = await self._row(who, body.server_id)
+        if body.agent_id and body.user_id:
+            raise invalid_field("agent_id", "ask for an agent or a user, not both")
+        agent_id = (await self._agents.get(who, body.agent_id)).id if body.agent_id else None
+        user_id = None if agent_id else (body.user_id or who.user_id)
+        if agent_id is None and not user_id:
+            raise invalid_field("user_id", "name an agent_id or a user_id (or send X-GoClaw-User-Id)")
+        async with self._db.transaction() as conn:
+            return await store.insert_request(
+                conn, who.tenant_id, row.id, agent_id, user_id, who.user_id, body.reason or ""
+            )
+
+    async def list_requests(self, who: Principal, status: str | None) -> list[AccessRequest]:
+        require(who, Role.ADMIN, "mcp.requests.list")
+        async with self._db.connection() as conn:
+            return await store.list_requests(conn, who.tenant_id, status)
+
+    async def review(self, who: Principal, ref: str, body: ReviewBody) -> AccessRequest:
+        """Approve (grant in the same transaction) or reject a pending request.
+        Raises: InvalidRequest (no decision), NotFound (no pending request of that id)."""
+        require(who, Role.ADMIN, "mcp.requests.review")
+        if body.action is None and body.approved is None:
+            raise invalid_field("action", "action is approve or reject")
+        approve = body.action == "approve" if body.action is not None else bool(body.approved)
+        request_id = parse_id(ref, "MCP access request")
+        async with self._db.transaction() as conn:
+            done = await store.review_request(conn, who.tenant_id, request_id, "approved" if approve else "rejected",
+                                              who.user_id, body.note or "")  # fmt: skip
+            if done is None:
+                raise NotFound(kind="pending MCP access request", id=ref)
+            if approve and done.agent_id is not None:
+                await store.grant_agent(conn, who.tenant_id, done.server_id, done.agent_id, who.user_id)
+            elif approve and done.user_id is not None:
+                await store.grant_user(conn, who.tenant_id, done.server_id, done.user_id, who.user_id)
+        await self._changed(who, "review")
+        return done
+
+    # -- per-user credentials ---------------------------------------------------------------------
+
+    def _credential_user(self, who: Principal, user_id: str | None) -> str:
+        """Whose credentials: the caller's own, or (an admin) ``user_id``'s. Raises: InvalidRequest."""
+        if user_id and user_id != who.user_id:
+            require(who, Role.ADMIN, "mcp.credentials of another user")
+            return user_id
+        if not who.user_id:
+            raise invalid_field("user_id", "credentials belong to a user: send X-GoClaw-User-Id or user_id")
+        return who.user_id
+
+    async def credentials(self, who: Principal, ref: str, user_id: str | None) -> CredentialsInfo:
+        """What is stored for the user (names only). Raises: NotFound (server)."""
+        require(who, Role.VIEWER, "mcp.credentials.get")
+        row = await self._row(who, ref)
+        user = self._credential_user(who, user_id)
+        creds = (await self._snapshot(who.tenant_id)).credentials.get((row.id, user))
+        if creds is None:
+            return CredentialsInfo(server_id=row.id, user_id=user, has_api_key=False, header_names=[],
+                                   env_names=[], updated_at=None)  # fmt: skip
+        return CredentialsInfo(
+            server_id=row.id, user_id=user, has_api_key=bool(creds.api_key),
+            header_names=sorted(self._secret_map(creds.headers)), env_names=sorted(self._secret_map(creds.env)),
+            updated_at=creds.updated_at,
+        )  # fmt: skip
+
+    async def set_credentials(self, who: Principal, ref: str, body: CredentialsBody) -> CredentialsInfo:
+        """Store the user's credentials, encrypted; they replace what was stored."""
+        require(who, Role.VIEWER, "mcp.credentials.set")
+        row = await self._row(who, ref)
+        user = self._credential_user(who, body.user_id)
+        box = self._box
+        headers = box.encrypt(msgspec.json.encode(body.headers).decode()) if body.headers else ""
+        env = box.encrypt(msgspec.json.encode(body.env).decode()) if body.env else ""
+        async with self._db.transaction() as conn:
+            await store.put_credentials(
+                conn, who.tenant_id, row.id, user, box.encrypt(body.api_key or ""), headers, env
+            )
+        await self._changed(who, "credentials")
+        return await self.credentials(who, ref, user)
+
+    async def delete_credentials(self, who: Principal, ref: str, user_id: str | None) -> None:
+        require(who, Role.VIEWER, "mcp.credentials.delete")
+        row = await self._row(who, ref)
+        user = self._credential_user(who, user_id)
+        async with self._db.transaction() as conn:
+            if not await store.delete_credentials(conn, who.tenant_id, row.id, user):
+                raise NotFound(kind="MCP credentials", id=user)
+        await self._changed(who, "credentials")
+
     # -- the runs' tool source -----------------------------------------------------------------------
 
     async def run_tools(self, agent: AgentRow, ctx: ToolContext) -> Sequence[Tool]:
@@ -407,17 +662,21 @@ class McpService:
         rows = [r for r in snap.servers if r.enabled and (r.id in granted or r.agent_id == agent.id)]
         if not rows:
             return ()
-        lists = await asyncio.gather(*(self._server_tools(row) for row in rows))
+        creds = snap.credentials
+        lists = await asyncio.gather(
+            *(self._server_tools(row, creds.get((row.id, ctx.user_id))) for row in rows)
+        )
         return [tool for tools in lists for tool in tools]
 
-    async def _server_tools(self, row: McpServerRow) -> list[Tool]:
-        connection = await self._connection(row)
+    async def _server_tools(self, row: McpServerRow, creds: UserCredentials | None) -> list[Tool]:
+        connection = await self._connection(row, creds)
+        key = (row.id, creds.user_id if creds is not None else "")
         try:
             remote = await connection.tools()
         except McpFailure as exc:
             log.warning("mcp.tools_unavailable", server=row.name, error=str(exc))
             return []
-        cached = self._tools.get(row.id)
+        cached = self._tools.get(key)
         if cached is not None and cached[0] is remote:
             return cached[1]
         tools: list[Tool] = []
@@ -430,8 +689,28 @@ class McpService:
             tools.append(Tool(ToolSpec(name=name, description=item.description or item.name,
                                        parameters=item.input_schema or {"type": "object"}),
                               _caller(connection, item.name)))  # fmt: skip
-        self._tools[row.id] = (remote, tools)
+        self._tools[key] = (remote, tools)
         return tools
+
+
+def _archive_lines(data: bytes) -> dict[str, list[bytes]]:
+    """The non-empty lines of the regular ``*.jsonl`` members of a tar.gz (anything else is ignored:
+    no path of the archive is ever used on disk). Raises: InvalidRequest."""
+    out: dict[str, list[bytes]] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for member in tar:
+                name = member.name.rsplit("/", 1)[-1]
+                if not member.isreg() or name not in ("servers.jsonl", "grants.jsonl"):
+                    continue
+                if member.size > _ARCHIVE_MEMBER_CAP:
+                    raise invalid_field("file", f"{name} is over {_ARCHIVE_MEMBER_CAP // 1048576} MB")
+                handle = tar.extractfile(member)
+                content = handle.read(_ARCHIVE_MEMBER_CAP + 1) if handle is not None else b""
+                out[name] = [line for line in content.splitlines() if line.strip()]
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise invalid_field("file", f"not a tar.gz archive: {exc}") from None
+    return out
 
 
 def _tool_name(prefix: str, name: str) -> str:

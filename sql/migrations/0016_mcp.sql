@@ -58,3 +58,23 @@ CREATE TABLE mcp_user_credentials (
     PRIMARY KEY (server_id, user_id),
     FOREIGN KEY (tenant_id, server_id) REFERENCES mcp_servers (tenant_id, id) ON DELETE CASCADE
 );
+
+-- Access requests: anyone of the tenant asks for a server for an agent or a user; an admin
+-- approves (the grant is made in the same transaction) or rejects.
+CREATE TABLE mcp_access_requests (
+    id            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id     uuid        NOT NULL,
+    server_id     uuid        NOT NULL,
+    agent_id      uuid        REFERENCES agents (id) ON DELETE CASCADE,
+    user_id       text        CHECK (user_id IS NULL OR length(user_id) BETWEEN 1 AND 255),
+    requested_by  text        NOT NULL DEFAULT '',
+    reason        text        NOT NULL DEFAULT '',
+    status        text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    reviewed_by   text        NOT NULL DEFAULT '',
+    review_note   text        NOT NULL DEFAULT '',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    reviewed_at   timestamptz,
+    CHECK ((agent_id IS NULL) <> (user_id IS NULL)),
+    FOREIGN KEY (tenant_id, server_id) REFERENCES mcp_servers (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX mcp_access_requests_pending ON mcp_access_requests (tenant_id, created_at) WHERE status = 'pending';

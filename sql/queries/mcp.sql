@@ -62,13 +62,6 @@ DELETE FROM mcp_user_grants
    AND server_id = $2
    AND user_id   = $3;
 
--- name: get_credentials
-SELECT c.api_key, c.headers, c.env, c.updated_at
-  FROM mcp_user_credentials AS c
- WHERE c.tenant_id = $1
-   AND c.server_id = $2
-   AND c.user_id   = $3;
-
 -- name: put_credentials
 INSERT INTO mcp_user_credentials (tenant_id, server_id, user_id, api_key, headers, env)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -82,3 +75,32 @@ DELETE FROM mcp_user_credentials
  WHERE tenant_id = $1
    AND server_id = $2
    AND user_id   = $3;
+
+-- name: list_credentials
+SELECT c.server_id, c.user_id, c.api_key, c.headers, c.env, c.updated_at
+  FROM mcp_user_credentials AS c
+ WHERE c.tenant_id = $1;
+
+-- name: insert_request
+INSERT INTO mcp_access_requests (tenant_id, server_id, agent_id, user_id, requested_by, reason)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, server_id, agent_id, user_id, requested_by, reason, status, reviewed_by, review_note,
+          created_at, reviewed_at;
+
+-- name: list_requests
+SELECT r.id, r.server_id, r.agent_id, r.user_id, r.requested_by, r.reason, r.status, r.reviewed_by,
+       r.review_note, r.created_at, r.reviewed_at
+  FROM mcp_access_requests AS r
+ WHERE r.tenant_id = $1
+   AND ($2::text IS NULL OR r.status = $2)
+ ORDER BY r.created_at
+ LIMIT 1000;
+
+-- name: review_request
+UPDATE mcp_access_requests
+   SET status = $3, reviewed_by = $4, review_note = $5, reviewed_at = now()
+ WHERE tenant_id = $1
+   AND id        = $2
+   AND status    = 'pending'
+RETURNING id, server_id, agent_id, user_id, requested_by, reason, status, reviewed_by, review_note,
+          created_at, reviewed_at;

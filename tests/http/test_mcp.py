@@ -5,8 +5,10 @@ with the official SDK (streamable HTTP on a loopback port; stdio as a subprocess
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+import tarfile
 from typing import Any
 
 import httpx
@@ -45,9 +47,9 @@ def _offered(chat: ChatSetup, index: int = 0) -> list[str]:
     return [t["function"]["name"] for t in chat.upstream.turns[index].get("tools", [])]
 
 
-async def _ws_run(chat: ChatSetup, *replies: Reply) -> dict[str, Any]:
+async def _ws_run(chat: ChatSetup, *replies: Reply, user: str = "alice") -> dict[str, Any]:
     chat.upstream.script(*replies)
-    async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+    async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id=user) as ws:
         res: dict[str, Any] = await ws.ok("chat.send", {"message": "go", "agentId": "helper"}, timeout=60)
     return res
 
@@ -212,6 +214,127 @@ class TestRuns:
         assert "MCP_OWN" in names
         assert "PATH" in names
         assert not [n for n in names if n.startswith(("CLAWGATE_", "GOCLAW_")) or n == "OPENAI_API_KEY"]
+
+
+class TestUserCredentials:
+    async def test_a_users_credentials_reach_only_their_runs(self, make_server: ServerFactory) -> None:
+        """alice's env for a stdio server is stored encrypted, shown by name only, given to the
+        server in alice's runs and not in bob's; deleting it ends that."""
+        async with chat_setup(make_server) as chat:
+            async with chat.admin() as http:
+                made = await _create(
+                    http, name="cred", transport="stdio", command=sys.executable, args=[SCRIPT]
+                )
+                await _grant(http, made["id"])
+            url = f"{S}/{made['id']}/user-credentials"
+            async with chat.admin("alice") as alice:
+                put = await alice.put(
+                    url, json={"api_key": "alice-key-secret", "env": {"ALICE_TOKEN": "t0k3n-a"}}
+                )
+                got = (await alice.get(url)).json()
+            async with db(chat.server) as conn:
+                stored = await conn.fetchrow("SELECT api_key, env FROM mcp_user_credentials")
+            await _ws_run(
+                chat, Reply(tool_calls=[("mcp_cred_env_names", "{}")]), Reply(content="ok"), user="alice"
+            )
+            for_alice = _tool_result(chat).split(",")
+            await _ws_run(
+                chat, Reply(tool_calls=[("mcp_cred_env_names", "{}")]), Reply(content="ok"), user="bob"
+            )
+            for_bob = _tool_result(chat).split(",")
+            async with chat.admin("alice") as alice:
+                assert (await alice.delete(url)).status_code == 200
+                assert_error(await alice.delete(url), 404, "NOT_FOUND")
+                gone = (await alice.get(url)).json()
+        assert put.status_code == 200, put.text
+        assert got["has_api_key"] is True
+        assert got["env_names"] == ["ALICE_TOKEN"]
+        assert got["user_id"] == "alice"
+        assert "t0k3n-a" not in put.text + json.dumps(got)
+        assert "alice-key-secret" not in put.text
+        assert stored["api_key"].startswith("aes-gcm:")
+        assert stored["env"].startswith("aes-gcm:")
+        assert "ALICE_TOKEN" in for_alice
+        assert "ALICE_TOKEN" not in for_bob
+        assert gone["has_api_key"] is False
+        assert gone["env_names"] == []
+
+
+class TestAccessRequests:
+    async def test_a_request_is_reviewed_and_approval_grants(self, make_server: ServerFactory) -> None:
+        """A non-admin asks for a server for an agent and for themselves; the admin approves one
+        (the grant exists) and rejects the other; a decided request cannot be reviewed again."""
+        async with chat_setup(make_server) as chat:
+            async with chat.admin() as http:
+                made = await _create(http, name="req", transport="stdio", command="x")
+            key = await chat.user_key(("operator.write",))
+            async with chat.server.client(key, **{"X-GoClaw-User-Id": "carol"}) as carol:
+                for_agent = await carol.post("/v1/mcp/requests", json={"server_id": made["id"], "agent_id": "helper",
+                                                                       "reason": "needs files"})  # fmt: skip
+                for_me = await carol.post("/v1/mcp/requests", json={"server_id": made["id"]})
+                assert_error(await carol.get("/v1/mcp/requests"), 403, "UNAUTHORIZED")
+                both = {"server_id": made["id"], "agent_id": "helper", "user_id": "x"}
+                assert_error(await carol.post("/v1/mcp/requests", json=both), 400, "INVALID_REQUEST")
+            async with chat.admin() as http:
+                pending = (await http.get("/v1/mcp/requests")).json()["requests"]
+                approved = await http.post(f"/v1/mcp/requests/{for_agent.json()['id']}/review",
+                                           json={"action": "approve"})  # fmt: skip
+                rejected = await http.post(f"/v1/mcp/requests/{for_me.json()['id']}/review",
+                                           json={"approved": False, "note": "no"})  # fmt: skip
+                again = await http.post(
+                    f"/v1/mcp/requests/{for_me.json()['id']}/review", json={"action": "approve"}
+                )
+                assert_error(await http.post(f"/v1/mcp/requests/{for_me.json()['id']}/review", json={}), 400,
+                             "INVALID_REQUEST")  # fmt: skip
+                grants = (await http.get(f"{S}/{made['id']}/grants")).json()
+                left = (await http.get("/v1/mcp/requests")).json()["requests"]
+        assert for_agent.status_code == 201, for_agent.text
+        assert for_me.json()["user_id"] == "carol"
+        assert for_me.json()["requested_by"] == "carol"
+        assert len(pending) == 2
+        assert approved.json()["status"] == "approved"
+        assert rejected.json()["status"] == "rejected"
+        assert rejected.json()["review_note"] == "no"
+        assert_error(again, 404, "NOT_FOUND")
+        assert [g["agent_id"] for g in grants["agents"]] == [chat.agent["id"]]
+        assert grants["users"] == []
+        assert left == []
+
+
+class TestExportImport:
+    async def test_round_trip_without_secrets(self, make_server: ServerFactory) -> None:
+        """The archive holds servers.jsonl (no api_key) and grants.jsonl by name and agent key;
+        importing it after a delete restores server and grant; again, the name is skipped."""
+        async with chat_setup(make_server) as chat, chat.admin() as http:
+            made = await _create(http, name="arch", transport="stdio", command="x", args=["-y"],
+                                 api_key="sk-archive-secret", tool_prefix="ar_")  # fmt: skip
+            await _grant(http, made["id"])
+            preview = (await http.get("/v1/mcp/export/preview")).json()
+            archive = await http.get("/v1/mcp/export")
+            assert_error(await http.get("/v1/mcp/export?stream=true"), 400, "INVALID_REQUEST")
+            await http.delete(f"{S}/{made['id']}")
+            files = {"file": ("mcp.tar.gz", archive.content, "application/gzip")}
+            first = await http.post("/v1/mcp/import", files=files)
+            second = await http.post("/v1/mcp/import", files=files)
+            bad = await http.post(
+                "/v1/mcp/import", files={"file": ("x.tar.gz", b"not a tar", "application/gzip")}
+            )
+            servers = (await http.get(S)).json()["servers"]
+            grants = (await http.get(f"{S}/{servers[0]['id']}/grants")).json()
+        with tarfile.open(fileobj=io.BytesIO(archive.content), mode="r:gz") as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+        assert preview == {"servers": 1, "grants": 1}
+        assert archive.headers["content-type"] == "application/gzip"
+        assert b"sk-archive-secret" not in members["servers.jsonl"]
+        assert b"api_key" not in members["servers.jsonl"]
+        assert json.loads(members["grants.jsonl"]) == {"server_name": "arch", "agent_key": "helper"}
+        assert first.status_code == 201, first.text
+        assert first.json() == {"servers_imported": 1, "servers_skipped": 0, "grants_applied": 1}
+        assert second.json()["servers_skipped"] == 1
+        assert_error(bad, 400, "INVALID_REQUEST")
+        assert servers[0]["tool_prefix"] == "ar_"
+        assert servers[0]["has_api_key"] is False
+        assert [g["agent_id"] for g in grants["agents"]] == [chat.agent["id"]]
 
 
 class TestClawGateAsMcpServer:
