@@ -261,15 +261,24 @@ class McpService:
         # By server and user ("" unless the user has credentials of their own for the server).
         self._connections: dict[tuple[UUID, str], Connection] = {}
         self._tools: dict[tuple[UUID, str], tuple[list[RemoteTool], list[Tool]]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         bus.subscribe(self._on_event)
 
     def _on_event(self, event: BusEvent) -> None:
         if invalidates(event, "mcp"):
             self._generation += 1
             self._snapshots.clear()
+            # A server changed or deleted in any process: this process's connections to it close
+            # (a deleted or disabled server keeps no process or socket; a changed one reopens on use).
+            server = event.payload.get("server") if isinstance(event.payload, dict) else None
+            if isinstance(server, str) and any(k[0] == UUID(server) for k in self._connections):
+                task = asyncio.get_running_loop().create_task(self._drop_server(UUID(server)))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         """Close every connection (stdio servers' processes end)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
         connections = list(self._connections.values())
         self._connections.clear()
         self._tools.clear()
@@ -302,8 +311,9 @@ class McpService:
                 return row
         raise NotFound(kind="MCP server", id=ref)
 
-    async def _changed(self, who: Principal, action: str) -> None:
-        await self._bus.publish(invalidation("mcp", who.tenant_id, action=action))
+    async def _changed(self, who: Principal, action: str, server: UUID | None = None) -> None:
+        detail = {"server": str(server)} if server is not None else {}
+        await self._bus.publish(invalidation("mcp", who.tenant_id, action=action, **detail))
 
     async def list_servers(self, who: Principal) -> list[McpServer]:
         require(who, Role.ADMIN, "mcp.servers.list")
@@ -353,7 +363,7 @@ class McpService:
             updated = await store.update_server(conn, who.tenant_id, row.id, fields)
         if updated is None:
             raise NotFound(kind="MCP server", id=ref)
-        await self._changed(who, "update")
+        await self._changed(who, "update", row.id)
         return _view(updated)
 
     async def delete(self, who: Principal, ref: str) -> None:
@@ -363,7 +373,7 @@ class McpService:
             if not await store.delete_server(conn, who.tenant_id, row.id):
                 raise NotFound(kind="MCP server", id=ref)
         await self._drop_server(row.id)
-        await self._changed(who, "delete")
+        await self._changed(who, "delete", row.id)
 
     # -- connections ------------------------------------------------------------------------------
 

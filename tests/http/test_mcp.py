@@ -5,6 +5,7 @@ with the official SDK (streamable HTTP on a loopback port; stdio as a subprocess
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import httpx2
+import psutil
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -197,6 +199,28 @@ class TestRuns:
         assert "did not answer malformed" in results["malformed"]
         assert "Connection closed" in results["crash"]
         assert revived == "echo: back"
+
+    async def test_disabling_a_server_ends_its_process(self, make_server: ServerFactory) -> None:
+        """A stdio server starts on first use and its process ends when the record is disabled."""
+
+        def servers() -> list[psutil.Process]:
+            return [p for p in psutil.Process().children(recursive=True) if SCRIPT in " ".join(p.cmdline())]
+
+        async with chat_setup(make_server) as chat, chat.admin() as http:
+            made = await _create(http, name="life", transport="stdio", command=sys.executable, args=[SCRIPT])
+            await _grant(http, made["id"])
+            before = servers()
+            await _ws_run(chat, Reply(tool_calls=[("mcp_life_echo", '{"text": "x"}')]), Reply(content="ok"))
+            running = servers()
+            await http.put(f"{S}/{made['id']}", json={"enabled": False})
+            for _ in range(100):
+                if not servers():
+                    break
+                await asyncio.sleep(0.05)
+            after = servers()
+        assert before == []
+        assert len(running) == 1
+        assert after == []
 
     async def test_stdio_server_gets_no_gateway_secrets(
         self, make_server: ServerFactory, monkeypatch: Any
