@@ -123,6 +123,9 @@ class Connection:
     _retry_at: float = 0.0
     _last_error: str = ""
     _tools: list[RemoteTool] | None = None
+    # Set when the server sends something that is not JSON-RPC: the calls in flight fail at once
+    # (the SDK drops such a message, so they would otherwise wait for their timeout).
+    _garbled: asyncio.Future[str] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -157,8 +160,12 @@ class Connection:
 
     async def _serve(self, opening: asyncio.Future[Client]) -> None:
         try:
+            self._garbled = asyncio.get_running_loop().create_future()
             async with Client(
-                _transport(self.spec), read_timeout_seconds=self.spec.timeout, cache=None
+                _transport(self.spec),
+                read_timeout_seconds=self.spec.timeout,
+                cache=None,
+                message_handler=self._on_message,
             ) as client:
                 self._client = client
                 self._failures = 0
@@ -177,6 +184,12 @@ class Connection:
         finally:
             self._client = None
             self._tools = None
+
+    async def _on_message(self, message: Any) -> None:
+        """The SDK's handler of what the server sends outside answers: an exception stands for a
+        message that is not JSON-RPC."""
+        if isinstance(message, Exception) and self._garbled is not None and not self._garbled.done():
+            self._garbled.set_result(_describe(message))
 
     def _fail(self, reason: str) -> None:
         self._last_error = reason
@@ -206,9 +219,25 @@ class Connection:
         """Call tool ``name``. Raises: McpFailure when the server is down, dies or times out (the
         connection is then reopened on the next use); cancellation abandons the call."""
         client = await self.client()
+        garbled = self._garbled
         try:
             async with asyncio.timeout(self.spec.timeout):
-                return await client.call_tool(name, arguments)
+                if garbled is None:
+                    return await client.call_tool(name, arguments)
+                call = asyncio.ensure_future(client.call_tool(name, arguments))
+                try:
+                    await asyncio.wait((call, garbled), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not call.done():
+                        call.cancel()
+                if call.done() and not call.cancelled():
+                    return call.result()
+                reason = f"sent a message that is not JSON-RPC ({garbled.result().splitlines()[0][:200]})"
+                self._fail(reason)
+                await self.close()  # a server that garbles its stream is not trusted further
+                raise McpFailure(f"MCP server {self.spec.name} {reason} during {name}")
+        except McpFailure:
+            raise
         except TimeoutError:
             raise McpFailure(
                 f"MCP server {self.spec.name} did not answer {name} within {self.spec.timeout:g} s"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import uvicorn
 
 from tests.mcp_servers.stand_in import SCRIPT, build
 from tests.support import free_port
 
-__all__ = ["SCRIPT", "HttpMcpServer"]
+__all__ = ["GARBLED", "SCRIPT", "HttpMcpServer"]
+
+GARBLED = str(Path(SCRIPT).with_name("garbled.py"))
+"""A stdio server that answers tool calls with malformed JSON-RPC."""
 
 
 class HttpMcpServer:

@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from clawgate.mcp_pool import render_result
 from tests.conftest import ServerFactory
 from tests.http.helpers import assert_error, db
-from tests.mcp_stand_in import SCRIPT, HttpMcpServer
+from tests.mcp_stand_in import GARBLED, SCRIPT, HttpMcpServer
 from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply, unreachable_url
@@ -178,26 +178,29 @@ class TestRuns:
         assert "T" in result
 
     async def test_stdio_faults_fail_the_call_not_the_run(self, make_server: ServerFactory) -> None:
-        """Over stdio (the SDK-built stand-in as a subprocess): a hang times out, malformed JSON-RPC
-        and a crash mid-call fail that call with a clear error; each run still completes, and the
-        server is started again for a later call."""
+        """Over stdio (the SDK-built stand-in and a hand-written garbling server as subprocesses): a
+        hang times out, malformed JSON-RPC and a crash mid-call fail that call with a clear error;
+        each run still completes, and the server is started again for a later call."""
         async with chat_setup(make_server) as chat, chat.admin() as http:
             made = await _create(http, name="io", transport="stdio", command=sys.executable, args=[SCRIPT],
                                  timeout_sec=1)  # fmt: skip
             await _grant(http, made["id"])
+            bad = await _create(http, name="bad", transport="stdio", command=sys.executable, args=[GARBLED],
+                                timeout_sec=30)  # fmt: skip
+            await _grant(http, bad["id"])
             results = {}
-            for tool in ("hang", "malformed", "crash"):
+            for tool in ("io_hang", "bad_reply", "io_crash"):
                 res = await _ws_run(
-                    chat, Reply(tool_calls=[(f"mcp_io_{tool}", "{}")]), Reply(content=f"{tool} ok")
+                    chat, Reply(tool_calls=[(f"mcp_{tool}", "{}")]), Reply(content=f"{tool} ok")
                 )
                 assert res["content"] == f"{tool} ok"
                 results[tool] = _tool_result(chat)
             await chat.server.gateway.mcp.close()  # no wait for the backoff: a fresh connection
             await _ws_run(chat, Reply(tool_calls=[("mcp_io_echo", '{"text": "back"}')]), Reply(content="ok"))
             revived = _tool_result(chat)
-        assert "did not answer hang within 1 s" in results["hang"]
-        assert "did not answer malformed" in results["malformed"]
-        assert "Connection closed" in results["crash"]
+        assert "did not answer hang within 1 s" in results["io_hang"]
+        assert "not JSON-RPC" in results["bad_reply"]  # at once, not after its 30 s timeout
+        assert "Connection closed" in results["io_crash"]
         assert revived == "echo: back"
 
     async def test_disabling_a_server_ends_its_process(self, make_server: ServerFactory) -> None:

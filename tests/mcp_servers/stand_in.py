@@ -4,8 +4,8 @@ script's ``sys.path[0]`` shadows no standard module (``tests/`` has an ``http`` 
 
 Tools: ``echo``, ``add``, ``env_names`` (the variables the process got), ``time`` (named so that a
 ``current_`` prefix collides with the built-in ``current_time``), and the faults ``crash`` (the
-process exits mid-call), ``hang`` (never answers) and ``malformed`` (writes a line that is not
-JSON-RPC to stdout, then never answers).
+process exits mid-call) and ``hang`` (never answers). Malformed JSON-RPC comes from
+``garbled.py`` beside it.
 """
 
 from __future__ import annotations
@@ -51,13 +51,6 @@ def build() -> MCPServer:
     @server.tool()
     async def hang() -> str:
         """Never answer."""
-        await asyncio.sleep(3600)
-        return "late"
-
-    @server.tool()
-    async def malformed() -> str:
-        """Write a line that is not JSON-RPC, then never answer."""
-        os.write(1, b'{"jsonrpc": "2.0", "id": oops, not json\n')
         await asyncio.sleep(3600)
         return "late"
 
