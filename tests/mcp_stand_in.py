@@ -1,4 +1,4 @@
-"""The MCP stand-in (``tests.mcp_servers.stand_in``) over streamable HTTP on a loopback port."""
+"""The MCP stand-in (``tests.mcp_servers.stand_in``) over HTTP on a loopback port."""
 
 from __future__ import annotations
 
@@ -18,16 +18,20 @@ GARBLED = str(Path(SCRIPT).with_name("garbled.py"))
 
 
 class HttpMcpServer:
-    """``build()`` over streamable HTTP at ``url`` (uvicorn on a free loopback port)."""
+    """The stand-in over streamable HTTP (``/mcp``) or, with ``transport="sse"``, the older SSE
+    transport (``/sse``), at ``url`` (uvicorn on a free loopback port)."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: str = "streamable-http") -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.transport = transport
+        path = "/sse" if transport == "sse" else "/mcp"
+        self.url = f"http://127.0.0.1:{self.port}{path}"
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> HttpMcpServer:
-        app = build().streamable_http_app()
+        server = build()
+        app = server.sse_app() if self.transport == "sse" else server.streamable_http_app()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())

@@ -49,6 +49,18 @@ async def test_streamable_http_session_is_reused_and_closed() -> None:
     assert not connection.is_open
 
 
+async def test_the_sse_transport() -> None:
+    async with HttpMcpServer("sse") as server:
+        connection = Connection(ServerSpec(name="old", transport="sse", url=server.url, timeout=10))
+        try:
+            names = {t.name for t in await connection.tools()}
+            echoed = await connection.call("echo", {"text": "over sse"})
+        finally:
+            await connection.close()
+    assert "echo" in names
+    assert render_result(echoed) == "echo: over sse"
+
+
 async def test_an_unreachable_server_fails_then_waits_out_its_backoff() -> None:
     connection = Connection(
         ServerSpec(name="gone", transport="streamable-http", url=unreachable_url(), timeout=5)
