@@ -206,6 +206,7 @@ class _ArchiveGrant(Struct, kw_only=True):
 
 
 _ARCHIVE_MEMBER_CAP = 10 * 1024 * 1024
+_RUN_WAIT = 10.0  # how long a run waits for a server's tool list
 
 
 class GrantList(Struct, kw_only=True):
@@ -681,10 +682,14 @@ class McpService:
     async def _server_tools(self, row: McpServerRow, creds: UserCredentials | None) -> list[Tool]:
         connection = await self._connection(row, creds)
         key = (row.id, creds.user_id if creds is not None else "")
+        listing = asyncio.ensure_future(connection.tools())
+        listing.add_done_callback(_consume)
         try:
-            remote = await connection.tools()
-        except McpFailure as exc:
-            log.warning("mcp.tools_unavailable", server=row.name, error=str(exc))
+            # A run waits a little for a server that is starting (npx may download for a minute);
+            # the start goes on in the background and a later run finds its tools.
+            remote = await asyncio.wait_for(asyncio.shield(listing), _RUN_WAIT)
+        except (McpFailure, TimeoutError) as exc:
+            log.warning("mcp.tools_unavailable", server=row.name, error=str(exc) or "still starting")
             return []
         cached = self._tools.get(key)
         if cached is not None and cached[0] is remote:
@@ -701,6 +706,12 @@ class McpService:
                               _caller(connection, item.name)))  # fmt: skip
         self._tools[key] = (remote, tools)
         return tools
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve a background listing's failure (it is logged by the run that waited for it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _archive_lines(data: bytes) -> dict[str, list[bytes]]:
