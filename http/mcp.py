@@ -18,9 +18,7 @@ from clawgate.services.mcp import (
     AgentGrantBody,
     CredentialsBody,
     CredentialsInfo,
-    ExportPreview,
     GrantList,
-    ImportResult,
     McpServer,
     McpServerBody,
     McpToolInfo,
@@ -28,6 +26,7 @@ from clawgate.services.mcp import (
     TestResult,
     UserGrantBody,
 )
+from clawgate.services.mcp_archive import ExportPreview, ImportResult
 from clawgate.store.mcp import AccessRequest, AgentGrant
 
 from .types import Api, HttpContext, Ok

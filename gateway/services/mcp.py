@@ -12,10 +12,7 @@ connections (``clawgate.mcp_pool``) are per process and per server, opened on fi
 from __future__ import annotations
 
 import asyncio
-import io
 import re
-import tarfile
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -33,6 +30,16 @@ from clawgate.principal import Principal, Role
 from clawgate.providers.types import ToolSpec
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
+from clawgate.services.mcp_archive import (
+    ExportPreview,
+    ImportResult,
+    ServerName,
+    Text,
+    ToolPrefix,
+    Transport,
+    read_archive,
+    write_archive,
+)
 from clawgate.store import Database
 from clawgate.store import mcp as store
 from clawgate.store.mcp import AccessRequest, AgentGrant, McpFields, McpServerRow, UserCredentials, UserGrant
@@ -52,10 +59,6 @@ __all__ = [
 
 log = structlog.get_logger("clawgate.mcp")
 
-Transport = Literal["stdio", "sse", "streamable-http"]
-_Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-_Prefix = Annotated[str, Meta(max_length=40, pattern=r"^[A-Za-z0-9_-]*$")]
-_Text = Annotated[str, Meta(max_length=4096)]
 _Ref = Annotated[str, Meta(min_length=1, max_length=255)]
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -64,17 +67,17 @@ class McpServerBody(Struct, kw_only=True, forbid_unknown_fields=True):
     """GoClaw's server fields; on update, what is left out (or null) keeps its value. ``api_key``
     "" clears the key."""
 
-    name: _Name | UnsetType | None = UNSET
-    display_name: _Text | UnsetType | None = UNSET
+    name: ServerName | UnsetType | None = UNSET
+    display_name: Text | UnsetType | None = UNSET
     transport: Transport | UnsetType | None = UNSET
-    command: _Text | UnsetType | None = UNSET
-    args: list[_Text] | UnsetType | None = UNSET
-    url: _Text | UnsetType | None = UNSET
-    api_key: _Text | UnsetType | None = UNSET
-    env: dict[str, _Text] | UnsetType | None = UNSET
-    headers: dict[str, _Text] | UnsetType | None = UNSET
+    command: Text | UnsetType | None = UNSET
+    args: list[Text] | UnsetType | None = UNSET
+    url: Text | UnsetType | None = UNSET
+    api_key: Text | UnsetType | None = UNSET
+    env: dict[str, Text] | UnsetType | None = UNSET
+    headers: dict[str, Text] | UnsetType | None = UNSET
     enabled: bool | UnsetType | None = UNSET
-    tool_prefix: _Prefix | UnsetType | None = UNSET
+    tool_prefix: ToolPrefix | UnsetType | None = UNSET
     timeout_sec: Annotated[int, Meta(ge=1, le=600)] | UnsetType | None = UNSET
     agent_id: _Ref | UnsetType | None = UNSET
     config: dict[str, Any] | UnsetType | None = UNSET
@@ -135,9 +138,9 @@ class CredentialsBody(Struct, kw_only=True, forbid_unknown_fields=True):
     """The caller's own credentials for a server, used instead of (api_key) or over (headers, env)
     the record's in that user's runs. ``user_id``: an admin setting another user's."""
 
-    api_key: _Text | None = None
-    headers: dict[str, _Text] | None = None
-    env: dict[str, _Text] | None = None
+    api_key: Text | None = None
+    headers: dict[str, Text] | None = None
+    env: dict[str, Text] | None = None
     user_id: _Ref | None = None
 
 
@@ -158,7 +161,7 @@ class AccessRequestBody(Struct, kw_only=True, forbid_unknown_fields=True):
     server_id: _Ref
     agent_id: _Ref | None = None
     user_id: _Ref | None = None
-    reason: _Text | None = None
+    reason: Text | None = None
     tool_allow: list[str] | None = None  # GoClaw's field, accepted
 
 
@@ -167,45 +170,9 @@ class ReviewBody(Struct, kw_only=True, forbid_unknown_fields=True):
 
     action: Literal["approve", "reject"] | None = None
     approved: bool | None = None
-    note: _Text | None = None
+    note: Text | None = None
 
 
-class ExportPreview(Struct, kw_only=True):
-    servers: int
-    grants: int
-
-
-class ImportResult(Struct, kw_only=True):
-    servers_imported: int
-    servers_skipped: int
-    grants_applied: int
-
-
-class _ArchiveServer(Struct, kw_only=True):
-    """A line of ``servers.jsonl`` (other fields, such as ids and times, are ignored)."""
-
-    name: _Name
-    transport: Transport
-    command: _Text = ""
-    args: list[_Text] = []
-    url: _Text = ""
-    headers: dict[str, _Text] = {}
-    env: dict[str, _Text] = {}
-    tool_prefix: _Prefix = ""
-    timeout_sec: Annotated[int, Meta(ge=1, le=600)] = 60
-    enabled: bool = True
-    config: dict[str, Any] = {}
-    settings: dict[str, Any] = {}
-
-
-class _ArchiveGrant(Struct, kw_only=True):
-    """A line of ``grants.jsonl``."""
-
-    server_name: str
-    agent_key: str
-
-
-_ARCHIVE_MEMBER_CAP = 10 * 1024 * 1024
 _RUN_WAIT = 10.0  # how long a run waits for a server's tool list
 
 
@@ -511,40 +478,22 @@ class McpService:
         return ExportPreview(servers=len(snap.servers), grants=len(snap.agent_grants))
 
     async def export_archive(self, who: Principal) -> tuple[str, bytes]:
-        """The tenant's servers (never their api_key) and agent grants as GoClaw's archive:
-        ``mcp-servers-YYYYMMDD.tar.gz`` holding ``servers.jsonl`` and ``grants.jsonl``."""
+        """The tenant's servers (never their api_key) and agent grants as GoClaw's archive
+        (``clawgate.services.mcp_archive``): the file name and its bytes."""
         require(who, Role.ADMIN, "mcp.export")
         snap = await self._snapshot(who.tenant_id)
         keys = {a.id: a.agent_key for a in await self._agents.list_agents(who)}
         names = {r.id: r.name for r in snap.servers}
-        servers = [
-            msgspec.convert(msgspec.structs.asdict(r), _ArchiveServer, from_attributes=True)
-            for r in snap.servers
-        ]
-        grants = [_ArchiveGrant(server_name=names[g.server_id], agent_key=keys[g.agent_id])
+        grants = [(names[g.server_id], keys[g.agent_id])
                   for g in snap.agent_grants if g.agent_id in keys and g.server_id in names]  # fmt: skip
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for member, items in (("servers.jsonl", servers), ("grants.jsonl", grants)):
-                data = b"".join(msgspec.json.encode(item) + b"\n" for item in items)
-                info = tarfile.TarInfo(member)
-                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o600
-                tar.addfile(info, io.BytesIO(data))
-        return f"mcp-servers-{time.strftime('%Y%m%d')}.tar.gz", buffer.getvalue()
+        return write_archive(snap.servers, grants)
 
     async def import_archive(self, who: Principal, data: bytes) -> ImportResult:
         """Create the archive's servers (a name the tenant has is skipped) and its grants to agents
         of this tenant (by agent key; an unknown agent or server is skipped).
         Raises: InvalidRequest for an archive that is not ours (or a member over 10 MB)."""
         require(who, Role.ADMIN, "mcp.import")
-        lines = _archive_lines(data)
-        try:
-            servers = [
-                msgspec.json.decode(line, type=_ArchiveServer) for line in lines.get("servers.jsonl", [])
-            ]
-            grants = [msgspec.json.decode(line, type=_ArchiveGrant) for line in lines.get("grants.jsonl", [])]
-        except msgspec.ValidationError as exc:
-            raise invalid_field("file", f"the archive has a bad line: {exc}") from None
+        servers, grants = read_archive(data)
         for server in servers:
             _check_reachable(msgspec.convert(msgspec.structs.asdict(server), McpFields))
         agents = {a.agent_key: a.id for a in await self._agents.list_agents(who)}
@@ -712,26 +661,6 @@ def _consume(task: asyncio.Future[Any]) -> None:
     """Retrieve a background listing's failure (it is logged by the run that waited for it)."""
     if not task.cancelled():
         task.exception()
-
-
-def _archive_lines(data: bytes) -> dict[str, list[bytes]]:
-    """The non-empty lines of the regular ``*.jsonl`` members of a tar.gz (anything else is ignored:
-    no path of the archive is ever used on disk). Raises: InvalidRequest."""
-    out: dict[str, list[bytes]] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for member in tar:
-                name = member.name.rsplit("/", 1)[-1]
-                if not member.isreg() or name not in ("servers.jsonl", "grants.jsonl"):
-                    continue
-                if member.size > _ARCHIVE_MEMBER_CAP:
-                    raise invalid_field("file", f"{name} is over {_ARCHIVE_MEMBER_CAP // 1048576} MB")
-                handle = tar.extractfile(member)
-                content = handle.read(_ARCHIVE_MEMBER_CAP + 1) if handle is not None else b""
-                out[name] = [line for line in content.splitlines() if line.strip()]
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise invalid_field("file", f"not a tar.gz archive: {exc}") from None
-    return out
 
 
 def _tool_name(prefix: str, name: str) -> str:
