@@ -131,6 +131,11 @@ class Connection:
     def is_open(self) -> bool:
         return self._client is not None and self._task is not None and not self._task.done()
 
+    @property
+    def listed(self) -> list[RemoteTool] | None:
+        """The tool list of the open session, if it was fetched (no I/O)."""
+        return self._tools if self.is_open else None
+
     async def client(self) -> Client:
         """The open session, opening it if needed (within the server's timeout).
 

@@ -631,15 +631,17 @@ class McpService:
     async def _server_tools(self, row: McpServerRow, creds: UserCredentials | None) -> list[Tool]:
         connection = await self._connection(row, creds)
         key = (row.id, creds.user_id if creds is not None else "")
-        listing = asyncio.ensure_future(connection.tools())
-        listing.add_done_callback(_consume)
-        try:
-            # A run waits a little for a server that is starting (npx may download for a minute);
-            # the start goes on in the background and a later run finds its tools.
-            remote = await asyncio.wait_for(asyncio.shield(listing), _RUN_WAIT)
-        except (McpFailure, TimeoutError) as exc:
-            log.warning("mcp.tools_unavailable", server=row.name, error=str(exc) or "still starting")
-            return []
+        remote = connection.listed  # the common case: from memory, no task
+        if remote is None:
+            listing = asyncio.ensure_future(connection.tools())
+            listing.add_done_callback(_consume)
+            try:
+                # A run waits a little for a server that is starting (npx may download for a
+                # minute); the start goes on in the background and a later run finds its tools.
+                remote = await asyncio.wait_for(asyncio.shield(listing), _RUN_WAIT)
+            except (McpFailure, TimeoutError) as exc:
+                log.warning("mcp.tools_unavailable", server=row.name, error=str(exc) or "still starting")
+                return []
         cached = self._tools.get(key)
         if cached is not None and cached[0] is remote:
             return cached[1]
