@@ -413,7 +413,7 @@ async def _world(
             await _send(http, "POST", kg + "/dedup/scan", {})
             a.kg_candidate_id = (await _ok(await http.get(kg + "/dedup")))["candidates"][0]["id"]
             a.mcp_server_id = (await _send(http, "POST", "/v1/mcp/servers", {
-                "name": "a-mcp-server", "transport": "stdio", "command": "a-mcp-command",
+                "name": "a-mcp-server", "transport": "streamable-http", "url": "http://a-mcp-command.invalid/mcp",
                 "api_key": "A-MCP-API-KEY-SECRET", "env": {"A_ENV": "A-MCP-ENV-VALUE"}, "enabled": False}))["id"]
             await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/agent", {"agent_id": a.agent_id})
             await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/user", {"user_id": "alice"})

@@ -24,7 +24,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
 from clawgate.crypto import SecretBox
-from clawgate.errors import NotFound, invalid_field
+from clawgate.errors import Forbidden, NotFound, invalid_field
 from clawgate.mcp_pool import Connection, McpFailure, RemoteTool, ServerSpec, render_result
 from clawgate.principal import Principal, Role
 from clawgate.providers.types import ToolSpec
@@ -211,6 +211,16 @@ def _check_reachable(fields: McpFields) -> None:
         raise invalid_field("url", f"a {fields.transport} server needs an http(s) url")
 
 
+def _check_stdio(who: Principal, fields: McpFields) -> None:
+    """A stdio server is a program run on the gateway's host: only who manages the gateway (an
+    owner, a system key) may name one; a tenant admin registers network servers (sse,
+    streamable-http). Raises: Forbidden."""
+    if fields.transport == "stdio" and not who.manages_gateway:
+        raise Forbidden(
+            action="mcp.servers with transport stdio (a program on the gateway host)", role="owner"
+        )
+
+
 def prefix_of(row: McpServerRow) -> str:
     """The prefix of the server's tool names: its ``tool_prefix``, else ``mcp_<name>_``."""
     return row.tool_prefix or "mcp_" + _TOOL_NAME.sub("_", row.name) + "_"
@@ -307,6 +317,7 @@ class McpService:
             )
         fields = msgspec.structs.replace(base, **changes)
         _check_reachable(fields)
+        _check_stdio(who, fields)
         return fields
 
     async def create(self, who: Principal, body: McpServerBody) -> McpServer:
@@ -495,7 +506,9 @@ class McpService:
         require(who, Role.ADMIN, "mcp.import")
         servers, grants = read_archive(data)
         for server in servers:
-            _check_reachable(msgspec.convert(msgspec.structs.asdict(server), McpFields))
+            fields = msgspec.convert(msgspec.structs.asdict(server), McpFields)
+            _check_reachable(fields)
+            _check_stdio(who, fields)
         agents = {a.agent_key: a.id for a in await self._agents.list_agents(who)}
         imported = skipped = applied = 0
         async with self._db.transaction() as conn:

@@ -98,6 +98,25 @@ class TestRecords:
             body = {"name": "y", "transport": "stdio", "command": "a", "agent_id": "nobody"}
             assert_error(await http.post(S, json=body), 404, "NOT_FOUND")
 
+    async def test_only_who_manages_the_gateway_registers_stdio(self, make_server: ServerFactory) -> None:
+        """A stdio server runs a program on the gateway's host: a tenant's admin key may register
+        network servers, not stdio ones (nor test or import them)."""
+        async with chat_setup(make_server) as chat:
+            key = await chat.user_key(("operator.admin",))
+            stdio = {"name": "local", "transport": "stdio", "command": sys.executable, "args": [SCRIPT]}
+            async with chat.server.client(key) as http:
+                refused = await http.post(S, json=stdio)
+                tested = await http.post(f"{S}/test", json=stdio)
+                remote = await http.post(S, json={"name": "remote", "transport": "streamable-http",
+                                                  "url": "http://127.0.0.1:9/mcp"})  # fmt: skip
+                changed = await http.put(
+                    f"{S}/{remote.json()['id']}", json={"transport": "stdio", "command": "sh"}
+                )
+        assert_error(refused, 403, "UNAUTHORIZED")
+        assert_error(tested, 403, "UNAUTHORIZED")
+        assert remote.status_code == 201, remote.text
+        assert_error(changed, 403, "UNAUTHORIZED")
+
     async def test_below_admin_is_forbidden(self, make_server: ServerFactory) -> None:
         async with chat_setup(make_server) as chat:
             key = await chat.user_key(("operator.write",))
