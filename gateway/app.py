@@ -37,6 +37,7 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -215,6 +216,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     runner.add_prompt_source(catalog)
     runner.add_tool_source(catalog)
     await runner.start()
+    mcp = McpService(db, box, bus, agents)
+    runner.add_tool_source(mcp)
     ip_limiter, key_limiter, chat_limiter = _limiters(live)
     chat = ChatService(settings, db, agents, runner, chat_limiter)
     providers = ProviderService(db, box, http, bus, settings.providers)
@@ -234,7 +237,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm, episodic),
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
-        embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, rounds=rounds,
+        embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
@@ -270,6 +273,7 @@ async def close_gateway(gateway: Gateway) -> None:
     await gateway.rounds.stop()
     await gateway.runner.stop()
     await gateway.builtin_tools.close()
+    await gateway.mcp.close()
     await gateway.openai.close()
     await gateway.bus.stop()
     await gateway.http.close()
@@ -280,9 +284,14 @@ async def close_gateway(gateway: Gateway) -> None:
 
 def create_app(settings: Settings) -> Starlette:
     """The ClawGate ASGI app for ``settings``. Starting it (lifespan) opens the database."""
+    from starlette.routing import Route
+
     from clawgate.http.errors import exception_handlers
+    from clawgate.http.mcp_server import McpEndpoint
     from clawgate.http.middleware import EdgeMiddleware, StaticRoutes
     from clawgate.http.routes import build_routes, static_endpoints, static_sockets
+
+    mcp_endpoint = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -293,7 +302,8 @@ def create_app(settings: Settings) -> Starlette:
             embedded_db=gateway.embedded is not None, dev_mode=gateway.auth.dev_mode,
         )  # fmt: skip
         try:
-            yield {"gateway": gateway}
+            async with mcp_endpoint.running():
+                yield {"gateway": gateway}
         finally:
             await close_gateway(gateway)
             log.info("gateway.stopped")
@@ -316,6 +326,8 @@ def create_app(settings: Settings) -> Starlette:
         )
     routes = build_routes()
     middleware.append(Middleware(StaticRoutes, table=static_endpoints(routes), sockets=static_sockets()))
+    # ClawGate as an MCP server (clawgate.http.mcp_server): a plain ASGI app, past the route table.
+    routes.append(Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"]))
     return Starlette(
         routes=routes,
         middleware=middleware,

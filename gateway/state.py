@@ -33,6 +33,7 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
@@ -147,6 +148,7 @@ class Gateway:
     episodic: EpisodicService
     builtin_tools: BuiltinToolService  # per-tenant enable/settings of the built-in tools, /v1/tools/invoke
     skills: SkillService
+    mcp: McpService  # MCP server records, grants, connections; the runs' MCP tools
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

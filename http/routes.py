@@ -15,6 +15,7 @@ from . import (
     health,
     home,
     kg,
+    mcp,
     memory,
     openai,
     providers,
@@ -48,6 +49,7 @@ ROUTES: list[Api] = [
     *kg.ROUTES,
     *tools.ROUTES,
     *skills.ROUTES,
+    *mcp.ROUTES,
 ]
 
 

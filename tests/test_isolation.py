@@ -47,6 +47,8 @@ A_MARKERS = (
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
     "A-WORKSPACE-CONTENT", "a-workspace.txt",
     "a-skill-slug", "A-SKILL-NAME", "A-SKILL-DESCRIPTION", "A-SKILL-BODY", "A-SKILL-FILE",
+    "a-mcp-server", "A-MCP-API-KEY-SECRET", "A-MCP-ENV-VALUE", "a-mcp-command",
+    "A-MCP-USER-KEY", "A-MCP-USER-ENV", "A_USER_ENV", "A-MCP-REQUEST-REASON",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -74,6 +76,8 @@ class TenantA:
     kg_other_id: str = ""
     kg_candidate_id: str = ""
     skill_id: str = ""
+    mcp_server_id: str = ""
+    mcp_request_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -198,6 +202,33 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /v1/vault/enrichment/stop": lambda a: R(),
     "GET /v1/vault/tree": lambda a: R(query=f"agent_id={a.agent_id}"),
     "GET /v1/vault/graph": lambda a: R(query="agent_id=agent-aaa&user_id=alice"),
+    "GET /v1/mcp/servers": lambda a: R(),
+    "POST /v1/mcp/servers": lambda a: R(body={"name": "a-mcp-server", "transport": "stdio", "command": "x",
+                                             "agent_id": a.agent_id}),
+    "POST /v1/mcp/servers/test": lambda a: R(body={"transport": "stdio", "command": "/bin/false",
+                                                  "agent_id": "agent-aaa"}),
+    "GET /v1/mcp/servers/{id}": lambda a: R({"id": a.mcp_server_id}),
+    "PUT /v1/mcp/servers/{id}": lambda a: R({"id": a.mcp_server_id}, body={"command": "pwned"}),
+    "DELETE /v1/mcp/servers/{id}": lambda a: R({"id": a.mcp_server_id}),
+    "POST /v1/mcp/servers/{id}/reconnect": lambda a: R({"id": a.mcp_server_id}),
+    "GET /v1/mcp/servers/{id}/tools": lambda a: R({"id": a.mcp_server_id}),
+    "GET /v1/mcp/servers/{id}/grants": lambda a: R({"id": a.mcp_server_id}),
+    "POST /v1/mcp/servers/{id}/grants/agent": lambda a: R({"id": a.mcp_server_id}, body={"agent_id": a.agent_id}),
+    "DELETE /v1/mcp/servers/{id}/grants/agent/{agentID}": lambda a: R({"id": a.mcp_server_id,
+                                                                       "agentID": a.agent_id}),
+    "POST /v1/mcp/servers/{id}/grants/user": lambda a: R({"id": a.mcp_server_id}, body={"user_id": "alice"}),
+    "DELETE /v1/mcp/servers/{id}/grants/user/{userID}": lambda a: R({"id": a.mcp_server_id, "userID": "alice"}),
+    "GET /v1/mcp/grants/agent/{agentID}": lambda a: R({"agentID": a.agent_id}),
+    "GET /v1/mcp/export/preview": lambda a: R(),
+    "GET /v1/mcp/export": lambda a: R(),
+    "POST /v1/mcp/import": lambda a: R(files={}),
+    "POST /v1/mcp/requests": lambda a: R(body={"server_id": a.mcp_server_id, "agent_id": a.agent_id}),
+    "GET /v1/mcp/requests": lambda a: R(query="status=all"),
+    "POST /v1/mcp/requests/{id}/review": lambda a: R({"id": a.mcp_request_id}, body={"action": "approve"}),
+    "PUT /v1/mcp/servers/{id}/user-credentials": lambda a: R({"id": a.mcp_server_id}, body={"api_key": "x",
+                                                                                        "user_id": "alice"}),
+    "GET /v1/mcp/servers/{id}/user-credentials": lambda a: R({"id": a.mcp_server_id}, query="user_id=alice"),
+    "DELETE /v1/mcp/servers/{id}/user-credentials": lambda a: R({"id": a.mcp_server_id}, query="user_id=alice"),
     f"GET {KG}/entities": lambda a: R({"id": a.agent_id}, query="q=kubernetes&user_id=alice"),
     f"GET {KG}/entities/{{entityId}}": lambda a: R({"id": a.agent_id, "entityId": a.kg_entity_id}),
     f"POST {KG}/entities": lambda a: R({"id": "agent-aaa"}, body={"name": "pwned", "relations": [
@@ -431,6 +462,15 @@ async def _world(
             a.skill_id = (await _ok(await http.post("/v1/skills/upload", files={"file": ("a.zip", a_skill)})))["id"]
             await _send(http, "POST", f"/v1/skills/{a.skill_id}/grants/agent", {"agent_id": a.agent_id})
             await _send(http, "POST", f"/v1/skills/{a.skill_id}/grants/user", {"user_id": "alice"})
+            a.mcp_server_id = (await _send(http, "POST", "/v1/mcp/servers", {
+                "name": "a-mcp-server", "transport": "streamable-http", "url": "http://a-mcp-command.invalid/mcp",
+                "api_key": "A-MCP-API-KEY-SECRET", "env": {"A_ENV": "A-MCP-ENV-VALUE"}, "enabled": False}))["id"]
+            await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/agent", {"agent_id": a.agent_id})
+            await _send(http, "POST", f"/v1/mcp/servers/{a.mcp_server_id}/grants/user", {"user_id": "alice"})
+            a.mcp_request_id = (await _send(http, "POST", "/v1/mcp/requests", {
+                "server_id": a.mcp_server_id, "user_id": "alice", "reason": "A-MCP-REQUEST-REASON"}))["id"]
+            await _send(http, "PUT", f"/v1/mcp/servers/{a.mcp_server_id}/user-credentials",
+                        {"api_key": "A-MCP-USER-KEY", "env": {"A_USER_ENV": "A-MCP-USER-ENV"}})
         # fmt: on
         async with ws_connect(server, token=a_key["key"], user_id="alice") as ws:
             await ws.ok(
@@ -481,6 +521,8 @@ async def _snapshot(world: World) -> dict[str, Any]:
             "/v1/skills", f"/v1/skills/{a.skill_id}/versions", f"/v1/skills/{a.skill_id}/files/more.md",
             f"/v1/skills/{a.skill_id}/grants/agent", f"/v1/skills/{a.skill_id}/grants/user",
             f"/v1/agents/{a.agent_id}/skills",
+            "/v1/mcp/servers", f"/v1/mcp/servers/{a.mcp_server_id}/grants",
+            f"/v1/mcp/servers/{a.mcp_server_id}/user-credentials?user_id=alice", "/v1/mcp/requests?status=all",
         ):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
     async with ws_connect(world.server, token=GATEWAY_TOKEN, user_id="owner", tenant_id=a.id) as ws:
