@@ -41,6 +41,8 @@ from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tasks import TaskService
+from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
@@ -211,6 +213,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     cron.scheduler = scheduler = Scheduler(settings, db, bus, chat, runner, runner.process_id)
     heartbeat = HeartbeatService(db, bus, agents, scheduler, llm)
     runner.cron, runner.heartbeat = cron, heartbeat
+    tasks = TaskService(db, bus)
+    teams = TeamService(db, bus, agents, tasks)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -222,7 +226,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, rounds=rounds,
-        cron=cron, scheduler=scheduler, heartbeat=heartbeat,
+        cron=cron, scheduler=scheduler, heartbeat=heartbeat, tasks=tasks, teams=teams,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 

@@ -37,6 +37,8 @@ from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tasks import TaskService
+from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
@@ -143,6 +145,8 @@ class Gateway:
     vault: VaultService
     kg: KnowledgeGraphService
     episodic: EpisodicService
+    tasks: TaskService  # the shared coordination model's tasks, edges, approvals and event log
+    teams: TeamService  # GoClaw's agent teams on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import agents, api_keys, chat, config, cron, heartbeat, sessions, system, tenants
+from . import agents, api_keys, chat, config, cron, heartbeat, sessions, system, teams, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -34,6 +34,7 @@ METHODS: Final = _merge(
     sessions.METHODS,
     cron.METHODS,
     heartbeat.METHODS,
+    teams.METHODS,
 )
 
 EVENTS: Final = frozenset(
@@ -48,5 +49,16 @@ EVENTS: Final = frozenset(
         "trace.status",
         "health",
         "vault.enrich.progress",
+        "team.created",
+        "team.updated",
+        "team.deleted",
+        "team.member.added",
+        "team.member.removed",
+        "team.task.created",
+        "team.task.assigned",
+        "team.task.approved",
+        "team.task.rejected",
+        "team.task.commented",
+        "team.task.deleted",
     }
 )

@@ -44,6 +44,7 @@ A_MARKERS = (
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
+    "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -69,6 +70,8 @@ class TenantA:
     kg_entity_id: str = ""
     kg_other_id: str = ""
     kg_candidate_id: str = ""
+    team_id: str = ""
+    task_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -272,6 +275,29 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "heartbeat.checklist.get": lambda a: {"agentId": "agent-aaa"},
     "heartbeat.checklist.set": lambda a: {"agentId": a.agent_id, "content": "pwned"},
     "heartbeat.targets": lambda a: {"agentId": "agent-aaa"},
+    "teams.list": lambda a: None,
+    "teams.get": lambda a: {"teamId": a.team_id},
+    "teams.create": lambda a: {"name": "b-made-team", "lead": "agent-aaa", "members": [a.agent_id]},
+    "teams.update": lambda a: {"teamId": a.team_id, "name": "pwned", "settings": {}},
+    "teams.delete": lambda a: {"teamId": a.team_id},
+    "teams.members.add": lambda a: {"teamId": a.team_id, "agent": "agent-aaa"},
+    "teams.members.remove": lambda a: {"teamId": a.team_id, "agentId": a.agent_id},
+    "teams.tasks.list": lambda a: {"teamId": a.team_id, "status": "all"},
+    "teams.tasks.get": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.get-light": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.comments": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.events": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.active-by-session": lambda a: {"sessionKey": "a-chat-scope"},
+    "teams.tasks.approve": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "comment": "pwned"},
+    "teams.tasks.reject": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "reason": "pwned"},
+    "teams.tasks.comment": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "content": "pwned"},
+    "teams.tasks.create": lambda a: {"teamId": a.team_id, "subject": "pwned", "assignTo": a.agent_id},
+    "teams.tasks.assign": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "agentId": a.agent_id},
+    "teams.tasks.delete": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.delete-bulk": lambda a: {"teamId": a.team_id, "taskIds": [a.task_id]},
+    "teams.events.list": lambda a: {"team_id": a.team_id},
+    "teams.known_users": lambda a: {"teamId": a.team_id},
+    "teams.scopes": lambda a: {"teamId": a.team_id},
 }
 
 
@@ -401,6 +427,12 @@ async def _world(
             await ws.ok(
                 "heartbeat.set", {"agentId": "agent-aaa", "enabled": True, "prompt": "A-HEARTBEAT-PROMPT"}
             )
+            team = {"name": "A-TEAM-NAME", "lead": "agent-aaa", "members": ["agent-aaa"]}
+            a.team_id = (await ws.ok("teams.create", team))["team"]["id"]
+            task = {"teamId": a.team_id, "subject": "A-TASK-SUBJECT", "chatId": "a-chat-scope"}
+            a.task_id = (await ws.ok("teams.tasks.create", task))["task"]["id"]
+            comment = {"teamId": a.team_id, "taskId": a.task_id, "content": "A-TASK-COMMENT"}
+            await ws.ok("teams.tasks.comment", comment)
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
@@ -437,6 +469,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
         out["checklist"] = await ws.ok("heartbeat.checklist.get", {"agentId": "agent-aaa"})
         config = await ws.ok("config.get")
         out["config"] = config["hash"]
+        out["team"] = await ws.ok("teams.get", {"teamId": a.team_id})
+        out["task"] = await ws.ok("teams.tasks.get", {"teamId": a.team_id, "taskId": a.task_id})
+        out["team_events"] = await ws.ok("teams.events.list", {"team_id": a.team_id})
     return out
 
 
