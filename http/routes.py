@@ -20,6 +20,7 @@ from . import (
     providers,
     sessions,
     system_configs,
+    teams,
     tenants,
     vault,
 )
@@ -44,6 +45,7 @@ ROUTES: list[Api] = [
     *cron.ROUTES,
     *vault.ROUTES,
     *kg.ROUTES,
+    *teams.ROUTES,
 ]
 
 

@@ -213,6 +213,8 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     f"POST {KG}/dedup/dismiss": lambda a: R({"id": a.agent_id}, body={"candidate_id": a.kg_candidate_id}),
     "GET /v1/agents/{id}/episodic": lambda a: R({"id": a.agent_id}, query="user_id=alice"),
     "POST /v1/agents/{id}/episodic/search": lambda a: R({"id": "agent-aaa"}, body={"query": "A-USER-MESSAGE"}),
+    "GET /v1/teams/{id}/events": lambda a: R({"id": a.team_id}),
+    "GET /v1/teams/{id}/export/preview": lambda a: R({"id": a.team_id}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})

@@ -32,6 +32,7 @@ from clawgate.store.teams import MemberRow, TeamRow
 
 __all__ = [
     "ActiveTask",
+    "ExportPreview",
     "Team",
     "TeamEvent",
     "TeamMember",
@@ -148,6 +149,15 @@ class TeamTaskEvent(Struct, kw_only=True):
 
 
 TeamEvent = TeamTaskEvent
+
+
+class ExportPreview(Struct, kw_only=True):
+    """``GET /v1/teams/{id}/export/preview``: GoClaw's counts (agent links are not modelled: 0)."""
+
+    team_name: str
+    members: int
+    tasks: int
+    agent_links: int = 0
 
 
 class TeamScope(Struct, kw_only=True):
@@ -429,6 +439,14 @@ class TeamService:
         async with self._db.connection() as conn:
             rows = await store.scopes(conn, who.tenant_id, team_id)
         return [TeamScope(channel=r.channel, chat_id=r.chat_id, task_count=r.task_count) for r in rows]
+
+    async def export_preview(self, who: Principal, team_id: UUID) -> ExportPreview:
+        """What an export of the team would hold (counts only)."""
+        row = await self._team(who, team_id)
+        tasks = await self._tasks.list_tasks(who.tenant_id, task_store.TaskFilter(team_id=team_id), 1)
+        return ExportPreview(
+            team_name=row.name, members=row.member_count, tasks=tasks[0].total if tasks else 0
+        )
 
     async def events(self, who: Principal, team_id: UUID, limit: int, offset: int) -> list[TeamEvent]:
         await self._team(who, team_id)

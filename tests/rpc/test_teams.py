@@ -216,3 +216,26 @@ class TestAccess:
             assert _err(res) == "NOT_FOUND"
             assert _err(await ws.call("teams.tasks.delete", {"teamId": team["id"], "taskId": task["id"]})) == (
                 "UNAUTHORIZED")  # fmt: skip
+
+
+class TestRest:
+    async def test_events_and_export_preview_over_http(self, gw: RunningServer) -> None:
+        """``GET /v1/teams/{id}/events`` pages the history newest first; the export preview counts;
+        a bad id is 400 in GoClaw's envelope, an unknown one 404."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            await ws.ok("teams.tasks.create", {"teamId": team["id"], "subject": "one"})
+        async with gw.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+            res = await http.get(f"/v1/teams/{team['id']}/events", params={"limit": 1})
+            assert res.status_code == 200, res.text
+            body = res.json()
+            assert (body["count"], body["events"][0]["event_type"]) == (1, "task.created")
+            res = await http.get(f"/v1/teams/{team['id']}/events", params={"limit": 1, "offset": 1})
+            assert res.json()["events"][0]["event_type"] == "team.created"
+            res = await http.get(f"/v1/teams/{team['id']}/export/preview")
+            assert res.json() == {"team_name": "Research", "members": 3, "tasks": 1, "agent_links": 0}
+            res = await http.get("/v1/teams/nope/events")
+            assert res.status_code == 400
+            assert res.json()["error"]["code"] == "INVALID_REQUEST"
+            res = await http.get("/v1/teams/00000000-0000-0000-0000-000000000001/export/preview")
+            assert res.status_code == 404
