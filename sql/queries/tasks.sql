@@ -126,7 +126,7 @@ SELECT t.id
 
 -- name: team_graph_lock
 -- Dependency edits of one team take turns (the cycle check reads the whole team's graph).
-SELECT pg_advisory_xact_lock(hashtextextended('clawgate.task_graph:' || $1::text || ':' || $2::text, 0));
+SELECT pg_advisory_xact_lock(hashtextextended('clawgate.task_graph:' || $1::uuid::text || ':' || $2::uuid::text, 0));
 
 -- name: reaches
 -- Whether task $3 is reachable from any of $2 along depends_on edges: adding "$3 depends on $2"
