@@ -29,6 +29,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.boards import BoardService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
@@ -215,6 +216,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     runner.cron, runner.heartbeat = cron, heartbeat
     tasks = TaskService(db, bus)
     teams = TeamService(db, bus, agents, tasks)
+    boards = BoardService(db, tasks)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -226,7 +228,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, rounds=rounds,
-        cron=cron, scheduler=scheduler, heartbeat=heartbeat, tasks=tasks, teams=teams,
+        cron=cron, scheduler=scheduler, heartbeat=heartbeat, tasks=tasks, teams=teams, boards=boards,
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
 

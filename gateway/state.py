@@ -25,6 +25,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.boards import BoardService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
@@ -147,6 +148,7 @@ class Gateway:
     episodic: EpisodicService
     tasks: TaskService  # the shared coordination model's tasks, edges, approvals and event log
     teams: TeamService  # GoClaw's agent teams on it
+    boards: BoardService  # Mission Control's boards, tasks and approvals on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

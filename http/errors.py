@@ -53,7 +53,10 @@ def error_body(exc: GatewayError, family: Family, locale: str, request_id: str) 
         param = exc.details.get("param") if isinstance(exc.details, dict) else None
         return {"error": {"message": message, "type": kind, "param": param, "code": exc.code.lower()}}
     if family == "mc":
-        return {"detail": message, "code": exc.code, "request_id": request_id}
+        # Mission Control's structured details ({message, code, blocked_by_task_ids}, {message,
+        # conflicts}, {message, missing_task_ids}) are the detail itself.
+        detail = exc.details if isinstance(exc.details, dict) and "message" in exc.details else message
+        return {"detail": detail, "code": exc.code, "request_id": request_id}
     error: dict[str, Any] = {"code": exc.code, "message": message}
     if exc.details is not None:
         error["details"] = exc.details
@@ -70,9 +73,11 @@ def error_response(
     out = dict(headers or {})
     if exc.retry_after_ms is not None:
         out["Retry-After"] = str(max(1, -(-exc.retry_after_ms // 1000)))
+    # Mission Control answers a request it cannot accept with 422 (FastAPI's validation status).
+    status = 422 if family == "mc" and exc.status == 400 else exc.status
     return Response(
         _encoder.encode(error_body(exc, family, locale, request_id)),
-        status_code=exc.status,
+        status_code=status,
         media_type="application/json",
         headers=out,
     )

@@ -16,6 +16,7 @@ from . import (
     home,
     kg,
     memory,
+    mission_control,
     openai,
     providers,
     sessions,
@@ -46,6 +47,7 @@ ROUTES: list[Api] = [
     *vault.ROUTES,
     *kg.ROUTES,
     *teams.ROUTES,
+    *mission_control.ROUTES,
 ]
 
 

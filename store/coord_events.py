@@ -17,7 +17,7 @@ from msgspec import Struct
 from clawgate.sql import query
 from clawgate.store._rows import many
 
-__all__ = ["EventRow", "NewEvent", "Where", "after", "append", "page"]
+__all__ = ["EventRow", "NewEvent", "Where", "after", "append", "cursor_at", "page"]
 
 
 class EventRow(Struct, kw_only=True):
@@ -92,3 +92,12 @@ async def page(
         query("coord_events.page"), tenant_id, where.team_id, where.task_id, kinds, limit, offset
     )
     return many(rows, EventRow)
+
+
+async def cursor_at(conn: asyncpg.Connection, tenant_id: UUID, when: datetime | None) -> int:
+    """The cursor just before ``when`` (None: the tenant's latest event, "from now on")."""
+    if when is None:
+        found: int = await conn.fetchval(query("coord_events.cursor_now"), tenant_id)
+    else:
+        found = await conn.fetchval(query("coord_events.cursor_at"), tenant_id, when)
+    return found

@@ -11,14 +11,16 @@ from uuid import UUID
 import asyncpg
 from msgspec import Struct
 
-from clawgate.errors import AlreadyExists
+from clawgate.errors import AlreadyExists, NotFound
 from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe
 
 __all__ = [
+    "BoardFields",
     "MemberRow",
     "ScopeRow",
     "TeamRow",
+    "agent_exists",
     "can_write",
     "delete_team",
     "get_team",
@@ -32,26 +34,21 @@ __all__ = [
     "put_member",
     "remove_member",
     "scopes",
+    "set_board",
     "update_team",
 ]
 
 JSON = dict[str, Any]
 
 
-class TeamRow(Struct, kw_only=True):
-    """A team with its lead (the member of role ``lead``, None when it has none) and member count."""
+class BoardFields(Struct, kw_only=True):
+    """Mission Control's board fields (``set_board`` writes them all)."""
 
-    id: UUID
-    tenant_id: UUID
-    group_id: UUID | None
-    kind: str
-    key: str | None
     name: str
     slug: str
     description: str
-    status: str
-    settings: JSON
     gateway_id: UUID | None
+    board_group_id: UUID | None
     board_type: str
     objective: str | None
     success_metrics: Any
@@ -64,6 +61,17 @@ class TeamRow(Struct, kw_only=True):
     block_status_changes_with_pending_approval: bool
     only_lead_can_change_status: bool
     max_agents: int
+
+
+class TeamRow(BoardFields, kw_only=True):
+    """A team with its lead (the member of role ``lead``, None when it has none) and member count."""
+
+    id: UUID
+    tenant_id: UUID
+    kind: str
+    key: str | None
+    status: str
+    settings: JSON
     project: JSON
     created_by: str
     created_at: datetime
@@ -203,3 +211,21 @@ async def scopes(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID) -> li
 async def can_write(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, user_id: str) -> bool:
     """Whether the user may change the team: its author, or given write access."""
     return bool(await conn.fetchval(query("teams.can_write"), tenant_id, team_id, user_id))
+
+
+async def set_board(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, board: BoardFields) -> None:
+    """Write a board's fields. Raises: NotFound (a board group that does not exist)."""
+    try:
+        await conn.execute(
+        query("teams.board_set"), tenant_id, team_id, board.name, board.slug, board.description, board.gateway_id,
+            board.board_group_id, board.board_type, board.objective, board.success_metrics, board.target_date,
+        board.goal_confirmed, board.goal_source, board.require_approval_for_done, board.require_review_before_done,
+        board.comment_required_for_review, board.block_status_changes_with_pending_approval,
+        board.only_lead_can_change_status, board.max_agents,
+        )  # fmt: skip
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound(kind="board group", id=str(board.board_group_id)) from None
+
+
+async def agent_exists(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> bool:
+    return bool(await conn.fetchval(query("teams.agent_exists"), tenant_id, agent_id))

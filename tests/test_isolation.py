@@ -44,7 +44,7 @@ A_MARKERS = (
     "A-MEMORY-CONTENT", "a-memory/notes.md", "A-USER-MEMORY", "a-cron-job", "A-CRON-MESSAGE", "A-CRON-ANSWER",
     "A-HEARTBEAT-PROMPT", "A-HEARTBEAT-CHECKLIST", "A-VAULT-CONTENT", "a-vault/plan.md", "A-VAULT-TITLE",
     "A-SHARED-VAULT", "a-vault/target.md", "A-KG-ENTITY", "A-KG-DESCRIPTION", "a_kg_relation",
-    "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope",
+    "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -72,6 +72,7 @@ class TenantA:
     kg_candidate_id: str = ""
     team_id: str = ""
     task_id: str = ""
+    approval_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -215,6 +216,29 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /v1/agents/{id}/episodic/search": lambda a: R({"id": "agent-aaa"}, body={"query": "A-USER-MESSAGE"}),
     "GET /v1/teams/{id}/events": lambda a: R({"id": a.team_id}),
     "GET /v1/teams/{id}/export/preview": lambda a: R({"id": a.team_id}),
+    "GET /api/v1/boards": lambda a: R(),
+    "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
+    "PATCH /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}, body={"name": "pwned"}),
+    "DELETE /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}, body={"title": "pwned"}),
+    "GET /api/v1/boards/{board_id}/tasks/stream": lambda a: R({"board_id": a.team_id}, query="since=2000-01-01"),
+    "GET /api/v1/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id, "task_id": a.task_id}),
+    "PATCH /api/v1/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id, "task_id": a.task_id},
+                                                                   body={"title": "pwned"}),
+    "DELETE /api/v1/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id, "task_id": a.task_id}),
+    "GET /api/v1/boards/{board_id}/tasks/{task_id}/comments": lambda a: R({"board_id": a.team_id,
+                                                                           "task_id": a.task_id}),
+    "POST /api/v1/boards/{board_id}/tasks/{task_id}/comments": lambda a: R({"board_id": a.team_id,
+                                                                            "task_id": a.task_id},
+                                                                           body={"message": "pwned"}),
+    "GET /api/v1/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
+        "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
+    "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
+    "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
+        {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -436,6 +460,12 @@ async def _world(
             comment = {"teamId": a.team_id, "taskId": a.task_id, "content": "A-TASK-COMMENT"}
             await ws.ok("teams.tasks.comment", comment)
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
+        async with server.client(a_key["key"], **{"X-GoClaw-User-Id": "alice"}) as http:
+            approval = {"action_type": "deploy", "task_id": a.task_id, "confidence": 90,
+                        "lead_reasoning": "A-APPROVAL-REASON"}  # fmt: skip
+            a.approval_id = (await _send(http, "POST", f"/api/v1/boards/{a.team_id}/approvals", approval))[
+                "id"
+            ]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
         a.trace_id = traces[0]["id"]
@@ -474,6 +504,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
         out["team"] = await ws.ok("teams.get", {"teamId": a.team_id})
         out["task"] = await ws.ok("teams.tasks.get", {"teamId": a.team_id, "taskId": a.task_id})
         out["team_events"] = await ws.ok("teams.events.list", {"team_id": a.team_id})
+    async with _owner_in(world.server, a.id) as owner:
+        out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
+        out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))
     return out
 
 

@@ -16,7 +16,8 @@ mapping statuses on its own edge (``goclaw_status``, ``mc_status``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -107,6 +108,46 @@ class TaskService:
         """Committed events after ``cursor``, oldest first (the streams' read)."""
         async with self._db.connection() as conn:
             return await events.after(conn, tenant_id, cursor, where, limit)
+
+    async def cursor_at(self, tenant_id: UUID, when: datetime | None) -> int:
+        async with self._db.connection() as conn:
+            return await events.cursor_at(conn, tenant_id, when)
+
+    async def follow(
+        self, tenant_id: UUID, cursor: int, where: events.Where, ping_seconds: float
+    ) -> AsyncIterator[EventRow | None]:
+        """The committed events after ``cursor`` as they come (``None`` when ``ping_seconds`` passed
+        without one): woken by ``COORD_EVENT`` from any process, then reading the log, so nothing
+        is lost between a wake and a read, and a dropped client resumes from its last seq.
+
+        Cancellation (the client went away) ends it and drops the subscription."""
+        wake = asyncio.Event()
+
+        def heard(event: BusEvent) -> None:
+            if event.name == COORD_EVENT and event.tenant_id == tenant_id:
+                wake.set()
+
+        unsubscribe = self._bus.subscribe(heard)
+        try:
+            while True:
+                wake.clear()
+                rows = await self.events_after(tenant_id, cursor, where)
+                for row in rows:
+                    cursor = row.seq
+                    yield row
+                if rows:
+                    continue
+                if wake.is_set():
+                    # Woken with nothing readable yet: an older transaction still open holds the
+                    # horizon (store.coord_events.after); look again shortly.
+                    await asyncio.sleep(0.05)
+                    continue
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=ping_seconds)
+                except TimeoutError:
+                    yield None
+        finally:
+            unsubscribe()
 
     async def events_page(
         self, tenant_id: UUID, where: events.Where, limit: int, offset: int

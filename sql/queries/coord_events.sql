@@ -32,3 +32,15 @@ SELECT e.seq, e.id, e.tenant_id, e.team_id, e.group_id, e.task_id, e.agent_id, e
    AND ($4::text[] IS NULL OR e.kind = ANY($4))
  ORDER BY e.seq DESC
  LIMIT $5 OFFSET $6;
+
+-- name: cursor_at
+-- The cursor just before time $2 (MC's since=): the last event of the tenant created before it.
+SELECT coalesce(max(e.seq), 0)
+  FROM coord_events AS e
+ WHERE e.tenant_id  = $1
+   AND e.created_at < $2;
+
+-- name: cursor_now
+SELECT coalesce(max(e.seq), 0)
+  FROM coord_events AS e
+ WHERE e.tenant_id = $1;

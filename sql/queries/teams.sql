@@ -9,7 +9,7 @@ RETURNING id;
 -- name: teams_select
 -- One team ($2) or all; $3 non-NULL: only those the user $3 may read (an access row, or made by them).
 -- With the lead (the member of role lead) and the member count.
-SELECT t.id, t.tenant_id, t.group_id, t.kind, t.key, t.name, t.slug, t.description, t.status, t.settings,
+SELECT t.id, t.tenant_id, t.group_id AS board_group_id, t.kind, t.key, t.name, t.slug, t.description, t.status, t.settings,
        t.gateway_id, t.board_type, t.objective, t.success_metrics, t.target_date, t.goal_confirmed,
        t.goal_source, t.require_approval_for_done, t.require_review_before_done,
        t.comment_required_for_review, t.block_status_changes_with_pending_approval,
@@ -123,3 +123,30 @@ SELECT t.channel, t.chat_id, count(*) AS task_count
 SELECT EXISTS (SELECT 1 FROM teams AS t WHERE t.tenant_id = $1 AND t.id = $2 AND t.created_by = $3)
     OR EXISTS (SELECT 1 FROM team_access AS ac
                 WHERE ac.tenant_id = $1 AND ac.team_id = $2 AND ac.user_id = $3 AND ac.can_write);
+
+-- name: board_set
+-- Mission Control's board fields, all at once (the service merged the PATCH into the row).
+UPDATE teams
+   SET name                                       = $3,
+       slug                                       = $4,
+       description                                = $5,
+       gateway_id                                 = $6,
+       group_id                                   = $7,
+       board_type                                 = $8,
+       objective                                  = $9,
+       success_metrics                            = $10,
+       target_date                                = $11,
+       goal_confirmed                             = $12,
+       goal_source                                = $13,
+       require_approval_for_done                  = $14,
+       require_review_before_done                 = $15,
+       comment_required_for_review                = $16,
+       block_status_changes_with_pending_approval = $17,
+       only_lead_can_change_status                = $18,
+       max_agents                                 = $19,
+       updated_at                                 = now()
+ WHERE tenant_id = $1
+   AND id        = $2;
+
+-- name: agent_exists
+SELECT EXISTS (SELECT 1 FROM agents AS a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL);
