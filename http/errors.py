@@ -55,7 +55,13 @@ def error_body(exc: GatewayError, family: Family, locale: str, request_id: str) 
     if family == "mc":
         # Mission Control's structured details ({message, code, blocked_by_task_ids}, {message,
         # conflicts}, {message, missing_task_ids}) are the detail itself.
-        detail = exc.details if isinstance(exc.details, dict) and "message" in exc.details else message
+        # A field refused is FastAPI's list [{loc, msg, type}].
+        details = exc.details if isinstance(exc.details, dict) else {}
+        detail: Any = message
+        if "message" in details:
+            detail = details
+        elif "param" in details:
+            detail = [{"loc": [str(details["param"])], "msg": message, "type": "value_error"}]
         return {"detail": detail, "code": exc.code, "request_id": request_id}
     error: dict[str, Any] = {"code": exc.code, "message": message}
     if exc.details is not None:

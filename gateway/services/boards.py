@@ -195,7 +195,7 @@ class ApprovalCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     task_ids: Annotated[list[UUID], Meta(max_length=200)] = msgspec.field(default_factory=list)
     payload: dict[str, Any] | None = None
     confidence: Annotated[float, Meta(ge=0, le=100)]
-    rubric_scores: dict[str, int] | None = None
+    rubric_scores: dict[str, Any] | None = None  # {name: integer score}
     status: Literal["pending", "approved", "rejected"] = "pending"
     agent_id: UUID | None = None
     lead_reasoning: Annotated[str, Meta(max_length=20_000)] | None = None
@@ -528,6 +528,9 @@ class BoardService:
             if not (body.lead_reasoning or "").strip():
                 raise InvalidRequest("failed_precondition", detail="lead reasoning is required")
             payload["reason"] = body.lead_reasoning
+        for name, score in (body.rubric_scores or {}).items():
+            if isinstance(score, bool) or not isinstance(score, int) or abs(score) > 1_000_000:
+                raise invalid_field(f"$.rubric_scores.{name}", "a rubric score is an integer")
         ids = _approval_task_ids(body, payload)
         out: list[EventRow] = []
         async with self._db.transaction() as conn:

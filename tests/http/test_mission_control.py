@@ -232,3 +232,54 @@ async def test_goclaw_teams_and_mc_boards_are_one(mc: httpx.AsyncClient) -> None
         await ws.ok("teams.tasks.create", {"teamId": board, "subject": "via GoClaw"})
     listed = await _ok(await mc.get(f"{B}/{board}/tasks"))
     assert [(t["title"], t["status"]) for t in listed["items"]] == [("via GoClaw", "inbox")]
+
+
+class TestStreamFaults:
+    async def test_a_client_that_leaves_mid_stream_is_let_go(self, mc: httpx.AsyncClient) -> None:
+        """Clients that drop their stream (after a frame, or before any) leave no subscription behind,
+        and the next stream still gets every event."""
+        server = _server(mc)
+        board = await _board(mc)
+        baseline = server.gateway.bus.subscriber_count
+        for _ in range(3):
+            async with mc.stream("GET", f"{B}/{board}/tasks/stream") as res:
+                await asyncio.sleep(0.1)
+                await _task(mc, board)
+                await asyncio.wait_for(_frames(res, 1), 10)
+        for _ in range(100):  # the server notices the drop when it next writes or reads
+            if server.gateway.bus.subscriber_count <= baseline:
+                break
+            await asyncio.sleep(0.05)
+        assert server.gateway.bus.subscriber_count == baseline
+        async with mc.stream("GET", f"{B}/{board}/tasks/stream", params={"since": "2000-01-01"}) as res:
+            frames = await asyncio.wait_for(_frames(res, 3), 10)
+        assert [f["data"]["type"] for f in frames] == ["task.created"] * 3
+
+    async def test_approval_stream_and_streams_of_unknown_boards(self, mc: httpx.AsyncClient) -> None:
+        """``event: approval`` carries the approval and the pending count; a stream of a board the
+        caller cannot see is a plain 404 in MC's envelope, not a stream."""
+        board = await _board(mc)
+        task = await _task(mc, board)
+        async with mc.stream("GET", f"{B}/{board}/approvals/stream") as res:
+            await asyncio.sleep(0.1)
+            body = {"action_type": "deploy", "task_id": task["id"], "confidence": 50, "lead_reasoning": "r"}
+            made = await _ok(await mc.post(f"{B}/{board}/approvals", json=body))
+            (frame,) = await asyncio.wait_for(_frames(res, 1), 10)
+        assert frame["event"] == "approval"
+        assert (frame["data"]["approval"]["id"], frame["data"]["pending_approvals_count"]) == (made["id"], 1)
+        res = await mc.get(f"{B}/00000000-0000-0000-0000-000000000001/tasks/stream")
+        assert _detail(res, 404)
+
+
+async def test_follow_pings_when_nothing_happens(mc: httpx.AsyncClient) -> None:
+    """The streams' source yields a ping (None) after each quiet interval (15 s on the routes)."""
+    server = _server(mc)
+    from clawgate.store.coord_events import Where
+    from clawgate.store.tenants import MASTER_TENANT_ID
+
+    follow = server.gateway.tasks.follow(MASTER_TENANT_ID, 10**12, Where(), ping_seconds=0.2)
+    started = asyncio.get_running_loop().time()
+    assert await anext(follow) is None
+    assert await anext(follow) is None
+    assert asyncio.get_running_loop().time() - started >= 0.4
+    await follow.aclose()
