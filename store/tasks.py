@@ -20,6 +20,7 @@ from clawgate.store._rows import many, maybe, one
 __all__ = [
     "ApprovalRow",
     "NewTask",
+    "TagRef",
     "TaskBrief",
     "TaskFilter",
     "TaskRow",
@@ -43,6 +44,7 @@ __all__ = [
     "reaches",
     "replace_dependencies",
     "resolve_approval",
+    "set_tags",
     "set_task",
     "tasks_of_team",
 ]
@@ -94,12 +96,22 @@ class TaskRow(Struct, kw_only=True):
     created_by_agent_key: str | None
     depends_on: list[UUID]
     blocked_by: list[UUID]
+    tags: list[TagRef]
     total: int = 0
 
     @property
     def is_blocked(self) -> bool:
         """Blocked: the manual flag, or a dependency not done (a done task never is)."""
         return self.status != "done" and (self.blocked or bool(self.blocked_by))
+
+
+class TagRef(Struct, kw_only=True):
+    """MC's ``TagRef``."""
+
+    id: UUID
+    name: str
+    slug: str
+    color: str
 
 
 class TaskBrief(Struct, kw_only=True):
@@ -394,3 +406,16 @@ async def approval_states(conn: asyncpg.Connection, tenant_id: UUID, task_id: UU
     """(has a pending approval, has an approved one) of the task."""
     found = one(await conn.fetchrow(query("tasks.approval_states"), tenant_id, task_id), _ApprovalStates)
     return found.pending, found.approved
+
+
+async def set_tags(
+    conn: asyncpg.Connection, tenant_id: UUID, task_id: UUID, tag_ids: Sequence[UUID]
+) -> list[UUID]:
+    """The task now carries exactly ``tag_ids``; returns those that are not the tenant's (nothing
+    is written then)."""
+    wanted = list(dict.fromkeys(tag_ids))
+    known = {r["id"] for r in await conn.fetch(query("tasks.tags_known"), tenant_id, wanted)}
+    if missing := [t for t in wanted if t not in known]:
+        return missing
+    await conn.execute(query("tasks.tags_replace"), tenant_id, task_id, wanted)
+    return []

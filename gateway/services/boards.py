@@ -26,7 +26,7 @@ from clawgate.store import Database, DbConnection
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as store
 from clawgate.store.coord_events import EventRow, NewEvent, Where
-from clawgate.store.tasks import ApprovalRow, TaskRow, TaskState
+from clawgate.store.tasks import ApprovalRow, TagRef, TaskRow, TaskState
 from clawgate.store.teams import BoardFields, TeamRow
 
 __all__ = [
@@ -126,7 +126,7 @@ class TaskRead(Struct, kw_only=True):
     blocked_by_task_ids: list[UUID]
     is_blocked: bool
     tag_ids: list[UUID]
-    tags: list[Any]
+    tags: list[TagRef]
     custom_field_values: dict[str, Any]
 
 
@@ -220,7 +220,7 @@ def mc_task(t: TaskRow) -> TaskRead:
         created_by_user_id=t.created_by_user or None, assigned_agent_id=t.assignee_agent_id,
         auto_created=t.auto_created, auto_reason=t.auto_reason, created_at=t.created_at, updated_at=t.updated_at,
         depends_on_task_ids=t.depends_on, blocked_by_task_ids=[] if t.status == "done" else t.blocked_by,
-        is_blocked=t.is_blocked, tag_ids=[], tags=[], custom_field_values=t.custom_fields,
+        is_blocked=t.is_blocked, tag_ids=[g.id for g in t.tags], tags=t.tags, custom_field_values=t.custom_fields,
     )  # fmt: skip
 
 
@@ -384,6 +384,7 @@ class BoardService:
                 custom_fields=body.custom_field_values, metadata=extra,
             )  # fmt: skip
             task_id = await self._tasks.create(conn, who.tenant_id, new, out, body.depends_on_task_ids)
+            await _tags(conn, who, task_id, body.tag_ids)
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
             if row.blocked_by and (body.assigned_agent_id is not None or body.status != "inbox"):
@@ -447,6 +448,8 @@ class BoardService:
             if "priority" in sent:
                 state.priority, extra = _priority(sent["priority"])
                 state.metadata = {k: v for k, v in state.metadata.items() if k != "mc_priority"} | extra
+            if "tag_ids" in sent:
+                await _tags(conn, who, task_id, sent["tag_ids"])
             if "custom_field_values" in sent:
                 state.custom_fields = {**state.custom_fields, **sent["custom_field_values"]}
             if comment:
@@ -560,6 +563,14 @@ class BoardService:
             read = await self._approval_out(conn, who, row)
         await self._tasks.announce(out)
         return read
+
+
+async def _tags(conn: DbConnection, who: Principal, task_id: UUID, tag_ids: list[UUID]) -> None:
+    """Raises: NotFound (tags that are not the tenant's: ``missing_tag_ids``)."""
+    if missing := await task_store.set_tags(conn, who.tenant_id, task_id, tag_ids):
+        message = "One or more tags were not found."
+        raise NotFound("not_found", kind="tag", id=", ".join(map(str, missing)),
+                       details={"message": message, "missing_tag_ids": [str(m) for m in missing]})  # fmt: skip
 
 
 def _approval_task_ids(body: ApprovalCreate, payload: dict[str, Any]) -> list[UUID]:

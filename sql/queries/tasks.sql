@@ -54,6 +54,11 @@ SELECT t.id, t.tenant_id, t.team_id, t.number, t.mission_id, t.sprint_id, t.pare
                 AND l.kind        = 'depends_on'
                 AND d.status     <> 'done'
               ORDER BY l.created_at)                       AS blocked_by,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'slug', g.slug, 'color', g.color)
+                                  ORDER BY g.name, g.id)
+                   FROM task_tags AS tt
+                   JOIN tags      AS g ON g.id = tt.tag_id
+                  WHERE tt.task_id = t.id), '[]'::jsonb)   AS tags,
        p.total
   FROM page        AS p
   JOIN tasks       AS t  ON t.id = p.id
@@ -239,3 +244,23 @@ SELECT coalesce(bool_or(a.status = 'pending'), false)  AS pending,
   JOIN approvals      AS a ON a.id = x.approval_id
  WHERE x.tenant_id = $1
    AND x.task_id   = $2;
+
+-- name: tags_known
+-- Which of the tag ids $2 are the tenant's.
+SELECT g.id
+  FROM tags AS g
+ WHERE g.tenant_id = $1
+   AND g.id        = ANY($2::uuid[]);
+
+-- name: tags_replace
+-- Task $2 now carries exactly the tags $3 (the tenant's, checked by the caller).
+WITH gone AS (
+    DELETE FROM task_tags
+     WHERE tenant_id = $1
+       AND task_id   = $2
+       AND NOT (tag_id = ANY($3::uuid[]))
+)
+INSERT INTO task_tags (tenant_id, task_id, tag_id)
+SELECT $1, $2, g
+  FROM unnest($3::uuid[]) AS g
+    ON CONFLICT DO NOTHING;

@@ -283,3 +283,27 @@ async def test_follow_pings_when_nothing_happens(mc: httpx.AsyncClient) -> None:
     assert await anext(follow) is None
     assert asyncio.get_running_loop().time() - started >= 0.4
     await follow.aclose()
+
+
+async def test_tags_on_tasks(mc: httpx.AsyncClient) -> None:
+    """A task carries the tenant's tags (``tag_ids`` in, ``tags`` as TagRefs out); an unknown tag is
+    404 with ``missing_tag_ids`` and leaves the task as it was."""
+    server = _server(mc)
+    from clawgate.store.tenants import MASTER_TENANT_ID
+
+    async with server.gateway.db.connection() as conn:
+        tag = await conn.fetchval(
+            "INSERT INTO tags (tenant_id, name, slug, color) VALUES ($1, 'Urgent', 'urgent', 'ff0000') RETURNING id",
+            MASTER_TENANT_ID,
+        )
+    board = await _board(mc)
+    task = await _task(mc, board, tag_ids=[str(tag)])
+    assert (task["tag_ids"], task["tags"]) == (
+        [str(tag)], [{"id": str(tag), "name": "Urgent", "slug": "urgent", "color": "ff0000"}])  # fmt: skip
+    unknown = "00000000-0000-0000-0000-0000000000aa"
+    res = await mc.patch(f"{B}/{board}/tasks/{task['id']}", json={"tag_ids": [unknown], "title": "renamed"})
+    assert _detail(res, 404)["missing_tag_ids"] == [unknown]
+    again = await _ok(await mc.get(f"{B}/{board}/tasks/{task['id']}"))
+    assert (again["title"], again["tag_ids"]) == ("t", [str(tag)])
+    cleared = await _ok(await mc.patch(f"{B}/{board}/tasks/{task['id']}", json={"tag_ids": []}))
+    assert cleared["tags"] == []
