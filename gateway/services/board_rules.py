@@ -24,6 +24,7 @@ __all__ = [
     "Facts",
     "Rules",
     "blocked_error",
+    "check_comment",
     "decide",
 ]
 
@@ -251,3 +252,14 @@ def _gates(actor: Actor, current: Current, change: Change, rules: Rules, facts: 
         and not commented
     ):
         raise InvalidRequest("failed_precondition", detail="Comment is required.")
+
+
+def check_comment(actor: Actor, status: str, lead_mentioned_before: bool, lead_created: bool) -> None:
+    """Who may comment on a task (reference 2.5): users with write access and any agent of the board;
+    a lead only when the task is in review, it was @mentioned in an earlier comment, or it created
+    the task. Raises: Forbidden (403)."""
+    if actor.kind == "lead" and status != "review" and not lead_mentioned_before and not lead_created:
+        raise _forbidden(
+            "Board leads may only comment on tasks in review, tasks they created, or when mentioned.",
+            "lead_comment_forbidden",
+        )  # fmt: skip

@@ -11,7 +11,16 @@ from uuid import UUID
 import pytest
 
 from clawgate.errors import GatewayError
-from clawgate.services.board_rules import Actor, Change, Current, Decision, Facts, Rules, decide
+from clawgate.services.board_rules import (
+    Actor,
+    Change,
+    Current,
+    Decision,
+    Facts,
+    Rules,
+    check_comment,
+    decide,
+)
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EARLIER = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -117,3 +126,25 @@ def test_refused_changes_raise_the_reference_error(
         decide(actor, current, change, rules, facts, NOW)
     details = caught.value.details if isinstance(caught.value.details, dict) else {}
     assert (caught.value.status, details.get("code")) == want
+
+
+@pytest.mark.parametrize(
+    ("actor", "status", "mentioned", "created", "allowed"),
+    [
+        (USER, "inbox", False, False, True),
+        (W1_A, "in_progress", False, False, True),
+        (LEAD_A, "review", False, False, True),
+        (LEAD_A, "in_progress", True, False, True),
+        (LEAD_A, "inbox", False, True, True),
+        (LEAD_A, "in_progress", False, False, False),
+        (LEAD_A, "done", False, False, False),
+    ],
+)
+def test_who_may_comment(actor: Actor, status: str, mentioned: bool, created: bool, allowed: bool) -> None:
+    """Users and workers always; a lead on a task in review, when mentioned before, or its own."""
+    if allowed:
+        check_comment(actor, status, mentioned, created)
+        return
+    with pytest.raises(GatewayError) as caught:
+        check_comment(actor, status, mentioned, created)
+    assert (caught.value.status, caught.value.details["code"]) == (403, "lead_comment_forbidden")

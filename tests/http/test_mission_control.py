@@ -307,3 +307,10 @@ async def test_tags_on_tasks(mc: httpx.AsyncClient) -> None:
     assert (again["title"], again["tag_ids"]) == ("t", [str(tag)])
     cleared = await _ok(await mc.patch(f"{B}/{board}/tasks/{task['id']}", json={"tag_ids": []}))
     assert cleared["tags"] == []
+
+
+async def test_an_oversized_body_is_413_in_mcs_envelope(mc: httpx.AsyncClient) -> None:
+    """A body past ``limits.max_body_bytes`` (1 MiB) is refused with 413 ``{detail, request_id}``."""
+    board = await _board(mc)
+    res = await mc.post(f"{B}/{board}/tasks", json={"title": "t", "description": "x" * (1 << 20)})
+    assert _detail(res, 413)
