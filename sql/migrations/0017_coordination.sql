@@ -266,6 +266,7 @@ CREATE TABLE tasks (
 -- The board list (filters by status / assignee, newest first) and GoClaw's chat sidebar
 -- (teams.tasks.active-by-session, on every chat: a partial index over the open tasks only).
 CREATE INDEX tasks_team_idx ON tasks (tenant_id, team_id, status, created_at DESC);
+CREATE INDEX tasks_team_recent_idx ON tasks (tenant_id, team_id, created_at DESC, id DESC);
 CREATE INDEX tasks_assignee_idx ON tasks (tenant_id, assignee_agent_id) WHERE assignee_agent_id IS NOT NULL;
 CREATE INDEX tasks_active_chat_idx ON tasks (tenant_id, chat_id)
     WHERE status IN ('backlog', 'ready', 'in_progress', 'review');
