@@ -8,7 +8,9 @@ The streams send ``id: <seq>`` lines (the event log's cursor): a client resumes 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Generic, TypeVar
 from uuid import UUID
@@ -184,6 +186,21 @@ async def _cursor(ctx: HttpContext, query: StreamQuery) -> int:
     return await ctx.gateway.tasks.cursor_at(ctx.who.tenant_id, when)
 
 
+_FRAMES: OrderedDict[tuple[str, UUID, int], asyncio.Future[bytes]] = OrderedDict()
+"""Frames rendered lately, by (stream, board, seq): every follower of a board gets the same bytes,
+rendered once per process (a frame depends on the board, never on the follower)."""
+_FRAMES_KEPT: Final = 4096
+
+
+async def _rendered(key: tuple[str, UUID, int], make: Callable[[], Awaitable[bytes]]) -> bytes:
+    frame = _FRAMES.get(key)
+    if frame is None:
+        frame = _FRAMES[key] = asyncio.ensure_future(make())
+        while len(_FRAMES) > _FRAMES_KEPT:
+            _FRAMES.popitem(last=False)
+    return await asyncio.shield(frame)
+
+
 def _frame(seq: int, event: str, data: Any) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, event.encode(), _encoder.encode(data))
 
@@ -220,7 +237,7 @@ async def task_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResponse
     await ctx.gateway.boards.board(ctx.who, board_id)
     cursor = await _cursor(ctx, query)
 
-    async def render(row: EventRow) -> AsyncIterator[bytes]:
+    async def make(row: EventRow) -> bytes:
         data: dict[str, Any] = {"type": row.kind, "activity": _activity(row)}
         if row.kind == "task.comment":
             data["comment"] = comment_out(row)
@@ -229,7 +246,10 @@ async def task_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResponse
                 data["task"] = await ctx.gateway.boards.get_task(ctx.who, board_id, row.task_id)
             except Exception:  # the task was deleted since: its event still goes out, without it
                 data["task"] = None
-        yield _frame(row.seq, "task", data)
+        return _frame(row.seq, "task", data)
+
+    async def render(row: EventRow) -> AsyncIterator[bytes]:
+        yield await _rendered(("task", board_id, row.seq), lambda: make(row))
 
     where = Where(team_id=board_id, kinds=_TASK_KINDS)
     return StreamingResponse(
@@ -243,12 +263,15 @@ async def approval_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResp
     await ctx.gateway.boards.board(ctx.who, board_id)
     cursor = await _cursor(ctx, query)
 
-    async def render(row: EventRow) -> AsyncIterator[bytes]:
+    async def make(row: EventRow) -> bytes:
         approval_id = row.data.get("approval_id")
         items, _ = await ctx.gateway.boards.list_approvals(ctx.who, board_id, None, 200, 0)
         found = next((a for a in items if str(a.id) == approval_id), None)
         pending = sum(1 for a in items if a.status == "pending")
-        yield _frame(row.seq, "approval", {"approval": found, "pending_approvals_count": pending})
+        return _frame(row.seq, "approval", {"approval": found, "pending_approvals_count": pending})
+
+    async def render(row: EventRow) -> AsyncIterator[bytes]:
+        yield await _rendered(("approval", board_id, row.seq), lambda: make(row))
 
     where = Where(team_id=board_id, kinds=("approval.created", "approval.updated"))
     return StreamingResponse(

@@ -81,6 +81,9 @@ class TaskService:
     def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
+        # Reads of the log in flight, shared by the streams that ask the same thing at once (after a
+        # wake, every follower of a board asks for the events after the same cursor: one query).
+        self._reads: dict[tuple[Any, ...], asyncio.Future[list[EventRow]]] = {}
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -109,6 +112,18 @@ class TaskService:
         async with self._db.connection() as conn:
             return await events.after(conn, tenant_id, cursor, where, limit)
 
+    async def _shared_after(self, tenant_id: UUID, cursor: int, where: events.Where) -> list[EventRow]:
+        """``events_after``, one query for every caller asking the same at the same time. A caller
+        cancelled (its client left) does not cancel the read the others wait for."""
+        kinds = tuple(where.kinds) if where.kinds is not None else None
+        key = (tenant_id, cursor, where.team_id, where.task_id, kinds)
+        read = self._reads.get(key)
+        if read is None:
+            read = asyncio.ensure_future(self.events_after(tenant_id, cursor, where))
+            self._reads[key] = read
+            read.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(read)
+
     async def cursor_at(self, tenant_id: UUID, when: datetime | None) -> int:
         async with self._db.connection() as conn:
             return await events.cursor_at(conn, tenant_id, when)
@@ -131,7 +146,7 @@ class TaskService:
         try:
             while True:
                 wake.clear()
-                rows = await self.events_after(tenant_id, cursor, where)
+                rows = await self._shared_after(tenant_id, cursor, where)
                 for row in rows:
                     cursor = row.seq
                     yield row
