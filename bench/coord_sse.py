@@ -3,8 +3,9 @@
 ``clawgate serve`` on an embedded PostgreSQL; one board; ``--subscribers`` (200) clients following
 ``GET /api/v1/boards/{id}/tasks/stream`` (httpx, in this process); then ``--updates`` (30) task
 PATCHes, ``--gap`` (0.3 s) apart. For each update and subscriber: the time from sending the PATCH
-(an upper bound of its commit) to the frame's arrival. Prints p50/p99/max and how many frames
-arrived of those due.
+(an upper bound of its commit) to the frame's arrival, and from the PATCH's answer (which follows
+the commit); prints p50/p99/max, the PATCH's own round trip, and how many frames arrived of those
+due.
 
     .venv/bin/python bench/coord_sse.py --subscribers 200 --updates 30
 """
@@ -52,10 +53,12 @@ async def run(base: str, subscribers: int, updates: int, gap: float) -> None:
         await asyncio.wait_for(ready.wait(), 60)
         await asyncio.sleep(1.0)
         sent: dict[str, float] = {}
+        answered: dict[str, float] = {}
         for n in range(updates):
             title = f"update {n}"
             sent[title] = time.perf_counter()
             await http.patch(f"/api/v1/boards/{board}/tasks/{task}", json={"title": title})
+            answered[title] = time.perf_counter()
             await asyncio.sleep(gap)
         await asyncio.sleep(2.0)
         for f in followers:
@@ -70,6 +73,13 @@ async def run(base: str, subscribers: int, updates: int, gap: float) -> None:
         report("stream lag p99", lags[int(len(lags) * 0.99) - 1], "ms", target="<= 100 ms",
                ok=lags[int(len(lags) * 0.99) - 1] <= 100)  # fmt: skip
         report("stream lag max", lags[-1], "ms")
+        after = sorted(
+            (t - answered[k]) * 1000 for k, times in arrivals.items() if k in answered for t in times
+        )
+        report("lag after the PATCH's answer p50", statistics.median(after), "ms")
+        report("lag after the PATCH's answer p99", after[int(len(after) * 0.99) - 1], "ms")
+        patch = sorted((answered[k] - sent[k]) * 1000 for k in sent)
+        report("PATCH round trip p50", statistics.median(patch), "ms")
 
 
 def main() -> None:
