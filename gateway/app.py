@@ -29,6 +29,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
@@ -46,6 +47,8 @@ from clawgate.services.sessions import SessionService
 from clawgate.services.skill_catalog import SkillCatalog
 from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tasks import TaskService
+from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
@@ -227,6 +230,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     heartbeat = HeartbeatService(db, bus, agents, scheduler, llm)
     runner.cron, runner.heartbeat = cron, heartbeat
     runner.builtin = builtin_tools = BuiltinToolService(db, bus, settings.data_path, agents)
+    tasks = TaskService(db, bus)
+    teams = TeamService(db, bus, agents, tasks)
+    boards = BoardService(db, tasks)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -239,6 +245,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
+        tasks=tasks, teams=teams, boards=boards,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip

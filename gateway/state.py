@@ -25,6 +25,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.config import ConfigService
@@ -40,6 +41,8 @@ from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tasks import TaskService
+from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
@@ -149,6 +152,9 @@ class Gateway:
     builtin_tools: BuiltinToolService  # per-tenant enable/settings of the built-in tools, /v1/tools/invoke
     skills: SkillService
     mcp: McpService  # MCP server records, grants, connections; the runs' MCP tools
+    tasks: TaskService  # the shared coordination model's tasks, edges, approvals and event log
+    teams: TeamService  # GoClaw's agent teams on it
+    boards: BoardService  # Mission Control's boards, tasks and approvals on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -53,7 +53,16 @@ def error_body(exc: GatewayError, family: Family, locale: str, request_id: str) 
         param = exc.details.get("param") if isinstance(exc.details, dict) else None
         return {"error": {"message": message, "type": kind, "param": param, "code": exc.code.lower()}}
     if family == "mc":
-        return {"detail": message, "code": exc.code, "request_id": request_id}
+        # Mission Control's structured details ({message, code, blocked_by_task_ids}, {message,
+        # conflicts}, {message, missing_task_ids}) are the detail itself.
+        # A field refused is FastAPI's list [{loc, msg, type}].
+        details = exc.details if isinstance(exc.details, dict) else {}
+        detail: Any = message
+        if "message" in details:
+            detail = details
+        elif "param" in details:
+            detail = [{"loc": [str(details["param"])], "msg": message, "type": "value_error"}]
+        return {"detail": detail, "code": exc.code, "request_id": request_id}
     error: dict[str, Any] = {"code": exc.code, "message": message}
     if exc.details is not None:
         error["details"] = exc.details
@@ -70,9 +79,11 @@ def error_response(
     out = dict(headers or {})
     if exc.retry_after_ms is not None:
         out["Retry-After"] = str(max(1, -(-exc.retry_after_ms // 1000)))
+    # Mission Control answers a request it cannot accept with 422 (FastAPI's validation status).
+    status = 422 if family == "mc" and exc.status == 400 else exc.status
     return Response(
         _encoder.encode(error_body(exc, family, locale, request_id)),
-        status_code=exc.status,
+        status_code=status,
         media_type="application/json",
         headers=out,
     )

@@ -17,11 +17,13 @@ from . import (
     kg,
     mcp,
     memory,
+    mission_control,
     openai,
     providers,
     sessions,
     skills,
     system_configs,
+    teams,
     tenants,
     tools,
     vault,
@@ -50,6 +52,8 @@ ROUTES: list[Api] = [
     *tools.ROUTES,
     *skills.ROUTES,
     *mcp.ROUTES,
+    *teams.ROUTES,
+    *mission_control.ROUTES,
 ]
 
 

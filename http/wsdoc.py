@@ -31,6 +31,18 @@ WS_EVENTS: Final[dict[str, str]] = {
     "log": "A log line streamed to the client (GoClaw's event; reserved)",
     "vault.enrich.progress": "The background embedding of the tenant's vault embedded documents: "
     "{embedder, done, embedded, total, pending}",
+    "team.created": "A team was created: {team_id, team_name, lead_agent_key, lead_display_name, member_count}",
+    "team.updated": "A team changed: {team_id, team_name, changes}",
+    "team.deleted": "A team was deleted: {team_id, team_name}",
+    "team.member.added": "An agent joined a team: {team_id, agent_id, role}",
+    "team.member.removed": "An agent left a team: {team_id, agent_id}",
+    "team.task.created": "A team task was created: {team_id, task_id, task_number, subject, status, user_id, channel, "
+    "chat_id, timestamp, actor_type, actor_id}",
+    "team.task.assigned": "A team task was given to an agent and started (the task fields, owner_agent_key)",
+    "team.task.approved": "A team task in review was approved: completed (the task fields, comment)",
+    "team.task.rejected": "A team task was rejected: cancelled (the task fields, reason)",
+    "team.task.commented": "A team task got a comment (the task fields)",
+    "team.task.deleted": "A finished team task was deleted: {team_id, task_id, user_id}",
 }
 """Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
 

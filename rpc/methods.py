@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import agents, api_keys, chat, config, cron, heartbeat, sessions, skills, system, tenants
+from . import agents, api_keys, chat, config, cron, heartbeat, sessions, skills, system, teams, tenants
 from .types import Method
 
 __all__ = ["EVENTS", "METHODS"]
@@ -35,6 +35,7 @@ METHODS: Final = _merge(
     cron.METHODS,
     heartbeat.METHODS,
     skills.METHODS,
+    teams.METHODS,
 )
 
 EVENTS: Final = frozenset(
@@ -49,5 +50,16 @@ EVENTS: Final = frozenset(
         "trace.status",
         "health",
         "vault.enrich.progress",
+        "team.created",
+        "team.updated",
+        "team.deleted",
+        "team.member.added",
+        "team.member.removed",
+        "team.task.created",
+        "team.task.assigned",
+        "team.task.approved",
+        "team.task.rejected",
+        "team.task.commented",
+        "team.task.deleted",
     }
 )

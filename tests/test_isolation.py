@@ -49,6 +49,7 @@ A_MARKERS = (
     "a-skill-slug", "A-SKILL-NAME", "A-SKILL-DESCRIPTION", "A-SKILL-BODY", "A-SKILL-FILE",
     "a-mcp-server", "A-MCP-API-KEY-SECRET", "A-MCP-ENV-VALUE", "a-mcp-command",
     "A-MCP-USER-KEY", "A-MCP-USER-ENV", "A_USER_ENV", "A-MCP-REQUEST-REASON",
+    "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -78,6 +79,9 @@ class TenantA:
     skill_id: str = ""
     mcp_server_id: str = ""
     mcp_request_id: str = ""
+    team_id: str = ""
+    task_id: str = ""
+    approval_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -279,6 +283,31 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "DELETE /v1/tools/builtin/{name}/tenant-config": lambda a: R({"name": "web_fetch"}),
     "POST /v1/tools/invoke": lambda a: R(body={"tool": "read_file", "agentId": a.agent_id,
                                                "args": {"path": "a-workspace.txt"}}),
+    "GET /v1/teams/{id}/events": lambda a: R({"id": a.team_id}),
+    "GET /v1/teams/{id}/export/preview": lambda a: R({"id": a.team_id}),
+    "GET /api/v1/boards": lambda a: R(),
+    "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
+    "PATCH /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}, body={"name": "pwned"}),
+    "DELETE /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}, body={"title": "pwned"}),
+    "GET /api/v1/boards/{board_id}/tasks/stream": lambda a: R({"board_id": a.team_id}, query="since=2000-01-01"),
+    "GET /api/v1/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id, "task_id": a.task_id}),
+    "PATCH /api/v1/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id, "task_id": a.task_id},
+                                                                   body={"title": "pwned"}),
+    "DELETE /api/v1/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id, "task_id": a.task_id}),
+    "GET /api/v1/boards/{board_id}/tasks/{task_id}/comments": lambda a: R({"board_id": a.team_id,
+                                                                           "task_id": a.task_id}),
+    "POST /api/v1/boards/{board_id}/tasks/{task_id}/comments": lambda a: R({"board_id": a.team_id,
+                                                                            "task_id": a.task_id},
+                                                                           body={"message": "pwned"}),
+    "GET /api/v1/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
+        "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
+    "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
+    "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
+        {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -344,6 +373,29 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "skills.list": lambda a: None,
     "skills.get": lambda a: {"name": "a-skill-slug"},
     "skills.update": lambda a: {"id": a.skill_id, "updates": {"description": "pwned"}},
+    "teams.list": lambda a: None,
+    "teams.get": lambda a: {"teamId": a.team_id},
+    "teams.create": lambda a: {"name": "b-made-team", "lead": "agent-aaa", "members": [a.agent_id]},
+    "teams.update": lambda a: {"teamId": a.team_id, "name": "pwned", "settings": {}},
+    "teams.delete": lambda a: {"teamId": a.team_id},
+    "teams.members.add": lambda a: {"teamId": a.team_id, "agent": "agent-aaa"},
+    "teams.members.remove": lambda a: {"teamId": a.team_id, "agentId": a.agent_id},
+    "teams.tasks.list": lambda a: {"teamId": a.team_id, "status": "all"},
+    "teams.tasks.get": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.get-light": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.comments": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.events": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.active-by-session": lambda a: {"sessionKey": "a-chat-scope"},
+    "teams.tasks.approve": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "comment": "pwned"},
+    "teams.tasks.reject": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "reason": "pwned"},
+    "teams.tasks.comment": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "content": "pwned"},
+    "teams.tasks.create": lambda a: {"teamId": a.team_id, "subject": "pwned", "assignTo": a.agent_id},
+    "teams.tasks.assign": lambda a: {"teamId": a.team_id, "taskId": a.task_id, "agentId": a.agent_id},
+    "teams.tasks.delete": lambda a: {"teamId": a.team_id, "taskId": a.task_id},
+    "teams.tasks.delete-bulk": lambda a: {"teamId": a.team_id, "taskIds": [a.task_id]},
+    "teams.events.list": lambda a: {"team_id": a.team_id},
+    "teams.known_users": lambda a: {"teamId": a.team_id},
+    "teams.scopes": lambda a: {"teamId": a.team_id},
 }
 
 
@@ -491,7 +543,19 @@ async def _world(
             await ws.ok(
                 "heartbeat.set", {"agentId": "agent-aaa", "enabled": True, "prompt": "A-HEARTBEAT-PROMPT"}
             )
+            team = {"name": "A-TEAM-NAME", "lead": "agent-aaa", "members": ["agent-aaa"]}
+            a.team_id = (await ws.ok("teams.create", team))["team"]["id"]
+            task = {"teamId": a.team_id, "subject": "A-TASK-SUBJECT", "chatId": "a-chat-scope"}
+            a.task_id = (await ws.ok("teams.tasks.create", task))["task"]["id"]
+            comment = {"teamId": a.team_id, "taskId": a.task_id, "content": "A-TASK-COMMENT"}
+            await ws.ok("teams.tasks.comment", comment)
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
+        async with server.client(a_key["key"], **{"X-GoClaw-User-Id": "alice"}) as http:
+            approval = {"action_type": "deploy", "task_id": a.task_id, "confidence": 90,
+                        "lead_reasoning": "A-APPROVAL-REASON"}  # fmt: skip
+            a.approval_id = (await _send(http, "POST", f"/api/v1/boards/{a.team_id}/approvals", approval))[
+                "id"
+            ]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
         a.trace_id = traces[0]["id"]
@@ -533,6 +597,12 @@ async def _snapshot(world: World) -> dict[str, Any]:
         out["checklist"] = await ws.ok("heartbeat.checklist.get", {"agentId": "agent-aaa"})
         config = await ws.ok("config.get")
         out["config"] = config["hash"]
+        out["team"] = await ws.ok("teams.get", {"teamId": a.team_id})
+        out["task"] = await ws.ok("teams.tasks.get", {"teamId": a.team_id, "taskId": a.task_id})
+        out["team_events"] = await ws.ok("teams.events.list", {"team_id": a.team_id})
+    async with _owner_in(world.server, a.id) as owner:
+        out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
+        out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))
     return out
 
 

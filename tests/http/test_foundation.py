@@ -460,7 +460,7 @@ class TestDocsAreTrue:
         assert with_body
         for api in with_body:
             responses = spec["paths"][_documented(api.path)][api.method.lower()]["responses"]
-            shape = "OpenAIError" if api.family == "openai" else "Error"
+            shape = {"openai": "OpenAIError", "mc": "MCError"}.get(api.family, "Error")
             for status in ("413", "415", "default"):
                 ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
                 assert ref == f"#/components/schemas/{shape}", (api.path, status)

@@ -1,0 +1,241 @@
+"""GoClaw's agent teams over a real WebSocket (issue 14, build item 5): teams with a lead and members
+(ClawGate agents), their tasks on the shared model with GoClaw's statuses, the chat sidebar's
+``teams.tasks.active-by-session``, approve/reject/comment/assign/delete, the history, the events
+sent to the tenant's clients, minimum roles and what a caller without access to a team sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, add_stub_provider, ws_connect
+
+
+@pytest.fixture(name="gw")
+async def _gw(make_server: ServerFactory) -> RunningServer:
+    server = await make_server(
+        gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], gateway__rate_limit_rpm=0,
+        rate_limits__per_ip_rpm=0, rate_limits__per_key_rpm=0,
+    )  # fmt: skip
+    await add_stub_provider(server)
+    async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+        for key in ("lead-a", "worker-a", "worker-b", "lead-b"):
+            res = await http.post("/v1/agents", json={"agent_key": key, "provider": "stub", "model": "m"})
+            assert res.status_code == 201, res.text
+    return server
+
+
+async def _key(server: RunningServer, *scopes: str) -> str:
+    async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+        res = await http.post("/v1/api-keys", json={"name": "k", "scopes": list(scopes)})
+    assert res.status_code == 201, res.text
+    key: str = res.json()["key"]
+    return key
+
+
+async def _team(ws: WsClient, name: str = "Research", lead: str = "lead-a") -> dict[str, Any]:
+    made = await ws.ok("teams.create", {"name": name, "lead": lead, "members": ["worker-a", "worker-b"],
+                                        "description": "d", "settings": {"version": 1}})  # fmt: skip
+    team: dict[str, Any] = made["team"]
+    return team
+
+
+def _err(res: dict[str, Any]) -> str:
+    assert not res["ok"], res
+    code: str = res["error"]["code"]
+    return code
+
+
+class TestTeams:
+    async def test_create_list_get_update_delete(self, gw: RunningServer) -> None:
+        """A team lists with its lead and member count; get lists the lead first; update renames;
+        delete removes it."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            assert (team["name"], team["lead_agent_key"], team["member_count"], team["status"]) == (
+                "Research", "lead-a", 3, "active")  # fmt: skip
+            listed = await ws.ok("teams.list")
+            assert listed["count"] == 1
+            assert listed["teams"][0]["id"] == team["id"]
+            got = await ws.ok("teams.get", {"teamId": team["id"]})
+            assert [(m["agent_key"], m["role"]) for m in got["members"]] == [
+                ("lead-a", "lead"), ("worker-a", "member"), ("worker-b", "member")]  # fmt: skip
+            assert await ws.ok("teams.update", {"teamId": team["id"], "name": "Renamed", "description": None}) == {
+                "ok": True}  # fmt: skip
+            got = await ws.ok("teams.get", {"teamId": team["id"]})
+            assert (got["team"]["name"], got["team"]["description"]) == ("Renamed", "d")
+            assert await ws.ok("teams.delete", {"teamId": team["id"]}) == {"ok": True}
+            assert _err(await ws.call("teams.get", {"teamId": team["id"]})) == "NOT_FOUND"
+            assert (await ws.ok("teams.list"))["count"] == 0
+
+    async def test_an_agent_leads_one_team_and_members_come_and_go(self, gw: RunningServer) -> None:
+        """A second team under the same lead is refused; members are added (as reviewer) and
+        removed; the lead cannot be removed; an unknown agent is INVALID_REQUEST."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            res = await ws.call("teams.create", {"name": "Other", "lead": "lead-a", "members": ["worker-a"]})
+            assert _err(res) == "INVALID_REQUEST"
+            assert "already leads" in res["error"]["message"]
+            assert _err(await ws.call("teams.create", {"name": "X", "lead": "nobody", "members": ["a"]})) == (
+                "INVALID_REQUEST")  # fmt: skip
+            assert _err(await ws.call("teams.create", {"name": "X", "lead": "lead-b", "members": []})) == (
+                "INVALID_REQUEST")  # fmt: skip
+            await ws.ok("teams.members.add", {"teamId": team["id"], "agent": "lead-b", "role": "reviewer"})
+            await ws.ok("teams.members.remove", {"teamId": team["id"], "agentId": "worker-b"})
+            got = await ws.ok("teams.get", {"teamId": team["id"]})
+            assert {(m["agent_key"], m["role"]) for m in got["members"]} == {
+                ("lead-a", "lead"), ("worker-a", "member"), ("lead-b", "reviewer")}  # fmt: skip
+            res = await ws.call("teams.members.remove", {"teamId": team["id"], "agentId": "lead-a"})
+            assert _err(res) == "FAILED_PRECONDITION"
+            res = await ws.call("teams.members.remove", {"teamId": team["id"], "agentId": "worker-b"})
+            assert _err(res) == "NOT_FOUND"
+            kinds = [
+                e["event_type"] for e in (await ws.ok("teams.events.list", {"team_id": team["id"]}))["events"]
+            ]
+            assert kinds == ["team.member_removed", "team.member_added", "team.created"]
+
+    async def test_bad_ids_and_unknown_teams(self, gw: RunningServer) -> None:
+        """A team id that is not a UUID is INVALID_REQUEST naming the field; an unknown one NOT_FOUND."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            res = await ws.call("teams.get", {"teamId": "nope"})
+            assert _err(res) == "INVALID_REQUEST"
+            assert res["error"]["details"]["field"] == "$.teamId"
+            unknown = "00000000-0000-0000-0000-000000000001"
+            for method, params in [
+                ("teams.get", {"teamId": unknown}), ("teams.tasks.list", {"teamId": unknown}),
+                ("teams.known_users", {"teamId": unknown}), ("teams.scopes", {"teamId": unknown}),
+                ("teams.events.list", {"team_id": unknown}),
+                ("teams.tasks.get", {"teamId": unknown, "taskId": unknown}),
+            ]:  # fmt: skip
+                assert _err(await ws.call(method, params)) == "NOT_FOUND", method
+            res = await ws.call("teams.tasks.get", {"teamId": unknown, "taskId": "x"})
+            assert _err(res) == "INVALID_REQUEST"
+            assert _err(await ws.call("teams.create", {"name": "", "lead": "lead-a", "members": ["a"]})) == (
+                "INVALID_REQUEST")  # fmt: skip
+            assert _err(await ws.call("teams.get", {"teamId": unknown, "extra": 1})) == "INVALID_REQUEST"
+
+
+class TestTasks:
+    async def test_task_lifecycle_in_goclaw_terms(self, gw: RunningServer) -> None:
+        """create -> pending; assignTo -> in_progress with its owner; the chat sidebar lists the open
+        tasks of a chat; approve needs in_review; reject cancels; finished tasks alone are deleted."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            tid = team["id"]
+            first = (await ws.ok("teams.tasks.create", {"teamId": tid, "subject": "Write it", "priority": 5,
+                                                        "chatId": "agent:lead-a:ws-1"}))["task"]  # fmt: skip
+            assert (first["status"], first["owner_agent_id"], first["priority"], first["channel"]) == (
+                "pending", None, 5, "dashboard")  # fmt: skip
+            second = (await ws.ok("teams.tasks.create", {"teamId": tid, "subject": "Review it", "assignTo": "worker-a",
+                                                         "chatId": "agent:lead-a:ws-1", "taskType": "review"}))["task"]  # fmt: skip
+            assert (second["status"], second["owner_agent_key"], second["task_number"]) == (
+                "in_progress", "worker-a", first["task_number"] + 1)  # fmt: skip
+            res = await ws.call("teams.tasks.create", {"teamId": tid, "subject": "x", "assignTo": "lead-b"})
+            assert _err(res) == "INVALID_REQUEST"  # not a member
+            side = await ws.ok("teams.tasks.active-by-session", {"sessionKey": "agent:lead-a:ws-1"})
+            assert [(t["subject"], t["status"]) for t in side["tasks"]] == [
+                ("Review it", "in_progress"), ("Write it", "pending")]  # fmt: skip
+            assert side["tasks"][0]["ownerAgentKey"] == "worker-a"
+            assert await ws.ok("teams.tasks.active-by-session", {"sessionKey": ""}) == {"tasks": []}
+            assert await ws.ok("teams.tasks.active-by-session", {}) == {"tasks": []}
+
+            res = await ws.call("teams.tasks.approve", {"teamId": tid, "taskId": second["id"]})
+            assert _err(res) == "FAILED_PRECONDITION"
+            await ws.ok("teams.tasks.assign", {"teamId": tid, "taskId": first["id"], "agentId": "worker-b"})
+            await ws.ok(
+                "teams.tasks.comment", {"teamId": tid, "taskId": first["id"], "content": "looks fine"}
+            )
+            await ws.ok("teams.tasks.reject", {"teamId": tid, "taskId": first["id"], "reason": "not needed"})
+            light = (await ws.ok("teams.tasks.get-light", {"teamId": tid, "taskId": first["id"]}))["task"]
+            assert (light["status"], light["result"], light["owner_agent_key"]) == (
+                "cancelled",
+                "not needed",
+                "worker-b",
+            )
+            detail = await ws.ok("teams.tasks.get", {"teamId": tid, "taskId": first["id"]})
+            assert [c["content"] for c in detail["comments"]] == ["looks fine"]
+            assert detail["task"]["comment_count"] == 1
+            assert [e["event_type"] for e in detail["events"]] == [
+                "task.created", "task.status_changed", "task.status_changed"]  # fmt: skip
+            assert detail["events"][-1]["data"]["to"] == "cancelled"
+
+            listed = await ws.ok("teams.tasks.list", {"teamId": tid})
+            assert [t["subject"] for t in listed["tasks"]] == ["Review it"]  # active only
+            assert (await ws.ok("teams.tasks.list", {"teamId": tid, "status": "all"}))["count"] == 2
+            assert (
+                _err(await ws.call("teams.tasks.list", {"teamId": tid, "status": "weird"}))
+                == "INVALID_REQUEST"
+            )
+            res = await ws.call("teams.tasks.delete", {"teamId": tid, "taskId": second["id"]})
+            assert _err(res) == "INVALID_REQUEST"  # still open
+            bulk = await ws.ok(
+                "teams.tasks.delete-bulk", {"teamId": tid, "taskIds": [first["id"], second["id"], "x"]}
+            )
+            assert bulk == {"deleted": 1}
+            scopes = (await ws.ok("teams.scopes", {"teamId": tid}))["scopes"]
+            assert scopes == [{"channel": "dashboard", "chat_id": "agent:lead-a:ws-1", "task_count": 1}]
+            assert (await ws.ok("teams.known_users", {"teamId": tid}))["users"] == ["owner"]
+
+    async def test_clients_of_the_tenant_hear_team_events(self, gw: RunningServer) -> None:
+        """A task created on one connection is announced to another of the tenant (GoClaw's names)."""
+        async with (
+            ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws,
+            ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as other,
+        ):
+            team = await _team(ws)
+            await ws.ok("teams.tasks.create", {"teamId": team["id"], "subject": "Heard"})
+            await other.ok("health")
+            ev = await other.next_event("team.task.created")
+            assert (ev["payload"]["subject"], ev["payload"]["status"]) == ("Heard", "pending")
+
+
+class TestAccess:
+    async def test_roles_and_teams_without_access(self, gw: RunningServer) -> None:
+        """A viewer key may not create teams (UNAUTHORIZED) and sees none it was not given; an
+        operator may not change tasks of a team it cannot see."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            task = (
+                await ws.ok("teams.tasks.create", {"teamId": team["id"], "subject": "t", "chatId": "c1"})
+            )["task"]
+        viewer, operator = await _key(gw, "operator.read"), await _key(gw, "operator.write")
+        async with ws_connect(gw, token=viewer, user_id="v") as ws:
+            assert _err(await ws.call("teams.create", {"name": "n", "lead": "lead-b", "members": ["x"]})) == (
+                "UNAUTHORIZED")  # fmt: skip
+            assert await ws.ok("teams.list") == {"teams": [], "count": 0}
+            assert _err(await ws.call("teams.get", {"teamId": team["id"]})) == "NOT_FOUND"
+            assert await ws.ok("teams.tasks.active-by-session", {"sessionKey": "c1"}) == {"tasks": []}
+            assert _err(await ws.call("teams.tasks.comment", {"teamId": team["id"], "taskId": task["id"],
+                                                              "content": "x"})) == "UNAUTHORIZED"  # fmt: skip
+        async with ws_connect(gw, token=operator, user_id="o") as ws:
+            res = await ws.call(
+                "teams.tasks.assign", {"teamId": team["id"], "taskId": task["id"], "agentId": "worker-a"}
+            )
+            assert _err(res) == "NOT_FOUND"
+            assert _err(await ws.call("teams.tasks.delete", {"teamId": team["id"], "taskId": task["id"]})) == (
+                "UNAUTHORIZED")  # fmt: skip
+
+
+class TestRest:
+    async def test_events_and_export_preview_over_http(self, gw: RunningServer) -> None:
+        """``GET /v1/teams/{id}/events`` pages the history newest first; the export preview counts;
+        a bad id is 400 in GoClaw's envelope, an unknown one 404."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            await ws.ok("teams.tasks.create", {"teamId": team["id"], "subject": "one"})
+        async with gw.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+            res = await http.get(f"/v1/teams/{team['id']}/events", params={"limit": 1})
+            assert res.status_code == 200, res.text
+            body = res.json()
+            assert (body["count"], body["events"][0]["event_type"]) == (1, "task.created")
+            res = await http.get(f"/v1/teams/{team['id']}/events", params={"limit": 1, "offset": 1})
+            assert res.json()["events"][0]["event_type"] == "team.created"
+            res = await http.get(f"/v1/teams/{team['id']}/export/preview")
+            assert res.json() == {"team_name": "Research", "members": 3, "tasks": 1, "agent_links": 0}
+            res = await http.get("/v1/teams/nope/events")
+            assert res.status_code == 400
+            assert res.json()["error"]["code"] == "INVALID_REQUEST"
+            res = await http.get("/v1/teams/00000000-0000-0000-0000-000000000001/export/preview")
+            assert res.status_code == 404
