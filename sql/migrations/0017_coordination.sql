@@ -12,7 +12,7 @@
 -- log, coord_events, whose identity `seq` is the cursor of every stream (SSE id: lines, since=).
 
 -- An agent may be referenced as (tenant_id, id).
-CREATE UNIQUE INDEX agents_tenant_id_uidx ON agents (tenant_id, id);
+-- agents_tenant_id_uidx (agents (tenant_id, id), for the composite foreign keys below) is made by 0015_skills.
 
 -- -- organisation: members (MC users of the tenant), per-team access, invites -------------------------
 
