@@ -226,7 +226,15 @@ class TestRuns:
         """A stdio server starts on first use and its process ends when the record is disabled."""
 
         def servers() -> list[psutil.Process]:
-            return [p for p in psutil.Process().children(recursive=True) if SCRIPT in " ".join(p.cmdline())]
+            """The live server processes: one that has exited (a zombie not yet reaped) or gone has ended."""
+            found = []
+            for child in psutil.Process().children(recursive=True):
+                try:
+                    if child.status() != psutil.STATUS_ZOMBIE and SCRIPT in " ".join(child.cmdline()):
+                        found.append(child)
+                except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                    continue
+            return found
 
         async with chat_setup(make_server) as chat, chat.admin() as http:
             made = await _create(http, name="life", transport="stdio", command=sys.executable, args=[SCRIPT])

@@ -71,7 +71,7 @@ async def test_a_gateway_killed_while_re_embedding_resumes(dsn: str, tmp_path: P
         assert len(old) == 1
         assert "" not in old
 
-        up.embed_delay = 0.4  # one document a call: a few are done when the gateway is killed
+        up.embed_delay = 1.0  # one document a call: a few are done when the gateway is killed
         proc = await _serve(dsn, data, port, _config(tmp_path, "m2"))
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
