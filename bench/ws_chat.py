@@ -12,6 +12,10 @@ number of clients streaming from it directly):
   and over all of it                                     targets: CPU <= 2 ms per run; added TTFT
                                                           p50 <= 5 ms, p99 <= 20 ms
 - the same for streamed ``/v1/chat/completions`` (a persisted session per client via ``user``);
+- the floor, with the same clients: a bare Starlette relay under the same uvicorn (``bench/_bare.py``
+  ``/relay``: each message streamed from the upstream through aiohttp, every chunk sent on as a frame;
+  no authentication, session or database): its CPU per run is what relaying 20 chunks costs any
+  Python process on this machine (socket reads and writes mostly), so ClawGate's is shown against it;
 - the gateway's CPU per run in sessions of 10 against ``--long`` (1,000) messages (sessions filled with
   ``chat.inject``, then looping ``chat.send``)            target: the same at both lengths
 ``--duration 300`` runs it for 5 minutes.
@@ -32,6 +36,7 @@ import httpx
 from _common import (
     TOKEN,
     Server,
+    bare_app,
     bench_agent,
     clawgate,
     cpu_seconds,
@@ -105,6 +110,14 @@ class WsUser:
         """One streamed run to its end; the seconds to its first chunk."""
         params = {"message": "hello", "agentId": "bench", "sessionKey": self.session_key, "stream": True}
         return (await self.call("chat.send", params))[1]
+
+
+class RelayUser(WsUser):
+    """One connection to the bare relay: the same frames, no ``connect``."""
+
+    @classmethod
+    async def open_relay(cls, bare: Server, up: Server) -> RelayUser:
+        return cls(await connect(f"ws://127.0.0.1:{bare.port}/relay?upstream={up.url}", compression=None), "")
 
 
 async def loop(one: Callable[[], Awaitable[float]], tallies: list[Tally], bounds: list[float]) -> None:
@@ -219,6 +232,13 @@ async def main_async(args: argparse.Namespace) -> None:
         report("upstream directly: TTFT p50", base, "ms")
         report("upstream directly: TTFT p99", base99, "ms")
 
+        with bare_app(free_port()) as bare:
+            relays = [await RelayUser.open_relay(bare, up) for _ in range(args.clients)]
+            tallies, cpu = await measure(bare, relays, args, loop_ws)
+            floor = show("bare relay", tallies, cpu, step, base)
+            for relay in relays:
+                await relay.ws.close()
+
         users = [await WsUser.open(gate, key, f"u{i}") for i in range(args.clients)]
         tallies, cpu = await measure(gate, users, args, loop_ws)
         ws = show("ws", tallies, cpu, step, base)
@@ -251,6 +271,9 @@ async def main_async(args: argparse.Namespace) -> None:
     report("ws added TTFT p50", ws["p50"], "ms", target="<= 5 ms", ok=ws["p50"] <= 5)
     report("ws added TTFT p99", ws["p99"], "ms", target="<= 20 ms", ok=ws["p99"] <= 20)
     report("ws gateway CPU per run", ws["cpu"], "ms", baseline=oa["cpu"], target="<= 2 ms", ok=ws["cpu"] <= 2)
+    report("ws CPU per run vs the bare relay", ws["cpu"], "ms", baseline=floor["cpu"])
+    report("bare relay CPU per run (the floor)", floor["cpu"], "ms")
+    report("bare relay added TTFT p50", floor["p50"], "ms")
     report("openai requests/s", oa["rate"], "req/s")
     report("openai added TTFT p50", oa["p50"], "ms")
     report("openai added TTFT p99", oa["p99"], "ms")
