@@ -82,6 +82,7 @@ class TenantA:
     team_id: str = ""
     task_id: str = ""
     approval_id: str = ""
+    agent_token: str = ""  # agent-aaa's MC X-Agent-Token
     secrets: set[str] = field(default_factory=set)
 
 
@@ -308,6 +309,29 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
     "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
         {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
+    # MC's agent API: B's key is no agent token (401); B's own agent token is tests/http/test_mc_agent.py's.
+    "POST /api/v1/agents/{agent_id}/token": lambda a: R({"agent_id": a.agent_id}),
+    "DELETE /api/v1/agents/{agent_id}/token": lambda a: R({"agent_id": a.agent_id}),
+    "GET /api/v1/agent/healthz": lambda a: R(),
+    "GET /api/v1/agent/boards": lambda a: R(),
+    "GET /api/v1/agent/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/agent/agents": lambda a: R(query=f"board_id={a.team_id}"),
+    "GET /api/v1/agent/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}, body={"title": "pwned"}),
+    "PATCH /api/v1/agent/boards/{board_id}/tasks/{task_id}": lambda a: R(
+        {"board_id": a.team_id, "task_id": a.task_id}, body={"status": "in_progress"}),
+    "DELETE /api/v1/agent/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id,
+                                                                          "task_id": a.task_id}),
+    "GET /api/v1/agent/boards/{board_id}/tasks/{task_id}/comments": lambda a: R({"board_id": a.team_id,
+                                                                                 "task_id": a.task_id}),
+    "POST /api/v1/agent/boards/{board_id}/tasks/{task_id}/comments": lambda a: R(
+        {"board_id": a.team_id, "task_id": a.task_id}, body={"message": "pwned"}),
+    "GET /api/v1/agent/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}, body={"content": "pwned"}),
+    "GET /api/v1/agent/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
+        "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
+    "POST /api/v1/agent/heartbeat": lambda a: R(),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -558,6 +582,8 @@ async def _world(
             ]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
+            a.agent_token = (await _ok(await owner.post(f"/api/v1/agents/{a.agent_id}/token")))["token"]
+        a.secrets.add(a.agent_token)
         a.trace_id = traces[0]["id"]
         world = World(server, a, a_key["key"], b_key["key"], b["id"])
         await world.settle()
@@ -603,6 +629,10 @@ async def _snapshot(world: World) -> dict[str, Any]:
     async with _owner_in(world.server, a.id) as owner:
         out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
         out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))
+    async with world.server.client(
+        None, **{"X-Agent-Token": a.agent_token, "X-Real-IP": "10.250.0.1"}
+    ) as agent:
+        out["agent_view"] = await _ok(await agent.get(f"/api/v1/agent/boards/{a.team_id}/tasks"))
     return out
 
 
