@@ -194,12 +194,8 @@ class AgentApiService:
             raise Unauthorized("failed_precondition", detail="Invalid agent token.")
         async with self._db.connection() as conn:
             row = await store.token_candidate(conn, prefix)
-            ok = row is not None and row.token_hash is not None
-            if not (
-                row is not None
-                and ok
-                and constant_time_equals(row.token_hash or "", hash_api_key(token.strip()))
-            ):
+            digest = hash_api_key(token.strip())
+            if row is None or row.token_hash is None or not constant_time_equals(row.token_hash, digest):
                 raise Unauthorized("failed_precondition", detail="Invalid agent token.")
             boards = await store.memberships(conn, row.tenant_id, row.agent_id)
         return AgentCaller(

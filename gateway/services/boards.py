@@ -668,7 +668,7 @@ class BoardService:
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             approval_id = await self._tasks.request_approval(
-                conn, who.tenant_id, board_id, ids, out, agent_id=body.agent_id or actor.agent_id,
+                conn, who.tenant_id, board_id, ids, out, agent_id=actor.agent_id or body.agent_id,
                 action_type=body.action_type,
                 payload=payload, confidence=body.confidence, rubric_scores=body.rubric_scores, status=body.status,
             )  # fmt: skip

@@ -11,6 +11,7 @@ CREATE UNLOGGED TABLE agent_auth_hits (
     hit_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX agent_auth_hits_key_idx ON agent_auth_hits (key, hit_at);
+CREATE INDEX agent_auth_hits_at_idx ON agent_auth_hits (hit_at);
 
 -- A notification is made once per (event, recipient, kind), and delivered once: the process that
 -- claims it (claimed_at set while NULL) starts the run; run_id and session_key record where it went.

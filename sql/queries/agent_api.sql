@@ -56,14 +56,18 @@ SELECT a.id, m.team_id AS board_id, a.agent_key, a.display_name, m.role,
  ORDER BY m.team_id, (m.role = 'lead') DESC, a.display_name, a.id;
 
 -- name: hit
--- One agent-auth hit for $1 in a window of $2 seconds: drops hits out of the window,
--- records this one, and when the window is over the limit drops the oldest (a refused call still
--- takes a slot). Returns how many hits were in the window before this one. The caller holds the
--- key's transaction advisory lock.
+-- One agent-auth hit for $1 in a window of $2 seconds: drops up to 200 hits (of any key) out
+-- of the window that no other transaction holds (so keys that stop coming leave nothing behind,
+-- and two callers never wait on each other's rows), records this one, and returns how many hits
+-- of $1 were in the window before it (over the limit, the caller drops the oldest: a refused call
+-- still takes a slot). The caller holds the key's transaction advisory lock.
 WITH gone AS (
     DELETE FROM agent_auth_hits
-     WHERE key = $1
-       AND hit_at < clock_timestamp() - make_interval(secs => $2)
+     WHERE ctid IN (SELECT ctid
+                      FROM agent_auth_hits
+                     WHERE hit_at < clock_timestamp() - make_interval(secs => $2)
+                     LIMIT 200
+                       FOR UPDATE SKIP LOCKED)
 ), counted AS (
     SELECT count(*) AS n FROM agent_auth_hits WHERE key = $1
        AND hit_at >= clock_timestamp() - make_interval(secs => $2)

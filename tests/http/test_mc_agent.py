@@ -130,7 +130,7 @@ class TestAuth:
         assert len(row["token_hash"]) == 64
         assert "agent_presence_token_uidx" in plan or "Index" in plan
 
-    async def test_rate_limit_is_20_per_minute_per_ip(self, board: Board) -> None:
+    async def test_rate_limit_is_20_per_minute_per_ip(self, board: Board, make_server: ServerFactory) -> None:
         """The 21st agent request from one IP in 60 s is 429 with Retry-After (bad tokens count
         too); another IP is unaffected; the count lives in PostgreSQL (a second server sees it)."""
         async with board.agent("worker-a", ip="10.7.7.7") as http:
@@ -147,6 +147,10 @@ class TestAuth:
             assert int(res.headers["retry-after"]) >= 1
         async with board.agent("worker-a", ip="10.7.7.8") as http:
             _ok(await http.get(f"{A}/healthz"))
+        other = await make_server(gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=0)
+        headers = {"X-Agent-Token": board.tokens["worker-a"], "X-Real-IP": "10.7.7.7"}
+        async with other.client(None, **headers) as http:
+            assert _detail(await http.get(f"{A}/healthz"), 429)
 
 
 def _uuid(text: str) -> Any:
