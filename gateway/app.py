@@ -237,6 +237,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     teams = TeamService(db, bus, agents, tasks)
     boards = BoardService(db, tasks)
     boards.loop = BoardLoop(db, chat)  # MC notifications become runs (issue 14, build item 4)
+    rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     runner.add_tool_source(BoardTools(agent_api))
     await scheduler.start()

@@ -36,6 +36,7 @@ __all__ = [
     "memberships",
     "notifications_of",
     "set_token",
+    "stale_notifications",
     "token_candidate",
 ]
 
@@ -204,6 +205,11 @@ async def insert_notification(
 
 async def claim_notification(conn: asyncpg.Connection, notification_id: UUID) -> Pending | None:
     return maybe(await conn.fetchrow(query("agent_api.notification_claim"), notification_id), Pending)
+
+
+async def stale_notifications(conn: asyncpg.Connection, older_than: float, limit: int) -> list[UUID]:
+    """Pending notifications left unclaimed for ``older_than`` seconds, oldest first (every tenant)."""
+    return [r["id"] for r in await conn.fetch(query("agent_api.notifications_stale"), older_than, limit)]
 
 
 async def finish_notification(

@@ -48,6 +48,8 @@ log = structlog.get_logger("clawgate.board_loop")
 
 TASK_SNIPPET: Final = 500
 CHAT_SNIPPET: Final = 800
+STALE_SECONDS: Final = 30.0
+"""A notification still unclaimed this long after its commit is swept up by a background round."""
 _MENTION: Final = re.compile(r"(?<![\w@])@([A-Za-z][\w-]{0,31})")
 
 
@@ -246,6 +248,14 @@ class BoardLoop:
         log.info(
             "board_loop.delivered", notification_id=str(notification_id), status=status, kind=claimed.kind
         )
+
+    async def sweep(self) -> int:
+        """Deliver the notifications a process left unclaimed (it died between its commit and its
+        claim): a background round's job. Returns how many it handed on."""
+        async with self._db.connection() as conn:
+            ids = await store.stale_notifications(conn, STALE_SECONDS, 100)
+        await self.deliver(ids)
+        return len(ids)
 
     async def of_agent(self, tenant_id: UUID, agent_id: UUID, limit: int = 50) -> list[NotificationRow]:
         async with self._db.connection() as conn:

@@ -166,6 +166,17 @@ UPDATE notifications
    AND claimed_at IS NULL
 RETURNING id, tenant_id, recipient_id, kind, title, body, team_id;
 
+-- name: notifications_stale
+-- Pending notifications nobody claimed for $1 seconds (their process died before its claim).
+SELECT n.id
+  FROM notifications AS n
+ WHERE n.status     = 'pending'
+   AND n.channel    = 'gateway_session'
+   AND n.claimed_at IS NULL
+   AND n.created_at < now() - make_interval(secs => $1)
+ ORDER BY n.created_at
+ LIMIT $2;
+
 -- name: notification_done
 UPDATE notifications
    SET status      = $2,

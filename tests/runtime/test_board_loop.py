@@ -191,3 +191,28 @@ def _tenant(chat: ChatSetup) -> UUID:
     from clawgate.store.tenants import MASTER_TENANT_ID
 
     return MASTER_TENANT_ID
+
+
+async def test_a_notification_left_unclaimed_is_swept_up(chat: ChatSetup) -> None:
+    """A notification whose process died between its commit and its claim (pending, unclaimed, past
+    30 s) is delivered by the next background round; a fresh one is left to its own process."""
+    board = await _board(chat)
+    chat.upstream.script(Reply(content="Picked up."))
+    async with chat.server.gateway.db.connection() as conn:
+        old, fresh = [
+            await conn.fetchval(
+                "INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, body, channel, team_id,"
+                " created_at) VALUES ($1, 'agent', $2, 'task.assigned', 'TASK ASSIGNED swept', 'gateway_session',"
+                " $3, now() - make_interval(secs => $4)) RETURNING id",
+                _tenant(chat), chat.agent["id"], UUID(board), age,
+            )
+            for age in (120.0, 0.0)
+        ]  # fmt: skip
+    await chat.server.gateway.rounds.run_once()
+    async with chat.server.gateway.db.connection() as conn:
+        states = dict(
+            await conn.fetch("SELECT id, status FROM notifications WHERE id = ANY($1)", [old, fresh])
+        )
+    assert (states[old], states[fresh]) == ("sent", "pending")
+    await _until(lambda: _turns(chat, 1))
+    assert "TASK ASSIGNED swept" in json.dumps(chat.upstream.turns[0]["messages"])
