@@ -38,6 +38,7 @@ __all__ = [
     "set_token",
     "stale_notifications",
     "token_candidate",
+    "touch",
 ]
 
 
@@ -45,6 +46,7 @@ class TokenRow(Struct, kw_only=True):
     tenant_id: UUID
     agent_id: UUID
     token_hash: str | None
+    last_seen_at: datetime | None
     agent_key: str
     display_name: str
 
@@ -126,6 +128,10 @@ async def heartbeat(
 ) -> tuple[str, datetime]:
     row = await conn.fetchrow(query("agent_api.heartbeat"), tenant_id, agent_id, status)
     return row["status"], row["last_seen_at"]
+
+
+async def touch(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> None:
+    await conn.execute(query("agent_api.touch"), tenant_id, agent_id)
 
 
 async def board_agents(

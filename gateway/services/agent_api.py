@@ -57,6 +57,8 @@ __all__ = [
 AGENT_AUTH_LIMIT: Final = 20
 AGENT_AUTH_WINDOW: Final = 60.0
 OFFLINE_AFTER: Final = timedelta(minutes=10)
+TOUCH_EVERY: Final = timedelta(seconds=30)
+"""An authenticated agent request marks the agent seen (and online) at most this often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,8 @@ class AgentApiService:
             raise exhausted(wait)
 
     async def authenticate(self, token: str) -> AgentCaller:
-        """The agent behind ``token``. Raises: Unauthorized (unknown, malformed or revoked)."""
+        """The agent behind ``token``, marked seen (online) at most every 30 s. Raises:
+        Unauthorized (unknown, malformed or revoked)."""
         prefix = agent_token_prefix(token.strip())
         if prefix is None:
             raise Unauthorized("failed_precondition", detail="Invalid agent token.")
@@ -198,6 +201,8 @@ class AgentApiService:
             if row is None or row.token_hash is None or not constant_time_equals(row.token_hash, digest):
                 raise Unauthorized("failed_precondition", detail="Invalid agent token.")
             boards = await store.memberships(conn, row.tenant_id, row.agent_id)
+            if row.last_seen_at is None or datetime.now(UTC) - row.last_seen_at > TOUCH_EVERY:
+                await store.touch(conn, row.tenant_id, row.agent_id)
         return AgentCaller(
             row.tenant_id, row.agent_id, row.agent_key, row.display_name or row.agent_key, boards
         )

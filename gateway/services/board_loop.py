@@ -181,7 +181,15 @@ def approval_resolved(
 def chat_notices(
     text: str, author: UUID | None, members: Sequence[Member], board_id: UUID, author_name: str
 ) -> list[Notice]:
-    """Board chat: the lead always, and the mentioned agents; never the author."""
+    """Board chat: the lead always, and the mentioned agents; never the author. ``/pause`` or
+    ``/resume`` alone goes as it is to every agent of the board but the author."""
+    if text.strip() in ("/pause", "/resume"):
+        command = text.strip()
+        return [
+            Notice(m.agent_id, f"board.{command[1:]}", command, command)
+            for m in members
+            if m.agent_id != author
+        ]
     targets = mentioned(text, members)
     lead = next((m.agent_id for m in members if m.role == "lead"), None)
     out: list[Notice] = []

@@ -14,7 +14,7 @@ RETURNING agent_id;
 
 -- name: token_candidate
 -- The agent whose token has this prefix (one at most: a unique index), with its key.
-SELECT p.tenant_id, p.agent_id, p.token_hash, a.agent_key, a.display_name
+SELECT p.tenant_id, p.agent_id, p.token_hash, p.last_seen_at, a.agent_key, a.display_name
   FROM agent_presence AS p
   JOIN agents         AS a ON a.tenant_id = p.tenant_id AND a.id = p.agent_id
  WHERE p.token_prefix = $1
@@ -42,6 +42,14 @@ VALUES ($1, $2, coalesce($3, 'online'), now())
        updated_at           = now()
  WHERE agent_presence.tenant_id = EXCLUDED.tenant_id
 RETURNING status, last_seen_at;
+
+-- name: touch
+-- Any authenticated agent request: seen now, online unless updating or deleting (MC's touch).
+UPDATE agent_presence
+   SET last_seen_at = now(),
+       status       = CASE WHEN status IN ('updating', 'deleting') THEN status ELSE 'online' END
+ WHERE tenant_id = $1
+   AND agent_id  = $2;
 
 -- name: board_agents
 -- The agents of one board ($2) or of every board the caller may see ($3: board ids), with presence.

@@ -272,14 +272,14 @@ class TestMemoryApprovalsPresence:
             )
             assert res.status_code in (404, 405)
             before = {a["agent_key"]: a["status"] for a in _ok(await http.get(f"{A}/agents"))["items"]}
-            assert before["worker-a"] == "provisioning"
-            beat = _ok(await http.post(f"{A}/heartbeat"))
-            assert beat["status"] == "online"
+            assert (before["worker-a"], before["lead-a"]) == ("online", "provisioning")  # requests touch it
+            beat = _ok(await http.post(f"{A}/heartbeat", json={"status": "healthy"}))
+            assert beat["status"] == "healthy"
             after = {
                 a["agent_key"]: a
                 for a in _ok(await http.get(f"{A}/agents", params={"board_id": board.id}))["items"]
             }
-            assert after["worker-a"]["status"] == "online"
+            assert after["worker-a"]["status"] == "healthy"
             assert after["lead-a"]["is_board_lead"] is True
         async with board.server.gateway.db.connection() as conn:
             kinds = await conn.fetch(
@@ -289,6 +289,20 @@ class TestMemoryApprovalsPresence:
         assert [(k["kind"], k["recipient_id"]) for k in kinds] == [
             ("board.chat_mention", board.agents["lead-a"])
         ]
+        async with board.agent("lead-a") as http:
+            _ok(
+                await http.post(
+                    f"{A}/boards/{board.id}/memory", json={"content": " /pause ", "is_chat": True}
+                )
+            )
+        async with board.server.gateway.db.connection() as conn:
+            paused = await conn.fetch(
+                "SELECT recipient_id, body FROM notifications WHERE team_id = $1 AND kind = 'board.pause'",
+                _uuid(board.id),
+            )
+        assert sorted((p["recipient_id"], p["body"]) for p in paused) == sorted(
+            (board.agents[k], "/pause") for k in ("worker-a", "worker-b")
+        )
 
 
 async def test_another_tenants_agent_reaches_nothing(make_server: ServerFactory) -> None:
