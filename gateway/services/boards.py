@@ -275,9 +275,8 @@ class BoardService:
     def __init__(self, db: Database, tasks: TaskService) -> None:
         self._db = db
         self._tasks = tasks
-        self.loop: BoardLoop | None = (
-            None  # notifications into agents' sessions (set by the composition root)
-        )
+        # Notifications into agents' sessions (set by the composition root).
+        self.loop: BoardLoop | None = None
 
     async def _queue(
         self, conn: DbConnection, who: Principal, board_id: UUID, out: list[EventRow], notices: list[Notice],
