@@ -449,6 +449,7 @@ class World:
     b_key: str
     b_id: str
     snapshot: dict[str, Any] = field(default_factory=dict)
+    b_agent_token: str = ""  # an MC agent token of B's (the agent API's routes are called with it)
 
     async def settle(self) -> None:
         """Take A's snapshot (to compare at the end) and collect A's values from it."""
@@ -586,6 +587,14 @@ async def _world(
         a.secrets.add(a.agent_token)
         a.trace_id = traces[0]["id"]
         world = World(server, a, a_key["key"], b_key["key"], b["id"])
+        async with server.client(b_key["key"]) as http:
+            await _send(http, "POST", "/v1/providers", {"name": "b-agent-prov", "provider_type": "openai_compat",
+                                                        "api_base": up.base_url, "api_key": "sk-b"})  # fmt: skip
+            b_agent = await _send(http, "POST", "/v1/agents", {"agent_key": "b-agent", "provider": "b-agent-prov",
+                                                               "model": "model-a"})  # fmt: skip
+            world.b_agent_token = (await _send(http, "POST", f"/api/v1/agents/{b_agent['id']}/token", None))[
+                "token"
+            ]
         await world.settle()
         yield world
         await world.check()
@@ -655,17 +664,22 @@ async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
         routes = {f"{api.method} {api.path}": api for api in all_apis()}
         for headers in ({}, claims):
             async with world.server.client(world.b_key, **headers) as http:
-                for name, case in REST_CASES.items():
+                for index, (name, case) in enumerate(REST_CASES.items()):
                     req = case(a)
                     template = re.sub(r"\{(\w+):\w+\}", r"{\1}", routes[name].path)  # {path:path}
                     url = template.format(**req.path) + (f"?{req.query}" if req.query else "")
                     body: dict[str, Any] = {} if req.body is None else {"json": req.body}
+                    if " /api/v1/agent/" in name:  # the agent API: B's agent token, from an IP of its own
+                        body["headers"] = {
+                            "X-Agent-Token": world.b_agent_token,
+                            "X-Real-IP": f"10.99.{index}.1",
+                        }
                     if req.files is not None:
                         body = {"data": req.files, "files": [("file", ("plans.md", b"pwned", "text/plain"))]}
                     res = await http.request(routes[name].method, url, **body)
                     sent = url + json.dumps(req.body) + json.dumps(req.files)
                     label = f"{name} {'claiming alice in A' if headers else 'plain'}: {res.status_code}"
-                    if res.status_code >= 500:
+                    if res.status_code >= 500 or ("headers" in body and res.status_code == 401):
                         failures.append(f"{label} {res.text[:200]}")
                     if leaked := _leaks(a, sent, res.text):
                         failures.append(f"{label} carries A's {leaked}")
