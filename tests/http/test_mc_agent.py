@@ -337,3 +337,13 @@ async def test_another_tenants_agent_reaches_nothing(make_server: ServerFactory)
             assert "A-SECRET-TITLE" not in res.text
             assert a.agents["worker-a"] not in res.text
         assert _ok(await http.get(f"{A}/agents"))["items"] == []
+
+
+async def test_openapi_names_the_agent_token(board: Board) -> None:
+    """The agent routes say in /v1/openapi.json that they take X-Agent-Token (not a user's bearer)."""
+    async with board.owner() as http:
+        doc = _ok(await http.get("/v1/openapi.json"))
+    assert doc["components"]["securitySchemes"]["agentToken"]["name"] == "X-Agent-Token"
+    op = doc["paths"]["/api/v1/agent/boards/{board_id}/tasks/{task_id}"]["patch"]
+    assert op["security"] == [{"agentToken": []}]
+    assert doc["paths"]["/api/v1/agents/{agent_id}/token"]["post"]["x-min-role"] == "admin"
