@@ -219,6 +219,21 @@ class TestPermissions:
             _ok(await worker.patch(turl, json={"status": "review", "comment": "ready"}))
             back = _ok(await lead.patch(turl, json={"status": "inbox"}))
             assert (back["status"], back["assigned_agent_id"]) == ("inbox", board.agents["worker-a"])
+            async with board.server.gateway.db.connection() as conn:
+                notes = await conn.fetch(
+                    "SELECT kind, recipient_id, body FROM notifications WHERE team_id = $1 ORDER BY created_at",
+                    _uuid(board.id),
+                )
+            lead_id, worker_id = board.agents["lead-a"], board.agents["worker-a"]
+            assert {(n["kind"], n["recipient_id"]) for n in notes} >= {
+                ("task.assigned", worker_id),  # assign-and-start
+                ("task.mention", lead_id),  # the worker's "@lead please look"
+                ("task.comment", worker_id),  # the lead's "looking", to the assignee
+                ("task.review", lead_id),  # in review, to the lead
+                ("task.changes_requested", worker_id),
+            }
+            assert not any(n["recipient_id"] == lead_id and n["kind"] == "task.assigned" for n in notes)
+            assert "CHANGES REQUESTED" in notes[-1]["body"]
             _ok(await lead.delete(f"{url}/{made['id']}"))
             listed = _ok(await worker.get(url, params={"status": "inbox"}))
             assert [t["id"] for t in listed["items"]] == [task["id"]]
@@ -347,3 +362,19 @@ async def test_openapi_names_the_agent_token(board: Board) -> None:
     op = doc["paths"]["/api/v1/agent/boards/{board_id}/tasks/{task_id}"]["patch"]
     assert op["security"] == [{"agentToken": []}]
     assert doc["paths"]["/api/v1/agents/{agent_id}/token"]["post"]["x-min-role"] == "admin"
+
+
+async def test_comment_required_for_review_counts_the_workers_comment(make_server: ServerFactory) -> None:
+    """With ``comment_required_for_review``, a worker's move to review without a comment is 422;
+    its comment on the task since it started (through the comments route) satisfies the gate."""
+    server = await make_server(
+        gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], rate_limits__per_ip_rpm=0
+    )
+    board = await make_board(server, {"comment_required_for_review": True})
+    task = await _task(board)
+    url = f"{A}/boards/{board.id}/tasks/{task['id']}"
+    async with board.agent("worker-a") as http:
+        _ok(await http.patch(url, json={"status": "in_progress"}))
+        assert _detail(await http.patch(url, json={"status": "review"}), 422) == "Comment is required."
+        _ok(await http.post(f"{url}/comments", json={"message": "tests pass"}))
+        assert _ok(await http.patch(url, json={"status": "review"}))["status"] == "review"
