@@ -77,6 +77,12 @@ class AgentsQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     board_id: UUID | None = None
 
 
+class AgentTaskQuery(TaskQuery, kw_only=True, forbid_unknown_fields=True):
+    """MC's agent task filters: ``status`` CSV, ``assigned_agent_id``, ``unassigned``."""
+
+    unassigned: bool | None = None
+
+
 class MemoryQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
     is_chat: bool | None = None
 
@@ -116,11 +122,17 @@ async def list_agents(ctx: HttpContext, me: AgentCaller, query: AgentsQuery) -> 
     return Page(items=items, total=len(items), limit=200, offset=0)
 
 
-async def list_tasks(ctx: HttpContext, me: AgentCaller, query: TaskQuery) -> Page[TaskRead]:
+async def list_tasks(ctx: HttpContext, me: AgentCaller, query: AgentTaskQuery) -> Page[TaskRead]:
     board_id = _id(ctx, "board_id")
     me.actor(board_id)
     items, total = await ctx.gateway.boards.list_tasks(
-        me.principal, board_id, _statuses(query), query.assigned_agent_id, query.limit, query.offset
+        me.principal,
+        board_id,
+        _statuses(query),
+        query.assigned_agent_id,
+        query.limit,
+        query.offset,
+        bool(query.unassigned),
     )
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
@@ -216,7 +228,7 @@ ROUTES = [
     _api("GET", _BOARD, get_board, "one of the agent's boards", response=BoardRead),
     _api("GET", _A + "/agents", list_agents, "the agents of the agent's boards (computed status)",
          query=AgentsQuery, response=Page[AgentRead]),
-    _api("GET", _BOARD + "/tasks", list_tasks, "a board's tasks (status CSV, assignee filters)", query=TaskQuery,
+    _api("GET", _BOARD + "/tasks", list_tasks, "a board's tasks (status CSV, assignee, unassigned)", query=AgentTaskQuery,
          response=Page[TaskRead]),
     _api("POST", _BOARD + "/tasks", create_task, "the lead creates a task (auto_created)", body=TaskCreate,
          response=TaskRead),

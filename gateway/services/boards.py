@@ -376,7 +376,7 @@ class BoardService:
 
     async def list_tasks(
         self, who: Principal, board_id: UUID, statuses: list[str] | None, assignee: UUID | None, limit: int,
-        offset: int,
+        offset: int, unassigned: bool = False,
     ) -> tuple[list[TaskRead], int]:  # fmt: skip
         await self.board(who, board_id)
         wanted = None
@@ -384,7 +384,9 @@ class BoardService:
             wanted = [s for m in statuses for s in (("backlog", "ready") if m == "inbox" else (m,))]
             if "done" in statuses:
                 wanted.append("cancelled")
-        where = task_store.TaskFilter(team_id=board_id, statuses=wanted, assignee_agent_id=assignee)
+        where = task_store.TaskFilter(
+            team_id=board_id, statuses=wanted, assignee_agent_id=assignee, unassigned=unassigned
+        )
         rows = await self._tasks.list_tasks(who.tenant_id, where, limit, offset)
         return [mc_task(r) for r in rows], rows[0].total if rows else 0
 

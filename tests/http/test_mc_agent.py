@@ -237,6 +237,9 @@ class TestPermissions:
             _ok(await lead.delete(f"{url}/{made['id']}"))
             listed = _ok(await worker.get(url, params={"status": "inbox"}))
             assert [t["id"] for t in listed["items"]] == [task["id"]]
+            free = await _task(board, title="free")
+            listed = _ok(await worker.get(url, params={"unassigned": "true"}))
+            assert [t["id"] for t in listed["items"]] == [free["id"]]
             assert _detail(await worker.get(url, params={"status": "blocked"}), 422)
 
     async def test_agents_reach_only_their_board(self, board: Board) -> None:
