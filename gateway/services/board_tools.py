@@ -24,6 +24,7 @@ __all__ = ["BOARD_TOOLS", "BoardTools"]
 
 _BOARD: Final = {"type": "string", "description": "the board id (needed only when you are on several boards)"}
 _TASK: Final = {"type": "string", "description": "the task id"}
+MC_STATUSES: Final = ("inbox", "in_progress", "review", "done")
 BOARD_TOOLS: Final = ("tasks_list", "task_update", "task_comment", "board_chat", "approval_request")
 
 Act = Callable[[AgentApiService, AgentCaller, UUID, dict[str, Any]], Awaitable[Any]]
@@ -42,10 +43,12 @@ def _uuid(args: dict[str, Any], name: str, required: bool = True) -> UUID | None
 async def _tasks_list(api: AgentApiService, me: AgentCaller, board: UUID, args: dict[str, Any]) -> Any:
     status = args.get("status")
     statuses = [s.strip() for s in str(status).split(",") if s.strip()] if status else None
+    if statuses and (bad := sorted(set(statuses) - set(MC_STATUSES))):
+        raise ToolError(f"unknown status: {', '.join(bad)} (use {', '.join(MC_STATUSES)})")
     mine = args.get("mine") is True
     me.actor(board)
     items, total = await api.boards.list_tasks(me.principal, board, statuses, me.agent_id if mine else None,
-                                               50, 0)  # fmt: skip
+                                               50, 0, unassigned=args.get("unassigned") is True)  # fmt: skip
     return {"total": total, "tasks": [{"id": t.id, "title": t.title, "status": t.status, "priority": t.priority,
                                        "assigned_agent_id": t.assigned_agent_id, "is_blocked": t.is_blocked,
                                        "description": (t.description or "")[:300]} for t in items]}  # fmt: skip
@@ -93,7 +96,9 @@ _SPECS: Final[dict[str, tuple[str, dict[str, Any], Act]]] = {
         "List the tasks of your board (Mission Control statuses inbox, in_progress, review, done).",
         {"type": "object", "properties": {
             "status": {"type": "string", "description": "comma-separated statuses to keep"},
-            "mine": {"type": "boolean", "description": "only the tasks assigned to you"}, "board_id": _BOARD}},
+            "mine": {"type": "boolean", "description": "only the tasks assigned to you"},
+            "unassigned": {"type": "boolean", "description": "only the tasks nobody is assigned"},
+            "board_id": _BOARD}},
         _tasks_list,
     ),
     "task_update": (

@@ -78,6 +78,7 @@ async def test_an_assigned_task_wakes_the_agent_whose_tools_move_it(chat: ChatSe
         _call("task_update", task_id=task, status="in_progress"),
         _call("task_comment", task_id=task, message="Started on the rotation."),
         _call("task_update", task_id=task, status="in_progress", assigned_agent_id=chat.agent["id"]),
+        _call("tasks_list", status="blocked"),
         Reply(content="On it."),
     )
     async with chat.admin() as http:
@@ -104,11 +105,12 @@ async def test_an_assigned_task_wakes_the_agent_whose_tools_move_it(chat: ChatSe
     )
     await _until(lambda: _done(chat))
     results = [m["content"] for m in chat.upstream.turns[-1]["messages"] if m["role"] == "tool"]
-    listed, updated, commented, refused = results
+    listed, updated, commented, refused, bad_status = results
     assert json.loads(listed)["tasks"][0]["id"] == task
     assert json.loads(updated)["status"] == "in_progress"
     assert json.loads(commented)["task_id"] == task
     assert "may only update status, comment and custom fields" in refused
+    assert "unknown status: blocked" in bad_status
     (note,) = await _notifications(chat, chat.agent["id"])
     assert (note["kind"], note["status"], note["last_error"]) == ("task.assigned", "sent", None)
     assert note["session_key"] == f"agent:helper:mc:{board}"
@@ -118,7 +120,7 @@ async def test_an_assigned_task_wakes_the_agent_whose_tools_move_it(chat: ChatSe
 
 
 async def _done(chat: ChatSetup) -> bool:
-    return len(chat.upstream.turns) >= 5
+    return len(chat.upstream.turns) >= 6
 
 
 async def test_comment_mention_and_approval_reach_the_lead_once(
