@@ -153,6 +153,7 @@ async def test_comment_mention_and_approval_reach_the_lead_once(
     assert "APPROVAL RESOLVED" in notes[1]["body"]
     assert "Decision: approved" in notes[1]["body"]
     await _until(lambda: _turns(chat, 2))
+    await _until(lambda: _idle(chat))  # else the race's run would join a run still finishing
     other = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
     async with chat.server.gateway.db.connection() as conn:
         runs_before = await conn.fetchval("SELECT count(*) FROM runs")
@@ -176,6 +177,11 @@ async def test_comment_mention_and_approval_reach_the_lead_once(
         assert res.status_code == 200, res.text
     assert loner["id"]
     assert not _tool_names(chat.upstream.turns[-1]) & {"tasks_list", "task_update", "board_chat"}
+
+
+async def _idle(chat: ChatSetup) -> bool:
+    async with chat.server.gateway.db.connection() as conn:
+        return not await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'running'")
 
 
 async def _turns(chat: ChatSetup, n: int) -> bool:
