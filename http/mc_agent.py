@@ -22,6 +22,7 @@ from clawgate.services.agent_api import (
     HeartbeatRead,
     MemoryCreate,
     MemoryRead,
+    NudgeIn,
 )
 from clawgate.services.boards import (
     ApprovalCreate,
@@ -197,6 +198,11 @@ async def create_approval(ctx: HttpContext, me: AgentCaller, body: ApprovalCreat
     return await ctx.gateway.boards.create_approval(me.principal, board_id, body, me.actor(board_id))
 
 
+async def nudge(ctx: HttpContext, me: AgentCaller, body: NudgeIn) -> Ok:
+    await ctx.gateway.agent_api.nudge(me, _id(ctx, "board_id"), _id(ctx, "agent_id"), body.message)
+    return Ok()
+
+
 async def heartbeat(ctx: HttpContext, me: AgentCaller, body: HeartbeatBody) -> HeartbeatRead:
     return await ctx.gateway.agent_api.heartbeat(me, body.status)
 
@@ -247,6 +253,8 @@ ROUTES = [
          response=Page[ApprovalRead]),
     _api("POST", _BOARD + "/approvals", create_approval, "request an approval (agents never resolve)",
          body=ApprovalCreate, response=ApprovalRead),
+    _api("POST", _BOARD + "/agents/{agent_id}/nudge", nudge, "the lead nudges an agent (a run with the message)",
+         body=NudgeIn, response=Ok),
     _api("POST", _A + "/heartbeat", heartbeat, "check in (presence: last_seen_at, status)", body=HeartbeatBody,
          response=HeartbeatRead),
     Api("POST", "/api/v1/agents/{agent_id}/token", mint_token, Role.ADMIN,

@@ -332,6 +332,8 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/v1/agent/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
         "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
     "POST /api/v1/agent/heartbeat": lambda a: R(),
+    "POST /api/v1/agent/boards/{board_id}/agents/{agent_id}/nudge": lambda a: R(
+        {"board_id": a.team_id, "agent_id": a.agent_id}, body={"message": "pwned"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})

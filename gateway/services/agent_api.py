@@ -52,6 +52,7 @@ __all__ = [
     "HeartbeatRead",
     "MemoryCreate",
     "MemoryRead",
+    "NudgeIn",
 ]
 
 AGENT_AUTH_LIMIT: Final = 20
@@ -131,6 +132,10 @@ class MemoryCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     )
     source: Annotated[str, Meta(max_length=200)] | None = None
     is_chat: bool = False
+
+
+class NudgeIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    message: Annotated[str, Meta(min_length=1, max_length=20_000)]
 
 
 class MemoryRead(MemoryFields, kw_only=True):
@@ -290,6 +295,32 @@ class AgentApiService:
         if ids and self.boards.loop is not None:
             await self.boards.loop.deliver(ids)
         return memory_out(board_id, row)
+
+    async def nudge(self, caller: AgentCaller, board_id: UUID, agent_id: UUID, message: str) -> None:
+        """The lead nudges an agent of its board: the message goes as it is into the agent's board
+        session (a run). Raises: Forbidden (not the lead), NotFound (not an agent of the board),
+        InvalidRequest (a blank message)."""
+        caller.lead(board_id)
+        if not message.strip():
+            raise invalid_field("$.message", "message must not be blank")
+        out: list[EventRow] = []
+        ids: list[UUID] = []
+        async with self._db.transaction() as conn:
+            members = await team_store.list_members(conn, caller.tenant_id, board_id)
+            if agent_id not in {m.agent_id for m in members}:
+                raise NotFound(kind="agent", id=str(agent_id))
+            await TaskService.record(
+                conn, caller.tenant_id,
+                NewEvent(kind="agent.nudged", team_id=board_id, agent_id=agent_id, message=message[:500],
+                         data={"by": str(caller.agent_id)}),
+                out,
+            )  # fmt: skip
+            if self.boards.loop is not None:
+                notice = notify.Notice(agent_id, "agent.nudge", "NUDGE", message)
+                await BoardLoop.queue(conn, caller.tenant_id, out[-1].seq, board_id, [notice], ids)
+        await self._tasks.announce(out)
+        if ids and self.boards.loop is not None:
+            await self.boards.loop.deliver(ids)
 
 
 def only(boards: Sequence[UUID], board_id: UUID | None) -> UUID:

@@ -318,6 +318,19 @@ class TestMemoryApprovalsPresence:
                 "SELECT recipient_id, body FROM notifications WHERE team_id = $1 AND kind = 'board.pause'",
                 _uuid(board.id),
             )
+        async with board.agent("lead-a") as lead, board.agent("worker-a") as worker:
+            nudge = f"{A}/boards/{board.id}/agents/{board.agents['worker-b']}/nudge"
+            _ok(await lead.post(nudge, json={"message": "status?"}))
+            assert _detail(await worker.post(nudge, json={"message": "x"}), 403)["code"] == "lead_only"
+            res = await lead.post(
+                f"{A}/boards/{board.id}/agents/{board.agents['outsider']}/nudge", json={"message": "x"}
+            )
+            assert _detail(res, 404)
+        async with board.server.gateway.db.connection() as conn:
+            nudged = await conn.fetch(
+                "SELECT recipient_id, body FROM notifications WHERE kind = 'agent.nudge'"
+            )
+        assert [(n["recipient_id"], n["body"]) for n in nudged] == [(board.agents["worker-b"], "status?")]
         assert sorted((p["recipient_id"], p["body"]) for p in paused) == sorted(
             (board.agents[k], "/pause") for k in ("worker-a", "worker-b")
         )
