@@ -251,6 +251,9 @@ class BoardLoop:
                 run_id, key = handle.run_id, handle.session_key
         except GatewayError as exc:
             status, error = "failed", exc.message("en")
+        except Exception as exc:  # our own bug: recorded, not left claimed and pending
+            log.exception("board_loop.start_crashed", notification_id=str(notification_id))
+            status, error = "failed", f"internal error: {exc.__class__.__name__}"
         async with self._db.transaction() as conn:
             await store.finish_notification(conn, notification_id, status, error, run_id, key)
         log.info(
