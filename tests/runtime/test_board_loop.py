@@ -224,3 +224,16 @@ async def test_a_notification_left_unclaimed_is_swept_up(chat: ChatSetup) -> Non
     assert (states[old], states[fresh]) == ("sent", "pending")
     await _until(lambda: _turns(chat, 1))
     assert "TASK ASSIGNED swept" in json.dumps(chat.upstream.turns[0]["messages"])
+    async with chat.server.gateway.db.connection() as conn:  # an agent deleted since: recorded failed
+        gone = await conn.fetchval(
+            "INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, body, channel, team_id) "
+            "VALUES ($1, 'agent', $2, 'task.assigned', 'x', 'gateway_session', $3) RETURNING id",
+            _tenant(chat), "00000000-0000-0000-0000-0000000000aa", UUID(board),
+        )  # fmt: skip
+    await chat.server.gateway.boards.loop.deliver([gone])  # type: ignore[union-attr]
+    async with chat.server.gateway.db.connection() as conn:
+        failed = await conn.fetchrow(
+            "SELECT status, last_error, run_id FROM notifications WHERE id = $1", gone
+        )
+    assert (failed["status"], failed["run_id"]) == ("failed", None)
+    assert "not found" in failed["last_error"]
