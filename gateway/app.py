@@ -25,10 +25,13 @@ from clawgate.ratelimit import CHAT_BURST, RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
 from clawgate.runtime.scheduler import Scheduler
+from clawgate.services.agent_api import AgentApiService
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_loop import BoardLoop
+from clawgate.services.board_tools import BoardTools
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
@@ -233,6 +236,10 @@ async def build_gateway(settings: Settings) -> Gateway:
     tasks = TaskService(db, bus)
     teams = TeamService(db, bus, agents, tasks)
     boards = BoardService(db, tasks)
+    boards.loop = BoardLoop(db, chat)  # MC notifications become runs (issue 14, build item 4)
+    rounds.add(boards.loop.sweep)
+    agent_api = AgentApiService(db, boards, tasks)
+    runner.add_tool_source(BoardTools(agent_api))
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -245,7 +252,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards,
+        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip

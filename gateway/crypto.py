@@ -22,19 +22,24 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from clawgate.errors import ConfigError
 
 __all__ = [
+    "AGENT_TOKEN_PREFIX",
     "API_KEY_PREFIX",
     "SecretBox",
+    "agent_token_prefix",
     "constant_time_equals",
     "hash_api_key",
     "key_prefix",
     "load_or_create_key",
     "mask",
+    "new_agent_token",
     "new_api_key",
     "parse_key",
 ]
 
 _PREFIX = "aes-gcm:"
 API_KEY_PREFIX = "clawgate_"
+AGENT_TOKEN_PREFIX = "mca_"
+"""Mission Control agent tokens (``X-Agent-Token``): this marker, 48 hex characters."""
 
 
 def parse_key(text: str) -> bytes:
@@ -118,11 +123,30 @@ def mask(secret: str) -> str:
     return "***" + secret[-4:] if len(secret) >= 12 else "***"
 
 
+def _new_secret(marker: str, nbytes: int, shown: int) -> tuple[str, str, str]:
+    """A fresh secret: (raw shown once, the indexed prefix of ``shown`` characters, SHA-256 hex)."""
+    random_part = secrets.token_hex(nbytes)
+    raw = marker + random_part
+    return raw, random_part[:shown], hash_api_key(raw)
+
+
 def new_api_key() -> tuple[str, str, str]:
     """A fresh key: (raw key shown once, display prefix, SHA-256 hex to store)."""
-    random_part = secrets.token_hex(16)
-    raw = API_KEY_PREFIX + random_part
-    return raw, random_part[:8], hash_api_key(raw)
+    return _new_secret(API_KEY_PREFIX, 16, 8)
+
+
+def new_agent_token() -> tuple[str, str, str]:
+    """A fresh agent token: (raw token shown once, indexed prefix, SHA-256 hex to store). The
+    prefix is 16 hex characters: unique per token (a unique index), so a lookup finds one row."""
+    return _new_secret(AGENT_TOKEN_PREFIX, 24, 16)
+
+
+def agent_token_prefix(raw: str) -> str | None:
+    """The indexed prefix of a raw agent token, or None when it is not shaped like one."""
+    body = raw[len(AGENT_TOKEN_PREFIX) :]
+    if raw.startswith(AGENT_TOKEN_PREFIX) and len(body) == 48 and all(c in "0123456789abcdef" for c in body):
+        return body[:16]
+    return None
 
 
 def key_prefix(raw: str) -> str | None:

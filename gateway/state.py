@@ -21,6 +21,7 @@ from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.llm import LLMResolver
 from clawgate.runtime.runs import RunManager
 from clawgate.runtime.scheduler import Scheduler
+from clawgate.services.agent_api import AgentApiService
 from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
@@ -155,6 +156,7 @@ class Gateway:
     tasks: TaskService  # the shared coordination model's tasks, edges, approvals and event log
     teams: TeamService  # GoClaw's agent teams on it
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
+    agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

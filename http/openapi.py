@@ -26,6 +26,8 @@ from .wsdoc import WS_EVENTS, result_members, result_type, websocket_page, ws_me
 __all__ = ["build_spec", "openapi_routes", "short_names"]
 
 _CONVERTER = re.compile(r"\{([a-zA-Z_]+):[a-z]+\}")
+AGENT_API = "/api/v1/agent/"
+"""Mission Control's agent API: no user credential; an ``X-Agent-Token`` (``http/mc_agent.py``)."""
 _ERROR_SCHEMAS: dict[str, Any] = {
     "Error": {
         "description": "GoClaw's error envelope",
@@ -124,6 +126,8 @@ def build_spec(routes: list[Api], methods: Mapping[str, Method] | None = None) -
                 "bearer": {"type": "http", "scheme": "bearer", "description": "Gateway token or API key"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
                            "description": "Gateway token or API key (Anthropic-style clients)"},
+                "agentToken": {"type": "apiKey", "in": "header", "name": "X-Agent-Token",
+                               "description": "A Mission Control agent token (the /api/v1/agent/ routes)"},
             },
         },
         "x-websocket-methods": [
@@ -188,6 +192,8 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
     if api.role is not None:
         op["security"] = [{"bearer": []}, {"apiKey": []}]
         op["x-min-role"] = api.role.label
+    elif api.path.startswith(AGENT_API):
+        op["security"] = [{"agentToken": []}]
     return op
 
 

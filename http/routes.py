@@ -15,6 +15,7 @@ from . import (
     health,
     home,
     kg,
+    mc_agent,
     mcp,
     memory,
     mission_control,
@@ -54,6 +55,7 @@ ROUTES: list[Api] = [
     *mcp.ROUTES,
     *teams.ROUTES,
     *mission_control.ROUTES,
+    *mc_agent.ROUTES,
 ]
 
 

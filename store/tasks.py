@@ -220,6 +220,7 @@ class TaskFilter:
     channel: str | None = None
     chat_id: str | None = None
     assignee_agent_id: UUID | None = None
+    unassigned: bool = False  # only the tasks without an assignee agent
 
 
 async def next_number(conn: asyncpg.Connection, tenant_id: UUID) -> int:
@@ -241,7 +242,7 @@ async def insert_task(conn: asyncpg.Connection, tenant_id: UUID, number: int, ne
 
 async def get_task(conn: asyncpg.Connection, tenant_id: UUID, task_id: UUID) -> TaskRow | None:
     row = await conn.fetchrow(
-        query("tasks.tasks_select"), tenant_id, None, task_id, None, None, None, None, 1, 0
+        query("tasks.tasks_select"), tenant_id, None, task_id, None, None, None, None, 1, 0, False
     )
     return maybe(row, TaskRow)
 
@@ -253,7 +254,7 @@ async def list_tasks(
     statuses = list(where.statuses) if where.statuses is not None else None
     rows = await conn.fetch(
         query("tasks.tasks_select"), tenant_id, where.team_id, None, statuses, where.channel, where.chat_id,
-        where.assignee_agent_id, limit, offset,
+        where.assignee_agent_id, limit, offset, where.unassigned,
     )  # fmt: skip
     return many(rows, TaskRow)
 

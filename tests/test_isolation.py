@@ -82,6 +82,7 @@ class TenantA:
     team_id: str = ""
     task_id: str = ""
     approval_id: str = ""
+    agent_token: str = ""  # agent-aaa's MC X-Agent-Token
     secrets: set[str] = field(default_factory=set)
 
 
@@ -308,6 +309,31 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
     "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
         {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
+    # MC's agent API: B's key is no agent token (401); B's own agent token is tests/http/test_mc_agent.py's.
+    "POST /api/v1/agents/{agent_id}/token": lambda a: R({"agent_id": a.agent_id}),
+    "DELETE /api/v1/agents/{agent_id}/token": lambda a: R({"agent_id": a.agent_id}),
+    "GET /api/v1/agent/healthz": lambda a: R(),
+    "GET /api/v1/agent/boards": lambda a: R(),
+    "GET /api/v1/agent/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/agent/agents": lambda a: R(query=f"board_id={a.team_id}"),
+    "GET /api/v1/agent/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/tasks": lambda a: R({"board_id": a.team_id}, body={"title": "pwned"}),
+    "PATCH /api/v1/agent/boards/{board_id}/tasks/{task_id}": lambda a: R(
+        {"board_id": a.team_id, "task_id": a.task_id}, body={"status": "in_progress"}),
+    "DELETE /api/v1/agent/boards/{board_id}/tasks/{task_id}": lambda a: R({"board_id": a.team_id,
+                                                                          "task_id": a.task_id}),
+    "GET /api/v1/agent/boards/{board_id}/tasks/{task_id}/comments": lambda a: R({"board_id": a.team_id,
+                                                                                 "task_id": a.task_id}),
+    "POST /api/v1/agent/boards/{board_id}/tasks/{task_id}/comments": lambda a: R(
+        {"board_id": a.team_id, "task_id": a.task_id}, body={"message": "pwned"}),
+    "GET /api/v1/agent/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}, body={"content": "pwned"}),
+    "GET /api/v1/agent/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
+        "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
+    "POST /api/v1/agent/heartbeat": lambda a: R(),
+    "POST /api/v1/agent/boards/{board_id}/agents/{agent_id}/nudge": lambda a: R(
+        {"board_id": a.team_id, "agent_id": a.agent_id}, body={"message": "pwned"}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -425,6 +451,7 @@ class World:
     b_key: str
     b_id: str
     snapshot: dict[str, Any] = field(default_factory=dict)
+    b_agent_token: str = ""  # an MC agent token of B's (the agent API's routes are called with it)
 
     async def settle(self) -> None:
         """Take A's snapshot (to compare at the end) and collect A's values from it."""
@@ -558,8 +585,18 @@ async def _world(
             ]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
+            a.agent_token = (await _ok(await owner.post(f"/api/v1/agents/{a.agent_id}/token")))["token"]
+        a.secrets.add(a.agent_token)
         a.trace_id = traces[0]["id"]
         world = World(server, a, a_key["key"], b_key["key"], b["id"])
+        async with server.client(b_key["key"]) as http:
+            await _send(http, "POST", "/v1/providers", {"name": "b-agent-prov", "provider_type": "openai_compat",
+                                                        "api_base": up.base_url, "api_key": "sk-b"})  # fmt: skip
+            b_agent = await _send(http, "POST", "/v1/agents", {"agent_key": "b-agent", "provider": "b-agent-prov",
+                                                               "model": "model-a"})  # fmt: skip
+            world.b_agent_token = (await _send(http, "POST", f"/api/v1/agents/{b_agent['id']}/token", None))[
+                "token"
+            ]
         await world.settle()
         yield world
         await world.check()
@@ -603,6 +640,10 @@ async def _snapshot(world: World) -> dict[str, Any]:
     async with _owner_in(world.server, a.id) as owner:
         out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
         out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))
+    async with world.server.client(
+        None, **{"X-Agent-Token": a.agent_token, "X-Real-IP": "10.250.0.1"}
+    ) as agent:
+        out["agent_view"] = await _ok(await agent.get(f"/api/v1/agent/boards/{a.team_id}/tasks"))
     return out
 
 
@@ -625,17 +666,22 @@ async def test_rest_routes_give_tenant_b_nothing_of_tenant_a(
         routes = {f"{api.method} {api.path}": api for api in all_apis()}
         for headers in ({}, claims):
             async with world.server.client(world.b_key, **headers) as http:
-                for name, case in REST_CASES.items():
+                for index, (name, case) in enumerate(REST_CASES.items()):
                     req = case(a)
                     template = re.sub(r"\{(\w+):\w+\}", r"{\1}", routes[name].path)  # {path:path}
                     url = template.format(**req.path) + (f"?{req.query}" if req.query else "")
                     body: dict[str, Any] = {} if req.body is None else {"json": req.body}
+                    if " /api/v1/agent/" in name:  # the agent API: B's agent token, from an IP of its own
+                        body["headers"] = {
+                            "X-Agent-Token": world.b_agent_token,
+                            "X-Real-IP": f"10.99.{index}.1",
+                        }
                     if req.files is not None:
                         body = {"data": req.files, "files": [("file", ("plans.md", b"pwned", "text/plain"))]}
                     res = await http.request(routes[name].method, url, **body)
                     sent = url + json.dumps(req.body) + json.dumps(req.files)
                     label = f"{name} {'claiming alice in A' if headers else 'plain'}: {res.status_code}"
-                    if res.status_code >= 500:
+                    if res.status_code >= 500 or ("headers" in body and res.status_code == 401):
                         failures.append(f"{label} {res.text[:200]}")
                     if leaked := _leaks(a, sent, res.text):
                         failures.append(f"{label} carries A's {leaked}")

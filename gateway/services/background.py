@@ -31,6 +31,10 @@ class BackgroundRounds:
         self._db, self._name, self._interval, self._jobs = db, name, interval, list(jobs)
         self._task: asyncio.Task[None] | None = None
 
+    def add(self, job: Job) -> None:
+        """One more job for the rounds (a service built after them)."""
+        self._jobs.append(job)
+
     def start(self) -> None:
         """Start the rounds. Call it in the running loop."""
         if self._task is None:

@@ -26,6 +26,7 @@ __all__ = [
     "blocked_error",
     "check_comment",
     "decide",
+    "forbidden",
 ]
 
 WORKER_FIELDS: Final = frozenset({"status", "comment", "custom_field_values"})
@@ -106,7 +107,8 @@ def blocked_error(blocked_by: tuple[UUID, ...]) -> FailedPrecondition:
     )  # fmt: skip
 
 
-def _forbidden(message: str, code: str | None = None, **extra: object) -> Forbidden:
+def forbidden(message: str, code: str | None = None, **extra: object) -> Forbidden:
+    """403 with MC's structured detail ``{message, code?, ...}``."""
     details: dict[str, object] = {"message": message, **extra}
     if code:
         details["code"] = code
@@ -169,16 +171,16 @@ def _worker(
     now: datetime,
 ) -> None:  # fmt: skip
     if extra := sorted(change.sent - WORKER_FIELDS):
-        raise _forbidden(
+        raise forbidden(
             f"Board agents may only update status, comment and custom fields (not: {', '.join(extra)}).",
             "task_update_field_forbidden", fields=extra,
         )  # fmt: skip
     if "status" not in change.sent:
         return
     if current.assignee is not None and current.assignee != actor.agent_id:
-        raise _forbidden("Task is assigned to another agent.", "task_assignee_mismatch")
+        raise forbidden("Task is assigned to another agent.", "task_assignee_mismatch")
     if rules.only_lead_can_change_status:
-        raise _forbidden("Only the board lead can change task status.", "only_lead_can_change_status")
+        raise forbidden("Only the board lead can change task status.", "only_lead_can_change_status")
     if target != "inbox" and facts.blocked_by:
         raise blocked_error(facts.blocked_by)
     out.status = target
@@ -194,11 +196,9 @@ def _worker(
 
 def _lead(current: Current, change: Change, facts: Facts, out: Decision, target: str, now: datetime) -> None:
     if "comment" in change.sent:
-        raise _forbidden(
-            "Lead comments must go through the task comments endpoint.", "lead_comment_forbidden"
-        )
+        raise forbidden("Lead comments must go through the task comments endpoint.", "lead_comment_forbidden")
     if extra := sorted(change.sent - LEAD_FIELDS):
-        raise _forbidden(
+        raise forbidden(
             f"Board leads may only update assignment, status, dependencies, tags and custom fields "
             f"(not: {', '.join(extra)}).", "task_update_field_forbidden", fields=extra,
         )  # fmt: skip
@@ -207,7 +207,7 @@ def _lead(current: Current, change: Change, facts: Facts, out: Decision, target:
         raise blocked_error(facts.blocked_by)
     if "assigned_agent_id" in change.sent:
         if change.assignee is not None and facts.assignee_is_lead:
-            raise _forbidden(
+            raise forbidden(
                 "Board leads cannot assign tasks to themselves or another lead.", "lead_assign_forbidden"
             )
         out.assignee = change.assignee
@@ -221,7 +221,7 @@ def _lead(current: Current, change: Change, facts: Facts, out: Decision, target:
         out.status, out.in_progress_at = "in_progress", now
         return
     if current.status != "review" or target not in ("done", "inbox"):
-        raise _forbidden(
+        raise forbidden(
             "Board leads can only move tasks out of review (to done or inbox), or assign-and-start an inbox task.",
             "lead_status_gate",
         )  # fmt: skip
@@ -259,7 +259,7 @@ def check_comment(actor: Actor, status: str, lead_mentioned_before: bool, lead_c
     a lead only when the task is in review, it was @mentioned in an earlier comment, or it created
     the task. Raises: Forbidden (403)."""
     if actor.kind == "lead" and status != "review" and not lead_mentioned_before and not lead_created:
-        raise _forbidden(
+        raise forbidden(
             "Board leads may only comment on tasks in review, tasks they created, or when mentioned.",
             "lead_comment_forbidden",
         )  # fmt: skip

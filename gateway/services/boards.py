@@ -20,9 +20,22 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from clawgate.errors import FailedPrecondition, Forbidden, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
-from clawgate.services.board_rules import Actor, Change, Current, Facts, Rules, blocked_error, decide
+from clawgate.services import board_loop as notify
+from clawgate.services.board_loop import BoardLoop, Notice
+from clawgate.services.board_rules import (
+    Actor,
+    Change,
+    Current,
+    Facts,
+    Rules,
+    blocked_error,
+    check_comment,
+    decide,
+    forbidden,
+)
 from clawgate.services.tasks import TaskService, mc_status, now
 from clawgate.store import Database, DbConnection
+from clawgate.store import agent_api as agent_store
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as store
 from clawgate.store.coord_events import EventRow, NewEvent, Where
@@ -50,6 +63,8 @@ P_TO_PRIORITY: Final = {0: "high", 1: "high", 2: "medium", 3: "low"}
 McStatus = Literal["inbox", "in_progress", "review", "done"]
 Title = Annotated[str, Meta(min_length=1, max_length=500)]
 Long = Annotated[str, Meta(max_length=20_000)]
+USER: Final = Actor("user")
+"""A user with write access (the ``/api/v1/boards`` routes); the agent API passes the lead or a worker."""
 
 
 class BoardRead(BoardFields, kw_only=True):
@@ -260,6 +275,24 @@ class BoardService:
     def __init__(self, db: Database, tasks: TaskService) -> None:
         self._db = db
         self._tasks = tasks
+        # Notifications into agents' sessions (set by the composition root).
+        self.loop: BoardLoop | None = None
+
+    async def _queue(
+        self, conn: DbConnection, who: Principal, board_id: UUID, out: list[EventRow], notices: list[Notice],
+        ids: list[UUID],
+    ) -> None:  # fmt: skip
+        """Queue ``notices`` (in the transaction of the change, against its last event)."""
+        if self.loop is not None and notices and out:
+            await self.loop.queue(conn, who.tenant_id, out[-1].seq, board_id, notices, ids)
+
+    async def _deliver(self, ids: list[UUID]) -> None:
+        if self.loop is not None and ids:
+            await self.loop.deliver(ids)
+
+    @staticmethod
+    async def _members(conn: DbConnection, who: Principal, board_id: UUID) -> list[notify.Member]:
+        return notify.members_of(await store.list_members(conn, who.tenant_id, board_id))
 
     # -- boards -----------------------------------------------------------------------------------
 
@@ -343,7 +376,7 @@ class BoardService:
 
     async def list_tasks(
         self, who: Principal, board_id: UUID, statuses: list[str] | None, assignee: UUID | None, limit: int,
-        offset: int,
+        offset: int, unassigned: bool = False,
     ) -> tuple[list[TaskRead], int]:  # fmt: skip
         await self.board(who, board_id)
         wanted = None
@@ -351,7 +384,9 @@ class BoardService:
             wanted = [s for m in statuses for s in (("backlog", "ready") if m == "inbox" else (m,))]
             if "done" in statuses:
                 wanted.append("cancelled")
-        where = task_store.TaskFilter(team_id=board_id, statuses=wanted, assignee_agent_id=assignee)
+        where = task_store.TaskFilter(
+            team_id=board_id, statuses=wanted, assignee_agent_id=assignee, unassigned=unassigned
+        )
         rows = await self._tasks.list_tasks(who.tenant_id, where, limit, offset)
         return [mc_task(r) for r in rows], rows[0].total if rows else 0
 
@@ -366,22 +401,32 @@ class BoardService:
             raise FailedPrecondition(detail=message, details={"message": message})
         return members[agent_id] == "lead"
 
-    async def create_task(self, who: Principal, board_id: UUID, body: TaskCreate) -> TaskRead:
-        """A user creates a task. Raises: NotFound (board, a dependency), FailedPrecondition
-        (blocked while assigned or started; an assignee of another board; a cycle)."""
-        await self.board(who, board_id, write=True)
+    async def create_task(
+        self, who: Principal, board_id: UUID, body: TaskCreate, actor: Actor = USER
+    ) -> TaskRead:
+        """A user (or the board's lead agent: ``auto_created``) creates a task. Raises: NotFound
+        (board, a dependency), FailedPrecondition (blocked while assigned or started; an assignee of
+        another board; a cycle), Forbidden (a lead assigning a lead)."""
+        board = await self.board(who, board_id, write=True)
         priority, extra = _priority(body.priority)
         started = now() if body.status == "in_progress" else None
         out: list[EventRow] = []
+        ids: list[UUID] = []
+        by_lead = actor.kind == "lead"
         async with self._db.transaction() as conn:
+            to_lead = False
             if body.assigned_agent_id is not None:
-                await self._assignee(conn, who, board_id, body.assigned_agent_id)
+                to_lead = await self._assignee(conn, who, board_id, body.assigned_agent_id)
+                if by_lead and to_lead:
+                    raise forbidden("Board leads cannot assign tasks to themselves or another lead.",
+                                    "lead_assign_forbidden")  # fmt: skip
             new = task_store.NewTask(
                 team_id=board_id, title=body.title, description=body.description or "",
                 status=_canonical(body.status, body.assigned_agent_id), priority=priority,
                 assignee_agent_id=body.assigned_agent_id, created_by_user=who.user_id, in_progress_at=started,
                 due_at=body.due_at, channel="mission_control", chat_id=str(board_id), user_id=who.user_id,
-                custom_fields=body.custom_field_values, metadata=extra,
+                custom_fields=body.custom_field_values, metadata=extra, created_by_agent_id=actor.agent_id,
+                auto_created=by_lead, auto_reason=f"lead_agent:{actor.agent_id}" if by_lead else None,
             )  # fmt: skip
             task_id = await self._tasks.create(conn, who.tenant_id, new, out, body.depends_on_task_ids)
             await _tags(conn, who, task_id, body.tag_ids)
@@ -389,18 +434,33 @@ class BoardService:
             assert row is not None
             if row.blocked_by and (body.assigned_agent_id is not None or body.status != "inbox"):
                 raise blocked_error(tuple(row.blocked_by))
+            notices: list[Notice] = []
+            to = body.assigned_agent_id
+            if to is not None and to != actor.agent_id:
+                review = body.status == "review" and to_lead
+                notices.append(notify.assigned(to, row.title, task_id, board_id, row.description, review))
+            if actor.kind == "user" and board.lead_agent_id is not None and board.lead_agent_id != to:
+                notices.append(
+                    notify.new_task(board.lead_agent_id, row.title, task_id, board_id, row.description)
+                )
+            await self._queue(conn, who, board_id, out, notices, ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return mc_task(row)
 
-    async def update_task(self, who: Principal, board_id: UUID, task_id: UUID, body: TaskUpdate) -> TaskRead:
-        """A user changes a task (MC's "admin rules", then the board's gates). Raises: NotFound,
-        FailedPrecondition (409), InvalidRequest (422)."""
+    async def update_task(
+        self, who: Principal, board_id: UUID, task_id: UUID, body: TaskUpdate, actor: Actor = USER
+    ) -> TaskRead:
+        """A user (MC's "admin rules"), the lead or a worker agent (reference 2.3) changes a task, then
+        the board's gates. Raises: NotFound, Forbidden (403), FailedPrecondition (409),
+        InvalidRequest (422)."""
         board = await self.board(who, board_id, write=True)
         sent = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
         if "status" in sent and sent["status"] is None:
             raise invalid_field("$.status", "status may not be null")
         comment = (sent.pop("comment", None) or "").strip() or None
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             if await task_store.lock_task(conn, who.tenant_id, task_id) != board_id:
                 raise NotFound(kind="task", id=str(task_id))
@@ -421,15 +481,24 @@ class BoardService:
             assignee = sent.get("assigned_agent_id")
             is_lead = assignee is not None and await self._assignee(conn, who, board_id, assignee)
             pending, approved = await task_store.approval_states(conn, who.tenant_id, task_id)
+            submitter, commented = None, False
+            if actor.kind == "lead":
+                submitter = await agent_store.last_submitter(conn, who.tenant_id, task_id, actor.agent_id)
+            elif actor.agent_id is not None:
+                since = before.in_progress_at or before.previous_in_progress_at
+                commented = await agent_store.commented_since(
+                    conn, who.tenant_id, task_id, actor.agent_id, since
+                )
             decision = decide(
-                Actor("user"),
+                actor,
                 Current(mc_status(before.status), before.assignee_agent_id, before.in_progress_at,
                         before.previous_in_progress_at),
                 Change(sent=frozenset(sent) | ({"comment"} if comment else set()), status=sent.get("status"),
                        assignee=assignee, comment=comment),
                 _rules(board),
                 Facts(blocked_by=tuple(current.blocked_by), lead=board.lead_agent_id, pending_approval=pending,
-                      approved=approved, assignee_is_lead=is_lead, deps_changed=deps_changed),
+                      approved=approved, assignee_is_lead=is_lead, deps_changed=deps_changed,
+                      assignee_commented=commented, last_submitter=submitter),
                 now(),
             )  # fmt: skip
             state = TaskState.of(before)
@@ -454,14 +523,58 @@ class BoardService:
                 state.custom_fields = {**state.custom_fields, **sent["custom_field_values"]}
             if comment:
                 await self._tasks.comment(
-                    conn, who.tenant_id, before, comment, out, user_id=who.user_id or None
+                    conn,
+                    who.tenant_id,
+                    before,
+                    comment,
+                    out,
+                    agent_id=actor.agent_id,
+                    user_id=who.user_id or None,
                 )
-            await self._tasks.save(conn, who.tenant_id, before, state, out, user_id=who.user_id or None,
+            await self._tasks.save(conn, who.tenant_id, before, state, out, agent_id=actor.agent_id,
+                                   user_id=who.user_id or None,
                                    data={"notes": decision.notes} if decision.notes else None)  # fmt: skip
             row = await task_store.get_task(conn, who.tenant_id, task_id)
+            assert row is not None
+            notices = await self._update_notices(
+                conn, who, board, actor, before, row, comment, decision.notes
+            )
+            await self._queue(conn, who, board_id, out, notices, ids)
         await self._tasks.announce(out)
-        assert row is not None
+        await self._deliver(ids)
         return mc_task(row)
+
+    async def _update_notices(
+        self, conn: DbConnection, who: Principal, board: TeamRow, actor: Actor, before: TaskRow, after: TaskRow,
+        comment: str | None, notes: list[str],
+    ) -> list[Notice]:  # fmt: skip
+        """Who hears of a task change (reference 2.6)."""
+        out: list[Notice] = []
+        to, lead = after.assignee_agent_id, board.lead_agent_id
+        if to is not None and to != before.assignee_agent_id and to != actor.agent_id:
+            if "changes_requested" in notes:
+                texts = await agent_store.comment_texts(conn, who.tenant_id, after.id)
+                out.append(
+                    notify.changes_requested(to, after.title, after.id, board.id, texts[-1] if texts else "")
+                )
+            else:
+                review = mc_status(after.status) == "review" and to == lead
+                out.append(notify.assigned(to, after.title, after.id, board.id, after.description, review))
+        was_waiting = mc_status(before.status) == "inbox" and before.assignee_agent_id is None
+        if (
+            mc_status(after.status) == "inbox"
+            and to is None
+            and not was_waiting
+            and lead not in (None, actor.agent_id)
+        ):
+            assert lead is not None
+            out.append(notify.back_in_inbox(lead, after.title, after.id, board.id))
+        if comment:
+            members = await self._members(conn, who, board.id)
+            out += notify.comment_notices(
+                comment, actor.agent_id, to, members, after.title, after.id, board.id
+            )
+        return out
 
     async def delete_task(self, who: Principal, board_id: UUID, task_id: UUID) -> None:
         await self.board(who, board_id, write=True)
@@ -485,17 +598,33 @@ class BoardService:
         rows.reverse()
         return [comment_out(e) for e in rows[offset : offset + limit]], len(rows)
 
-    async def add_comment(self, who: Principal, board_id: UUID, task_id: UUID, message: str) -> CommentRead:
+    async def add_comment(
+        self, who: Principal, board_id: UUID, task_id: UUID, message: str, actor: Actor = USER
+    ) -> CommentRead:
+        """A comment; a lead agent only where reference 2.5 allows (``check_comment``); the
+        mentioned agents (else the assignee) hear of it. Raises: NotFound, Forbidden."""
         if not message.strip():
             raise invalid_field("$.message", "message must not be blank")
         await self.board(who, board_id, write=True)
         task = await self._tasks.get(who.tenant_id, task_id, board_id)
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
+            members = await self._members(conn, who, board_id)
+            if actor.kind == "lead":
+                texts = await agent_store.comment_texts(conn, who.tenant_id, task_id)
+                named = any(actor.agent_id in notify.mentioned(t, members) for t in texts)
+                check_comment(
+                    actor, mc_status(task.status), named, task.created_by_agent_id == actor.agent_id
+                )
             event = await self._tasks.comment(
-                conn, who.tenant_id, task, message, out, user_id=who.user_id or None
+                conn, who.tenant_id, task, message, out, agent_id=actor.agent_id, user_id=who.user_id or None
             )
+            notices = notify.comment_notices(message, actor.agent_id, task.assignee_agent_id, members, task.title,
+                                             task.id, board_id)  # fmt: skip
+            await self._queue(conn, who, board_id, out, notices, ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return comment_out(event)
 
     # -- approvals --------------------------------------------------------------------------------
@@ -520,7 +649,9 @@ class BoardService:
             rows = await task_store.list_approvals(conn, who.tenant_id, board_id, status, limit, offset)
             return [await self._approval_out(conn, who, r) for r in rows], rows[0].total if rows else 0
 
-    async def create_approval(self, who: Principal, board_id: UUID, body: ApprovalCreate) -> ApprovalRead:
+    async def create_approval(
+        self, who: Principal, board_id: UUID, body: ApprovalCreate, actor: Actor = USER
+    ) -> ApprovalRead:
         """Raises: InvalidRequest (no reason), NotFound (a task), FailedPrecondition (a task has a
         pending approval: ``conflicts``)."""
         await self.board(who, board_id, write=True)
@@ -538,7 +669,8 @@ class BoardService:
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             approval_id = await self._tasks.request_approval(
-                conn, who.tenant_id, board_id, ids, out, agent_id=body.agent_id, action_type=body.action_type,
+                conn, who.tenant_id, board_id, ids, out, agent_id=actor.agent_id or body.agent_id,
+                action_type=body.action_type,
                 payload=payload, confidence=body.confidence, rubric_scores=body.rubric_scores, status=body.status,
             )  # fmt: skip
             row = await task_store.get_approval(conn, who.tenant_id, approval_id)
@@ -550,18 +682,26 @@ class BoardService:
     async def resolve_approval(
         self, who: Principal, board_id: UUID, approval_id: UUID, status: str
     ) -> ApprovalRead:
-        """Users only (agents never reach this). Raises: NotFound, FailedPrecondition."""
-        await self.board(who, board_id, write=True)
+        """Users only (agents never reach this); the lead hears of an approval approved or
+        rejected. Raises: NotFound, FailedPrecondition."""
+        board = await self.board(who, board_id, write=True)
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             row = await task_store.get_approval(conn, who.tenant_id, approval_id)
             if row is None or row.team_id != board_id:
                 raise NotFound(kind="approval", id=str(approval_id))
+            was = row.status
             await self._tasks.resolve_approval(conn, who.tenant_id, row, status, who.user_id, out)
             row = await task_store.get_approval(conn, who.tenant_id, approval_id)
             assert row is not None
             read = await self._approval_out(conn, who, row)
+            if status in ("approved", "rejected") and status != was and board.lead_agent_id is not None:
+                notice = notify.approval_resolved(board.lead_agent_id, row.id, row.action_type, status,
+                                                  row.confidence, row.task_ids, board_id)  # fmt: skip
+                await self._queue(conn, who, board_id, out, [notice], ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return read
 
 

@@ -17,7 +17,8 @@ RETURNING id;
 
 -- name: tasks_select
 -- One task ($3), or the tasks of a team ($2); filters: statuses $4, channel $5, chat id $6,
--- assignee $7 (NULL: any); newest first, page $8 / $9. `total` counts the matches before the page.
+-- assignee $7 (NULL: any), only unassigned ones $10; newest first, page $8 / $9. `total` counts the
+-- matches before the page.
 -- The page is chosen first (with the count, on the bare rows), then only its rows are joined and
 -- get their dependency arrays: a page of 200 of 10,000 costs 200 lookups, not 10,000.
 WITH page AS (
@@ -30,6 +31,7 @@ WITH page AS (
        AND ($5::text IS NULL OR t.channel = $5)
        AND ($6::text IS NULL OR t.chat_id = $6)
        AND ($7::uuid IS NULL OR t.assignee_agent_id = $7)
+       AND (NOT $10::boolean OR t.assignee_agent_id IS NULL)
      ORDER BY t.created_at DESC, t.id DESC
      LIMIT $8 OFFSET $9
 )

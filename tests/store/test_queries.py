@@ -11,7 +11,8 @@ from clawgate.sql import QUERIES, query
 from clawgate.store.db import register_codecs
 
 # Tables that are not tenant data: the tenants themselves and the migration ledger.
-_NOT_TENANT_DATA = {"tenants", "schema_migrations"}
+# agent_auth_hits: MC's agent-auth limit per client IP, counted before any tenant is known.
+_NOT_TENANT_DATA = {"tenants", "schema_migrations", "agent_auth_hits"}
 
 
 @pytest.fixture(name="conn")

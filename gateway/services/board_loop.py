@@ -1,0 +1,278 @@
+"""The loop closed (issue 14, build item 4; reference 2.6): Mission Control's notifications to agents
+become a run of the target agent in its ClawGate session, with the delivery recorded.
+
+A board service decides *who* hears of a change (``Notice``s, built by the functions here) and
+queues them in the transaction of the change (``BoardLoop.queue``: a ``notifications`` row per
+event, recipient and kind, made once by a unique index). After the commit it hands the ids to
+``BoardLoop.deliver``: the process that claims a row (``claimed_at`` set while NULL, decided in
+PostgreSQL) starts the run through the chat service's ``start_run`` (the entry point of cron and
+heartbeat runs), in the session ``agent:<key>:mc:<board id>``, and records ``sent`` with the run id
+or ``failed`` with why. Delivery is best-effort like MC's (a failure never fails the change), and
+once only across processes.
+
+The cases are those reference 2.6 lists for tasks, comments, approvals and board chat: a new task a
+user made (the lead), an assignment that is not a self-claim (the assignee; the lead for review),
+changes requested (the worker), a task back in the inbox (the lead), a comment (the mentioned
+agents, else the assignee, never the author), an approval resolved (the lead), board chat (the lead
+and the mentioned agents, never the author).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+from uuid import UUID
+
+import structlog
+
+from clawgate.errors import GatewayError
+from clawgate.principal import Principal, Role
+from clawgate.runtime.handle import RunHandle
+from clawgate.store import Database, DbConnection
+from clawgate.store import agent_api as store
+from clawgate.store.agent_api import NotificationRow
+from clawgate.store.teams import MemberRow
+
+__all__ = [
+    "BoardLoop",
+    "Member",
+    "Notice",
+    "members_of",
+    "mentioned",
+    "session_rest",
+]
+
+log = structlog.get_logger("clawgate.board_loop")
+
+TASK_SNIPPET: Final = 500
+CHAT_SNIPPET: Final = 800
+STALE_SECONDS: Final = 30.0
+"""A notification still unclaimed this long after its commit is swept up by a background round."""
+_MENTION: Final = re.compile(r"(?<![\w@])@([A-Za-z][\w-]{0,31})")
+
+
+class Launcher(Protocol):
+    """Starts agent runs (the chat service)."""
+
+    async def start_run(
+        self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
+        provider: str = "", model: str = "", light: bool = False,
+    ) -> RunHandle | None: ...  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message for one agent: ``kind`` (``task.assigned``, ``task.mention`` ...), its header
+    line ``title`` and the ``body`` the agent reads."""
+
+    agent_id: UUID
+    kind: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    agent_id: UUID
+    name: str
+    role: str
+    key: str = ""
+
+
+def session_rest(board_id: UUID) -> str:
+    """The rest of the session key an agent hears a board's notifications in."""
+    return f"mc:{board_id}"
+
+
+def mentioned(text: str, members: Sequence[Member]) -> set[UUID]:
+    """The members ``text`` @mentions (reference 2.5): a token matches an agent's full name or the
+    first word of it, case-insensitive; ``@lead`` is the board lead."""
+    tokens = {m.lower() for m in _MENTION.findall(text)}
+    found: set[UUID] = set()
+    for m in members:
+        name = m.name.strip().lower()
+        words = {name, name.split(" ", 1)[0] if name else "", name.replace(" ", "-"), m.key.lower()}
+        if tokens & (words - {""}) or ("lead" in tokens and m.role == "lead"):
+            found.add(m.agent_id)
+    return found
+
+
+def _cut(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _task_lines(title: str, task_id: UUID, board_id: UUID, description: str = "") -> str:
+    text = f"Board ID: {board_id}\nTask: {title}\nTask ID: {task_id}"
+    if description.strip():
+        text += f"\nDescription: {_cut(description.strip(), TASK_SNIPPET)}"
+    return text
+
+
+def assigned(
+    agent_id: UUID, title: str, task_id: UUID, board_id: UUID, description: str, review: bool
+) -> Notice:
+    if review:
+        head, hint = (
+            "TASK READY FOR LEAD REVIEW",
+            "Review the work, then move the task to done or back to inbox.",
+        )
+    else:
+        head, hint = (
+            "TASK ASSIGNED",
+            "Begin work now: move it to in_progress and post updates as task comments.",
+        )
+    body = f"{head}\n{_task_lines(title, task_id, board_id, description)}\n\n{hint}"
+    return Notice(agent_id, "task.review" if review else "task.assigned", head, body)
+
+
+def new_task(lead: UUID, title: str, task_id: UUID, board_id: UUID, description: str) -> Notice:
+    head = "NEW TASK ADDED"
+    body = (
+        f"{head}\n{_task_lines(title, task_id, board_id, description)}\n\nTriage it: assign it, or plan it."
+    )
+    return Notice(lead, "task.created", head, body)
+
+
+def changes_requested(worker: UUID, title: str, task_id: UUID, board_id: UUID, comment: str) -> Notice:
+    head = "CHANGES REQUESTED"
+    quoted = f"\nLead's comment: {_cut(comment, TASK_SNIPPET)}" if comment else ""
+    body = f"{head}\n{_task_lines(title, task_id, board_id)}{quoted}\n\nAddress the changes, then move it to review again."
+    return Notice(worker, "task.changes_requested", head, body)
+
+
+def back_in_inbox(lead: UUID, title: str, task_id: UUID, board_id: UUID) -> Notice:
+    head = "TASK BACK IN INBOX"
+    body = f"{head}\n{_task_lines(title, task_id, board_id)}\n\nThe task is unassigned in the inbox: reassign it."
+    return Notice(lead, "task.back_in_inbox", head, body)
+
+
+def comment_notices(
+    text: str, author: UUID | None, assignee: UUID | None, members: Sequence[Member], title: str, task_id: UUID,
+    board_id: UUID,
+) -> list[Notice]:  # fmt: skip
+    """The mentioned agents of the board, else the assignee; never the author."""
+    targets = mentioned(text, members)
+    mention = bool(targets)
+    if not targets and assignee is not None:
+        targets = {assignee}
+    targets.discard(author) if author is not None else None
+    head = "TASK MENTION" if mention else "NEW TASK COMMENT"
+    hint = ("If you are mentioned but not assigned, reply in the task thread; do not change its status."
+            if mention else "Reply in the task thread if it needs you.")  # fmt: skip
+    body = f"{head}\n{_task_lines(title, task_id, board_id)}\nComment: {_cut(text, TASK_SNIPPET)}\n\n{hint}"
+    kind = "task.mention" if mention else "task.comment"
+    return [Notice(a, kind, head, body) for a in sorted(targets, key=str)]
+
+
+def approval_resolved(
+    lead: UUID, approval_id: UUID, action: str, status: str, confidence: float, task_ids: Sequence[UUID],
+    board_id: UUID,
+) -> Notice:  # fmt: skip
+    head = "APPROVAL RESOLVED"
+    tasks = ", ".join(map(str, task_ids)) or "none"
+    body = (f"{head}\nBoard ID: {board_id}\nApproval ID: {approval_id}\nAction: {action}\nDecision: {status}\n"
+            f"Confidence: {confidence:g}\nTask ID(s): {tasks}\n\n"
+            "Continue execution using the final approval decision.")  # fmt: skip
+    return Notice(lead, "approval.resolved", head, body)
+
+
+def chat_notices(
+    text: str, author: UUID | None, members: Sequence[Member], board_id: UUID, author_name: str
+) -> list[Notice]:
+    """Board chat: the lead always, and the mentioned agents; never the author. ``/pause`` or
+    ``/resume`` alone goes as it is to every agent of the board but the author."""
+    if text.strip() in ("/pause", "/resume"):
+        command = text.strip()
+        return [
+            Notice(m.agent_id, f"board.{command[1:]}", command, command)
+            for m in members
+            if m.agent_id != author
+        ]
+    targets = mentioned(text, members)
+    lead = next((m.agent_id for m in members if m.role == "lead"), None)
+    out: list[Notice] = []
+    for agent_id in sorted(targets | ({lead} if lead else set()), key=str):
+        if agent_id == author:
+            continue
+        head = "BOARD CHAT MENTION" if agent_id in targets else "BOARD CHAT"
+        body = (f"{head}\nBoard ID: {board_id}\nFrom: {author_name}\nMessage: {_cut(text, CHAT_SNIPPET)}\n\n"
+                f"Reply with the board_chat tool (or POST /api/v1/agent/boards/{board_id}/memory with is_chat).")  # fmt: skip
+        out.append(
+            Notice(agent_id, "board.chat_mention" if agent_id in targets else "board.chat", head, body)
+        )
+    return out
+
+
+class BoardLoop:
+    """Queues notices in the caller's transaction and delivers them as runs after the commit."""
+
+    def __init__(self, db: Database, launcher: Launcher) -> None:
+        self._db = db
+        self._launcher = launcher
+
+    @staticmethod
+    async def queue(
+        conn: DbConnection, tenant_id: UUID, event_seq: int, board_id: UUID, notices: Iterable[Notice],
+        out: list[UUID],
+    ) -> None:  # fmt: skip
+        """Make a pending notification per notice (once per event, agent and kind) in the caller's
+        transaction; their ids go to ``out`` for ``deliver``."""
+        for n in notices:
+            made = await store.insert_notification(conn, tenant_id, event_seq, n.agent_id, n.kind, n.title, n.body,
+                                                   board_id)  # fmt: skip
+            if made is not None:
+                out.append(made)
+
+    async def deliver(self, ids: Iterable[UUID]) -> None:
+        """After the commit: each notification this process claims becomes a run. Never raises."""
+        for notification_id in ids:
+            try:
+                await self._deliver(notification_id)
+            except Exception:  # best-effort: the change that made it is committed and answered
+                log.exception("board_loop.deliver_crashed", notification_id=str(notification_id))
+
+    async def _deliver(self, notification_id: UUID) -> None:
+        async with self._db.transaction() as conn:
+            claimed = await store.claim_notification(conn, notification_id)
+        if claimed is None:
+            return  # another process has it
+        who = Principal(
+            role=Role.OPERATOR, user_id="mission_control", tenant_id=claimed.tenant_id, via="cron"
+        )
+        rest = session_rest(claimed.team_id) if claimed.team_id else "mc"
+        status, error, run_id, key = "sent", None, None, None
+        try:
+            handle = await self._launcher.start_run(
+                who, claimed.recipient_id, claimed.body, session_rest=rest, channel="mission_control"
+            )
+            if handle is not None:
+                run_id, key = handle.run_id, handle.session_key
+        except GatewayError as exc:
+            status, error = "failed", exc.message("en")
+        except Exception as exc:  # our own bug: recorded, not left claimed and pending
+            log.exception("board_loop.start_crashed", notification_id=str(notification_id))
+            status, error = "failed", f"internal error: {exc.__class__.__name__}"
+        async with self._db.transaction() as conn:
+            await store.finish_notification(conn, notification_id, status, error, run_id, key)
+        log.info(
+            "board_loop.delivered", notification_id=str(notification_id), status=status, kind=claimed.kind
+        )
+
+    async def sweep(self) -> int:
+        """Deliver the notifications a process left unclaimed (it died between its commit and its
+        claim): a background round's job. Returns how many it handed on."""
+        async with self._db.connection() as conn:
+            ids = await store.stale_notifications(conn, STALE_SECONDS, 100)
+        await self.deliver(ids)
+        return len(ids)
+
+    async def of_agent(self, tenant_id: UUID, agent_id: UUID, limit: int = 50) -> list[NotificationRow]:
+        async with self._db.connection() as conn:
+            return await store.notifications_of(conn, tenant_id, agent_id, limit)
+
+
+def members_of(rows: Iterable[MemberRow]) -> list[Member]:
+    """A board's members as the mention rules read them."""
+    return [Member(m.agent_id, m.display_name or m.agent_key, m.role, m.agent_key) for m in rows]

@@ -1,0 +1,265 @@
+"""Mission Control's agent API, ``/api/v1/agent/*`` (reference 2.2), authenticated with
+``X-Agent-Token`` (or ``Authorization: Bearer <agent token>``), 20 requests per 60 s per client IP
+(decided in PostgreSQL, so across processes). A lead or worker agent reaches its own boards with
+the task rules of its actor; errors are MC's ``{detail, request_id}``. Also the user routes that
+mint and revoke an agent's token (admins of the tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+from uuid import UUID
+
+from msgspec import Struct
+
+from clawgate.errors import NotFound, Unauthorized, invalid_field
+from clawgate.principal import Role
+from clawgate.services.agent_api import (
+    AgentCaller,
+    AgentRead,
+    AgentToken,
+    HeartbeatIn,
+    HeartbeatRead,
+    MemoryCreate,
+    MemoryRead,
+    NudgeIn,
+)
+from clawgate.services.boards import (
+    ApprovalCreate,
+    ApprovalRead,
+    BoardRead,
+    CommentCreate,
+    CommentRead,
+    TaskCreate,
+    TaskRead,
+    TaskUpdate,
+)
+
+from .middleware import client_ip
+from .mission_control import _STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, _id
+from .types import Api, Handler, HttpContext, Ok
+
+__all__ = ["ROUTES"]
+
+AgentHandler = Callable[[HttpContext, AgentCaller, Any], Awaitable[Any]]
+
+
+def _token(ctx: HttpContext) -> str:
+    token = ctx.request.headers.get("x-agent-token", "").strip()
+    if not token:
+        scheme, _, rest = ctx.request.headers.get("authorization", "").partition(" ")
+        token = rest.strip() if scheme.lower() == "bearer" else ""
+    return token
+
+
+def _agent(handler: AgentHandler) -> Handler:
+    """The handler behind agent auth: the per-IP limit first (every attempt counts), then the token."""
+
+    async def run(ctx: HttpContext, body: Any) -> Any:
+        api = ctx.gateway.agent_api
+        await api.limit(client_ip(ctx.request.scope))
+        token = _token(ctx)
+        if not token:
+            raise Unauthorized("failed_precondition", detail="Missing agent token (X-Agent-Token).")
+        return await handler(ctx, await api.authenticate(token), body)
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+class Healthz(Struct, kw_only=True):
+    ok: bool
+    agent_id: UUID
+    board_ids: list[UUID]
+
+
+class AgentsQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    board_id: UUID | None = None
+
+
+class AgentTaskQuery(TaskQuery, kw_only=True, forbid_unknown_fields=True):
+    """MC's agent task filters: ``status`` CSV, ``assigned_agent_id``, ``unassigned``."""
+
+    unassigned: bool | None = None
+
+
+class MemoryQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
+    is_chat: bool | None = None
+
+
+class HeartbeatBody(HeartbeatIn, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+def _statuses(query: TaskQuery) -> list[str] | None:
+    statuses = [s.strip() for s in query.status.split(",") if s.strip()] if query.status else None
+    if statuses and (bad := sorted(set(statuses) - _STATUSES)):
+        raise invalid_field("$.status", f"unknown status: {', '.join(bad)}")
+    return statuses
+
+
+async def healthz(ctx: HttpContext, me: AgentCaller, _: None) -> Healthz:
+    return Healthz(ok=True, agent_id=me.agent_id, board_ids=list(me.boards))
+
+
+async def list_boards(ctx: HttpContext, me: AgentCaller, query: PageQuery) -> Page[BoardRead]:
+    items = await ctx.gateway.agent_api.list_boards(me)
+    return Page(items=items[query.offset : query.offset + query.limit], total=len(items), limit=query.limit,
+                offset=query.offset)  # fmt: skip
+
+
+async def get_board(ctx: HttpContext, me: AgentCaller, _: None) -> BoardRead:
+    board_id = _id(ctx, "board_id")
+    me.actor(board_id)
+    found = [b for b in await ctx.gateway.agent_api.list_boards(me) if b.id == board_id]
+    if not found:
+        raise NotFound(kind="board", id=str(board_id))
+    return found[0]
+
+
+async def list_agents(ctx: HttpContext, me: AgentCaller, query: AgentsQuery) -> Page[AgentRead]:
+    items = await ctx.gateway.agent_api.agents(me, query.board_id)
+    return Page(items=items, total=len(items), limit=200, offset=0)
+
+
+async def list_tasks(ctx: HttpContext, me: AgentCaller, query: AgentTaskQuery) -> Page[TaskRead]:
+    board_id = _id(ctx, "board_id")
+    me.actor(board_id)
+    items, total = await ctx.gateway.boards.list_tasks(
+        me.principal,
+        board_id,
+        _statuses(query),
+        query.assigned_agent_id,
+        query.limit,
+        query.offset,
+        bool(query.unassigned),
+    )
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+async def create_task(ctx: HttpContext, me: AgentCaller, body: TaskCreate) -> TaskRead:
+    board_id = _id(ctx, "board_id")
+    return await ctx.gateway.boards.create_task(me.principal, board_id, body, me.lead(board_id))
+
+
+async def update_task(ctx: HttpContext, me: AgentCaller, body: TaskUpdate) -> TaskRead:
+    board_id = _id(ctx, "board_id")
+    actor = me.actor(board_id)
+    return await ctx.gateway.boards.update_task(me.principal, board_id, _id(ctx, "task_id"), body, actor)
+
+
+async def delete_task(ctx: HttpContext, me: AgentCaller, _: None) -> Ok:
+    board_id = _id(ctx, "board_id")
+    me.lead(board_id)
+    await ctx.gateway.boards.delete_task(me.principal, board_id, _id(ctx, "task_id"))
+    return Ok()
+
+
+async def list_comments(ctx: HttpContext, me: AgentCaller, query: PageQuery) -> Page[CommentRead]:
+    board_id = _id(ctx, "board_id")
+    me.actor(board_id)
+    items, total = await ctx.gateway.boards.comments(
+        me.principal, board_id, _id(ctx, "task_id"), query.limit, query.offset
+    )
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+async def add_comment(ctx: HttpContext, me: AgentCaller, body: CommentCreate) -> CommentRead:
+    board_id = _id(ctx, "board_id")
+    actor = me.actor(board_id)
+    return await ctx.gateway.boards.add_comment(
+        me.principal, board_id, _id(ctx, "task_id"), body.message, actor
+    )
+
+
+async def list_memory(ctx: HttpContext, me: AgentCaller, query: MemoryQuery) -> Page[MemoryRead]:
+    items, total = await ctx.gateway.agent_api.memory(
+        me, _id(ctx, "board_id"), query.is_chat, query.limit, query.offset
+    )
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+async def add_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> MemoryRead:
+    return await ctx.gateway.agent_api.post_memory(me, _id(ctx, "board_id"), body)
+
+
+async def list_approvals(ctx: HttpContext, me: AgentCaller, query: ApprovalQuery) -> Page[ApprovalRead]:
+    board_id = _id(ctx, "board_id")
+    me.actor(board_id)
+    items, total = await ctx.gateway.boards.list_approvals(
+        me.principal, board_id, query.status, query.limit, query.offset
+    )
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+async def create_approval(ctx: HttpContext, me: AgentCaller, body: ApprovalCreate) -> ApprovalRead:
+    board_id = _id(ctx, "board_id")
+    return await ctx.gateway.boards.create_approval(me.principal, board_id, body, me.actor(board_id))
+
+
+async def nudge(ctx: HttpContext, me: AgentCaller, body: NudgeIn) -> Ok:
+    await ctx.gateway.agent_api.nudge(me, _id(ctx, "board_id"), _id(ctx, "agent_id"), body.message)
+    return Ok()
+
+
+async def heartbeat(ctx: HttpContext, me: AgentCaller, body: HeartbeatBody) -> HeartbeatRead:
+    return await ctx.gateway.agent_api.heartbeat(me, body.status)
+
+
+async def mint_token(ctx: HttpContext, _: None) -> AgentToken:
+    return await ctx.gateway.agent_api.mint_token(ctx.who, _id(ctx, "agent_id"))
+
+
+async def revoke_token(ctx: HttpContext, _: None) -> Ok:
+    await ctx.gateway.agent_api.revoke_token(ctx.who, _id(ctx, "agent_id"))
+    return Ok()
+
+
+_A: Final = "/api/v1/agent"
+_BOARD: Final = _A + "/boards/{board_id}"
+_TASK: Final = _BOARD + "/tasks/{task_id}"
+_TAG: Final = "mission-control-agent"
+
+
+def _api(method: str, path: str, handler: AgentHandler, summary: str, **kw: Any) -> Api:
+    """An agent route: public to the route table (no user credential); ``_agent`` authenticates."""
+    return Api(method, path, _agent(handler), None, f"MC agent (X-Agent-Token): {summary}", family="mc",
+               tag=_TAG, **kw)  # fmt: skip
+
+
+ROUTES = [
+    _api("GET", _A + "/healthz", healthz, "check the agent token", response=Healthz),
+    _api("GET", _A + "/boards", list_boards, "the agent's boards", query=PageQuery, response=Page[BoardRead]),
+    _api("GET", _BOARD, get_board, "one of the agent's boards", response=BoardRead),
+    _api("GET", _A + "/agents", list_agents, "the agents of the agent's boards (computed status)",
+         query=AgentsQuery, response=Page[AgentRead]),
+    _api("GET", _BOARD + "/tasks", list_tasks, "a board's tasks (status CSV, assignee, unassigned)", query=AgentTaskQuery,
+         response=Page[TaskRead]),
+    _api("POST", _BOARD + "/tasks", create_task, "the lead creates a task (auto_created)", body=TaskCreate,
+         response=TaskRead),
+    _api("PATCH", _TASK, update_task, "the lead or a worker changes a task (reference 2.3)", body=TaskUpdate,
+         response=TaskRead),
+    _api("DELETE", _TASK, delete_task, "the lead deletes a task", response=Ok),
+    _api("GET", _TASK + "/comments", list_comments, "a task's comments", query=PageQuery,
+         response=Page[CommentRead]),
+    _api("POST", _TASK + "/comments", add_comment, "comment (a lead: in review, mentioned, or its own task)",
+         body=CommentCreate, response=CommentRead),
+    _api("GET", _BOARD + "/memory", list_memory, "board memory, newest first (is_chat filter)", query=MemoryQuery,
+         response=Page[MemoryRead]),
+    _api("POST", _BOARD + "/memory", add_memory, "post board memory; a chat message notifies the lead and mentions",
+         body=MemoryCreate, response=MemoryRead),
+    _api("GET", _BOARD + "/approvals", list_approvals, "a board's approvals", query=ApprovalQuery,
+         response=Page[ApprovalRead]),
+    _api("POST", _BOARD + "/approvals", create_approval, "request an approval (agents never resolve)",
+         body=ApprovalCreate, response=ApprovalRead),
+    _api("POST", _BOARD + "/agents/{agent_id}/nudge", nudge, "the lead nudges an agent (a run with the message)",
+         body=NudgeIn, response=Ok),
+    _api("POST", _A + "/heartbeat", heartbeat, "check in (presence: last_seen_at, status)", body=HeartbeatBody,
+         response=HeartbeatRead),
+    Api("POST", "/api/v1/agents/{agent_id}/token", mint_token, Role.ADMIN,
+        "MC: mint an agent's X-Agent-Token (shown once; replaces the last)", response=AgentToken, family="mc",
+        tag="mission-control"),
+    Api("DELETE", "/api/v1/agents/{agent_id}/token", revoke_token, Role.ADMIN, "MC: revoke an agent's token",
+        response=Ok, family="mc", tag="mission-control"),
+]  # fmt: skip

@@ -1,0 +1,206 @@
+-- Mission Control's agent API (store/agent_api.py): agent tokens, agent-auth hits, board
+-- memory, the facts the agent rules read, and notifications into agents' sessions.
+
+-- name: token_set
+-- Mint (or, $3 NULL, revoke) the agent's token; the presence row is made on first use.
+INSERT INTO agent_presence (tenant_id, agent_id, token_prefix, token_hash)
+VALUES ($1, $2, $3, $4)
+    ON CONFLICT (agent_id) DO UPDATE
+   SET token_prefix = EXCLUDED.token_prefix,
+       token_hash   = EXCLUDED.token_hash,
+       updated_at   = now()
+ WHERE agent_presence.tenant_id = EXCLUDED.tenant_id
+RETURNING agent_id;
+
+-- name: token_candidate
+-- The agent whose token has this prefix (one at most: a unique index), with its key.
+SELECT p.tenant_id, p.agent_id, p.token_hash, p.last_seen_at, a.agent_key, a.display_name
+  FROM agent_presence AS p
+  JOIN agents         AS a ON a.tenant_id = p.tenant_id AND a.id = p.agent_id
+ WHERE p.token_prefix = $1
+   AND a.deleted_at IS NULL;
+
+-- name: memberships
+-- The boards (teams) the agent is on, with its role on each.
+SELECT m.team_id, m.role
+  FROM team_members AS m
+ WHERE m.tenant_id = $1
+   AND m.agent_id  = $2
+ ORDER BY m.joined_at, m.team_id;
+
+-- name: heartbeat
+-- The agent checked in: status (or provisioning -> online), last_seen_at, wake state reset.
+INSERT INTO agent_presence (tenant_id, agent_id, status, last_seen_at)
+VALUES ($1, $2, coalesce($3, 'online'), now())
+    ON CONFLICT (agent_id) DO UPDATE
+   SET status               = coalesce($3, CASE WHEN agent_presence.status = 'provisioning'
+                                                THEN 'online' ELSE agent_presence.status END),
+       last_seen_at         = now(),
+       wake_attempts        = 0,
+       checkin_deadline_at  = NULL,
+       last_provision_error = NULL,
+       updated_at           = now()
+ WHERE agent_presence.tenant_id = EXCLUDED.tenant_id
+RETURNING status, last_seen_at;
+
+-- name: touch
+-- Any authenticated agent request: seen now, online unless updating or deleting (MC's touch).
+UPDATE agent_presence
+   SET last_seen_at = now(),
+       status       = CASE WHEN status IN ('updating', 'deleting') THEN status ELSE 'online' END
+ WHERE tenant_id = $1
+   AND agent_id  = $2;
+
+-- name: board_agents
+-- The agents of one board ($2) or of every board the caller may see ($3: board ids), with presence.
+SELECT a.id, m.team_id AS board_id, a.agent_key, a.display_name, m.role,
+       coalesce(p.status, 'provisioning') AS status, p.last_seen_at, a.created_at
+  FROM team_members        AS m
+  JOIN agents              AS a ON a.tenant_id = m.tenant_id AND a.id = m.agent_id
+  LEFT JOIN agent_presence AS p ON p.agent_id = a.id AND p.tenant_id = a.tenant_id
+ WHERE m.tenant_id = $1
+   AND m.team_id   = ANY($2::uuid[])
+   AND a.deleted_at IS NULL
+ ORDER BY m.team_id, (m.role = 'lead') DESC, a.display_name, a.id;
+
+-- name: hit
+-- One agent-auth hit for $1 in a window of $2 seconds: drops up to 200 hits (of any key) out
+-- of the window that no other transaction holds (so keys that stop coming leave nothing behind,
+-- and two callers never wait on each other's rows), records this one, and returns how many hits
+-- of $1 were in the window before it (over the limit, the caller drops the oldest: a refused call
+-- still takes a slot). The caller holds the key's transaction advisory lock.
+WITH gone AS (
+    DELETE FROM agent_auth_hits
+     WHERE ctid IN (SELECT ctid
+                      FROM agent_auth_hits
+                     WHERE hit_at < clock_timestamp() - make_interval(secs => $2)
+                     LIMIT 200
+                       FOR UPDATE SKIP LOCKED)
+), counted AS (
+    SELECT count(*) AS n FROM agent_auth_hits WHERE key = $1
+       AND hit_at >= clock_timestamp() - make_interval(secs => $2)
+), added AS (
+    INSERT INTO agent_auth_hits (key) VALUES ($1)
+)
+SELECT n FROM counted;
+
+-- name: hit_trim
+-- Over the limit: drop the oldest hit of the key.
+DELETE FROM agent_auth_hits
+ WHERE ctid = (SELECT ctid FROM agent_auth_hits WHERE key = $1 ORDER BY hit_at LIMIT 1);
+
+-- name: hit_oldest
+SELECT min(hit_at) FROM agent_auth_hits WHERE key = $1;
+
+-- name: team_thread
+-- The board's memory thread, made on first use.
+WITH made AS (
+    INSERT INTO threads (tenant_id, scope, team_id, title)
+    VALUES ($1, 'team', $2, 'board memory')
+        ON CONFLICT (team_id) WHERE scope = 'team' DO NOTHING
+    RETURNING id
+)
+SELECT id FROM made
+ UNION ALL
+SELECT th.id FROM threads AS th WHERE th.tenant_id = $1 AND th.team_id = $2 AND th.scope = 'team'
+ LIMIT 1;
+
+-- name: memory_insert
+INSERT INTO messages (tenant_id, thread_id, author_kind, author_id, source, content, tags, is_chat)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id, content, tags, source, is_chat, author_kind, author_id, created_at;
+
+-- name: memory_list
+-- A board's memory, newest first; $3 filters on is_chat (NULL: all).
+SELECT ms.id, ms.content, ms.tags, ms.source, ms.is_chat, ms.author_kind, ms.author_id, ms.created_at,
+       count(*) OVER () AS total
+  FROM messages AS ms
+  JOIN threads  AS th ON th.id = ms.thread_id
+ WHERE ms.tenant_id = $1
+   AND th.tenant_id = $1
+   AND th.team_id   = $2
+   AND th.scope     = 'team'
+   AND ($3::boolean IS NULL OR ms.is_chat = $3)
+ ORDER BY ms.created_at DESC, ms.id
+ LIMIT $4 OFFSET $5;
+
+-- name: last_submitter
+-- The last agent other than $3 who moved the task to review.
+SELECT e.agent_id
+  FROM coord_events AS e
+ WHERE e.tenant_id = $1
+   AND e.task_id   = $2
+   AND e.kind      = 'task.status_changed'
+   AND e.data->>'to' = 'review'
+   AND e.agent_id IS NOT NULL
+   AND e.agent_id IS DISTINCT FROM $3
+ ORDER BY e.seq DESC
+ LIMIT 1;
+
+-- name: commented_since
+-- Whether the agent $3 commented on the task since $4 (NULL: ever).
+SELECT EXISTS (SELECT 1
+                 FROM coord_events AS e
+                WHERE e.tenant_id = $1
+                  AND e.task_id   = $2
+                  AND e.kind      = 'task.comment'
+                  AND e.agent_id  = $3
+                  AND ($4::timestamptz IS NULL OR e.created_at >= $4)
+                  AND btrim(coalesce(e.message, '')) <> '');
+
+-- name: comment_texts
+-- The task's comments, oldest first (for the mentions a lead's comment right reads).
+SELECT e.message
+  FROM coord_events AS e
+ WHERE e.tenant_id = $1
+   AND e.task_id   = $2
+   AND e.kind      = 'task.comment'
+ ORDER BY e.seq;
+
+-- name: notification_insert
+-- A notification for an agent from an event; once per (event, recipient, kind).
+INSERT INTO notifications (tenant_id, event_seq, recipient_kind, recipient_id, kind, title, body, channel, team_id)
+VALUES ($1, $2, 'agent', $3, $4, $5, $6, 'gateway_session', $7)
+    ON CONFLICT (event_seq, recipient_kind, recipient_id, kind) WHERE event_seq IS NOT NULL DO NOTHING
+RETURNING id;
+
+-- name: notification_claim
+-- Claim a pending notification for delivery: one process wins.
+UPDATE notifications
+   SET claimed_at = now(),
+       attempts   = attempts + 1
+ WHERE id         = $1
+   AND status     = 'pending'
+   AND claimed_at IS NULL
+RETURNING id, tenant_id, recipient_id, kind, title, body, team_id;
+
+-- name: notifications_stale
+-- Pending notifications nobody claimed for $1 seconds (their process died before its claim).
+SELECT n.id
+  FROM notifications AS n
+ WHERE n.status     = 'pending'
+   AND n.channel    = 'gateway_session'
+   AND n.claimed_at IS NULL
+   AND n.created_at < now() - make_interval(secs => $1)
+ ORDER BY n.created_at
+ LIMIT $2;
+
+-- name: notification_done
+UPDATE notifications
+   SET status      = $2,
+       last_error  = $3,
+       run_id      = $4,
+       session_key = $5,
+       sent_at     = CASE WHEN $2 = 'sent' THEN now() END
+ WHERE id = $1;
+
+-- name: notifications_of
+-- An agent's notifications, newest first.
+SELECT n.id, n.kind, n.title, n.body, n.status, n.last_error, n.run_id, n.session_key, n.team_id,
+       n.event_seq, n.created_at, n.sent_at
+  FROM notifications AS n
+ WHERE n.tenant_id      = $1
+   AND n.recipient_kind = 'agent'
+   AND n.recipient_id   = $2
+ ORDER BY n.created_at DESC
+ LIMIT $3;
