@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,6 +30,7 @@ from clawgate.principal import Principal, Role
 from clawgate.providers.types import ToolSpec
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
+from clawgate.services.exports import Event, progress_events
 from clawgate.services.mcp_archive import (
     ArchiveGrant,
     ExportPreview,
@@ -507,6 +508,21 @@ class McpService:
         """The tenant's servers (never their api_key) and agent grants as GoClaw's archive
         (``clawgate.services.mcp_archive``): the file name and its bytes."""
         require(who, Role.ADMIN, "mcp.export")
+        return await _archive(await self._export_items(who))
+
+    def export_events(self, who: Principal) -> AsyncIterator[Event]:
+        """The export as progress events ending with ``complete`` (``clawgate.services.exports``).
+        Raises: Forbidden below admin."""
+        require(who, Role.ADMIN, "mcp.export")
+
+        async def collect() -> tuple[_ExportItems, dict[str, int]]:
+            items = await self._export_items(who)
+            return items, {"servers": len(items[0]), "grants": len(items[1])}
+
+        return progress_events(collect, _archive, "/v1/mcp/export")
+
+    async def _export_items(self, who: Principal) -> _ExportItems:
+        """The tenant's servers and its agent grants by server name and agent key."""
         snap = await self._snapshot(who.tenant_id)
         keys = {a.id: a.agent_key for a in await self._agents.list_agents(who)}
         names = {r.id: r.name for r in snap.servers}
@@ -516,7 +532,7 @@ class McpService:
                          config_overrides=msgspec.convert(g.config_overrides, GrantOverrides) if g.config_overrides else None)
             for g in snap.agent_grants if g.agent_id in keys and g.server_id in names
         ]  # fmt: skip
-        return write_archive(snap.servers, grants)
+        return snap.servers, grants
 
     async def import_archive(self, who: Principal, data: bytes) -> ImportResult:
         """Create the archive's servers (a name the tenant has is skipped) and its grants to agents
@@ -712,6 +728,13 @@ class McpService:
                                                        parameters=item.input_schema or {"type": "object"}),
                                               _caller(connection, item.name, access.timeout))))  # fmt: skip
         return [tool for remote_name, tool in tools if access.allows(remote_name, tool.spec.name)]
+
+
+_ExportItems = tuple[list[McpServerRow], list[ArchiveGrant]]
+
+
+async def _archive(items: _ExportItems) -> tuple[str, bytes]:
+    return await asyncio.to_thread(write_archive, *items)
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

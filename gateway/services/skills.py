@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -28,6 +27,7 @@ from clawgate.errors import FailedPrecondition, InvalidRequest, NotFound, invali
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
+from clawgate.services.exports import Event, progress_events
 from clawgate.services.skill_archive import (
     SKILL_MD,
     check_entry,
@@ -59,7 +59,6 @@ __all__ = [
     "ToggleResult",
     "UploadResult",
     "UserGrantBody",
-    "sse",
 ]
 
 Visibility = Literal["private", "internal", "public"]
@@ -386,18 +385,18 @@ class SkillService:
         """The tenant's skills as ``skills-YYYYMMDD.tar.gz``: (file name, archive)."""
         require(who, Role.ADMIN, "skills.export")
         entries, _ = await self._export_files(who)
-        return f"skills-{datetime.now(UTC):%Y%m%d}.tar.gz", await asyncio.to_thread(write_tar, entries)
+        return await _tar(entries)
 
-    async def export_events(self, who: Principal) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """The export as progress events ending with ``complete`` (its ``download_url`` builds the
-        archive again: nothing is kept between the two requests)."""
+    def export_events(self, who: Principal) -> AsyncIterator[Event]:
+        """The export as progress events ending with ``complete`` (``clawgate.services.exports``).
+        Raises: Forbidden below admin."""
         require(who, Role.ADMIN, "skills.export")
-        yield "progress", {"phase": "collecting", "done": 0}
-        entries, count = await self._export_files(who)
-        yield "progress", {"phase": "archiving", "done": count, "total": count}
-        archive = await asyncio.to_thread(write_tar, entries)
-        yield "complete", {"download_url": "/v1/skills/export", "skills": count, "size": len(archive),
-                           "file_name": f"skills-{datetime.now(UTC):%Y%m%d}.tar.gz"}  # fmt: skip
+
+        async def collect() -> tuple[list[tuple[str, bytes]], dict[str, int]]:
+            entries, count = await self._export_files(who)
+            return entries, {"skills": count}
+
+        return progress_events(collect, _tar, "/v1/skills/export")
 
     async def import_archive(self, who: Principal, data: bytes) -> ImportResult:
         """Import a tar.gz of the export's layout. A slug the tenant has already is skipped (not
@@ -465,5 +464,6 @@ def _grant(line: bytes) -> _Grant | None:
         raise invalid_field("$.file", "a grants.jsonl line is not {agent_key, pinned_version}") from None
 
 
-def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+async def _tar(entries: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """The export's archive of ``entries``: its file name and bytes."""
+    return f"skills-{datetime.now(UTC):%Y%m%d}.tar.gz", await asyncio.to_thread(write_tar, entries)

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from clawgate.mcp_pool import render_result
 from tests.conftest import ServerFactory
-from tests.http.helpers import assert_error, db
+from tests.http.helpers import assert_error, db, export_events
 from tests.mcp_stand_in import GARBLED, SCRIPT, HttpMcpServer
 from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -426,7 +426,7 @@ class TestExportImport:
             assert res.status_code == 201, res.text
             preview = (await http.get("/v1/mcp/export/preview")).json()
             archive = await http.get("/v1/mcp/export")
-            assert_error(await http.get("/v1/mcp/export?stream=true"), 400, "INVALID_REQUEST")
+            streamed = await http.get("/v1/mcp/export?stream=true")
             await http.delete(f"{S}/{made['id']}")
             files = {"file": ("mcp.tar.gz", archive.content, "application/gzip")}
             first = await http.post("/v1/mcp/import", files=files)
@@ -439,6 +439,10 @@ class TestExportImport:
         with tarfile.open(fileobj=io.BytesIO(archive.content), mode="r:gz") as tar:
             members = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
         assert preview == {"servers": 1, "grants": 1}
+        done = export_events(streamed, "/v1/mcp/export")
+        assert (done["servers"], done["grants"]) == (1, 1)
+        assert done["size"] > 0
+        assert done["file_name"] == archive.headers["content-disposition"].split('"')[1]
         assert archive.headers["content-type"] == "application/gzip"
         assert b"sk-archive-secret" not in members["servers.jsonl"]
         assert b"api_key" not in members["servers.jsonl"]

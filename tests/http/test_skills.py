@@ -21,7 +21,7 @@ import pytest
 
 from clawgate.tools import ToolContext
 from tests.conftest import ServerFactory
-from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
+from tests.http.helpers import as_owner, assert_error, db, export_events, mint_key, with_key
 from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider, ws_connect
 
 SKILL = """---
@@ -387,13 +387,11 @@ class TestExportImport:
         async with world.http() as http:
             await uploaded(http, {"SKILL.md": SKILL})
             res = await http.get("/v1/skills/export", params={"stream": "true"})
-        assert res.headers["content-type"].startswith("text/event-stream")
-        events = [block.split("\n") for block in res.text.strip().split("\n\n")]
-        kinds = [lines[0].removeprefix("event: ") for lines in events]
-        assert (kinds[0], kinds[-1]) == ("progress", "complete"), kinds
-        done = json.loads(events[-1][1].removeprefix("data: "))
-        assert done["download_url"] == "/v1/skills/export"
+            archive = await http.get("/v1/skills/export")
+        done = export_events(res, "/v1/skills/export")
         assert done["skills"] == 1
+        assert done["size"] > 0
+        assert done["file_name"] == archive.headers["content-disposition"].split('"')[1]
 
     @pytest.mark.parametrize(
         ("archive", "words"),
