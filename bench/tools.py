@@ -5,9 +5,11 @@
 Runs over WebSocket (``chat.send``, streamed) against the loopback upstream, in the same gateway
 process, alternating in rounds: plain runs (one upstream call, an answer), and tool runs (the upstream
 asks for ``session_info``, a no-op-like built-in, then answers: one tool call and one more upstream
-call). A third kind in each round is the upstream's own time for that second call: the same
-number of clients (httpx, keep-alive) sending it a streamed request shaped like the gateway's second
-one (the tool call and its result in the messages) and reading the answer to its end.
+call). Each client starts a new session of each kind every 20 runs (``SESSION_RUNS``), so that
+both kinds carry a history of the same bounded length. A third kind in each round is the upstream's
+own time for that second call: the same number of clients (httpx, keep-alive) sending it a streamed
+request shaped like the gateway's second one (half a session's history, the tool call and its
+result in the messages) and reading the answer to its end.
 
 Reported: each kind's time (p50, p99) and the gateway's CPU per run; the difference per tool call,
 and the gateway's added time per tool call: that difference less the upstream's own p50 for the
@@ -48,6 +50,10 @@ def operator_key(gate: Server) -> str:
     return key
 
 
+SESSION_RUNS = 20
+"""Runs per session (of each kind, per client) before the next run starts a new session."""
+
+
 class Client:
     def __init__(self, ws: ClientConnection, user: str) -> None:
         self.ws, self.user, self.ids = ws, user, 0
@@ -65,12 +71,16 @@ class Client:
 
     async def run(self, tool: bool, n: int) -> float:
         """One run to its end (``chat.send`` waits for it): its seconds. Each kind in its own
-        session per client (a session's history grows alike for both; the CPU per run does not
-        depend on its length, ``ws_chat.py``)."""
+        sessions per client, a new one every ``SESSION_RUNS`` runs: a session of tool runs grows
+        twice as fast as one of plain runs (four messages a run against two), and each request
+        carries the history, so unbounded sessions would count the history's growth as the tool
+        call's cost."""
         message = "use-tool please" if tool else "hello"
+        key = f"agent:bench:tools:{self.user}:{tool}:{n // SESSION_RUNS}"
         started = time.perf_counter()
-        await self.call("chat.send", {"message": message, "agentId": "bench", "stream": True,
-                                      "sessionKey": f"agent:bench:tools:{self.user}:{tool}"})  # fmt: skip
+        await self.call(
+            "chat.send", {"message": message, "agentId": "bench", "stream": True, "sessionKey": key}
+        )
         return time.perf_counter() - started
 
 
@@ -91,17 +101,19 @@ async def measure(
 
 
 def second_call_body() -> dict[str, object]:
-    """A request shaped like the gateway's second call of a tool run: the user message, the model's
-    tool call and the tool's result (the stand-in answers it with its usual streamed answer)."""
+    """A request shaped like the gateway's second call of a tool run: the history of half a
+    session's runs, the user message, the model's tool call and the tool's result (the stand-in
+    answers it with its usual streamed answer)."""
     call = {"id": "call_bench", "type": "function", "function": {"name": "session_info", "arguments": "{}"}}
+    run = [
+        {"role": "user", "content": "use-tool please"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_bench", "content": '{"session_key": "agent:bench:tools"}'},
+    ]
+    history = [*run, {"role": "assistant", "content": "Hello from the upstream."}] * (SESSION_RUNS // 2)
     return {
         "model": "bench-model", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [
-            {"role": "system", "content": "You are a bench agent."},
-            {"role": "user", "content": "use-tool please"},
-            {"role": "assistant", "content": None, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": "call_bench", "content": '{"session_key": "agent:bench:tools"}'},
-        ],
+        "messages": [{"role": "system", "content": "You are a bench agent."}, *history, *run],
         "tools": [{"type": "function", "function": {"name": "session_info", "description": "info",
                                                    "parameters": {"type": "object", "properties": {}}}}],
     }  # fmt: skip
