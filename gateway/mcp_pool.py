@@ -220,13 +220,17 @@ class Connection:
         self._tools = [RemoteTool(t.name, t.description or "", dict(t.input_schema)) for t in listed.tools]
         return self._tools
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
-        """Call tool ``name``. Raises: McpFailure when the server is down, dies or times out (the
-        connection is then reopened on the next use); cancellation abandons the call."""
+    async def call(
+        self, name: str, arguments: dict[str, Any], timeout: float | None = None
+    ) -> CallToolResult:
+        """Call tool ``name`` (within ``timeout`` seconds, by default the server's). Raises:
+        McpFailure when the server is down, dies or times out (the connection is then reopened on
+        the next use); cancellation abandons the call."""
         client = await self.client()
         garbled = self._garbled
+        limit = self.spec.timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(self.spec.timeout):
+            async with asyncio.timeout(limit):
                 if garbled is None:
                     return await client.call_tool(name, arguments)
                 call = asyncio.ensure_future(client.call_tool(name, arguments))
@@ -245,7 +249,7 @@ class Connection:
             raise
         except TimeoutError:
             raise McpFailure(
-                f"MCP server {self.spec.name} did not answer {name} within {self.spec.timeout:g} s"
+                f"MCP server {self.spec.name} did not answer {name} within {limit:g} s"
             ) from None
         except Exception as exc:
             reason = _describe(exc)

@@ -29,6 +29,7 @@ from clawgate.services.mcp import (
 from clawgate.services.mcp_archive import ExportPreview, ImportResult
 from clawgate.store.mcp import AccessRequest, AgentGrant
 
+from .routing import archive_response, event_stream
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -159,10 +160,8 @@ async def export_preview(ctx: HttpContext, _: None) -> ExportPreview:
 
 async def export_archive(ctx: HttpContext, q: ExportQuery) -> Response:
     if q.stream:
-        raise invalid_field("stream", "progress events are not offered here: omit stream to get the archive")
-    name, data = await ctx.gateway.mcp.export_archive(ctx.who)
-    return Response(data, media_type="application/gzip",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+        return event_stream(ctx.gateway.mcp.export_events(ctx.who))
+    return archive_response(*await ctx.gateway.mcp.export_archive(ctx.who))
 
 
 def _file_part(content_type: str | None, raw: bytes) -> bytes:
@@ -234,8 +233,9 @@ ROUTES = [
     Api("GET", "/v1/mcp/export/preview", export_preview, Role.ADMIN,
         "How many servers and agent grants an export holds", response=ExportPreview, tag=_TAG),
     Api("GET", "/v1/mcp/export", export_archive, Role.ADMIN,
-        "The tenant's MCP servers (never their api_key) and agent grants as tar.gz (servers.jsonl, grants.jsonl)",
-        query=ExportQuery, media_type="application/gzip", tag=_TAG),
+        "The tenant's MCP servers (never their api_key) and agent grants as tar.gz (servers.jsonl, grants.jsonl); "
+        "stream=true: SSE progress, then complete with download_url", query=ExportQuery,
+        media_type="application/gzip", streams=True, tag=_TAG),
     Api("POST", "/v1/mcp/import", import_archive, Role.ADMIN,
         "Import an MCP archive (multipart field file): new servers are created, known names skipped",
         form=ImportForm, response=ImportResult, status=201, tag=_TAG),

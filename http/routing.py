@@ -3,25 +3,35 @@ the credential, decode the body and query with msgspec, call the handler, encode
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
 import structlog
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from clawgate import wire
 from clawgate.errors import Forbidden, UnsupportedMediaType
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
+from clawgate.services.exports import Event, sse
 from clawgate.state import Gateway
 
 from .errors import render_exception, request_id_of
 from .types import Api, HttpContext
 
-__all__ = ["authenticate", "check_json_type", "credential", "decode_body", "json_response", "make_route"]
+__all__ = [
+    "archive_response",
+    "authenticate",
+    "check_json_type",
+    "credential",
+    "decode_body",
+    "event_stream",
+    "json_response",
+    "make_route",
+]
 
 log = structlog.get_logger("clawgate.http")
 _encoder = msgspec.json.Encoder()
@@ -29,6 +39,26 @@ _encoder = msgspec.json.Encoder()
 
 def json_response(data: Any, status: int = 200) -> Response:
     return Response(_encoder.encode(data), status_code=status, media_type="application/json")
+
+
+def archive_response(name: str, data: bytes) -> Response:
+    """An export's tar.gz as a download named ``name``."""
+    return Response(data, media_type="application/gzip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
+
+def event_stream(events: AsyncIterator[Event]) -> StreamingResponse:
+    """An export's progress events (``clawgate.services.exports``) as server-sent events."""
+
+    async def body() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield sse(*event)
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def check_json_type(content_type: str | None) -> None:

@@ -10,14 +10,13 @@ ClawGate does not manage runtimes.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from msgspec import Meta, Struct
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from clawgate.errors import UnsupportedMediaType, invalid_field
 from clawgate.principal import Role
@@ -31,7 +30,6 @@ from clawgate.services.skills import (
     ToggleResult,
     UploadResult,
     UserGrantBody,
-    sse,
 )
 from clawgate.store.types import (
     SkillAgentGrant,
@@ -42,7 +40,7 @@ from clawgate.store.types import (
     SkillVersion,
 )
 
-from .routing import json_response
+from .routing import archive_response, event_stream, json_response
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES", "UPLOAD_BODY_LIMIT", "UPLOAD_PATHS"]
@@ -226,25 +224,8 @@ async def export_preview(ctx: HttpContext, _: None) -> ExportPreview:
 
 async def export(ctx: HttpContext, q: ExportQuery) -> Response:
     if q.stream:
-        events = ctx.gateway.skills.export_events(ctx.who)
-        first = await anext(events)  # the role check runs before the answer starts
-
-        async def body() -> AsyncIterator[bytes]:
-            yield sse(*first)
-            async for event in events:
-                yield sse(*event)
-
-        return StreamingResponse(
-            body(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    name, archive = await ctx.gateway.skills.export(ctx.who)
-    return Response(
-        archive,
-        media_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+        return event_stream(ctx.gateway.skills.export_events(ctx.who))
+    return archive_response(*await ctx.gateway.skills.export(ctx.who))
 
 
 async def import_archive(ctx: HttpContext, _: None) -> Response:

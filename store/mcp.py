@@ -74,6 +74,9 @@ class McpServerRow(McpFields, kw_only=True):
 class AgentGrant(Struct, kw_only=True):
     server_id: UUID
     agent_id: UUID
+    tool_allow: list[str]
+    tool_deny: list[str]
+    config_overrides: dict[str, Any]
     granted_by: str
     created_at: datetime
 
@@ -81,6 +84,8 @@ class AgentGrant(Struct, kw_only=True):
 class UserGrant(Struct, kw_only=True):
     server_id: UUID
     user_id: str
+    tool_allow: list[str]
+    tool_deny: list[str]
     granted_by: str
     created_at: datetime
 
@@ -92,6 +97,7 @@ class AccessRequest(Struct, kw_only=True):
     user_id: str | None
     requested_by: str
     reason: str
+    tool_allow: list[str]
     status: str
     reviewed_by: str
     review_note: str
@@ -150,9 +156,15 @@ async def list_agent_grants(conn: asyncpg.Connection, tenant_id: UUID) -> list[A
 
 
 async def grant_agent(
-    conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, agent_id: UUID, by: str
-) -> None:
-    await conn.execute(query("mcp.grant_agent"), tenant_id, server_id, agent_id, by)
+    conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, agent_id: UUID, by: str, *,
+    tool_allow: list[str] | None = None, tool_deny: list[str] | None = None,
+    config_overrides: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Grant the server to the agent, or replace the grant's lists and overrides."""
+    await conn.execute(
+        query("mcp.grant_agent"), tenant_id, server_id, agent_id, by, tool_allow or [], tool_deny or [],
+        config_overrides or {},
+    )  # fmt: skip
 
 
 async def revoke_agent(conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, agent_id: UUID) -> bool:
@@ -164,9 +176,13 @@ async def list_user_grants(conn: asyncpg.Connection, tenant_id: UUID) -> list[Us
 
 
 async def grant_user(
-    conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, user_id: str, by: str
-) -> None:
-    await conn.execute(query("mcp.grant_user"), tenant_id, server_id, user_id, by)
+    conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, user_id: str, by: str, *,
+    tool_allow: list[str] | None = None, tool_deny: list[str] | None = None,
+) -> None:  # fmt: skip
+    """Grant the server to the user, or replace the grant's lists."""
+    await conn.execute(
+        query("mcp.grant_user"), tenant_id, server_id, user_id, by, tool_allow or [], tool_deny or []
+    )
 
 
 async def revoke_user(conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, user_id: str) -> bool:
@@ -205,11 +221,12 @@ async def delete_credentials(
 
 async def insert_request(
     conn: asyncpg.Connection, tenant_id: UUID, server_id: UUID, agent_id: UUID | None, user_id: str | None,
-    requested_by: str, reason: str,
+    requested_by: str, reason: str, tool_allow: list[str] | None = None,
 ) -> AccessRequest:  # fmt: skip
     record = await conn.fetchrow(
-        query("mcp.insert_request"), tenant_id, server_id, agent_id, user_id, requested_by, reason
-    )
+        query("mcp.insert_request"), tenant_id, server_id, agent_id, user_id, requested_by, reason,
+        tool_allow or [],
+    )  # fmt: skip
     return one(record, AccessRequest)
 
 

@@ -17,10 +17,12 @@ from clawgate.store.db import CONNECTION_ERRORS, Unreachable
 from clawgate.store.types import FailedRun, RunRow, SessionRow
 
 __all__ = [
+    "Checkpoint",
     "RunEnd",
     "SendDecision",
     "active_for_session",
     "by_idempotency",
+    "checkpoint",
     "decide_send",
     "expire_idempotency",
     "fail_process",
@@ -106,6 +108,35 @@ async def finish(
 class Unseen(msgspec.Struct, kw_only=True):
     idx: int
     content: str
+
+
+class Checkpoint(msgspec.Struct, kw_only=True):
+    """What ``checkpoint`` did: the first appended message's index, and the user messages that
+    came in meanwhile."""
+
+    idx: int
+    unseen: list[Unseen]
+
+
+async def checkpoint(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    session_id: UUID,
+    run_id: UUID,
+    messages: list[dict[str, Any]],
+    *,
+    last_seen: int,
+) -> Checkpoint:
+    """Append a run's finished tool round (``messages``: role, content, thinking, tool_calls,
+    tool_call_id, is_error) at the session's next indexes, and read the user messages after
+    ``last_seen``: one statement, one commit.
+
+    Raises: NotFound when the session is gone.
+    """
+    row = await conn.fetchrow(query("runs.checkpoint"), tenant_id, session_id, messages, last_seen, run_id)
+    if row is None:
+        raise NotFound(kind="session", id=str(session_id))
+    return one(row, Checkpoint)
 
 
 class RunEnd(msgspec.Struct, kw_only=True):

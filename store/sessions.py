@@ -27,7 +27,6 @@ __all__ = [
     "set_context",
     "set_label_if_empty",
     "set_message_count",
-    "user_messages_after",
 ]
 
 
@@ -145,13 +144,6 @@ async def messages(
     conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, *, start: int = 0, limit: int = 100_000
 ) -> list[MessageRow]:
     rows = await conn.fetch(query("sessions.messages"), tenant_id, session_id, start, limit)
-    return many(rows, MessageRow)
-
-
-async def user_messages_after(
-    conn: asyncpg.Connection, tenant_id: UUID, session_id: UUID, idx: int
-) -> list[MessageRow]:
-    rows = await conn.fetch(query("sessions.user_messages_after"), tenant_id, session_id, idx)
     return many(rows, MessageRow)
 
 

@@ -40,6 +40,8 @@ __all__ = [
     "grant_agent",
     "grant_user",
     "list_skills",
+    "lock_version",
+    "prune_versions",
     "read_file",
     "revoke_agent",
     "revoke_user",
@@ -87,22 +89,24 @@ async def get(conn: asyncpg.Connection, tenant_id: UUID, ref: str) -> SkillRow |
 
 
 async def add_version(
-    conn: asyncpg.Connection, tenant_id: UUID, owner: str, visibility: str, new: NewVersion
-) -> tuple[UUID, int, bool]:
-    """Store ``new`` as the next version of its slug (the first: a new skill), or nothing when the
+    conn: asyncpg.Connection, tenant_id: UUID, owner: str, visibility: str, new: NewVersion,
+    number: int | None = None,
+) -> tuple[UUID, int, bool]:  # fmt: skip
+    """Store ``new`` as the next version of its slug (the first: a new skill), or as version
+    ``number`` (an import keeping an export's numbers; above the current one), or nothing when the
     current version's SKILL.md is the same. Returns (id, version, whether stored). Run it in a
     transaction: the slug's row is locked, so concurrent uploads of one slug take turns."""
     found = await conn.fetchrow(query("skills.lock_slug"), tenant_id, new.slug)
     if found is not None and found["file_hash"] == new.file_hash:
         return found["id"], found["version"], False
     if found is None:
+        version = number or 1
         skill_id: UUID = await conn.fetchval(
             query("skills.insert"), tenant_id, new.slug, new.name, new.description, owner, visibility,
-            new.tags, new.frontmatter, new.file_hash, new.file_size,
+            new.tags, new.frontmatter, new.file_hash, new.file_size, version,
         )  # fmt: skip
-        version = 1
     else:
-        skill_id, version = found["id"], found["version"] + 1
+        skill_id, version = found["id"], number or found["version"] + 1
         await conn.execute(
             query("skills.set_version"), tenant_id, skill_id, version, new.name, new.description, new.tags,
             new.frontmatter, new.file_hash, new.file_size,
@@ -115,6 +119,20 @@ async def add_version(
         query("skills.file_insert"), [(tenant_id, skill_id, version, p, b) for p, b in new.files.items()]
     )
     return skill_id, version, True
+
+
+async def prune_versions(conn: asyncpg.Connection, tenant_id: UUID, skill_id: UUID, keep: int) -> int:
+    """Drop the skill's versions older than its last ``keep``, except pinned ones (and their
+    files). Returns how many went. Run it in the transaction that locked the skill's row."""
+    return affected(await conn.execute(query("skills.prune_versions"), tenant_id, skill_id, keep))
+
+
+async def lock_version(conn: asyncpg.Connection, tenant_id: UUID, skill_id: UUID, version: int) -> bool:
+    """Whether the skill of ``tenant_id`` (its owner) still has ``version``, holding its row so
+    that no upload prunes that version before the caller's transaction ends (a pin made in it is
+    then seen by the pruning)."""
+    await conn.execute(query("skills.share_lock"), tenant_id, skill_id)
+    return bool(await conn.fetchval(query("skills.has_version"), tenant_id, skill_id, version))
 
 
 async def update(conn: asyncpg.Connection, tenant_id: UUID, skill_id: UUID, patch: Patch) -> None:

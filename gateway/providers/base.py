@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import time
@@ -196,10 +197,30 @@ async def open_stream(
     response = await http.request(method, url, headers=headers, data=content, allow_redirects=False)
     try:
         yield response
+        await _finish_body(response)
     except BaseException:
         response.close()
         raise
     response.release()
+
+
+_DRAIN_SECONDS = 0.05
+_DRAIN_BYTES = 1 << 16
+
+
+async def _finish_body(response: aiohttp.ClientResponse) -> None:
+    """Read what is left of a body its reader is done with (after a stream's last event, the end
+    of the chunked encoding is usually on its way), so that the connection goes back to the pool:
+    aiohttp closes one whose body was not read to its end, and a new connection per model call
+    costs a TCP (over HTTPS, a TLS) handshake each time. A body that goes on past 50 ms or 64 KB is
+    left, and its connection closed as before."""
+    content, left = response.content, _DRAIN_BYTES
+    if content.at_eof():
+        return
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while left > 0 and (chunk := await content.readany()):
+                left -= len(chunk)
 
 
 async def request_json(

@@ -41,10 +41,6 @@ def stored_form(message: ChatMessage) -> ChatMessage:
     )
 
 
-def _plain(message: ChatMessage) -> bool:
-    return message.role in {"user", "assistant"} and not message.tool_calls
-
-
 def _chars(message: ChatMessage) -> int:
     return len(message.content) + sum(len(c.arguments) for c in message.tool_calls)
 
@@ -71,26 +67,40 @@ class SessionContext:
     messages: list[ChatMessage]
     version: datetime | None = None
     chars: int = field(default=-1)
-    plain: bool = True  # only user and assistant messages without tool calls: nothing to clean
+    # Whether ``prompt.clean_history`` would leave the messages as they are: no system message,
+    # and each tool result answering a call of the assistant message just before it, every call
+    # answered before the next other message. ``open``: the calls still unanswered.
+    clean: bool = True
+    open: set[str] = field(default_factory=set)
     fragments: Fragments = field(default_factory=Fragments)  # its messages as the last request encoded them
 
     def __post_init__(self) -> None:
         if self.chars < 0:
             self.chars = sum(_chars(m) for m in self.messages)
-        self.plain = all(_plain(m) for m in self.messages)
+        for message in self.messages:
+            self._follow(message)
 
     def add(self, message: ChatMessage) -> None:
         """The session's next stored message."""
         message = stored_form(message)
         self.messages.append(message)
         self.chars += _chars(message)
-        self.plain = self.plain and _plain(message)
+        self._follow(message)
         self.upto += 1
+
+    def _follow(self, message: ChatMessage) -> None:
+        """Keep ``clean`` as ``message`` joins: one pass in all, instead of one per run."""
+        if message.role == "tool":
+            self.clean = self.clean and message.tool_call_id in self.open
+            self.open.discard(message.tool_call_id)
+            return
+        self.clean = self.clean and not self.open and message.role != "system"
+        self.open = {c.id for c in message.tool_calls} if message.role == "assistant" else set()
 
     def prompt(self) -> list[ChatMessage]:
         """The history as the model sees it (``prompt.clean_history``), without a pass over every
-        message when there is nothing to clean."""
-        if self.plain and not self.summary:
+        message when there is nothing to clean (a history of complete tool rounds included)."""
+        if self.clean and not self.open and not self.summary:
             return list(self.messages)
         return clean_history(self.messages, self.summary)
 

@@ -9,6 +9,7 @@ Cancellation (abort) propagates out of ``AgentLoop.run`` at the next await.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,13 +151,30 @@ class AgentLoop:
         self.result = LoopResult()
         self._repeats: dict[tuple[str, str], int] = {}
         self._tools = {t.spec.name: t for t in inp.tools}
+        self._storing: asyncio.Task[list[ChatMessage]] | None = None  # the last tool round's checkpoint
 
     async def run(self) -> LoopResult:
-        """Run to the final answer. Raises: RunFailed; CancelledError on abort."""
+        """Run to the final answer. Raises: RunFailed; CancelledError on abort.
+
+        A finished tool round is stored (``hooks.checkpoint``) while the model is called with it:
+        the next model call does not wait for the commit, and the loop waits for it before it
+        stores anything else (the next round, the answer) and before it ends, however it ends
+        (an abort, a failure), so that a run's messages are stored in their order and a tool round
+        whose storing began is committed before the run's end is recorded. Messages injected
+        meanwhile are taken once the model has answered (for the call after)."""
+        try:
+            return await self._run()
+        finally:
+            if self._storing is not None:  # the run failed or was aborted while storing a round
+                with contextlib.suppress(Exception):  # its own error is the one to report
+                    await asyncio.shield(self._storing)
+
+    async def _run(self) -> LoopResult:
         inp, res = self.inp, self.result
         iteration = 0
         while True:
             if iteration >= inp.max_iterations:
+                await self._stored()
                 res.content = res.content or f"[Stopped after {inp.max_iterations} tool iterations]"
                 res.finish_reason = "length"
                 answer = ChatMessage(role="assistant", content=res.content)
@@ -166,6 +184,7 @@ class AgentLoop:
             iteration += 1
             self.emit("activity", Activity(phase="thinking", iteration=iteration))
             response = await self._call_llm()
+            injected = await self._stored()
             res.content, res.thinking, res.finish_reason = (
                 response.content,
                 response.thinking,
@@ -180,16 +199,28 @@ class AgentLoop:
                 if response.content:
                     self.emit("block.reply", BlockReply(content=response.content))
                 produced = await self._tool_round(response, iteration)
-                injected = await self.hooks.checkpoint(produced)
                 self._take(injected)
+                self._storing = asyncio.create_task(self.hooks.checkpoint(produced))
                 continue
             answer = ChatMessage(role="assistant", content=response.content, thinking=response.thinking)
             res.produced.append(answer)
             self.messages.append(answer)
+            if injected:  # came in while the model answered: the answer is stored, the run goes on
+                self._take(injected + await self.hooks.checkpoint([answer]))
+                continue
             injected = await self.hooks.finalize(answer, res.usage)
             if not injected:
                 return res
             self._take(injected)
+
+    async def _stored(self) -> list[ChatMessage]:
+        """Wait for the tool round being stored, if any; the user messages injected meanwhile.
+        Raises: what storing it raised."""
+        if self._storing is None:
+            return []
+        injected = await asyncio.shield(self._storing)  # an abort meanwhile: ``run`` waits for it
+        self._storing = None
+        return injected
 
     def _take(self, injected: list[ChatMessage]) -> None:
         for message in injected:

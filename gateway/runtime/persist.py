@@ -24,7 +24,6 @@ from clawgate.runtime.context import ContextCache, ContextSize, SessionContext
 from clawgate.runtime.events import RunAnswer
 from clawgate.runtime.handle import RunHandle
 from clawgate.runtime.loop import LoopResult
-from clawgate.runtime.prompt import to_chat_message
 from clawgate.store import Database, DbConnection, runs, sessions, traces
 from clawgate.store.types import MessageRow
 from clawgate.writer import GroupWriter
@@ -67,10 +66,17 @@ class SessionHooks:
         self.result: LoopResult | None = None  # the loop's, once it exists: spans and usage
 
     async def checkpoint(self, produced: list[ChatMessage]) -> list[ChatMessage]:
-        async with self._db.transaction() as conn:
-            for message in produced:
-                await self._append(conn, message)
-            return await self._unseen(conn)
+        """Store ``produced`` (a finished tool round, or an answer the run goes on after) in one
+        statement; the user messages injected meanwhile."""
+        plan = self._handle.plan
+        async with self._db.connection() as conn:
+            done = await runs.checkpoint(
+                conn, plan.tenant_id, plan.session.id, self._handle.run_id,
+                [_stored(m) for m in produced], last_seen=self.last_seen,
+            )  # fmt: skip
+        for n, message in enumerate(produced):
+            self._follow(done.idx + n, message)
+        return self._injected(done.unseen)
 
     async def finalize(self, answer: ChatMessage, usage: Usage) -> list[ChatMessage]:
         plan, handle = self._handle.plan, self._handle
@@ -93,9 +99,7 @@ class SessionHooks:
             )  # fmt: skip
         self._follow(end.idx, answer)
         if end.unseen:
-            self.last_seen = end.unseen[-1].idx
-            self.context = None  # injected meanwhile: the stored order is not the run's
-            return [ChatMessage(role="user", content=m.content) for m in end.unseen]
+            return self._injected(end.unseen)
         final.message_id = end.idx
         if self.context is not None and end.version is not None:
             self.context.version = end.version
@@ -103,11 +107,6 @@ class SessionHooks:
             self._contexts.put(self.context)
         self.final = final
         return []
-
-    async def _append(self, conn: DbConnection, message: ChatMessage) -> MessageRow:
-        row = await append(conn, self._handle, message)
-        self._follow(row.idx, message)
-        return row
 
     def _follow(self, idx: int, message: ChatMessage) -> None:
         """The run stored ``message`` at ``idx``: the context follows while that is its next index."""
@@ -117,29 +116,28 @@ class SessionHooks:
             else:
                 self.context = None  # someone else's message came in between
 
-    async def _unseen(self, conn: DbConnection) -> list[ChatMessage]:
-        plan = self._handle.plan
-        rows = await sessions.user_messages_after(conn, plan.tenant_id, plan.session.id, self.last_seen)
-        if rows:
-            self.last_seen = rows[-1].idx
+    def _injected(self, unseen: list[runs.Unseen]) -> list[ChatMessage]:
+        """User messages that came in during the run, as the loop takes them."""
+        if unseen:
+            self.last_seen = unseen[-1].idx
             self.context = None  # injected meanwhile: the stored order is not the run's
-        return [to_chat_message(r) for r in rows]
+        return [ChatMessage(role="user", content=m.content) for m in unseen]
+
+
+def _stored(message: ChatMessage) -> dict[str, Any]:
+    """A run's message as ``runs.checkpoint`` stores it."""
+    return {
+        "role": message.role, "content": message.content, "thinking": message.thinking,
+        "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls],
+        "tool_call_id": message.tool_call_id, "is_error": False,
+    }  # fmt: skip
 
 
 async def append(conn: DbConnection, handle: RunHandle, message: ChatMessage, **extra: Any) -> MessageRow:
     """Store one message of the run in its session."""
     plan = handle.plan
     return await sessions.append_message(
-        conn,
-        plan.tenant_id,
-        plan.session.id,
-        role=message.role,
-        content=message.content,
-        thinking=message.thinking,
-        tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls],
-        tool_call_id=message.tool_call_id,
-        run_id=handle.run_id,
-        **extra,
+        conn, plan.tenant_id, plan.session.id, **_stored(message), run_id=handle.run_id, **extra
     )
 
 

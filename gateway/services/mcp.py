@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,11 +30,15 @@ from clawgate.principal import Principal, Role
 from clawgate.providers.types import ToolSpec
 from clawgate.services import parse_id, require
 from clawgate.services.agents import AgentService
+from clawgate.services.exports import Event, progress_events
 from clawgate.services.mcp_archive import (
+    ArchiveGrant,
     ExportPreview,
+    GrantOverrides,
     ImportResult,
     ServerName,
     Text,
+    ToolNames,
     ToolPrefix,
     Transport,
     read_archive,
@@ -122,16 +126,19 @@ class TestResult(Struct, kw_only=True):
 
 
 class AgentGrantBody(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Grant (or re-grant, replacing the lists and overrides) a server to an agent. An empty or
+    absent ``tool_allow`` allows every tool; ``tool_deny`` wins over it."""
+
     agent_id: _Ref
-    tool_allow: list[str] | None = None  # GoClaw's field, accepted; every tool is granted
-    tool_deny: list[str] | None = None
-    config_overrides: dict[str, Any] | None = None
+    tool_allow: ToolNames | None = None
+    tool_deny: ToolNames | None = None
+    config_overrides: GrantOverrides | None = None
 
 
 class UserGrantBody(Struct, kw_only=True, forbid_unknown_fields=True):
     user_id: _Ref
-    tool_allow: list[str] | None = None
-    tool_deny: list[str] | None = None
+    tool_allow: ToolNames | None = None
+    tool_deny: ToolNames | None = None
 
 
 class CredentialsBody(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -162,7 +169,7 @@ class AccessRequestBody(Struct, kw_only=True, forbid_unknown_fields=True):
     agent_id: _Ref | None = None
     user_id: _Ref | None = None
     reason: Text | None = None
-    tool_allow: list[str] | None = None  # GoClaw's field, accepted
+    tool_allow: ToolNames | None = None  # put on the grant when approved
 
 
 class ReviewBody(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -238,7 +245,11 @@ class McpService:
         self._generation = 0
         # By server and user ("" unless the user has credentials of their own for the server).
         self._connections: dict[tuple[UUID, str], Connection] = {}
-        self._tools: dict[tuple[UUID, str], tuple[list[RemoteTool], list[Tool]]] = {}
+        # Per connection: its listed tools, and the tools made of them per (prefix, timeout) with
+        # the names the server gives them (a run filters these by its grants).
+        self._tools: dict[
+            tuple[UUID, str], tuple[list[RemoteTool], dict[tuple[str, float], list[tuple[str, Tool]]]]
+        ] = {}
         self._closing: set[asyncio.Task[None]] = set()
         bus.subscribe(self._on_event)
 
@@ -453,8 +464,12 @@ class McpService:
         require(who, Role.ADMIN, "mcp.grants.create")
         row = await self._row(who, ref)
         agent = await self._agents.get(who, body.agent_id)
+        overrides = body.config_overrides
         async with self._db.transaction() as conn:
-            await store.grant_agent(conn, who.tenant_id, row.id, agent.id, who.user_id)
+            await store.grant_agent(
+                conn, who.tenant_id, row.id, agent.id, who.user_id, tool_allow=body.tool_allow,
+                tool_deny=body.tool_deny, config_overrides=msgspec.to_builtins(overrides) if overrides else None,
+            )  # fmt: skip
         await self._changed(who, "grant")
 
     async def revoke_agent(self, who: Principal, ref: str, agent_ref: str) -> None:
@@ -470,7 +485,8 @@ class McpService:
         require(who, Role.ADMIN, "mcp.grants.create")
         row = await self._row(who, ref)
         async with self._db.transaction() as conn:
-            await store.grant_user(conn, who.tenant_id, row.id, body.user_id, who.user_id)
+            await store.grant_user(conn, who.tenant_id, row.id, body.user_id, who.user_id,
+                                   tool_allow=body.tool_allow, tool_deny=body.tool_deny)  # fmt: skip
         await self._changed(who, "grant")
 
     async def revoke_user(self, who: Principal, ref: str, user_id: str) -> None:
@@ -492,12 +508,31 @@ class McpService:
         """The tenant's servers (never their api_key) and agent grants as GoClaw's archive
         (``clawgate.services.mcp_archive``): the file name and its bytes."""
         require(who, Role.ADMIN, "mcp.export")
+        return await _archive(await self._export_items(who))
+
+    def export_events(self, who: Principal) -> AsyncIterator[Event]:
+        """The export as progress events ending with ``complete`` (``clawgate.services.exports``).
+        Raises: Forbidden below admin."""
+        require(who, Role.ADMIN, "mcp.export")
+
+        async def collect() -> tuple[_ExportItems, dict[str, int]]:
+            items = await self._export_items(who)
+            return items, {"servers": len(items[0]), "grants": len(items[1])}
+
+        return progress_events(collect, _archive, "/v1/mcp/export")
+
+    async def _export_items(self, who: Principal) -> _ExportItems:
+        """The tenant's servers and its agent grants by server name and agent key."""
         snap = await self._snapshot(who.tenant_id)
         keys = {a.id: a.agent_key for a in await self._agents.list_agents(who)}
         names = {r.id: r.name for r in snap.servers}
-        grants = [(names[g.server_id], keys[g.agent_id])
-                  for g in snap.agent_grants if g.agent_id in keys and g.server_id in names]  # fmt: skip
-        return write_archive(snap.servers, grants)
+        grants = [
+            ArchiveGrant(server_name=names[g.server_id], agent_key=keys[g.agent_id], tool_allow=g.tool_allow,
+                         tool_deny=g.tool_deny,
+                         config_overrides=msgspec.convert(g.config_overrides, GrantOverrides) if g.config_overrides else None)
+            for g in snap.agent_grants if g.agent_id in keys and g.server_id in names
+        ]  # fmt: skip
+        return snap.servers, grants
 
     async def import_archive(self, who: Principal, data: bytes) -> ImportResult:
         """Create the archive's servers (a name the tenant has is skipped) and its grants to agents
@@ -523,7 +558,12 @@ class McpService:
             for grant in grants:
                 server_id, agent_id = ids.get(grant.server_name), agents.get(grant.agent_key)
                 if server_id is not None and agent_id is not None:
-                    await store.grant_agent(conn, who.tenant_id, server_id, agent_id, who.user_id)
+                    overrides = (
+                        msgspec.to_builtins(grant.config_overrides) if grant.config_overrides else None
+                    )
+                    await store.grant_agent(conn, who.tenant_id, server_id, agent_id, who.user_id,
+                                            tool_allow=grant.tool_allow, tool_deny=grant.tool_deny,
+                                            config_overrides=overrides)  # fmt: skip
                     applied += 1
         await self._changed(who, "import")
         return ImportResult(servers_imported=imported, servers_skipped=skipped, grants_applied=applied)
@@ -542,7 +582,14 @@ class McpService:
             raise invalid_field("user_id", "name an agent_id or a user_id (or send X-GoClaw-User-Id)")
         async with self._db.transaction() as conn:
             return await store.insert_request(
-                conn, who.tenant_id, row.id, agent_id, user_id, who.user_id, body.reason or ""
+                conn,
+                who.tenant_id,
+                row.id,
+                agent_id,
+                user_id,
+                who.user_id,
+                body.reason or "",
+                body.tool_allow,
             )
 
     async def list_requests(self, who: Principal, status: str | None) -> list[AccessRequest]:
@@ -564,9 +611,11 @@ class McpService:
             if done is None:
                 raise NotFound(kind="pending MCP access request", id=ref)
             if approve and done.agent_id is not None:
-                await store.grant_agent(conn, who.tenant_id, done.server_id, done.agent_id, who.user_id)
+                await store.grant_agent(conn, who.tenant_id, done.server_id, done.agent_id, who.user_id,
+                                        tool_allow=done.tool_allow)  # fmt: skip
             elif approve and done.user_id is not None:
-                await store.grant_user(conn, who.tenant_id, done.server_id, done.user_id, who.user_id)
+                await store.grant_user(conn, who.tenant_id, done.server_id, done.user_id, who.user_id,
+                                       tool_allow=done.tool_allow)  # fmt: skip
         await self._changed(who, "review")
         return done
 
@@ -629,19 +678,27 @@ class McpService:
         snap = await self._snapshot(agent.tenant_id)
         if not snap.servers:
             return ()
-        granted = {g.server_id for g in snap.agent_grants if g.agent_id == agent.id}
-        if ctx.user_id:
-            granted |= {g.server_id for g in snap.user_grants if g.user_id == ctx.user_id}
-        rows = [r for r in snap.servers if r.enabled and (r.id in granted or r.agent_id == agent.id)]
-        if not rows:
+        by_agent = {g.server_id: g for g in snap.agent_grants if g.agent_id == agent.id}
+        by_user = (
+            {g.server_id: g for g in snap.user_grants if g.user_id == ctx.user_id} if ctx.user_id else {}
+        )
+        access = [
+            _access(row, agent, by_agent.get(row.id), by_user.get(row.id))
+            for row in snap.servers if row.enabled
+        ]  # fmt: skip
+        granted = [a for a in access if a.filters]
+        if not granted:
             return ()
         creds = snap.credentials
         lists = await asyncio.gather(
-            *(self._server_tools(row, creds.get((row.id, ctx.user_id))) for row in rows)
+            *(self._server_tools(a, creds.get((a.row.id, ctx.user_id))) for a in granted)
         )
         return [tool for tools in lists for tool in tools]
 
-    async def _server_tools(self, row: McpServerRow, creds: UserCredentials | None) -> list[Tool]:
+    async def _server_tools(self, access: _Access, creds: UserCredentials | None) -> list[Tool]:
+        """The server's tools as the run's grants give them (named with the grant's prefix, its
+        calls timed by the grant's timeout), from memory once the server has listed them."""
+        row = access.row
         connection = await self._connection(row, creds)
         key = (row.id, creds.user_id if creds is not None else "")
         remote = connection.listed  # the common case: from memory, no task
@@ -655,21 +712,29 @@ class McpService:
             except (McpFailure, TimeoutError) as exc:
                 log.warning("mcp.tools_unavailable", server=row.name, error=str(exc) or "still starting")
                 return []
+        variant = (access.prefix, access.timeout)
         cached = self._tools.get(key)
-        if cached is not None and cached[0] is remote:
-            return cached[1]
-        tools: list[Tool] = []
-        prefix = prefix_of(row)
-        for item in remote:
-            name = _tool_name(prefix, item.name)
-            if name in REGISTRY:
-                log.warning("mcp.tool_name_taken", server=row.name, tool=name)
-                continue
-            tools.append(Tool(ToolSpec(name=name, description=item.description or item.name,
-                                       parameters=item.input_schema or {"type": "object"}),
-                              _caller(connection, item.name)))  # fmt: skip
-        self._tools[key] = (remote, tools)
-        return tools
+        if cached is None or cached[0] is not remote:
+            cached = self._tools[key] = (remote, {})
+        tools = cached[1].get(variant)
+        if tools is None:
+            tools = cached[1][variant] = []
+            for item in remote:
+                name = _tool_name(access.prefix, item.name)
+                if name in REGISTRY:
+                    log.warning("mcp.tool_name_taken", server=row.name, tool=name)
+                    continue
+                tools.append((item.name, Tool(ToolSpec(name=name, description=item.description or item.name,
+                                                       parameters=item.input_schema or {"type": "object"}),
+                                              _caller(connection, item.name, access.timeout))))  # fmt: skip
+        return [tool for remote_name, tool in tools if access.allows(remote_name, tool.spec.name)]
+
+
+_ExportItems = tuple[list[McpServerRow], list[ArchiveGrant]]
+
+
+async def _archive(items: _ExportItems) -> tuple[str, bytes]:
+    return await asyncio.to_thread(write_archive, *items)
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
@@ -678,14 +743,55 @@ def _consume(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+class _Filter(Struct, frozen=True):
+    """What one grant gives of a server's tools: all but ``deny``, and only ``allow`` when it
+    names any (a tool named by the server or as agents see it)."""
+
+    allow: frozenset[str]
+    deny: frozenset[str]
+
+    def passes(self, names: tuple[str, str]) -> bool:
+        return not self.deny.intersection(names) and (not self.allow or bool(self.allow.intersection(names)))
+
+
+_ALL = _Filter(allow=frozenset(), deny=frozenset())
+
+
+class _Access(Struct, frozen=True):
+    """A run's access to one server: the filters of the grants that give it (a tool any of them
+    passes is offered; none: the server is not granted), the prefix and the timeout."""
+
+    row: McpServerRow
+    filters: tuple[_Filter, ...]
+    prefix: str
+    timeout: float
+
+    def allows(self, remote_name: str, name: str) -> bool:
+        return any(f.passes((remote_name, name)) for f in self.filters)
+
+
+def _access(
+    row: McpServerRow, agent: AgentRow, by_agent: AgentGrant | None, by_user: UserGrant | None
+) -> _Access:
+    """``row`` as a run of ``agent`` reaches it: bound to the agent (every tool), granted to it or
+    to the run's user (each grant's lists), with the agent grant's ``config_overrides``."""
+    filters = [_ALL] if row.agent_id == agent.id else []
+    filters += [_Filter(allow=frozenset(g.tool_allow), deny=frozenset(g.tool_deny))
+                for g in (by_agent, by_user) if g is not None]  # fmt: skip
+    overrides = by_agent.config_overrides if by_agent is not None else {}
+    prefix = overrides.get("tool_prefix") or prefix_of(row)
+    return _Access(row=row, filters=tuple(filters), prefix=prefix,
+                   timeout=float(overrides.get("timeout_sec") or row.timeout_sec))  # fmt: skip
+
+
 def _tool_name(prefix: str, name: str) -> str:
     return _TOOL_NAME.sub("_", prefix + name)[:64]
 
 
-def _caller(connection: Connection, remote_name: str) -> Any:
+def _caller(connection: Connection, remote_name: str, timeout: float) -> Any:
     async def call(ctx: ToolContext, args: dict[str, Any]) -> str:
         try:
-            result = await connection.call(remote_name, args)
+            result = await connection.call(remote_name, args, timeout)
         except McpFailure as exc:
             raise ToolError(str(exc)) from None
         text = render_result(result)

@@ -1,6 +1,7 @@
 """GoClaw's MCP archive (``/v1/mcp/export``, ``/v1/mcp/import``): ``mcp-servers-YYYYMMDD.tar.gz``
 holding ``servers.jsonl`` (server definitions, never an api_key) and ``grants.jsonl`` (agent grants
-as ``server_name`` + ``agent_key``). Reading never uses a path of the archive on disk."""
+as ``server_name`` + ``agent_key``, with their ``tool_allow`` / ``tool_deny`` / ``config_overrides``
+when set). Reading never uses a path of the archive on disk."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ __all__ = [
     "ArchiveGrant",
     "ArchiveServer",
     "ExportPreview",
+    "GrantOverrides",
     "ImportResult",
     "ServerName",
     "Text",
+    "ToolNames",
     "ToolPrefix",
     "Transport",
     "read_archive",
@@ -33,6 +36,9 @@ Transport = Literal["stdio", "sse", "streamable-http"]
 ServerName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 ToolPrefix = Annotated[str, Meta(max_length=40, pattern=r"^[A-Za-z0-9_-]*$")]
 Text = Annotated[str, Meta(max_length=4096)]
+ToolNames = Annotated[list[Annotated[str, Meta(min_length=1, max_length=255)]], Meta(max_length=1000)]
+"""A grant's ``tool_allow`` / ``tool_deny``: tool names as the server lists them or as agents see
+them (with the prefix)."""
 
 _MEMBER_CAP = 10 * 1024 * 1024
 
@@ -65,18 +71,29 @@ class ArchiveServer(Struct, kw_only=True):
     settings: dict[str, Any] = {}
 
 
-class ArchiveGrant(Struct, kw_only=True):
-    """A line of ``grants.jsonl``."""
+class GrantOverrides(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """An agent grant's ``config_overrides``: the record's ``tool_prefix`` and ``timeout_sec`` for
+    that agent's runs."""
+
+    tool_prefix: ToolPrefix | None = None
+    timeout_sec: Annotated[int, Meta(ge=1, le=600)] | None = None
+
+
+class ArchiveGrant(Struct, kw_only=True, omit_defaults=True):
+    """A line of ``grants.jsonl`` (the lists and overrides only when set)."""
 
     server_name: str
     agent_key: str
+    tool_allow: ToolNames = []
+    tool_deny: ToolNames = []
+    config_overrides: GrantOverrides | None = None
 
 
-def write_archive(servers: Sequence[McpServerRow], grants: Sequence[tuple[str, str]]) -> tuple[str, bytes]:
-    """The archive of ``servers`` and ``grants`` (server name, agent key): its file name and bytes."""
-    lines: dict[str, list[ArchiveServer] | list[ArchiveGrant]] = {
+def write_archive(servers: Sequence[McpServerRow], grants: Sequence[ArchiveGrant]) -> tuple[str, bytes]:
+    """The archive of ``servers`` and ``grants``: its file name and bytes."""
+    lines: dict[str, Sequence[ArchiveServer] | Sequence[ArchiveGrant]] = {
         "servers.jsonl": [msgspec.convert(msgspec.structs.asdict(r), ArchiveServer) for r in servers],
-        "grants.jsonl": [ArchiveGrant(server_name=s, agent_key=a) for s, a in grants],
+        "grants.jsonl": grants,
     }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -28,6 +27,7 @@ from clawgate.errors import FailedPrecondition, InvalidRequest, NotFound, invali
 from clawgate.principal import Principal, Role
 from clawgate.services import require
 from clawgate.services.agents import AgentService
+from clawgate.services.exports import Event, progress_events
 from clawgate.services.skill_archive import (
     SKILL_MD,
     check_entry,
@@ -59,7 +59,6 @@ __all__ = [
     "ToggleResult",
     "UploadResult",
     "UserGrantBody",
-    "sse",
 ]
 
 Visibility = Literal["private", "internal", "public"]
@@ -158,6 +157,11 @@ class _Grant(Struct, kw_only=True, forbid_unknown_fields=False):
     pinned_version: int | None = None
 
 
+KEEP_VERSIONS = 10
+"""Versions kept per skill: the last ten, and any older one an agent grant pins (each upload and
+import prunes the rest with their files). GoClaw's seed sets no number; ten covers a rollback."""
+
+
 class SkillService:
     """Skill metadata, files and grants of the caller's tenant. Reads need viewer, writes admin
     (GoClaw's ``adminMiddleware``)."""
@@ -203,21 +207,18 @@ class SkillService:
         Raises: PayloadTooLarge; InvalidRequest (unsafe archive, no SKILL.md or front matter)."""
         require(who, Role.ADMIN, "skills.upload")
         files = await asyncio.to_thread(unpack_zip, data)  # inflating 20 MB: zlib lets the loop run
-        meta = parse_skill_md(files[SKILL_MD])
-        new = store.NewVersion(
-            slug=meta.slug, name=meta.name, description=meta.description, tags=meta.tags,
-            frontmatter=meta.fields, file_hash=hashlib.sha256(files[SKILL_MD]).hexdigest(),
-            file_size=len(data), files=files,
-        )  # fmt: skip
+        new = _version(files, size=len(data))
         async with self._db.transaction() as conn:
             skill_id, version, stored = await store.add_version(
                 conn, who.tenant_id, who.user_id, "internal", new
             )
+            if stored:
+                await store.prune_versions(conn, who.tenant_id, skill_id, KEEP_VERSIONS)
         if stored:
             await self._changed(who, skill_id)
         status = "active" if stored else "unchanged"
         result = UploadResult(
-            id=skill_id, slug=meta.slug, version=version, name=meta.name, status=status, is_new=version == 1
+            id=skill_id, slug=new.slug, version=version, name=new.name, status=status, is_new=version == 1
         )
         return result, 201 if stored else 200
 
@@ -306,9 +307,10 @@ class SkillService:
         row = await self.get(who, ref)
         agent = await self._agents.get(who, body.agent_id)
         pinned = body.pinned_version or body.version or None
-        if pinned is not None and pinned > row.version:
-            raise invalid_field("$.version", f"the skill has versions 1 to {row.version}")
         async with self._db.transaction() as conn:
+            if pinned is not None and not await store.lock_version(conn, row.tenant_id, row.id, pinned):
+                raise invalid_field("$.version", f"the skill has no version {pinned} (current: {row.version}; "
+                                    f"it keeps its last {KEEP_VERSIONS} and the pinned ones)")  # fmt: skip
             await store.grant_agent(
                 conn, who.tenant_id, row.id, agent.id, pinned, bool(body.can_manage), who.user_id
             )
@@ -357,21 +359,29 @@ class SkillService:
         async with self._db.connection() as conn:
             rows = [r for r in await store.list_skills(conn, who.tenant_id) if r.tenant_id == who.tenant_id]
             grants: dict[UUID, list[bytes]] = {}
+            pins: dict[UUID, set[int]] = {}
             for skill_id, key, pinned in await store.export_grants(conn, who.tenant_id):
                 grants.setdefault(skill_id, []).append(
                     msgspec.json.encode(_Grant(agent_key=key, pinned_version=pinned))
                 )
+                if pinned is not None:
+                    pins.setdefault(skill_id, set()).add(pinned)
             for row in rows:
                 base = f"skills/{row.slug}"
                 meta = _Meta(name=row.name, slug=row.slug, visibility=row.visibility, tags=row.tags,
                              description=row.description, version=row.version)  # fmt: skip
                 entries.append((f"{base}/metadata.json", msgspec.json.encode(meta)))
-                for path, content in (
-                    await store.all_files(conn, who.tenant_id, row.id, row.version)
-                ).items():
-                    entries.append(
-                        (f"{base}/{path}" if path == SKILL_MD else f"{base}/files/{path}", content)
-                    )
+                kept = {v.version for v in await store.versions(conn, who.tenant_id, row.id)}
+                for version in sorted({p for p in pins.get(row.id, ()) if p in kept} | {row.version}):
+                    # The current version at the top, as GoClaw lays it out; a pinned older one
+                    # under versions/{n}/, so that an import keeps the pin.
+                    top = base if version == row.version else f"{base}/versions/{version}"
+                    for path, content in (
+                        await store.all_files(conn, who.tenant_id, row.id, version)
+                    ).items():
+                        entries.append(
+                            (f"{top}/{path}" if path == SKILL_MD else f"{top}/files/{path}", content)
+                        )
                 entries.append((f"{base}/grants.jsonl", b"".join(g + b"\n" for g in grants.get(row.id, []))))
         return entries, len(rows)
 
@@ -386,18 +396,18 @@ class SkillService:
         """The tenant's skills as ``skills-YYYYMMDD.tar.gz``: (file name, archive)."""
         require(who, Role.ADMIN, "skills.export")
         entries, _ = await self._export_files(who)
-        return f"skills-{datetime.now(UTC):%Y%m%d}.tar.gz", await asyncio.to_thread(write_tar, entries)
+        return await _tar(entries)
 
-    async def export_events(self, who: Principal) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """The export as progress events ending with ``complete`` (its ``download_url`` builds the
-        archive again: nothing is kept between the two requests)."""
+    def export_events(self, who: Principal) -> AsyncIterator[Event]:
+        """The export as progress events ending with ``complete`` (``clawgate.services.exports``).
+        Raises: Forbidden below admin."""
         require(who, Role.ADMIN, "skills.export")
-        yield "progress", {"phase": "collecting", "done": 0}
-        entries, count = await self._export_files(who)
-        yield "progress", {"phase": "archiving", "done": count, "total": count}
-        archive = await asyncio.to_thread(write_tar, entries)
-        yield "complete", {"download_url": "/v1/skills/export", "skills": count, "size": len(archive),
-                           "file_name": f"skills-{datetime.now(UTC):%Y%m%d}.tar.gz"}  # fmt: skip
+
+        async def collect() -> tuple[list[tuple[str, bytes]], dict[str, int]]:
+            entries, count = await self._export_files(who)
+            return entries, {"skills": count}
+
+        return progress_events(collect, _tar, "/v1/skills/export")
 
     async def import_archive(self, who: Principal, data: bytes) -> ImportResult:
         """Import a tar.gz of the export's layout. A slug the tenant has already is skipped (not
@@ -415,45 +425,80 @@ class SkillService:
         agents = {a.agent_key: a.id for a in await self._agents.list_agents(who)}
         imported = skipped = granted = 0
         async with self._db.transaction() as conn:  # all or nothing
-            for new, visibility, grants in plans:
-                found = await store.get(conn, who.tenant_id, new.slug)
+            for versions, visibility, grants in plans:
+                found = await store.get(conn, who.tenant_id, versions[-1][1].slug)
                 if found is not None and found.tenant_id == who.tenant_id:
                     skipped += 1
                     continue
-                skill_id, _, _ = await store.add_version(conn, who.tenant_id, who.user_id, visibility, new)
+                numbers: set[int] = set()
+                for number, new in versions:  # oldest first, each with its exported number
+                    skill_id, stored_as, _ = await store.add_version(
+                        conn, who.tenant_id, who.user_id, visibility, new, number
+                    )
+                    numbers.add(stored_as)  # (a version equal to the one before is not stored again)
                 imported += 1
                 for grant in grants:
                     if grant.agent_key in agents:
+                        pin = grant.pinned_version if grant.pinned_version in numbers else None
                         await store.grant_agent(
-                            conn, who.tenant_id, skill_id, agents[grant.agent_key], None, False, who.user_id
+                            conn, who.tenant_id, skill_id, agents[grant.agent_key], pin, False, who.user_id
                         )
                         granted += 1
+                await store.prune_versions(conn, who.tenant_id, skill_id, KEEP_VERSIONS)
         if imported:
             await self._changed(who)
         return ImportResult(skills_imported=imported, skills_skipped=skipped, grants_applied=granted)
 
 
-def _plan(slug: str, entries: dict[str, bytes]) -> tuple[store.NewVersion, str, list[_Grant]]:
-    """One skill of an import, checked: its version, visibility and grants. Raises: InvalidRequest."""
-    skill_md = entries.get(SKILL_MD)
-    if skill_md is None:
-        raise invalid_field("$.file", f"skills/{slug} has no SKILL.md")
-    meta = parse_skill_md(skill_md)
-    visibility = "internal"
+def _plan(
+    slug: str, entries: dict[str, bytes]
+) -> tuple[list[tuple[int, store.NewVersion]], str, list[_Grant]]:
+    """One skill of an import, checked: its versions (the pinned older ones an export carries under
+    ``versions/{n}/``, then the current one, each with its number; without metadata.json the
+    current one is 1, or follows the older ones), visibility and grants. Raises: InvalidRequest."""
+    meta = _Meta(name=slug, slug=slug)
     if "metadata.json" in entries:
         try:
-            visibility = msgspec.json.decode(entries["metadata.json"], type=_Meta).visibility
+            meta = msgspec.json.decode(entries["metadata.json"], type=_Meta)
         except msgspec.MsgspecError:
             raise invalid_field("$.file", f"skills/{slug}/metadata.json is not valid") from None
-    files = {SKILL_MD: skill_md} | {
+    older: dict[int, dict[str, bytes]] = {}
+    for path, content in entries.items():
+        if path.startswith("versions/"):
+            number, _, rest = path.removeprefix("versions/").partition("/")
+            if not number.isdigit() or not 1 <= int(number) < 2**31 or not rest:
+                raise invalid_field("$.file", f"unexpected archive entry skills/{slug}/{path}")
+            older.setdefault(int(number), {})[rest] = content
+    current = max(meta.version, max(older, default=0) + 1)
+    versions = [(n, _version(_files(slug, f"versions/{n}/", files))) for n, files in sorted(older.items())]
+    versions.append((current, _version(_files(slug, "", entries))))
+    if len({v.slug for _, v in versions}) > 1:
+        raise invalid_field("$.file", f"the versions under skills/{slug} name different slugs")
+    grants = [g for line in entries.get("grants.jsonl", b"").splitlines() if (g := _grant(line)) is not None]
+    visibility = meta.visibility if meta.visibility in ("private", "internal", "public") else "internal"
+    return versions, visibility, grants
+
+
+def _files(slug: str, where: str, entries: dict[str, bytes]) -> dict[str, bytes]:
+    """A version's files from an export's ``SKILL.md`` and ``files/...`` entries (``where``: the
+    version's folder). Raises: InvalidRequest (no SKILL.md)."""
+    skill_md = entries.get(SKILL_MD)
+    if skill_md is None:
+        raise invalid_field("$.file", f"{f'skills/{slug}/{where}'.rstrip('/')} has no SKILL.md")
+    return {SKILL_MD: skill_md} | {
         p.removeprefix("files/"): c for p, c in entries.items() if p.startswith("files/")
     }
-    new = store.NewVersion(
+
+
+def _version(files: dict[str, bytes], size: int | None = None) -> store.NewVersion:
+    """A version of ``files`` with the metadata of its SKILL.md (``size``: of the upload, by
+    default of the files). Raises: InvalidRequest (SKILL.md without valid front matter)."""
+    meta = parse_skill_md(files[SKILL_MD])
+    return store.NewVersion(
         slug=meta.slug, name=meta.name, description=meta.description, tags=meta.tags, frontmatter=meta.fields,
-        file_hash=hashlib.sha256(skill_md).hexdigest(), file_size=sum(len(c) for c in files.values()), files=files,
+        file_hash=hashlib.sha256(files[SKILL_MD]).hexdigest(),
+        file_size=sum(len(c) for c in files.values()) if size is None else size, files=files,
     )  # fmt: skip
-    grants = [g for line in entries.get("grants.jsonl", b"").splitlines() if (g := _grant(line)) is not None]
-    return new, visibility if visibility in ("private", "internal", "public") else "internal", grants
 
 
 def _grant(line: bytes) -> _Grant | None:
@@ -465,5 +510,6 @@ def _grant(line: bytes) -> _Grant | None:
         raise invalid_field("$.file", "a grants.jsonl line is not {agent_key, pinned_version}") from None
 
 
-def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+async def _tar(entries: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """The export's archive of ``entries``: its file name and bytes."""
+    return f"skills-{datetime.now(UTC):%Y%m%d}.tar.gz", await asyncio.to_thread(write_tar, entries)

@@ -29,15 +29,17 @@ DELETE FROM mcp_servers
    AND id        = $2;
 
 -- name: list_agent_grants
-SELECT g.server_id, g.agent_id, g.granted_by, g.created_at
+SELECT g.server_id, g.agent_id, g.tool_allow, g.tool_deny, g.config_overrides, g.granted_by, g.created_at
   FROM mcp_agent_grants AS g
  WHERE g.tenant_id = $1
  ORDER BY g.created_at;
 
 -- name: grant_agent
-INSERT INTO mcp_agent_grants (tenant_id, server_id, agent_id, granted_by)
-VALUES ($1, $2, $3, $4)
-    ON CONFLICT (server_id, agent_id) DO NOTHING;
+INSERT INTO mcp_agent_grants (tenant_id, server_id, agent_id, granted_by, tool_allow, tool_deny, config_overrides)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (server_id, agent_id)
+    DO UPDATE SET tool_allow = excluded.tool_allow, tool_deny = excluded.tool_deny,
+                  config_overrides = excluded.config_overrides, granted_by = excluded.granted_by;
 
 -- name: revoke_agent
 DELETE FROM mcp_agent_grants
@@ -46,15 +48,17 @@ DELETE FROM mcp_agent_grants
    AND agent_id  = $3;
 
 -- name: list_user_grants
-SELECT g.server_id, g.user_id, g.granted_by, g.created_at
+SELECT g.server_id, g.user_id, g.tool_allow, g.tool_deny, g.granted_by, g.created_at
   FROM mcp_user_grants AS g
  WHERE g.tenant_id = $1
  ORDER BY g.created_at;
 
 -- name: grant_user
-INSERT INTO mcp_user_grants (tenant_id, server_id, user_id, granted_by)
-VALUES ($1, $2, $3, $4)
-    ON CONFLICT (server_id, user_id) DO NOTHING;
+INSERT INTO mcp_user_grants (tenant_id, server_id, user_id, granted_by, tool_allow, tool_deny)
+VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (server_id, user_id)
+    DO UPDATE SET tool_allow = excluded.tool_allow, tool_deny = excluded.tool_deny,
+                  granted_by = excluded.granted_by;
 
 -- name: revoke_user
 DELETE FROM mcp_user_grants
@@ -82,14 +86,14 @@ SELECT c.server_id, c.user_id, c.api_key, c.headers, c.env, c.updated_at
  WHERE c.tenant_id = $1;
 
 -- name: insert_request
-INSERT INTO mcp_access_requests (tenant_id, server_id, agent_id, user_id, requested_by, reason)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, server_id, agent_id, user_id, requested_by, reason, status, reviewed_by, review_note,
-          created_at, reviewed_at;
+INSERT INTO mcp_access_requests (tenant_id, server_id, agent_id, user_id, requested_by, reason, tool_allow)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, server_id, agent_id, user_id, requested_by, reason, tool_allow, status, reviewed_by,
+          review_note, created_at, reviewed_at;
 
 -- name: list_requests
-SELECT r.id, r.server_id, r.agent_id, r.user_id, r.requested_by, r.reason, r.status, r.reviewed_by,
-       r.review_note, r.created_at, r.reviewed_at
+SELECT r.id, r.server_id, r.agent_id, r.user_id, r.requested_by, r.reason, r.tool_allow, r.status,
+       r.reviewed_by, r.review_note, r.created_at, r.reviewed_at
   FROM mcp_access_requests AS r
  WHERE r.tenant_id = $1
    AND ($2::text IS NULL OR r.status = $2)
@@ -102,5 +106,5 @@ UPDATE mcp_access_requests
  WHERE tenant_id = $1
    AND id        = $2
    AND status    = 'pending'
-RETURNING id, server_id, agent_id, user_id, requested_by, reason, status, reviewed_by, review_note,
-          created_at, reviewed_at;
+RETURNING id, server_id, agent_id, user_id, requested_by, reason, tool_allow, status, reviewed_by,
+          review_note, created_at, reviewed_at;

@@ -75,6 +75,34 @@ UPDATE runs
  WHERE idempotency_key IS NOT NULL
    AND started_at < now() - interval '24 hours';
 
+-- name: checkpoint
+-- A finished tool round in one statement (issue 13): its messages ($3, [{role, content, thinking,
+-- tool_calls, tool_call_id, is_error}]) appended after the session's counter, and the user messages
+-- after $4 committed before the statement began (injections). One that commits while the update
+-- waits for the session's row lock comes after every one found (the lock orders their indexes), so
+-- the next check (the next checkpoint or the run's end) finds it.
+WITH bumped AS (
+    UPDATE sessions
+       SET message_count = message_count + jsonb_array_length($3::jsonb), updated_at = now()
+     WHERE tenant_id = $1
+       AND id        = $2
+    RETURNING message_count - jsonb_array_length($3::jsonb) AS idx
+), added AS (
+    INSERT INTO session_messages (tenant_id, session_id, idx, role, content, thinking, tool_calls,
+                                  tool_call_id, is_error, run_id)
+    SELECT $1, $2, bumped.idx + m.n::integer - 1, m.v->>'role', m.v->>'content', m.v->>'thinking',
+           m.v->'tool_calls', m.v->>'tool_call_id', (m.v->>'is_error')::boolean, $5
+      FROM bumped, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS m(v, n)
+)
+SELECT bumped.idx,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('idx', u.idx, 'content', u.content) ORDER BY u.idx), '[]')
+          FROM session_messages AS u
+         WHERE u.tenant_id  = $1
+           AND u.session_id = $2
+           AND u.idx        > $4
+           AND u.role       = 'user') AS unseen
+  FROM bumped;
+
 -- name: finish_completed
 SELECT f.idx, f.unseen, f.version
   FROM clawgate_finish_run($1::jsonb) AS f;

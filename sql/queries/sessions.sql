@@ -101,16 +101,6 @@ SELECT m.idx, m.role, m.content, m.thinking, m.tool_calls, m.tool_call_id, m.is_
  ORDER BY m.idx
  LIMIT $4;
 
--- name: user_messages_after
-SELECT m.idx, m.role, m.content, m.thinking, m.tool_calls, m.tool_call_id, m.is_error, m.run_id,
-       m.metadata, m.created_at
-  FROM session_messages AS m
- WHERE m.tenant_id  = $1
-   AND m.session_id = $2
-   AND m.idx        > $3
-   AND m.role       = 'user'
- ORDER BY m.idx;
-
 -- name: copy_messages
 INSERT INTO session_messages (tenant_id, session_id, idx, role, content, thinking, tool_calls,
                               tool_call_id, is_error, run_id, metadata, created_at)

@@ -25,7 +25,7 @@ SELECT s.id, s.version, s.file_hash
 -- name: insert
 INSERT INTO skills (tenant_id, slug, name, description, owner_id, visibility, tags, version, frontmatter,
                     file_hash, file_size)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $9, $10)
 RETURNING id;
 
 -- name: set_version
@@ -45,6 +45,37 @@ UPDATE skills
 INSERT INTO skill_versions (tenant_id, skill_id, version, name, description, frontmatter, file_hash, file_size,
                             file_count, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: prune_versions
+-- A skill's versions older than its last $3, except those an agent grant pins (a grant of any
+-- tenant: the grants of a shared skill carry the granting tenant, and a pin must keep its version
+-- whoever made it), with their files (ON DELETE CASCADE). Run under the skill's row lock.
+DELETE FROM skill_versions AS v
+ USING skills AS s
+ WHERE s.tenant_id = $1
+   AND s.id        = $2
+   AND v.tenant_id = $1
+   AND v.skill_id  = $2
+   AND v.version  <= s.version - $3
+   AND NOT EXISTS (SELECT 1
+                     FROM skill_agent_grants AS g
+                    WHERE g.skill_id       = v.skill_id
+                      AND g.pinned_version = v.version);
+
+-- name: share_lock
+-- The skill's row shared-locked for the transaction: an upload (and its pruning) of the skill waits.
+SELECT 1
+  FROM skills AS s
+ WHERE s.tenant_id = $1
+   AND s.id        = $2
+   FOR SHARE;
+
+-- name: has_version
+SELECT EXISTS (SELECT 1
+                 FROM skill_versions AS v
+                WHERE v.tenant_id = $1
+                  AND v.skill_id  = $2
+                  AND v.version   = $3);
 
 -- name: file_insert
 INSERT INTO skill_files (tenant_id, skill_id, version, path, content)

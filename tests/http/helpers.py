@@ -5,6 +5,7 @@ that must look beneath the API (what is stored at rest)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,3 +54,16 @@ async def db(server: RunningServer) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+def export_events(res: httpx.Response, download_url: str) -> dict[str, Any]:
+    """An export's ``?stream=true`` answer (``clawgate.services.exports``), checked: SSE, progress
+    events, then ``complete`` naming ``download_url``. Returns the ``complete`` event's data."""
+    assert res.status_code == 200, res.text
+    assert res.headers["content-type"].startswith("text/event-stream")
+    events = [block.split("\n") for block in res.text.strip().split("\n\n")]
+    kinds = [lines[0].removeprefix("event: ") for lines in events]
+    assert kinds == ["progress", "progress", "complete"], kinds
+    done: dict[str, Any] = json.loads(events[-1][1].removeprefix("data: "))
+    assert done["download_url"] == download_url
+    return done

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from clawgate.mcp_pool import render_result
 from tests.conftest import ServerFactory
-from tests.http.helpers import assert_error, db
+from tests.http.helpers import assert_error, db, export_events
 from tests.mcp_stand_in import GARBLED, SCRIPT, HttpMcpServer
 from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -270,6 +270,62 @@ class TestRuns:
         assert not [n for n in names if n.startswith(("CLAWGATE_", "GOCLAW_")) or n == "OPENAI_API_KEY"]
 
 
+class TestGrantFilters:
+    async def test_allow_and_deny_narrow_what_a_grant_gives(self, make_server: ServerFactory) -> None:
+        """GoClaw's ``tool_allow`` / ``tool_deny``: the agent grant allows echo and add but denies
+        add (deny wins), so a run gets echo only and a call of add is refused; alice's own grant
+        allows add (named as agents see it), so her runs get it too, bob's do not."""
+        async with chat_setup(make_server) as chat, chat.admin() as http, HttpMcpServer() as mcp:
+            made = await _create(http, name="web", transport="streamable-http", url=mcp.url)
+            grant = {"agent_id": "helper", "tool_allow": ["echo", "add"], "tool_deny": ["add"]}
+            res = await http.post(f"{S}/{made['id']}/grants/agent", json=grant)
+            assert res.status_code == 201, res.text
+            await _ws_run(chat, Reply(tool_calls=[("mcp_web_add", '{"a": 1, "b": 2}')]), Reply(content="ok"))
+            narrowed, refused = _offered(chat), _tool_result(chat)
+            res = await http.post(f"{S}/{made['id']}/grants/user", json={"user_id": "alice",
+                                                                         "tool_allow": ["mcp_web_add"]})  # fmt: skip
+            assert res.status_code == 201, res.text
+            await _ws_run(chat, Reply(tool_calls=[("mcp_web_add", '{"a": 1, "b": 2}')]), Reply(content="ok"))
+            for_alice, added = _offered(chat, -2), _tool_result(chat)
+            await _ws_run(chat, Reply(content="plain"), user="bob")
+            for_bob = _offered(chat, -1)
+            grants = (await http.get(f"{S}/{made['id']}/grants")).json()
+        mine = {n for n in narrowed if n.startswith("mcp_web_")}
+        assert mine == {"mcp_web_echo"}
+        assert refused.startswith("unknown tool 'mcp_web_add'")
+        assert {"mcp_web_echo", "mcp_web_add"} <= set(for_alice)
+        assert "mcp_web_time" not in for_alice
+        assert added == "3"
+        assert {n for n in for_bob if n.startswith("mcp_web_")} == {"mcp_web_echo"}
+        assert grants["agents"][0]["tool_allow"] == ["echo", "add"]
+        assert grants["agents"][0]["tool_deny"] == ["add"]
+        assert grants["users"][0]["tool_allow"] == ["mcp_web_add"]
+
+    async def test_config_overrides_rename_and_time_the_agents_calls(
+        self, make_server: ServerFactory
+    ) -> None:
+        """An agent grant's ``config_overrides`` sets the prefix and the call timeout for that
+        agent: its tools are ``w_*`` and a hanging call fails after 1 s (the record says 60), not
+        the run. Unknown keys and out-of-range values are refused."""
+        async with chat_setup(make_server) as chat, chat.admin() as http, HttpMcpServer() as mcp:
+            made = await _create(http, name="web", transport="streamable-http", url=mcp.url)
+            url = f"{S}/{made['id']}/grants/agent"
+            for bad in ({"tool_prefix": "w_", "color": "red"}, {"timeout_sec": 0}, {"tool_prefix": "a b"}):
+                res = await http.post(url, json={"agent_id": "helper", "config_overrides": bad})
+                assert_error(res, 400, "INVALID_REQUEST")
+            overrides = {"tool_prefix": "w_", "timeout_sec": 1}
+            res = await http.post(url, json={"agent_id": "helper", "config_overrides": overrides})
+            assert res.status_code == 201, res.text
+            done = await _ws_run(chat, Reply(tool_calls=[("w_hang", "{}")]), Reply(content="went on"))
+            offered, result = _offered(chat), _tool_result(chat)
+            grants = (await http.get(f"{S}/{made['id']}/grants")).json()
+        assert {"w_echo", "w_add", "w_hang"} <= set(offered)
+        assert not any(n.startswith("mcp_web_") for n in offered)
+        assert "within 1 s" in result
+        assert done["content"] == "went on"
+        assert grants["agents"][0]["config_overrides"] == overrides
+
+
 class TestUserCredentials:
     async def test_a_users_credentials_reach_only_their_runs(self, make_server: ServerFactory) -> None:
         """alice's env for a stdio server is stored encrypted, shown by name only, given to the
@@ -324,7 +380,8 @@ class TestAccessRequests:
             key = await chat.user_key(("operator.write",))
             async with chat.server.client(key, **{"X-GoClaw-User-Id": "carol"}) as carol:
                 for_agent = await carol.post("/v1/mcp/requests", json={"server_id": made["id"], "agent_id": "helper",
-                                                                       "reason": "needs files"})  # fmt: skip
+                                                                       "reason": "needs files",
+                                                                       "tool_allow": ["read_file"]})  # fmt: skip
                 for_me = await carol.post("/v1/mcp/requests", json={"server_id": made["id"]})
                 assert_error(await carol.get("/v1/mcp/requests"), 403, "UNAUTHORIZED")
                 both = {"server_id": made["id"], "agent_id": "helper", "user_id": "x"}
@@ -351,6 +408,8 @@ class TestAccessRequests:
         assert rejected.json()["review_note"] == "no"
         assert_error(again, 404, "NOT_FOUND")
         assert [g["agent_id"] for g in grants["agents"]] == [chat.agent["id"]]
+        assert for_agent.json()["tool_allow"] == ["read_file"]
+        assert grants["agents"][0]["tool_allow"] == ["read_file"]
         assert grants["users"] == []
         assert left == []
 
@@ -362,10 +421,12 @@ class TestExportImport:
         async with chat_setup(make_server) as chat, chat.admin() as http:
             made = await _create(http, name="arch", transport="stdio", command="x", args=["-y"],
                                  api_key="sk-archive-secret", tool_prefix="ar_")  # fmt: skip
-            await _grant(http, made["id"])
+            narrowed = {"tool_allow": ["echo"], "tool_deny": ["hang"], "config_overrides": {"timeout_sec": 5}}
+            res = await http.post(f"{S}/{made['id']}/grants/agent", json={"agent_id": "helper", **narrowed})
+            assert res.status_code == 201, res.text
             preview = (await http.get("/v1/mcp/export/preview")).json()
             archive = await http.get("/v1/mcp/export")
-            assert_error(await http.get("/v1/mcp/export?stream=true"), 400, "INVALID_REQUEST")
+            streamed = await http.get("/v1/mcp/export?stream=true")
             await http.delete(f"{S}/{made['id']}")
             files = {"file": ("mcp.tar.gz", archive.content, "application/gzip")}
             first = await http.post("/v1/mcp/import", files=files)
@@ -378,10 +439,18 @@ class TestExportImport:
         with tarfile.open(fileobj=io.BytesIO(archive.content), mode="r:gz") as tar:
             members = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
         assert preview == {"servers": 1, "grants": 1}
+        done = export_events(streamed, "/v1/mcp/export")
+        assert (done["servers"], done["grants"]) == (1, 1)
+        assert done["size"] > 0
+        assert done["file_name"] == archive.headers["content-disposition"].split('"')[1]
         assert archive.headers["content-type"] == "application/gzip"
         assert b"sk-archive-secret" not in members["servers.jsonl"]
         assert b"api_key" not in members["servers.jsonl"]
-        assert json.loads(members["grants.jsonl"]) == {"server_name": "arch", "agent_key": "helper"}
+        assert json.loads(members["grants.jsonl"]) == {
+            "server_name": "arch",
+            "agent_key": "helper",
+            **narrowed,
+        }
         assert first.status_code == 201, first.text
         assert first.json() == {"servers_imported": 1, "servers_skipped": 0, "grants_applied": 1}
         assert second.json()["servers_skipped"] == 1
@@ -389,6 +458,7 @@ class TestExportImport:
         assert servers[0]["tool_prefix"] == "ar_"
         assert servers[0]["has_api_key"] is False
         assert [g["agent_id"] for g in grants["agents"]] == [chat.agent["id"]]
+        assert {k: grants["agents"][0][k] for k in narrowed} == narrowed
 
 
 class TestClawGateAsMcpServer:

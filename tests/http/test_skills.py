@@ -21,7 +21,7 @@ import pytest
 
 from clawgate.tools import ToolContext
 from tests.conftest import ServerFactory
-from tests.http.helpers import as_owner, assert_error, db, mint_key, with_key
+from tests.http.helpers import as_owner, assert_error, db, export_events, mint_key, with_key
 from tests.support import GATEWAY_TOKEN, RUNNABLE, RunningServer, add_stub_provider, ws_connect
 
 SKILL = """---
@@ -333,6 +333,36 @@ class TestGrants:
             assert await conn.fetchval("SELECT count(*) FROM skill_agent_grants") == 0
 
 
+class TestVersionPruning:
+    async def test_the_last_ten_versions_and_the_pinned_ones_are_kept(self, world: World) -> None:
+        """Twelve uploads with version 2 pinned: versions 1 is pruned with its files, 2 (pinned) and
+        3-12 stay; a pin to the pruned version is refused; once the pin is gone, the next upload
+        prunes 2 and 3."""
+        async with world.http() as http:
+            first = await uploaded(http, {"SKILL.md": skill_md(body="v1"), "notes.md": "one"})
+            url = f"/v1/skills/{first['id']}"
+            await uploaded(http, {"SKILL.md": skill_md(body="v2")})
+            res = await http.post(f"{url}/grants/agent", json={"agent_id": "skill-agent", "version": 2})
+            assert res.status_code == 201, res.text
+            for n in range(3, 13):
+                assert (await uploaded(http, {"SKILL.md": skill_md(body=f"v{n}")}))["version"] == n
+            kept = [v["version"] for v in (await http.get(f"{url}/versions")).json()["versions"]]
+            pruned = await http.post(f"{url}/grants/agent", json={"agent_id": "other-agent", "version": 1})
+            old_file = await http.get(f"{url}/files/notes.md", params={"version": 1})
+            pinned = (await http.get(f"{url}/files/SKILL.md", params={"version": 2})).json()
+            assert (await http.delete(f"{url}/grants/agent/skill-agent")).status_code == 200
+            await uploaded(http, {"SKILL.md": skill_md(body="v13")})
+            later = [v["version"] for v in (await http.get(f"{url}/versions")).json()["versions"]]
+            async with db(world.server) as conn:
+                files = await conn.fetchval("SELECT count(*) FROM skill_files WHERE version < 4")
+        assert kept == [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2]
+        assert_error(pruned, 400, "INVALID_REQUEST")
+        assert old_file.status_code == 404, old_file.text
+        assert "v2" in pinned["content"]
+        assert later == list(range(13, 3, -1))
+        assert files == 0
+
+
 class TestExportImport:
     async def test_export_then_import_into_another_tenant(self, world: World) -> None:
         """The export holds GoClaw's layout (metadata.json, SKILL.md, grants.jsonl by agent key) and
@@ -383,17 +413,46 @@ class TestExportImport:
             imported = (await b.get("/v1/skills/deploy-helper/files/checklist.md")).json()
             assert imported["content"] == "- green"
 
+    async def test_a_pinned_version_travels_with_the_export(self, world: World) -> None:
+        """skill-agent is pinned to version 1 of three: the export carries version 1 under
+        ``versions/1/`` (not version 2, which nobody pins); imported after the skill is deleted,
+        the skill is at version 3 again with version 1 kept and the pin restored."""
+        async with world.http() as http:
+            first = await uploaded(http, {"SKILL.md": skill_md(body="v1"), "one.md": "first"})
+            for n in (2, 3):
+                await uploaded(http, {"SKILL.md": skill_md(body=f"v{n}")})
+            url = f"/v1/skills/{first['id']}"
+            await http.post(f"{url}/grants/agent", json={"agent_id": "skill-agent", "version": 1})
+            await http.post(f"{url}/grants/agent", json={"agent_id": "other-agent"})
+            archive = (await http.get("/v1/skills/export")).content
+            assert (await http.delete(url)).status_code == 200
+            res = await http.post("/v1/skills/import", files={"file": ("skills.tar.gz", archive)})
+            skill = (await http.get("/v1/skills/deploy-helper")).json()
+            versions = (await http.get(f"/v1/skills/{skill['id']}/versions")).json()["versions"]
+            mine = (await http.get("/v1/agents/skill-agent/skills")).json()["skills"]
+            other = (await http.get("/v1/agents/other-agent/skills")).json()["skills"]
+            old = await http.get(f"/v1/skills/{skill['id']}/files/one.md", params={"version": 1})
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            names = sorted(tar.getnames())
+        assert names == [f"skills/deploy-helper/{n}" for n in (
+            "SKILL.md", "grants.jsonl", "metadata.json", "versions/1/SKILL.md", "versions/1/files/one.md",
+        )]  # fmt: skip
+        assert res.json() == {"skills_imported": 1, "skills_skipped": 0, "grants_applied": 2}
+        assert skill["version"] == 3
+        assert [v["version"] for v in versions] == [3, 1]
+        assert [(s["granted"], s["pinned_version"]) for s in mine] == [(True, 1)]
+        assert [(s["granted"], s["pinned_version"]) for s in other] == [(True, None)]
+        assert old.json()["content"] == "first"
+
     async def test_export_stream_sends_progress_then_complete(self, world: World) -> None:
         async with world.http() as http:
             await uploaded(http, {"SKILL.md": SKILL})
             res = await http.get("/v1/skills/export", params={"stream": "true"})
-        assert res.headers["content-type"].startswith("text/event-stream")
-        events = [block.split("\n") for block in res.text.strip().split("\n\n")]
-        kinds = [lines[0].removeprefix("event: ") for lines in events]
-        assert (kinds[0], kinds[-1]) == ("progress", "complete"), kinds
-        done = json.loads(events[-1][1].removeprefix("data: "))
-        assert done["download_url"] == "/v1/skills/export"
+            archive = await http.get("/v1/skills/export")
+        done = export_events(res, "/v1/skills/export")
         assert done["skills"] == 1
+        assert done["size"] > 0
+        assert done["file_name"] == archive.headers["content-disposition"].split('"')[1]
 
     @pytest.mark.parametrize(
         ("archive", "words"),

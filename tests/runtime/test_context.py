@@ -4,6 +4,7 @@ between (an injected message, another process's run, a reset) is in the next pro
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -12,6 +13,8 @@ from clawgate.providers.anthropic import _body as anthropic_body
 from clawgate.providers.base import EncodedTools
 from clawgate.providers.openai_compat import _body
 from clawgate.providers.types import ChatMessage, ChatRequest, Fragments, ToolCall, ToolSpec
+from clawgate.runtime.context import SessionContext
+from clawgate.runtime.prompt import clean_history
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup, make_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
@@ -187,3 +190,32 @@ def test_tool_specs_are_encoded_once_per_spec() -> None:
     assert out == {"tools": [{"name": "t0"}, {"name": "t1"}, {"name": "t2"}]}
     encode([ToolSpec(name="t0")])
     assert encoded[-1] == "t0"  # an equal spec that is another object is encoded
+
+
+def test_a_kept_context_skips_cleaning_only_when_nothing_would_change() -> None:
+    """``SessionContext.prompt`` returns the messages as they are when ``clean_history`` would
+    (complete tool rounds included, issue 13: a session of tool runs no longer costs a pass over
+    its history per run), and cleans what it would change: an orphan result, an unanswered call
+    (at the end or before the next message), a system message."""
+    user, answer = ChatMessage(role="user", content="u"), ChatMessage(role="assistant", content="a")
+    call = ChatMessage(role="assistant", content="", tool_calls=[ToolCall(id="c1", name="t", arguments="{}"),
+                                                                 ToolCall(id="c2", name="t", arguments="{}")])  # fmt: skip
+    r1, r2 = (ChatMessage(role="tool", content="r", tool_call_id=i) for i in ("c1", "c2"))
+    orphan = ChatMessage(role="tool", content="r", tool_call_id="zz")
+    system = ChatMessage(role="system", content="s")
+    cases = {
+        "rounds": ([user, call, r1, r2, answer, user, call, r2, r1, answer, user], True),
+        "orphan": ([user, orphan, answer], False),
+        "half answered": ([user, call, r1, answer, user], False),
+        "open at the end": ([user, call, r1], False),
+        "answered twice": ([user, call, r1, r1, r2, answer], False),
+        "system": ([system, user], False),
+    }
+    for name, (messages, untouched) in cases.items():
+        context = SessionContext(session_id=uuid.uuid4(), start=0, upto=0, summary="", messages=[])
+        for message in messages:
+            context.add(message)
+        kept = SessionContext(session_id=uuid.uuid4(), start=0, upto=0, summary="", messages=list(messages))
+        for ctx in (context, kept):
+            assert ctx.prompt() == clean_history(messages, ""), name
+            assert (ctx.prompt() == messages) is untouched, name

@@ -22,6 +22,15 @@ async def api_key(chat: ChatSetup, scopes: list[str], tenant: str | None = None)
     return str(res.json()["key"])
 
 
+async def send_then_inject(ws: WsClient, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``one`` sent to the session ``key``, then ``two`` while its run goes on: the second send's
+    answer (``injected``) and the first's response frame once its run ended."""
+    first = await ws.send("chat.send", {"message": "one", "sessionKey": key})
+    await ws.run_event("run.started")
+    injected = await ws.ok("chat.send", {"message": "two", "sessionKey": key})
+    return injected, await ws.response(first)
+
+
 class TestAbortAndCatchUp:
     async def test_abort_mid_stream_cancels_the_run(self, chat: ChatSetup) -> None:
         """chat.abort during streaming ends the run with run.cancelled; the partial text is kept."""
@@ -89,11 +98,7 @@ class TestAbortAndCatchUp:
         """A second send while the run is busy is injected, and the model gets it on the next turn."""
         chat.upstream.script(Reply(content="first answer", delay=0.3), Reply(content="second answer"))
         async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
-            key = "agent:helper:ws:direct:inject"
-            first = await ws.send("chat.send", {"message": "one", "sessionKey": key})
-            await ws.run_event("run.started")
-            injected = await ws.ok("chat.send", {"message": "two", "sessionKey": key})
-            done = await ws.response(first)
+            injected, done = await send_then_inject(ws, "agent:helper:ws:direct:inject")
         assert injected["injected"] is True
         assert done["ok"]
         assert done["payload"]["content"] == "second answer"
@@ -102,6 +107,71 @@ class TestAbortAndCatchUp:
         ][-1]
         assert last_request["messages"][-1]["content"].endswith("two")
         assert "follow-up" in last_request["messages"][-1]["content"]
+
+    async def test_message_during_a_tool_round_reaches_the_model_after_its_answer(
+        self, chat: ChatSetup
+    ) -> None:
+        """The tool round is stored while the model is called with it (issue 13): a message that
+        came in meanwhile is found by that store, so the model's answer to the round is kept and
+        the run goes on with the message, in the call after."""
+        chat.upstream.script(
+            Reply(tool_calls=[("current_time", "{}")], delay=0.3), Reply(content="answer to the round"),
+            Reply(content="second answer"),
+        )  # fmt: skip
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            key = "agent:helper:ws:direct:inject-tools"
+            injected, done = await send_then_inject(ws, key)
+            history = await ws.ok("chat.history", {"sessionKey": key})
+        assert injected["injected"] is True
+        assert done["payload"]["content"] == "second answer"
+        turns = chat.upstream.turns
+        assert len(turns) == 3
+        assert turns[1]["messages"][-1]["role"] == "tool"
+        assert turns[2]["messages"][-2]["content"] == "answer to the round"
+        assert turns[2]["messages"][-1]["content"].endswith("two")
+        stored = [(m["role"], m["content"]) for m in history["messages"]]
+        assert [r for r, _ in stored] == ["user", "user", "assistant", "tool", "assistant", "assistant"]
+        assert stored[-2:] == [("assistant", "answer to the round"), ("assistant", "second answer")]
+
+    async def test_tool_rounds_are_stored_in_order_before_the_answer(self, chat: ChatSetup) -> None:
+        """Two tool rounds in a row, each stored while the next model call streams: the session
+        holds them in the run's order, then the answer, with consecutive indexes."""
+        chat.upstream.script(
+            Reply(tool_calls=[("current_time", "{}")]), Reply(tool_calls=[("session_info", "{}")]),
+            Reply(content="done", chunk_delay=0.01),
+        )  # fmt: skip
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            res = await ws.ok("chat.send", {"message": "go", "agentId": "helper"})
+            history = await ws.ok("chat.history", {"sessionKey": res["sessionKey"]})
+        messages = history["messages"]
+        assert [m["role"] for m in messages] == [
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "tool",
+            "assistant",
+        ]
+        assert [m["tool_calls"][0]["name"] for m in messages if m.get("tool_calls")] == [
+            "current_time", "session_info",
+        ]  # fmt: skip
+        assert [m["index"] for m in messages] == list(range(6))
+        assert res["message_id"] == 5
+
+    async def test_abort_during_the_call_after_a_tool_round_keeps_the_round(self, chat: ChatSetup) -> None:
+        """Aborted while the model streams its answer to a tool round (stored meanwhile): the round
+        and the partial answer are kept, in that order."""
+        chat.upstream.script(Reply(tool_calls=[("current_time", "{}")]), SLOW)
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="alice") as ws:
+            ack = await ws.ok("chat.send", {"message": "go", "agentId": "helper", "wait": False})
+            await ws.run_event("chunk")
+            await ws.ok("chat.abort", {"sessionKey": ack["sessionKey"]})
+            await ws.run_event("run.cancelled")
+            history = await ws.ok("chat.history", {"sessionKey": ack["sessionKey"]})
+        messages = history["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+        assert messages[-1]["metadata"] == {"cancelled": True}
+        assert messages[-1]["content"].startswith("w0")
 
 
 class TestFanOutAndIsolation:
