@@ -28,6 +28,7 @@ from clawgate.services.background import BackgroundRounds
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
+from clawgate.services.clawtasker import ClawTaskerService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
@@ -155,6 +156,7 @@ class Gateway:
     tasks: TaskService  # the shared coordination model's tasks, edges, approvals and event log
     teams: TeamService  # GoClaw's agent teams on it
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
+    clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -11,6 +11,7 @@ from clawgate.rpc.endpoint import websocket_app
 from . import (
     agents,
     api_keys,
+    clawtasker,
     cron,
     health,
     home,
@@ -54,6 +55,7 @@ ROUTES: list[Api] = [
     *mcp.ROUTES,
     *teams.ROUTES,
     *mission_control.ROUTES,
+    *clawtasker.ROUTES,
 ]
 
 
