@@ -176,8 +176,17 @@ class _Ctx:
     missions: dict[UUID, str]
     sprints: dict[UUID, str]
     numbers: dict[UUID, int]
-    links: list[store.LinkRow]
+    links: dict[UUID, list[store.LinkRow]]  # by either end's task
+    stale_before: datetime  # a task not done and not updated since is stale (CT: 3 days)
     comments: dict[UUID, list[JSON]]
+
+
+def _by_task(links: list[store.LinkRow]) -> dict[UUID, list[store.LinkRow]]:
+    out: dict[UUID, list[store.LinkRow]] = {}
+    for link in links:
+        out.setdefault(link.src_task_id, []).append(link)
+        out.setdefault(link.dst_task_id, []).append(link)
+    return out
 
 
 def _project_key(team: team_store.TeamRow) -> str:
@@ -239,7 +248,7 @@ class ClawTaskerService:
         return _Ctx(
             agents={a.id: a.agent_key for a in roster}, projects={t.id: _project_key(t) for t in teams},
             missions={m.id: m.key for m in missions}, sprints={s.id: s.key for s in sprints}, numbers=numbers,
-            links=links, comments=comments,
+            links=_by_task(links), comments=comments, stale_before=now() - timedelta(days=3),
         )  # fmt: skip
 
     def _task_out(self, row: TaskRow, ctx: _Ctx) -> JSON:
@@ -249,9 +258,7 @@ class ClawTaskerService:
             "validation_owner", "")  # fmt: skip
         links: list[JSON] = []
         blocking: list[str] = []
-        for link in ctx.links:
-            if row.id not in (link.src_task_id, link.dst_task_id):
-                continue
+        for link in ctx.links.get(row.id, ()):
             outgoing = link.src_task_id == row.id
             other = ctx.numbers.get(link.dst_task_id if outgoing else link.src_task_id)
             if other is None:
@@ -285,7 +292,7 @@ class ClawTaskerService:
             "issue_ref": ct.get("issue_ref", ""), "branch_name": ct.get("branch_name", ""),
             "pr_status": ct.get("pr_status", "not-opened"), "comments": ctx.comments.get(row.id, []),
             "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
-            "stale": status != "done" and row.updated_at < now() - timedelta(days=3),
+            "stale": status != "done" and row.updated_at < ctx.stale_before,
         }  # fmt: skip
 
     @staticmethod
@@ -332,14 +339,19 @@ class ClawTaskerService:
             messages = await store.messages(conn, who.tenant_id)
             events = await self._tasks.events_page(who.tenant_id, Where(), 120, 0)
             cursor = events[0].seq if events else 0
+        # CT's board order: blocked first, then status, priority, horizon, due date, newest update.
+        rows.sort(key=lambda r: -r.updated_at.timestamp())
         tasks = [self._task_out(r, ctx) for r in rows]
         tasks.sort(key=lambda t: (not t["blocked"], CT_STATUSES.index(t["status"]), t["priority"],
                                   HORIZONS.index(t["horizon"]) if t["horizon"] in HORIZONS else 9,
-                                  t["due_date"] or "9999", -_stamp(t["updated_at"])))  # fmt: skip
+                                  t["due_date"] or "9999"))  # fmt: skip
         agents = [self._agent_out(a, at) for a in roster]
-        active = [t for t in tasks if t["status"] in ("ready", "in_progress", "validation")]
+        active: dict[str, list[JSON]] = {}
+        for t in tasks:
+            if t["status"] in ("ready", "in_progress", "validation"):
+                active.setdefault(t["owner"], []).append(t)
         for agent in agents:
-            mine = [t for t in active if t["owner"] == agent["id"]]
+            mine = active.get(agent["id"], [])
             agent["workload_active"] = len(mine)
             agent["workload_points"] = sum(t["story_points"] or 1 for t in mine)
             agent["overloaded"] = len(mine) > 4
@@ -1333,10 +1345,6 @@ def _card(agent: JSON) -> JSON:
         value = agent[name]
         out[name] = texts(value, 24, 64, name) if isinstance(value, list) else text(value, 300, name)
     return out
-
-
-def _stamp(iso: str | None) -> float:
-    return datetime.fromisoformat(iso).timestamp() if iso else 0.0
 
 
 def _flag(value: Any, name: str) -> bool | None:
