@@ -232,6 +232,16 @@ async def heartbeat(
     )  # fmt: skip
 
 
+async def assign(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, task: UUID, status: str) -> None:
+    """The agent works on ``task`` now, with ``status`` (CT's assignment sync)."""
+    await conn.execute(query("clawtasker.presence_assign"), tenant_id, agent_id, task, status)
+
+
+async def release(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, task: UUID) -> None:
+    """The agent no longer works on ``task`` (idle), if it was its current one."""
+    await conn.execute(query("clawtasker.presence_release"), tenant_id, agent_id, task)
+
+
 async def retire(
     conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, *, retired: bool, successor: UUID | None
 ) -> None:

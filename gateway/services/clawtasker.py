@@ -578,10 +578,29 @@ class ClawTaskerService:
             )
             if note:
                 await self._comment(conn, who, before, note, author, out)
+            await self._sync_owner(conn, who.tenant_id, before, state)
             row = await self._row(conn, who.tenant_id, number)
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
         await self._tasks.announce(out)
         return result
+
+    @staticmethod
+    async def _sync_owner(conn: DbConnection, tenant_id: UUID, before: TaskRow, after: TaskState) -> None:
+        """CT's assignment sync: the owner of a task in progress / validation (or blocked) works on
+        it (``current_task_id``, status working / validation / blocked); otherwise a previous owner
+        working on it is released to idle."""
+        if before.assignee_agent_id is not None and before.assignee_agent_id != after.assignee_agent_id:
+            await store.release(conn, tenant_id, before.assignee_agent_id, before.id)
+        if after.assignee_agent_id is None:
+            return
+        if after.blocked and after.status not in ("done", "cancelled"):
+            status = "blocked"
+        else:
+            status = {"in_progress": "working", "review": "validation"}.get(after.status, "")
+        if status:
+            await store.assign(conn, tenant_id, after.assignee_agent_id, before.id, status)
+        else:
+            await store.release(conn, tenant_id, after.assignee_agent_id, before.id)
 
     async def _set_deps(self, conn: DbConnection, tenant_id: UUID, task: TaskRow, deps: list[UUID]) -> None:
         """Replace the task's depends_on edges. Raises: InvalidRequest (another project's task, a cycle)."""

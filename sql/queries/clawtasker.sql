@@ -100,6 +100,25 @@ VALUES ($1, $2, $3, now(), $4, $5, $6, $7, $8, $9, $10)
        updated_at      = now()
  WHERE p.tenant_id = EXCLUDED.tenant_id;
 
+-- name: presence_assign
+-- CT's assignment sync: the owner works on task $3 with status $4.
+INSERT INTO agent_presence AS p (tenant_id, agent_id, status, current_task_id)
+VALUES ($1, $2, $4, $3)
+    ON CONFLICT (agent_id) DO UPDATE
+   SET status          = EXCLUDED.status,
+       current_task_id = EXCLUDED.current_task_id,
+       updated_at      = now()
+ WHERE p.tenant_id = EXCLUDED.tenant_id;
+
+-- name: presence_release
+UPDATE agent_presence
+   SET status          = 'idle',
+       current_task_id = NULL,
+       updated_at      = now()
+ WHERE tenant_id       = $1
+   AND agent_id        = $2
+   AND current_task_id = $3;
+
 -- name: presence_retire
 -- Offline and unassigned; retired (with a successor) when $3 is true.
 UPDATE agent_presence

@@ -203,6 +203,12 @@ class TestTasks:
                                                               "agent_id": "codex"}))  # fmt: skip
         assert ev["task"]["status"] == "in_progress"
         assert ev["task"]["comments"][-1]["author"] == "codex"
+        codex = next(a for a in (await ok(await ct.get("/api/snapshot")))["agents"] if a["id"] == "codex")
+        assert (codex["status"], codex["current_task_id"]) == ("working", high["id"])  # assignment sync
+        await ok(await update(ct, high["id"], status="ready"))
+        codex = next(a for a in (await ok(await ct.get("/api/snapshot")))["agents"] if a["id"] == "codex")
+        assert (codex["status"], codex["current_task_id"]) == ("idle", None)
+        await ok(await update(ct, high["id"], status="in_progress"))
         assert (await ok(await ct.get("/api/tasks/next", params={"owner": "codex"})))["task"]["id"] == low[
             "id"
         ]
