@@ -30,6 +30,7 @@ from clawgate.principal import Principal, Role
 from clawgate.services.clawtasker import ClawTaskerService
 from clawgate.services.tasks import TaskService
 from clawgate.store import create_database
+from clawgate.store import tasks as task_store
 from clawgate.store.migrate import migrate
 
 
@@ -60,6 +61,12 @@ async def main() -> None:
         await measure(
             f"CT snapshot ({args.tasks + args.other} tasks)", args.queries, lambda: ct.snapshot(who), 50
         )
+
+        async def rows_only() -> None:  # of which: reading the task rows (the shared list query)
+            async with db.connection() as conn:
+                await task_store.list_tasks(conn, tenant, task_store.TaskFilter(), 100_000)
+
+        await measure("  of which the task rows", args.queries, rows_only, 50)
         await db.close()
     finally:
         await asyncio.to_thread(server.stop_blocking)
