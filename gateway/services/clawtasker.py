@@ -22,7 +22,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from clawgate.bus import EventBus, invalidation
-from clawgate.errors import FailedPrecondition, InvalidRequest, NotFound
+from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
 from clawgate.live import LiveSettings
 from clawgate.principal import Principal
 from clawgate.ratelimit import exhausted
@@ -426,11 +426,15 @@ class ClawTaskerService:
             if as_id is not None and await team_store.get_team(conn, who.tenant_id, as_id) is not None:
                 return as_id
         if found is None and key == DEFAULT_PROJECT and create:
-            found = await team_store.insert_team(
-                conn, who.tenant_id, kind="project", name="CEO Console", slug=key, description="", settings={},
-                created_by=who.user_id, key=key,
-            )  # fmt: skip
-            await store.set_project(conn, who.tenant_id, found, "CEO Console", {"type": "software"})
+            try:
+                async with conn.transaction():  # a savepoint: a racing first write may make it first
+                    found = await team_store.insert_team(
+                        conn, who.tenant_id, kind="project", name="CEO Console", slug=key, description="",
+                        settings={}, created_by=who.user_id, key=key,
+                    )  # fmt: skip
+                    await store.set_project(conn, who.tenant_id, found, "CEO Console", {"type": "software"})
+            except AlreadyExists:
+                found = await store.project_id(conn, who.tenant_id, key)
         if found is None:
             raise bad(f"unknown project: {key}")
         return found

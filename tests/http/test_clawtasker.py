@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.support import GATEWAY_TOKEN, RunningServer
 
 
@@ -121,6 +122,26 @@ class TestEnvelopeAndAuth:
             assert (await other.post("/api/tasks/create", json={"title": "other ip"})).status_code == 200
         async with server.client(**{"X-Real-IP": "10.9.9.9"}) as anon:  # unauthenticated: 401, not counted
             error(await anon.post("/api/tasks/create", json={"title": "x"}), 401)
+
+    async def test_write_limit_holds_across_servers(
+        self, server: RunningServer, make_server: ServerFactory
+    ) -> None:
+        """Two gateways on one database share the window: 40 concurrent writes of one IP, 20 to
+        each, are 30 accepted and 10 refused in all."""
+        other = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], rate_limits__per_ip_rpm=0,
+            rate_limits__per_key_rpm=0,
+        )  # fmt: skip
+        ip = {"X-Real-IP": "10.7.7.7"}
+        async with server.client(GATEWAY_TOKEN, **ip) as one, other.client(GATEWAY_TOKEN, **ip) as two:
+            answers = await asyncio.gather(
+                *(
+                    http.post("/api/tasks/create", json={"title": f"t{n}"})
+                    for n in range(20)
+                    for http in (one, two)
+                )
+            )
+        assert sorted(r.status_code for r in answers) == [200] * 30 + [429] * 10
 
 
 class TestTasks:
