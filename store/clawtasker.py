@@ -193,8 +193,9 @@ async def roster(conn: asyncpg.Connection, tenant_id: UUID, key: str | None = No
 
 async def insert_agent(
     conn: asyncpg.Connection, tenant_id: UUID, key: str, name: str, emoji: str, description: str
-) -> UUID:
-    found: UUID = await conn.fetchval(
+) -> UUID | None:
+    """A new agent keyed ``key``; None when a live one has the key already."""
+    found: UUID | None = await conn.fetchval(
         query("clawtasker.agent_insert"), tenant_id, key, name, emoji, description
     )
     return found
@@ -350,6 +351,8 @@ async def upsert_sprint(
 
 
 async def sprint_count(conn: asyncpg.Connection, tenant_id: UUID) -> int:
+    """The tenant's sprints, counted under a lock held until the transaction ends (the next key)."""
+    await conn.execute(query("clawtasker.sprint_lock"), tenant_id)
     found: int = await conn.fetchval(query("clawtasker.sprint_count"), tenant_id)
     return found
 

@@ -795,17 +795,21 @@ class ClawTaskerService:
         card = _card(agent)
         emoji = text(agent.get("emoji"), 16, "emoji")
         found = await store.roster(conn, who.tenant_id, key)
-        if found:
+        made: UUID | None = None
+        if not found:
+            made = await store.insert_agent(
+                conn, who.tenant_id, key, name, emoji, text(agent.get("role"), 80, "role")
+            )
+            if made is None:  # registered meanwhile by a racing request: this one updates it
+                found = await store.roster(conn, who.tenant_id, key)
+        if made is not None:
+            await store.put_presence(conn, who.tenant_id, made, "idle", card)
+            agent_id, operation = made, "registered"
+        else:
             await store.rename_agent(conn, who.tenant_id, found[0].id, name, emoji or found[0].emoji)
             await store.put_presence(conn, who.tenant_id, found[0].id, found[0].status or "idle",
                                      {**found[0].profile, **card})  # fmt: skip
             agent_id, operation = found[0].id, "updated"
-        else:
-            agent_id = await store.insert_agent(
-                conn, who.tenant_id, key, name, emoji, text(agent.get("role"), 80, "role")
-            )
-            await store.put_presence(conn, who.tenant_id, agent_id, "idle", card)
-            operation = "registered"
         await self._event(conn, who, "agent.registered", f"{name} {operation}", out, agent_id, actor=key,
                           operation=operation)  # fmt: skip
         return key, operation

@@ -60,8 +60,10 @@ SELECT a.id, a.agent_key, a.display_name, a.emoji,
  ORDER BY a.agent_key;
 
 -- name: agent_insert
+-- NULL when a live agent has the key already (made meanwhile by a racing registration).
 INSERT INTO agents (tenant_id, agent_key, display_name, emoji, agent_description)
 VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (tenant_id, agent_key) WHERE deleted_at IS NULL DO NOTHING
 RETURNING id;
 
 -- name: agent_rename
@@ -282,6 +284,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        velocity   = EXCLUDED.velocity,
        team_id    = EXCLUDED.team_id
 RETURNING id;
+
+-- name: sprint_lock
+-- Sprint numbers are handed out one at a time per tenant (transaction-scoped lock), then counted
+-- (in a statement of its own: its snapshot must be taken after the lock).
+SELECT pg_advisory_xact_lock(hashtextextended('ct_sprint:' || $1::uuid::text, 0));
 
 -- name: sprint_count
 SELECT count(*) FROM sprints AS s WHERE s.tenant_id = $1;

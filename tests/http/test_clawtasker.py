@@ -286,6 +286,19 @@ class TestAgents:
         error(await ct.post("/api/agents/register", json={"agent": {"id": "ceo", "name": "C", "role": "x",
                                                                      "skills": ["a"]}}), 400)  # fmt: skip
 
+    async def test_racing_registrations_one_agent(self, ct: httpx.AsyncClient) -> None:
+        """Ten concurrent registrations of one id make one agent (one registered, the rest updated),
+        never a 500; ten concurrent sprint creations get ten keys."""
+        body = {"agent": {"id": "twin", "name": "Twin", "role": "r", "skills": ["s"]}}
+        answers = await asyncio.gather(*(ct.post("/api/agents/register", json=body) for _ in range(10)))
+        assert [r.status_code for r in answers] == [200] * 10
+        operations = sorted(r.json()["registration"]["operation"] for r in answers)
+        assert operations == ["registered"] + ["updated"] * 9
+        sprints = await asyncio.gather(
+            *(ct.post("/api/sprints/create", json={"name": f"s{n}"}) for n in range(10))
+        )
+        assert sorted(r.json()["sprint"]["id"] for r in sprints) == [f"SPR-{n:03d}" for n in range(1, 11)]
+
     async def test_lifecycle(self, ct: httpx.AsyncClient) -> None:
         """Retire hands open work to the successor; merge unites skills; decommission unassigns;
         delete removes the agent but not the chief."""
