@@ -145,6 +145,8 @@ def _payload(raw: bytes) -> JSON:
     """The body as a JSON object (empty: ``{}``). Raises: InvalidRequest (CT's ``Invalid JSON payload``)."""
     if not raw.strip():
         return {}
+    if b"\\u0000" in raw:  # PostgreSQL stores no NUL, in text or in jsonb
+        raise bad("Invalid JSON payload: NUL (\\u0000) is not accepted")
     try:
         data = _decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError) as exc:

@@ -97,6 +97,11 @@ class TestEnvelopeAndAuth:
         error(await ct.post("/api/tasks/create", json=[1, 2]), 400)
         assert error(await ct.post("/api/tasks/create", json={"title": ["a"]}), 400) == "title must be text"
         assert error(await ct.post("/api/tasks/create", json={}), 400) == "title is required"
+        nul = {"title": "x", "acceptance_criteria": ["a\u0000b"]}
+        assert "NUL" in error(await ct.post("/api/tasks/create", json=nul), 400)
+        assert "NUL" in error(
+            await ct.post("/api/org/configure", json={"ui_settings": {"k": "a\u0000"}}), 400
+        )
         assert "priority" in error(
             await ct.post("/api/tasks/create", json={"title": "x", "priority": "P9"}), 400
         )
