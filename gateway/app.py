@@ -35,6 +35,7 @@ from clawgate.services.board_tools import BoardTools
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
+from clawgate.services.clawtasker import ClawTaskerService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
@@ -253,6 +254,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
+        clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip
@@ -322,10 +324,13 @@ def create_app(settings: Settings) -> Starlette:
             await close_gateway(gateway)
             log.info("gateway.stopped")
 
+    from clawgate.http.clawtasker import CT_BODY_LIMIT
+    from clawgate.http.clawtasker import WRITE_PATHS as CT_WRITE_PATHS
     from clawgate.http.skills import UPLOAD_BODY_LIMIT, UPLOAD_PATHS
 
     limit = settings.limits.max_body_bytes
     uploads = dict.fromkeys(UPLOAD_PATHS, max(limit, UPLOAD_BODY_LIMIT))
+    uploads.update(dict.fromkeys(CT_WRITE_PATHS, CT_BODY_LIMIT))  # ClawTasker's 160 KB
     middleware = [Middleware(EdgeMiddleware, limit=limit, path_limits=uploads)]
     if settings.gateway.allowed_origins:
         middleware.append(

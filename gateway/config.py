@@ -114,6 +114,13 @@ class RateLimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fiel
     per_ip_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per client IP; 0 = off.")] = 3000
     per_key_rpm: Annotated[int, Meta(ge=0, description="Requests per minute per credential; 0 = off.")] = 3000
     burst: Annotated[int, Meta(ge=1, description="Token-bucket burst size.")] = 100
+    clawtasker_writes_per_minute: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="ClawTasker /api writes per 60 s per tenant and client IP (in PostgreSQL); 0 = off.",
+        ),
+    ] = 30
     exempt_operator: Annotated[
         bool,
         Meta(
@@ -300,6 +307,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "RATE_LIMIT_PER_IP_RPM": (("rate_limits", "per_ip_rpm"), int),
     "RATE_LIMIT_PER_KEY_RPM": (("rate_limits", "per_key_rpm"), int),
     "RATE_LIMIT_EXEMPT_OPERATOR": (("rate_limits", "exempt_operator"), _bool),
+    "CLAWTASKER_WRITE_LIMIT": (("rate_limits", "clawtasker_writes_per_minute"), int),
     "LOG_LEVEL": (("log", "level"), str.lower),
     "LOG_FORMAT": (("log", "format"), str.lower),
     "SSL_CERT_FILE": (("llm", "ca_file"), str),

@@ -29,6 +29,7 @@ from clawgate.services.background import BackgroundRounds
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
+from clawgate.services.clawtasker import ClawTaskerService
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
@@ -157,6 +158,7 @@ class Gateway:
     teams: TeamService  # GoClaw's agent teams on it
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
     agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
+    clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
     key_source: str = ""

@@ -2,12 +2,14 @@
 
 - GoClaw ``/v1``: ``{"error": {"code", "message"}}`` (``details``/``retryable`` when present)
 - OpenAI routes: ``{"error": {"message", "type", "param", "code"}}``
-- Mission Control / ClawTasker ``/api``: ``{"detail", "request_id"}``
+- Mission Control ``/api/v1``: ``{"detail", "request_id"}``
+- ClawTasker, the rest of ``/api``: ``{"error": "<message>"}``; its domain errors are 400, an unknown
+  route 404 ``Unknown API endpoint`` (reference 3.2)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -41,9 +43,21 @@ _OPENAI_TYPES = {
 def family_for_path(path: str) -> Family:
     if path.startswith(OPENAI_PATHS):
         return "openai"
-    if path.startswith("/api/"):
+    if path.startswith("/api/v1/") or path == "/api/v1":
         return "mc"
+    if path.startswith("/api/") or path == "/api":
+        return "ct"
     return "goclaw"
+
+
+_CT_KEPT: Final = frozenset({401, 403, 405, 413, 415, 429})
+
+
+def _ct_status(exc: GatewayError) -> int:
+    """CT answers its domain errors (unknown ids, bad transitions, conflicts) with 400."""
+    if exc.status >= 500 or exc.status in _CT_KEPT or exc.key == "route_not_found":
+        return exc.status
+    return 400
 
 
 def error_body(exc: GatewayError, family: Family, locale: str, request_id: str) -> dict[str, Any]:
@@ -52,6 +66,11 @@ def error_body(exc: GatewayError, family: Family, locale: str, request_id: str) 
         kind = _OPENAI_TYPES.get(exc.status, "server_error" if exc.status >= 500 else "invalid_request_error")
         param = exc.details.get("param") if isinstance(exc.details, dict) else None
         return {"error": {"message": message, "type": kind, "param": param, "code": exc.code.lower()}}
+    if family == "ct":
+        if exc.key == "route_not_found":
+            return {"error": "Unknown API endpoint"}
+        said = exc.params.get("detail")
+        return {"error": str(said) if exc.key == "failed_precondition" and said else message}
     if family == "mc":
         # Mission Control's structured details ({message, code, blocked_by_task_ids}, {message,
         # conflicts}, {message, missing_task_ids}) are the detail itself.
@@ -81,6 +100,8 @@ def error_response(
         out["Retry-After"] = str(max(1, -(-exc.retry_after_ms // 1000)))
     # Mission Control answers a request it cannot accept with 422 (FastAPI's validation status).
     status = 422 if family == "mc" and exc.status == 400 else exc.status
+    if family == "ct":
+        status = _ct_status(exc)
     return Response(
         _encoder.encode(error_body(exc, family, locale, request_id)),
         status_code=status,

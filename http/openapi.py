@@ -69,8 +69,14 @@ _ERROR_SCHEMAS: dict[str, Any] = {
         },
         "required": ["detail"],
     },
+    "CTError": {
+        "description": "ClawTasker's error envelope",
+        "type": "object",
+        "properties": {"error": {"type": "string"}},
+        "required": ["error"],
+    },
 }
-_FAMILY_ERROR = {"openai": "OpenAIError", "mc": "MCError", "goclaw": "Error"}
+_FAMILY_ERROR = {"openai": "OpenAIError", "mc": "MCError", "ct": "CTError", "goclaw": "Error"}
 _BODY_ERRORS = {
     "413": "The body is larger than limits.max_body_bytes",
     "415": "The body is not JSON (Content-Type other than application/json or application/*+json)",

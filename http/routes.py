@@ -11,6 +11,7 @@ from clawgate.rpc.endpoint import websocket_app
 from . import (
     agents,
     api_keys,
+    clawtasker,
     cron,
     health,
     home,
@@ -56,6 +57,7 @@ ROUTES: list[Api] = [
     *teams.ROUTES,
     *mission_control.ROUTES,
     *mc_agent.ROUTES,
+    *clawtasker.ROUTES,
 ]
 
 

@@ -15,9 +15,9 @@ from clawgate.state import Gateway
 
 __all__ = ["Api", "Family", "Handler", "HttpContext", "Ok"]
 
-Family = Literal["goclaw", "openai", "mc", "plain"]
+Family = Literal["goclaw", "openai", "mc", "ct", "plain"]
 """Which error envelope a route speaks: GoClaw ``{error:{code,message}}``, OpenAI's error object,
-Mission Control's ``{detail, request_id}``, or plain (health probes)."""
+Mission Control's ``{detail, request_id}``, ClawTasker's ``{error}``, or plain (health probes)."""
 
 
 class Ok(Struct):

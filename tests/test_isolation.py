@@ -334,6 +334,51 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/v1/agent/heartbeat": lambda a: R(),
     "POST /api/v1/agent/boards/{board_id}/agents/{agent_id}/nudge": lambda a: R(
         {"board_id": a.team_id, "agent_id": a.agent_id}, body={"message": "pwned"}),
+    # ClawTasker /api: B names A's project (team), agent key and task number; T-1 is A's first task.
+    "GET /api/health": lambda a: R(),
+    "GET /api/snapshot": lambda a: R(),
+    # An open stream of B's own tenant never ends: refused (unknown parameter) here; what B's stream
+    # carries is tests/http/test_clawtasker.py::TestStream::test_other_tenant_hears_nothing.
+    "GET /api/events/stream": lambda a: R(query="since=2000-01-01&tenant=" + a.id),
+    "GET /api/openclaw/contract": lambda a: R(),
+    "GET /api/schema/{name}": lambda a: R({"name": "task"}),
+    "GET /api/tasks/next": lambda a: R(query="owner=agent-aaa"),
+    "GET /api/tasks/templates": lambda a: R(),
+    "POST /api/tasks/create": lambda a: R(body={"title": "pwned", "project_id": a.team_id, "owner": "agent-aaa"}),
+    "POST /api/tasks/update": lambda a: R(body={"task": {"id": "T-1", "title": "pwned", "status": "ready"}}),
+    "POST /api/tasks/delete": lambda a: R(body={"task_id": "T-1"}),
+    "POST /api/tasks/link": lambda a: R(body={"source_id": "T-1", "target_id": "T-2"}),
+    "POST /api/tasks/comment": lambda a: R(body={"task_id": "T-1", "text": "pwned"}),
+    "POST /api/tasks/event": lambda a: R(body={"type": "started", "task_id": "T-1", "agent_id": "agent-aaa"}),
+    # B's own agent, with no value of A's on its card: a value B stores is echoed in B's later reads.
+    "POST /api/agents/register": lambda a: R(body={"agent": {"id": "b-ct-agent", "name": "pwned", "role": "x",
+                                                              "skills": ["x"]}}),
+    "POST /api/agents/heartbeat": lambda a: R(body={"agent": {"id": "agent-aaa", "status": "working"}}),
+    "POST /api/agents/update": lambda a: R(body={"agent_id": "agent-aaa", "note": "pwned"}),
+    "POST /api/agents/decommission": lambda a: R(body={"agent_id": "agent-aaa"}),
+    "POST /api/agents/retire": lambda a: R(body={"agent_id": "agent-aaa"}),
+    "POST /api/agents/replace": lambda a: R(body={"old_agent_id": "agent-aaa", "new_agent_id": "b-made-agent"}),
+    "POST /api/agents/merge": lambda a: R(body={"source_agent_id": "agent-aaa", "target_agent_id": "b-made-agent"}),
+    "POST /api/agents/delete": lambda a: R(body={"agent_id": "agent-aaa"}),
+    "POST /api/agents/sync": lambda a: R(body={"agents": [{"id": "b-ct-agent", "name": "pwned", "role": "x",
+                                                           "skills": ["x"]}]}),
+    "POST /api/openclaw/roster_sync": lambda a: R(body={"roster": {"agents": [], "replace_missing": True}}),
+    "POST /api/missions/plan": lambda a: R(body={"mission": {"id": "b-mission", "title": "pwned", "task_ids": ["T-1"],
+                                                             "project_ids": [a.team_id], "owner": "agent-aaa"}}),
+    "POST /api/missions/delete": lambda a: R(body={"mission_id": "b-mission"}),
+    "POST /api/sprints/create": lambda a: R(body={"name": "pwned", "project_id": a.team_id}),
+    "POST /api/sprints/update": lambda a: R(body={"sprint_id": "SPR-001", "status": "closed"}),
+    "POST /api/sprints/delete": lambda a: R(body={"sprint_id": "SPR-001"}),
+    "POST /api/projects/configure": lambda a: R(body={"project_id": "b-project", "name": "pwned"}),
+    "POST /api/projects/delete": lambda a: R(body={"project_id": a.team_id}),
+    "POST /api/conversations/message": lambda a: R(body={"thread_id": "TH-A", "text": "pwned", "sender": "agent-aaa"}),
+    "POST /api/ceo/directive": lambda a: R(body={"target": "agent-aaa", "text": "pwned", "project_id": a.team_id}),
+    "POST /api/notifications/dismiss": lambda a: R(body={"all": True}),
+    "POST /api/runs/publish": lambda a: R(body={"agent_id": "agent-aaa", "task_id": "T-1", "title": "pwned"}),
+    "POST /api/org/configure": lambda a: R(body={"chief_agent_id": "agent-aaa", "company_name": "pwned"}),
+    "POST /api/org/bootstrap": lambda a: R(body={"company_name": "b-co", "projects": [{"project_id": "b-p"}]}),
+    "POST /api/demo/reset": lambda a: R(body={}),
+    "POST /api/blank/reset": lambda a: R(body={}),
 }  # fmt: skip
 
 _PATCH = json.dumps({"gateway": {"max_message_chars": 10, "owner_ids": ["mallory"]}})
@@ -490,7 +535,7 @@ async def _world(
         up.title = "A-SESSION-TITLE"
         server = await make_server(
             gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], gateway__rate_limit_rpm=0,
-            rate_limits__per_key_rpm=0, rate_limits__per_ip_rpm=0,
+            rate_limits__per_key_rpm=0, rate_limits__per_ip_rpm=0, rate_limits__clawtasker_writes_per_minute=0,
         )  # fmt: skip
         a = TenantA()
         adm = {"scopes": ["operator.admin"]}

@@ -280,13 +280,15 @@ class TaskService:
         *,
         agent_id: UUID | None = None,
         user_id: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> EventRow:
-        """A comment on the task: a ``task.comment`` event (as Mission Control keeps them)."""
+        """A comment on the task: a ``task.comment`` event (as Mission Control keeps them), with
+        ``data`` beside it (ClawTasker's author key)."""
         await store.count_comment(conn, tenant_id, task.id)
         return await self.record(
             conn, tenant_id,
             NewEvent(kind="task.comment", team_id=task.team_id, task_id=task.id, agent_id=agent_id, user_id=user_id,
-                     message=message),
+                     message=message, data=data),
             out,
         )  # fmt: skip
 

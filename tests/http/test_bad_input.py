@@ -33,12 +33,15 @@ def _path(api: Api, value: str = "x", param: str = "") -> str:
 
 def _field_of(res: httpx.Response) -> str | None:
     """The field a 400 names, in each envelope (GoClaw ``details.field``, OpenAI ``param``; Mission
-    Control's 422 ``detail[0].loc``)."""
+    Control's 422 ``detail[0].loc``; ClawTasker's message)."""
     if res.status_code == 422 and res.url.path.startswith("/api/"):
         return "$." + ".".join(res.json()["detail"][0]["loc"])
     if res.status_code != 400:
         return None
     error = res.json()["error"]
+    if isinstance(error, str):  # ClawTasker's {"error": "<message>"}: the field is named in the text
+        found = re.search(r"at `(\$[^`]*)`", error)
+        return found[1] if found else None
     if "param" in error:
         return f"$.{error['param']}"
     return str(error.get("details", {}).get("field"))

@@ -1,0 +1,494 @@
+"""ClawTasker's console API (``/api``, issue 14 build item 3) through a real server and httpx: CT's
+``{error}`` envelope beside Mission Control's on ``/api/v1``, Bearer or ``write_token``, the write
+limit across the database (429 with ``Retry-After``), the 160 KB body cap, the snapshot built from
+the shared tables (an MC board is a CT project), the task transition table over HTTP, links, next,
+events, the agent lifecycle, and the ``clawtasker`` SSE stream resumed with ``Last-Event-ID``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.support import GATEWAY_TOKEN, RunningServer
+
+
+@pytest.fixture(name="server")
+async def _server(unthrottled: RunningServer) -> RunningServer:
+    """The gateway without its own per-IP limits: CT's write limit is what the tests meet."""
+    return unthrottled
+
+
+@pytest.fixture(name="ct")
+async def _ct(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with server.client(GATEWAY_TOKEN) as http:
+        yield http
+
+
+async def ok(res: httpx.Response) -> Any:
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body.get("ok", True) is True
+    return body
+
+
+def error(res: httpx.Response, status: int) -> str:
+    """CT's envelope: exactly ``{"error": "<message>"}``."""
+    assert res.status_code == status, res.text
+    body = res.json()
+    assert list(body) == ["error"], body
+    assert isinstance(body["error"], str)
+    return str(body["error"])
+
+
+async def task(ct: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = (await ok(await ct.post("/api/tasks/create", json={"title": "t", **fields})))[
+        "task"
+    ]
+    return out
+
+
+async def agent(ct: httpx.AsyncClient, key: str, **card: Any) -> dict[str, Any]:
+    body = {"agent": {"id": key, "name": key.title(), "role": "Engineer", "skills": ["code"], **card}}
+    out: dict[str, Any] = (await ok(await ct.post("/api/agents/register", json=body)))["agent"]
+    return out
+
+
+async def update(ct: httpx.AsyncClient, tid: str, **fields: Any) -> httpx.Response:
+    return await ct.post("/api/tasks/update", json={"task": {"id": tid, **fields}})
+
+
+class TestEnvelopeAndAuth:
+    async def test_mc_keeps_detail_ct_gets_error(self, ct: httpx.AsyncClient) -> None:
+        """``/api/v1`` answers MC's ``{detail, request_id}``; the rest of ``/api`` CT's ``{error}``."""
+        mc = await ct.get("/api/v1/boards/not-a-uuid")
+        assert set(mc.json()) >= {"detail", "request_id"}
+        assert error(await ct.get("/api/no/such/route"), 404) == "Unknown API endpoint"
+        assert (
+            error(await ct.post("/api/tasks/update", json={"task": {"id": "T-999"}}), 400)
+            == "unknown task: T-999"
+        )
+
+    async def test_write_needs_bearer_or_write_token(self, server: RunningServer) -> None:
+        """No credential is 401 in CT's envelope; the body's ``write_token`` works as the Bearer does,
+        a wrong one does not; the token never lands in the task."""
+        async with server.client() as anon:
+            error(await anon.post("/api/tasks/create", json={"title": "x"}), 401)
+            error(await anon.post("/api/tasks/create", json={"title": "x", "write_token": "wrong"}), 401)
+            made = await ok(
+                await anon.post("/api/tasks/create", json={"title": "x", "write_token": GATEWAY_TOKEN})
+            )
+            assert made["task"]["id"].startswith("T-")
+            assert GATEWAY_TOKEN not in json.dumps(made)
+            error(await anon.get("/api/snapshot"), 401)
+            assert (await ok(await anon.get("/api/health")))["state_source"] == "postgres"
+
+    async def test_bad_json_and_wrong_types(self, ct: httpx.AsyncClient) -> None:
+        """Malformed JSON, a non-object body and a wrongly typed field are 400 with a message."""
+        res = await ct.post(
+            "/api/tasks/create", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        assert error(res, 400).startswith("Invalid JSON payload")
+        error(await ct.post("/api/tasks/create", json=[1, 2]), 400)
+        assert error(await ct.post("/api/tasks/create", json={"title": ["a"]}), 400) == "title must be text"
+        assert error(await ct.post("/api/tasks/create", json={}), 400) == "title is required"
+        nul = {"title": "x", "acceptance_criteria": ["a\u0000b"]}
+        assert "NUL" in error(await ct.post("/api/tasks/create", json=nul), 400)
+        assert "NUL" in error(
+            await ct.post("/api/org/configure", json={"ui_settings": {"k": "a\u0000"}}), 400
+        )
+        assert "priority" in error(
+            await ct.post("/api/tasks/create", json={"title": "x", "priority": "P9"}), 400
+        )
+
+    async def test_oversized_body_413(self, ct: httpx.AsyncClient) -> None:
+        """A body past 160 KB is 413 in CT's envelope; one just under is accepted."""
+        big = {"title": "big", "description": "x" * (170 * 1024)}
+        assert "163840" in error(await ct.post("/api/tasks/create", json=big), 413)
+        fits = {"title": "fits", "description": "x" * (150 * 1024)}
+        assert len((await task(ct, **fits))["description"]) == 500  # CT cuts texts, with "…"
+
+    async def test_write_flood_429_with_retry_after(self, server: RunningServer) -> None:
+        """30 writes a minute per IP pass; the 31st is 429 with ``Retry-After``; another IP and
+        reads are not counted. The window lives in PostgreSQL."""
+        async with server.client(GATEWAY_TOKEN, **{"X-Real-IP": "10.9.9.9"}) as flood:
+            for n in range(30):
+                assert (await flood.post("/api/tasks/create", json={"title": f"t{n}"})).status_code == 200
+            res = await flood.post("/api/tasks/create", json={"title": "one too many"})
+            assert error(res, 429)
+            assert 1 <= int(res.headers["retry-after"]) <= 60
+            assert (await flood.get("/api/snapshot")).status_code == 200
+        async with server.client(GATEWAY_TOKEN, **{"X-Real-IP": "10.9.9.10"}) as other:
+            assert (await other.post("/api/tasks/create", json={"title": "other ip"})).status_code == 200
+        async with server.client(**{"X-Real-IP": "10.9.9.9"}) as anon:  # unauthenticated: 401, not counted
+            error(await anon.post("/api/tasks/create", json={"title": "x"}), 401)
+
+    async def test_write_limit_holds_across_servers(
+        self, server: RunningServer, make_server: ServerFactory
+    ) -> None:
+        """Two gateways on one database share the window: 40 concurrent writes of one IP, 20 to
+        each, are 30 accepted and 10 refused in all."""
+        other = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], rate_limits__per_ip_rpm=0,
+            rate_limits__per_key_rpm=0,
+        )  # fmt: skip
+        ip = {"X-Real-IP": "10.7.7.7"}
+        async with server.client(GATEWAY_TOKEN, **ip) as one, other.client(GATEWAY_TOKEN, **ip) as two:
+            answers = await asyncio.gather(
+                *(
+                    http.post("/api/tasks/create", json={"title": f"t{n}"})
+                    for n in range(20)
+                    for http in (one, two)
+                )
+            )
+        assert sorted(r.status_code for r in answers) == [200] * 30 + [429] * 10
+
+
+class TestTasks:
+    async def test_walk_the_transition_table(self, ct: httpx.AsyncClient) -> None:
+        """backlog -> ready -> in_progress -> validation -> done, with progress forced; a skipped
+        step, an unknown status and a blocked task entering validation are 400."""
+        t = await task(ct, priority="P0", labels=["a", "a", "b"])
+        assert (t["status"], t["priority"], t["labels"], t["validation_owner"]) == (
+            "backlog",
+            "P0",
+            ["a", "b"],
+            "ceo",
+        )
+        assert (
+            error(await update(ct, t["id"], status="in_progress"), 400)
+            == "invalid transition: backlog -> in_progress"
+        )
+        assert "invalid status" in error(await update(ct, t["id"], status="review"), 400)
+        for status in ("ready", "in_progress"):
+            assert (await ok(await update(ct, t["id"], status=status)))["task"]["status"] == status
+        await ok(await update(ct, t["id"], blocked=True))
+        assert "blocked task" in error(await update(ct, t["id"], status="validation"), 400)
+        await ok(await update(ct, t["id"], blocked=False))
+        moved = (await ok(await update(ct, t["id"], status="validation", progress=10)))["task"]
+        assert (moved["status"], moved["progress"]) == ("validation", 80)
+        done = (await ok(await ct.post("/api/tasks/update", json={"id": t["id"], "status": "done"})))["task"]
+        assert (done["status"], done["progress"]) == ("done", 100)
+        assert "done task cannot be blocked" in error(await update(ct, t["id"], blocked=True), 400)
+
+    async def test_unknown_ids_and_actors(self, ct: httpx.AsyncClient) -> None:
+        """Unknown task ids, owners, projects and dependencies are 400 naming them."""
+        t = await task(ct)
+        assert error(await update(ct, "T-424242", status="ready"), 400) == "unknown task: T-424242"
+        assert error(await update(ct, "bogus"), 400) == "unknown task: bogus"
+        assert error(await update(ct, t["id"], owner="nobody"), 400) == "unknown owner: nobody"
+        assert error(await ct.post("/api/tasks/create", json={"title": "x", "project_id": "nope"}), 400) == (
+            "unknown project: nope"
+        )
+        assert error(await update(ct, t["id"], depends_on=["T-999"]), 400) == "unknown dependency: T-999"
+        assert (
+            error(await ct.post("/api/tasks/delete", json={"task_id": "T-999"}), 400) == "unknown task: T-999"
+        )
+
+    async def test_links_dependencies_and_cycles(self, ct: httpx.AsyncClient) -> None:
+        """``blocks`` reads from both ends and becomes a dependency; a cycle, a self-link and a
+        duplicate are 400."""
+        a, b = await task(ct, title="a"), await task(ct, title="b")
+        res = await ok(await ct.post("/api/tasks/link", json={"source_id": a["id"], "target_id": b["id"],
+                                                              "link_type": "blocks"}))  # fmt: skip
+        assert res["symmetric_type"] == "is-blocked-by"
+        snap = await ok(await ct.get("/api/snapshot"))
+        by_id = {t["id"]: t for t in snap["tasks"]}
+        assert {"type": "blocks", "target_id": b["id"]} in by_id[a["id"]]["links"]
+        assert by_id[b["id"]]["depends_on"] == [a["id"]]
+        assert by_id[b["id"]]["has_unresolved_blockers"] is True
+        assert "link already exists" in error(
+            await ct.post("/api/tasks/link", json={"source_id": a["id"], "target_id": b["id"], "link_type": "blocks"}),
+            400,
+        )  # fmt: skip
+        assert "circular dependency" in error(await update(ct, a["id"], depends_on=[b["id"]]), 400)
+        assert error(
+            await ct.post("/api/tasks/link", json={"source_id": a["id"], "target_id": a["id"]}), 400
+        ) == ("cannot link a task to itself")
+        assert "invalid link_type" in error(
+            await ct.post("/api/tasks/link", json={"source_id": a["id"], "target_id": b["id"], "link_type": "eats"}),
+            400,
+        )  # fmt: skip
+
+    async def test_next_event_and_comment(self, ct: httpx.AsyncClient) -> None:
+        """``next`` picks the owner's ready task with no open blocker, P0 first; ``event started``
+        moves it and comments as the agent; an unknown owner is 400."""
+        await agent(ct, "codex")
+        low = await task(ct, owner="codex", status="ready", priority="P2")
+        high = await task(ct, owner="codex", status="ready", priority="P0")
+        await task(ct, owner="codex", status="backlog", priority="P0")
+        got = await ok(await ct.get("/api/tasks/next", params={"owner": "codex"}))
+        assert got["task"]["id"] == high["id"]
+        error(await ct.get("/api/tasks/next", params={"owner": "ghost"}), 400)
+        ev = await ok(await ct.post("/api/tasks/event", json={"type": "started", "task_id": high["id"],
+                                                              "agent_id": "codex"}))  # fmt: skip
+        assert ev["task"]["status"] == "in_progress"
+        assert ev["task"]["comments"][-1]["author"] == "codex"
+        codex = next(a for a in (await ok(await ct.get("/api/snapshot")))["agents"] if a["id"] == "codex")
+        assert (codex["status"], codex["current_task_id"]) == ("working", high["id"])  # assignment sync
+        await ok(await update(ct, high["id"], status="ready"))
+        codex = next(a for a in (await ok(await ct.get("/api/snapshot")))["agents"] if a["id"] == "codex")
+        assert (codex["status"], codex["current_task_id"]) == ("idle", None)
+        await ok(await update(ct, high["id"], status="in_progress"))
+        assert (await ok(await ct.get("/api/tasks/next", params={"owner": "codex"})))["task"]["id"] == low[
+            "id"
+        ]
+        error(
+            await ct.post(
+                "/api/tasks/event", json={"type": "done", "task_id": high["id"], "agent_id": "codex"}
+            ),
+            400,
+        )
+        c = await ok(
+            await ct.post("/api/tasks/comment", json={"task_id": low["id"], "text": "hi", "author": "codex"})
+        )
+        assert c["comment"]["text"] == "hi"
+        deleted = await ok(await ct.post("/api/tasks/delete", json={"task_id": low["id"]}))
+        assert deleted["task_id"] == low["id"]
+
+    async def test_mc_board_is_a_ct_project(self, ct: httpx.AsyncClient) -> None:
+        """A board made on Mission Control lists as a CT project, and a CT task created on it lists
+        on the board with MC's status."""
+        board = (await ct.post("/api/v1/boards", json={"name": "Launch", "description": "d"})).json()
+        made = await task(ct, project_id=board["id"], title="from ct")
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert board["id"] in [p["id"] for p in snap["projects"]]
+        assert made["project_id"] == board["id"]
+        listed = (await ct.get(f"/api/v1/boards/{board['id']}/tasks")).json()
+        assert [t["title"] for t in listed["items"]] == ["from ct"]
+        assert listed["items"][0]["status"] == "inbox"
+
+
+class TestAgents:
+    async def test_register_heartbeat_update(self, ct: httpx.AsyncClient, server: RunningServer) -> None:
+        """Register makes a ClawGate agent (listed on ``/v1/agents``); a heartbeat sets presence and
+        the current task; update changes only what is sent; bad input is 400."""
+        a = await agent(ct, "codex", manager="orion")
+        assert (a["id"], a["status"], a["derived_status"]) == ("codex", "idle", "offline")
+        again = await ok(await ct.post("/api/agents/register", json={"agent": {
+            "id": "codex", "name": "Codex", "role": "Lead", "skills": ["code"]}}))  # fmt: skip
+        assert again["registration"]["operation"] == "updated"
+        keys = [x["agent_key"] for x in (await ct.get("/v1/agents")).json()["agents"]]
+        assert "codex" in keys
+        t = await task(ct, owner="codex")
+        hb = await ok(await ct.post("/api/agents/heartbeat", json={"agent": {
+            "id": "codex", "status": "working", "current_task_id": t["id"],
+            "metadata": {"doing_summary": "filters"}}}))  # fmt: skip
+        assert (hb["agent"]["derived_status"], hb["agent"]["current_task_id"]) == ("working", t["id"])
+        assert hb["agent"]["doing_summary"] == "filters"
+        up = await ok(await ct.post("/api/agents/update", json={"agent_id": "codex", "note": "busy"}))
+        assert (up["agent"]["note"], up["agent"]["manager"]) == ("busy", "orion")
+        error(await ct.post("/api/agents/heartbeat", json={"agent": {"id": "ghost"}}), 400)
+        error(
+            await ct.post("/api/agents/heartbeat", json={"agent": {"id": "codex", "status": "dancing"}}), 400
+        )
+        error(await ct.post("/api/agents/register", json={"agent": {"name": "NoSkills", "role": "x"}}), 400)
+        error(await ct.post("/api/agents/register", json={"agent": {"id": "ceo", "name": "C", "role": "x",
+                                                                     "skills": ["a"]}}), 400)  # fmt: skip
+
+    async def test_racing_registrations_one_agent(self, ct: httpx.AsyncClient) -> None:
+        """Ten concurrent registrations of one id make one agent (one registered, the rest updated),
+        never a 500; ten concurrent sprint creations get ten keys."""
+        body = {"agent": {"id": "twin", "name": "Twin", "role": "r", "skills": ["s"]}}
+        answers = await asyncio.gather(*(ct.post("/api/agents/register", json=body) for _ in range(10)))
+        assert [r.status_code for r in answers] == [200] * 10
+        operations = sorted(r.json()["registration"]["operation"] for r in answers)
+        assert operations == ["registered"] + ["updated"] * 9
+        sprints = await asyncio.gather(
+            *(ct.post("/api/sprints/create", json={"name": f"s{n}"}) for n in range(10))
+        )
+        assert sorted(r.json()["sprint"]["id"] for r in sprints) == [f"SPR-{n:03d}" for n in range(1, 11)]
+
+    async def test_lifecycle(self, ct: httpx.AsyncClient) -> None:
+        """Retire hands open work to the successor; merge unites skills; decommission unassigns;
+        delete removes the agent but not the chief."""
+        for key in ("echo", "nova", "pixel", "orion"):
+            await agent(ct, key, skills=[key])
+        t1 = await task(ct, owner="echo", status="ready")
+        r = await ok(await ct.post("/api/agents/retire", json={"agent_id": "echo", "successor_id": "nova"}))
+        assert r["tasks_transferred"] == [t1["id"]]
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert {t["id"]: t["owner"] for t in snap["tasks"]}[t1["id"]] == "nova"
+        m = await ok(
+            await ct.post("/api/agents/merge", json={"source_agent_id": "nova", "target_agent_id": "pixel"})
+        )
+        assert m["tasks_transferred"] == [t1["id"]]
+        d = await ok(
+            await ct.post("/api/agents/decommission", json={"agent_id": "pixel", "reason": "paused"})
+        )
+        assert d["tasks_unassigned"] == [t1["id"]]
+        rep = await ok(
+            await ct.post("/api/agents/replace", json={"old_agent_id": "pixel", "new_agent_id": "nova"})
+        )
+        assert rep["new_agent_id"] == "nova"
+        error(
+            await ct.post("/api/agents/merge", json={"source_agent_id": "nova", "target_agent_id": "nova"}),
+            400,
+        )
+        error(await ct.post("/api/agents/delete", json={"agent_id": "orion"}), 400)  # the chief
+        assert (await ok(await ct.post("/api/agents/delete", json={"agent_id": "pixel"})))[
+            "deleted"
+        ] == "pixel"
+        error(await ct.post("/api/agents/update", json={"agent_id": "pixel"}), 400)
+        synced = await ok(await ct.post("/api/agents/sync", json={"agents": [
+            {"id": "a1", "name": "A1", "role": "r", "skills": ["s"]}, {"name": "broken"}]}))  # fmt: skip
+        assert synced["agents_synced"] == ["a1"]
+        assert len(synced["warnings"]) == 1
+
+
+class TestPlanning:
+    async def test_missions_sprints_projects(self, ct: httpx.AsyncClient) -> None:
+        """A mission stamps its tasks and makes its child tasks; a sprint closes with its velocity
+        and a ``sprint_ending`` notification, dismissed after; a project is configured, and
+        deleted only without tasks; unknown keys are 400."""
+        await ok(await ct.post("/api/projects/configure", json={"project_id": "atlas", "name": "Atlas",
+                                                                "type": "software", "repo": "git@x"}))  # fmt: skip
+        t = await task(ct, project_id="atlas", story_points=5)
+        plan = await ok(await ct.post("/api/missions/plan", json={"mission": {
+            "id": "m-1", "title": "Launch", "task_ids": [t["id"]], "project_ids": ["atlas"],
+            "tasks": [{"title": "child", "project_id": "atlas"}], "risks": [{"title": "r"}]}}))  # fmt: skip
+        assert plan["operation"] == "created"
+        assert len(plan["mission"]["task_ids"]) == 2
+        assert t["id"] in plan["mission"]["task_ids"]
+        again = await ok(
+            await ct.post("/api/missions/plan", json={"mission": {"id": "m-1", "title": "Launch 2"}})
+        )
+        assert again["operation"] == "updated"
+        sprint = (await ok(await ct.post("/api/sprints/create", json={"name": "S1", "project_id": "atlas",
+                                                                      "start_date": "2026-12-01"})))["sprint"]  # fmt: skip
+        assert sprint["id"] == "SPR-001"
+        await ok(await update(ct, t["id"], sprint_id="SPR-001"))
+        for status in ("ready", "in_progress", "validation", "done"):
+            await ok(await update(ct, t["id"], status=status))
+        closed = await ok(
+            await ct.post("/api/sprints/update", json={"sprint_id": "SPR-001", "status": "closed"})
+        )
+        assert (closed["sprint"]["status"], closed["sprint"]["velocity"]) == ("closed", 5)
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert [n["kind"] for n in snap["notifications"]] == ["sprint_ending"]
+        assert {m["id"] for m in snap["missions"]} == {"m-1"}
+        dismissed = await ok(await ct.post("/api/notifications/dismiss", json={"all": True}))
+        assert dismissed["dismissed"] == 1
+        assert "has tasks" in error(await ct.post("/api/projects/delete", json={"project_id": "atlas"}), 400)
+        error(await ct.post("/api/projects/delete", json={"project_id": "ceo-console"}), 400)
+        await ok(await ct.post("/api/missions/delete", json={"mission_id": "m-1"}))
+        error(await ct.post("/api/missions/delete", json={"mission_id": "m-1"}), 400)
+        await ok(await ct.post("/api/sprints/delete", json={"sprint_id": "SPR-001"}))
+        error(await ct.post("/api/sprints/update", json={"sprint_id": "SPR-001"}), 400)
+        error(await ct.post("/api/sprints/create", json={"name": "x", "start_date": "someday"}), 400)
+
+    async def test_conversations_directives_org_and_resets(self, ct: httpx.AsyncClient) -> None:
+        """A message lands in its thread; a directive is stored (listed in the snapshot) with its
+        backlog task; org configure names the chief; bootstrap and demo reset rebuild; blank reset
+        empties CT's data but leaves a Mission Control board."""
+        await agent(ct, "pixel")
+        msg = await ok(await ct.post("/api/conversations/message", json={
+            "participants": ["ceo", "pixel"], "sender": "ceo", "text": "hello", "category": "discussion"}))  # fmt: skip
+        d = await ok(
+            await ct.post("/api/ceo/directive", json={"target": "pixel", "text": "polish the canvas"})
+        )
+        assert d["directive"]["status"] == "queued"
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert [x["text"] for x in snap["directives"]] == ["polish the canvas"]
+        assert {t["title"]: t["owner"] for t in snap["tasks"]}["polish the canvas"] == "pixel"
+        thread = next(c for c in snap["conversations"] if c["id"] == msg["thread"]["id"])
+        assert [m["text"] for m in thread["messages"]] == [
+            "hello",
+            "polish the canvas",
+        ]  # the CEO-pixel thread
+        error(await ct.post("/api/conversations/message", json={"thread_id": "TH-NONE", "text": "x"}), 400)
+        error(await ct.post("/api/org/configure", json={"chief_agent_id": "ghost"}), 400)
+        org = await ok(
+            await ct.post("/api/org/configure", json={"chief_agent_id": "pixel", "company_name": "Acme"})
+        )
+        assert (org["company"]["name"], org["sync_contract"]["chief_agent"]) == ("Acme", "pixel")
+        run = await ok(
+            await ct.post(
+                "/api/runs/publish", json={"agent_id": "pixel", "title": "pass", "outcome": "working"}
+            )
+        )
+        assert run["run"]["outcome"] == "working"
+        board = (await ct.post("/api/v1/boards", json={"name": "Keep", "description": "d"})).json()
+        boot = await ok(await ct.post("/api/org/bootstrap", json={
+            "company_name": "Boot", "projects": [{"project_id": "p1", "name": "P1"}],
+            "agents": [{"id": "orion", "name": "Orion", "role": "Chief", "skills": ["plan"]}, {"name": "bad"}]}))  # fmt: skip
+        assert (boot["projects"], boot["agents_registered"], len(boot["warnings"])) == (
+            ["ceo-console", "p1"],
+            ["orion"],
+            1,
+        )
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert (snap["company"]["name"], snap["tasks"], snap["directives"]) == ("Boot", [], [])
+        assert board["id"] in [p["id"] for p in snap["projects"]]
+        demo = await ok(await ct.post("/api/demo/reset", json={}))
+        assert demo["mode"] == "demo"
+        assert len((await ok(await ct.get("/api/snapshot")))["tasks"]) == 2
+        await ok(await ct.post("/api/blank/reset", json={}))
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert snap["tasks"] == []
+        assert [p["id"] for p in snap["projects"]] == [board["id"]]
+
+
+async def _frames(res: httpx.Response, count: int) -> list[tuple[int, dict[str, Any]]]:
+    out: list[tuple[int, dict[str, Any]]] = []
+    seq, event = 0, ""
+    async for line in res.aiter_lines():
+        if line.startswith("id: "):
+            seq = int(line[4:])
+        elif line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            assert event == "clawtasker"
+            out.append((seq, json.loads(line[6:])))
+            if len(out) == count:
+                return out
+    return out
+
+
+class TestStream:
+    async def test_events_resume_with_last_event_id(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """Frames carry ``id:`` from the shared log and ``event: clawtasker``; a client that drops
+        after the first resumes with ``Last-Event-ID`` and gets the rest, nothing lost."""
+        async with (
+            server.client(GATEWAY_TOKEN) as sse,
+            sse.stream("GET", "/api/events/stream", params={"since": "2000-01-01"}) as res,
+        ):
+            assert res.headers["content-type"].startswith("text/event-stream")
+            made = await task(ct, title="first")
+            first = await asyncio.wait_for(_frames(res, 1), 10)
+        assert first[0][1]["kind"] == "task.created"
+        assert first[0][1]["id"] == first[0][0]
+        await ok(await update(ct, made["id"], status="ready"))
+        await task(ct, title="second")
+        async with (
+            server.client(GATEWAY_TOKEN, **{"Last-Event-ID": str(first[0][0])}) as sse,
+            sse.stream("GET", "/api/events/stream") as res,
+        ):
+            rest = await asyncio.wait_for(_frames(res, 2), 10)
+        assert [f[1]["kind"] for f in rest] == ["task.status_changed", "task.created"]
+        assert rest[0][0] > first[0][0]
+
+    async def test_other_tenant_hears_nothing(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
+        """A stream of tenant B, open while the master tenant writes, carries only B's events."""
+        async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as owner:
+            b = (await owner.post("/v1/tenants", json={"name": "Tenant B", "slug": "tenant-b"})).json()
+            key = (await owner.post("/v1/api-keys", json={"name": "b", "tenant_id": b["id"],
+                                                          "scopes": ["operator.admin"]})).json()["key"]  # fmt: skip
+        async with (
+            server.client(key) as b_http,
+            b_http.stream("GET", "/api/events/stream", params={"since": "2000-01-01"}) as res,
+        ):
+            await task(ct, title="MASTER-SECRET")
+            await ok(await b_http.post("/api/tasks/create", json={"title": "b-own"}))
+            frames = await asyncio.wait_for(_frames(res, 1), 10)
+            snap = await ok(await b_http.get("/api/snapshot"))
+        assert frames[0][1]["kind"] == "task.created"
+        assert "MASTER-SECRET" not in json.dumps(frames)
+        assert [t["title"] for t in snap["tasks"]] == ["b-own"]
