@@ -15,26 +15,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_note, report
+from _common import data_dir, machine_note, migrated_database, report
 
-from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.services.boards import mc_task
 from clawgate.store import create_database
 from clawgate.store import tasks as store
-from clawgate.store.migrate import migrate
 
 STATUSES = ["backlog", "ready", "in_progress", "review", "done"]
 
@@ -133,20 +128,10 @@ async def main() -> None:
     args = parser.parse_args()
     machine_note()
     random.seed(7)
-    root = Path(tempfile.mkdtemp(prefix="clawgate-bench-coord-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(root)
-        dsn = await asyncio.to_thread(server.start_blocking)
-    try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await conn.close()
-        tenant, board, agents = await fill(dsn, args.tasks, args.agents, args.other)
-        await run(dsn, tenant, board, agents, args.queries)
-    finally:
-        await asyncio.to_thread(server.stop_blocking)
-        shutil.rmtree(root, ignore_errors=True)
+    with data_dir() as root:
+        async with migrated_database(root) as dsn:
+            tenant, board, agents = await fill(dsn, args.tasks, args.agents, args.other)
+            await run(dsn, tenant, board, agents, args.queries)
 
 
 if __name__ == "__main__":

@@ -10,28 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
-import asyncpg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_note
+from _common import data_dir, machine_note, migrated_database
 from coord import fill, measure
 
 from clawgate.bus import EventBus
 from clawgate.config import Settings
-from clawgate.embedded_pg import EmbeddedPostgres
 from clawgate.live import LiveSettings
 from clawgate.principal import Principal, Role
 from clawgate.services.clawtasker import ClawTaskerService
 from clawgate.services.tasks import TaskService
 from clawgate.store import create_database
 from clawgate.store import tasks as task_store
-from clawgate.store.migrate import migrate
 
 
 async def main() -> None:
@@ -44,33 +37,23 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     args = parser.parse_args()
     machine_note()
-    root = Path(tempfile.mkdtemp(prefix="clawgate-bench-ct-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(root)
-        dsn = await asyncio.to_thread(server.start_blocking)
-    try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await conn.close()
-        tenant, _, _ = await fill(dsn, args.tasks, args.agents, args.other)
-        db = await create_database(dsn, min_size=1, max_size=2)
-        ct = ClawTaskerService(db, EventBus(), TaskService(db, EventBus()), LiveSettings(Settings()))
-        who = Principal(role=Role.ADMIN, user_id="bench", tenant_id=tenant)
-        await ct.snapshot(who)  # warm the pool and the plans
-        await measure(
-            f"CT snapshot ({args.tasks + args.other} tasks)", args.queries, lambda: ct.snapshot(who), 50
-        )
+    with data_dir() as root:
+        async with migrated_database(root) as dsn:
+            tenant, _, _ = await fill(dsn, args.tasks, args.agents, args.other)
+            db = await create_database(dsn, min_size=1, max_size=2)
+            ct = ClawTaskerService(db, EventBus(), TaskService(db, EventBus()), LiveSettings(Settings()))
+            who = Principal(role=Role.ADMIN, user_id="bench", tenant_id=tenant)
+            await ct.snapshot(who)  # warm the pool and the plans
+            await measure(
+                f"CT snapshot ({args.tasks + args.other} tasks)", args.queries, lambda: ct.snapshot(who), 50
+            )
 
-        async def rows_only() -> None:  # of which: reading the task rows (the shared list query)
-            async with db.connection() as conn:
-                await task_store.list_tasks(conn, tenant, task_store.TaskFilter(), 100_000)
+            async def rows_only() -> None:  # of which: reading the task rows (the shared list query)
+                async with db.connection() as conn:
+                    await task_store.list_tasks(conn, tenant, task_store.TaskFilter(), 100_000)
 
-        await measure("  of which the task rows", args.queries, rows_only, 50)
-        await db.close()
-    finally:
-        await asyncio.to_thread(server.stop_blocking)
-        shutil.rmtree(root, ignore_errors=True)
+            await measure("  of which the task rows", args.queries, rows_only, 50)
+            await db.close()
 
 
 if __name__ == "__main__":
