@@ -14,7 +14,7 @@ coordination model (``clawgate.services.clawtasker``); Mission Control's ``/api/
   process there).
 - ``GET /api/events/stream``: ``id: <seq>`` lines from the shared event log, ``event: clawtasker``,
   resumed with ``Last-Event-ID`` (or ``since``); ``: ping`` every 15 s (Mission Control's streams,
-  ``mission_control._stream``).
+  ``mission_control.follow_events``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from clawgate.services.ct_rules import ALLOWED, CT_STATUSES
 from clawgate.store.coord_events import EventRow, Where
 
 from .middleware import client_ip
-from .mission_control import _SSE_HEADERS, StreamQuery, _cursor, _frame, _rendered, _stream
-from .routing import credential
+from .mission_control import StreamQuery, follow_events, rendered_once, sse_frame, stream_cursor
+from .routing import SSE_HEADERS, credential
 from .types import Api, HttpContext
 
 __all__ = ["CT_BODY_LIMIT", "ROUTES", "WRITE_PATHS"]
@@ -409,16 +409,16 @@ async def events_stream(ctx: HttpContext, query: StreamQuery) -> StreamingRespon
     """``event: clawtasker`` frames ``{id, timestamp, kind, title, details, meta}`` for every event
     of the caller's tenant, ``id:`` its seq."""
     tenant = ctx.who.tenant_id
-    cursor = await _cursor(ctx, query)
+    cursor = await stream_cursor(ctx, query)
 
     async def render(row: EventRow) -> AsyncIterator[bytes]:
         async def make() -> bytes:
-            return _frame(row.seq, "clawtasker", ct_event(row))
+            return sse_frame(row.seq, "clawtasker", ct_event(row))
 
-        yield await _rendered(("clawtasker", tenant, row.seq), make)
+        yield await rendered_once(("clawtasker", tenant, row.seq), make)
 
     return StreamingResponse(
-        _stream(ctx, cursor, Where(), render), media_type="text/event-stream", headers=_SSE_HEADERS
+        follow_events(ctx, cursor, Where(), render), media_type="text/event-stream", headers=SSE_HEADERS
     )
 
 

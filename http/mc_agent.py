@@ -36,7 +36,7 @@ from clawgate.services.boards import (
 )
 
 from .middleware import client_ip
-from .mission_control import _STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, _id
+from .mission_control import TASK_STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, path_uuid
 from .types import Api, Handler, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -94,7 +94,7 @@ class HeartbeatBody(HeartbeatIn, kw_only=True, forbid_unknown_fields=True):
 
 def _statuses(query: TaskQuery) -> list[str] | None:
     statuses = [s.strip() for s in query.status.split(",") if s.strip()] if query.status else None
-    if statuses and (bad := sorted(set(statuses) - _STATUSES)):
+    if statuses and (bad := sorted(set(statuses) - TASK_STATUSES)):
         raise invalid_field("$.status", f"unknown status: {', '.join(bad)}")
     return statuses
 
@@ -110,7 +110,7 @@ async def list_boards(ctx: HttpContext, me: AgentCaller, query: PageQuery) -> Pa
 
 
 async def get_board(ctx: HttpContext, me: AgentCaller, _: None) -> BoardRead:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
     found = [b for b in await ctx.gateway.agent_api.list_boards(me) if b.id == board_id]
     if not found:
@@ -124,7 +124,7 @@ async def list_agents(ctx: HttpContext, me: AgentCaller, query: AgentsQuery) -> 
 
 
 async def list_tasks(ctx: HttpContext, me: AgentCaller, query: AgentTaskQuery) -> Page[TaskRead]:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
     items, total = await ctx.gateway.boards.list_tasks(
         me.principal,
@@ -139,53 +139,55 @@ async def list_tasks(ctx: HttpContext, me: AgentCaller, query: AgentTaskQuery) -
 
 
 async def create_task(ctx: HttpContext, me: AgentCaller, body: TaskCreate) -> TaskRead:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     return await ctx.gateway.boards.create_task(me.principal, board_id, body, me.lead(board_id))
 
 
 async def update_task(ctx: HttpContext, me: AgentCaller, body: TaskUpdate) -> TaskRead:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     actor = me.actor(board_id)
-    return await ctx.gateway.boards.update_task(me.principal, board_id, _id(ctx, "task_id"), body, actor)
+    return await ctx.gateway.boards.update_task(
+        me.principal, board_id, path_uuid(ctx, "task_id"), body, actor
+    )
 
 
 async def delete_task(ctx: HttpContext, me: AgentCaller, _: None) -> Ok:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     me.lead(board_id)
-    await ctx.gateway.boards.delete_task(me.principal, board_id, _id(ctx, "task_id"))
+    await ctx.gateway.boards.delete_task(me.principal, board_id, path_uuid(ctx, "task_id"))
     return Ok()
 
 
 async def list_comments(ctx: HttpContext, me: AgentCaller, query: PageQuery) -> Page[CommentRead]:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
     items, total = await ctx.gateway.boards.comments(
-        me.principal, board_id, _id(ctx, "task_id"), query.limit, query.offset
+        me.principal, board_id, path_uuid(ctx, "task_id"), query.limit, query.offset
     )
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_comment(ctx: HttpContext, me: AgentCaller, body: CommentCreate) -> CommentRead:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     actor = me.actor(board_id)
     return await ctx.gateway.boards.add_comment(
-        me.principal, board_id, _id(ctx, "task_id"), body.message, actor
+        me.principal, board_id, path_uuid(ctx, "task_id"), body.message, actor
     )
 
 
 async def list_memory(ctx: HttpContext, me: AgentCaller, query: MemoryQuery) -> Page[MemoryRead]:
     items, total = await ctx.gateway.agent_api.memory(
-        me, _id(ctx, "board_id"), query.is_chat, query.limit, query.offset
+        me, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
     )
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> MemoryRead:
-    return await ctx.gateway.agent_api.post_memory(me, _id(ctx, "board_id"), body)
+    return await ctx.gateway.agent_api.post_memory(me, path_uuid(ctx, "board_id"), body)
 
 
 async def list_approvals(ctx: HttpContext, me: AgentCaller, query: ApprovalQuery) -> Page[ApprovalRead]:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
     items, total = await ctx.gateway.boards.list_approvals(
         me.principal, board_id, query.status, query.limit, query.offset
@@ -194,12 +196,14 @@ async def list_approvals(ctx: HttpContext, me: AgentCaller, query: ApprovalQuery
 
 
 async def create_approval(ctx: HttpContext, me: AgentCaller, body: ApprovalCreate) -> ApprovalRead:
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     return await ctx.gateway.boards.create_approval(me.principal, board_id, body, me.actor(board_id))
 
 
 async def nudge(ctx: HttpContext, me: AgentCaller, body: NudgeIn) -> Ok:
-    await ctx.gateway.agent_api.nudge(me, _id(ctx, "board_id"), _id(ctx, "agent_id"), body.message)
+    await ctx.gateway.agent_api.nudge(
+        me, path_uuid(ctx, "board_id"), path_uuid(ctx, "agent_id"), body.message
+    )
     return Ok()
 
 
@@ -208,11 +212,11 @@ async def heartbeat(ctx: HttpContext, me: AgentCaller, body: HeartbeatBody) -> H
 
 
 async def mint_token(ctx: HttpContext, _: None) -> AgentToken:
-    return await ctx.gateway.agent_api.mint_token(ctx.who, _id(ctx, "agent_id"))
+    return await ctx.gateway.agent_api.mint_token(ctx.who, path_uuid(ctx, "agent_id"))
 
 
 async def revoke_token(ctx: HttpContext, _: None) -> Ok:
-    await ctx.gateway.agent_api.revoke_token(ctx.who, _id(ctx, "agent_id"))
+    await ctx.gateway.agent_api.revoke_token(ctx.who, path_uuid(ctx, "agent_id"))
     return Ok()
 
 

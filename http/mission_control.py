@@ -39,6 +39,7 @@ from clawgate.services.boards import (
 from clawgate.store.coord_events import EventRow, Where
 from clawgate.wire import NonNegative
 
+from .routing import SSE_HEADERS
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -77,10 +78,10 @@ class StreamQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     since: Annotated[str, Meta(max_length=64)] | None = None
 
 
-_STATUSES: Final = frozenset({"inbox", "in_progress", "review", "done"})
+TASK_STATUSES: Final = frozenset({"inbox", "in_progress", "review", "done"})
 
 
-def _id(ctx: HttpContext, name: str) -> UUID:
+def path_uuid(ctx: HttpContext, name: str) -> UUID:
     try:
         return UUID(str(ctx.path[name]))
     except ValueError:
@@ -97,72 +98,74 @@ async def create_board(ctx: HttpContext, body: BoardCreate) -> BoardRead:
 
 
 async def get_board(ctx: HttpContext, _: None) -> BoardRead:
-    return board_out(await ctx.gateway.boards.board(ctx.who, _id(ctx, "board_id")))
+    return board_out(await ctx.gateway.boards.board(ctx.who, path_uuid(ctx, "board_id")))
 
 
 async def update_board(ctx: HttpContext, body: BoardPatch) -> BoardRead:
-    return await ctx.gateway.boards.update_board(ctx.who, _id(ctx, "board_id"), body)
+    return await ctx.gateway.boards.update_board(ctx.who, path_uuid(ctx, "board_id"), body)
 
 
 async def delete_board(ctx: HttpContext, _: None) -> Ok:
-    await ctx.gateway.boards.delete_board(ctx.who, _id(ctx, "board_id"))
+    await ctx.gateway.boards.delete_board(ctx.who, path_uuid(ctx, "board_id"))
     return Ok()
 
 
 async def list_tasks(ctx: HttpContext, query: TaskQuery) -> Page[TaskRead]:
     statuses = [s.strip() for s in query.status.split(",") if s.strip()] if query.status else None
-    if statuses and (bad := sorted(set(statuses) - _STATUSES)):
+    if statuses and (bad := sorted(set(statuses) - TASK_STATUSES)):
         raise invalid_field("$.status", f"unknown status: {', '.join(bad)}")
     items, total = await ctx.gateway.boards.list_tasks(
-        ctx.who, _id(ctx, "board_id"), statuses, query.assigned_agent_id, query.limit, query.offset
+        ctx.who, path_uuid(ctx, "board_id"), statuses, query.assigned_agent_id, query.limit, query.offset
     )
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_task(ctx: HttpContext, body: TaskCreate) -> TaskRead:
-    return await ctx.gateway.boards.create_task(ctx.who, _id(ctx, "board_id"), body)
+    return await ctx.gateway.boards.create_task(ctx.who, path_uuid(ctx, "board_id"), body)
 
 
 async def get_task(ctx: HttpContext, _: None) -> TaskRead:
-    return await ctx.gateway.boards.get_task(ctx.who, _id(ctx, "board_id"), _id(ctx, "task_id"))
+    return await ctx.gateway.boards.get_task(ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"))
 
 
 async def update_task(ctx: HttpContext, body: TaskUpdate) -> TaskRead:
-    return await ctx.gateway.boards.update_task(ctx.who, _id(ctx, "board_id"), _id(ctx, "task_id"), body)
+    return await ctx.gateway.boards.update_task(
+        ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"), body
+    )
 
 
 async def delete_task(ctx: HttpContext, _: None) -> Ok:
-    await ctx.gateway.boards.delete_task(ctx.who, _id(ctx, "board_id"), _id(ctx, "task_id"))
+    await ctx.gateway.boards.delete_task(ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"))
     return Ok()
 
 
 async def list_comments(ctx: HttpContext, query: PageQuery) -> Page[CommentRead]:
     items, total = await ctx.gateway.boards.comments(
-        ctx.who, _id(ctx, "board_id"), _id(ctx, "task_id"), query.limit, query.offset
+        ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"), query.limit, query.offset
     )
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_comment(ctx: HttpContext, body: CommentCreate) -> CommentRead:
     return await ctx.gateway.boards.add_comment(
-        ctx.who, _id(ctx, "board_id"), _id(ctx, "task_id"), body.message
+        ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"), body.message
     )
 
 
 async def list_approvals(ctx: HttpContext, query: ApprovalQuery) -> Page[ApprovalRead]:
     items, total = await ctx.gateway.boards.list_approvals(
-        ctx.who, _id(ctx, "board_id"), query.status, query.limit, query.offset
+        ctx.who, path_uuid(ctx, "board_id"), query.status, query.limit, query.offset
     )
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_approval(ctx: HttpContext, body: ApprovalCreate) -> ApprovalRead:
-    return await ctx.gateway.boards.create_approval(ctx.who, _id(ctx, "board_id"), body)
+    return await ctx.gateway.boards.create_approval(ctx.who, path_uuid(ctx, "board_id"), body)
 
 
 async def resolve_approval(ctx: HttpContext, body: ApprovalPatch) -> ApprovalRead:
     return await ctx.gateway.boards.resolve_approval(
-        ctx.who, _id(ctx, "board_id"), _id(ctx, "approval_id"), body.status
+        ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "approval_id"), body.status
     )
 
 
@@ -178,7 +181,7 @@ def _since(text: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-async def _cursor(ctx: HttpContext, query: StreamQuery) -> int:
+async def stream_cursor(ctx: HttpContext, query: StreamQuery) -> int:
     last = ctx.request.headers.get("last-event-id", "").strip()
     if last.isdigit() and len(last) < 19:
         return int(last)
@@ -192,7 +195,7 @@ rendered once per process (a frame depends on the board, never on the follower).
 _FRAMES_KEPT: Final = 4096
 
 
-async def _rendered(key: tuple[str, UUID, int], make: Callable[[], Awaitable[bytes]]) -> bytes:
+async def rendered_once(key: tuple[str, UUID, int], make: Callable[[], Awaitable[bytes]]) -> bytes:
     frame = _FRAMES.get(key)
     if frame is None:
         frame = _FRAMES[key] = asyncio.ensure_future(make())
@@ -201,14 +204,14 @@ async def _rendered(key: tuple[str, UUID, int], make: Callable[[], Awaitable[byt
     return await asyncio.shield(frame)
 
 
-def _frame(seq: int, event: str, data: Any) -> bytes:
+def sse_frame(seq: int, event: str, data: Any) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, event.encode(), _encoder.encode(data))
 
 
 Render = Callable[[EventRow], AsyncIterator[bytes]]
 
 
-async def _stream(ctx: HttpContext, cursor: int, where: Where, render: Render) -> AsyncIterator[bytes]:
+async def follow_events(ctx: HttpContext, cursor: int, where: Where, render: Render) -> AsyncIterator[bytes]:
     yield b": connected\n\n"
     async for row in ctx.gateway.tasks.follow(ctx.who.tenant_id, cursor, where, PING_SECONDS):
         if row is None:
@@ -227,15 +230,14 @@ def _s(value: UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-_SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _TASK_KINDS: Final = ("task.created", "task.updated", "task.status_changed", "task.comment")
 
 
 async def task_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResponse:
     """``event: task`` frames ``{type, activity, task | comment}`` for the board's task events."""
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     await ctx.gateway.boards.board(ctx.who, board_id)
-    cursor = await _cursor(ctx, query)
+    cursor = await stream_cursor(ctx, query)
 
     async def make(row: EventRow) -> bytes:
         data: dict[str, Any] = {"type": row.kind, "activity": _activity(row)}
@@ -246,36 +248,36 @@ async def task_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResponse
                 data["task"] = await ctx.gateway.boards.get_task(ctx.who, board_id, row.task_id)
             except Exception:  # the task was deleted since: its event still goes out, without it
                 data["task"] = None
-        return _frame(row.seq, "task", data)
+        return sse_frame(row.seq, "task", data)
 
     async def render(row: EventRow) -> AsyncIterator[bytes]:
-        yield await _rendered(("task", board_id, row.seq), lambda: make(row))
+        yield await rendered_once(("task", board_id, row.seq), lambda: make(row))
 
     where = Where(team_id=board_id, kinds=_TASK_KINDS)
     return StreamingResponse(
-        _stream(ctx, cursor, where, render), media_type="text/event-stream", headers=_SSE_HEADERS
+        follow_events(ctx, cursor, where, render), media_type="text/event-stream", headers=SSE_HEADERS
     )
 
 
 async def approval_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResponse:
     """``event: approval`` frames ``{approval, pending_approvals_count}``."""
-    board_id = _id(ctx, "board_id")
+    board_id = path_uuid(ctx, "board_id")
     await ctx.gateway.boards.board(ctx.who, board_id)
-    cursor = await _cursor(ctx, query)
+    cursor = await stream_cursor(ctx, query)
 
     async def make(row: EventRow) -> bytes:
         approval_id = row.data.get("approval_id")
         items, _ = await ctx.gateway.boards.list_approvals(ctx.who, board_id, None, 200, 0)
         found = next((a for a in items if str(a.id) == approval_id), None)
         pending = sum(1 for a in items if a.status == "pending")
-        return _frame(row.seq, "approval", {"approval": found, "pending_approvals_count": pending})
+        return sse_frame(row.seq, "approval", {"approval": found, "pending_approvals_count": pending})
 
     async def render(row: EventRow) -> AsyncIterator[bytes]:
-        yield await _rendered(("approval", board_id, row.seq), lambda: make(row))
+        yield await rendered_once(("approval", board_id, row.seq), lambda: make(row))
 
     where = Where(team_id=board_id, kinds=("approval.created", "approval.updated"))
     return StreamingResponse(
-        _stream(ctx, cursor, where, render), media_type="text/event-stream", headers=_SSE_HEADERS
+        follow_events(ctx, cursor, where, render), media_type="text/event-stream", headers=SSE_HEADERS
     )
 
 

@@ -4,7 +4,7 @@ the credential, decode the body and query with msgspec, call the handler, encode
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -47,6 +47,10 @@ def archive_response(name: str, data: bytes) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
+SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+"""Headers of every event stream: never cached, never buffered by a proxy."""
+
+
 def event_stream(events: AsyncIterator[Event]) -> StreamingResponse:
     """An export's progress events (``clawgate.services.exports``) as server-sent events."""
 
@@ -54,11 +58,7 @@ def event_stream(events: AsyncIterator[Event]) -> StreamingResponse:
         async for event in events:
             yield sse(*event)
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 def check_json_type(content_type: str | None) -> None:
