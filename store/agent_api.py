@@ -1,5 +1,5 @@
 """Mission Control's agent API: agent tokens (SHA-256 with an indexed prefix, in
-``agent_presence``), the agent-auth hits of the rate limit, board memory (the board's thread and
+``agent_presence``), board memory (the board's thread and
 its messages), the facts the agent task rules read from the log, and notifications delivered into
 agents' sessions. Every query takes the tenant id, except the token lookup (the token names it)."""
 
@@ -28,7 +28,6 @@ __all__ = [
     "commented_since",
     "finish_notification",
     "heartbeat",
-    "hit",
     "insert_memory",
     "insert_notification",
     "last_submitter",
@@ -138,19 +137,6 @@ async def board_agents(
     conn: asyncpg.Connection, tenant_id: UUID, board_ids: Sequence[UUID]
 ) -> list[AgentBrief]:
     return many(await conn.fetch(query("agent_api.board_agents"), tenant_id, list(board_ids)), AgentBrief)
-
-
-async def hit(conn: asyncpg.Connection, key: str, window_seconds: float, limit: int) -> float:
-    """Record one hit for ``key`` (in the caller's transaction, under a transaction advisory lock
-    on the key). Returns 0.0 when within ``limit`` hits per window, else seconds to wait."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 19))", key)
-    before: int = await conn.fetchval(query("agent_api.hit"), key, window_seconds)
-    if before < limit:
-        return 0.0
-    await conn.execute(query("agent_api.hit_trim"), key)
-    oldest: datetime | None = await conn.fetchval(query("agent_api.hit_oldest"), key)
-    now: datetime = await conn.fetchval("SELECT clock_timestamp()")
-    return max(1.0, window_seconds - (now - oldest).total_seconds()) if oldest else window_seconds
 
 
 async def insert_memory(

@@ -42,7 +42,6 @@ __all__ = [
     "task_id",
     "task_numbers",
     "threads",
-    "write_window",
 ]
 
 JSON = dict[str, Any]
@@ -157,21 +156,6 @@ class MessageRow(Struct, kw_only=True):
     task_number: int | None
     directive: JSON | None
     created_at: datetime
-
-
-async def write_window(
-    conn: asyncpg.Connection, tenant_id: UUID, ip: str, limit: int, window: float
-) -> float:
-    """Count one write of ``ip`` in the sliding ``window`` (seconds), unless ``limit`` writes were
-    accepted in it already: then nothing is counted and the seconds until the oldest leaves it are
-    returned (0.0: accepted). The caller's transaction holds the IP's lock until it ends, so two
-    processes never both take the last slot."""
-    await conn.execute(query("clawtasker.write_lock"), tenant_id, ip)
-    row = await conn.fetchrow(query("clawtasker.write_window"), tenant_id, ip, window)
-    if row["hits"] >= limit:
-        return max(0.001, window - float(row["oldest_age"]))
-    await conn.execute(query("clawtasker.write_hit"), tenant_id, ip)
-    return 0.0
 
 
 async def get_org(conn: asyncpg.Connection, tenant_id: UUID) -> OrgRow:

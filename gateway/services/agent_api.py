@@ -8,7 +8,7 @@ the agent's reach (its own boards only), board memory and chat, and presence.
   one row by the prefix and compares hashes in constant time. Minting again replaces the token;
   revoking clears it.
 - **Rate limit**: 20 agent-authenticated requests per 60 s per client IP (MC's sliding window),
-  decided in PostgreSQL (``agent_auth_hits``) so every process counts the same; a refused request
+  decided in PostgreSQL (``window_hits``, ``clawgate.store.windows``) so every process counts the same; a refused request
   still takes a slot.
 - **Reach**: an agent reaches the boards it is a member of (``team_members``): the lead's on a
   board it leads, a worker's elsewhere. Any other board, this tenant's or another's, is 403.
@@ -35,7 +35,7 @@ from clawgate.services.board_loop import BoardLoop
 from clawgate.services.board_rules import Actor, forbidden
 from clawgate.services.boards import BoardRead, BoardService, board_out
 from clawgate.services.tasks import TaskService
-from clawgate.store import Database
+from clawgate.store import Database, windows
 from clawgate.store import agent_api as store
 from clawgate.store import teams as team_store
 from clawgate.store.agent_api import MemoryFields, MemoryRow
@@ -190,7 +190,9 @@ class AgentApiService:
     async def limit(self, ip: str) -> None:
         """One agent-authenticated request from ``ip``. Raises: ResourceExhausted (429, Retry-After)."""
         async with self._db.transaction() as conn:
-            wait = await store.hit(conn, f"agent:{ip}"[:200], AGENT_AUTH_WINDOW, AGENT_AUTH_LIMIT)
+            wait = await windows.hit(
+                conn, f"agent:{ip}"[:200], AGENT_AUTH_WINDOW, AGENT_AUTH_LIMIT, refused_counts=True
+            )
         if wait:
             raise exhausted(wait)
 

@@ -28,7 +28,7 @@ from clawgate.principal import Principal
 from clawgate.ratelimit import exhausted
 from clawgate.services.ct_rules import CT_STATUSES, transition
 from clawgate.services.tasks import TaskService, now
-from clawgate.store import Database, DbConnection
+from clawgate.store import Database, DbConnection, windows
 from clawgate.store import clawtasker as store
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as team_store
@@ -212,7 +212,9 @@ class ClawTaskerService:
         if limit <= 0:
             return
         async with self._db.transaction() as conn:
-            wait = await store.write_window(conn, who.tenant_id, ip, limit, WRITE_WINDOW)
+            wait = await windows.hit(
+                conn, f"ct:{who.tenant_id}:{ip}"[:200], WRITE_WINDOW, limit, refused_counts=False
+            )
         if wait:
             raise exhausted(wait)
 

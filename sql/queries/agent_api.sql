@@ -63,35 +63,6 @@ SELECT a.id, m.team_id AS board_id, a.agent_key, a.display_name, m.role,
    AND a.deleted_at IS NULL
  ORDER BY m.team_id, (m.role = 'lead') DESC, a.display_name, a.id;
 
--- name: hit
--- One agent-auth hit for $1 in a window of $2 seconds: drops up to 200 hits (of any key) out
--- of the window that no other transaction holds (so keys that stop coming leave nothing behind,
--- and two callers never wait on each other's rows), records this one, and returns how many hits
--- of $1 were in the window before it (over the limit, the caller drops the oldest: a refused call
--- still takes a slot). The caller holds the key's transaction advisory lock.
-WITH gone AS (
-    DELETE FROM agent_auth_hits
-     WHERE ctid IN (SELECT ctid
-                      FROM agent_auth_hits
-                     WHERE hit_at < clock_timestamp() - make_interval(secs => $2)
-                     LIMIT 200
-                       FOR UPDATE SKIP LOCKED)
-), counted AS (
-    SELECT count(*) AS n FROM agent_auth_hits WHERE key = $1
-       AND hit_at >= clock_timestamp() - make_interval(secs => $2)
-), added AS (
-    INSERT INTO agent_auth_hits (key) VALUES ($1)
-)
-SELECT n FROM counted;
-
--- name: hit_trim
--- Over the limit: drop the oldest hit of the key.
-DELETE FROM agent_auth_hits
- WHERE ctid = (SELECT ctid FROM agent_auth_hits WHERE key = $1 ORDER BY hit_at LIMIT 1);
-
--- name: hit_oldest
-SELECT min(hit_at) FROM agent_auth_hits WHERE key = $1;
-
 -- name: team_thread
 -- The board's memory thread, made on first use.
 WITH made AS (

@@ -1,28 +1,6 @@
 -- ClawTasker's /api on the shared coordination model (store/clawtasker.py): the company row, the
--- write limit, the roster (agents with their presence), CT's task keys (T-<number>), links, missions,
+-- roster (agents with their presence), CT's task keys (T-<number>), links, missions,
 -- sprints, conversations and notifications. Every query takes the tenant id first.
-
--- name: write_lock
--- One writer of an IP's window at a time, in every process (transaction-scoped).
-SELECT pg_advisory_xact_lock(hashtextextended('ct_write:' || $1::uuid::text || ':' || $2::text, 0));
-
--- name: write_window
--- Drop the IP's hits older than the window ($3 seconds), then its count and its oldest hit's age.
-WITH gone AS (
-    DELETE FROM ct_write_hits AS h
-     WHERE h.tenant_id = $1
-       AND h.ip        = $2
-       AND h.at       <= clock_timestamp() - make_interval(secs => $3)
-)
-SELECT count(*)                                                        AS hits,
-       coalesce(extract(epoch FROM clock_timestamp() - min(h.at)), 0)::float8 AS oldest_age
-  FROM ct_write_hits AS h
- WHERE h.tenant_id = $1
-   AND h.ip        = $2
-   AND h.at        > clock_timestamp() - make_interval(secs => $3);
-
--- name: write_hit
-INSERT INTO ct_write_hits (tenant_id, ip) VALUES ($1, $2);
 
 -- name: org_get
 SELECT o.company_name, o.tagline, o.ceo_name, o.ceo_role, o.chief_agent, o.settings

@@ -11,8 +11,9 @@ from clawgate.sql import QUERIES, query
 from clawgate.store.db import register_codecs
 
 # Tables that are not tenant data: the tenants themselves and the migration ledger.
-# agent_auth_hits: MC's agent-auth limit per client IP, counted before any tenant is known.
-_NOT_TENANT_DATA = {"tenants", "schema_migrations", "agent_auth_hits"}
+# window_hits: the rate limits' hits decided in PostgreSQL (store/windows.py), keyed by client IP (and
+# tenant where one is known): MC's agent auth counts before any tenant is known.
+_NOT_TENANT_DATA = {"tenants", "schema_migrations", "window_hits"}
 
 
 @pytest.fixture(name="conn")
