@@ -39,7 +39,7 @@ from .mission_control import (
 from .routing import SSE_HEADERS
 from .types import Api, HttpContext, Ok
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "MemoryStreamQuery", "stream_group_memory"]
 
 
 class MemoryQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
@@ -125,9 +125,16 @@ async def add_memory(ctx: HttpContext, body: MemoryCreate) -> GroupMemoryRead:
 
 async def memory_stream(ctx: HttpContext, query: MemoryStreamQuery) -> StreamingResponse:
     """``event: memory`` frames ``{memory}`` for the group's new memory entries."""
-    groups = ctx.gateway.board_groups
     group_id = await _group_of(ctx)
-    await groups.group(ctx.who, group_id)
+    await ctx.gateway.board_groups.group(ctx.who, group_id)
+    return await stream_group_memory(ctx, group_id, query)
+
+
+async def stream_group_memory(
+    ctx: HttpContext, group_id: UUID, query: MemoryStreamQuery
+) -> StreamingResponse:
+    """The group memory stream of a group the caller (``ctx.who``) was found to reach."""
+    groups = ctx.gateway.board_groups
     cursor = await stream_cursor(ctx, query)
     tenant_id = ctx.who.tenant_id
 

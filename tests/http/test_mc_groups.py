@@ -208,7 +208,8 @@ class TestGroupMemory:
         """A user's group chat reaches both boards' leads (a mention also its agent); a broadcast
         every agent of the group once; an agent's post never notifies its author; plain memory
         notifies nobody. The group's memory lists by group and by board, streams as ``event:
-        memory``; a board in no group is 422 and an agent off the board 403."""
+        memory`` (to users and agents, replayed from ``since``); a board in no group is 422 and an agent
+        off the board 403."""
         group_id, other = await _grouped(board)
         async with board.owner() as http:
             gm = f"{G}/{group_id}/memory"
@@ -250,6 +251,11 @@ class TestGroupMemory:
             assert mine["total"] == 4
         async with board.agent("worker-a") as agent:
             assert _detail(await agent.get(f"{A}/boards/{other}/group-memory"), 403)
+            assert _detail(await agent.get(f"{A}/boards/{other}/group-memory/stream"), 403)
+            url = f"{A}/boards/{board.id}/group-memory/stream"
+            async with agent.stream("GET", url, params={"since": "2000-01-01", "is_chat": "true"}) as res:
+                replayed = await asyncio.wait_for(_frames(res, 2), 10)
+        assert [f["data"]["memory"]["id"] for f in replayed] == [chat["id"], posted["id"]]
         async with board.server.gateway.db.connection() as conn:
             heard = await conn.fetch(
                 "SELECT n.recipient_id FROM notifications AS n JOIN coord_events AS e ON e.seq = n.event_seq"
@@ -338,8 +344,8 @@ class TestCustomFields:
 
 
 async def test_nothing_of_another_tenant(board: Board) -> None:
-    """Another tenant's admin sees none of this tenant's groups, tags or definitions, and cannot
-    bind a definition to this tenant's board."""
+    """Another tenant's admin sees none of this tenant's groups, tags or definitions, may use the
+    same tag slug, and cannot bind a definition to this tenant's board."""
     async with board.owner() as http:
         group_id = _ok(await http.post(G, json={"name": "g"}))["id"]
         tag = _ok(await http.post("/api/v1/tags", json={"name": "t"}))
@@ -354,5 +360,8 @@ async def test_nothing_of_another_tenant(board: Board) -> None:
         assert _detail(await other.get(f"{G}/{group_id}"), 404)
         assert _ok(await other.get("/api/v1/tags"))["total"] == 0
         assert _detail(await other.get(f"/api/v1/tags/{tag['id']}"), 404)
+        assert (
+            _ok(await other.post("/api/v1/tags", json={"name": "t"}))["slug"] == tag["slug"]
+        )  # slugs are per tenant
         assert _detail(await other.post(F, json={"field_key": "k", "board_ids": [board.id]}), 404)
         assert _ok(await other.get(F)) == []
