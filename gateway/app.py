@@ -30,6 +30,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_groups import BoardGroupService
 from clawgate.services.board_loop import BoardLoop
 from clawgate.services.board_tools import BoardTools
 from clawgate.services.boards import BoardService
@@ -51,6 +52,7 @@ from clawgate.services.sessions import SessionService
 from clawgate.services.skill_catalog import SkillCatalog
 from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
 from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
@@ -240,6 +242,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     boards.loop = BoardLoop(db, chat)  # MC notifications become runs (issue 14, build item 4)
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
+    board_groups = BoardGroupService(db, boards, tasks, heartbeat)
     runner.add_tool_source(BoardTools(agent_api))
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
@@ -253,7 +256,8 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
+        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, board_groups=board_groups,
+        tags=TagService(db),
         clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

@@ -26,6 +26,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_groups import BoardGroupService
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
@@ -43,6 +44,7 @@ from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
+from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
 from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
@@ -158,6 +160,8 @@ class Gateway:
     teams: TeamService  # GoClaw's agent teams on it
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
     agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
+    board_groups: BoardGroupService  # Mission Control's board groups, snapshots, group heartbeat and memory
+    tags: TagService  # Mission Control's tags and task custom field definitions
     clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None

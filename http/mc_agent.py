@@ -7,10 +7,12 @@ mint and revoke an agent's token (admins of the tenant)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Final
 from uuid import UUID
 
 from msgspec import Struct
+from starlette.responses import StreamingResponse
 
 from clawgate.errors import NotFound, Unauthorized, invalid_field
 from clawgate.principal import Role
@@ -24,6 +26,7 @@ from clawgate.services.agent_api import (
     MemoryRead,
     NudgeIn,
 )
+from clawgate.services.board_groups import GroupMemoryRead
 from clawgate.services.boards import (
     ApprovalCreate,
     ApprovalRead,
@@ -35,6 +38,7 @@ from clawgate.services.boards import (
     TaskUpdate,
 )
 
+from .mc_groups import MemoryStreamQuery, stream_group_memory
 from .middleware import client_ip
 from .mission_control import TASK_STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, path_uuid
 from .types import Api, Handler, HttpContext, Ok
@@ -186,6 +190,27 @@ async def add_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> M
     return await ctx.gateway.agent_api.post_memory(me, path_uuid(ctx, "board_id"), body)
 
 
+async def list_group_memory(ctx: HttpContext, me: AgentCaller, query: MemoryQuery) -> Page[GroupMemoryRead]:
+    items, total = await ctx.gateway.board_groups.agent_memory(
+        me, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
+    )
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+async def add_group_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> GroupMemoryRead:
+    return await ctx.gateway.board_groups.agent_post_memory(me, path_uuid(ctx, "board_id"), body)
+
+
+async def group_memory_stream(
+    ctx: HttpContext, me: AgentCaller, query: MemoryStreamQuery
+) -> StreamingResponse:
+    """The memory of the board's group as SSE, read as the agent."""
+    board_id = path_uuid(ctx, "board_id")
+    me.actor(board_id)
+    group_id = await ctx.gateway.board_groups.board_group_id(me.principal, board_id)
+    return await stream_group_memory(replace(ctx, principal=me.principal), group_id, query)
+
+
 async def list_approvals(ctx: HttpContext, me: AgentCaller, query: ApprovalQuery) -> Page[ApprovalRead]:
     board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
@@ -253,6 +278,13 @@ ROUTES = [
          response=Page[MemoryRead]),
     _api("POST", _BOARD + "/memory", add_memory, "post board memory; a chat message notifies the lead and mentions",
          body=MemoryCreate, response=MemoryRead),
+    _api("GET", _BOARD + "/group-memory", list_group_memory, "the memory of the board's group, newest first",
+         query=MemoryQuery, response=Page[GroupMemoryRead]),
+    _api("POST", _BOARD + "/group-memory", add_group_memory,
+         "post to the board's group memory; chat, broadcast and @all notify the group's agents", body=MemoryCreate,
+         response=GroupMemoryRead),
+    _api("GET", _BOARD + "/group-memory/stream", group_memory_stream, "the memory of the board's group as SSE",
+         query=MemoryStreamQuery, media_type="text/event-stream"),
     _api("GET", _BOARD + "/approvals", list_approvals, "a board's approvals", query=ApprovalQuery,
          response=Page[ApprovalRead]),
     _api("POST", _BOARD + "/approvals", create_approval, "request an approval (agents never resolve)",

@@ -17,6 +17,8 @@ from . import (
     home,
     kg,
     mc_agent,
+    mc_groups,
+    mc_tags,
     mcp,
     memory,
     mission_control,
@@ -57,6 +59,8 @@ ROUTES: list[Api] = [
     *teams.ROUTES,
     *mission_control.ROUTES,
     *mc_agent.ROUTES,
+    *mc_groups.ROUTES,
+    *mc_tags.ROUTES,
     *clawtasker.ROUTES,
 ]
 

@@ -140,10 +140,12 @@ async def board_agents(
 
 
 async def insert_memory(
-    conn: asyncpg.Connection, tenant_id: UUID, board_id: UUID, *, author_kind: str, author_id: str,
-    source: str | None, content: str, tags: Sequence[str], is_chat: bool,
+    conn: asyncpg.Connection, tenant_id: UUID, owner_id: UUID, *, author_kind: str, author_id: str,
+    source: str | None, content: str, tags: Sequence[str], is_chat: bool, scope: str = "team",
 ) -> MemoryRow:  # fmt: skip
-    thread_id = await conn.fetchval(query("agent_api.team_thread"), tenant_id, board_id)
+    """A memory entry of a board (or, ``scope="team_group"``, a board group); its thread is made on
+    first use."""
+    thread_id = await conn.fetchval(query("agent_api.memory_thread"), tenant_id, scope, owner_id)
     row = await conn.fetchrow(
         query("agent_api.memory_insert"), tenant_id, thread_id, author_kind, author_id, source, content,
         list(tags), is_chat,
@@ -152,9 +154,14 @@ async def insert_memory(
 
 
 async def list_memory(
-    conn: asyncpg.Connection, tenant_id: UUID, board_id: UUID, is_chat: bool | None, limit: int, offset: int
-) -> list[MemoryRow]:
-    rows = await conn.fetch(query("agent_api.memory_list"), tenant_id, board_id, is_chat, limit, offset)
+    conn: asyncpg.Connection, tenant_id: UUID, owner_id: UUID, is_chat: bool | None, limit: int, offset: int,
+    scope: str = "team", memory_id: UUID | None = None,
+) -> list[MemoryRow]:  # fmt: skip
+    """A board's (``scope="team_group"``: a board group's) memory, newest first; ``memory_id``: that
+    entry only."""
+    rows = await conn.fetch(
+        query("agent_api.memory_list"), tenant_id, scope, owner_id, is_chat, limit, offset, memory_id
+    )
     return many(rows, MemoryRow)
 
 

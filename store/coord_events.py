@@ -57,6 +57,7 @@ class Where:
     team_id: UUID | None = None
     task_id: UUID | None = None
     kinds: Sequence[str] | None = None
+    group_id: UUID | None = None  # ``after`` only: a board group's events (its memory)
 
 
 async def append(conn: asyncpg.Connection, tenant_id: UUID, event: NewEvent) -> EventRow:
@@ -78,7 +79,14 @@ async def after(
     """Committed events after ``cursor``, oldest first, at most ``limit``."""
     kinds = list(where.kinds) if where.kinds is not None else None
     rows = await conn.fetch(
-        query("coord_events.after"), tenant_id, cursor, where.team_id, where.task_id, kinds, limit
+        query("coord_events.after"),
+        tenant_id,
+        cursor,
+        where.team_id,
+        where.task_id,
+        kinds,
+        limit,
+        where.group_id,
     )
     return many(rows, EventRow)
 

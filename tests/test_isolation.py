@@ -50,6 +50,7 @@ A_MARKERS = (
     "a-mcp-server", "A-MCP-API-KEY-SECRET", "A-MCP-ENV-VALUE", "a-mcp-command",
     "A-MCP-USER-KEY", "A-MCP-USER-ENV", "A_USER_ENV", "A-MCP-REQUEST-REASON",
     "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
+    "A-GROUP-NAME", "A-GROUP-MEMORY", "A-GROUP-BOARD", "A-TAG-NAME", "a-tag-slug", "a_field_key", "A-FIELD-LABEL",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -83,6 +84,9 @@ class TenantA:
     task_id: str = ""
     approval_id: str = ""
     agent_token: str = ""  # agent-aaa's MC X-Agent-Token
+    group_id: str = ""  # an MC board group with a board of its own, and A-TEAM-NAME's custom field
+    tag_id: str = ""
+    field_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -310,6 +314,39 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
         {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
     # MC's agent API: B's key is no agent token (401); B's own agent token is tests/http/test_mc_agent.py's.
+    "GET /api/v1/board-groups": lambda a: R(),
+    "POST /api/v1/board-groups": lambda a: R(body={"name": "b-group"}),
+    "GET /api/v1/board-groups/{group_id}": lambda a: R({"group_id": a.group_id}),
+    "PATCH /api/v1/board-groups/{group_id}": lambda a: R({"group_id": a.group_id}, body={"name": "pwned"}),
+    "DELETE /api/v1/board-groups/{group_id}": lambda a: R({"group_id": a.group_id}),
+    "GET /api/v1/board-groups/{group_id}/snapshot": lambda a: R({"group_id": a.group_id}, query="include_done=true"),
+    "POST /api/v1/board-groups/{group_id}/heartbeat": lambda a: R({"group_id": a.group_id}, body={
+        "every": "10m", "include_board_leads": True}),
+    "GET /api/v1/board-groups/{group_id}/memory": lambda a: R({"group_id": a.group_id}),
+    "POST /api/v1/board-groups/{group_id}/memory": lambda a: R({"group_id": a.group_id}, body={
+        "content": "pwned @all", "tags": ["broadcast"]}),
+    "GET /api/v1/board-groups/{group_id}/memory/stream": lambda a: R({"group_id": a.group_id},
+                                                                     query="since=2000-01-01"),
+    "GET /api/v1/boards/{board_id}/snapshot": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}/group-snapshot": lambda a: R({"board_id": a.team_id}, query="include_self=true"),
+    "GET /api/v1/boards/{board_id}/group-memory": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/group-memory": lambda a: R({"board_id": a.team_id}, body={
+        "content": "pwned", "tags": ["chat"]}),
+    "GET /api/v1/boards/{board_id}/group-memory/stream": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/agent/boards/{board_id}/group-memory": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/agent/boards/{board_id}/group-memory/stream": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/agent/boards/{board_id}/group-memory": lambda a: R({"board_id": a.team_id}, body={
+        "content": "pwned", "tags": ["broadcast"]}),
+    "GET /api/v1/tags": lambda a: R(),
+    "POST /api/v1/tags": lambda a: R(body={"name": "b-tag"}),
+    "GET /api/v1/tags/{tag_id}": lambda a: R({"tag_id": a.tag_id}),
+    "PATCH /api/v1/tags/{tag_id}": lambda a: R({"tag_id": a.tag_id}, body={"name": "pwned"}),
+    "DELETE /api/v1/tags/{tag_id}": lambda a: R({"tag_id": a.tag_id}),
+    "GET /api/v1/organizations/me/custom-fields": lambda a: R(),
+    "POST /api/v1/organizations/me/custom-fields": lambda a: R(body={"field_key": "b_field", "board_ids": [a.team_id]}),
+    "PATCH /api/v1/organizations/me/custom-fields/{definition_id}": lambda a: R({"definition_id": a.field_id},
+                                                                                body={"board_ids": [a.team_id]}),
+    "DELETE /api/v1/organizations/me/custom-fields/{definition_id}": lambda a: R({"definition_id": a.field_id}),
     "POST /api/v1/agents/{agent_id}/token": lambda a: R({"agent_id": a.agent_id}),
     "DELETE /api/v1/agents/{agent_id}/token": lambda a: R({"agent_id": a.agent_id}),
     "GET /api/v1/agent/healthz": lambda a: R(),
@@ -628,6 +665,19 @@ async def _world(
             a.approval_id = (await _send(http, "POST", f"/api/v1/boards/{a.team_id}/approvals", approval))[
                 "id"
             ]
+            # A board group with a board of its own (no agent on it: nothing runs), plain group memory, a
+            # tag and a custom field bound to A-TEAM-NAME.
+            a.group_id = (await _send(http, "POST", "/api/v1/board-groups", {"name": "A-GROUP-NAME"}))["id"]
+            await _send(http, "POST", "/api/v1/boards", {"name": "A-GROUP-BOARD", "description": "d",
+                                                         "board_group_id": a.group_id})  # fmt: skip
+            await _send(
+                http, "POST", f"/api/v1/board-groups/{a.group_id}/memory", {"content": "A-GROUP-MEMORY"}
+            )
+            a.tag_id = (
+                await _send(http, "POST", "/api/v1/tags", {"name": "A-TAG-NAME", "slug": "a-tag-slug"})
+            )["id"]
+            a.field_id = (await _send(http, "POST", "/api/v1/organizations/me/custom-fields", {
+                "field_key": "a_field_key", "label": "A-FIELD-LABEL", "board_ids": [a.team_id]}))["id"]  # fmt: skip
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
             a.agent_token = (await _ok(await owner.post(f"/api/v1/agents/{a.agent_id}/token")))["token"]
@@ -685,6 +735,10 @@ async def _snapshot(world: World) -> dict[str, Any]:
     async with _owner_in(world.server, a.id) as owner:
         out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
         out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))
+        for path in ("/api/v1/board-groups", f"/api/v1/board-groups/{a.group_id}/memory",
+                     f"/api/v1/board-groups/{a.group_id}/snapshot", "/api/v1/tags",
+                     "/api/v1/organizations/me/custom-fields"):  # fmt: skip
+            out[path] = await _ok(await owner.get(path))
     async with world.server.client(
         None, **{"X-Agent-Token": a.agent_token, "X-Real-IP": "10.250.0.1"}
     ) as agent:

@@ -38,7 +38,7 @@ from clawgate.services.tasks import TaskService
 from clawgate.store import Database, windows
 from clawgate.store import agent_api as store
 from clawgate.store import teams as team_store
-from clawgate.store.agent_api import MemoryFields, MemoryRow
+from clawgate.store.agent_api import AgentBrief, MemoryFields, MemoryRow
 from clawgate.store.coord_events import EventRow, NewEvent
 
 __all__ = [
@@ -53,6 +53,8 @@ __all__ = [
     "MemoryCreate",
     "MemoryRead",
     "NudgeIn",
+    "agent_out",
+    "chat_tags",
 ]
 
 AGENT_AUTH_LIMIT: Final = 20
@@ -151,6 +153,22 @@ def computed_status(status: str, last_seen: datetime | None, now: datetime) -> s
     return "offline" if now - last_seen > OFFLINE_AFTER else status
 
 
+def agent_out(r: AgentBrief, now: datetime) -> AgentRead:
+    """An agent of a board as MC reads it, with its status computed at ``now``."""
+    return AgentRead(id=r.id, board_id=r.board_id, name=r.display_name or r.agent_key, agent_key=r.agent_key,
+                     status=computed_status(r.status, r.last_seen_at, now), is_board_lead=r.role == "lead",
+                     is_gateway_main=False, last_seen_at=r.last_seen_at, created_at=r.created_at)  # fmt: skip
+
+
+def chat_tags(body: MemoryCreate) -> tuple[bool, list[str]]:
+    """Whether a memory entry is chat (``is_chat`` or tagged ``chat``: then tagged ``chat``), and
+    its tags. Raises: InvalidRequest (blank content)."""
+    if not body.content.strip():
+        raise invalid_field("$.content", "content must not be blank")
+    chat = body.is_chat or "chat" in body.tags
+    return chat, list(dict.fromkeys([*body.tags, *(["chat"] if chat else [])]))
+
+
 def memory_out(board_id: UUID, row: MemoryRow) -> MemoryRead:
     fields = {f: getattr(row, f) for f in MemoryFields.__struct_fields__}
     return MemoryRead(**fields, board_id=board_id)
@@ -239,10 +257,7 @@ class AgentApiService:
         async with self._db.connection() as conn:
             rows = await store.board_agents(conn, caller.tenant_id, boards)
         now = datetime.now(UTC)
-        return [AgentRead(id=r.id, board_id=r.board_id, name=r.display_name or r.agent_key, agent_key=r.agent_key,
-                          status=computed_status(r.status, r.last_seen_at, now), is_board_lead=r.role == "lead",
-                          is_gateway_main=False, last_seen_at=r.last_seen_at, created_at=r.created_at)
-                for r in rows]  # fmt: skip
+        return [agent_out(r, now) for r in rows]
 
     async def heartbeat(self, caller: AgentCaller, status: str | None) -> HeartbeatRead:
         out: list[EventRow] = []
@@ -272,10 +287,7 @@ class AgentApiService:
         """A memory entry; a chat message (``is_chat`` or tagged ``chat``) reaches the lead and the
         mentioned agents (reference 2.6) as runs."""
         caller.actor(board_id)
-        if not body.content.strip():
-            raise invalid_field("$.content", "content must not be blank")
-        chat = body.is_chat or "chat" in body.tags
-        tags = list(dict.fromkeys([*body.tags, *(["chat"] if chat else [])]))
+        chat, tags = chat_tags(body)
         out: list[EventRow] = []
         ids: list[UUID] = []
         async with self._db.transaction() as conn:
@@ -293,9 +305,7 @@ class AgentApiService:
                 members = notify.members_of(await team_store.list_members(conn, caller.tenant_id, board_id))
                 notices = notify.chat_notices(body.content, caller.agent_id, members, board_id, caller.name)
                 await BoardLoop.queue(conn, caller.tenant_id, out[-1].seq, board_id, notices, ids)
-        await self._tasks.announce(out)
-        if ids and self.boards.loop is not None:
-            await self.boards.loop.deliver(ids)
+        await self.boards.after_commit(out, ids)
         return memory_out(board_id, row)
 
     async def nudge(self, caller: AgentCaller, board_id: UUID, agent_id: UUID, message: str) -> None:
@@ -320,9 +330,7 @@ class AgentApiService:
             if self.boards.loop is not None:
                 notice = notify.Notice(agent_id, "agent.nudge", "NUDGE", message)
                 await BoardLoop.queue(conn, caller.tenant_id, out[-1].seq, board_id, [notice], ids)
-        await self._tasks.announce(out)
-        if ids and self.boards.loop is not None:
-            await self.boards.loop.deliver(ids)
+        await self.boards.after_commit(out, ids)
 
 
 def only(boards: Sequence[UUID], board_id: UUID | None) -> UUID:

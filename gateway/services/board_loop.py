@@ -39,6 +39,7 @@ __all__ = [
     "BoardLoop",
     "Member",
     "Notice",
+    "cut",
     "members_of",
     "mentioned",
     "session_rest",
@@ -99,14 +100,14 @@ def mentioned(text: str, members: Sequence[Member]) -> set[UUID]:
     return found
 
 
-def _cut(text: str, size: int) -> str:
+def cut(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _task_lines(title: str, task_id: UUID, board_id: UUID, description: str = "") -> str:
     text = f"Board ID: {board_id}\nTask: {title}\nTask ID: {task_id}"
     if description.strip():
-        text += f"\nDescription: {_cut(description.strip(), TASK_SNIPPET)}"
+        text += f"\nDescription: {cut(description.strip(), TASK_SNIPPET)}"
     return text
 
 
@@ -137,7 +138,7 @@ def new_task(lead: UUID, title: str, task_id: UUID, board_id: UUID, description:
 
 def changes_requested(worker: UUID, title: str, task_id: UUID, board_id: UUID, comment: str) -> Notice:
     head = "CHANGES REQUESTED"
-    quoted = f"\nLead's comment: {_cut(comment, TASK_SNIPPET)}" if comment else ""
+    quoted = f"\nLead's comment: {cut(comment, TASK_SNIPPET)}" if comment else ""
     body = f"{head}\n{_task_lines(title, task_id, board_id)}{quoted}\n\nAddress the changes, then move it to review again."
     return Notice(worker, "task.changes_requested", head, body)
 
@@ -161,7 +162,7 @@ def comment_notices(
     head = "TASK MENTION" if mention else "NEW TASK COMMENT"
     hint = ("If you are mentioned but not assigned, reply in the task thread; do not change its status."
             if mention else "Reply in the task thread if it needs you.")  # fmt: skip
-    body = f"{head}\n{_task_lines(title, task_id, board_id)}\nComment: {_cut(text, TASK_SNIPPET)}\n\n{hint}"
+    body = f"{head}\n{_task_lines(title, task_id, board_id)}\nComment: {cut(text, TASK_SNIPPET)}\n\n{hint}"
     kind = "task.mention" if mention else "task.comment"
     return [Notice(a, kind, head, body) for a in sorted(targets, key=str)]
 
@@ -176,6 +177,19 @@ def approval_resolved(
             f"Confidence: {confidence:g}\nTask ID(s): {tasks}\n\n"
             "Continue execution using the final approval decision.")  # fmt: skip
     return Notice(lead, "approval.resolved", head, body)
+
+
+def board_group(
+    agent_id: UUID, board_id: UUID, board_name: str, group_id: UUID, group_name: str, joined: bool
+) -> Notice:
+    """A board joined or left a board group: every agent of the board hears of it."""
+    head = "BOARD GROUP JOINED" if joined else "BOARD GROUP LEFT"
+    what = "joined" if joined else "left"
+    hint = ("Group chat is shared with the group's other boards: GET/POST "
+            f"/api/v1/agent/boards/{board_id}/group-memory." if joined else "Its group chat no longer reaches you.")  # fmt: skip
+    body = f"{head}\nBoard: {board_name}\nBoard ID: {board_id}\nGroup: {group_name}\nGroup ID: {group_id}\n\n" \
+           f"This board {what} the group. {hint}"  # fmt: skip
+    return Notice(agent_id, f"board.group.{'join' if joined else 'leave'}", head, body)
 
 
 def chat_notices(
@@ -197,7 +211,7 @@ def chat_notices(
         if agent_id == author:
             continue
         head = "BOARD CHAT MENTION" if agent_id in targets else "BOARD CHAT"
-        body = (f"{head}\nBoard ID: {board_id}\nFrom: {author_name}\nMessage: {_cut(text, CHAT_SNIPPET)}\n\n"
+        body = (f"{head}\nBoard ID: {board_id}\nFrom: {author_name}\nMessage: {cut(text, CHAT_SNIPPET)}\n\n"
                 f"Reply with the board_chat tool (or POST /api/v1/agent/boards/{board_id}/memory with is_chat).")  # fmt: skip
         out.append(
             Notice(agent_id, "board.chat_mention" if agent_id in targets else "board.chat", head, body)

@@ -10,7 +10,6 @@ boards they were given (``team_access``, read or write) or made. A board they ca
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
@@ -33,9 +32,12 @@ from clawgate.services.board_rules import (
     decide,
     forbidden,
 )
+from clawgate.services.tags import check_values, slugify
 from clawgate.services.tasks import TaskService, mc_status, now
 from clawgate.store import Database, DbConnection
 from clawgate.store import agent_api as agent_store
+from clawgate.store import board_groups as group_store
+from clawgate.store import tags as tag_store
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as store
 from clawgate.store.coord_events import EventRow, NewEvent, Where
@@ -260,10 +262,6 @@ def _priority(value: str) -> tuple[int, dict[str, Any]]:
     return 2, {"mc_priority": value}
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100] or "board"
-
-
 def _blank(text: str) -> None:
     if not text.strip():
         raise invalid_field("$.description", "description must not be blank")
@@ -286,7 +284,9 @@ class BoardService:
         if self.loop is not None and notices and out:
             await self.loop.queue(conn, who.tenant_id, out[-1].seq, board_id, notices, ids)
 
-    async def _deliver(self, ids: list[UUID]) -> None:
+    async def after_commit(self, out: list[EventRow], ids: list[UUID]) -> None:
+        """After a change committed: announce its events, then deliver its notifications."""
+        await self._tasks.announce(out)
         if self.loop is not None and ids:
             await self.loop.deliver(ids)
 
@@ -326,7 +326,7 @@ class BoardService:
                 "$.objective", "a confirmed goal board needs an objective and success metrics"
             )
         fields = msgspec.structs.asdict(body)
-        fields["slug"] = body.slug or _slug(body.name)
+        fields["slug"] = body.slug or slugify(body.name)
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             board_id = await store.insert_team(
@@ -354,6 +354,7 @@ class BoardService:
         current.update(patch)
         fields = msgspec.convert(current, BoardFields, from_attributes=False, strict=False)
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             await store.set_board(conn, who.tenant_id, board_id, fields)
             await TaskService.record(
@@ -362,10 +363,27 @@ class BoardService:
                          data={"changes": sorted(patch)}),
                 out,
             )  # fmt: skip
+            if fields.board_group_id != row.board_group_id:
+                notices = await self._group_notices(conn, who, row, fields.board_group_id)
+                await self._queue(conn, who, board_id, out, notices, ids)
             updated = await store.get_team(conn, who.tenant_id, board_id)
-        await self._tasks.announce(out)
+        await self.after_commit(out, ids)
         assert updated is not None
         return board_out(updated)
+
+    async def _group_notices(
+        self, conn: DbConnection, who: Principal, board: TeamRow, joined: UUID | None
+    ) -> list[Notice]:
+        """Every agent of a board that left a group or joined one hears of it (MC's
+        ``board.group.join|leave``)."""
+        members = await self._members(conn, who, board.id)
+        out: list[Notice] = []
+        for group_id, join in ((board.board_group_id, False), (joined, True)):
+            group = None if group_id is None else await group_store.get_group(conn, who.tenant_id, group_id)
+            if group is not None:
+                out += [notify.board_group(m.agent_id, board.id, board.name, group.id, group.name, join)
+                        for m in members]  # fmt: skip
+        return out
 
     async def delete_board(self, who: Principal, board_id: UUID) -> None:
         await self.board(who, board_id, write=True)
@@ -420,12 +438,17 @@ class BoardService:
                 if by_lead and to_lead:
                     raise forbidden("Board leads cannot assign tasks to themselves or another lead.",
                                     "lead_assign_forbidden")  # fmt: skip
+            values = check_values(
+                await tag_store.list_fields(conn, who.tenant_id, board_id=board_id),
+                body.custom_field_values,
+                None,
+            )
             new = task_store.NewTask(
                 team_id=board_id, title=body.title, description=body.description or "",
                 status=_canonical(body.status, body.assigned_agent_id), priority=priority,
                 assignee_agent_id=body.assigned_agent_id, created_by_user=who.user_id, in_progress_at=started,
                 due_at=body.due_at, channel="mission_control", chat_id=str(board_id), user_id=who.user_id,
-                custom_fields=body.custom_field_values, metadata=extra, created_by_agent_id=actor.agent_id,
+                custom_fields=values, metadata=extra, created_by_agent_id=actor.agent_id,
                 auto_created=by_lead, auto_reason=f"lead_agent:{actor.agent_id}" if by_lead else None,
             )  # fmt: skip
             task_id = await self._tasks.create(conn, who.tenant_id, new, out, body.depends_on_task_ids)
@@ -444,8 +467,7 @@ class BoardService:
                     notify.new_task(board.lead_agent_id, row.title, task_id, board_id, row.description)
                 )
             await self._queue(conn, who, board_id, out, notices, ids)
-        await self._tasks.announce(out)
-        await self._deliver(ids)
+        await self.after_commit(out, ids)
         return mc_task(row)
 
     async def update_task(
@@ -520,7 +542,8 @@ class BoardService:
             if "tag_ids" in sent:
                 await _tags(conn, who, task_id, sent["tag_ids"])
             if "custom_field_values" in sent:
-                state.custom_fields = {**state.custom_fields, **sent["custom_field_values"]}
+                defs = await tag_store.list_fields(conn, who.tenant_id, board_id=board_id)
+                state.custom_fields = check_values(defs, sent["custom_field_values"], state.custom_fields)
             if comment:
                 await self._tasks.comment(
                     conn,
@@ -540,8 +563,7 @@ class BoardService:
                 conn, who, board, actor, before, row, comment, decision.notes
             )
             await self._queue(conn, who, board_id, out, notices, ids)
-        await self._tasks.announce(out)
-        await self._deliver(ids)
+        await self.after_commit(out, ids)
         return mc_task(row)
 
     async def _update_notices(
@@ -623,8 +645,7 @@ class BoardService:
             notices = notify.comment_notices(message, actor.agent_id, task.assignee_agent_id, members, task.title,
                                              task.id, board_id)  # fmt: skip
             await self._queue(conn, who, board_id, out, notices, ids)
-        await self._tasks.announce(out)
-        await self._deliver(ids)
+        await self.after_commit(out, ids)
         return comment_out(event)
 
     # -- approvals --------------------------------------------------------------------------------
@@ -700,8 +721,7 @@ class BoardService:
                 notice = notify.approval_resolved(board.lead_agent_id, row.id, row.action_type, status,
                                                   row.confidence, row.task_ids, board_id)  # fmt: skip
                 await self._queue(conn, who, board_id, out, [notice], ids)
-        await self._tasks.announce(out)
-        await self._deliver(ids)
+        await self.after_commit(out, ids)
         return read
 
 

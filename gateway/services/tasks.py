@@ -116,7 +116,7 @@ class TaskService:
         """``events_after``, one query for every caller asking the same at the same time. A caller
         cancelled (its client left) does not cancel the read the others wait for."""
         kinds = tuple(where.kinds) if where.kinds is not None else None
-        key = (tenant_id, cursor, where.team_id, where.task_id, kinds)
+        key = (tenant_id, cursor, where.team_id, where.task_id, kinds, where.group_id)
         read = self._reads.get(key)
         if read is None:
             read = asyncio.ensure_future(self.events_after(tenant_id, cursor, where))

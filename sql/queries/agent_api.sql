@@ -63,17 +63,23 @@ SELECT a.id, m.team_id AS board_id, a.agent_key, a.display_name, m.role,
    AND a.deleted_at IS NULL
  ORDER BY m.team_id, (m.role = 'lead') DESC, a.display_name, a.id;
 
--- name: team_thread
--- The board's memory thread, made on first use.
+-- name: memory_thread
+-- The memory thread of board $3 ($2 = 'team') or of board group $3 ($2 = 'team_group'), made on first
+-- use (a partial unique index per scope keeps one).
 WITH made AS (
-    INSERT INTO threads (tenant_id, scope, team_id, title)
-    VALUES ($1, 'team', $2, 'board memory')
-        ON CONFLICT (team_id) WHERE scope = 'team' DO NOTHING
+    INSERT INTO threads (tenant_id, scope, team_id, group_id, title)
+    VALUES ($1, $2, CASE WHEN $2 = 'team' THEN $3::uuid END, CASE WHEN $2 = 'team_group' THEN $3::uuid END,
+            CASE WHEN $2 = 'team' THEN 'board memory' ELSE 'board group memory' END)
+        ON CONFLICT DO NOTHING
     RETURNING id
 )
 SELECT id FROM made
  UNION ALL
-SELECT th.id FROM threads AS th WHERE th.tenant_id = $1 AND th.team_id = $2 AND th.scope = 'team'
+SELECT th.id
+  FROM threads AS th
+ WHERE th.tenant_id = $1
+   AND th.scope     = $2
+   AND coalesce(th.team_id, th.group_id) = $3
  LIMIT 1;
 
 -- name: memory_insert
@@ -82,18 +88,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id, content, tags, source, is_chat, author_kind, author_id, created_at;
 
 -- name: memory_list
--- A board's memory, newest first; $3 filters on is_chat (NULL: all).
+-- The memory of board $3 ($2 = 'team') or board group $3 ($2 = 'team_group'), newest first; $4 filters
+-- on is_chat (NULL: all); $7 one entry (NULL: any).
 SELECT ms.id, ms.content, ms.tags, ms.source, ms.is_chat, ms.author_kind, ms.author_id, ms.created_at,
        count(*) OVER () AS total
   FROM messages AS ms
   JOIN threads  AS th ON th.id = ms.thread_id
  WHERE ms.tenant_id = $1
    AND th.tenant_id = $1
-   AND th.team_id   = $2
-   AND th.scope     = 'team'
-   AND ($3::boolean IS NULL OR ms.is_chat = $3)
+   AND th.scope     = $2
+   AND coalesce(th.team_id, th.group_id) = $3
+   AND ($4::boolean IS NULL OR ms.is_chat = $4)
+   AND ($7::uuid IS NULL OR ms.id = $7)
  ORDER BY ms.created_at DESC, ms.id
- LIMIT $4 OFFSET $5;
+ LIMIT $5 OFFSET $6;
 
 -- name: last_submitter
 -- The last agent other than $3 who moved the task to review.

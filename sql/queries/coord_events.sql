@@ -6,8 +6,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING seq, id, created_at;
 
 -- name: after
--- Events of tenant $1 after seq $2, of team $3 / task $4 / kinds $5 (NULL: any), oldest first, at
--- most $6. Only those below the oldest transaction still open: a seq is taken at INSERT, so a
+-- Events of tenant $1 after seq $2, of team $3 / task $4 / kinds $5 / board group $7 (NULL: any),
+-- oldest first, at most $6. Only those below the oldest transaction still open: a seq is taken at INSERT, so a
 -- smaller one may commit after a larger one; a reader that moved past it would never see it.
 SELECT e.seq, e.id, e.tenant_id, e.team_id, e.group_id, e.task_id, e.agent_id, e.user_id, e.kind,
        e.message, e.data, e.created_at
@@ -17,6 +17,7 @@ SELECT e.seq, e.id, e.tenant_id, e.team_id, e.group_id, e.task_id, e.agent_id, e
    AND ($3::uuid IS NULL OR e.team_id = $3)
    AND ($4::uuid IS NULL OR e.task_id = $4)
    AND ($5::text[] IS NULL OR e.kind = ANY($5))
+   AND ($7::uuid IS NULL OR e.group_id = $7)
    AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
  ORDER BY e.seq
  LIMIT $6;
