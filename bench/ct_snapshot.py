@@ -1,7 +1,12 @@
 """ClawTasker's snapshot at scale (issue 14): ``GET /api/snapshot`` builds CT's whole state
 document from the shared tables. Fills an embedded PostgreSQL as ``bench/coord.py`` does (one
 tenant, ``--agents`` agents, ``--tasks`` tasks on one board plus ``--other`` on 9 more, every third
-depending on an earlier one), then times ``ClawTaskerService.snapshot`` and prints p50/p99.
+depending on an earlier one), then times ``ClawTaskerService.snapshot`` with the encoding of its
+answer, p50/p99, in the two cases a client meets: the log unchanged since the last snapshot (the
+task list rendered before is kept: CT's clients re-fetch on every event, so all but the first
+after a change), and the first snapshot after a change (a task's title updated through
+``tasks/update``: that task and its linked ones rendered again), and, for scale, a snapshot from a
+process that keeps no board yet (everything rendered).
 
     .venv/bin/python bench/ct_snapshot.py --tasks 1000 --other 0 --queries 20
 """
@@ -10,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir, machine_note, migrated_database
+import msgspec
+from _common import data_dir, machine_note, migrated_database, report
 from coord import fill, measure
 
 from clawgate.bus import EventBus
@@ -24,7 +33,6 @@ from clawgate.principal import Principal, Role
 from clawgate.services.clawtasker import ClawTaskerService
 from clawgate.services.tasks import TaskService
 from clawgate.store import create_database
-from clawgate.store import tasks as task_store
 
 
 async def main() -> None:
@@ -43,16 +51,36 @@ async def main() -> None:
             db = await create_database(dsn, min_size=1, max_size=2)
             ct = ClawTaskerService(db, EventBus(), TaskService(db, EventBus()), LiveSettings(Settings()))
             who = Principal(role=Role.ADMIN, user_id="bench", tenant_id=tenant)
-            await ct.snapshot(who)  # warm the pool and the plans
-            await measure(
-                f"CT snapshot ({args.tasks + args.other} tasks)", args.queries, lambda: ct.snapshot(who), 50
-            )
+            encoder = msgspec.json.Encoder()
 
-            async def rows_only() -> None:  # of which: reading the task rows (the shared list query)
-                async with db.connection() as conn:
-                    await task_store.list_tasks(conn, tenant, task_store.TaskFilter(), 100_000)
+            async def answer() -> None:
+                encoder.encode(await ct.snapshot(who))
 
-            await measure("  of which the task rows", args.queries, rows_only, 50)
+            await answer()  # warm the pool and the plans
+            label = f"CT snapshot ({args.tasks + args.other} tasks)"
+            await measure(f"{label}, unchanged log", args.queries * 5, answer, 50)
+            titles = itertools.count()
+
+            async def after_change() -> float:
+                await ct.update_task(who, {"task": {"id": "T-1", "title": f"title {next(titles)}"}})
+                started = time.perf_counter()
+                await answer()
+                return (time.perf_counter() - started) * 1000
+
+            times = sorted([await after_change() for _ in range(args.queries)])
+            p50 = statistics.median(times)
+            report(f"{label}, first after a change p50", p50, "ms", target="<= 50 ms", ok=p50 <= 50)
+
+            async def from_scratch() -> float:  # a process with no board kept (just started)
+                fresh = ClawTaskerService(
+                    db, EventBus(), TaskService(db, EventBus()), LiveSettings(Settings())
+                )
+                started = time.perf_counter()
+                encoder.encode(await fresh.snapshot(who))
+                return (time.perf_counter() - started) * 1000
+
+            times = sorted([await from_scratch() for _ in range(max(3, args.queries // 4))])
+            report(f"{label}, rendered from scratch p50", statistics.median(times), "ms")
             await db.close()
 
 

@@ -5,6 +5,6 @@ begin transactions: the caller (a service) does, through ``Database`` (or ``db.c
 connection of its own). Outside this package a connection is a ``DbConnection``.
 """
 
-from clawgate.store.db import Database, DbConnection, create_database
+from clawgate.store.db import Database, DbConnection, create_database, read_snapshot
 
-__all__ = ["Database", "DbConnection", "create_database"]
+__all__ = ["Database", "DbConnection", "create_database", "read_snapshot"]

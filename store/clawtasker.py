@@ -79,6 +79,7 @@ class LinkRow(Struct, kw_only=True):
     src_task_id: UUID
     dst_task_id: UUID
     kind: str
+    created_at: datetime
 
 
 class CommentRow(Struct, kw_only=True):

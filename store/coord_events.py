@@ -17,7 +17,18 @@ from msgspec import Struct
 from clawgate.sql import query
 from clawgate.store._rows import many
 
-__all__ = ["EventRow", "NewEvent", "Where", "after", "append", "cursor_at", "page"]
+__all__ = [
+    "EventRow",
+    "LogVersion",
+    "NewEvent",
+    "Where",
+    "after",
+    "append",
+    "cursor_at",
+    "page",
+    "since_version",
+    "version",
+]
 
 
 class EventRow(Struct, kw_only=True):
@@ -33,6 +44,15 @@ class EventRow(Struct, kw_only=True):
     message: str | None
     data: dict[str, Any]
     created_at: datetime
+
+
+class LogVersion(Struct, frozen=True, kw_only=True):
+    """What a cache of a tenant's coordination state was built from (``version``): it is still
+    right while the version read again with the same ``xmin`` is equal."""
+
+    top: int  # the tenant's newest seq
+    xmin: str  # the oldest transaction open when the cache was read (xid8 as text)
+    recent: int  # the tenant's events from that transaction or later ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +129,18 @@ async def cursor_at(conn: asyncpg.Connection, tenant_id: UUID, when: datetime | 
     else:
         found = await conn.fetchval(query("coord_events.cursor_at"), tenant_id, when)
     return found
+
+
+async def version(conn: asyncpg.Connection, tenant_id: UUID, xmin: str | None = None) -> LogVersion:
+    """The log's version for a cache: read in the snapshot the cache is built in (``xmin`` None),
+    then again with the cache's ``xmin`` to check it (equal: no event since)."""
+    row = await conn.fetchrow(query("coord_events.version"), tenant_id, xmin)
+    return LogVersion(top=row["top"], xmin=row["xmin"], recent=row["recent"])
+
+
+async def since_version(
+    conn: asyncpg.Connection, tenant_id: UUID, seen: LogVersion, limit: int
+) -> list[tuple[UUID | None, str]]:
+    """(task id, kind) of the events a cache read at ``seen`` may not have seen, at most ``limit``."""
+    rows = await conn.fetch(query("coord_events.since_version"), tenant_id, seen.top, seen.xmin, limit)
+    return [(r["task_id"], r["kind"]) for r in rows]

@@ -9,11 +9,20 @@ from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
+from asyncpg.transaction import Transaction
 from pgvector.asyncpg import register_vector
 
 from clawgate.errors import Unavailable
 
-__all__ = ["CONNECTION_ERRORS", "Database", "DbConnection", "Unreachable", "connect", "create_database"]
+__all__ = [
+    "CONNECTION_ERRORS",
+    "Database",
+    "DbConnection",
+    "Unreachable",
+    "connect",
+    "create_database",
+    "read_snapshot",
+]
 
 DbConnection: TypeAlias = asyncpg.Connection
 """A database connection as the rest of the gateway names it: a handle to pass to ``clawgate.store``."""
@@ -50,6 +59,12 @@ async def connect(dsn: str, *, timeout: float = 60.0) -> DbConnection:
         return await asyncpg.connect(dsn, timeout=timeout)
     except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
         raise Unreachable(str(exc)) from exc
+
+
+def read_snapshot(conn: DbConnection) -> Transaction:
+    """A read-only transaction on ``conn`` (``async with``) whose reads all see one snapshot
+    (repeatable read): a rendering read in several statements is of one moment."""
+    return conn.transaction(isolation="repeatable_read", readonly=True)
 
 
 def _dumps(value: Any) -> str:

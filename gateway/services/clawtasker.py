@@ -14,12 +14,18 @@ IP, decided in PostgreSQL (every process).
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from operator import attrgetter, itemgetter
+from typing import Any, Final, NamedTuple
 from uuid import UUID
+
+import msgspec
 
 from clawgate.bus import EventBus, invalidation
 from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
@@ -28,12 +34,13 @@ from clawgate.principal import Principal
 from clawgate.ratelimit import exhausted
 from clawgate.services.ct_rules import CT_STATUSES, transition
 from clawgate.services.tasks import TaskService, now
-from clawgate.store import Database, DbConnection, windows
+from clawgate.store import Database, DbConnection, read_snapshot, windows
 from clawgate.store import clawtasker as store
+from clawgate.store import coord_events as events_store
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as team_store
 from clawgate.store.clawtasker import OrgRow, RosterRow
-from clawgate.store.coord_events import EventRow, NewEvent, Where
+from clawgate.store.coord_events import EventRow, LogVersion, NewEvent, Where
 from clawgate.store.tasks import TaskFilter, TaskRow, TaskState
 
 __all__ = [
@@ -46,9 +53,22 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
+_encoder = msgspec.json.Encoder()
 WRITE_WINDOW: Final = 60.0
 STALE_SECONDS: Final = 180
 """An agent without a heartbeat for this long reads as ``offline`` (CT's ``CLAWTASKER_STALE_SECONDS``)."""
+STALE_TASK: Final = timedelta(days=3)
+"""A task not done and not updated for this long is ``stale`` (CT's board)."""
+BOARDS_KEPT: Final = 4
+"""Tenants whose rendered task board a process keeps (``ClawTaskerService._task_board``)."""
+CATCH_UP: Final = 200
+"""At most this many new events are caught up task by task; more render the whole board."""
+QUIET_KINDS: Final = frozenset({
+    "agent.heartbeat", "agent.blocked", "agent.registered", "agent.updated", "agent.nudged", "board.chat",
+    "board.chat_mention", "board.memory", "conversation.message", "run.published", "approval.created",
+    "approval.updated", "approval.resolved",
+})  # fmt: skip
+"""Events without a task that change no task as CT shows it (an agent's key is checked apart)."""
 DEFAULT_PROJECT: Final = "ceo-console"
 VERSION: Final = "1.5.0-clawgate"
 CT_TO_CANON: Final = {"validation": "review"}
@@ -181,6 +201,104 @@ class _Ctx:
     comments: dict[UUID, list[JSON]]
 
 
+NEVER: Final = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The keys a rendered task shows for other rows: agents, projects, missions and sprints."""
+
+    agents: dict[UUID, str]
+    projects: dict[UUID, str]
+    missions: dict[UUID, str]
+    sprints: dict[UUID, str]
+
+
+class _Card(NamedTuple):
+    """A task of a rendered board: its place, its encoding and what the snapshot counts of it."""
+
+    order: tuple[Any, ...]
+    encoded: bytes
+    status: str
+    owner: str
+    points: int
+    blocked: bool  # flagged, or depending on a task not done
+    turns_stale: datetime  # when it reads stale (never: datetime.max)
+
+
+@dataclass(slots=True)
+class _TaskBoard:
+    """A tenant's tasks rendered as CT's board (the snapshot's ``tasks``, each encoded once) in CT's
+    order, what the snapshot counts of them, and what they were rendered from: the log's version,
+    the keys shown, the links and comments (``ctx``)."""
+
+    tenant_id: UUID
+    version: LogVersion
+    ctx: _Ctx
+    cards: dict[UUID, _Card] = field(default_factory=dict)
+    order: list[tuple[tuple[Any, ...], UUID, bytes]] = field(default_factory=list)  # sorted
+    active: dict[str, tuple[int, int]] = field(default_factory=dict)  # owner -> (open tasks, points)
+    done: int = 0
+    blocked: int = 0
+    tasks: msgspec.Raw = field(default_factory=lambda: msgspec.Raw(b"[]"))
+    fresh_until: datetime = NEVER  # the first moment a task turns stale
+
+    def fits(self, keys: _Keys, at: datetime) -> bool:
+        """Its keys are the ones shown now, and no task turned stale since it was rendered."""
+        ctx = self.ctx
+        return at < self.fresh_until and keys == _Keys(ctx.agents, ctx.projects, ctx.missions, ctx.sprints)
+
+    async def current(self, conn: DbConnection) -> bool:
+        """No event of the log since it was read."""
+        return await events_store.version(conn, self.tenant_id, self.version.xmin) == self.version
+
+    @classmethod
+    def render(cls, tenant_id: UUID, version: LogVersion, ctx: _Ctx, cards: dict[UUID, _Card]) -> _TaskBoard:
+        board = cls(tenant_id=tenant_id, version=version, ctx=ctx, cards=cards)
+        board.order = sorted((c.order, t, c.encoded) for t, c in cards.items())
+        for c in cards.values():
+            board._count(c, 1)
+        board.seal()
+        return board
+
+    def put(self, task_id: UUID, card: _Card | None) -> None:
+        """Place ``card`` (None: take the task off), keeping the order and the counts."""
+        if (old := self.cards.pop(task_id, None)) is not None:
+            del self.order[bisect.bisect_left(self.order, (old.order, task_id, old.encoded))]
+            self._count(old, -1)
+        if card is not None:
+            self.cards[task_id] = card
+            bisect.insort(self.order, (card.order, task_id, card.encoded))
+            self._count(card, 1)
+
+    def _count(self, c: _Card, sign: int) -> None:
+        self.done += sign * (c.status == "done")
+        self.blocked += sign * c.blocked
+        if c.status in ("ready", "in_progress", "validation"):
+            count, points = self.active.get(c.owner, (0, 0))
+            self.active[c.owner] = (count + sign, points + sign * c.points)
+
+    def seal(self) -> None:
+        """Encode the list, and find when its first task turns stale."""
+        self.tasks = msgspec.Raw(b"[" + b",".join(map(itemgetter(2), self.order)) + b"]")
+        self.fresh_until = min(map(attrgetter("turns_stale"), self.cards.values()), default=NEVER)
+
+    @property
+    def metrics(self) -> JSON:
+        return {"tasks_total": len(self.cards), "tasks_done": self.done, "blocked": self.blocked}
+
+
+def _comments(found: list[store.CommentRow]) -> dict[UUID, list[JSON]]:
+    """Comments (newest first, as read) by task, oldest first, as CT shows them."""
+    out: dict[UUID, list[JSON]] = {}
+    for c in reversed(found):
+        author = c.data.get("author") or c.agent_key or c.user_id or "ceo"
+        out.setdefault(c.task_id, []).append(
+            {"id": f"CM-{c.id}", "author": author, "text": c.message or "", "timestamp": _iso(c.created_at)}
+        )
+    return out
+
+
 def _by_task(links: list[store.LinkRow]) -> dict[UUID, list[store.LinkRow]]:
     out: dict[UUID, list[store.LinkRow]] = {}
     for link in links:
@@ -202,6 +320,8 @@ class ClawTaskerService:
         self._bus = bus
         self._tasks = tasks
         self._booted = datetime.now(UTC)
+        self._boards: OrderedDict[UUID, _TaskBoard] = OrderedDict()
+        self._rendering: dict[UUID, asyncio.Lock] = {}
 
     # -- limits -----------------------------------------------------------------------------------
 
@@ -236,21 +356,11 @@ class ClawTaskerService:
             numbers.update(await store.task_numbers(conn, tenant_id, missing))
         task = rows[0].id if len(rows) == 1 and not full else None
         found = await store.comments(conn, tenant_id, task, 2000 if full else 500) if rows else []
-        comments: dict[UUID, list[JSON]] = {}
-        for c in reversed(found):
-            author = c.data.get("author") or c.agent_key or c.user_id or "ceo"
-            comments.setdefault(c.task_id, []).append(
-                {
-                    "id": f"CM-{c.id}",
-                    "author": author,
-                    "text": c.message or "",
-                    "timestamp": _iso(c.created_at),
-                }
-            )
+        comments = _comments(found)
         return _Ctx(
             agents={a.id: a.agent_key for a in roster}, projects={t.id: _project_key(t) for t in teams},
             missions={m.id: m.key for m in missions}, sprints={s.id: s.key for s in sprints}, numbers=numbers,
-            links=_by_task(links), comments=comments, stale_before=now() - timedelta(days=3),
+            links=_by_task(links), comments=comments, stale_before=now() - STALE_TASK,
         )  # fmt: skip
 
     def _task_out(self, row: TaskRow, ctx: _Ctx) -> JSON:
@@ -326,37 +436,31 @@ class ClawTaskerService:
         return row
 
     async def snapshot(self, who: Principal) -> JSON:
-        """CT's state document, built from the shared tables (reference 3.3)."""
+        """CT's state document, built from the shared tables (reference 3.3). The task list, the
+        bulk of it, is rendered once per change of the log (``_task_board``)."""
         at = now()
         async with self._db.connection() as conn:
             org = await store.get_org(conn, who.tenant_id)
             roster = await store.roster(conn, who.tenant_id)
             teams = await team_store.list_teams(conn, who.tenant_id, None, 100_000)
-            rows = await task_store.list_tasks(conn, who.tenant_id, TaskFilter(), 100_000)
-            ctx = await self._context(conn, who.tenant_id, rows, True)
             missions = await store.missions(conn, who.tenant_id)
             sprints = await store.sprints(conn, who.tenant_id)
             notes = await store.notifications(conn, who.tenant_id)
             threads = await store.threads(conn, who.tenant_id)
             messages = await store.messages(conn, who.tenant_id)
             events = await self._tasks.events_page(who.tenant_id, Where(), 120, 0)
-            cursor = events[0].seq if events else 0
-        # CT's board order: blocked first, then status, priority, horizon, due date, newest update.
-        rows.sort(key=lambda r: -r.updated_at.timestamp())
-        tasks = [self._task_out(r, ctx) for r in rows]
-        tasks.sort(key=lambda t: (not t["blocked"], CT_STATUSES.index(t["status"]), t["priority"],
-                                  HORIZONS.index(t["horizon"]) if t["horizon"] in HORIZONS else 9,
-                                  t["due_date"] or "9999"))  # fmt: skip
+            keys = _Keys(
+                agents={a.id: a.agent_key for a in roster}, projects={t.id: _project_key(t) for t in teams},
+                missions={m.id: m.key for m in missions}, sprints={s.id: s.key for s in sprints},
+            )  # fmt: skip
+            board = await self._task_board(conn, who.tenant_id, keys, at)
+        cursor = events[0].seq if events else 0
         agents = [self._agent_out(a, at) for a in roster]
-        active: dict[str, list[JSON]] = {}
-        for t in tasks:
-            if t["status"] in ("ready", "in_progress", "validation"):
-                active.setdefault(t["owner"], []).append(t)
         for agent in agents:
-            mine = active.get(agent["id"], [])
-            agent["workload_active"] = len(mine)
-            agent["workload_points"] = sum(t["story_points"] or 1 for t in mine)
-            agent["overloaded"] = len(mine) > 4
+            count, points = board.active.get(agent["id"], (0, 0))
+            agent["workload_active"] = count
+            agent["workload_points"] = points
+            agent["overloaded"] = count > 4
         by_thread: dict[UUID, list[JSON]] = {}
         directives: list[JSON] = []
         for m in messages:
@@ -372,7 +476,7 @@ class ClawTaskerService:
                         "ceo": {"id": "ceo", "name": org.ceo_name, "role": org.ceo_role}},
             "sync_contract": _sync_contract(org),
             "projects": [_project_out(t) for t in teams],
-            "agents": agents, "tasks": tasks,
+            "agents": agents, "tasks": board.tasks,
             "missions": [_mission_out(m) for m in missions],
             "sprints": [_sprint_out(s) for s in sprints],
             "notifications": [_notification_out(n) for n in notes],
@@ -384,9 +488,97 @@ class ClawTaskerService:
             "ui_settings": org.settings.get("ui_settings", {}),
             "org_templates": TEMPLATES,
             "metrics": {"active_sprint": next((s.key for s in sprints if s.status == "active"), None),
-                        "tasks_total": len(tasks), "tasks_done": sum(t["status"] == "done" for t in tasks),
-                        "blocked": sum(t["blocked"] or t["has_unresolved_blockers"] for t in tasks)},
+                        **board.metrics},
         }  # fmt: skip
+
+    async def _task_board(self, conn: DbConnection, tenant_id: UUID, keys: _Keys, at: datetime) -> _TaskBoard:
+        """The tenant's tasks as CT's board. A process keeps the last rendering of its last
+        ``BOARDS_KEPT`` tenants and checks it against the log in PostgreSQL on every read (every
+        write of tasks, links and comments logs an event in its transaction), so a change made by
+        another process is seen at once. After new events only the tasks they name and their
+        linked tasks are rendered again (``_catch_up``); everything is when the keys it shows
+        changed (an agent deleted elsewhere, say), a task turned stale, or an event without a task
+        may have changed tasks. One request at a time renders a tenant's board."""
+        kept = self._boards.get(tenant_id)
+        if kept is not None and kept.fits(keys, at) and await kept.current(conn):
+            return kept
+        async with self._rendering.setdefault(tenant_id, asyncio.Lock()):
+            kept = self._boards.get(tenant_id)  # brought up to date by the request this one waited for?
+            if kept is not None and kept.fits(keys, at) and await self._catch_up(conn, kept):
+                return kept
+            async with read_snapshot(conn):
+                version = await events_store.version(conn, tenant_id)
+                rows = await task_store.list_tasks(conn, tenant_id, TaskFilter(), 100_000)
+                ctx = await self._context(conn, tenant_id, rows, True)
+            board = _TaskBoard.render(tenant_id, version, ctx, {row.id: self._card(row, ctx) for row in rows})
+            self._boards[tenant_id] = board
+            self._boards.move_to_end(tenant_id)
+            while len(self._boards) > BOARDS_KEPT:
+                gone, _ = self._boards.popitem(last=False)
+                self._rendering.pop(gone, None)
+            return board
+
+    async def _catch_up(self, conn: DbConnection, board: _TaskBoard) -> bool:
+        """Render again the tasks named by the events ``board`` has not seen, and the tasks linked to
+        them before or after; True when it is current. False (render everything) when there are
+        more than ``CATCH_UP`` events, or one without a task whose kind may change tasks."""
+        ctx = board.ctx
+        if await board.current(conn):
+            return True
+        async with read_snapshot(conn):
+            version = await events_store.version(conn, board.tenant_id)
+            news = await events_store.since_version(conn, board.tenant_id, board.version, CATCH_UP + 1)
+            if len(news) > CATCH_UP or any(t is None and k not in QUIET_KINDS for t, k in news):
+                return False
+            changed = {t for t, _ in news if t is not None}
+            linked = {x for link in await store.links_of(conn, board.tenant_id, list(changed)) if changed
+                      for x in (link.src_task_id, link.dst_task_id)}  # fmt: skip
+            touched = changed | linked | {x for t in changed for link in ctx.links.get(t, ())
+                                          for x in (link.src_task_id, link.dst_task_id)}  # fmt: skip
+            rows = {t: await task_store.get_task(conn, board.tenant_id, t) for t in touched}
+            links = await store.links_of(conn, board.tenant_id, list(touched)) if touched else []
+            ends = {x for link in links for x in (link.src_task_id, link.dst_task_id)}
+            if missing := [x for x in ends if x not in ctx.numbers and rows.get(x) is None]:
+                ctx.numbers.update(await store.task_numbers(conn, board.tenant_id, missing))
+            comments = {t: await store.comments(conn, board.tenant_id, t, 500) for t in changed}
+        for t in touched:  # every edge of a touched task is in ``links``: drop the old ones
+            for link in ctx.links.pop(t, ()):
+                other = link.dst_task_id if link.src_task_id == t else link.src_task_id
+                if other not in touched and link in ctx.links.get(other, ()):
+                    ctx.links[other].remove(link)
+        for link in links:
+            for end in {link.src_task_id, link.dst_task_id}:
+                if end not in touched and link in ctx.links.get(end, ()):
+                    continue
+                ctx.links.setdefault(end, []).append(link)
+        for end in ends:
+            ctx.links[end].sort(key=attrgetter("created_at"))
+        for t, found in comments.items():
+            ctx.comments[t] = _comments(found).get(t, [])
+        for t, row in rows.items():
+            if row is None:
+                ctx.numbers.pop(t, None)
+                ctx.comments.pop(t, None)
+            else:
+                ctx.numbers[t] = row.number
+        for t, row in rows.items():
+            board.put(t, None if row is None else self._card(row, ctx))
+        board.version = version
+        board.seal()
+        return True
+
+    def _card(self, row: TaskRow, ctx: _Ctx) -> _Card:
+        t = self._task_out(row, ctx)
+        # CT's board order: blocked first, then status, priority, horizon, due date, newest update.
+        order = (not t["blocked"], CT_STATUSES.index(t["status"]), t["priority"],
+                 HORIZONS.index(t["horizon"]) if t["horizon"] in HORIZONS else 9, t["due_date"] or "9999",
+                 -row.updated_at.timestamp())  # fmt: skip
+        fresh = t["status"] != "done" and not t["stale"]
+        return _Card(
+            order=order, encoded=_encoder.encode(t), status=t["status"], owner=t["owner"],
+            points=t["story_points"] or 1, blocked=bool(t["blocked"] or t["has_unresolved_blockers"]),
+            turns_stale=row.updated_at + STALE_TASK if fresh else NEVER,
+        )  # fmt: skip
 
     async def health(self, who: Principal | None) -> JSON:
         """CT's health: the state lives in PostgreSQL (no backup chain; restart-safe)."""

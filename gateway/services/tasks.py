@@ -55,6 +55,11 @@ COORD_EVENT: Final = "internal.coord"
 never reaches a WebSocket client (``internal.`` events stay inside the gateway)."""
 
 
+HELD_FIRST: Final = 0.005
+HELD_LAST: Final = 0.05
+"""A stream woken with nothing readable looks again after 5 ms, doubling up to 50 ms."""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -143,6 +148,7 @@ class TaskService:
                 wake.set()
 
         unsubscribe = self._bus.subscribe(heard)
+        held = HELD_FIRST
         try:
             while True:
                 wake.clear()
@@ -151,11 +157,14 @@ class TaskService:
                     cursor = row.seq
                     yield row
                 if rows:
+                    held = HELD_FIRST
                     continue
                 if wake.is_set():
                     # Woken with nothing readable yet: an older transaction still open holds the
-                    # horizon (store.coord_events.after); look again shortly.
-                    await asyncio.sleep(0.05)
+                    # horizon (store.coord_events.after), most often for a few ms; look again
+                    # soon, then less often.
+                    await asyncio.sleep(held)
+                    held = min(held * 2, HELD_LAST)
                     continue
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=ping_seconds)

@@ -168,7 +168,7 @@ UPDATE tasks
 
 -- name: links_of
 -- Every edge touching tasks $2, either end.
-SELECT l.src_task_id, l.dst_task_id, l.kind
+SELECT l.src_task_id, l.dst_task_id, l.kind, l.created_at
   FROM task_links AS l
  WHERE l.tenant_id = $1
    AND (l.src_task_id = ANY($2::uuid[]) OR l.dst_task_id = ANY($2::uuid[]))

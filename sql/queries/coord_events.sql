@@ -45,3 +45,25 @@ SELECT coalesce(max(e.seq), 0)
 SELECT coalesce(max(e.seq), 0)
   FROM coord_events AS e
  WHERE e.tenant_id = $1;
+
+-- name: version
+-- The version of tenant $1's log a cache is built from or checked against: the newest seq, the
+-- oldest transaction open ($2, or the reading snapshot's own xmin when NULL) and how many of the
+-- tenant's events come from it or later ones. An event a cache has not seen either takes a larger
+-- seq or comes from a transaction still open when the cache was read (a seq is taken at INSERT, so
+-- it may be smaller and commit later): then it is counted here. Read in the cache's own snapshot.
+WITH s AS (SELECT coalesce($2::text::xid8, pg_snapshot_xmin(pg_current_snapshot())) AS xmin)
+SELECT coalesce((SELECT max(e.seq) FROM coord_events AS e WHERE e.tenant_id = $1), 0) AS top,
+       s.xmin::text                                                                   AS xmin,
+       (SELECT count(*) FROM coord_events AS e WHERE e.tenant_id = $1 AND e.xid >= s.xmin) AS recent
+  FROM s;
+
+-- name: since_version
+-- The task and kind of tenant $1's events a cache read at version (top $2, xmin $3) has not seen
+-- (and a few it has: those of transactions at or after $3 that committed before it was read), at
+-- most $4.
+SELECT e.task_id, e.kind
+  FROM coord_events AS e
+ WHERE e.tenant_id = $1
+   AND (e.seq > $2 OR e.xid >= $3::text::xid8)
+ LIMIT $4;

@@ -10,7 +10,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 
@@ -448,6 +450,128 @@ async def _frames(res: httpx.Response, count: int) -> list[tuple[int, dict[str, 
             if len(out) == count:
                 return out
     return out
+
+
+class TestSnapshotKept:
+    """The snapshot's task list is rendered once per change of the log and kept per process; these
+    are the ways a kept rendering could go out of date."""
+
+    @staticmethod
+    async def titles(ct: httpx.AsyncClient) -> dict[str, str]:
+        body = await ok(await ct.get("/api/snapshot"))
+        return {t["id"]: t["title"] for t in body["tasks"]}
+
+    async def test_change_through_another_process(
+        self, server: RunningServer, ct: httpx.AsyncClient, make_server: ServerFactory
+    ) -> None:
+        """A change made through a second gateway on the database is in the next snapshot of the
+        first, as are its task counts."""
+        other = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        made = await task(ct, title="before")
+        assert (await self.titles(ct))[made["id"]] == "before"
+        assert (await self.titles(ct))[made["id"]] == "before"  # kept
+        async with other.client(GATEWAY_TOKEN) as two:
+            await ok(await update(two, made["id"], title="after"))
+            await task(two, title="second")
+        body = await ok(await ct.get("/api/snapshot"))
+        assert {t["title"] for t in body["tasks"]} == {"after", "second"}
+        assert body["metrics"]["tasks_total"] == 2
+
+    async def test_late_commit_with_a_smaller_seq(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
+        """A writer whose event took its seq before a later one but commits after the snapshot was
+        rendered (a slow transaction) is still seen: the kept rendering is checked against the
+        transactions that were open when it was read, not only against the newest seq."""
+        made = await task(ct, title="one")
+        conn = await asyncpg.connect(server.settings.database.dsn)
+        try:
+            slow = conn.transaction()
+            await slow.start()
+            tenant = await conn.fetchval("SELECT tenant_id FROM tasks WHERE id = $1", UUID(made["uuid"]))
+            await conn.execute("UPDATE tasks SET title = 'slow' WHERE id = $1", UUID(made["uuid"]))
+            await conn.execute(
+                "INSERT INTO coord_events (tenant_id, task_id, kind) VALUES ($1, $2, 'task.updated')",
+                tenant, UUID(made["uuid"]),
+            )  # fmt: skip
+            await task(ct, title="two")  # commits a larger seq first
+            assert sorted((await self.titles(ct)).values()) == ["one", "two"]
+            await slow.commit()
+        finally:
+            await conn.close()
+        assert (await self.titles(ct))[made["id"]] == "slow"
+
+    async def test_task_turns_stale_while_kept(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
+        """A task 2 s short of CT's 3 days without an update reads ``stale: false``, and once they have
+        passed ``stale: true``, with no write in between."""
+        made = await task(ct, title="aging")
+        conn = await asyncpg.connect(server.settings.database.dsn)
+        try:
+            await conn.execute(
+                "UPDATE tasks SET updated_at = now() - interval '3 days' + interval '2 seconds' WHERE id = $1",
+                UUID(made["uuid"]),
+            )
+        finally:
+            await conn.close()
+
+        async def stale() -> bool:
+            found = [t for t in (await ok(await ct.get("/api/snapshot")))["tasks"] if t["id"] == made["id"]]
+            return bool(found[0]["stale"])
+
+        assert await stale() is False
+        await asyncio.sleep(2.5)
+        assert await stale() is True
+
+    async def test_caught_up_equals_rendered_anew(
+        self, server: RunningServer, ct: httpx.AsyncClient, make_server: ServerFactory
+    ) -> None:
+        """A snapshot read after every change (the kept board caught up task by task) is the same
+        document as one rendered from scratch by a second process at the end: links from both ends,
+        dependencies unblocked when their target is done, comments, a deleted linked task, a task
+        moved through the transition table, heartbeats."""
+        await agent(ct, "ada", validation_owner="ceo")
+        a = await task(ct, title="a", owner="ada")
+        b = await task(ct, title="b", depends_on=[a["id"]])
+        assert (await ok(await ct.get("/api/snapshot")))["metrics"]["tasks_total"] == 2
+        c = await task(ct, title="c")
+        seen = [await ok(await ct.get("/api/snapshot"))]
+        steps = [
+            lambda: ct.post("/api/tasks/link", json={"source_id": c["id"], "target_id": b["id"], "link_type": "relates-to"}),
+            lambda: ct.post("/api/tasks/comment", json={"task_id": b["id"], "author": "ada", "text": "on it"}),
+            lambda: update(ct, a["id"], status="ready"),
+            lambda: update(ct, a["id"], status="in_progress"),
+            lambda: ct.post("/api/agents/heartbeat", json={"agent_id": "ada", "status": "working"}),
+            lambda: update(ct, a["id"], status="validation", validation_owner="ceo"),
+            lambda: update(ct, a["id"], status="done"),
+            lambda: ct.post("/api/tasks/delete", json={"task_id": c["id"]}),
+        ]  # fmt: skip
+        for step in steps:
+            await ok(await step())
+            seen.append(await ok(await ct.get("/api/snapshot")))
+        by_id = {t["id"]: t for t in seen[-1]["tasks"]}
+        assert by_id[b["id"]]["has_unresolved_blockers"] is False
+        assert by_id[b["id"]]["links"] == [{"type": "is-blocked-by", "target_id": a["id"]}]
+        assert [x["text"] for x in by_id[b["id"]]["comments"]] == ["on it"]
+        assert c["id"] not in by_id
+        assert {t["id"]: t["has_unresolved_blockers"] for t in seen[3]["tasks"]}[b["id"]] is True
+        linked = {t["id"]: t["links"] for t in seen[1]["tasks"]}
+        assert {"type": "relates-to", "target_id": b["id"]} in linked[c["id"]]
+        assert {"type": "relates-to", "target_id": c["id"]} in linked[b["id"]]
+        other = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+        async with other.client(GATEWAY_TOKEN) as two:
+            anew = await ok(await two.get("/api/snapshot"))
+        assert seen[-1]["tasks"] == anew["tasks"]
+        assert seen[-1]["metrics"] == anew["metrics"]
+        assert seen[-1]["agents"] == anew["agents"]
+
+    async def test_owner_deleted_elsewhere(self, ct: httpx.AsyncClient) -> None:
+        """An agent deleted through GoClaw's ``/v1/agents`` (no event on the board log) no longer
+        shows as an owner: the keys a rendering shows are checked too."""
+        await agent(ct, "zed")
+        made = await task(ct, title="owned", owner="zed")
+        owners = {t["id"]: t["owner"] for t in (await ok(await ct.get("/api/snapshot")))["tasks"]}
+        assert owners[made["id"]] == "zed"
+        assert (await ct.delete("/v1/agents/zed")).status_code == 200
+        owners = {t["id"]: t["owner"] for t in (await ok(await ct.get("/api/snapshot")))["tasks"]}
+        assert owners[made["id"]] == ""
 
 
 class TestStream:
