@@ -65,7 +65,7 @@ CATCH_UP: Final = 200
 """At most this many new events are caught up task by task; more render the whole board."""
 QUIET_KINDS: Final = frozenset({
     "agent.heartbeat", "agent.blocked", "agent.registered", "agent.updated", "agent.nudged", "board.chat",
-    "board.chat_mention", "board.memory", "conversation.message", "run.published", "approval.created",
+    "board.chat_mention", "board.memory", "group.memory", "conversation.message", "run.published", "approval.created",
     "approval.updated", "approval.resolved",
 })  # fmt: skip
 """Events without a task that change no task as CT shows it (an agent's key is checked apart)."""
