@@ -36,6 +36,7 @@ from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.clawtasker import ClawTaskerService
+from clawgate.services.clerk import ClerkAuth
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
@@ -56,6 +57,7 @@ from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
+from clawgate.services.webhooks import WebhookService
 from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
@@ -241,6 +243,11 @@ async def build_gateway(settings: Settings) -> Gateway:
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     runner.add_tool_source(BoardTools(agent_api))
+    mc = settings.mission_control
+    webhooks = WebhookService(
+        db, box, boards, tasks, public_url=mc.public_url, ingest_per_minute=mc.webhook_ingest_per_minute
+    )
+    clerk = ClerkAuth(mc.clerk, db, http) if mc.auth_mode == "clerk" else None
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -253,7 +260,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
+        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, webhooks=webhooks, clerk=clerk,
         clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

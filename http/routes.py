@@ -17,6 +17,7 @@ from . import (
     home,
     kg,
     mc_agent,
+    mc_webhooks,
     mcp,
     memory,
     mission_control,
@@ -56,6 +57,7 @@ ROUTES: list[Api] = [
     *mcp.ROUTES,
     *teams.ROUTES,
     *mission_control.ROUTES,
+    *mc_webhooks.ROUTES,
     *mc_agent.ROUTES,
     *clawtasker.ROUTES,
 ]
