@@ -165,11 +165,12 @@ def decode_payload(raw: bytes, content_type: str | None) -> Any:
 
 
 def kept_headers(headers: Mapping[str, str], signature_header: str | None) -> dict[str, str]:
-    """The headers a payload keeps: content type, user agent and ``x-*``, never a signature or a
-    credential."""
+    """The headers a payload keeps: content type, user agent and ``x-*``, never a signature (the
+    webhook's header or any named ``*signature*``) or a credential."""
     never = _NEVER_KEPT | ({signature_header.lower()} if signature_header else set())
     return {name: value for name, value in ((k.lower(), v) for k, v in headers.items())
-            if (name in _KEPT_EXACT or name.startswith("x-")) and name not in never}  # fmt: skip
+            if (name in _KEPT_EXACT or name.startswith("x-")) and name not in never
+            and "signature" not in name}  # fmt: skip
 
 
 def signature_ok(secret: str, raw: bytes, sent: str) -> bool:

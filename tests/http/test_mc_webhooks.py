@@ -137,7 +137,8 @@ class TestIngest:
                         {"X-Hub-Signature-256": "sha256=" + _sign("other", body)}):  # fmt: skip
             res = await _deliver(board.server, board.id, hook["id"], body, **headers)
             assert "signature" in _detail(res, 403)
-        for headers in ({"X-Hub-Signature-256": "sha256=" + good}, {"X-Webhook-Signature": good.upper()},
+        for headers in ({"X-Hub-Signature-256": "sha256=" + good, "X-Hub-Signature": "sha1=kept-not"},
+                        {"X-Webhook-Signature": good.upper()},
                         {"X-Custom-Sig": "SHA256=" + good}):  # fmt: skip
             _ok(await _deliver(board.server, board.id, hook["id"], body, **headers), 202)
         async with board.owner() as http:
@@ -149,7 +150,8 @@ class TestIngest:
 
     async def test_unknown_disabled_oversize_and_malformed(self, board: Board) -> None:
         """Unknown board or webhook 404, disabled 410, a body past 1 MiB 413 (the edge allows 4
-        MiB here), a malformed id 422, and a NUL in the body is stored, all in MC's envelope."""
+        MiB here), a malformed id 422, all in MC's envelope; a NUL, an infinite number, 2,000
+        levels of nesting and a number past 64 bits are stored and read back."""
         hook = await _hook(board)
         assert _detail(await _deliver(board.server, board.id, str(board.agents["lead-a"]), b"{}"), 404)
         assert _detail(await _deliver(board.server, hook["id"], hook["id"], b"{}"), 404)
@@ -157,6 +159,16 @@ class TestIngest:
         assert _detail(await _deliver(board.server, board.id, hook["id"], b"x" * (1_048_576 + 1)), 413)
         _ok(await _deliver(board.server, board.id, hook["id"], b"x" * 1_048_576), 202)
         _ok(await _deliver(board.server, board.id, hook["id"], b'{"a": "\\u0000"}\x00', **{"Content-Type": "application/json"}), 202)  # fmt: skip
+        for odd in (b'{"n": 1e400}', b"[" * 2000 + b"]" * 2000, b'{"n": 123456789012345678901234567890}'):
+            _ok(
+                await _deliver(
+                    board.server, board.id, hook["id"], odd, **{"Content-Type": "application/json"}
+                ),
+                202,
+            )
+        async with board.owner() as http:
+            stored = _ok(await http.get(f"{B}/{board.id}/webhooks/{hook['id']}/payloads"))
+        assert stored["total"] == 5
         async with board.owner() as http:
             _ok(await http.patch(f"{B}/{board.id}/webhooks/{hook['id']}", json={"enabled": False}))
         assert (
