@@ -37,6 +37,7 @@ from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.clawtasker import ClawTaskerService
+from clawgate.services.clerk import ClerkAuth
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
@@ -58,6 +59,7 @@ from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
+from clawgate.services.webhooks import WebhookService
 from clawgate.state import Gateway
 from clawgate.store import create_database
 from clawgate.store.db import Unreachable, connect
@@ -244,6 +246,11 @@ async def build_gateway(settings: Settings) -> Gateway:
     agent_api = AgentApiService(db, boards, tasks)
     board_groups = BoardGroupService(db, boards, tasks, heartbeat)
     runner.add_tool_source(BoardTools(agent_api))
+    mc = settings.mission_control
+    webhooks = WebhookService(
+        db, box, boards, tasks, public_url=mc.public_url, ingest_per_minute=mc.webhook_ingest_per_minute
+    )
+    clerk = ClerkAuth(mc.clerk, db, http) if mc.auth_mode == "clerk" else None
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -257,7 +264,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, board_groups=board_groups,
-        tags=TagService(db),
+        tags=TagService(db), webhooks=webhooks, clerk=clerk,
         clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

@@ -21,6 +21,7 @@ from msgspec import Meta, Struct
 from clawgate.errors import ConfigError
 
 __all__ = [
+    "ClerkSettings",
     "DatabaseSettings",
     "GatewaySettings",
     "LLMSettings",
@@ -28,6 +29,7 @@ __all__ = [
     "LogSettings",
     "MemorySettings",
     "MetricsSettings",
+    "MissionControlSettings",
     "ProviderSettings",
     "RateLimitSettings",
     "SchedulerSettings",
@@ -233,6 +235,53 @@ class MetricsSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields
     ] = False
 
 
+class ClerkSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Clerk's session JWTs (RS256) for Mission Control's user routes (``mission_control.auth_mode``
+    = ``clerk``): verified against the keys at ``jwks_url``; the user (``sub``) is a user of
+    ``tenant`` (``/v1/tenants/{id}/users``) and acts with that user's role."""
+
+    jwks_url: Annotated[
+        str,
+        Meta(description="Clerk's JWKS URL (https://<your-app>.clerk.accounts.dev/.well-known/jwks.json)."),
+    ] = ""
+    issuer: Annotated[
+        str, Meta(description="The iss every token must carry (your Clerk Frontend API URL).")
+    ] = ""
+    audience: Annotated[str, Meta(description="The aud tokens must carry; empty: not checked.")] = ""
+    tenant: Annotated[
+        str, Meta(description="Tenant (slug or id) whose users Clerk users are, by their Clerk user id.")
+    ] = "master"
+    jwks_cache_seconds: Annotated[
+        float, Meta(gt=0, description="How long fetched keys are used before they are fetched again.")
+    ] = 3600.0
+    leeway_seconds: Annotated[float, Meta(ge=0, le=300, description="Clock skew allowed on exp and nbf.")] = (
+        5.0
+    )
+
+
+class MissionControlSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    auth_mode: Annotated[
+        Literal["local", "clerk"],
+        Meta(
+            description="Users of /api/v1: local (the gateway token or an API key), or clerk (a Clerk "
+            "JWT; the gateway token and API keys still work)."
+        ),
+    ] = "local"
+    public_url: Annotated[
+        str,
+        Meta(description="Base URL clients reach the gateway at (MC's BASE_URL): webhooks' endpoint_url."),
+    ] = ""
+    webhook_ingest_per_minute: Annotated[
+        int,
+        Meta(ge=0, description="Board webhook deliveries per 60 s per client IP (in PostgreSQL); 0 = off."),
+    ] = 60
+    clerk: ClerkSettings = msgspec.field(default_factory=ClerkSettings)
+
+    def __post_init__(self) -> None:
+        if self.auth_mode == "clerk" and not (self.clerk.jwks_url and self.clerk.issuer):
+            raise ValueError("mission_control.auth_mode = clerk needs clerk.jwks_url and clerk.issuer")
+
+
 class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Meta(description="Where the embedded database and keys live.")] = (
         "~/.clawgate/data"
@@ -251,6 +300,7 @@ class Settings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    mission_control: MissionControlSettings = msgspec.field(default_factory=MissionControlSettings)
     # Where the settings came from; not part of the file format.
     config_path: str = ""
 
@@ -316,6 +366,13 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "EMBEDDINGS": (("memory", "embeddings"), _bool),
     "EMBEDDING_PROVIDER": (("memory", "embedding_provider"), str),
     "EMBEDDING_MODEL": (("memory", "embedding_model"), str),
+    "MC_AUTH_MODE": (("mission_control", "auth_mode"), str.lower),
+    "MC_PUBLIC_URL": (("mission_control", "public_url"), str),
+    "MC_WEBHOOK_LIMIT": (("mission_control", "webhook_ingest_per_minute"), int),
+    "CLERK_JWKS_URL": (("mission_control", "clerk", "jwks_url"), str),
+    "CLERK_ISSUER": (("mission_control", "clerk", "issuer"), str),
+    "CLERK_AUDIENCE": (("mission_control", "clerk", "audience"), str),
+    "CLERK_TENANT": (("mission_control", "clerk", "tenant"), str),
 }
 # Standard names read without a prefix (OpenSSL's, honoured by most HTTP clients); the prefixed
 # variables above win over them.

@@ -12,6 +12,7 @@ number and an i18n message key; each transport maps it once (``clawgate.http.err
     ├── NotFound                NOT_FOUND             404  -32004
     ├── AlreadyExists           ALREADY_EXISTS        409  -32009
     ├── FailedPrecondition      FAILED_PRECONDITION   409  -32009
+    │   └── Gone                FAILED_PRECONDITION   410  -32009   (a disabled MC webhook)
     ├── ResourceExhausted       RESOURCE_EXHAUSTED    429  -32029   (retry_after_ms)
     ├── UpstreamError           UNAVAILABLE           502  -32603
     ├── Unavailable             UNAVAILABLE           503  -32603
@@ -37,6 +38,7 @@ __all__ = [
     "FailedPrecondition",
     "Forbidden",
     "GatewayError",
+    "Gone",
     "Internal",
     "InvalidRequest",
     "NotFound",
@@ -145,6 +147,12 @@ class AlreadyExists(GatewayError):
 
 class FailedPrecondition(GatewayError):
     code, status, rpc_code, default_key = "FAILED_PRECONDITION", 409, -32009, "failed_precondition"
+
+
+class Gone(FailedPrecondition):
+    """What was asked for exists but is switched off for good (Mission Control's 410)."""
+
+    status = 410
 
 
 class ResourceExhausted(GatewayError):

@@ -31,6 +31,7 @@ from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
 from clawgate.services.clawtasker import ClawTaskerService
+from clawgate.services.clerk import ClerkAuth
 from clawgate.services.config import ConfigService
 from clawgate.services.cron import CronService
 from clawgate.services.embeddings import EmbeddingService
@@ -50,6 +51,7 @@ from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
 from clawgate.services.vault import VaultService
+from clawgate.services.webhooks import WebhookService
 from clawgate.store import Database
 
 if TYPE_CHECKING:
@@ -162,9 +164,11 @@ class Gateway:
     agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
     board_groups: BoardGroupService  # Mission Control's board groups, snapshots, group heartbeat and memory
     tags: TagService  # Mission Control's tags and task custom field definitions
+    webhooks: WebhookService  # Mission Control's board webhooks and their public ingest
     clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
+    clerk: ClerkAuth | None = None  # Mission Control's users with Clerk JWTs (mission_control.auth_mode)
     key_source: str = ""
     started_at: float = field(default_factory=time.time)
     clients: ClientRegistry = field(default_factory=ClientRegistry)

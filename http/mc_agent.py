@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from uuid import UUID
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 from starlette.responses import StreamingResponse
 
 from clawgate.errors import NotFound, Unauthorized, invalid_field
@@ -37,10 +37,11 @@ from clawgate.services.boards import (
     TaskRead,
     TaskUpdate,
 )
+from clawgate.services.webhooks import PayloadRead
 
 from .mc_groups import MemoryStreamQuery, stream_group_memory
 from .middleware import client_ip
-from .mission_control import TASK_STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, path_uuid
+from .mission_control import TASK_STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, paged, path_uuid
 from .types import Api, Handler, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -96,6 +97,12 @@ class HeartbeatBody(HeartbeatIn, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
+class PayloadQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``max_chars``: past it (the payload's JSON), the payload is a truncated text preview."""
+
+    max_chars: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
+
+
 def _statuses(query: TaskQuery) -> list[str] | None:
     statuses = [s.strip() for s in query.status.split(",") if s.strip()] if query.status else None
     if statuses and (bad := sorted(set(statuses) - TASK_STATUSES)):
@@ -130,16 +137,18 @@ async def list_agents(ctx: HttpContext, me: AgentCaller, query: AgentsQuery) -> 
 async def list_tasks(ctx: HttpContext, me: AgentCaller, query: AgentTaskQuery) -> Page[TaskRead]:
     board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
-    items, total = await ctx.gateway.boards.list_tasks(
-        me.principal,
-        board_id,
-        _statuses(query),
-        query.assigned_agent_id,
-        query.limit,
-        query.offset,
-        bool(query.unassigned),
+    return paged(
+        await ctx.gateway.boards.list_tasks(
+            me.principal,
+            board_id,
+            _statuses(query),
+            query.assigned_agent_id,
+            query.limit,
+            query.offset,
+            bool(query.unassigned),
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_task(ctx: HttpContext, me: AgentCaller, body: TaskCreate) -> TaskRead:
@@ -165,10 +174,12 @@ async def delete_task(ctx: HttpContext, me: AgentCaller, _: None) -> Ok:
 async def list_comments(ctx: HttpContext, me: AgentCaller, query: PageQuery) -> Page[CommentRead]:
     board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
-    items, total = await ctx.gateway.boards.comments(
-        me.principal, board_id, path_uuid(ctx, "task_id"), query.limit, query.offset
+    return paged(
+        await ctx.gateway.boards.comments(
+            me.principal, board_id, path_uuid(ctx, "task_id"), query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_comment(ctx: HttpContext, me: AgentCaller, body: CommentCreate) -> CommentRead:
@@ -180,10 +191,12 @@ async def add_comment(ctx: HttpContext, me: AgentCaller, body: CommentCreate) ->
 
 
 async def list_memory(ctx: HttpContext, me: AgentCaller, query: MemoryQuery) -> Page[MemoryRead]:
-    items, total = await ctx.gateway.agent_api.memory(
-        me, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
+    return paged(
+        await ctx.gateway.agent_api.memory(
+            me, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> MemoryRead:
@@ -214,10 +227,12 @@ async def group_memory_stream(
 async def list_approvals(ctx: HttpContext, me: AgentCaller, query: ApprovalQuery) -> Page[ApprovalRead]:
     board_id = path_uuid(ctx, "board_id")
     me.actor(board_id)
-    items, total = await ctx.gateway.boards.list_approvals(
-        me.principal, board_id, query.status, query.limit, query.offset
+    return paged(
+        await ctx.gateway.boards.list_approvals(
+            me.principal, board_id, query.status, query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_approval(ctx: HttpContext, me: AgentCaller, body: ApprovalCreate) -> ApprovalRead:
@@ -230,6 +245,16 @@ async def nudge(ctx: HttpContext, me: AgentCaller, body: NudgeIn) -> Ok:
         me, path_uuid(ctx, "board_id"), path_uuid(ctx, "agent_id"), body.message
     )
     return Ok()
+
+
+async def webhook_payload(ctx: HttpContext, me: AgentCaller, query: PayloadQuery) -> PayloadRead:
+    return await ctx.gateway.webhooks.agent_payload(
+        me,
+        path_uuid(ctx, "board_id"),
+        path_uuid(ctx, "webhook_id"),
+        path_uuid(ctx, "payload_id"),
+        query.max_chars,
+    )
 
 
 async def heartbeat(ctx: HttpContext, me: AgentCaller, body: HeartbeatBody) -> HeartbeatRead:
@@ -291,6 +316,9 @@ ROUTES = [
          body=ApprovalCreate, response=ApprovalRead),
     _api("POST", _BOARD + "/agents/{agent_id}/nudge", nudge, "the lead nudges an agent (a run with the message)",
          body=NudgeIn, response=Ok),
+    _api("GET", _BOARD + "/webhooks/{webhook_id}/payloads/{payload_id}", webhook_payload,
+         "a stored webhook payload of the agent's board (max_chars: a truncated preview)", query=PayloadQuery,
+         response=PayloadRead),
     _api("POST", _A + "/heartbeat", heartbeat, "check in (presence: last_seen_at, status)", body=HeartbeatBody,
          response=HeartbeatRead),
     Api("POST", "/api/v1/agents/{agent_id}/token", mint_token, Role.ADMIN,

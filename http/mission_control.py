@@ -78,6 +78,12 @@ class StreamQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     since: Annotated[str, Meta(max_length=64)] | None = None
 
 
+def paged(found: tuple[list[T], int], query: PageQuery) -> Page[T]:
+    """A service's ``(items, total)`` as MC's page for ``query``."""
+    items, total = found
+    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
 TASK_STATUSES: Final = frozenset({"inbox", "in_progress", "review", "done"})
 
 
@@ -89,8 +95,7 @@ def path_uuid(ctx: HttpContext, name: str) -> UUID:
 
 
 async def list_boards(ctx: HttpContext, query: PageQuery) -> Page[BoardRead]:
-    items, total = await ctx.gateway.boards.list_boards(ctx.who, query.limit, query.offset)
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(await ctx.gateway.boards.list_boards(ctx.who, query.limit, query.offset), query)
 
 
 async def create_board(ctx: HttpContext, body: BoardCreate) -> BoardRead:
@@ -114,10 +119,12 @@ async def list_tasks(ctx: HttpContext, query: TaskQuery) -> Page[TaskRead]:
     statuses = [s.strip() for s in query.status.split(",") if s.strip()] if query.status else None
     if statuses and (bad := sorted(set(statuses) - TASK_STATUSES)):
         raise invalid_field("$.status", f"unknown status: {', '.join(bad)}")
-    items, total = await ctx.gateway.boards.list_tasks(
-        ctx.who, path_uuid(ctx, "board_id"), statuses, query.assigned_agent_id, query.limit, query.offset
+    return paged(
+        await ctx.gateway.boards.list_tasks(
+            ctx.who, path_uuid(ctx, "board_id"), statuses, query.assigned_agent_id, query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_task(ctx: HttpContext, body: TaskCreate) -> TaskRead:
@@ -140,10 +147,12 @@ async def delete_task(ctx: HttpContext, _: None) -> Ok:
 
 
 async def list_comments(ctx: HttpContext, query: PageQuery) -> Page[CommentRead]:
-    items, total = await ctx.gateway.boards.comments(
-        ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"), query.limit, query.offset
+    return paged(
+        await ctx.gateway.boards.comments(
+            ctx.who, path_uuid(ctx, "board_id"), path_uuid(ctx, "task_id"), query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_comment(ctx: HttpContext, body: CommentCreate) -> CommentRead:
@@ -153,10 +162,12 @@ async def add_comment(ctx: HttpContext, body: CommentCreate) -> CommentRead:
 
 
 async def list_approvals(ctx: HttpContext, query: ApprovalQuery) -> Page[ApprovalRead]:
-    items, total = await ctx.gateway.boards.list_approvals(
-        ctx.who, path_uuid(ctx, "board_id"), query.status, query.limit, query.offset
+    return paged(
+        await ctx.gateway.boards.list_approvals(
+            ctx.who, path_uuid(ctx, "board_id"), query.status, query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_approval(ctx: HttpContext, body: ApprovalCreate) -> ApprovalRead:

@@ -16,6 +16,7 @@ from clawgate import wire
 from clawgate.errors import Forbidden, UnsupportedMediaType
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
+from clawgate.services.clerk import looks_like_jwt
 from clawgate.services.exports import Event, sse
 from clawgate.state import Gateway
 
@@ -97,10 +98,15 @@ def credential(headers: Mapping[str, str]) -> tuple[str, bool]:
     return "", bool(header.strip())
 
 
-async def authenticate(request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN) -> Principal:
+async def authenticate(
+    request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN, *, clerk: bool = False
+) -> Principal:
     """The principal behind the request's credential (``credential``) and the ``X-GoClaw-*``
-    identity headers."""
+    identity headers. With ``clerk`` (a Mission Control user route) and Clerk configured, a bearer
+    shaped as a JWT is a Clerk session token (``clawgate.services.clerk``)."""
     token, malformed = credential(request.headers)
+    if clerk and gateway.clerk is not None and looks_like_jwt(token):
+        return await gateway.clerk.authenticate(token)
     return await gateway.auth.authenticate(
         token,
         user_id=request.headers.get("x-goclaw-user-id", ""),
@@ -128,7 +134,7 @@ def make_route(api: Api) -> Route:
         try:
             who: Principal | None = None
             if api.role is not None:
-                who = await authenticate(request, gateway, api.dev_role)
+                who = await authenticate(request, gateway, api.dev_role, clerk=api.family == "mc")
                 bind_caller(who)
                 if who.role < api.role:
                     raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)

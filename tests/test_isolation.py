@@ -17,6 +17,8 @@ a new route or method without a case here fails ``test_every_route_has_a_case`` 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +53,7 @@ A_MARKERS = (
     "A-MCP-USER-KEY", "A-MCP-USER-ENV", "A_USER_ENV", "A-MCP-REQUEST-REASON",
     "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
     "A-GROUP-NAME", "A-GROUP-MEMORY", "A-GROUP-BOARD", "A-TAG-NAME", "a-tag-slug", "a_field_key", "A-FIELD-LABEL",
+    "A-HOOK-BOARD", "A-WEBHOOK-INSTRUCTION", "A-WEBHOOK-SECRET-VALUE", "A-WEBHOOK-PAYLOAD", "X-A-Signature",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -87,6 +90,9 @@ class TenantA:
     group_id: str = ""  # an MC board group with a board of its own, and A-TEAM-NAME's custom field
     tag_id: str = ""
     field_id: str = ""
+    hook_board_id: str = ""  # an MC board without agents (a payload wakes no one) with A's webhook
+    webhook_id: str = ""
+    payload_id: str = ""
     secrets: set[str] = field(default_factory=set)
 
 
@@ -313,6 +319,23 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
     "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
         {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
+    # MC's board webhooks; B's unsigned delivery to A's webhook (it has a secret) is 403.
+    "GET /api/v1/boards/{board_id}/webhooks": lambda a: R({"board_id": a.hook_board_id}),
+    "POST /api/v1/boards/{board_id}/webhooks": lambda a: R({"board_id": a.hook_board_id}, body={"description": "pwned"}),
+    "GET /api/v1/boards/{board_id}/webhooks/{webhook_id}": lambda a: R({"board_id": a.hook_board_id,
+                                                                        "webhook_id": a.webhook_id}),
+    "PATCH /api/v1/boards/{board_id}/webhooks/{webhook_id}": lambda a: R(
+        {"board_id": a.hook_board_id, "webhook_id": a.webhook_id}, body={"enabled": False, "secret": None}),
+    "DELETE /api/v1/boards/{board_id}/webhooks/{webhook_id}": lambda a: R({"board_id": a.hook_board_id,
+                                                                           "webhook_id": a.webhook_id}),
+    "POST /api/v1/boards/{board_id}/webhooks/{webhook_id}": lambda a: R(
+        {"board_id": a.hook_board_id, "webhook_id": a.webhook_id}, body={"pwned": True}),
+    "GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads": lambda a: R({"board_id": a.hook_board_id,
+                                                                                 "webhook_id": a.webhook_id}),
+    "GET /api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads/{payload_id}": lambda a: R(
+        {"board_id": a.hook_board_id, "webhook_id": a.webhook_id, "payload_id": a.payload_id}),
+    "GET /api/v1/agent/boards/{board_id}/webhooks/{webhook_id}/payloads/{payload_id}": lambda a: R(
+        {"board_id": a.hook_board_id, "webhook_id": a.webhook_id, "payload_id": a.payload_id}),
     # MC's agent API: B's key is no agent token (401); B's own agent token is tests/http/test_mc_agent.py's.
     "GET /api/v1/board-groups": lambda a: R(),
     "POST /api/v1/board-groups": lambda a: R(body={"name": "b-group"}),
@@ -678,6 +701,18 @@ async def _world(
             )["id"]
             a.field_id = (await _send(http, "POST", "/api/v1/organizations/me/custom-fields", {
                 "field_key": "a_field_key", "label": "A-FIELD-LABEL", "board_ids": [a.team_id]}))["id"]  # fmt: skip
+            hook_board = {"name": "A-HOOK-BOARD", "description": "d"}
+            a.hook_board_id = (await _send(http, "POST", "/api/v1/boards", hook_board))["id"]
+            hook = {"description": "A-WEBHOOK-INSTRUCTION", "secret": "A-WEBHOOK-SECRET-VALUE",
+                    "signature_header": "X-A-Signature"}  # fmt: skip
+            a.webhook_id = (await _send(http, "POST", f"/api/v1/boards/{a.hook_board_id}/webhooks", hook))[
+                "id"
+            ]
+            body = b'{"a": "A-WEBHOOK-PAYLOAD"}'
+            signed = hmac.new(b"A-WEBHOOK-SECRET-VALUE", body, hashlib.sha256).hexdigest()
+            delivered = await http.post(f"/api/v1/boards/{a.hook_board_id}/webhooks/{a.webhook_id}", content=body,
+                                        headers={"X-A-Signature": signed})  # fmt: skip
+            a.payload_id = (await _ok(delivered))["payload_id"]
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
             a.agent_token = (await _ok(await owner.post(f"/api/v1/agents/{a.agent_id}/token")))["token"]
@@ -739,6 +774,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
                      f"/api/v1/board-groups/{a.group_id}/snapshot", "/api/v1/tags",
                      "/api/v1/organizations/me/custom-fields"):  # fmt: skip
             out[path] = await _ok(await owner.get(path))
+        hooks = f"/api/v1/boards/{a.hook_board_id}/webhooks"
+        out["webhooks"] = await _ok(await owner.get(hooks))
+        out["payloads"] = await _ok(await owner.get(f"{hooks}/{a.webhook_id}/payloads"))
     async with world.server.client(
         None, **{"X-Agent-Token": a.agent_token, "X-Real-IP": "10.250.0.1"}
     ) as agent:
