@@ -237,7 +237,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     tasks = TaskService(db, bus)
     teams = TeamService(db, bus, agents, tasks)
     boards = BoardService(db, tasks)
-    boards.loop = BoardLoop(db, chat)  # MC notifications become runs (issue 14, build item 4)
+    # Notifications become runs (issue 14): Mission Control's, GoClaw's assignments, ClawTasker's.
+    clawtasker = ClawTaskerService(db, bus, tasks, live)
+    boards.loop = teams.loop = clawtasker.loop = BoardLoop(db, chat)
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     runner.add_tool_source(BoardTools(agent_api))
@@ -254,7 +256,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
-        clawtasker=ClawTaskerService(db, bus, tasks, live),
+        clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip

@@ -371,9 +371,10 @@ async def threads(conn: asyncpg.Connection, tenant_id: UUID) -> list[ThreadRow]:
 
 async def find_thread(
     conn: asyncpg.Connection, tenant_id: UUID, key: str | None, participants: list[str]
-) -> UUID | None:
+) -> tuple[UUID, str, list[str]] | None:
+    """A direct thread by key, else by its participants: (id, key, participants)."""
     row = await conn.fetchrow(query("clawtasker.thread_find"), tenant_id, key, participants)
-    return None if row is None else row["id"]
+    return None if row is None else (row["id"], row["key"] or "", list(row["participants"]))
 
 
 async def insert_thread(

@@ -26,6 +26,8 @@ from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest, N
 from clawgate.live import LiveSettings
 from clawgate.principal import Principal
 from clawgate.ratelimit import exhausted
+from clawgate.services import board_loop as notify
+from clawgate.services.board_loop import Notice, Notifying
 from clawgate.services.ct_rules import CT_STATUSES, transition
 from clawgate.services.tasks import TaskService, now
 from clawgate.store import Database, DbConnection, windows
@@ -193,8 +195,9 @@ def _project_key(team: team_store.TeamRow) -> str:
     return team.key or str(team.id)
 
 
-class ClawTaskerService:
-    """ClawTasker's reads and writes, each scoped by the caller's tenant."""
+class ClawTaskerService(Notifying):
+    """ClawTasker's reads and writes, each scoped by the caller's tenant. Directives, conversation
+    messages and assignments to an agent wake it with a run (``Notifying``: through ``loop``)."""
 
     def __init__(self, db: Database, bus: EventBus, tasks: TaskService, live: LiveSettings) -> None:
         self._live = live
@@ -441,8 +444,9 @@ class ClawTaskerService:
             raise bad(f"unknown project: {key}")
         return found
 
-    async def create_task(self, who: Principal, body: JSON) -> JSON:
-        """``POST /api/tasks/create`` (only ``title`` required). Raises: InvalidRequest."""
+    async def create_task(self, who: Principal, body: JSON, *, wake: bool = True) -> JSON:
+        """``POST /api/tasks/create`` (only ``title`` required); an owner other than the reporter is
+        woken (``wake``) as Mission Control's assignee. Raises: InvalidRequest."""
         fields = _obj(body.get("task", body), "task")
         title = text(fields.get("title"), 120, "title")
         if not title:
@@ -451,6 +455,7 @@ class ClawTaskerService:
         if status not in CT_STATUSES:
             raise bad(f"invalid status: {status}")
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             team = await self._project(conn, who, fields.get("project_id"))
             owner, owner_id = await self._actor(conn, who.tenant_id, fields.get("owner"), "owner")
@@ -497,7 +502,10 @@ class ClawTaskerService:
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
+            if wake and owner_id is not None and owner != ct["reporter"]:
+                await self._queue(conn, who, team, out, [_assigned(row, owner_id)], ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return result
 
     async def _dep_ids(self, conn: DbConnection, tenant_id: UUID, refs: Any) -> list[UUID]:
@@ -523,6 +531,7 @@ class ClawTaskerService:
         note = text(body.get("note", fields.get("note")), 500, "note")
         author = text(body.get("updated_by") or body.get("agent_id") or author, 64, "author") or "ceo"
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             before = await self._row(conn, who.tenant_id, number)
             await task_store.lock_task(conn, who.tenant_id, before.id)
@@ -540,6 +549,7 @@ class ClawTaskerService:
                 if validator == "ceo":
                     ct["validation_owner"] = "ceo"
             state = TaskState.of(before)
+            owner = ""
             if "owner" in fields:
                 owner, state.assignee_agent_id = await self._actor(
                     conn, who.tenant_id, fields["owner"], "owner"
@@ -587,7 +597,13 @@ class ClawTaskerService:
             await self._sync_owner(conn, who.tenant_id, before, state)
             row = await self._row(conn, who.tenant_id, number)
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
+            to = state.assignee_agent_id
+            if (
+                to is not None and to != before.assignee_agent_id and owner != author
+            ):  # a self-claim is silent
+                await self._queue(conn, who, row.team_id, out, [_assigned(row, to)], ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return result
 
     @staticmethod
@@ -1171,16 +1187,29 @@ class ClawTaskerService:
 
     async def _thread(
         self, conn: DbConnection, who: Principal, key: str, participants: list[str], mode: str
-    ) -> tuple[UUID, str]:
+    ) -> tuple[UUID, str, list[str]]:
+        """The thread named by ``key``, else by its ``participants`` (made when new): (id, key,
+        participants). Raises: InvalidRequest (an unknown key without participants)."""
         found = await store.find_thread(conn, who.tenant_id, key or None, participants)
         if found is not None:
-            return found, key
+            return found
         if key and not participants:
             raise bad(f"unknown thread: {key}")
         key = key or f"TH-{'-'.join(p.upper() for p in participants)}"[:80]
         session = "chat:clawtasker:" + _slug(key)
         title = " / ".join(participants)
-        return await store.insert_thread(conn, who.tenant_id, key, title, mode, participants, session), key
+        made = await store.insert_thread(conn, who.tenant_id, key, title, mode, participants, session)
+        return made, key, participants
+
+    async def _agents_among(
+        self, conn: DbConnection, tenant_id: UUID, keys: Sequence[str]
+    ) -> dict[str, UUID]:
+        """The agents of the tenant among actor ids ``keys`` (``ceo`` and unknown ids left out)."""
+        found: dict[str, UUID] = {}
+        for key in keys:
+            if key != "ceo" and (rows := await store.roster(conn, tenant_id, key)):
+                found[key] = rows[0].id
+        return found
 
     async def post_message(self, who: Principal, body: JSON) -> JSON:
         """``POST /api/conversations/message``: into the thread named (by id, else by its two
@@ -1199,9 +1228,10 @@ class ClawTaskerService:
             related = (await self.create_task(who, {"title": message[:120], "project_id": body.get("project_id"),
                                                     "labels": ["conversation"]}))["id"]  # fmt: skip
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
-            thread, key = await self._thread(conn, who, text(body.get("thread_id"), 80, "thread_id"), participants,
-                                             text(body.get("mode"), 32, "mode") or "direct")  # fmt: skip
+            thread, key, members = await self._thread(conn, who, text(body.get("thread_id"), 80, "thread_id"),
+                                                      participants, text(body.get("mode"), 32, "mode") or "direct")  # fmt: skip
             task = (await self._row(conn, who.tenant_id, task_number(related))).id if related else None
             msg_id, at = await store.insert_message(
                 conn, who.tenant_id, thread, author_kind="user" if sender == "ceo" else "agent", author_id=sender,
@@ -1209,7 +1239,12 @@ class ClawTaskerService:
             )  # fmt: skip
             await self._event(conn, who, "conversation.message", f"{sender}: {message[:80]}", out, thread_key=key,
                               actor=sender)  # fmt: skip
+            if category not in QUIET_CATEGORIES:  # CT's automatic acks and system lines wake nobody
+                agents = await self._agents_among(conn, who.tenant_id, [p for p in members if p != sender])
+                notices = [notify.message(a, message, sender, key, related or "") for a in agents.values()]
+                await self._queue(conn, who, None, out, notices, ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return {"thread": {"id": key}, "message": {"id": f"M-{msg_id}", "sender": sender, "text": message,
                                                    "category": category, "timestamp": _iso(at),
                                                    "related_task_id": related}}  # fmt: skip
@@ -1230,12 +1265,13 @@ class ClawTaskerService:
                 owner = target if await store.roster(conn, who.tenant_id, target) else None
             fields = {"title": message[:120], "description": message, "project_id": project or None, "owner": owner,
                       "specialist": specialist, "labels": [x for x in ("directive", specialist, project) if x]}  # fmt: skip
-            related = (await self.create_task(who, fields))["id"]
+            related = (await self.create_task(who, fields, wake=False))["id"]  # the directive wakes it
         directive = {"target": target, "project_id": project, "specialist": specialist, "create_task": create,
                      "status": "queued", "task_id": related}  # fmt: skip
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
-            thread, _ = await self._thread(conn, who, "", ["ceo", target], "ceo-chief")
+            thread, key, _ = await self._thread(conn, who, "", ["ceo", target], "ceo-chief")
             task = (await self._row(conn, who.tenant_id, task_number(related))).id if related else None
             msg_id, at = await store.insert_message(
                 conn, who.tenant_id, thread, author_kind="user", author_id="ceo", source="browser", content=message,
@@ -1243,7 +1279,12 @@ class ClawTaskerService:
             )  # fmt: skip
             await self._event(conn, who, "directive.queued", f"Directive to {target}", out, actor="ceo",
                               target=target)  # fmt: skip
+            agents = await self._agents_among(conn, who.tenant_id, [target])
+            notices = [notify.directive(a, message, f"D-{msg_id}", key, project, related or "")
+                       for a in agents.values()]  # fmt: skip
+            await self._queue(conn, who, None, out, notices, ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return {"directive": {**directive, "id": f"D-{msg_id}", "text": message, "timestamp": _iso(at)}}
 
     async def dismiss(self, who: Principal, body: JSON) -> JSON:
@@ -1489,6 +1530,16 @@ PROJECT_TEXTS: Final = ("tagline", "repo", "github_project", "workspace_root", "
                         "increment_policy")  # fmt: skip
 PROJECT_LISTS: Final = ("allowed_agents", "focus", "relevant_specialists")
 MESSAGE_CATEGORIES: Final = ("directive", "discussion", "summary", "status", "ack", "system")
+QUIET_CATEGORIES: Final = ("ack", "system")
+
+
+def _assigned(row: TaskRow, agent_id: UUID) -> Notice:
+    """A CT owner's assignment, as Mission Control's TASK ASSIGNED (in the agent's team session)."""
+    return notify.assigned(
+        agent_id, f"T-{row.number} {row.title}", row.id, row.team_id, row.description, False
+    )
+
+
 RUN_OUTCOMES: Final = ("working", "needs_attention", "blocked", "validation")
 
 

@@ -319,7 +319,7 @@ SELECT th.id, th.key, th.title, th.mode, th.participants, th.session_key, tm.key
 
 -- name: thread_find
 -- By key ($2), else by participants ($3, any order).
-SELECT th.id, th.key
+SELECT th.id, th.key, th.participants
   FROM threads AS th
  WHERE th.tenant_id = $1
    AND th.scope     = 'direct'
