@@ -34,6 +34,7 @@ __all__ = [
     "links_of",
     "missions",
     "notifications",
+    "overloaded",
     "project_id",
     "put_org",
     "put_presence",
@@ -131,6 +132,7 @@ class NotificationRow(Struct, kw_only=True):
     read: bool
     dismissed: bool
     created_at: datetime
+    agent_key: str | None = None
 
 
 class ThreadRow(Struct, kw_only=True):
@@ -375,6 +377,12 @@ async def find_thread(
     """A direct thread by key, else by its participants: (id, key, participants)."""
     row = await conn.fetchrow(query("clawtasker.thread_find"), tenant_id, key, participants)
     return None if row is None else (row["id"], row["key"] or "", list(row["participants"]))
+
+
+async def overloaded(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, name: str) -> bool:
+    """CT's ``overloaded`` notification for the agent when it owns more than 4 active tasks, once
+    while not dismissed (a unique index decides). Returns: whether one was made."""
+    return await conn.fetchval(query("clawtasker.overloaded_insert"), tenant_id, agent_id, name) is not None
 
 
 async def insert_thread(

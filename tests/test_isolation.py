@@ -375,6 +375,8 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/ceo/directive": lambda a: R(body={"target": "agent-aaa", "text": "pwned", "project_id": a.team_id}),
     "POST /api/notifications/dismiss": lambda a: R(body={"all": True}),
     "POST /api/runs/publish": lambda a: R(body={"agent_id": "agent-aaa", "task_id": "T-1", "title": "pwned"}),
+    "POST /api/openclaw/publish": lambda a: R(body={"agentId": "agent-aaa", "taskId": "T-1", "note": "pwned",
+                                                     "event": "mission_plan", "missionId": "b-mission"}),
     "POST /api/org/configure": lambda a: R(body={"chief_agent_id": "agent-aaa", "company_name": "pwned"}),
     "POST /api/org/bootstrap": lambda a: R(body={"company_name": "b-co", "projects": [{"project_id": "b-p"}]}),
     "POST /api/demo/reset": lambda a: R(body={}),

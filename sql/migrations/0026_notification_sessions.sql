@@ -3,3 +3,11 @@
 -- NULL keeps 0019's rule: the board's session (agent:<key>:mc:<team id>).
 ALTER TABLE notifications
     ADD COLUMN session_rest text CHECK (length(session_rest) BETWEEN 1 AND 200);
+
+-- ClawTasker's `overloaded` notification names the agent it is about (CT's `agent_id`), and is made
+-- once while it is not dismissed: the unique index decides, in every process.
+ALTER TABLE notifications
+    ADD COLUMN subject_agent_id uuid;
+CREATE UNIQUE INDEX notifications_overloaded_uidx
+    ON notifications (tenant_id, subject_agent_id)
+    WHERE kind = 'overloaded' AND recipient_kind = 'user' AND NOT dismissed;
