@@ -52,6 +52,7 @@ from clawgate.services.skill_catalog import SkillCatalog
 from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tasks import TaskService
+from clawgate.services.team_workspace import TeamWorkspace
 from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
@@ -255,7 +256,8 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
+        tasks=tasks, teams=teams, team_workspace=TeamWorkspace(teams, settings.data_path), boards=boards,
+        agent_api=agent_api,
         clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -50,6 +51,7 @@ A_MARKERS = (
     "a-mcp-server", "A-MCP-API-KEY-SECRET", "A-MCP-ENV-VALUE", "a-mcp-command",
     "A-MCP-USER-KEY", "A-MCP-USER-ENV", "A_USER_ENV", "A-MCP-REQUEST-REASON",
     "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
+    "A-TEAM-FILE-CONTENT", "a-team-file.md",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -469,6 +471,17 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "teams.events.list": lambda a: {"team_id": a.team_id},
     "teams.known_users": lambda a: {"teamId": a.team_id},
     "teams.scopes": lambda a: {"teamId": a.team_id},
+    "teams.workspace.list": lambda a: {"team_id": a.team_id},
+    "teams.workspace.read": lambda a: {
+        "team_id": a.team_id,
+        "chat_id": "a-chat-scope",
+        "file_name": "a-team-file.md",
+    },
+    "teams.workspace.delete": lambda a: {
+        "team_id": a.team_id,
+        "chat_id": "a-chat-scope",
+        "file_name": "a-team-file.md",
+    },
 }
 
 
@@ -623,6 +636,10 @@ async def _world(
             a.task_id = (await ws.ok("teams.tasks.create", task))["task"]["id"]
             comment = {"teamId": a.team_id, "taskId": a.task_id, "content": "A-TASK-COMMENT"}
             await ws.ok("teams.tasks.comment", comment)
+        # A file of A's team workspace (as an agent of the team would leave it).
+        scope = server.gateway.team_workspace.root(UUID(a.id), UUID(a.team_id)) / "a-chat-scope"
+        scope.mkdir(parents=True, exist_ok=True)
+        (scope / "a-team-file.md").write_text("A-TEAM-FILE-CONTENT")
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
         async with server.client(a_key["key"], **{"X-GoClaw-User-Id": "alice"}) as http:
             approval = {"action_type": "deploy", "task_id": a.task_id, "confidence": 90,
@@ -684,6 +701,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
         out["team"] = await ws.ok("teams.get", {"teamId": a.team_id})
         out["task"] = await ws.ok("teams.tasks.get", {"teamId": a.team_id, "taskId": a.task_id})
         out["team_events"] = await ws.ok("teams.events.list", {"team_id": a.team_id})
+        out["team_files"] = await ws.ok("teams.workspace.list", {"team_id": a.team_id})
+        out["team_file"] = await ws.ok("teams.workspace.read", {"team_id": a.team_id, "chat_id": "a-chat-scope",
+                                                                "file_name": "a-team-file.md"})  # fmt: skip
     async with _owner_in(world.server, a.id) as owner:
         out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
         out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))

@@ -293,6 +293,10 @@ class TeamService(Notifying):
             raise NotFound(kind="team", id=str(team_id))
         return row
 
+    async def reachable(self, who: Principal, team_id: UUID, *, write: bool = False) -> TeamRow:
+        """The team as the caller may see it (``write``: change it). Raises: NotFound, Forbidden."""
+        return await (self._writable(who, team_id) if write else self._team(who, team_id))
+
     async def _writable(self, who: Principal, team_id: UUID) -> TeamRow:
         """The team, when the caller may change it (admins; others with write access or its
         author). Raises: NotFound (a team it may not see), Forbidden (one it may only read)."""
