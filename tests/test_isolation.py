@@ -288,6 +288,10 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
                                                "args": {"path": "a-workspace.txt"}}),
     "GET /v1/teams/{id}/events": lambda a: R({"id": a.team_id}),
     "GET /v1/teams/{id}/export/preview": lambda a: R({"id": a.team_id}),
+    "POST /v1/teams/{teamId}/workspace/upload": lambda a: R({"teamId": a.team_id}, query="chat_id=a-chat-scope",
+                                                            files={}),
+    "PUT /v1/teams/{teamId}/workspace/move": lambda a: R(
+        {"teamId": a.team_id}, query="chat_id=a-chat-scope&from=a-team-file.md&to=moved.md"),
     "GET /api/v1/boards": lambda a: R(),
     "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id}),
     "GET /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),

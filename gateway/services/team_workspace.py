@@ -11,6 +11,7 @@ workspace, which is what a client can send back."""
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import os
 import re
 from datetime import UTC, datetime
@@ -20,17 +21,21 @@ from uuid import UUID
 
 from msgspec import Struct
 
-from clawgate.errors import InvalidRequest, NotFound
+from clawgate.errors import AlreadyExists, InvalidRequest, NotFound
 from clawgate.principal import Principal
 from clawgate.services.teams import TeamService
 from clawgate.tools import ToolError
-from clawgate.tools.files import contained, read_regular
+from clawgate.tools.files import contained, read_regular, write_regular
 
 __all__ = ["TeamWorkspace", "WorkspaceFile"]
 
 MAX_CONTENT: Final = 500_000
 """Characters of a file ``read`` returns (GoClaw's cut, marked ``[...truncated]``)."""
 MAX_READ_BYTES: Final = 4_000_000
+BLOCKED: Final = frozenset(
+    {".exe", ".com", ".bat", ".cmd", ".ps1", ".sh", ".msi", ".scr", ".dll", ".so", ".dylib"}
+)
+"""Executable file types an upload may not bring (GoClaw refuses executables in team workspaces)."""
 _CHAT = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 
@@ -151,3 +156,38 @@ class TeamWorkspace:
         except (IsADirectoryError, PermissionError):
             raise InvalidRequest(detail="not a file") from None
         return name
+
+    async def upload(
+        self, who: Principal, team_id: UUID, chat_id: str, filename: str, data: bytes
+    ) -> tuple[str, str, str]:
+        """``POST /v1/teams/{id}/workspace/upload``: the file into the team's (or chat's) folder,
+        replacing one of that name. Returns: (its path in the workspace, its name, its MIME type).
+        Raises: NotFound, Forbidden (the team), InvalidRequest (a bad name or type)."""
+        root, chat, _ = await self._scope(who, team_id, chat_id, write=True, needed=True)
+        name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        if name in ("", ".", "..") or ".." in name:
+            raise InvalidRequest(detail="invalid filename")
+        if (ext := Path(name).suffix.lower()) in BLOCKED:
+            raise InvalidRequest(detail=f"file type {ext} is not allowed")
+        scope = root / chat if chat else root
+        path = self._file(scope, name)
+        try:
+            await asyncio.to_thread(write_regular, path, data)
+        except ToolError as exc:
+            raise InvalidRequest(detail=str(exc)) from None
+        return str(path.relative_to(root)), name, mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+    async def move(self, who: Principal, team_id: UUID, chat_id: str, source: str, target: str) -> None:
+        """``PUT /v1/teams/{id}/workspace/move``: rename a file or folder inside its scope, into a
+        folder that exists and onto no existing name. Raises: NotFound (the team, the source),
+        InvalidRequest (paths out of the scope, no such destination folder), AlreadyExists (409)."""
+        root, chat, _ = await self._scope(who, team_id, chat_id, write=True, needed=True)
+        scope = root / chat if chat else root
+        src, dst = self._file(scope, source), self._file(scope, target)
+        if not src.exists():
+            raise NotFound(kind="file", id=source)
+        if not dst.parent.is_dir():
+            raise InvalidRequest(detail="destination directory does not exist")
+        if dst.exists() or dst.is_symlink():
+            raise AlreadyExists(kind="file", id=target)
+        await asyncio.to_thread(os.rename, src, dst)

@@ -24,7 +24,7 @@ from msgspec import Meta, Struct
 
 from clawgate.tools import ToolContext, ToolError, count_arg, register, text_arg
 
-__all__ = ["FileSettings", "contained", "read_regular", "workspace_of"]
+__all__ = ["FileSettings", "contained", "read_regular", "workspace_of", "write_regular"]
 
 
 class FileSettings(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -95,7 +95,8 @@ def read_regular(path: Path, limit: int) -> bytes:
     return data
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_regular(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (its folders made), not through a final symlink. Raises: ToolError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     try:
@@ -157,7 +158,7 @@ async def write_file(ctx: ToolContext, args: dict[str, Any]) -> str:
     data = content.encode("utf-8")
     if len(data) > conf.max_write_bytes:
         raise ToolError(f"content is larger than {conf.max_write_bytes} bytes")
-    await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(write_regular, path, data)
     return f"wrote {len(data)} bytes to {_shown(root, path)}"
 
 
@@ -184,7 +185,7 @@ async def edit(ctx: ToolContext, args: dict[str, Any]) -> str:
     data = updated.encode("utf-8")
     if len(data) > conf.max_write_bytes:
         raise ToolError(f"the edited file would be larger than {conf.max_write_bytes} bytes")
-    await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(write_regular, path, data)
     return f"edited {_shown(root, path)} ({count if args.get('replace_all') is True else 1} replacement(s))"
 
 

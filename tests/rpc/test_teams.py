@@ -305,3 +305,47 @@ class TestWorkspace:
             assert "outside.txt" in [f["name"] for f in shared["files"]]
             read = await ws.ok("teams.workspace.read", {"team_id": team["id"], "file_name": "outside.txt"})
             assert read["content"] == "not in a chat"
+
+    async def test_upload_and_move_over_rest(self, gw: RunningServer) -> None:
+        """``POST /v1/teams/{id}/workspace/upload`` puts a multipart file in the chat's folder
+        (GoClaw's answer), which ``teams.workspace.read`` then reads; ``PUT .../workspace/move``
+        renames it (409 onto an existing name, 404 for a missing source); executables, paths out
+        of the scope, a missing chat, a body that is not multipart and a viewer are refused in
+        GoClaw's envelope, never 500."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+        base = f"/v1/teams/{team['id']}/workspace"
+        async with gw.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+            res = await http.post(f"{base}/upload?chat_id=c1", files={"file": ("report.md", b"# Report")})
+            assert res.status_code == 200, res.text
+            assert res.json() == {"path": "c1/report.md", "filename": "report.md", "size": 8,
+                                  "mime_type": "text/markdown"}  # fmt: skip
+            await http.post(f"{base}/upload?chat_id=c1", files={"file": ("other.md", b"o")})
+            res = await http.put(f"{base}/move?chat_id=c1&from=report.md&to=final.md")
+            assert (res.status_code, res.json()) == (200, {"from": "report.md", "to": "final.md"})
+            for query, status in (("chat_id=c1&from=other.md&to=final.md", 409),
+                                  ("chat_id=c1&from=gone.md&to=x.md", 404),
+                                  ("chat_id=c1&from=other.md&to=../x.md", 400),
+                                  ("chat_id=c1&from=other.md&to=nodir/x.md", 400),
+                                  ("from=other.md&to=x.md", 400), ("chat_id=c1&from=other.md", 400)):  # fmt: skip
+                res = await http.put(f"{base}/move?{query}")
+                assert res.status_code == status, (query, res.text)
+                assert set(res.json()["error"]) >= {"code", "message"}
+            bad = await http.post(f"{base}/upload?chat_id=c1", files={"file": ("run.sh", b"rm -rf /")})
+            assert bad.status_code == 400, bad.text
+            assert "not allowed" in bad.json()["error"]["message"]
+            assert (await http.post(f"{base}/upload?chat_id=c1", json={"x": 1})).status_code == 415
+            assert (await http.post(f"{base}/upload", files={"file": ("a.md", b"a")})).status_code == 400
+            res = await http.post(
+                "/v1/teams/nope/workspace/upload?chat_id=c1", files={"file": ("a.md", b"a")}
+            )
+            assert res.status_code == 400
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            read = await ws.ok(
+                "teams.workspace.read", {"team_id": team["id"], "chat_id": "c1", "file_name": "final.md"}
+            )
+            assert read["content"] == "# Report"
+        viewer = await _key(gw, "operator.read")
+        async with gw.client(viewer) as http:
+            res = await http.post(f"{base}/upload?chat_id=c1", files={"file": ("a.md", b"a")})
+            assert res.status_code == 403, res.text
