@@ -55,6 +55,7 @@ from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
+from clawgate.services.team_workspace import TeamWorkspace
 from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
 from clawgate.services.traces import TraceService
@@ -241,7 +242,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     tasks = TaskService(db, bus)
     teams = TeamService(db, bus, agents, tasks)
     boards = BoardService(db, tasks)
-    boards.loop = BoardLoop(db, chat)  # MC notifications become runs (issue 14, build item 4)
+    # Notifications become runs (issue 14): Mission Control's, GoClaw's assignments, ClawTasker's.
+    clawtasker = ClawTaskerService(db, bus, tasks, live)
+    boards.loop = teams.loop = clawtasker.loop = BoardLoop(db, chat)
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     board_groups = BoardGroupService(db, boards, tasks, heartbeat)
@@ -263,9 +266,9 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, board_groups=board_groups,
-        tags=TagService(db), webhooks=webhooks, clerk=clerk,
-        clawtasker=ClawTaskerService(db, bus, tasks, live),
+        tasks=tasks, teams=teams, team_workspace=TeamWorkspace(teams, settings.data_path), boards=boards,
+        agent_api=agent_api, board_groups=board_groups, tags=TagService(db), webhooks=webhooks, clerk=clerk,
+        clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
     )  # fmt: skip

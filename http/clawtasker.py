@@ -29,6 +29,7 @@ from starlette.responses import StreamingResponse
 from clawgate.errors import Forbidden, NotFound
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
+from clawgate.services import ct_publish
 from clawgate.services.clawtasker import TEMPLATES, ClawTaskerService, bad, ct_event
 from clawgate.services.ct_rules import ALLOWED, CT_STATUSES
 from clawgate.store.coord_events import EventRow, Where
@@ -297,6 +298,10 @@ async def publish_run(ct: ClawTaskerService, who: Principal, body: JSON) -> JSON
     return await ct.publish_run(who, body)
 
 
+async def openclaw_publish(ct: ClawTaskerService, who: Principal, body: JSON) -> JSON:
+    return await ct_publish.publish(ct, who, body)
+
+
 async def configure_org(ct: ClawTaskerService, who: Principal, body: JSON) -> JSON:
     return await ct.configure_org(who, body)
 
@@ -470,6 +475,7 @@ ROUTES = [
     _post("ceo/directive", post_directive, "a CEO directive (stored), with a backlog task"),
     _post("notifications/dismiss", dismiss_notifications, "dismiss one, several or all notifications"),
     _post("runs/publish", publish_run, "an agent run's outcome on the log"),
+    _post("openclaw/publish", openclaw_publish, "an agent's heartbeat + task + mission + note (45 s dedupe)"),
     _post("org/configure", configure_org, "company, CEO and chief agent"),
     _post("org/bootstrap", bootstrap_org, "blank reset, then the company, projects and agents given"),
     _post("demo/reset", reset_demo, "blank reset, then a small demo organisation (destructive)"),

@@ -13,12 +13,8 @@ import base64
 from typing import Annotated
 
 from msgspec import Meta, Struct
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.responses import Response
 
-from clawgate.errors import UnsupportedMediaType, invalid_field
 from clawgate.principal import Role
 from clawgate.services.skill_archive import MAX_ARCHIVE_BYTES
 from clawgate.services.skills import (
@@ -40,7 +36,7 @@ from clawgate.store.types import (
     SkillVersion,
 )
 
-from .routing import archive_response, event_stream, json_response
+from .routing import archive_response, event_stream, file_part, json_response
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES", "UPLOAD_BODY_LIMIT", "UPLOAD_PATHS"]
@@ -105,27 +101,8 @@ class Status(Struct):
 
 
 async def _archive(ctx: HttpContext) -> bytes:
-    """The one ``file`` part of an upload form. Parsed by python-multipart as the body arrives
-    (Starlette's ``Request.form``: the file is spooled to a temporary file past 1 MB), so a 20 MB
-    upload never holds the event loop (the standard library's email parser took about 1 s of CPU
-    for one, in one piece).
-
-    Raises: UnsupportedMediaType (not multipart); InvalidRequest (malformed, another field, not one
-    file); PayloadTooLarge (from the body limit, while reading)."""
-    content_type = ctx.request.headers.get("content-type") or ""
-    if content_type.partition(";")[0].strip().lower() != "multipart/form-data":
-        raise UnsupportedMediaType(content_type=content_type)
-    try:
-        async with ctx.request.form(max_files=1, max_fields=0) as form:
-            parts = form.multi_items()
-            if len(parts) != 1 or parts[0][0] != "file" or not isinstance(parts[0][1], UploadFile):
-                raise invalid_field("$.file", "send exactly one file part, named file")
-            return await parts[0][1].read()
-    except (HTTPException, MultiPartException) as exc:
-        detail = exc.detail if isinstance(exc, HTTPException) else exc.message
-        raise invalid_field(
-            "$.file", f"the multipart body is malformed or has another part: {detail}"
-        ) from None
+    """The one ``file`` part of an upload form (``file_part``)."""
+    return (await file_part(ctx.request))[1]
 
 
 async def list_skills(ctx: HttpContext, _: None) -> SkillList:

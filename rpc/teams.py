@@ -11,6 +11,7 @@ from msgspec import Meta, Struct
 
 from clawgate.errors import invalid_field
 from clawgate.principal import Role
+from clawgate.services.team_workspace import WorkspaceFile
 from clawgate.services.teams import (
     MAX_TEXT,
     ActiveTask,
@@ -101,6 +102,33 @@ class EventsParams(Struct, kw_only=True, forbid_unknown_fields=True):
     team_id: str
     limit: Annotated[int, Meta(ge=0, le=500)] | None = None
     offset: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+
+
+class WorkspaceParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``teams.workspace.list``: ``team_id``, and ``chat_id`` for one chat's files (GoClaw's snake case)."""
+
+    team_id: str
+    chat_id: Annotated[str, Meta(max_length=128)] = ""
+
+
+class WorkspaceFileParams(WorkspaceParams, kw_only=True, forbid_unknown_fields=True):
+    """``teams.workspace.read|delete``: a file of the team's workspace (``chat_id`` unless shared)."""
+
+    file_name: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class WorkspaceList(Struct, kw_only=True):
+    files: list[WorkspaceFile]
+    count: int
+
+
+class WorkspaceRead(Struct, kw_only=True):
+    file: WorkspaceFile
+    content: str
+
+
+class WorkspaceDeleted(Struct, kw_only=True):
+    deleted: str
 
 
 class TeamList(Struct, kw_only=True):
@@ -315,6 +343,27 @@ async def scopes(ctx: CallContext, params: TeamRef) -> ScopeList:
     return ScopeList(scopes=await ctx.gateway.teams.scopes(ctx.who, team_id_of(params.teamId)))
 
 
+async def workspace_list(ctx: CallContext, params: WorkspaceParams) -> WorkspaceList:
+    files = await ctx.gateway.team_workspace.list(
+        ctx.who, team_id_of(params.team_id, "team_id"), params.chat_id
+    )
+    return WorkspaceList(files=files, count=len(files))
+
+
+async def workspace_read(ctx: CallContext, params: WorkspaceFileParams) -> WorkspaceRead:
+    file, content = await ctx.gateway.team_workspace.read(
+        ctx.who, team_id_of(params.team_id, "team_id"), params.chat_id, params.file_name
+    )
+    return WorkspaceRead(file=file, content=content)
+
+
+async def workspace_delete(ctx: CallContext, params: WorkspaceFileParams) -> WorkspaceDeleted:
+    name = await ctx.gateway.team_workspace.delete(
+        ctx.who, team_id_of(params.team_id, "team_id"), params.chat_id, params.file_name
+    )
+    return WorkspaceDeleted(deleted=name)
+
+
 METHODS = {
     "teams.list": Method(None, list_teams, Role.VIEWER),
     "teams.get": Method(TeamRef, get, Role.VIEWER),
@@ -339,4 +388,7 @@ METHODS = {
     "teams.events.list": Method(EventsParams, events_list, Role.VIEWER),
     "teams.known_users": Method(TeamRef, known_users, Role.VIEWER),
     "teams.scopes": Method(TeamRef, scopes, Role.VIEWER),
+    "teams.workspace.list": Method(WorkspaceParams, workspace_list, Role.VIEWER),
+    "teams.workspace.read": Method(WorkspaceFileParams, workspace_read, Role.VIEWER),
+    "teams.workspace.delete": Method(WorkspaceFileParams, workspace_delete, Role.OPERATOR),
 }

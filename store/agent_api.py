@@ -88,6 +88,7 @@ class Pending(Struct, kw_only=True):
     title: str
     body: str
     team_id: UUID | None
+    session_rest: str | None
 
 
 class NotificationRow(Struct, kw_only=True):
@@ -186,9 +187,10 @@ async def comment_texts(conn: asyncpg.Connection, tenant_id: UUID, task_id: UUID
 
 async def insert_notification(
     conn: asyncpg.Connection, tenant_id: UUID, event_seq: int, agent_id: UUID, kind: str, title: str,
-    body: str, team_id: UUID | None,
+    body: str, team_id: UUID | None, session_rest: str | None = None,
 ) -> UUID | None:  # fmt: skip
-    """A new pending notification; None when this event already made it for this agent."""
+    """A new pending notification; None when this event already made it for this agent.
+    ``session_rest``: where its run goes (None: the team's session)."""
     found: UUID | None = await conn.fetchval(
         query("agent_api.notification_insert"),
         tenant_id,
@@ -198,6 +200,7 @@ async def insert_notification(
         title,
         body,
         team_id,
+        session_rest,
     )
     return found
 

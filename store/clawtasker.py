@@ -34,6 +34,7 @@ __all__ = [
     "links_of",
     "missions",
     "notifications",
+    "overloaded",
     "project_id",
     "put_org",
     "put_presence",
@@ -132,6 +133,7 @@ class NotificationRow(Struct, kw_only=True):
     read: bool
     dismissed: bool
     created_at: datetime
+    agent_key: str | None = None
 
 
 class ThreadRow(Struct, kw_only=True):
@@ -372,9 +374,16 @@ async def threads(conn: asyncpg.Connection, tenant_id: UUID) -> list[ThreadRow]:
 
 async def find_thread(
     conn: asyncpg.Connection, tenant_id: UUID, key: str | None, participants: list[str]
-) -> UUID | None:
+) -> tuple[UUID, str, list[str]] | None:
+    """A direct thread by key, else by its participants: (id, key, participants)."""
     row = await conn.fetchrow(query("clawtasker.thread_find"), tenant_id, key, participants)
-    return None if row is None else row["id"]
+    return None if row is None else (row["id"], row["key"] or "", list(row["participants"]))
+
+
+async def overloaded(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, name: str) -> bool:
+    """CT's ``overloaded`` notification for the agent when it owns more than 4 active tasks, once
+    while not dismissed (a unique index decides). Returns: whether one was made."""
+    return await conn.fetchval(query("clawtasker.overloaded_insert"), tenant_id, agent_id, name) is not None
 
 
 async def insert_thread(

@@ -39,6 +39,7 @@ __all__ = [
     "list_tasks",
     "lock_graph",
     "lock_task",
+    "move_task",
     "next_number",
     "pending_conflicts",
     "reaches",
@@ -308,6 +309,12 @@ async def lock_graph(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID) -
     """Serialise dependency edits of one team until the transaction ends (a transaction-scoped
     advisory lock: every process takes turns)."""
     await conn.execute(query("tasks.team_graph_lock"), tenant_id, team_id)
+
+
+async def move_task(conn: asyncpg.Connection, tenant_id: UUID, task_id: UUID, team_id: UUID) -> bool:
+    """Move the task to ``team_id``; False (nothing moved) when a dependency, a link or a pending
+    approval ties it to its team. The caller holds the task's row lock and its team's graph lock."""
+    return await conn.fetchval(query("tasks.task_move"), tenant_id, task_id, team_id) is not None
 
 
 async def reaches(conn: asyncpg.Connection, tenant_id: UUID, starts: Sequence[UUID], target: UUID) -> bool:

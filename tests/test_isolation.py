@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -54,6 +55,7 @@ A_MARKERS = (
     "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
     "A-GROUP-NAME", "A-GROUP-MEMORY", "A-GROUP-BOARD", "A-TAG-NAME", "a-tag-slug", "a_field_key", "A-FIELD-LABEL",
     "A-HOOK-BOARD", "A-WEBHOOK-INSTRUCTION", "A-WEBHOOK-SECRET-VALUE", "A-WEBHOOK-PAYLOAD", "X-A-Signature",
+    "A-TEAM-FILE-CONTENT", "a-team-file.md",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -296,6 +298,10 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
                                                "args": {"path": "a-workspace.txt"}}),
     "GET /v1/teams/{id}/events": lambda a: R({"id": a.team_id}),
     "GET /v1/teams/{id}/export/preview": lambda a: R({"id": a.team_id}),
+    "POST /v1/teams/{teamId}/workspace/upload": lambda a: R({"teamId": a.team_id}, query="chat_id=a-chat-scope",
+                                                            files={}),
+    "PUT /v1/teams/{teamId}/workspace/move": lambda a: R(
+        {"teamId": a.team_id}, query="chat_id=a-chat-scope&from=a-team-file.md&to=moved.md"),
     "GET /api/v1/boards": lambda a: R(),
     "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id}),
     "GET /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
@@ -435,6 +441,8 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/ceo/directive": lambda a: R(body={"target": "agent-aaa", "text": "pwned", "project_id": a.team_id}),
     "POST /api/notifications/dismiss": lambda a: R(body={"all": True}),
     "POST /api/runs/publish": lambda a: R(body={"agent_id": "agent-aaa", "task_id": "T-1", "title": "pwned"}),
+    "POST /api/openclaw/publish": lambda a: R(body={"agentId": "agent-aaa", "taskId": "T-1", "note": "pwned",
+                                                     "event": "mission_plan", "missionId": "b-mission"}),
     "POST /api/org/configure": lambda a: R(body={"chief_agent_id": "agent-aaa", "company_name": "pwned"}),
     "POST /api/org/bootstrap": lambda a: R(body={"company_name": "b-co", "projects": [{"project_id": "b-p"}]}),
     "POST /api/demo/reset": lambda a: R(body={}),
@@ -527,6 +535,17 @@ WS_CASES: dict[str, Callable[[TenantA], Any]] = {
     "teams.events.list": lambda a: {"team_id": a.team_id},
     "teams.known_users": lambda a: {"teamId": a.team_id},
     "teams.scopes": lambda a: {"teamId": a.team_id},
+    "teams.workspace.list": lambda a: {"team_id": a.team_id},
+    "teams.workspace.read": lambda a: {
+        "team_id": a.team_id,
+        "chat_id": "a-chat-scope",
+        "file_name": "a-team-file.md",
+    },
+    "teams.workspace.delete": lambda a: {
+        "team_id": a.team_id,
+        "chat_id": "a-chat-scope",
+        "file_name": "a-team-file.md",
+    },
 }
 
 
@@ -681,6 +700,10 @@ async def _world(
             a.task_id = (await ws.ok("teams.tasks.create", task))["task"]["id"]
             comment = {"teamId": a.team_id, "taskId": a.task_id, "content": "A-TASK-COMMENT"}
             await ws.ok("teams.tasks.comment", comment)
+        # A file of A's team workspace (as an agent of the team would leave it).
+        scope = server.gateway.team_workspace.root(UUID(a.id), UUID(a.team_id)) / "a-chat-scope"
+        scope.mkdir(parents=True, exist_ok=True)
+        (scope / "a-team-file.md").write_text("A-TEAM-FILE-CONTENT")
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
         async with server.client(a_key["key"], **{"X-GoClaw-User-Id": "alice"}) as http:
             approval = {"action_type": "deploy", "task_id": a.task_id, "confidence": 90,
@@ -767,6 +790,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
         out["team"] = await ws.ok("teams.get", {"teamId": a.team_id})
         out["task"] = await ws.ok("teams.tasks.get", {"teamId": a.team_id, "taskId": a.task_id})
         out["team_events"] = await ws.ok("teams.events.list", {"team_id": a.team_id})
+        out["team_files"] = await ws.ok("teams.workspace.list", {"team_id": a.team_id})
+        out["team_file"] = await ws.ok("teams.workspace.read", {"team_id": a.team_id, "chat_id": "a-chat-scope",
+                                                                "file_name": "a-team-file.md"})  # fmt: skip
     async with _owner_in(world.server, a.id) as owner:
         out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
         out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))

@@ -33,16 +33,19 @@ from clawgate.runtime.handle import RunHandle
 from clawgate.store import Database, DbConnection
 from clawgate.store import agent_api as store
 from clawgate.store.agent_api import NotificationRow
+from clawgate.store.coord_events import EventRow
 from clawgate.store.teams import MemberRow
 
 __all__ = [
     "BoardLoop",
     "Member",
     "Notice",
+    "Notifying",
     "cut",
     "members_of",
     "mentioned",
     "session_rest",
+    "thread_session",
 ]
 
 log = structlog.get_logger("clawgate.board_loop")
@@ -51,6 +54,8 @@ TASK_SNIPPET: Final = 500
 CHAT_SNIPPET: Final = 800
 STALE_SECONDS: Final = 30.0
 """A notification still unclaimed this long after its commit is swept up by a background round."""
+CHANNELS: Final = {"mc": "mission_control", "clawtasker": "clawtasker"}
+"""The channel (and acting user) of a run, by the first part of its session's rest."""
 _MENTION: Final = re.compile(r"(?<![\w@])@([A-Za-z][\w-]{0,31})")
 
 
@@ -72,6 +77,8 @@ class Notice:
     kind: str
     title: str
     body: str
+    session: str | None = None
+    """The rest of the session key the run goes to; None: the team's (``session_rest``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +226,34 @@ def chat_notices(
     return out
 
 
+def thread_session(thread_key: str) -> str:
+    """The rest of the session key an agent hears a ClawTasker thread in (CT's ``chat:clawtasker:<slug>``)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", thread_key.lower()).strip("-") or "thread"
+    return f"clawtasker:{slug}"[:200]
+
+
+def directive(
+    agent_id: UUID, text: str, directive_id: str, thread_key: str, project: str, task: str
+) -> Notice:
+    """ClawTasker's CEO directive to its target agent, in the agent's session of the CEO's thread."""
+    head = "CEO DIRECTIVE"
+    lines = [head, f"Directive ID: {directive_id}", "From: ceo"]
+    lines += [f"Project: {project}"] if project else []
+    lines += [f"Task: {task} (in your backlog)"] if task else []
+    body = ("\n".join(lines) + f"\nDirective: {cut(text, TASK_SNIPPET)}\n\n"
+            f"Act on it, and report back in thread {thread_key} (POST /api/conversations/message).")  # fmt: skip
+    return Notice(agent_id, "ct.directive", head, body, thread_session(thread_key))
+
+
+def message(agent_id: UUID, text: str, sender: str, thread_key: str, task: str) -> Notice:
+    """A ClawTasker conversation message to a participant agent, in its session of the thread."""
+    head = "NEW MESSAGE"
+    related = f"\nRelated task: {task}" if task else ""
+    body = (f"{head}\nThread: {thread_key}\nFrom: {sender}\nMessage: {cut(text, CHAT_SNIPPET)}{related}\n\n"
+            f"Reply in the thread (POST /api/conversations/message with thread_id {thread_key}).")  # fmt: skip
+    return Notice(agent_id, "ct.message", head, body, thread_session(thread_key))
+
+
 class BoardLoop:
     """Queues notices in the caller's transaction and delivers them as runs after the commit."""
 
@@ -228,14 +263,14 @@ class BoardLoop:
 
     @staticmethod
     async def queue(
-        conn: DbConnection, tenant_id: UUID, event_seq: int, board_id: UUID, notices: Iterable[Notice],
+        conn: DbConnection, tenant_id: UUID, event_seq: int, board_id: UUID | None, notices: Iterable[Notice],
         out: list[UUID],
     ) -> None:  # fmt: skip
         """Make a pending notification per notice (once per event, agent and kind) in the caller's
         transaction; their ids go to ``out`` for ``deliver``."""
         for n in notices:
             made = await store.insert_notification(conn, tenant_id, event_seq, n.agent_id, n.kind, n.title, n.body,
-                                                   board_id)  # fmt: skip
+                                                   board_id, n.session)  # fmt: skip
             if made is not None:
                 out.append(made)
 
@@ -252,14 +287,13 @@ class BoardLoop:
             claimed = await store.claim_notification(conn, notification_id)
         if claimed is None:
             return  # another process has it
-        who = Principal(
-            role=Role.OPERATOR, user_id="mission_control", tenant_id=claimed.tenant_id, via="cron"
-        )
-        rest = session_rest(claimed.team_id) if claimed.team_id else "mc"
+        rest = claimed.session_rest or (session_rest(claimed.team_id) if claimed.team_id else "mc")
+        channel = CHANNELS.get(rest.split(":", 1)[0], "mission_control")
+        who = Principal(role=Role.OPERATOR, user_id=channel, tenant_id=claimed.tenant_id, via="cron")
         status, error, run_id, key = "sent", None, None, None
         try:
             handle = await self._launcher.start_run(
-                who, claimed.recipient_id, claimed.body, session_rest=rest, channel="mission_control"
+                who, claimed.recipient_id, claimed.body, session_rest=rest, channel=channel
             )
             if handle is not None:
                 run_id, key = handle.run_id, handle.session_key
@@ -285,6 +319,26 @@ class BoardLoop:
     async def of_agent(self, tenant_id: UUID, agent_id: UUID, limit: int = 50) -> list[NotificationRow]:
         async with self._db.connection() as conn:
             return await store.notifications_of(conn, tenant_id, agent_id, limit)
+
+
+class Notifying:
+    """A service whose changes queue notices: ``loop`` is set by the composition root (None: no
+    delivery, as in a service built alone)."""
+
+    loop: BoardLoop | None = None
+
+    async def _queue(
+        self, conn: DbConnection, who: Principal, team_id: UUID | None, out: list[EventRow], notices: list[Notice],
+        ids: list[UUID],
+    ) -> None:  # fmt: skip
+        """Queue ``notices`` (in the transaction of the change, against its last event)."""
+        if self.loop is not None and notices and out:
+            await self.loop.queue(conn, who.tenant_id, out[-1].seq, team_id, notices, ids)
+
+    async def _deliver(self, ids: list[UUID]) -> None:
+        """After the commit: deliver what ``_queue`` made."""
+        if self.loop is not None and ids:
+            await self.loop.deliver(ids)
 
 
 def members_of(rows: Iterable[MemberRow]) -> list[Member]:

@@ -20,7 +20,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.errors import FailedPrecondition, Forbidden, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
 from clawgate.services import board_loop as notify
-from clawgate.services.board_loop import BoardLoop, Notice
+from clawgate.services.board_loop import BoardLoop, Notice, Notifying
 from clawgate.services.board_rules import (
     Actor,
     Change,
@@ -267,7 +267,7 @@ def _blank(text: str) -> None:
         raise invalid_field("$.description", "description must not be blank")
 
 
-class BoardService:
+class BoardService(Notifying):
     """Mission Control's user-facing boards, tasks, comments and approvals."""
 
     def __init__(self, db: Database, tasks: TaskService) -> None:
@@ -276,19 +276,10 @@ class BoardService:
         # Notifications into agents' sessions (set by the composition root).
         self.loop: BoardLoop | None = None
 
-    async def _queue(
-        self, conn: DbConnection, who: Principal, board_id: UUID, out: list[EventRow], notices: list[Notice],
-        ids: list[UUID],
-    ) -> None:  # fmt: skip
-        """Queue ``notices`` (in the transaction of the change, against its last event)."""
-        if self.loop is not None and notices and out:
-            await self.loop.queue(conn, who.tenant_id, out[-1].seq, board_id, notices, ids)
-
     async def after_commit(self, out: list[EventRow], ids: list[UUID]) -> None:
         """After a change committed: announce its events, then deliver its notifications."""
         await self._tasks.announce(out)
-        if self.loop is not None and ids:
-            await self.loop.deliver(ids)
+        await self._deliver(ids)
 
     @staticmethod
     async def _members(conn: DbConnection, who: Principal, board_id: UUID) -> list[notify.Member]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +33,8 @@ from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest, N
 from clawgate.live import LiveSettings
 from clawgate.principal import Principal
 from clawgate.ratelimit import exhausted
+from clawgate.services import board_loop as notify
+from clawgate.services.board_loop import Notice, Notifying
 from clawgate.services.ct_rules import CT_STATUSES, transition
 from clawgate.services.tasks import TaskService, now
 from clawgate.store import Database, DbConnection, read_snapshot, windows
@@ -45,16 +48,21 @@ from clawgate.store.tasks import TaskFilter, TaskRow, TaskState
 
 __all__ = [
     "DEFAULT_PROJECT",
+    "PUBLISH_WINDOW",
     "STALE_SECONDS",
     "WRITE_WINDOW",
     "ClawTaskerService",
     "bad",
     "ct_event",
+    "obj",
 ]
 
 JSON = dict[str, Any]
 _encoder = msgspec.json.Encoder()
 WRITE_WINDOW: Final = 60.0
+PUBLISH_WINDOW: Final = 45.0
+"""A repeated ``openclaw/publish`` within this many seconds is a duplicate (CT's
+``CLAWTASKER_PUBLISH_DEDUPE_WINDOW`` default)."""
 STALE_SECONDS: Final = 180
 """An agent without a heartbeat for this long reads as ``offline`` (CT's ``CLAWTASKER_STALE_SECONDS``)."""
 STALE_TASK: Final = timedelta(days=3)
@@ -148,7 +156,7 @@ def texts(value: Any, count: int, limit: int, name: str) -> list[str]:
     return out[:count]
 
 
-def _obj(value: Any, name: str) -> JSON:
+def obj(value: Any, name: str) -> JSON:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -311,8 +319,9 @@ def _project_key(team: team_store.TeamRow) -> str:
     return team.key or str(team.id)
 
 
-class ClawTaskerService:
-    """ClawTasker's reads and writes, each scoped by the caller's tenant."""
+class ClawTaskerService(Notifying):
+    """ClawTasker's reads and writes, each scoped by the caller's tenant. Directives, conversation
+    messages and assignments to an agent wake it with a run (``Notifying``: through ``loop``)."""
 
     def __init__(self, db: Database, bus: EventBus, tasks: TaskService, live: LiveSettings) -> None:
         self._live = live
@@ -337,6 +346,17 @@ class ClawTaskerService:
             )
         if wait:
             raise exhausted(wait)
+
+    async def first_publish(self, who: Principal, signature: str) -> bool:
+        """Whether ``signature`` (an ``openclaw/publish``'s) was not seen in the last
+        ``PUBLISH_WINDOW`` seconds, recording it if so: CT's dedupe, decided in PostgreSQL (a
+        window of one hit per signature under its advisory lock), so it holds across processes."""
+        digest = hashlib.sha256(signature.encode()).hexdigest()[:40]
+        async with self._db.transaction() as conn:
+            wait = await windows.hit(
+                conn, f"ctpub:{who.tenant_id}:{digest}", PUBLISH_WINDOW, 1, refused_counts=False
+            )
+        return not wait
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -633,9 +653,10 @@ class ClawTaskerService:
             raise bad(f"unknown project: {key}")
         return found
 
-    async def create_task(self, who: Principal, body: JSON) -> JSON:
-        """``POST /api/tasks/create`` (only ``title`` required). Raises: InvalidRequest."""
-        fields = _obj(body.get("task", body), "task")
+    async def create_task(self, who: Principal, body: JSON, *, wake: bool = True) -> JSON:
+        """``POST /api/tasks/create`` (only ``title`` required); an owner other than the reporter is
+        woken (``wake``) as Mission Control's assignee. Raises: InvalidRequest."""
+        fields = obj(body.get("task", body), "task")
         title = text(fields.get("title"), 120, "title")
         if not title:
             raise bad("title is required")
@@ -643,6 +664,7 @@ class ClawTaskerService:
         if status not in CT_STATUSES:
             raise bad(f"invalid status: {status}")
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             team = await self._project(conn, who, fields.get("project_id"))
             owner, owner_id = await self._actor(conn, who.tenant_id, fields.get("owner"), "owner")
@@ -689,7 +711,12 @@ class ClawTaskerService:
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
+            if owner_id is not None:
+                await store.overloaded(conn, who.tenant_id, owner_id, owner)
+            if wake and owner_id is not None and owner != ct["reporter"]:
+                await self._queue(conn, who, team, out, [_assigned(row, owner_id)], ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return result
 
     async def _dep_ids(self, conn: DbConnection, tenant_id: UUID, refs: Any) -> list[UUID]:
@@ -710,11 +737,12 @@ class ClawTaskerService:
     async def update_task(self, who: Principal, body: JSON, *, author: str = "ceo") -> JSON:
         """``POST /api/tasks/update`` (``{task: {id, ...}, note}`` or flat, ``id`` or ``task_id``):
         CT's transition table and guards, under the task's row lock. Raises: InvalidRequest."""
-        fields = _obj(body.get("task", body), "task")
+        fields = obj(body.get("task", body), "task")
         number = task_number(fields.get("id") or fields.get("task_id") or body.get("task_id"))
         note = text(body.get("note", fields.get("note")), 500, "note")
         author = text(body.get("updated_by") or body.get("agent_id") or author, 64, "author") or "ceo"
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             before = await self._row(conn, who.tenant_id, number)
             await task_store.lock_task(conn, who.tenant_id, before.id)
@@ -732,6 +760,7 @@ class ClawTaskerService:
                 if validator == "ceo":
                     ct["validation_owner"] = "ceo"
             state = TaskState.of(before)
+            owner = ""
             if "owner" in fields:
                 owner, state.assignee_agent_id = await self._actor(
                     conn, who.tenant_id, fields["owner"], "owner"
@@ -777,10 +806,36 @@ class ClawTaskerService:
             if note:
                 await self._comment(conn, who, before, note, author, out)
             await self._sync_owner(conn, who.tenant_id, before, state)
+            if fields.get("project_id"):  # CT's "" leaves the task where it is
+                await self._move(conn, who, before, fields["project_id"], author, out)
             row = await self._row(conn, who.tenant_id, number)
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
+            to = state.assignee_agent_id
+            if to is not None:
+                await store.overloaded(conn, who.tenant_id, to, result["owner"])
+            if to is not None and to != before.assignee_agent_id and owner != author:  # not a self-claim
+                await self._queue(conn, who, row.team_id, out, [_assigned(row, to)], ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return result
+
+    async def _move(
+        self, conn: DbConnection, who: Principal, task: TaskRow, ref: Any, author: str, out: list[EventRow]
+    ) -> None:
+        """Move the task to project ``ref`` (made on first use only for ``ceo-console``). A task
+        with dependencies, links or a pending approval stays: the model keeps those inside one team
+        (CT, one JSON document, lets links cross projects). Raises: InvalidRequest."""
+        team = await self._project(conn, who, ref)
+        if team == task.team_id:
+            return
+        await task_store.lock_graph(conn, who.tenant_id, task.team_id)
+        if not await task_store.move_task(conn, who.tenant_id, task.id, team):
+            raise bad(f"{_tid(task.number)} has dependencies, links or a pending approval in its project: "
+                      "remove them before moving it")  # fmt: skip
+        await self._tasks.record(conn, who.tenant_id, NewEvent(
+            kind="task.moved", team_id=team, task_id=task.id, user_id=who.user_id or None,
+            message=f"{_tid(task.number)} moved", data={"task_key": _tid(task.number), "actor": author,
+                                                        "from_team": str(task.team_id)}), out)  # fmt: skip
 
     @staticmethod
     async def _sync_owner(conn: DbConnection, tenant_id: UUID, before: TaskRow, after: TaskState) -> None:
@@ -1011,7 +1066,7 @@ class ClawTaskerService:
     async def register(self, who: Principal, body: JSON) -> JSON:
         """``POST /api/agents/register {agent: {...}}`` (or flat): upsert by id (default the slug of
         ``name``). Raises: InvalidRequest."""
-        agent = _obj(body.get("agent", body), "agent")
+        agent = obj(body.get("agent", body), "agent")
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             key, operation = await self._upsert_agent(conn, who, agent, out)
@@ -1023,10 +1078,11 @@ class ClawTaskerService:
                 "registration": {"operation": operation, "registered_at": _iso(now())},
                 "contract": _sync_contract(org)}  # fmt: skip
 
-    async def heartbeat(self, who: Principal, body: JSON) -> JSON:
-        """``POST /api/agents/heartbeat {agent: {id|name, status, current_task_id, ...}}`` (or flat)."""
-        agent = _obj(body.get("agent", body), "agent")
-        meta = _obj(agent.get("metadata"), "metadata")
+    async def heartbeat(self, who: Principal, body: JSON, *, logged: bool = True) -> JSON:
+        """``POST /api/agents/heartbeat {agent: {id|name, status, current_task_id, ...}}`` (or flat);
+        ``logged``: with its event on the log (a duplicate publish has none)."""
+        agent = obj(body.get("agent", body), "agent")
+        meta = obj(agent.get("metadata"), "metadata")
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             row = await self._agent(
@@ -1046,15 +1102,16 @@ class ClawTaskerService:
                 speaking=bool(_flag(agent.get("speaking"), "speaking")), profile=_card(agent | meta),
             )  # fmt: skip
             kind = "agent.blocked" if blockers or status == "blocked" else "agent.heartbeat"
-            await self._event(conn, who, kind, f"{row.display_name or row.agent_key}: {status}", out, row.id,
-                              actor=row.agent_key, status=status)  # fmt: skip
+            if logged:
+                await self._event(conn, who, kind, f"{row.display_name or row.agent_key}: {status}", out,
+                                  row.id, actor=row.agent_key, status=status)  # fmt: skip
             card = await self._agent_json(conn, who.tenant_id, row.agent_key)
         await self._agents_changed(who, out)
         return {"agent": card}
 
     async def update_agent(self, who: Principal, body: JSON) -> JSON:
         """``POST /api/agents/update``: only the fields sent change."""
-        agent = _obj(body.get("agent", body), "agent")
+        agent = obj(body.get("agent", body), "agent")
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             row = await self._agent(conn, who.tenant_id, agent.get("agent_id") or agent.get("id"))
@@ -1165,7 +1222,7 @@ class ClawTaskerService:
     async def sync(self, who: Principal, body: JSON) -> JSON:
         """Roster sync (``{agents: [...]}`` or ``{roster: {agents, replace_missing}}``): each agent
         upserted (one failing is a warning); ``replace_missing`` takes the others offline."""
-        roster = _obj(body.get("roster", body), "roster")
+        roster = obj(body.get("roster", body), "roster")
         agents = roster.get("agents")
         if not isinstance(agents, list) or len(agents) > 200:
             raise bad("agents must be a list of at most 200")
@@ -1176,7 +1233,7 @@ class ClawTaskerService:
             for n, agent in enumerate(agents):
                 try:
                     async with conn.transaction():
-                        done.append((await self._upsert_agent(conn, who, _obj(agent, "agent"), out))[0])
+                        done.append((await self._upsert_agent(conn, who, obj(agent, "agent"), out))[0])
                 except InvalidRequest as exc:
                     warnings.append(f"agents[{n}]: {exc.params.get('detail', exc)}")
             if _flag(roster.get("replace_missing"), "replace_missing"):
@@ -1192,7 +1249,7 @@ class ClawTaskerService:
         """``POST /api/missions/plan {mission: {...}}`` (or flat): upsert by id (default the slug of
         the title); ``task_ids`` are stamped with it; ``tasks: [{title, ...}]`` are created first
         (CT's API.md promises it; its code does not)."""
-        mission = _obj(body.get("mission", body), "mission")
+        mission = obj(body.get("mission", body), "mission")
         title = text(mission.get("title"), 160, "title")
         if not title:
             raise bad("mission title is required")
@@ -1203,7 +1260,7 @@ class ClawTaskerService:
         children = mission.get("tasks", body.get("tasks")) or []
         if not isinstance(children, list) or len(children) > 16:
             raise bad("tasks must be a list of at most 16")
-        made = [(await self.create_task(who, {"task": _obj(t, "task")}))["id"] for t in children]
+        made = [(await self.create_task(who, {"task": obj(t, "task")}))["id"] for t in children]
         numbers = [task_number(t) for t in texts(mission.get("task_ids"), 16, 32, "task_ids")] + [
             task_number(t) for t in made]  # fmt: skip
         details: JSON = {
@@ -1309,7 +1366,7 @@ class ClawTaskerService:
     async def configure_project(self, who: Principal, body: JSON) -> JSON:
         """``projects/configure``: create or update project ``project_id`` (CT's API.md; its code
         only updates)."""
-        project = _obj(body.get("project", body), "project")
+        project = obj(body.get("project", body), "project")
         key = text(project.get("project_id") or project.get("id"), 64, "project_id")
         if not key or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", key):
             raise bad("project_id is required (lower-case letters, digits, - and _)")
@@ -1363,20 +1420,34 @@ class ClawTaskerService:
 
     async def _thread(
         self, conn: DbConnection, who: Principal, key: str, participants: list[str], mode: str
-    ) -> tuple[UUID, str]:
+    ) -> tuple[UUID, str, list[str]]:
+        """The thread named by ``key``, else by its ``participants`` (made when new): (id, key,
+        participants). Raises: InvalidRequest (an unknown key without participants)."""
         found = await store.find_thread(conn, who.tenant_id, key or None, participants)
         if found is not None:
-            return found, key
+            return found
         if key and not participants:
             raise bad(f"unknown thread: {key}")
         key = key or f"TH-{'-'.join(p.upper() for p in participants)}"[:80]
         session = "chat:clawtasker:" + _slug(key)
         title = " / ".join(participants)
-        return await store.insert_thread(conn, who.tenant_id, key, title, mode, participants, session), key
+        made = await store.insert_thread(conn, who.tenant_id, key, title, mode, participants, session)
+        return made, key, participants
 
-    async def post_message(self, who: Principal, body: JSON) -> JSON:
+    async def _agents_among(
+        self, conn: DbConnection, tenant_id: UUID, keys: Sequence[str]
+    ) -> dict[str, UUID]:
+        """The agents of the tenant among actor ids ``keys`` (``ceo`` and unknown ids left out)."""
+        found: dict[str, UUID] = {}
+        for key in keys:
+            if key != "ceo" and (rows := await store.roster(conn, tenant_id, key)):
+                found[key] = rows[0].id
+        return found
+
+    async def post_message(self, who: Principal, body: JSON, *, wake: bool = True) -> JSON:
         """``POST /api/conversations/message``: into the thread named (by id, else by its two
-        participants; made when new), optionally with a backlog task."""
+        participants; made when new), optionally with a backlog task; the other participants that
+        are agents wake (``wake``, unless an ``ack`` or ``system`` line)."""
         message = text(body.get("text"), 400, "text")
         if not message:
             raise bad("text is required")
@@ -1391,9 +1462,10 @@ class ClawTaskerService:
             related = (await self.create_task(who, {"title": message[:120], "project_id": body.get("project_id"),
                                                     "labels": ["conversation"]}))["id"]  # fmt: skip
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
-            thread, key = await self._thread(conn, who, text(body.get("thread_id"), 80, "thread_id"), participants,
-                                             text(body.get("mode"), 32, "mode") or "direct")  # fmt: skip
+            thread, key, members = await self._thread(conn, who, text(body.get("thread_id"), 80, "thread_id"),
+                                                      participants, text(body.get("mode"), 32, "mode") or "direct")  # fmt: skip
             task = (await self._row(conn, who.tenant_id, task_number(related))).id if related else None
             msg_id, at = await store.insert_message(
                 conn, who.tenant_id, thread, author_kind="user" if sender == "ceo" else "agent", author_id=sender,
@@ -1401,7 +1473,12 @@ class ClawTaskerService:
             )  # fmt: skip
             await self._event(conn, who, "conversation.message", f"{sender}: {message[:80]}", out, thread_key=key,
                               actor=sender)  # fmt: skip
+            if wake and category not in QUIET_CATEGORIES:  # CT's automatic acks and system lines wake nobody
+                agents = await self._agents_among(conn, who.tenant_id, [p for p in members if p != sender])
+                notices = [notify.message(a, message, sender, key, related or "") for a in agents.values()]
+                await self._queue(conn, who, None, out, notices, ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return {"thread": {"id": key}, "message": {"id": f"M-{msg_id}", "sender": sender, "text": message,
                                                    "category": category, "timestamp": _iso(at),
                                                    "related_task_id": related}}  # fmt: skip
@@ -1422,12 +1499,13 @@ class ClawTaskerService:
                 owner = target if await store.roster(conn, who.tenant_id, target) else None
             fields = {"title": message[:120], "description": message, "project_id": project or None, "owner": owner,
                       "specialist": specialist, "labels": [x for x in ("directive", specialist, project) if x]}  # fmt: skip
-            related = (await self.create_task(who, fields))["id"]
+            related = (await self.create_task(who, fields, wake=False))["id"]  # the directive wakes it
         directive = {"target": target, "project_id": project, "specialist": specialist, "create_task": create,
                      "status": "queued", "task_id": related}  # fmt: skip
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
-            thread, _ = await self._thread(conn, who, "", ["ceo", target], "ceo-chief")
+            thread, key, _ = await self._thread(conn, who, "", ["ceo", target], "ceo-chief")
             task = (await self._row(conn, who.tenant_id, task_number(related))).id if related else None
             msg_id, at = await store.insert_message(
                 conn, who.tenant_id, thread, author_kind="user", author_id="ceo", source="browser", content=message,
@@ -1435,7 +1513,12 @@ class ClawTaskerService:
             )  # fmt: skip
             await self._event(conn, who, "directive.queued", f"Directive to {target}", out, actor="ceo",
                               target=target)  # fmt: skip
+            agents = await self._agents_among(conn, who.tenant_id, [target])
+            notices = [notify.directive(a, message, f"D-{msg_id}", key, project, related or "")
+                       for a in agents.values()]  # fmt: skip
+            await self._queue(conn, who, None, out, notices, ids)
         await self._tasks.announce(out)
+        await self._deliver(ids)
         return {"directive": {**directive, "id": f"D-{msg_id}", "text": message, "timestamp": _iso(at)}}
 
     async def dismiss(self, who: Principal, body: JSON) -> JSON:
@@ -1486,7 +1569,7 @@ class ClawTaskerService:
                 if name in body:
                     setattr(org, field, text(body[name], 120, name) or getattr(org, field))
             if "ui_settings" in body:
-                org.settings = {**org.settings, "ui_settings": _obj(body["ui_settings"], "ui_settings")}
+                org.settings = {**org.settings, "ui_settings": obj(body["ui_settings"], "ui_settings")}
             await store.put_org(conn, who.tenant_id, org)
         return {"company": {"name": org.company_name, "tagline": org.tagline,
                             "ceo": {"id": "ceo", "name": org.ceo_name, "role": org.ceo_role}},
@@ -1523,7 +1606,7 @@ class ClawTaskerService:
             await self._project(conn, who, DEFAULT_PROJECT)
         for n, project in enumerate(projects):
             try:
-                made.append((await self.configure_project(who, _obj(project, "project")))["project"]["id"])
+                made.append((await self.configure_project(who, obj(project, "project")))["project"]["id"])
             except InvalidRequest as exc:
                 warnings.append(f"projects[{n}]: {exc.params.get('detail', exc)}")
         synced = await self.sync(who, {"agents": agents})
@@ -1658,7 +1741,7 @@ def _sprint_out(s: store.SprintRow) -> JSON:
 
 
 def _notification_out(n: store.NotificationRow) -> JSON:
-    return {"id": str(n.id), "kind": n.kind, "title": n.title, "detail": n.body, "agent_id": None,
+    return {"id": str(n.id), "kind": n.kind, "title": n.title, "detail": n.body, "agent_id": n.agent_key,
             "created_at": _iso(n.created_at), "read": n.read, "dismissed": n.dismissed}  # fmt: skip
 
 
@@ -1681,6 +1764,16 @@ PROJECT_TEXTS: Final = ("tagline", "repo", "github_project", "workspace_root", "
                         "increment_policy")  # fmt: skip
 PROJECT_LISTS: Final = ("allowed_agents", "focus", "relevant_specialists")
 MESSAGE_CATEGORIES: Final = ("directive", "discussion", "summary", "status", "ack", "system")
+QUIET_CATEGORIES: Final = ("ack", "system")
+
+
+def _assigned(row: TaskRow, agent_id: UUID) -> Notice:
+    """A CT owner's assignment, as Mission Control's TASK ASSIGNED (in the agent's team session)."""
+    return notify.assigned(
+        agent_id, f"T-{row.number} {row.title}", row.id, row.team_id, row.description, False
+    )
+
+
 RUN_OUTCOMES: Final = ("working", "needs_attention", "blocked", "validation")
 
 

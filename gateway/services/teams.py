@@ -20,7 +20,9 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.bus import BusEvent, EventBus
 from clawgate.errors import FailedPrecondition, Forbidden, NotFound, invalid_field
 from clawgate.principal import Principal
+from clawgate.services import board_loop as notify
 from clawgate.services.agents import AgentService
+from clawgate.services.board_loop import Notice, Notifying
 from clawgate.services.tasks import ACTIVE, TERMINAL, TaskService, goclaw_status, now
 from clawgate.store import Database
 from clawgate.store import coord_events as events
@@ -263,8 +265,9 @@ def team_id_of(value: str, field: str = "teamId") -> UUID:
         raise invalid_field(f"$.{field}", f"invalid {field}") from None
 
 
-class TeamService:
-    """GoClaw's ``teams.*`` on the shared model."""
+class TeamService(Notifying):
+    """GoClaw's ``teams.*`` on the shared model. A task given to an agent wakes it with a run
+    (``Notifying``: through ``loop``), as Mission Control's assignments do."""
 
     def __init__(self, db: Database, bus: EventBus, agents: AgentService, tasks: TaskService) -> None:
         self._db = db
@@ -289,6 +292,10 @@ class TeamService:
         if row is None:
             raise NotFound(kind="team", id=str(team_id))
         return row
+
+    async def reachable(self, who: Principal, team_id: UUID, *, write: bool = False) -> TeamRow:
+        """The team as the caller may see it (``write``: change it). Raises: NotFound, Forbidden."""
+        return await (self._writable(who, team_id) if write else self._team(who, team_id))
 
     async def _writable(self, who: Principal, team_id: UUID) -> TeamRow:
         """The team, when the caller may change it (admins; others with write access or its
@@ -515,11 +522,16 @@ class TeamService:
             metadata={"goclaw_priority": params.priority or 0},
         )  # fmt: skip
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             task_id = await self._tasks.create(conn, who.tenant_id, new, out)
+            if assignee:
+                notice = notify.assigned(assignee, new.title, task_id, team_id, new.description, False)
+                await self._queue(conn, who, team_id, out, [notice], ids)
         task = task_out(await self._tasks.get(who.tenant_id, task_id))
         payload = _task_event(task, who)
         await self._announce(who, "team.task.created", payload, out)
+        await self._deliver(ids)
         if assignee:
             await self._bus.publish(
                 BusEvent(name="team.task.assigned", payload={**payload, "owner_agent_key": task.owner_agent_key},
@@ -539,23 +551,27 @@ class TeamService:
     async def _change(
         self, who: Principal, team_id: UUID, task_id: UUID, event_name: str, change: Any, **extra: Any
     ) -> TeamTask:
-        """Lock the task, let ``change(row, state)`` edit its state (or raise), save, announce."""
+        """Lock the task, let ``change(row, state)`` edit its state (or raise) and return the notices
+        it makes, save, queue them, announce, deliver."""
         await self._writable(who, team_id)
         out: list[EventRow] = []
+        ids: list[UUID] = []
         async with self._db.transaction() as conn:
             if await task_store.lock_task(conn, who.tenant_id, task_id) != team_id:
                 raise NotFound(kind="task", id=str(task_id))
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
             state = TaskState.of(row)
-            change(row, state)
+            notices: list[Notice] = change(row, state) or []
             await self._tasks.save(
                 conn, who.tenant_id, row, state, out, user_id=who.user_id or None, data=extra
             )
             if comment := extra.get("comment"):
                 await self._tasks.comment(conn, who.tenant_id, row, comment, out, user_id=who.user_id or None)
+            await self._queue(conn, who, team_id, out, notices, ids)
         task = task_out(await self._tasks.get(who.tenant_id, task_id))
         await self._announce(who, event_name, {**_task_event(task, who), **extra}, out)
+        await self._deliver(ids)
         return task
 
     async def assign(self, who: Principal, team_id: UUID, task_id: UUID, agent_ref: str) -> TeamTask:
@@ -563,11 +579,14 @@ class TeamService:
         FailedPrecondition (a finished task)."""
         agent_id = await self._member(who, team_id, agent_ref, "agentId")
 
-        def change(row: TaskRow, state: TaskState) -> None:
+        def change(row: TaskRow, state: TaskState) -> list[Notice]:
             if row.status in TERMINAL:
                 raise FailedPrecondition(detail=f"task is {goclaw_status(row.status, False)}")
             state.assignee_agent_id, state.status = agent_id, "in_progress"
             state.in_progress_at = row.in_progress_at or now()
+            if row.assignee_agent_id == agent_id:
+                return []  # already its task: nothing new to hear
+            return [notify.assigned(agent_id, row.title, row.id, team_id, row.description, False)]
 
         return await self._change(who, team_id, task_id, "team.task.assigned", change)
 

@@ -24,7 +24,7 @@ from msgspec import Meta, Struct
 
 from clawgate.tools import ToolContext, ToolError, count_arg, register, text_arg
 
-__all__ = ["FileSettings", "contained", "workspace_of"]
+__all__ = ["FileSettings", "contained", "read_regular", "workspace_of", "write_regular"]
 
 
 class FileSettings(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -74,7 +74,9 @@ def _shown(root: Path, path: Path) -> str:
     return str(path.relative_to(root)) if path != root else "."
 
 
-def _read(path: Path, limit: int) -> bytes:
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (not through a final symlink), at most ``limit``.
+    Raises: ToolError."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -83,16 +85,18 @@ def _read(path: Path, limit: int) -> bytes:
         raise ToolError("that is a directory") from None
     except OSError as exc:
         raise ToolError(f"cannot read the file ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory with a bare OSError
+        os.close(fd)
+        raise ToolError("not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise ToolError("not a regular file")
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ToolError(f"the file is larger than {limit} bytes")
     return data
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_regular(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (its folders made), not through a final symlink. Raises: ToolError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     try:
@@ -129,7 +133,7 @@ def _text(data: bytes) -> str:
 async def read_file(ctx: ToolContext, args: dict[str, Any]) -> str:
     root, conf = await _env(ctx, "read_file")
     path = contained(root, args.get("path"))
-    text = _text(await asyncio.to_thread(_read, path, conf.max_read_bytes))
+    text = _text(await asyncio.to_thread(read_regular, path, conf.max_read_bytes))
     offset, limit = args.get("offset"), args.get("limit")
     if isinstance(offset, int) or isinstance(limit, int):
         lines = text.splitlines(keepends=True)
@@ -154,7 +158,7 @@ async def write_file(ctx: ToolContext, args: dict[str, Any]) -> str:
     data = content.encode("utf-8")
     if len(data) > conf.max_write_bytes:
         raise ToolError(f"content is larger than {conf.max_write_bytes} bytes")
-    await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(write_regular, path, data)
     return f"wrote {len(data)} bytes to {_shown(root, path)}"
 
 
@@ -171,7 +175,7 @@ async def edit(ctx: ToolContext, args: dict[str, Any]) -> str:
     old, new = text_arg(args, "old_string"), args.get("new_string")
     if not isinstance(new, str):
         raise ToolError("new_string must be a string")
-    content = _text(await asyncio.to_thread(_read, path, conf.max_read_bytes))
+    content = _text(await asyncio.to_thread(read_regular, path, conf.max_read_bytes))
     count = content.count(old)
     if count == 0:
         raise ToolError("old_string not found in the file")
@@ -181,7 +185,7 @@ async def edit(ctx: ToolContext, args: dict[str, Any]) -> str:
     data = updated.encode("utf-8")
     if len(data) > conf.max_write_bytes:
         raise ToolError(f"the edited file would be larger than {conf.max_write_bytes} bytes")
-    await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(write_regular, path, data)
     return f"edited {_shown(root, path)} ({count if args.get('replace_all') is True else 1} replacement(s))"
 
 

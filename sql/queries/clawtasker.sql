@@ -286,8 +286,10 @@ DELETE FROM sprints
 RETURNING id;
 
 -- name: notifications_select
-SELECT n.id, n.kind, n.title, n.body, n.recipient_id, n.read, n.dismissed, n.created_at
+SELECT n.id, n.kind, n.title, n.body, n.recipient_id, n.read, n.dismissed, n.created_at,
+       a.agent_key AS agent_key
   FROM notifications AS n
+  LEFT JOIN agents   AS a ON a.tenant_id = n.tenant_id AND a.id = n.subject_agent_id
  WHERE n.tenant_id      = $1
    AND n.recipient_kind = 'user'
    AND NOT n.dismissed
@@ -297,6 +299,27 @@ SELECT n.id, n.kind, n.title, n.body, n.recipient_id, n.read, n.dismissed, n.cre
 -- name: notification_insert
 INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title, body, channel, status)
 VALUES ($1, 'user', 'ceo', $2, $3, $4, 'ui', 'sent')
+RETURNING id;
+
+-- name: overloaded_insert
+-- CT's `overloaded` for agent $2 (named $3) when it owns more than 4 active tasks (ready, in progress,
+-- validation), once while not dismissed (notifications_overloaded_uidx); the new id, else NULL.
+WITH active AS (
+    SELECT count(*) AS n
+      FROM tasks AS t
+     WHERE t.tenant_id         = $1
+       AND t.assignee_agent_id = $2
+       AND t.status IN ('ready', 'in_progress', 'review')
+)
+INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title, body, channel, status,
+                           subject_agent_id)
+SELECT $1, 'user', 'ceo', 'overloaded', $3 || ' is overloaded',
+       $3 || ' owns ' || a.n || ' active tasks (more than 4).', 'ui', 'sent', $2
+  FROM active AS a
+ WHERE a.n > 4
+    ON CONFLICT (tenant_id, subject_agent_id)
+ WHERE kind = 'overloaded' AND recipient_kind = 'user' AND NOT dismissed
+    DO NOTHING
 RETURNING id;
 
 -- name: notifications_dismiss
@@ -319,7 +342,7 @@ SELECT th.id, th.key, th.title, th.mode, th.participants, th.session_key, tm.key
 
 -- name: thread_find
 -- By key ($2), else by participants ($3, any order).
-SELECT th.id, th.key
+SELECT th.id, th.key, th.participants
   FROM threads AS th
  WHERE th.tenant_id = $1
    AND th.scope     = 'direct'

@@ -266,3 +266,23 @@ INSERT INTO task_tags (tenant_id, task_id, tag_id)
 SELECT $1, $2, g
   FROM unnest($3::uuid[]) AS g
     ON CONFLICT DO NOTHING;
+
+-- name: task_move
+-- Task $2 moves to team $3, unless an edge (a dependency or link, either way) or a pending approval
+-- ties it to its team: then nothing moves and NULL is returned. The caller holds the task's row lock
+-- and its team's graph lock.
+UPDATE tasks AS t
+   SET team_id    = $3,
+       updated_at = now()
+ WHERE t.tenant_id = $1
+   AND t.id        = $2
+   AND NOT EXISTS (SELECT 1
+                     FROM task_links AS l
+                    WHERE l.tenant_id = $1
+                      AND $2 IN (l.src_task_id, l.dst_task_id))
+   AND NOT EXISTS (SELECT 1
+                     FROM approval_tasks AS x
+                    WHERE x.tenant_id = $1
+                      AND x.task_id   = $2
+                      AND x.pending)
+RETURNING t.id;

@@ -616,3 +616,104 @@ class TestStream:
         assert frames[0][1]["kind"] == "task.created"
         assert "MASTER-SECRET" not in json.dumps(frames)
         assert [t["title"] for t in snap["tasks"]] == ["b-own"]
+
+
+class TestPublishLoadAndMoves:
+    async def test_publish_heartbeat_task_mission_note_and_dedupe(
+        self, ct: httpx.AsyncClient, server: RunningServer, make_server: ServerFactory
+    ) -> None:
+        """``openclaw/publish`` is a heartbeat, a task update (owner defaults to the agent), a
+        mission upsert and a note in the agent's thread with the chief; the same publish within
+        45 s is a duplicate (no note, no heartbeat event), decided in PostgreSQL: two gateways
+        racing one new publish see one original. Bad input is CT's 400."""
+        await agent(ct, "codex")
+        t = await task(ct, title="Wire it")
+        body = {"agentId": "codex", "event": "task_update", "status": "working", "taskId": t["id"],
+                "taskStatus": "ready", "progress": 10, "note": "picked up"}  # fmt: skip
+        first = await ok(await ct.post("/api/openclaw/publish", json=body))
+        assert first["duplicate_publish"] is False
+        assert (first["task"]["status"], first["task"]["owner"], first["task"]["progress"]) == (
+            "ready",
+            "codex",
+            10,
+        )
+        assert first["agent"]["status"] == "working"
+        assert first["thread_message"]["text"] == "picked up"
+        again = await ok(await ct.post("/api/openclaw/publish", json={"publish": body}))
+        assert (again["duplicate_publish"], again["thread_message"]) == (True, None)
+        snap = await ok(await ct.get("/api/snapshot"))
+        (thread,) = [c for c in snap["conversations"] if set(c["participants"]) == {"codex", "orion"}]
+        assert [m["text"] for m in thread["messages"]] == ["picked up"]
+        beats = [e for e in snap["events"] if e["kind"] == "agent.heartbeat"]
+        assert len(beats) == 1
+        plan = {"agent_id": "codex", "event": "mission_plan", "mission_id": "m-ship", "title": "Ship",
+                "objective": "Ship v1", "projectId": "ceo-console"}  # fmt: skip
+        made = await ok(await ct.post("/api/openclaw/publish", json=plan))
+        assert made["mission"]["mission"]["id"] == "m-ship"
+        assert made["publish"]["mission_id"] == "m-ship"
+        other = await make_server(
+            gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"], rate_limits__per_ip_rpm=0,
+            rate_limits__per_key_rpm=0,
+        )  # fmt: skip
+        race = {"agentId": "codex", "note": "racing", "status": "idle"}
+        async with other.client(GATEWAY_TOKEN) as two:
+            answers = await asyncio.gather(
+                *(http.post("/api/openclaw/publish", json=race) for http in (ct, two))
+            )
+        assert sorted(a.json()["duplicate_publish"] for a in answers) == [False, True]
+        assert (
+            error(await ct.post("/api/openclaw/publish", json={"event": "note"}), 400)
+            == "agentId is required"
+        )
+        assert "unknown agent" in error(
+            await ct.post("/api/openclaw/publish", json={"agentId": "ghost"}), 400
+        )
+        assert (
+            error(await ct.post("/api/openclaw/publish", json={"publish": "x"}), 400)
+            == "publish must be an object"
+        )
+        assert "T-99999" in error(
+            await ct.post("/api/openclaw/publish", json={"agentId": "codex", "taskId": "T-99999"}), 400
+        )
+        error(await ct.post("/api/openclaw/publish", json={"agentId": "codex", "status": "asleep"}), 400)
+
+    async def test_overloaded_once_until_dismissed(self, ct: httpx.AsyncClient) -> None:
+        """An agent owning more than 4 active tasks (ready, in progress, validation) gets one
+        ``overloaded`` notification naming it; more tasks add none while it is not dismissed; after
+        the dismissal the next write that finds it overloaded makes a new one."""
+        await agent(ct, "pixel")
+        for n in range(4):
+            await task(ct, title=f"t{n}", owner="pixel", status="ready")
+        await task(ct, title="backlog one", owner="pixel")  # backlog is not active
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert [n for n in snap["notifications"] if n["kind"] == "overloaded"] == []
+        fifth = await task(ct, title="t4", owner="pixel", status="ready")
+        await task(ct, title="t5", owner="pixel", status="ready")
+        snap = await ok(await ct.get("/api/snapshot"))
+        (note,) = [n for n in snap["notifications"] if n["kind"] == "overloaded"]
+        assert note["agent_id"] == "pixel"
+        assert "5 active tasks" in note["detail"]  # made by the fifth, not remade by the sixth
+        await ok(await ct.post("/api/notifications/dismiss", json={"id": note["id"]}))
+        await ok(await update(ct, fifth["id"], progress=20))
+        snap = await ok(await ct.get("/api/snapshot"))
+        (fresh,) = [n for n in snap["notifications"] if n["kind"] == "overloaded"]
+        assert fresh["id"] != note["id"]
+
+    async def test_a_task_moves_between_projects(self, ct: httpx.AsyncClient) -> None:
+        """``tasks/update {project_id}`` moves the task to that project (a ``task.moved`` event);
+        a task with a link or dependency stays (links live inside one project) with a 400; an
+        unknown project is a 400; ``""`` leaves it where it is."""
+        await ok(await ct.post("/api/projects/configure", json={"project_id": "atlas", "name": "Atlas"}))
+        a = await task(ct, title="Mover")
+        moved = await ok(await update(ct, a["id"], project_id="atlas"))
+        assert moved["task"]["project_id"] == "atlas"
+        same = await ok(await update(ct, a["id"], project_id=""))
+        assert same["task"]["project_id"] == "atlas"
+        snap = await ok(await ct.get("/api/snapshot"))
+        kinds = [e["kind"] for e in snap["events"]]
+        assert "task.moved" in kinds
+        b, c = await task(ct, title="Linked"), await task(ct, title="Other")
+        await ok(await ct.post("/api/tasks/link", json={"source_id": b["id"], "target_id": c["id"]}))
+        message = error(await update(ct, b["id"], project_id="atlas"), 400)
+        assert "links" in message
+        assert "unknown project" in error(await update(ct, c["id"], project_id="nowhere"), 400)

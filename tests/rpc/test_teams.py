@@ -6,6 +6,7 @@ sent to the tenant's clients, minimum roles and what a caller without access to 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -239,3 +240,112 @@ class TestRest:
             assert res.json()["error"]["code"] == "INVALID_REQUEST"
             res = await http.get("/v1/teams/00000000-0000-0000-0000-000000000001/export/preview")
             assert res.status_code == 404
+
+
+class TestWorkspace:
+    async def test_list_read_delete_per_chat_and_shared(self, gw: RunningServer) -> None:
+        """The team's files (per chat unless the team's ``workspace_scope`` is ``shared``) list with
+        GoClaw's entries, read with their content, and delete; paths out of the scope, a missing
+        ``chat_id``, bad ids and unknown files are 4xx, never 500; a viewer reads but may not delete."""
+        from clawgate.store.tenants import MASTER_TENANT_ID
+
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+            root = gw.gateway.team_workspace.root(MASTER_TENANT_ID, UUID(team["id"]))
+            (root / "chat-1" / "docs").mkdir(parents=True)
+            (root / "chat-1" / "docs" / "plan.md").write_text("the plan")
+            (root / "chat-2").mkdir()
+            (root / "chat-2" / "notes.txt").write_text("x" * 10)
+            (root / "outside.txt").write_text("not in a chat")
+            (root / "chat-1" / "escape").symlink_to(root.parent)
+            listed = await ws.ok("teams.workspace.list", {"team_id": team["id"]})
+            names = [(f["name"], f.get("is_dir", False), f["chat_id"]) for f in listed["files"]]
+            assert names == [("chat-1", True, "chat-1"), ("chat-1/docs", True, "chat-1"),
+                             ("chat-1/docs/plan.md", False, "chat-1"), ("chat-2", True, "chat-2"),
+                             ("chat-2/notes.txt", False, "chat-2")]  # fmt: skip
+            assert listed["count"] == 5
+            one = await ws.ok("teams.workspace.list", {"team_id": team["id"], "chat_id": "chat-2"})
+            assert [(f["name"], f["size"]) for f in one["files"]] == [("notes.txt", 10)]
+            read = await ws.ok("teams.workspace.read", {"team_id": team["id"], "chat_id": "chat-1",
+                                                        "file_name": "docs/plan.md"})  # fmt: skip
+            assert read["content"] == "the plan"
+            assert (read["file"]["path"], read["file"]["size"]) == ("chat-1/docs/plan.md", 8)
+            assert read["file"]["updated_at"].endswith("Z")
+            ref = {"team_id": team["id"], "chat_id": "chat-1"}
+            for bad in ("../chat-2/notes.txt", "/etc/passwd", "escape/outside.txt", "docs", "a\x00b"):
+                assert (
+                    _err(await ws.call("teams.workspace.read", {**ref, "file_name": bad}))
+                    == "INVALID_REQUEST"
+                )
+            assert _err(await ws.call("teams.workspace.read", {**ref, "file_name": "nope.md"})) == "NOT_FOUND"
+            assert _err(await ws.call("teams.workspace.read", {"team_id": team["id"], "file_name": "x"})) == (
+                "INVALID_REQUEST")  # fmt: skip
+            assert _err(await ws.call("teams.workspace.list", {"team_id": "nope"})) == "INVALID_REQUEST"
+            assert (
+                _err(await ws.call("teams.workspace.list", {**ref, "chat_id": "../x"})) == "INVALID_REQUEST"
+            )
+            assert _err(await ws.call("teams.workspace.list", {"team_id": str(UUID(int=7))})) == "NOT_FOUND"
+        viewer = await _key(gw, "operator.read")
+        async with ws_connect(gw, token=viewer) as ws:
+            assert _err(await ws.call("teams.workspace.list", {"team_id": team["id"]})) == "NOT_FOUND"
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            gone = await ws.ok("teams.workspace.delete", {**ref, "file_name": "docs/plan.md"})
+            assert gone == {"deleted": "docs/plan.md"}
+            assert not (root / "chat-1" / "docs" / "plan.md").exists()
+            assert (
+                _err(await ws.call("teams.workspace.delete", {**ref, "file_name": "docs/plan.md"}))
+                == "NOT_FOUND"
+            )
+            assert (
+                _err(await ws.call("teams.workspace.delete", {**ref, "file_name": "docs"}))
+                == "INVALID_REQUEST"
+            )
+            await ws.ok("teams.update", {"teamId": team["id"], "settings": {"workspace_scope": "shared"}})
+            shared = await ws.ok("teams.workspace.list", {"team_id": team["id"], "chat_id": "chat-2"})
+            assert "outside.txt" in [f["name"] for f in shared["files"]]
+            read = await ws.ok("teams.workspace.read", {"team_id": team["id"], "file_name": "outside.txt"})
+            assert read["content"] == "not in a chat"
+
+    async def test_upload_and_move_over_rest(self, gw: RunningServer) -> None:
+        """``POST /v1/teams/{id}/workspace/upload`` puts a multipart file in the chat's folder
+        (GoClaw's answer), which ``teams.workspace.read`` then reads; ``PUT .../workspace/move``
+        renames it (409 onto an existing name, 404 for a missing source); executables, paths out
+        of the scope, a missing chat, a body that is not multipart and a viewer are refused in
+        GoClaw's envelope, never 500."""
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = await _team(ws)
+        base = f"/v1/teams/{team['id']}/workspace"
+        async with gw.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+            res = await http.post(f"{base}/upload?chat_id=c1", files={"file": ("report.md", b"# Report")})
+            assert res.status_code == 200, res.text
+            assert res.json() == {"path": "c1/report.md", "filename": "report.md", "size": 8,
+                                  "mime_type": "text/markdown"}  # fmt: skip
+            await http.post(f"{base}/upload?chat_id=c1", files={"file": ("other.md", b"o")})
+            res = await http.put(f"{base}/move?chat_id=c1&from=report.md&to=final.md")
+            assert (res.status_code, res.json()) == (200, {"from": "report.md", "to": "final.md"})
+            for query, status in (("chat_id=c1&from=other.md&to=final.md", 409),
+                                  ("chat_id=c1&from=gone.md&to=x.md", 404),
+                                  ("chat_id=c1&from=other.md&to=../x.md", 400),
+                                  ("chat_id=c1&from=other.md&to=nodir/x.md", 400),
+                                  ("from=other.md&to=x.md", 400), ("chat_id=c1&from=other.md", 400)):  # fmt: skip
+                res = await http.put(f"{base}/move?{query}")
+                assert res.status_code == status, (query, res.text)
+                assert set(res.json()["error"]) >= {"code", "message"}
+            bad = await http.post(f"{base}/upload?chat_id=c1", files={"file": ("run.sh", b"rm -rf /")})
+            assert bad.status_code == 400, bad.text
+            assert "not allowed" in bad.json()["error"]["message"]
+            assert (await http.post(f"{base}/upload?chat_id=c1", json={"x": 1})).status_code == 415
+            assert (await http.post(f"{base}/upload", files={"file": ("a.md", b"a")})).status_code == 400
+            res = await http.post(
+                "/v1/teams/nope/workspace/upload?chat_id=c1", files={"file": ("a.md", b"a")}
+            )
+            assert res.status_code == 400
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            read = await ws.ok(
+                "teams.workspace.read", {"team_id": team["id"], "chat_id": "c1", "file_name": "final.md"}
+            )
+            assert read["content"] == "# Report"
+        viewer = await _key(gw, "operator.read")
+        async with gw.client(viewer) as http:
+            res = await http.post(f"{base}/upload?chat_id=c1", files={"file": ("a.md", b"a")})
+            assert res.status_code == 403, res.text
