@@ -11,7 +11,7 @@ from uuid import UUID
 from clawgate.runtime.events import Activity, RunAnswer
 from clawgate.store.types import AgentRow, SessionRow
 
-__all__ = ["RunHandle", "RunPlan"]
+__all__ = ["Joined", "RunHandle", "RunPlan"]
 
 
 @dataclass(slots=True)
@@ -28,6 +28,15 @@ class RunPlan:
     channel: str = "ws"
     idempotency_key: str | None = None
     light_context: bool = False  # the system prompt without the agent's context files (a heartbeat's)
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A message sent to start a run that joined the session's running run instead (at its next
+    turn): that run and its session."""
+
+    run_id: UUID
+    session_key: str
 
 
 @dataclass(eq=False, slots=True)

@@ -45,7 +45,7 @@ from clawgate.config import Settings
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal, Role
 from clawgate.runtime import heartbeat
-from clawgate.runtime.handle import RunHandle
+from clawgate.runtime.handle import Joined, RunHandle
 from clawgate.runtime.schedule import next_due, spec_of
 from clawgate.store import Database, runs
 from clawgate.store import cron as store
@@ -73,7 +73,7 @@ class Launcher(Protocol):
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
         provider: str = "", model: str = "", light: bool = False,
-    ) -> RunHandle | None: ...  # fmt: skip
+    ) -> RunHandle | Joined | None: ...  # fmt: skip
 
     async def deliver(self, who: Principal, session_key: str, content: str, label: str) -> None: ...
 
@@ -365,13 +365,14 @@ class Scheduler:
         for attempt in range(1, max_retries + 2):
             out.attempts = attempt
             try:
-                out.handle = await self._launcher.start_run(
+                started = await self._launcher.start_run(
                     who, agent_ref, message, session_rest=rest, channel=channel, provider=provider, model=model,
                     light=light,
                 )  # fmt: skip
-                if out.handle is None:
+                if not isinstance(started, RunHandle):
                     out.error = "its session had a run going: the message joined it"
                     return out
+                out.handle = started
                 async with asyncio.timeout(timeout):
                     answer = await out.handle.outcome()
             except TimeoutError:

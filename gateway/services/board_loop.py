@@ -29,7 +29,7 @@ import structlog
 
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal, Role
-from clawgate.runtime.handle import RunHandle
+from clawgate.runtime.handle import Joined, RunHandle
 from clawgate.store import Database, DbConnection
 from clawgate.store import agent_api as store
 from clawgate.store.agent_api import NotificationRow
@@ -65,7 +65,7 @@ class Launcher(Protocol):
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
         provider: str = "", model: str = "", light: bool = False,
-    ) -> RunHandle | None: ...  # fmt: skip
+    ) -> RunHandle | Joined | None: ...  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +295,7 @@ class BoardLoop:
             handle = await self._launcher.start_run(
                 who, claimed.recipient_id, claimed.body, session_rest=rest, channel=channel
             )
-            if handle is not None:
+            if handle is not None:  # a run, or the one its session had going (Joined)
                 run_id, key = handle.run_id, handle.session_key
         except GatewayError as exc:
             status, error = "failed", exc.message("en")

@@ -18,6 +18,7 @@ from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, Unauthorize
 from clawgate.principal import Principal, Role
 from clawgate.ratelimit import RateLimiter
 from clawgate.runtime.events import Activity, RunAnswer
+from clawgate.runtime.handle import Joined
 from clawgate.runtime.prompt import TRUNCATION_NOTE
 from clawgate.runtime.runs import RunHandle, RunManager, RunPlan
 from clawgate.services import parse_id, require
@@ -293,11 +294,12 @@ class ChatService:
     async def start_run(
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
         provider: str = "", model: str = "", light: bool = False,
-    ) -> RunHandle | None:  # fmt: skip
+    ) -> RunHandle | Joined | None:  # fmt: skip
         """Start a run of the agent in session ``agent:{key}:{session_rest}`` and return it at once
         (the scheduler's cron and heartbeat runs: no chat rate limit, not streamed), with the agent's
         provider and model, or ``provider`` / ``model`` instead; ``light``: without its context files
-        in the system prompt. None when the session had a run going (the message was injected into it).
+        in the system prompt. ``Joined`` when the session had a run going (the message was injected
+        into it); None when the message started nothing (a cancel word, say).
 
         Raises: NotFound (agent), FailedPrecondition (no working provider).
         """
@@ -310,6 +312,8 @@ class ChatService:
         params = ChatSendParams(message=message, agentId=agent.agent_key, stream=False, wait=False,
                                 sessionKey=f"agent:{agent.agent_key}:{session_rest}")  # fmt: skip
         result = await self._send(who, params, channel, agent, light=light)
+        if isinstance(result, ActiveRunAnswer) and result.injected is True:
+            return Joined(run_id=UUID(result.runId), session_key=result.sessionKey)
         if not isinstance(result, RunAnswer) or result.status != "started" or not result.runId:
             return None
         return self.runner.find(UUID(result.runId))

@@ -140,3 +140,19 @@ class TestAssignments:
             boss = await conn.fetchval("SELECT count(*) FROM notifications WHERE kind = 'task.assigned' "
                                        "AND recipient_id <> $1", chat.agent["id"])  # fmt: skip
         assert boss == 0
+
+    async def test_a_wake_into_a_busy_session_joins_its_run(self, chat: ChatSetup) -> None:
+        """A second assignment while the first one's run is still answering (the upstream takes 2 s)
+        joins that run: the notification is sent, with the session and the run it joined."""
+        board = await _board(chat)
+        chat.upstream.script(Reply(content="Slow.", delay=2.0), Reply(content="Then."))
+        first, second = await _quiet_task(chat, board, "One"), await _quiet_task(chat, board, "Two")
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await ws.ok("teams.tasks.assign", {"teamId": board, "taskId": first, "agentId": "helper"})
+            await _until(lambda: _turns(chat, 1))  # the first run is waiting on the upstream
+            await ws.ok("teams.tasks.assign", {"teamId": board, "taskId": second, "agentId": "helper"})
+        one, two = await _sent(chat, 2)
+        assert (one["status"], two["status"]) == ("sent", "sent")
+        assert one["session_key"] == two["session_key"] == f"agent:helper:mc:{board}"
+        assert one["run_id"] is not None
+        assert two["run_id"] == one["run_id"]
