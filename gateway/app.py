@@ -42,9 +42,12 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mc_dashboard import DashboardService
+from clawgate.services.mc_gateways import GatewayService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
+from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
 from clawgate.services.recall import MemoryRecall
 from clawgate.services.sessions import SessionService
@@ -241,6 +244,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     runner.add_tool_source(BoardTools(agent_api))
+    org = OrgService(db)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -253,7 +257,8 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
+        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, org=org,
+        mc_gateways=GatewayService(db, box, org), dashboard=DashboardService(db, boards),
         clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

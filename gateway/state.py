@@ -36,9 +36,12 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mc_dashboard import DashboardService
+from clawgate.services.mc_gateways import GatewayService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
+from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.skills import SkillService
@@ -158,6 +161,9 @@ class Gateway:
     teams: TeamService  # GoClaw's agent teams on it
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
     agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
+    org: OrgService  # Mission Control's users, organisation, members and invites (the tenant)
+    mc_gateways: GatewayService  # Mission Control's gateway records (this ClawGate's own first)
+    dashboard: DashboardService  # Mission Control's dashboard metrics and activity feeds
     clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None
