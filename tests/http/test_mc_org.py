@@ -5,6 +5,7 @@ first, tokens encrypted at rest), dashboard metrics and the activity feeds, with
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -132,6 +133,24 @@ class TestMembersAndInvites:
             assert [b["id"] for b in _ok(await bob.get(B))["items"]] == [board]
             _ok(await bob.patch(f"{B}/{board}", json={"name": "Renamed"}))
             assert _ok(await bob.get(ORG + "/me/invites"))["total"] == 0  # now an admin
+
+    async def test_an_invite_is_accepted_once(self, srv: RunningServer) -> None:
+        """Ten concurrent accepts of one token by two keys: one succeeds, the rest are 404."""
+        keys = [await mint_key(srv, "operator.write") for _ in range(2)]
+        async with (
+            as_owner(srv) as owner,
+            with_key(srv, keys[0]["key"]) as one,
+            with_key(srv, keys[1]["key"]) as two,
+        ):
+            token = _ok(
+                await owner.post(ORG + "/me/invites", json={"invited_email": "z@x.io", "role": "admin"})
+            )["token"]
+            answers = await asyncio.gather(
+                *[(one, two)[i % 2].post(ORG + "/invites/accept", json={"token": token}) for i in range(10)]
+            )
+            assert sorted(r.status_code for r in answers) == [200] + [404] * 9
+            roles = [_ok(await http.get(ORG + "/me/member"))["role"] for http in (one, two)]
+            assert sorted(roles) == ["admin", "member"]
 
     async def test_roles_access_and_removal(self, srv: RunningServer) -> None:
         """Owners only by owners, the last owner stays, nobody removes themselves; access is
