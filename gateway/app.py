@@ -258,7 +258,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, org=org,
-        mc_gateways=GatewayService(db, box, org), dashboard=DashboardService(db, boards),
+        mc_gateways=GatewayService(db, box, org, boards), dashboard=DashboardService(db, boards),
         clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

@@ -6,14 +6,14 @@ request_id}``; an action that needs an org admin refuses anyone else with 403
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from clawgate.principal import Role
 from clawgate.services.mc_dashboard import ActivityRead, CommentFeedItem, DashboardMetrics, RangeKey
-from clawgate.services.mc_gateways import GatewayCreate, GatewayRead, GatewayUpdate
+from clawgate.services.mc_gateways import GatewayCreate, GatewayRead, GatewayStatus, GatewayUpdate
 from clawgate.services.org import (
     AccessUpdate,
     InviteAccept,
@@ -38,6 +38,17 @@ class BoardPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
     """``board_id``: only that board's (it must be one the caller reads)."""
 
     board_id: UUID | None = None
+
+
+class StatusQuery(Struct, kw_only=True, forbid_unknown_fields=True):
+    """MC's gateway resolution: a board's gateway, else the one at ``gateway_url`` (its token and
+    TLS options are accepted and not used: other gateways are records only)."""
+
+    board_id: UUID | None = None
+    gateway_url: Annotated[str, Meta(max_length=2_000)] | None = None
+    gateway_token: Annotated[str, Meta(max_length=4_000)] | None = None
+    gateway_disable_device_pairing: bool | None = None
+    gateway_allow_insecure_tls: bool | None = None
 
 
 class MetricsQuery(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -128,6 +139,10 @@ async def list_gateways(ctx: HttpContext, query: PageQuery) -> Page[GatewayRead]
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
+async def gateway_status(ctx: HttpContext, query: StatusQuery) -> GatewayStatus:
+    return await ctx.gateway.mc_gateways.status(ctx.who, query.board_id, query.gateway_url, _self_url(ctx))
+
+
 async def create_gateway(ctx: HttpContext, body: GatewayCreate) -> GatewayRead:
     return await ctx.gateway.mc_gateways.create(ctx.who, body, _self_url(ctx))
 
@@ -205,6 +220,8 @@ ROUTES = [
         response=Page[GatewayRead]),
     _mc("POST", _G, create_gateway, "record a gateway (admins; the token encrypted at rest)", body=GatewayCreate,
         response=GatewayRead),
+    _mc("GET", _G + "/status", gateway_status, "a gateway's status: this ClawGate connected, others never (admins)",
+        query=StatusQuery, response=GatewayStatus),
     _mc("GET", _G + "/{gateway_id}", get_gateway, "a gateway record (admins)", response=GatewayRead),
     _mc("PATCH", _G + "/{gateway_id}", update_gateway, "change a gateway record (admins)", body=GatewayUpdate,
         response=GatewayRead),

@@ -361,6 +361,7 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/v1/organizations/invites/accept": lambda a: R(body={"token": a.invite_token}),
     "GET /api/v1/gateways": lambda a: R(),
     "POST /api/v1/gateways": lambda a: R(body={"name": "b-gw", "url": "ws://localhost:1", "workspace_root": "/"}),
+    "GET /api/v1/gateways/status": lambda a: R(query=f"board_id={a.team_id}"),
     "GET /api/v1/gateways/{gateway_id}": lambda a: R({"gateway_id": a.gateway_id}),
     "PATCH /api/v1/gateways/{gateway_id}": lambda a: R({"gateway_id": a.gateway_id}, body={"name": "pwned"}),
     "DELETE /api/v1/gateways/{gateway_id}": lambda a: R({"gateway_id": a.gateway_id}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -20,12 +20,13 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.crypto import SecretBox, mask
 from clawgate.errors import InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
+from clawgate.services.boards import BoardService
 from clawgate.services.org import OrgService
-from clawgate.store import Database, DbConnection
+from clawgate.store import Database, DbConnection, sessions
 from clawgate.store import mc_org as store
 from clawgate.store.mc_org import GatewayRow, GatewayValues
 
-__all__ = ["GatewayCreate", "GatewayRead", "GatewayService", "GatewayUpdate"]
+__all__ = ["GatewayCreate", "GatewayRead", "GatewayService", "GatewayStatus", "GatewayUpdate"]
 
 SELF_NAME: Final = "ClawGate"
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -69,6 +70,22 @@ class GatewayRead(Struct, kw_only=True):
     updated_at: datetime
 
 
+class GatewayStatus(Struct, kw_only=True):
+    """MC's ``GatewaysStatusResponse``: this ClawGate is connected (it is the gateway) and counts
+    the tenant's sessions; another gateway's record is never connected to."""
+
+    connected: bool
+    gateway_url: str
+    sessions_count: int | None = None
+    sessions: list[Any] | None = None
+    main_session: Any = None
+    main_session_error: str | None = None
+    error: str | None = None
+
+
+NOT_CONNECTED: Final = "ClawGate keeps other gateways as records only; it does not connect to them."
+
+
 def _local(host: str) -> bool:
     if host in {"localhost", "host.docker.internal"}:
         return True
@@ -102,10 +119,11 @@ def _check(values: GatewayValues, plain_token: str) -> None:
 class GatewayService:
     """The tenant's MC gateway records (admins)."""
 
-    def __init__(self, db: Database, box: SecretBox, org: OrgService) -> None:
+    def __init__(self, db: Database, box: SecretBox, org: OrgService, boards: BoardService) -> None:
         self._db = db
         self._box = box
         self._org = org
+        self._boards = boards
 
     def _out(self, row: GatewayRow, self_url: str) -> GatewayRead:
         try:
@@ -192,3 +210,27 @@ class GatewayService:
                     "failed_precondition", detail="This ClawGate's own gateway cannot be deleted."
                 )
             await store.delete_gateway(conn, who.tenant_id, gateway_id)
+
+    async def status(
+        self, who: Principal, board_id: UUID | None, gateway_url: str | None, self_url: str
+    ) -> GatewayStatus:
+        """The status of the gateway of ``board_id`` (a board the caller reads), else of the one at
+        ``gateway_url``, else of this ClawGate. Raises: NotFound (the board), Forbidden."""
+        async with self._db.transaction() as conn:
+            await self._admin(conn, who)
+            other: str | None = None
+            if board_id is not None:
+                board = await self._boards.board(who, board_id)
+                row = (
+                    None
+                    if board.gateway_id is None
+                    else await store.gateway(conn, who.tenant_id, board.gateway_id)
+                )
+                if row is not None and not row.is_self:
+                    other = row.url
+            elif gateway_url is not None and gateway_url.strip().rstrip("/") != self_url:
+                other = gateway_url.strip()
+            if other is not None:
+                return GatewayStatus(connected=False, gateway_url=other, error=NOT_CONNECTED)
+            count = await sessions.count(conn, who.tenant_id, user_id=None, agent_id=None, channel=None)
+        return GatewayStatus(connected=True, gateway_url=self_url, sessions_count=count)

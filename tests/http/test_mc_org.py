@@ -224,6 +224,18 @@ class TestGateways:
             patched = _ok(await owner.patch(f"{G}/{made['id']}", json={"name": "farther"}))
             assert (patched["name"], patched["token"]) == ("farther", "***1234")
             _detail(await owner.patch(f"{G}/{made['id']}", json={"token": None}), 422)
+            status = _ok(await owner.get(G + "/status"))
+            assert (status["connected"], status["gateway_url"], status["sessions_count"]) == (
+                True,
+                me["url"],
+                0,
+            )
+            far = _ok(await owner.post(B, json={"name": "far", "description": "d", "gateway_id": made["id"]}))
+            status = _ok(await owner.get(G + "/status", params={"board_id": far["id"]}))
+            assert (status["connected"], status["gateway_url"]) == (False, "wss://gw.example.com:443")
+            assert _ok(await owner.get(G + "/status", params={"board_id": board["id"]}))["connected"] is True
+            _detail(await owner.get(G + "/status", params={"board": "x"}), 422)
+            _detail(await bob.get(G + "/status"), 403)
             _detail(await bob.get(G), 403)
             _detail(await bob.delete(f"{G}/{made['id']}"), 403)
             _ok(await owner.delete(f"{G}/{made['id']}"))
