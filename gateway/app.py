@@ -44,9 +44,12 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mc_dashboard import DashboardService
+from clawgate.services.mc_gateways import GatewayService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
+from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
 from clawgate.services.recall import MemoryRecall
 from clawgate.services.sessions import SessionService
@@ -254,6 +257,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         db, box, boards, tasks, public_url=mc.public_url, ingest_per_minute=mc.webhook_ingest_per_minute
     )
     clerk = ClerkAuth(mc.clerk, db, http) if mc.auth_mode == "clerk" else None
+    org = OrgService(db)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -268,6 +272,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
         tasks=tasks, teams=teams, team_workspace=TeamWorkspace(teams, settings.data_path), boards=boards,
         agent_api=agent_api, board_groups=board_groups, tags=TagService(db), webhooks=webhooks, clerk=clerk,
+        org=org, mc_gateways=GatewayService(db, box, org, boards), dashboard=DashboardService(db, boards),
         clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

@@ -33,6 +33,7 @@ __all__ = [
     "mask",
     "new_agent_token",
     "new_api_key",
+    "new_invite_token",
     "parse_key",
 ]
 
@@ -40,6 +41,8 @@ _PREFIX = "aes-gcm:"
 API_KEY_PREFIX = "clawgate_"
 AGENT_TOKEN_PREFIX = "mca_"
 """Mission Control agent tokens (``X-Agent-Token``): this marker, 48 hex characters."""
+INVITE_TOKEN_PREFIX = "mci_"
+"""Mission Control organisation invite tokens: this marker, 48 hex characters (stored hashed)."""
 
 
 def parse_key(text: str) -> bytes:
@@ -139,6 +142,12 @@ def new_agent_token() -> tuple[str, str, str]:
     """A fresh agent token: (raw token shown once, indexed prefix, SHA-256 hex to store). The
     prefix is 16 hex characters: unique per token (a unique index), so a lookup finds one row."""
     return _new_secret(AGENT_TOKEN_PREFIX, 24, 16)
+
+
+def new_invite_token() -> tuple[str, str]:
+    """A fresh Mission Control invite token: (raw token shown once, SHA-256 hex to store)."""
+    raw, _, digest = _new_secret(INVITE_TOKEN_PREFIX, 24, 0)
+    return raw, digest
 
 
 def agent_token_prefix(raw: str) -> str | None:

@@ -38,9 +38,12 @@ from clawgate.services.embeddings import EmbeddingService
 from clawgate.services.episodic import EpisodicService
 from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
+from clawgate.services.mc_dashboard import DashboardService
+from clawgate.services.mc_gateways import GatewayService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.openai_compat import OpenAIService
+from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.skills import SkillService
@@ -167,6 +170,9 @@ class Gateway:
     board_groups: BoardGroupService  # Mission Control's board groups, snapshots, group heartbeat and memory
     tags: TagService  # Mission Control's tags and task custom field definitions
     webhooks: WebhookService  # Mission Control's board webhooks and their public ingest
+    org: OrgService  # Mission Control's users, organisation, members and invites (the tenant)
+    mc_gateways: GatewayService  # Mission Control's gateway records (this ClawGate's own first)
+    dashboard: DashboardService  # Mission Control's dashboard metrics and activity feeds
     clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None

@@ -274,12 +274,24 @@ _A: Final = "/api/v1/agent"
 _BOARD: Final = _A + "/boards/{board_id}"
 _TASK: Final = _BOARD + "/tasks/{task_id}"
 _TAG: Final = "mission-control-agent"
+BOARD_AGENTS: Final = ("agent-lead", "agent-worker")
+"""MC's OpenAPI role tags: a route any board agent may call, and one for the board's lead only
+(``LEAD``). There are no gateway-main agents here, so no route carries ``agent-main``."""
+LEAD: Final = ("agent-lead",)
 
 
-def _api(method: str, path: str, handler: AgentHandler, summary: str, **kw: Any) -> Api:
-    """An agent route: public to the route table (no user credential); ``_agent`` authenticates."""
+def _api(
+    method: str,
+    path: str,
+    handler: AgentHandler,
+    summary: str,
+    roles: tuple[str, ...] = BOARD_AGENTS,
+    **kw: Any,
+) -> Api:
+    """An agent route: public to the route table (no user credential); ``_agent`` authenticates.
+    ``roles``: MC's role tags of the agents that may call it."""
     return Api(method, path, _agent(handler), None, f"MC agent (X-Agent-Token): {summary}", family="mc",
-               tag=_TAG, **kw)  # fmt: skip
+               tag=_TAG, role_tags=roles, **kw)  # fmt: skip
 
 
 ROUTES = [
@@ -290,11 +302,11 @@ ROUTES = [
          query=AgentsQuery, response=Page[AgentRead]),
     _api("GET", _BOARD + "/tasks", list_tasks, "a board's tasks (status CSV, assignee, unassigned)", query=AgentTaskQuery,
          response=Page[TaskRead]),
-    _api("POST", _BOARD + "/tasks", create_task, "the lead creates a task (auto_created)", body=TaskCreate,
+    _api("POST", _BOARD + "/tasks", create_task, "the lead creates a task (auto_created)", LEAD, body=TaskCreate,
          response=TaskRead),
     _api("PATCH", _TASK, update_task, "the lead or a worker changes a task (reference 2.3)", body=TaskUpdate,
          response=TaskRead),
-    _api("DELETE", _TASK, delete_task, "the lead deletes a task", response=Ok),
+    _api("DELETE", _TASK, delete_task, "the lead deletes a task", LEAD, response=Ok),
     _api("GET", _TASK + "/comments", list_comments, "a task's comments", query=PageQuery,
          response=Page[CommentRead]),
     _api("POST", _TASK + "/comments", add_comment, "comment (a lead: in review, mentioned, or its own task)",
@@ -315,7 +327,7 @@ ROUTES = [
     _api("POST", _BOARD + "/approvals", create_approval, "request an approval (agents never resolve)",
          body=ApprovalCreate, response=ApprovalRead),
     _api("POST", _BOARD + "/agents/{agent_id}/nudge", nudge, "the lead nudges an agent (a run with the message)",
-         body=NudgeIn, response=Ok),
+         LEAD, body=NudgeIn, response=Ok),
     _api("GET", _BOARD + "/webhooks/{webhook_id}/payloads/{payload_id}", webhook_payload,
          "a stored webhook payload of the agent's board (max_chars: a truncated preview)", query=PayloadQuery,
          response=PayloadRead),

@@ -165,7 +165,7 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
     op: dict[str, Any] = {
         "summary": api.summary,
         "operationId": f"{api.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
-        "tags": [api.tag] if api.tag else [],
+        "tags": [t for t in (api.tag, *api.role_tags) if t],
         "responses": {
             str(api.status): {"description": "OK", "content": content},
             "default": {"description": "Error", "content": error},

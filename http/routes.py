@@ -18,6 +18,7 @@ from . import (
     kg,
     mc_agent,
     mc_groups,
+    mc_org,
     mc_tags,
     mc_webhooks,
     mcp,
@@ -63,6 +64,7 @@ ROUTES: list[Api] = [
     *mc_agent.ROUTES,
     *mc_groups.ROUTES,
     *mc_tags.ROUTES,
+    *mc_org.ROUTES,
     *clawtasker.ROUTES,
 ]
 

@@ -73,6 +73,9 @@ class Api:
     status: int = 200
     family: Family = "goclaw"
     tag: str = ""
+    # More OpenAPI tags after ``tag``: Mission Control's actor tags on its agent routes
+    # (``agent-lead``, ``agent-worker``), by which MC's agents discover what they may call.
+    role_tags: tuple[str, ...] = ()
     dev_role: Role = Role.ADMIN
     media_type: str = "application/json"  # of the success answer
     streams: bool = False  # with ``stream: true`` in the body, the answer is ``text/event-stream``

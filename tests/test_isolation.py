@@ -56,6 +56,8 @@ A_MARKERS = (
     "A-GROUP-NAME", "A-GROUP-MEMORY", "A-GROUP-BOARD", "A-TAG-NAME", "a-tag-slug", "a_field_key", "A-FIELD-LABEL",
     "A-HOOK-BOARD", "A-WEBHOOK-INSTRUCTION", "A-WEBHOOK-SECRET-VALUE", "A-WEBHOOK-PAYLOAD", "X-A-Signature",
     "A-TEAM-FILE-CONTENT", "a-team-file.md",
+    "A-PROFILE-NAME", "a-member@aaa.example", "a-invitee@aaa.example", "A-GATEWAY-NAME", "a-gateway.example",
+    "A-GATEWAY-TOKEN-SECRET", "a-root-path",
 )  # fmt: skip
 MEMORY = "/v1/agents/{id}/memory"
 VAULT = "/v1/agents/{id}/vault"
@@ -95,6 +97,10 @@ class TenantA:
     hook_board_id: str = ""  # an MC board without agents (a payload wakes no one) with A's webhook
     webhook_id: str = ""
     payload_id: str = ""
+    member_id: str = ""  # A's key's MC member row
+    invite_id: str = ""
+    invite_token: str = ""  # a pending MC invite of A's
+    gateway_id: str = ""  # an MC gateway record of A's (with a token)
     secrets: set[str] = field(default_factory=set)
 
 
@@ -400,6 +406,34 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/v1/agent/heartbeat": lambda a: R(),
     "POST /api/v1/agent/boards/{board_id}/agents/{agent_id}/nudge": lambda a: R(
         {"board_id": a.team_id, "agent_id": a.agent_id}, body={"message": "pwned"}),
+    # MC's organisation: B's admin key is an owner of B's organisation, and names A's rows.
+    "GET /api/v1/users/me": lambda a: R(),
+    "PATCH /api/v1/users/me": lambda a: R(body={"name": "pwned"}),
+    "GET /api/v1/organizations/me": lambda a: R(),
+    "GET /api/v1/organizations/me/list": lambda a: R(),
+    "PATCH /api/v1/organizations/me/active": lambda a: R(body={"organization_id": a.id}),
+    "GET /api/v1/organizations/me/member": lambda a: R(),
+    "GET /api/v1/organizations/me/members": lambda a: R(),
+    "GET /api/v1/organizations/me/members/{member_id}": lambda a: R({"member_id": a.member_id}),
+    "PATCH /api/v1/organizations/me/members/{member_id}": lambda a: R({"member_id": a.member_id},
+                                                                      body={"role": "member"}),
+    "PUT /api/v1/organizations/me/members/{member_id}/access": lambda a: R(
+        {"member_id": a.member_id}, body={"all_boards_read": True, "board_access": [{"board_id": a.team_id}]}),
+    "DELETE /api/v1/organizations/me/members/{member_id}": lambda a: R({"member_id": a.member_id}),
+    "GET /api/v1/organizations/me/invites": lambda a: R(),
+    "POST /api/v1/organizations/me/invites": lambda a: R(body={"invited_email": "b@b.example",
+                                                               "board_access": [{"board_id": a.team_id}]}),
+    "DELETE /api/v1/organizations/me/invites/{invite_id}": lambda a: R({"invite_id": a.invite_id}),
+    "POST /api/v1/organizations/invites/accept": lambda a: R(body={"token": a.invite_token}),
+    "GET /api/v1/gateways": lambda a: R(),
+    "POST /api/v1/gateways": lambda a: R(body={"name": "b-gw", "url": "ws://localhost:1", "workspace_root": "/"}),
+    "GET /api/v1/gateways/status": lambda a: R(query=f"board_id={a.team_id}"),
+    "GET /api/v1/gateways/{gateway_id}": lambda a: R({"gateway_id": a.gateway_id}),
+    "PATCH /api/v1/gateways/{gateway_id}": lambda a: R({"gateway_id": a.gateway_id}, body={"name": "pwned"}),
+    "DELETE /api/v1/gateways/{gateway_id}": lambda a: R({"gateway_id": a.gateway_id}),
+    "GET /api/v1/metrics/dashboard": lambda a: R(query=f"board_id={a.team_id}"),
+    "GET /api/v1/activity": lambda a: R(query=f"board_id={a.team_id}"),
+    "GET /api/v1/activity/task-comments": lambda a: R(query=f"board_id={a.team_id}"),
     # ClawTasker /api: B names A's project (team), agent key and task number; T-1 is A's first task.
     "GET /api/health": lambda a: R(),
     "GET /api/snapshot": lambda a: R(),
@@ -736,6 +770,32 @@ async def _world(
             delivered = await http.post(f"/api/v1/boards/{a.hook_board_id}/webhooks/{a.webhook_id}", content=body,
                                         headers={"X-A-Signature": signed})  # fmt: skip
             a.payload_id = (await _ok(delivered))["payload_id"]
+            org = "/api/v1/organizations/me"
+            await _send(
+                http, "PATCH", "/api/v1/users/me", {"name": "A-PROFILE-NAME", "email": "a-member@aaa.example"}
+            )
+            a.member_id = (await _ok(await http.get(org + "/member")))["id"]
+            invite = await _send(
+                http,
+                "POST",
+                org + "/invites",
+                {"invited_email": "a-invitee@aaa.example", "board_access": [{"board_id": a.team_id}]},
+            )
+            a.invite_id, a.invite_token = invite["id"], invite["token"]
+            a.gateway_id = (
+                await _send(
+                    http,
+                    "POST",
+                    "/api/v1/gateways",
+                    {
+                        "name": "A-GATEWAY-NAME",
+                        "url": "wss://a-gateway.example:443",
+                        "workspace_root": "/a-root-path",
+                        "token": "A-GATEWAY-TOKEN-SECRET",
+                    },
+                )
+            )["id"]
+        a.secrets.add(a.invite_token)
         async with _owner_in(server, a.id) as owner:
             traces = (await _ok(await owner.get("/v1/traces")))["traces"]
             a.agent_token = (await _ok(await owner.post(f"/api/v1/agents/{a.agent_id}/token")))["token"]
@@ -803,6 +863,9 @@ async def _snapshot(world: World) -> dict[str, Any]:
         hooks = f"/api/v1/boards/{a.hook_board_id}/webhooks"
         out["webhooks"] = await _ok(await owner.get(hooks))
         out["payloads"] = await _ok(await owner.get(f"{hooks}/{a.webhook_id}/payloads"))
+        for path in ("/api/v1/organizations/me/members", "/api/v1/organizations/me/invites", "/api/v1/gateways",
+                     "/api/v1/activity", "/api/v1/activity/task-comments"):  # fmt: skip
+            out[path] = await _ok(await owner.get(path))
     async with world.server.client(
         None, **{"X-Agent-Token": a.agent_token, "X-Real-IP": "10.250.0.1"}
     ) as agent:

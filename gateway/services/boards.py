@@ -5,7 +5,8 @@ a task the shared task with MC's statuses (``inbox`` = backlog or ready) and pri
 task's row lock, with the facts read in the same transaction.
 
 Access: admins (the gateway token, admin keys) reach every board of their tenant; other callers the
-boards they were given (``team_access``, read or write) or made. A board they cannot read is 404.
+boards they were given (``team_access``, read or write, or their member row's all-boards flags) or
+made, as the MC user ``board_user`` names. A board they cannot read is 404.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "TaskCreate",
     "TaskRead",
     "TaskUpdate",
+    "board_user",
     "mc_task",
 ]
 
@@ -222,6 +224,16 @@ class ApprovalPatch(Struct, kw_only=True, forbid_unknown_fields=True):
     status: Literal["pending", "approved", "rejected"]
 
 
+def board_user(who: Principal) -> str:
+    """The Mission Control user behind a credential, whose board access and member row count: a
+    tenant-bound API key is its own user (``key:<key id>``: the user ids it claims never count,
+    ``Principal.member_id``); the gateway token without a user id is MC's one ``local`` user; any
+    other credential the user id it carries."""
+    if who.tenant_bound:
+        return f"key:{who.key_id}"
+    return who.user_id or "local"
+
+
 def board_out(row: TeamRow) -> BoardRead:
     fields = {f: getattr(row, f) for f in BoardFields.__struct_fields__}
     return BoardRead(**fields, id=row.id, organization_id=row.tenant_id, created_at=row.created_at,
@@ -292,10 +304,10 @@ class BoardService(Notifying):
         async with self._db.connection() as conn:
             row = await store.get_team(conn, who.tenant_id, board_id)
             if row is not None and not who.sees_all:
-                readable = {t.id for t in await store.list_teams(conn, who.tenant_id, who.user_id)}
+                readable = {t.id for t in await store.list_teams(conn, who.tenant_id, board_user(who))}
                 if row.id not in readable:
                     row = None
-                elif write and not await store.can_write(conn, who.tenant_id, board_id, who.user_id):
+                elif write and not await store.can_write(conn, who.tenant_id, board_id, board_user(who)):
                     raise Forbidden("failed_precondition", detail="Board write access required.")
         if row is None:
             raise NotFound(kind="board", id=str(board_id))
@@ -303,8 +315,17 @@ class BoardService(Notifying):
 
     async def list_boards(self, who: Principal, limit: int, offset: int) -> tuple[list[BoardRead], int]:
         async with self._db.connection() as conn:
-            rows = await store.list_teams(conn, who.tenant_id, None if who.sees_all else who.user_id, 100_000)
+            rows = await store.list_teams(
+                conn, who.tenant_id, None if who.sees_all else board_user(who), 100_000
+            )
         return [board_out(r) for r in rows[offset : offset + limit]], len(rows)
+
+    async def readable(self, who: Principal) -> list[UUID] | None:
+        """The ids of the boards the caller reads; None for an admin (every board of the tenant)."""
+        if who.sees_all:
+            return None
+        async with self._db.connection() as conn:
+            return [t.id for t in await store.list_teams(conn, who.tenant_id, board_user(who), 100_000)]
 
     async def create_board(self, who: Principal, body: BoardCreate) -> BoardRead:
         _blank(body.description)
@@ -322,7 +343,7 @@ class BoardService(Notifying):
         async with self._db.transaction() as conn:
             board_id = await store.insert_team(
                 conn, who.tenant_id, kind="board", name=body.name, slug=fields["slug"], description=body.description,
-                settings={}, created_by=who.user_id,
+                settings={}, created_by=board_user(who),
             )  # fmt: skip
             await store.set_board(conn, who.tenant_id, board_id, msgspec.convert(fields, BoardFields))
             await TaskService.record(

@@ -7,7 +7,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING id;
 
 -- name: teams_select
--- One team ($2) or all; $3 non-NULL: only those the user $3 may read (an access row, or made by them).
+-- One team ($2) or all; $3 non-NULL: only those the user $3 may read (an access row, Mission
+-- Control's all-boards flags on their member row, or made by them).
 -- With the lead (the member of role lead) and the member count.
 SELECT t.id, t.tenant_id, t.group_id AS board_group_id, t.kind, t.key, t.name, t.slug, t.description, t.status, t.settings,
        t.gateway_id, t.board_type, t.objective, t.success_metrics, t.target_date, t.goal_confirmed,
@@ -29,7 +30,12 @@ SELECT t.id, t.tenant_id, t.group_id AS board_group_id, t.kind, t.key, t.name, t
                      FROM team_access AS ac
                     WHERE ac.team_id = t.id
                       AND ac.user_id = $3
-                      AND (ac.can_read OR ac.can_write)))
+                      AND (ac.can_read OR ac.can_write))
+        OR EXISTS (SELECT 1
+                     FROM org_members AS om
+                    WHERE om.tenant_id = $1
+                      AND om.user_id   = $3
+                      AND (om.all_teams_read OR om.all_teams_write)))
  ORDER BY t.created_at, t.id
  LIMIT $4 OFFSET $5;
 
@@ -119,10 +125,13 @@ SELECT t.channel, t.chat_id, count(*) AS task_count
  LIMIT 200;
 
 -- name: can_write
--- Whether user $3 may change team $2: its author, or an access row with can_write.
+-- Whether user $3 may change team $2: its author, an access row with can_write, or Mission
+-- Control's all-boards write flag on their member row.
 SELECT EXISTS (SELECT 1 FROM teams AS t WHERE t.tenant_id = $1 AND t.id = $2 AND t.created_by = $3)
     OR EXISTS (SELECT 1 FROM team_access AS ac
-                WHERE ac.tenant_id = $1 AND ac.team_id = $2 AND ac.user_id = $3 AND ac.can_write);
+                WHERE ac.tenant_id = $1 AND ac.team_id = $2 AND ac.user_id = $3 AND ac.can_write)
+    OR EXISTS (SELECT 1 FROM org_members AS om
+                WHERE om.tenant_id = $1 AND om.user_id = $3 AND om.all_teams_write);
 
 -- name: board_set
 -- Mission Control's board fields, all at once (the service merged the PATCH into the row).

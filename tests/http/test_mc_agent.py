@@ -371,12 +371,16 @@ async def test_another_tenants_agent_reaches_nothing(make_server: ServerFactory)
 
 
 async def test_openapi_names_the_agent_token(board: Board) -> None:
-    """The agent routes say in /v1/openapi.json that they take X-Agent-Token (not a user's bearer)."""
+    """The agent routes say in /v1/openapi.json that they take X-Agent-Token (not a user's bearer),
+    and carry MC's role tags: lead-only routes ``agent-lead``, the others both board roles."""
     async with board.owner() as http:
         doc = _ok(await http.get("/v1/openapi.json"))
     assert doc["components"]["securitySchemes"]["agentToken"]["name"] == "X-Agent-Token"
     op = doc["paths"]["/api/v1/agent/boards/{board_id}/tasks/{task_id}"]["patch"]
     assert op["security"] == [{"agentToken": []}]
+    assert op["tags"] == ["mission-control-agent", "agent-lead", "agent-worker"]
+    lead_only = doc["paths"]["/api/v1/agent/boards/{board_id}/agents/{agent_id}/nudge"]["post"]
+    assert lead_only["tags"] == ["mission-control-agent", "agent-lead"]
     assert doc["paths"]["/api/v1/agents/{agent_id}/token"]["post"]["x-min-role"] == "admin"
 
 

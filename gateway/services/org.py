@@ -1,0 +1,441 @@
+"""Mission Control's organisation surface (``/api/v1/users``, ``/api/v1/organizations``) on the
+tenant: an MC organisation is the tenant, an MC user a member row of it (``org_members``), per-board
+access the shared ``team_access`` rows, invites ``org_invites`` (the token kept as its SHA-256).
+
+Who the caller is (``board_user``): the user id its credential carries, ``local`` for the gateway
+token without one (MC's single local user), and ``key:<key id>`` for a tenant-bound API key (whose
+claimed user ids never count: ``Principal.member_id``). The caller's row is made on first use, at
+least at the role its credential gives: a ClawGate admin (the gateway token, an admin key,
+development mode) is an owner with every board; anyone else a member with the boards it is given.
+A role only ever rises that way (reference 1.1), and an invite only raises it too.
+
+Rules (reference 1.1): org admin = owner or admin; listing members is any member's, every change
+and the invites an admin's (403 otherwise); only an owner makes, changes or removes an owner; the
+last owner stays; nobody removes themselves. An invite is accepted once (decided in PostgreSQL),
+inside the tenant the caller acts in (another tenant's token is not found), and copies its role
+(raising only), its all-boards flags and its per-board access onto the member.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Final, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from clawgate.crypto import hash_api_key, new_invite_token
+from clawgate.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, invalid_field
+from clawgate.principal import Principal
+from clawgate.services.boards import board_user
+from clawgate.store import Database, DbConnection, tenants
+from clawgate.store import mc_org as store
+from clawgate.store.mc_org import InviteRow, MemberRow, Profile
+
+__all__ = [
+    "AccessUpdate",
+    "BoardAccessRead",
+    "BoardAccessSpec",
+    "InviteAccept",
+    "InviteCreate",
+    "InviteRead",
+    "MemberRead",
+    "MemberUpdate",
+    "OrgService",
+    "OrganizationActive",
+    "OrganizationListItem",
+    "OrganizationRead",
+    "UserRead",
+    "UserUpdate",
+    "user_uuid",
+]
+
+RANK: Final = {"member": 0, "admin": 1, "owner": 2}
+McRole = Literal["owner", "admin", "member"]
+Text = Annotated[str, Meta(max_length=2_000)]
+Long = Annotated[str, Meta(max_length=20_000)]
+_USERS: Final = UUID("6f1f3c1e-6c4b-5a8e-9d2a-2f1c0b7a4e11")
+"""The namespace of MC's user uuids: ``uuid5(_USERS, user id)``, the same in every tenant."""
+
+
+def user_uuid(user_id: str) -> UUID:
+    """MC's user id (a uuid) of a ClawGate user id."""
+    return uuid.uuid5(_USERS, user_id)
+
+
+class UserRead(Profile, kw_only=True):
+    """MC's ``UserRead``; ``clerk_user_id`` is the ClawGate user id (``local``, ``key:<id>``, ...)."""
+
+    id: UUID
+    clerk_user_id: str
+    is_super_admin: bool
+
+
+class UserUpdate(Struct, kw_only=True, forbid_unknown_fields=True):
+    """MC's ``UserUpdate`` (absent keeps a field, null clears it); ``email`` too, which MC takes
+    from Clerk and local mode cannot: it is what an invite's address is matched against."""
+
+    email: Annotated[str, Meta(max_length=320)] | UnsetType | None = UNSET
+    name: Text | UnsetType | None = UNSET
+    preferred_name: Text | UnsetType | None = UNSET
+    pronouns: Text | UnsetType | None = UNSET
+    timezone: Annotated[str, Meta(max_length=100)] | UnsetType | None = UNSET
+    notes: Long | UnsetType | None = UNSET
+    context: Long | UnsetType | None = UNSET
+
+
+class OrganizationRead(Struct, kw_only=True):
+    id: UUID
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrganizationListItem(Struct, kw_only=True):
+    id: UUID
+    name: str
+    role: str
+    is_active: bool
+
+
+class OrganizationActive(Struct, kw_only=True, forbid_unknown_fields=True):
+    organization_id: UUID
+
+
+class OrganizationUserRead(Struct, kw_only=True):
+    id: UUID
+    email: str | None
+    name: str | None
+    preferred_name: str | None
+
+
+class BoardAccessRead(Struct, kw_only=True):
+    id: UUID
+    board_id: UUID
+    can_read: bool
+    can_write: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberRead(Struct, kw_only=True):
+    """MC's ``OrganizationMemberRead``."""
+
+    id: UUID
+    organization_id: UUID
+    user_id: UUID
+    role: str
+    all_boards_read: bool
+    all_boards_write: bool
+    created_at: datetime
+    updated_at: datetime
+    user: OrganizationUserRead | None
+    board_access: list[BoardAccessRead]
+
+
+class MemberUpdate(Struct, kw_only=True, forbid_unknown_fields=True):
+    role: McRole | None = None
+
+
+class BoardAccessSpec(Struct, kw_only=True, forbid_unknown_fields=True):
+    board_id: UUID
+    can_read: bool = True
+    can_write: bool = False
+
+
+class AccessUpdate(Struct, kw_only=True, forbid_unknown_fields=True):
+    """MC's ``OrganizationMemberAccessUpdate``: replaces the member's flags and board rows."""
+
+    all_boards_read: bool = False
+    all_boards_write: bool = False
+    board_access: Annotated[list[BoardAccessSpec], Meta(max_length=1_000)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class InviteCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    invited_email: Annotated[str, Meta(max_length=320)]
+    role: McRole = "member"
+    all_boards_read: bool = False
+    all_boards_write: bool = False
+    board_access: Annotated[list[BoardAccessSpec], Meta(max_length=1_000)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class InviteRead(Struct, kw_only=True):
+    """MC's ``OrganizationInviteRead``; ``token`` only in the answer that made the invite (it is
+    stored as its hash and never shown again)."""
+
+    id: UUID
+    organization_id: UUID
+    invited_email: str
+    role: str
+    all_boards_read: bool
+    all_boards_write: bool
+    board_access: list[BoardAccessSpec]
+    has_token: bool
+    token: str | None
+    created_by_user_id: UUID | None
+    accepted_by_user_id: UUID | None
+    accepted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InviteAccept(Struct, kw_only=True, forbid_unknown_fields=True):
+    token: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+def _floor(who: Principal) -> tuple[str, bool, bool]:
+    """The role and all-boards flags the credential itself gives."""
+    return ("owner", True, True) if who.sees_all else ("member", False, False)
+
+
+def _is_admin(member: MemberRow) -> bool:
+    return RANK[member.role] >= RANK["admin"]
+
+
+def _forbidden(message: str) -> Forbidden:
+    return Forbidden("failed_precondition", detail=message)
+
+
+def _invite_out(row: InviteRow, token: str | None = None) -> InviteRead:
+    return InviteRead(
+        id=row.id, organization_id=row.tenant_id, invited_email=row.invited_email, role=row.role,
+        all_boards_read=row.all_teams_read, all_boards_write=row.all_teams_write,
+        board_access=msgspec.convert(row.team_access, list[BoardAccessSpec]), has_token=True, token=token,
+        created_by_user_id=user_uuid(row.created_by) if row.created_by else None,
+        accepted_by_user_id=user_uuid(row.accepted_by) if row.accepted_by else None,
+        accepted_at=row.accepted_at, created_at=row.created_at, updated_at=row.accepted_at or row.created_at,
+    )  # fmt: skip
+
+
+def _email(text: str) -> str:
+    email = text.strip().lower()
+    if "@" not in email.strip("@") or any(c.isspace() for c in email):
+        raise invalid_field("$.invited_email", "an email address is required")
+    return email
+
+
+class OrgService:
+    """Mission Control's users, organisation, members and invites of the caller's tenant."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- the caller -------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _me(conn: DbConnection, who: Principal) -> MemberRow:
+        """The caller's member row, made or raised to its credential's floor."""
+        role, read, write = _floor(who)
+        for _ in range(2):  # a concurrent first insert is visible to the second statement
+            row = await store.merge_member(conn, who.tenant_id, board_user(who), role, read, write)
+            if row is not None:
+                return row
+        raise RuntimeError("member row neither inserted nor visible")
+
+    async def admin(self, conn: DbConnection, who: Principal) -> MemberRow:
+        """The caller's member row when it is an org admin (owner or admin). Raises: Forbidden."""
+        me = await self._me(conn, who)
+        if not _is_admin(me):
+            raise _forbidden("Organization admin access required.")
+        return me
+
+    async def me(self, who: Principal) -> UserRead:
+        async with self._db.transaction() as conn:
+            row = await self._me(conn, who)
+        return self._user_out(who, row)
+
+    @staticmethod
+    def _user_out(who: Principal, row: MemberRow) -> UserRead:
+        profile = {f: getattr(row, f) for f in Profile.__struct_fields__}
+        return UserRead(**profile, id=user_uuid(row.user_id), clerk_user_id=row.user_id,
+                        is_super_admin=who.is_owner or who.cross_tenant)  # fmt: skip
+
+    async def update_me(self, who: Principal, body: UserUpdate) -> UserRead:
+        """MC's profile fields of the caller (its member row in this tenant)."""
+        patch = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+        if isinstance(patch.get("email"), str):
+            patch["email"] = patch["email"].strip().lower() or None
+        async with self._db.transaction() as conn:
+            row = await self._me(conn, who)
+            fields = {f: getattr(row, f) for f in Profile.__struct_fields__} | patch
+            await store.set_profile(conn, who.tenant_id, row.user_id, Profile(**fields))
+            row = await self._me(conn, who)
+        return self._user_out(who, row)
+
+    # -- the organisation -------------------------------------------------------------------------
+
+    async def organization(self, who: Principal) -> OrganizationRead:
+        async with self._db.connection() as conn:
+            tenant = await tenants.get(conn, who.tenant_id)
+        if tenant is None:
+            raise NotFound(kind="organization", id=str(who.tenant_id))
+        return OrganizationRead(id=tenant.id, name=tenant.name or tenant.slug, created_at=tenant.created_at,
+                                updated_at=tenant.updated_at)  # fmt: skip
+
+    async def organizations(self, who: Principal) -> list[OrganizationListItem]:
+        """The organisation the request acts in: a credential acts in one tenant at a time (another
+        is chosen per request with ``X-GoClaw-Tenant-Id`` where the credential allows it)."""
+        org = await self.organization(who)
+        async with self._db.transaction() as conn:
+            me = await self._me(conn, who)
+        return [OrganizationListItem(id=org.id, name=org.name, role=me.role, is_active=True)]
+
+    async def set_active(self, who: Principal, organization_id: UUID) -> OrganizationRead:
+        """Only the organisation the request acts in can be the active one. Raises: NotFound."""
+        if organization_id != who.tenant_id:
+            raise NotFound(kind="organization", id=str(organization_id))
+        return await self.organization(who)
+
+    # -- members ----------------------------------------------------------------------------------
+
+    async def _member_out(self, conn: DbConnection, row: MemberRow) -> MemberRead:
+        access = await store.access_of(conn, row.tenant_id, row.user_id)
+        return MemberRead(
+            id=row.id, organization_id=row.tenant_id, user_id=user_uuid(row.user_id), role=row.role,
+            all_boards_read=row.all_teams_read, all_boards_write=row.all_teams_write, created_at=row.created_at,
+            updated_at=row.updated_at,
+            user=OrganizationUserRead(id=user_uuid(row.user_id), email=row.email, name=row.name,
+                                      preferred_name=row.preferred_name),
+            board_access=[
+                BoardAccessRead(id=uuid.uuid5(row.id, str(a.board_id)), board_id=a.board_id, can_read=a.can_read,
+                                can_write=a.can_write, created_at=a.created_at, updated_at=a.created_at)
+                for a in access
+            ],
+        )  # fmt: skip
+
+    @staticmethod
+    async def _member(conn: DbConnection, who: Principal, member_id: UUID) -> MemberRow:
+        row = await store.get_member(conn, who.tenant_id, member_id)
+        if row is None:
+            raise NotFound(kind="member", id=str(member_id))
+        return row
+
+    async def my_member(self, who: Principal) -> MemberRead:
+        async with self._db.transaction() as conn:
+            return await self._member_out(conn, await self._me(conn, who))
+
+    async def members(self, who: Principal, limit: int, offset: int) -> tuple[list[MemberRead], int]:
+        async with self._db.transaction() as conn:
+            await self._me(conn, who)
+            rows = await store.members_page(conn, who.tenant_id, limit, offset)
+            return [await self._member_out(conn, r) for r in rows], rows[0].total if rows else 0
+
+    async def member(self, who: Principal, member_id: UUID) -> MemberRead:
+        """A member: an admin reads any, a member itself. Raises: NotFound, Forbidden."""
+        async with self._db.transaction() as conn:
+            me = await self._me(conn, who)
+            row = await self._member(conn, who, member_id)
+            if not _is_admin(me) and row.id != me.id:
+                raise _forbidden("Organization admin access required.")
+            return await self._member_out(conn, row)
+
+    async def update_member(self, who: Principal, member_id: UUID, body: MemberUpdate) -> MemberRead:
+        """Change a member's role (admins; owners only by an owner; the last owner stays)."""
+        async with self._db.transaction() as conn:
+            me = await self.admin(conn, who)
+            row = await self._member(conn, who, member_id)
+            if body.role is not None and body.role != row.role:
+                if "owner" in (body.role, row.role):
+                    if me.role != "owner":
+                        raise _forbidden("Only organization owners can grant or change the owner role.")
+                    owners = await store.lock_owners(conn, who.tenant_id)
+                    if row.role == "owner" and owners == [row.id]:
+                        raise InvalidRequest(
+                            "failed_precondition", detail="Organization must have at least one owner"
+                        )
+                await store.set_role(conn, who.tenant_id, row.id, body.role)
+            return await self._member_out(conn, await self._member(conn, who, member_id))
+
+    async def set_access(self, who: Principal, member_id: UUID, body: AccessUpdate) -> MemberRead:
+        """Replace a member's all-boards flags and per-board rows (admins). Raises: InvalidRequest
+        (a board that is not the tenant's), NotFound, Forbidden."""
+        async with self._db.transaction() as conn:
+            await self.admin(conn, who)
+            row = await self._member(conn, who, member_id)
+            await self._check_boards(conn, who, body.board_access)
+            await store.set_flags(conn, who.tenant_id, row.id, body.all_boards_read, body.all_boards_write)
+            await store.clear_access(conn, who.tenant_id, row.user_id)
+            await store.merge_access(conn, who.tenant_id, row.user_id, _entries(body.board_access))
+            return await self._member_out(conn, await self._member(conn, who, member_id))
+
+    @staticmethod
+    async def _check_boards(conn: DbConnection, who: Principal, specs: list[BoardAccessSpec]) -> None:
+        wanted = {s.board_id for s in specs}
+        if missing := wanted - await store.boards_found(conn, who.tenant_id, list(wanted)):
+            raise invalid_field("$.board_access", f"unknown board: {', '.join(sorted(map(str, missing)))}")
+
+    async def remove_member(self, who: Principal, member_id: UUID) -> None:
+        """Remove a member and its board access (admins; not oneself; an owner only by an owner;
+        never the last owner)."""
+        async with self._db.transaction() as conn:
+            me = await self.admin(conn, who)
+            row = await self._member(conn, who, member_id)
+            if row.id == me.id:
+                raise _forbidden("You cannot remove yourself from the organization")
+            if row.role == "owner":
+                if me.role != "owner":
+                    raise _forbidden("Only owners can remove owners")
+                if await store.lock_owners(conn, who.tenant_id) == [row.id]:
+                    raise InvalidRequest(
+                        "failed_precondition", detail="Organization must have at least one owner"
+                    )
+            await store.clear_access(conn, who.tenant_id, row.user_id)
+            await store.delete_member(conn, who.tenant_id, row.id)
+
+    # -- invites ----------------------------------------------------------------------------------
+
+    async def invites(self, who: Principal, limit: int, offset: int) -> tuple[list[InviteRead], int]:
+        async with self._db.transaction() as conn:
+            await self.admin(conn, who)
+            rows = await store.invites_page(conn, who.tenant_id, limit, offset)
+        return [_invite_out(r) for r in rows], rows[0].total if rows else 0
+
+    async def create_invite(self, who: Principal, body: InviteCreate) -> InviteRead:
+        """An invite; its token is in this answer only. Raises: Forbidden (not an admin; an owner
+        invite by an admin), AlreadyExists (the address is a member's), InvalidRequest."""
+        email = _email(body.invited_email)
+        raw, digest = new_invite_token()
+        async with self._db.transaction() as conn:
+            me = await self.admin(conn, who)
+            if body.role == "owner" and me.role != "owner":
+                raise _forbidden("Only organization owners can invite owners.")
+            if await store.email_is_member(conn, who.tenant_id, email):
+                raise AlreadyExists(kind="member", id=email)
+            await self._check_boards(conn, who, body.board_access)
+            row = await store.insert_invite(
+                conn, who.tenant_id, email=email, token_hash=digest, role=body.role, all_read=body.all_boards_read,
+                all_write=body.all_boards_write, access=_entries(body.board_access), created_by=me.user_id,
+            )  # fmt: skip
+        return _invite_out(row, raw)
+
+    async def revoke_invite(self, who: Principal, invite_id: UUID) -> InviteRead:
+        async with self._db.transaction() as conn:
+            await self.admin(conn, who)
+            row = await store.delete_invite(conn, who.tenant_id, invite_id)
+        if row is None:
+            raise NotFound(kind="invite", id=str(invite_id))
+        return _invite_out(row)
+
+    async def accept_invite(self, who: Principal, token: str) -> MemberRead:
+        """Accept an invite of the caller's tenant, once: its role raises the caller's, its flags
+        and board access are added. Raises: NotFound (unknown, used, revoked, another tenant's)."""
+        async with self._db.transaction() as conn:
+            me = await self._me(conn, who)
+            invite = await store.claim_invite(conn, who.tenant_id, hash_api_key(token.strip()), me.user_id)
+            if invite is None:
+                raise NotFound(kind="invite", id="token")
+            await store.merge_member(conn, who.tenant_id, me.user_id, invite.role, invite.all_teams_read,
+                                     invite.all_teams_write)  # fmt: skip
+            await store.merge_access(conn, who.tenant_id, me.user_id, invite.team_access)
+            return await self._member_out(conn, await self._me(conn, who))
+
+
+def _entries(specs: list[BoardAccessSpec]) -> list[dict[str, object]]:
+    return [{"board_id": str(s.board_id), "can_read": s.can_read or s.can_write, "can_write": s.can_write}
+            for s in specs]  # fmt: skip
