@@ -30,6 +30,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_agents import BoardAgentService
 from clawgate.services.board_loop import BoardLoop
 from clawgate.services.board_tools import BoardTools
 from clawgate.services.boards import BoardService
@@ -44,6 +45,7 @@ from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
+from clawgate.services.onboarding import OnboardingService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.recall import MemoryRecall
@@ -241,6 +243,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     runner.add_tool_source(BoardTools(agent_api))
+    board_agents = BoardAgentService(db, agents, boards, tasks)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -253,7 +256,8 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api,
+        tasks=tasks, teams=teams, boards=boards, agent_api=agent_api, board_agents=board_agents,
+        onboarding=OnboardingService(db, boards, tasks, board_agents),
         clawtasker=ClawTaskerService(db, bus, tasks, live),
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

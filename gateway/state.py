@@ -26,6 +26,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_agents import BoardAgentService
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
 from clawgate.services.chat import ChatService
@@ -38,6 +39,7 @@ from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
+from clawgate.services.onboarding import OnboardingService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
@@ -158,6 +160,8 @@ class Gateway:
     teams: TeamService  # GoClaw's agent teams on it
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
     agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
+    board_agents: BoardAgentService  # MC agents made, changed and removed; the gateway main's messages
+    onboarding: OnboardingService  # MC board onboarding with the gateway main
     clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None

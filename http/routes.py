@@ -17,6 +17,7 @@ from . import (
     home,
     kg,
     mc_agent,
+    mc_agents,
     mcp,
     memory,
     mission_control,
@@ -57,6 +58,7 @@ ROUTES: list[Api] = [
     *teams.ROUTES,
     *mission_control.ROUTES,
     *mc_agent.ROUTES,
+    *mc_agents.ROUTES,
     *clawtasker.ROUTES,
 ]
 

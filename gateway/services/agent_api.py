@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from uuid import UUID
 
 import msgspec
@@ -102,7 +102,7 @@ class AgentRead(Struct, kw_only=True):
     """MC's ``AgentRead`` (the part this ClawGate keeps), with the computed status."""
 
     id: UUID
-    board_id: UUID
+    board_id: UUID | None
     name: str
     agent_key: str
     status: str
@@ -110,6 +110,8 @@ class AgentRead(Struct, kw_only=True):
     is_gateway_main: bool
     last_seen_at: datetime | None
     created_at: datetime
+    identity_profile: dict[str, Any] | None = None
+    heartbeat_config: dict[str, Any] | None = None
 
 
 class HeartbeatIn(Struct, kw_only=True, forbid_unknown_fields=True):
