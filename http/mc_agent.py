@@ -33,6 +33,7 @@ from clawgate.services.board_agents import (
     LeadMessageRead,
     McAgentCreate,
     SoulIn,
+    SoulRead,
 )
 from clawgate.services.boards import (
     ApprovalCreate,
@@ -229,7 +230,7 @@ async def delete_agent(ctx: HttpContext, me: AgentCaller, _: None) -> Ok:
     return Ok()
 
 
-async def get_soul(ctx: HttpContext, me: AgentCaller, _: None) -> str:
+async def get_soul(ctx: HttpContext, me: AgentCaller, _: None) -> SoulRead:
     return await ctx.gateway.board_agents.soul(me, path_uuid(ctx, "board_id"), path_uuid(ctx, "agent_id"))
 
 
@@ -311,7 +312,7 @@ ROUTES = [
     _api("DELETE", _BOARD + "/agents/{agent_id}", delete_agent,
          "the lead removes an agent (its open tasks unassigned; deleted when on no other board)", response=Ok),
     _api("GET", _BOARD + "/agents/{agent_id}/soul", get_soul, "an agent's SOUL.md (the lead, or itself)",
-         response=str),
+         response=SoulRead),
     _api("PUT", _BOARD + "/agents/{agent_id}/soul", put_soul, "the lead rewrites an agent's SOUL.md",
          body=SoulIn, response=Ok),
     _api("POST", _BOARD + "/gateway/main/ask-user", ask_user,

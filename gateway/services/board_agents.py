@@ -54,6 +54,7 @@ __all__ = [
     "McAgentCreate",
     "McAgentPatch",
     "SoulIn",
+    "SoulRead",
     "agent_read",
 ]
 
@@ -93,6 +94,13 @@ class SoulIn(Struct, kw_only=True, forbid_unknown_fields=True):
     content: Annotated[str, Meta(max_length=100_000)]
     source_url: Annotated[str, Meta(max_length=2_000)] | None = None
     reason: Annotated[str, Meta(max_length=2_000)] | None = None
+
+
+class SoulRead(Struct, kw_only=True):
+    """An agent's SOUL.md (MC answers the bare string; here a typed object)."""
+
+    agent_id: UUID
+    content: str
 
 
 class AskUserIn(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -148,6 +156,11 @@ def _profile(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in values.items()}
 
 
+def _named(body: McAgentCreate) -> None:
+    if not body.name.strip():
+        raise invalid_field("$.name", "name must not be blank")
+
+
 def _slug(name: str) -> str:
     return _SLUG.sub("-", name.strip().lower()).strip("-")[:80] or "agent"
 
@@ -191,8 +204,7 @@ class BoardAgentService:
         ``role``, with its MC profile and templates; in the caller's transaction (``announce``
         after the commit). Raises: InvalidRequest (a blank name), FailedPrecondition (a name taken
         on the board)."""
-        if not body.name.strip():
-            raise invalid_field("$.name", "name must not be blank")
+        _named(body)
         if board_id is not None:
             taken = {(m.display_name or m.agent_key).lower() for m in await team_store.list_members(conn, tenant_id,
                                                                                                      board_id)}  # fmt: skip
@@ -249,6 +261,7 @@ class BoardAgentService:
     async def create_worker(self, caller: AgentCaller, body: McAgentCreate) -> AgentRead:
         """The lead makes a worker on the board it leads. Raises: Forbidden (not a lead, or
         ``board_id`` another board), FailedPrecondition (``max_agents`` reached, a name taken)."""
+        _named(body)
         led = [b for b, role in caller.boards.items() if role == "lead"]
         board_id = body.board_id if body.board_id is not None else (led[0] if led else None)
         if board_id is None:
@@ -309,12 +322,12 @@ class BoardAgentService:
             raise NotFound(kind="agent", id=str(agent_id))
         return found.agent_key
 
-    async def soul(self, caller: AgentCaller, board_id: UUID, agent_id: UUID) -> str:
+    async def soul(self, caller: AgentCaller, board_id: UUID, agent_id: UUID) -> SoulRead:
         """The agent's SOUL.md ("" when it has none): the lead, or the agent itself."""
         await self._soul_target(caller, board_id, agent_id, write=False)
         async with self._db.connection() as conn:
             found = await agent_store.get_file(conn, caller.tenant_id, agent_id, SOUL)
-        return found.content if found is not None else ""
+        return SoulRead(agent_id=agent_id, content=found.content if found is not None else "")
 
     async def set_soul(self, caller: AgentCaller, board_id: UUID, agent_id: UUID, body: SoulIn) -> None:
         """The lead rewrites an agent's SOUL.md (its next run's system prompt); an
@@ -448,6 +461,7 @@ class BoardAgentService:
         provider and model. Raises: Forbidden, NotFound (board), FailedPrecondition (no agent to
         copy, a name taken)."""
         require(who, Role.ADMIN, "create a Mission Control agent")
+        _named(body)
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             template = await self.main(conn, who.tenant_id)
