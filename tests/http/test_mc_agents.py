@@ -6,6 +6,7 @@ Bad input is a 4xx in MC's ``{detail, request_id}``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -52,6 +53,18 @@ class TestLeadLifecycle:
         assert made["id"] in str(listed)
         assert (agent["agent_key"], agent["provider"], agent["model"]) == ("scout", "stub", "m")
         assert (await _events(board, "agent.created"))[0]["agent_id"] == UUID(made["id"])
+
+    async def test_max_agents_holds_under_concurrent_creates(self, board: Board) -> None:
+        """Eight concurrent creates by the lead with room for one more worker: one agent is made,
+        seven are 409 (the count is taken under the board's row lock, in PostgreSQL)."""
+        async with board.owner() as http:
+            _ok(await http.patch(f"{B}/{board.id}", json={"max_agents": 3}))
+
+        async def make(i: int) -> int:
+            async with board.agent("lead-a") as http:
+                return (await http.post(f"{A}/agents", json={"name": f"Racer {i}"})).status_code
+
+        assert sorted(await asyncio.gather(*(make(i) for i in range(8)))) == [200] + [409] * 7
 
     async def test_soul_read_and_written_by_the_lead(self, board: Board) -> None:
         """The lead reads and rewrites a worker's SOUL.md (an agent.soul.updated event); a worker
