@@ -37,6 +37,7 @@ from clawgate.services.boards import BoardRead, BoardService, board_out
 from clawgate.services.tasks import TaskService
 from clawgate.store import Database, windows
 from clawgate.store import agent_api as store
+from clawgate.store import agents as agent_store
 from clawgate.store import teams as team_store
 from clawgate.store.agent_api import MemoryFields, MemoryRow
 from clawgate.store.coord_events import EventRow, NewEvent
@@ -240,10 +241,11 @@ class AgentApiService:
         boards = [board_id] if board_id is not None else list(caller.boards)
         async with self._db.connection() as conn:
             rows = await store.board_agents(conn, caller.tenant_id, boards)
+            main = await agent_store.get_default(conn, caller.tenant_id)  # the gateway main (board_agents)
         now = datetime.now(UTC)
         return [AgentRead(id=r.id, board_id=r.board_id, name=r.display_name or r.agent_key, agent_key=r.agent_key,
                           status=computed_status(r.status, r.last_seen_at, now), is_board_lead=r.role == "lead",
-                          is_gateway_main=False, last_seen_at=r.last_seen_at, created_at=r.created_at)
+                          is_gateway_main=main is not None and main.id == r.id, last_seen_at=r.last_seen_at, created_at=r.created_at)
                 for r in rows]  # fmt: skip
 
     async def heartbeat(self, caller: AgentCaller, status: str | None) -> HeartbeatRead:

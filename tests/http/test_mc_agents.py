@@ -123,6 +123,9 @@ class TestGatewayMain:
         broadcasts (a notification for the lead each); others are 403 gateway_main_only; the lead's
         ask-user is a user notification naming the main; status cannot be PATCHed."""
         main = board.agents["outsider"]
+        async with board.agent("worker-a") as http:
+            before = _ok(await http.get(f"{A}/agents"))["items"]
+        assert [a["agent_key"] for a in before if a["is_gateway_main"]] == ["lead-a"]  # the oldest agent
         async with board.owner() as http:
             made = _ok(await http.patch(f"{AG}/{main}", json={"is_gateway_main": True}))
             assert made["is_gateway_main"] is True
