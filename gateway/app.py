@@ -30,6 +30,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService, is_loopback_host
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_agents import BoardAgentService
 from clawgate.services.board_groups import BoardGroupService
 from clawgate.services.board_loop import BoardLoop
 from clawgate.services.board_tools import BoardTools
@@ -48,6 +49,7 @@ from clawgate.services.mc_dashboard import DashboardService
 from clawgate.services.mc_gateways import GatewayService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
+from clawgate.services.onboarding import OnboardingService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
@@ -258,6 +260,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     )
     clerk = ClerkAuth(mc.clerk, db, http) if mc.auth_mode == "clerk" else None
     org = OrgService(db)
+    board_agents = BoardAgentService(db, agents, boards, tasks)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
@@ -273,6 +276,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         tasks=tasks, teams=teams, team_workspace=TeamWorkspace(teams, settings.data_path), boards=boards,
         agent_api=agent_api, board_groups=board_groups, tags=TagService(db), webhooks=webhooks, clerk=clerk,
         org=org, mc_gateways=GatewayService(db, box, org, boards), dashboard=DashboardService(db, boards),
+        board_agents=board_agents, onboarding=OnboardingService(db, boards, tasks, board_agents),
         clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

@@ -26,6 +26,7 @@ from clawgate.services.agents import AgentService
 from clawgate.services.api_keys import ApiKeyService
 from clawgate.services.auth import AuthService
 from clawgate.services.background import BackgroundRounds
+from clawgate.services.board_agents import BoardAgentService
 from clawgate.services.board_groups import BoardGroupService
 from clawgate.services.boards import BoardService
 from clawgate.services.builtin_tools import BuiltinToolService
@@ -42,6 +43,7 @@ from clawgate.services.mc_dashboard import DashboardService
 from clawgate.services.mc_gateways import GatewayService
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
+from clawgate.services.onboarding import OnboardingService
 from clawgate.services.openai_compat import OpenAIService
 from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
@@ -173,6 +175,8 @@ class Gateway:
     org: OrgService  # Mission Control's users, organisation, members and invites (the tenant)
     mc_gateways: GatewayService  # Mission Control's gateway records (this ClawGate's own first)
     dashboard: DashboardService  # Mission Control's dashboard metrics and activity feeds
+    board_agents: BoardAgentService  # MC agents made, changed and removed; the gateway main's messages
+    onboarding: OnboardingService  # MC board onboarding with the gateway main
     clawtasker: ClawTaskerService  # ClawTasker's console (/api) on it
     rounds: BackgroundRounds  # embeds graph entities and episodes left pending, summarises idle sessions
     embedded: EmbeddedPostgres | None = None

@@ -26,6 +26,17 @@ from clawgate.services.agent_api import (
     MemoryRead,
     NudgeIn,
 )
+from clawgate.services.board_agents import (
+    AskUserIn,
+    AskUserRead,
+    BroadcastIn,
+    BroadcastRead,
+    LeadMessageIn,
+    LeadMessageRead,
+    McAgentCreate,
+    SoulIn,
+    SoulRead,
+)
 from clawgate.services.board_groups import GroupMemoryRead
 from clawgate.services.boards import (
     ApprovalCreate,
@@ -37,6 +48,7 @@ from clawgate.services.boards import (
     TaskRead,
     TaskUpdate,
 )
+from clawgate.services.onboarding import OnboardingAgentIn, OnboardingRead
 from clawgate.services.webhooks import PayloadRead
 
 from .mc_groups import MemoryStreamQuery, stream_group_memory
@@ -257,6 +269,42 @@ async def webhook_payload(ctx: HttpContext, me: AgentCaller, query: PayloadQuery
     )
 
 
+async def create_agent(ctx: HttpContext, me: AgentCaller, body: McAgentCreate) -> AgentRead:
+    return await ctx.gateway.board_agents.create_worker(me, body)
+
+
+async def delete_agent(ctx: HttpContext, me: AgentCaller, _: None) -> Ok:
+    await ctx.gateway.board_agents.delete_from_board(
+        me, path_uuid(ctx, "board_id"), path_uuid(ctx, "agent_id")
+    )
+    return Ok()
+
+
+async def get_soul(ctx: HttpContext, me: AgentCaller, _: None) -> SoulRead:
+    return await ctx.gateway.board_agents.soul(me, path_uuid(ctx, "board_id"), path_uuid(ctx, "agent_id"))
+
+
+async def put_soul(ctx: HttpContext, me: AgentCaller, body: SoulIn) -> Ok:
+    await ctx.gateway.board_agents.set_soul(me, path_uuid(ctx, "board_id"), path_uuid(ctx, "agent_id"), body)
+    return Ok()
+
+
+async def ask_user(ctx: HttpContext, me: AgentCaller, body: AskUserIn) -> AskUserRead:
+    return await ctx.gateway.board_agents.ask_user(me, path_uuid(ctx, "board_id"), body)
+
+
+async def lead_message(ctx: HttpContext, me: AgentCaller, body: LeadMessageIn) -> LeadMessageRead:
+    return await ctx.gateway.board_agents.lead_message(me, path_uuid(ctx, "board_id"), body)
+
+
+async def broadcast(ctx: HttpContext, me: AgentCaller, body: BroadcastIn) -> BroadcastRead:
+    return await ctx.gateway.board_agents.broadcast(me, body)
+
+
+async def onboarding_update(ctx: HttpContext, me: AgentCaller, body: OnboardingAgentIn) -> OnboardingRead:
+    return await ctx.gateway.onboarding.agent_update(me, path_uuid(ctx, "board_id"), body)
+
+
 async def heartbeat(ctx: HttpContext, me: AgentCaller, body: HeartbeatBody) -> HeartbeatRead:
     return await ctx.gateway.agent_api.heartbeat(me, body.status)
 
@@ -275,9 +323,10 @@ _BOARD: Final = _A + "/boards/{board_id}"
 _TASK: Final = _BOARD + "/tasks/{task_id}"
 _TAG: Final = "mission-control-agent"
 BOARD_AGENTS: Final = ("agent-lead", "agent-worker")
-"""MC's OpenAPI role tags: a route any board agent may call, and one for the board's lead only
-(``LEAD``). There are no gateway-main agents here, so no route carries ``agent-main``."""
+"""MC's OpenAPI role tags: a route any board agent may call, one for the board's lead only
+(``LEAD``), and one for the gateway main (``MAIN``, the tenant's default agent)."""
 LEAD: Final = ("agent-lead",)
+MAIN: Final = ("agent-main",)
 
 
 def _api(
@@ -331,6 +380,29 @@ ROUTES = [
     _api("GET", _BOARD + "/webhooks/{webhook_id}/payloads/{payload_id}", webhook_payload,
          "a stored webhook payload of the agent's board (max_chars: a truncated preview)", query=PayloadQuery,
          response=PayloadRead),
+    _api("POST", _A + "/agents", create_agent, "the lead creates a worker on its board (max_agents)",
+         LEAD, body=McAgentCreate, response=AgentRead),
+    _api("DELETE", _BOARD + "/agents/{agent_id}", delete_agent,
+         "the lead removes an agent (its open tasks unassigned; deleted when on no other board)", LEAD,
+         response=Ok),
+    _api("GET", _BOARD + "/agents/{agent_id}/soul", get_soul, "an agent's SOUL.md (the lead, or itself)",
+         response=SoulRead),
+    _api("PUT", _BOARD + "/agents/{agent_id}/soul", put_soul, "the lead rewrites an agent's SOUL.md",
+         LEAD, body=SoulIn, response=Ok),
+    _api("POST", _BOARD + "/gateway/main/ask-user", ask_user,
+         "the lead asks the user through the gateway main (a user notification)", LEAD, body=AskUserIn,
+         response=AskUserRead),
+    _api("POST", _A + "/gateway/boards/{board_id}/lead/message", lead_message,
+         "the gateway main messages a board's lead (a run of the lead)", MAIN, body=LeadMessageIn,
+         response=LeadMessageRead),
+    _api("POST", _A + "/gateway/leads/broadcast", broadcast, "the gateway main messages every board's lead",
+         MAIN, body=BroadcastIn, response=BroadcastRead),
+    _api("POST", _BOARD + "/onboarding", onboarding_update,
+         "the gateway main posts an onboarding question or its completion", MAIN, body=OnboardingAgentIn,
+         response=OnboardingRead),
+    _api("POST", "/api/v1/boards/{board_id}/onboarding/agent", onboarding_update,
+         "the gateway main's onboarding post on MC's older path", MAIN, body=OnboardingAgentIn,
+         response=OnboardingRead),
     _api("POST", _A + "/heartbeat", heartbeat, "check in (presence: last_seen_at, status)", body=HeartbeatBody,
          response=HeartbeatRead),
     Api("POST", "/api/v1/agents/{agent_id}/token", mint_token, Role.ADMIN,

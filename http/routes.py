@@ -17,6 +17,7 @@ from . import (
     home,
     kg,
     mc_agent,
+    mc_agents,
     mc_groups,
     mc_org,
     mc_tags,
@@ -65,6 +66,7 @@ ROUTES: list[Api] = [
     *mc_groups.ROUTES,
     *mc_tags.ROUTES,
     *mc_org.ROUTES,
+    *mc_agents.ROUTES,
     *clawtasker.ROUTES,
 ]
 

@@ -434,6 +434,36 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /api/v1/metrics/dashboard": lambda a: R(query=f"board_id={a.team_id}"),
     "GET /api/v1/activity": lambda a: R(query=f"board_id={a.team_id}"),
     "GET /api/v1/activity/task-comments": lambda a: R(query=f"board_id={a.team_id}"),
+    "POST /api/v1/agent/agents": lambda a: R(body={"name": "pwned", "board_id": a.team_id}),
+    "DELETE /api/v1/agent/boards/{board_id}/agents/{agent_id}": lambda a: R(
+        {"board_id": a.team_id, "agent_id": a.agent_id}),
+    "GET /api/v1/agent/boards/{board_id}/agents/{agent_id}/soul": lambda a: R(
+        {"board_id": a.team_id, "agent_id": a.agent_id}),
+    "PUT /api/v1/agent/boards/{board_id}/agents/{agent_id}/soul": lambda a: R(
+        {"board_id": a.team_id, "agent_id": a.agent_id}, body={"content": "pwned"}),
+    "POST /api/v1/agent/boards/{board_id}/gateway/main/ask-user": lambda a: R({"board_id": a.team_id},
+                                                                              body={"content": "pwned"}),
+    # B's agent is B's gateway main (its only agent): A's board is not one of its tenant's.
+    "POST /api/v1/agent/gateway/boards/{board_id}/lead/message": lambda a: R({"board_id": a.team_id},
+                                                                             body={"content": "pwned"}),
+    "POST /api/v1/agent/gateway/leads/broadcast": lambda a: R(body={"content": "pwned", "board_ids": [a.team_id]}),
+    "POST /api/v1/agent/boards/{board_id}/onboarding": lambda a: R({"board_id": a.team_id}, body={
+        "question": "pwned?", "options": [{"id": "a", "label": "pwned"}]}),
+    "POST /api/v1/boards/{board_id}/onboarding/agent": lambda a: R({"board_id": a.team_id}, body={
+        "status": "complete", "board_type": "general"}),
+    # MC's user routes for agents and onboarding.
+    "GET /api/v1/agents": lambda a: R(query=f"board_id={a.team_id}"),
+    "POST /api/v1/agents": lambda a: R(body={"name": "pwned", "board_id": a.team_id}),
+    "GET /api/v1/agents/{agent_id}": lambda a: R({"agent_id": a.agent_id}),
+    "PATCH /api/v1/agents/{agent_id}": lambda a: R({"agent_id": a.agent_id}, body={"name": "pwned",
+                                                                                   "board_id": a.team_id}),
+    "DELETE /api/v1/agents/{agent_id}": lambda a: R({"agent_id": a.agent_id}),
+    "GET /api/v1/boards/{board_id}/onboarding": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/onboarding/start": lambda a: R({"board_id": a.team_id}),
+    "POST /api/v1/boards/{board_id}/onboarding/answer": lambda a: R({"board_id": a.team_id},
+                                                                    body={"answer": "pwned"}),
+    "POST /api/v1/boards/{board_id}/onboarding/confirm": lambda a: R({"board_id": a.team_id},
+                                                                     body={"board_type": "general"}),
     # ClawTasker /api: B names A's project (team), agent key and task number; T-1 is A's first task.
     "GET /api/health": lambda a: R(),
     "GET /api/snapshot": lambda a: R(),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from uuid import UUID
 
 import msgspec
@@ -37,6 +37,7 @@ from clawgate.services.boards import BoardRead, BoardService, board_out
 from clawgate.services.tasks import TaskService
 from clawgate.store import Database, windows
 from clawgate.store import agent_api as store
+from clawgate.store import agents as agent_store
 from clawgate.store import teams as team_store
 from clawgate.store.agent_api import AgentBrief, MemoryFields, MemoryRow
 from clawgate.store.coord_events import EventRow, NewEvent
@@ -104,7 +105,7 @@ class AgentRead(Struct, kw_only=True):
     """MC's ``AgentRead`` (the part this ClawGate keeps), with the computed status."""
 
     id: UUID
-    board_id: UUID
+    board_id: UUID | None
     name: str
     agent_key: str
     status: str
@@ -112,6 +113,8 @@ class AgentRead(Struct, kw_only=True):
     is_gateway_main: bool
     last_seen_at: datetime | None
     created_at: datetime
+    identity_profile: dict[str, Any] | None = None
+    heartbeat_config: dict[str, Any] | None = None
 
 
 class HeartbeatIn(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -153,11 +156,12 @@ def computed_status(status: str, last_seen: datetime | None, now: datetime) -> s
     return "offline" if now - last_seen > OFFLINE_AFTER else status
 
 
-def agent_out(r: AgentBrief, now: datetime) -> AgentRead:
-    """An agent of a board as MC reads it, with its status computed at ``now``."""
+def agent_out(r: AgentBrief, now: datetime, main_id: UUID | None = None) -> AgentRead:
+    """An agent of a board as MC reads it, with its status computed at ``now`` (``main_id``: the
+    tenant's gateway main)."""
     return AgentRead(id=r.id, board_id=r.board_id, name=r.display_name or r.agent_key, agent_key=r.agent_key,
                      status=computed_status(r.status, r.last_seen_at, now), is_board_lead=r.role == "lead",
-                     is_gateway_main=False, last_seen_at=r.last_seen_at, created_at=r.created_at)  # fmt: skip
+                     is_gateway_main=main_id == r.id, last_seen_at=r.last_seen_at, created_at=r.created_at)  # fmt: skip
 
 
 def chat_tags(body: MemoryCreate) -> tuple[bool, list[str]]:
@@ -256,8 +260,9 @@ class AgentApiService:
         boards = [board_id] if board_id is not None else list(caller.boards)
         async with self._db.connection() as conn:
             rows = await store.board_agents(conn, caller.tenant_id, boards)
+            main = await agent_store.get_default(conn, caller.tenant_id)  # the gateway main (board_agents)
         now = datetime.now(UTC)
-        return [agent_out(r, now) for r in rows]
+        return [agent_out(r, now, main.id if main is not None else None) for r in rows]
 
     async def heartbeat(self, caller: AgentCaller, status: str | None) -> HeartbeatRead:
         out: list[EventRow] = []

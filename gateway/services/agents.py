@@ -393,4 +393,9 @@ class AgentService:
         return saved
 
     async def _changed(self, who: Principal, row: AgentRow, action: str) -> None:
-        await self._bus.publish(invalidation("agent", who.tenant_id, key=row.agent_key, action=action))
+        await self.changed(who.tenant_id, row.agent_key, action)
+
+    async def changed(self, tenant_id: UUID, key: str, action: str) -> None:
+        """Tell every process an agent changed (their cached agent lists and context files go),
+        after a change another service committed (Mission Control's agent routes)."""
+        await self._bus.publish(invalidation("agent", tenant_id, key=key, action=action))
