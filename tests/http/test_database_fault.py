@@ -94,6 +94,9 @@ class TestDatabaseRestart:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     await own_pg.stop()
+                # An agent list read in the last 5 s may still be served from the process's cache
+                # (clawgate.services.agents, dropped on every change); past that, reads need PG.
+                await asyncio.sleep(5.2)
 
                 for path in ("/v1/agents", "/readyz", "/v1/agents/survivor"):
                     res = await http.get(path)

@@ -33,10 +33,18 @@ class TestNamedQueries:
         assert {"agents", "api_keys", "providers", "tenants", "system_configs", "bus"} <= namespaces
         assert all(sql.strip() for sql in QUERIES.values())
 
-    @pytest.mark.parametrize("name", sorted(QUERIES))
-    async def test_query_prepares_against_the_schema(self, conn: asyncpg.Connection, name: str) -> None:
-        """The named query parses and type-checks against the migrated schema."""
-        await conn.prepare(QUERIES[name])
+    async def test_every_query_prepares_against_the_schema(self, conn: asyncpg.Connection) -> None:
+        """Each named query parses and type-checks against the migrated schema. One database for all
+        of them (a database per query cost 1.4 s each, a fifth of the suite); a failure names every
+        query that does not prepare, with PostgreSQL's message."""
+        failed: dict[str, str] = {}
+        for name in sorted(QUERIES):
+            try:
+                await conn.prepare(QUERIES[name])
+            except asyncpg.PostgresError as exc:
+                failed[name] = f"{exc.__class__.__name__}: {exc}"
+        assert failed == {}
+        assert len(QUERIES) > 300  # every file was loaded
 
     async def test_unknown_query_name_fails_loudly(self) -> None:
         """A typo in a query name is a KeyError at the call site, never an empty query."""
