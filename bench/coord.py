@@ -23,11 +23,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, machine_note, migrated_database, report
 
-from clawgate.services.boards import mc_task
+from clawgate.bus import EventBus
+from clawgate.principal import Principal, Role
+from clawgate.services.board_groups import BoardGroupService
+from clawgate.services.boards import BoardService, mc_task
+from clawgate.services.tasks import TaskService
 from clawgate.store import create_database
 from clawgate.store import tasks as store
 
@@ -109,11 +114,21 @@ async def run(dsn: str, tenant: uuid.UUID, board: uuid.UUID, agents: list[uuid.U
         async with db.connection() as conn:
             await store.list_active_by_chat(conn, tenant, f"chat-{random.randrange(500)}")
 
+    bus = EventBus()
+    tasks = TaskService(db, bus)
+    groups = BoardGroupService(db, BoardService(db, tasks), tasks, None)  # type: ignore[arg-type]  # no heartbeat
+    who = Principal(role=Role.ADMIN, user_id="bench", tenant_id=tenant)
+    encoder = msgspec.json.Encoder()
+
+    async def board_snapshot() -> None:  # MC's board view model (its first 1,000 tasks), encoded
+        encoder.encode(await groups.board_snapshot(who, board))
+
     await by_status()  # warm the pool and the plans
     await measure("task list, status filter (200)", queries, by_status, 20)
     await measure("task list, status + assignee", queries, by_assignee, 20)
     await measure("task list, a page of all (200)", queries, page, 20)
     await measure("active-by-session (chat sidebar)", queries, sidebar, 5)
+    await measure("MC board snapshot", max(20, queries // 10), board_snapshot, 50)
     await db.close()
 
 
