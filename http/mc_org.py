@@ -6,10 +6,12 @@ request_id}``; an action that needs an org admin refuses anyone else with 403
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
 from msgspec import Meta, Struct
+from starlette.responses import StreamingResponse
 
 from clawgate.principal import Role
 from clawgate.services.mc_dashboard import ActivityRead, CommentFeedItem, DashboardMetrics, RangeKey
@@ -27,11 +29,19 @@ from clawgate.services.org import (
     UserRead,
     UserUpdate,
 )
+from clawgate.store.coord_events import EventRow, Where
 
-from .mission_control import Page, PageQuery, path_uuid
+from .mission_control import Page, PageQuery, StreamQuery, follow_events, path_uuid, sse_frame, stream_cursor
+from .routing import SSE_HEADERS
 from .types import Api, Handler, HttpContext, Ok
 
 __all__ = ["ROUTES"]
+
+
+class BoardStreamQuery(StreamQuery, kw_only=True, forbid_unknown_fields=True):
+    """``board_id``: only that board's (one the caller reads); ``since`` as the board streams'."""
+
+    board_id: UUID | None = None
 
 
 class BoardPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
@@ -172,6 +182,24 @@ async def activity(ctx: HttpContext, query: BoardPageQuery) -> Page[ActivityRead
     return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
+async def task_comment_stream(ctx: HttpContext, query: BoardStreamQuery) -> StreamingResponse:
+    """The feed's new comments as ``event: comment`` frames ``{comment}``, each read through the
+    caller's board access (a comment on a board it may not read is not sent), resumed like the
+    board streams (``Last-Event-ID`` or ``since``)."""
+    await ctx.gateway.dashboard.task_comments(ctx.who, query.board_id, 1, 0)  # the board is readable
+    cursor = await stream_cursor(ctx, query)
+
+    async def render(row: EventRow) -> AsyncIterator[bytes]:
+        found, _ = await ctx.gateway.dashboard.task_comments(ctx.who, query.board_id, 1, 0, row.id)
+        if found:
+            yield sse_frame(row.seq, "comment", {"comment": found[0]})
+
+    where = Where(team_id=query.board_id, kinds=("task.comment",))
+    return StreamingResponse(
+        follow_events(ctx, cursor, where, render), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
 async def task_comments(ctx: HttpContext, query: BoardPageQuery) -> Page[CommentFeedItem]:
     items, total = await ctx.gateway.dashboard.task_comments(
         ctx.who, query.board_id, query.limit, query.offset
@@ -233,4 +261,7 @@ ROUTES = [
         query=BoardPageQuery, response=Page[ActivityRead]),
     _mc("GET", "/api/v1/activity/task-comments", task_comments, "task comments of the boards read, newest first",
         query=BoardPageQuery, response=Page[CommentFeedItem]),
+    _mc("GET", "/api/v1/activity/task-comments/stream", task_comment_stream,
+        "task comments of the boards read as SSE (`event: comment`, `{comment}`)", query=BoardStreamQuery,
+        media_type="text/event-stream"),
 ]  # fmt: skip

@@ -116,7 +116,8 @@ async def activity(
 
 
 async def task_comments(
-    conn: asyncpg.Connection, tenant_id: UUID, boards: list[UUID] | None, limit: int, offset: int
-) -> list[CommentFeedRow]:
-    rows = await conn.fetch(query("mc_dashboard.task_comments"), tenant_id, boards, limit, offset)
+    conn: asyncpg.Connection, tenant_id: UUID, boards: list[UUID] | None, limit: int, offset: int,
+    event_id: UUID | None = None,
+) -> list[CommentFeedRow]:  # fmt: skip
+    rows = await conn.fetch(query("mc_dashboard.task_comments"), tenant_id, boards, limit, offset, event_id)
     return many(rows, CommentFeedRow)

@@ -458,6 +458,11 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "PATCH /api/v1/agents/{agent_id}": lambda a: R({"agent_id": a.agent_id}, body={"name": "pwned",
                                                                                    "board_id": a.team_id}),
     "DELETE /api/v1/agents/{agent_id}": lambda a: R({"agent_id": a.agent_id}),
+    # The streams named with A's board are 404 (a stream of B's own tenant would never end).
+    "GET /api/v1/agents/stream": lambda a: R(query=f"board_id={a.team_id}&since=2000-01-01"),
+    "GET /api/v1/activity/task-comments/stream": lambda a: R(query=f"board_id={a.team_id}&since=2000-01-01"),
+    "POST /api/v1/agents/{agent_id}/heartbeat": lambda a: R({"agent_id": a.agent_id}, body={"status": "pwned"}),
+    "POST /api/v1/agents/heartbeat": lambda a: R(body={"name": "pwned", "board_id": a.team_id}),
     "GET /api/v1/boards/{board_id}/onboarding": lambda a: R({"board_id": a.team_id}),
     "POST /api/v1/boards/{board_id}/onboarding/start": lambda a: R({"board_id": a.team_id}),
     "POST /api/v1/boards/{board_id}/onboarding/answer": lambda a: R({"board_id": a.team_id},

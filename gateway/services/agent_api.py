@@ -264,6 +264,14 @@ class AgentApiService:
         now = datetime.now(UTC)
         return [agent_out(r, now, main.id if main is not None else None) for r in rows]
 
+    async def heartbeat_of(self, who: Principal, agent_id: UUID, status: str | None) -> HeartbeatRead:
+        """A user's heartbeat for one of the tenant's agents (MC's ``POST /agents/{id}/heartbeat``),
+        as the agent's own: an ``agent.heartbeat`` event on each of its boards. The caller checks
+        that the agent is the tenant's."""
+        require(who, Role.OPERATOR, "record an agent heartbeat")
+        caller = await self.caller_of(who.tenant_id, agent_id)
+        return await self.heartbeat(caller or AgentCaller(who.tenant_id, agent_id, "", "", {}), status)
+
     async def heartbeat(self, caller: AgentCaller, status: str | None) -> HeartbeatRead:
         out: list[EventRow] = []
         async with self._db.transaction() as conn:

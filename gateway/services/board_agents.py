@@ -452,6 +452,16 @@ class BoardAgentService:
         now = datetime.now(UTC)
         return [agent_read(r, now) for r in rows[offset : offset + limit]], len(rows)
 
+    async def find_or_create(self, who: Principal, name: str, board_id: UUID | None) -> UUID:
+        """The tenant's agent named ``name`` (its name or key, case-insensitive), made first (on
+        ``board_id`` as a worker when given) when there is none (MC's heartbeat by name)."""
+        agents, _ = await self.list_agents(who, None, 100_000, 0)
+        wanted = name.strip().casefold()
+        found = next((a for a in agents if wanted in (a.name.casefold(), a.agent_key.casefold())), None)
+        if found is not None:
+            return found.id
+        return (await self.create(who, McAgentCreate(name=name, board_id=board_id))).id
+
     async def get(self, who: Principal, agent_id: UUID) -> AgentRead:
         require(who, Role.ADMIN, "read a Mission Control agent")
         return await self.read(who.tenant_id, agent_id)

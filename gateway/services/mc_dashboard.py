@@ -193,12 +193,13 @@ class DashboardService:
         return items, rows[0].total if rows else 0
 
     async def task_comments(
-        self, who: Principal, board_id: UUID | None, limit: int, offset: int
+        self, who: Principal, board_id: UUID | None, limit: int, offset: int, event_id: UUID | None = None
     ) -> tuple[list[CommentFeedItem], int]:
-        """Task comments newest first, with their agent, task and board."""
+        """Task comments newest first, with their agent, task and board (only the comment event
+        ``event_id`` when given: the feed's stream)."""
         boards = await self._scope(who, board_id)
         async with self._db.connection() as conn:
-            rows = await store.task_comments(conn, who.tenant_id, boards, limit, offset)
+            rows = await store.task_comments(conn, who.tenant_id, boards, limit, offset, event_id)
         items = [
             CommentFeedItem(
                 id=r.id, created_at=r.created_at, message=r.message, agent_id=r.agent_id,

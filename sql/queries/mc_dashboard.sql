@@ -109,7 +109,8 @@ SELECT e.id, e.kind AS event_type, e.message, e.agent_id, e.task_id, e.team_id A
  LIMIT $3 OFFSET $4;
 
 -- name: task_comments
--- The task comments of the boards, newest first, with their agent, task and board, and the total.
+-- The task comments of the boards, newest first, with their agent, task and board, and the total;
+-- only the one of event $5 when given (the feed's stream).
 SELECT e.id, e.created_at, e.message, e.agent_id, a.display_name AS agent_name, a.agent_key,
        m.role AS agent_role, e.task_id, t.title AS task_title, e.team_id AS board_id, b.name AS board_name,
        count(*) OVER () AS total
@@ -121,5 +122,6 @@ SELECT e.id, e.created_at, e.message, e.agent_id, a.display_name AS agent_name, 
  WHERE e.tenant_id = $1
    AND ($2::uuid[] IS NULL OR e.team_id = ANY($2::uuid[]))
    AND e.kind = 'task.comment'
+   AND ($5::uuid IS NULL OR e.id = $5)
  ORDER BY e.seq DESC
  LIMIT $3 OFFSET $4;

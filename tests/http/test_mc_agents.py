@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from tests.http.test_mc_agent import A, B, Board, _detail, _ok, _task
 from tests.http.test_mc_agent import _board as _board  # the `board` fixture: a led board with tokens
+from tests.http.test_mission_control import _frames
 
 AG = "/api/v1/agents"
 
@@ -196,3 +197,51 @@ class TestUserRoutes:
         assert {a["name"] for a in on_board["items"]} == {"Lead A", "Worker A", "Worker B"}
         assert (made["board_id"], made["heartbeat_config"]) == (board.id, {"every": "5m"})
         assert (changed["name"], changed["board_id"], got["board_id"]) == ("Chief Analyst", None, None)
+
+
+class TestPresenceAndStreams:
+    async def test_user_heartbeats(self, board: Board) -> None:
+        """``POST /agents/{id}/heartbeat`` records the agent's heartbeat as its own (status, last
+        seen, an ``agent.heartbeat`` event on its board); ``POST /agents/heartbeat {name}`` finds the
+        agent by name or key, or makes it on the board named; bad input is 422, an unknown id 404."""
+        worker = board.agents["worker-a"]
+        async with board.owner() as http:
+            beat = _ok(await http.post(f"{AG}/{worker}/heartbeat", json={"status": "busy"}))
+            by_name = _ok(await http.post(f"{AG}/heartbeat", json={"name": "worker a"}))
+            made = _ok(await http.post(f"{AG}/heartbeat", json={"name": "Scout", "board_id": board.id}))
+            again = _ok(await http.post(f"{AG}/heartbeat", json={"name": "scout"}))
+            assert _detail(await http.post(f"{AG}/{uuid4()}/heartbeat", json={}), 404)
+            assert _detail(await http.post(f"{AG}/{worker}/heartbeat", json={"status": 7}), 422)
+            assert _detail(await http.post(f"{AG}/heartbeat", json={"name": ""}), 422)
+        assert (beat["id"], beat["status"]) == (worker, "busy")
+        assert beat["last_seen_at"] is not None
+        assert by_name["id"] == worker
+        assert (made["name"], made["board_id"], again["id"]) == ("Scout", board.id, made["id"])
+        beats = await _events(board, "agent.heartbeat")
+        assert str(beats[0]["agent_id"]) == worker
+
+    async def test_agent_and_task_comment_streams(self, board: Board) -> None:
+        """``/agents/stream`` sends ``event: agent`` with the agent's read model on its heartbeat;
+        ``/activity/task-comments/stream`` sends ``event: comment`` with the feed item of a new
+        comment; both carry ``id:`` lines and refuse an unknown board (404)."""
+        worker = board.agents["worker-a"]
+        task = await _task(board, title="Streamed")
+        async with board.owner() as http:
+            async with http.stream("GET", f"{AG}/stream", params={"board_id": board.id}) as res:
+                assert res.headers["content-type"].startswith("text/event-stream")
+                await asyncio.sleep(0.2)
+                _ok(await http.post(f"{AG}/{worker}/heartbeat", json={"status": "online"}))
+                (agent,) = await asyncio.wait_for(_frames(res, 1), 10)
+            feed = "/api/v1/activity/task-comments/stream"
+            async with http.stream("GET", feed, params={"board_id": board.id}) as res:
+                await asyncio.sleep(0.2)
+                _ok(await http.post(f"{B}/{board.id}/tasks/{task['id']}/comments", json={"message": "hello"}))
+                (comment,) = await asyncio.wait_for(_frames(res, 1), 10)
+            assert _detail(await http.get(f"{AG}/stream", params={"board_id": str(uuid4())}), 404)
+            assert _detail(await http.get(feed, params={"board_id": str(uuid4())}), 404)
+        assert (agent["event"], agent["data"]["agent"]["id"], agent["data"]["agent"]["status"]) == (
+            "agent", worker, "online",
+        )  # fmt: skip
+        assert int(agent["id"]) > 0
+        assert (comment["event"], comment["data"]["comment"]["message"]) == ("comment", "hello")
+        assert comment["data"]["comment"]["task_title"] == "Streamed"
