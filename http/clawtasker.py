@@ -115,6 +115,23 @@ class CtHealth(Struct, kw_only=True):
     tasks: int | None = None
 
 
+class CtRecovery(Struct, kw_only=True):
+    ok: bool
+    state_source: str
+    last_recovered_from: str | None
+    backup_chain: int
+    restart_safe: bool
+    load_errors: list[str]
+    booted_at: str
+
+
+class CtVersion(Struct, kw_only=True):
+    ok: bool
+    version: str
+    gateway: str
+    gateway_version: str
+
+
 class CtSnapshot(Struct, kw_only=True):
     """CT's state document (reference 3.3; more keys than listed)."""
 
@@ -332,6 +349,14 @@ async def health(ctx: HttpContext, _: None) -> JSON:
     return await ctx.gateway.clawtasker.health(who)
 
 
+async def recovery(ctx: HttpContext, _: None) -> JSON:
+    return ctx.gateway.clawtasker.recovery()
+
+
+async def version(ctx: HttpContext, _: None) -> JSON:
+    return ctx.gateway.clawtasker.version()
+
+
 async def snapshot(ctx: HttpContext, _: None) -> JSON:
     return await ctx.gateway.clawtasker.snapshot(ctx.who)
 
@@ -436,6 +461,10 @@ def _post(path: str, fn: Write, summary: str, response: type = CtAnswer) -> Api:
 
 ROUTES = [
     Api("GET", "/api/health", health, None, "CT: health (counts with a credential)", response=CtHealth, family="ct", tag=_TAG),
+    Api("GET", "/api/system/recovery", recovery, None, "CT: recovery status (the state is PostgreSQL's)",
+        response=CtRecovery, family="ct", tag=_TAG),
+    Api("GET", "/api/system/version", version, Role.VIEWER, "CT: the API and gateway versions (Bearer, as CT)",
+        response=CtVersion, family="ct", tag=_TAG),
     Api("GET", "/api/snapshot", snapshot, Role.VIEWER, "CT: the state document from the shared tables",
         response=CtSnapshot, family="ct", tag=_TAG),
     Api("GET", "/api/events/stream", events_stream, Role.VIEWER,

@@ -474,6 +474,8 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "GET /api/snapshot": lambda a: R(),
     # An open stream of B's own tenant never ends: refused (unknown parameter) here; what B's stream
     # carries is tests/http/test_clawtasker.py::TestStream::test_other_tenant_hears_nothing.
+    "GET /api/system/recovery": lambda a: R(),
+    "GET /api/system/version": lambda a: R(),
     "GET /api/events/stream": lambda a: R(query="since=2000-01-01&tenant=" + a.id),
     "GET /api/openclaw/contract": lambda a: R(),
     "GET /api/schema/{name}": lambda a: R({"name": "task"}),

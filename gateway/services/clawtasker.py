@@ -28,6 +28,7 @@ from uuid import UUID
 
 import msgspec
 
+from clawgate import __version__
 from clawgate.bus import EventBus, invalidation
 from clawgate.errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
 from clawgate.live import LiveSettings
@@ -612,6 +613,18 @@ class ClawTaskerService(Notifying):
                 out["agents"] = len(await store.roster(conn, who.tenant_id))
                 out["tasks"] = len(await task_store.list_tasks(conn, who.tenant_id, TaskFilter(), 100_000))
         return out
+
+    def recovery(self) -> JSON:
+        """CT's recovery status: its state file chain does not exist here; every write is a
+        PostgreSQL commit, so there is nothing to recover from and nothing was."""
+        return {
+            "ok": True, "state_source": "postgres", "last_recovered_from": None, "backup_chain": 0,
+            "restart_safe": True, "load_errors": [], "booted_at": _iso(self._booted),
+        }  # fmt: skip
+
+    def version(self) -> JSON:
+        """CT's version answer: the API version CT clients see and the gateway's own."""
+        return {"ok": True, "version": VERSION, "gateway": "clawgate", "gateway_version": __version__}
 
     # -- tasks ------------------------------------------------------------------------------------
 

@@ -90,6 +90,17 @@ class TestEnvelopeAndAuth:
             error(await anon.get("/api/snapshot"), 401)
             assert (await ok(await anon.get("/api/health")))["state_source"] == "postgres"
 
+    async def test_system_recovery_and_version(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
+        """``/api/system/recovery`` is public (PostgreSQL's state: nothing to recover);
+        ``/api/system/version`` needs the Bearer, as CT's."""
+        async with server.client() as anon:
+            state = await ok(await anon.get("/api/system/recovery"))
+            error(await anon.get("/api/system/version"), 401)
+        assert (state["state_source"], state["backup_chain"], state["restart_safe"]) == ("postgres", 0, True)
+        assert state["last_recovered_from"] is None
+        version = await ok(await ct.get("/api/system/version"))
+        assert (version["version"], version["gateway"]) == ("1.5.0-clawgate", "clawgate")
+
     async def test_bad_json_and_wrong_types(self, ct: httpx.AsyncClient) -> None:
         """Malformed JSON, a non-object body and a wrongly typed field are 400 with a message."""
         res = await ct.post(
