@@ -249,7 +249,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     boards = BoardService(db, tasks)
     # Notifications become runs (issue 14): Mission Control's, GoClaw's assignments, ClawTasker's.
     clawtasker = ClawTaskerService(db, bus, tasks, live)
-    boards.loop = teams.loop = clawtasker.loop = BoardLoop(db, chat)
+    boards.loop = teams.loop = clawtasker.loop = BoardLoop(
+        db, chat, settings.rate_limits.agent_wakes_per_10min
+    )
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)
     board_groups = BoardGroupService(db, boards, tasks, heartbeat)

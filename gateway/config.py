@@ -123,6 +123,14 @@ class RateLimitSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fiel
             description="ClawTasker /api writes per 60 s per tenant and client IP (in PostgreSQL); 0 = off.",
         ),
     ] = 30
+    agent_wakes_per_10min: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="Runs of one agent woken by other agents' messages (comments, board and group chat) "
+            "per 10 minutes, counted in PostgreSQL; past it the notification starts no run; 0 = off.",
+        ),
+    ] = 20
     exempt_operator: Annotated[
         bool,
         Meta(
@@ -358,6 +366,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "RATE_LIMIT_PER_KEY_RPM": (("rate_limits", "per_key_rpm"), int),
     "RATE_LIMIT_EXEMPT_OPERATOR": (("rate_limits", "exempt_operator"), _bool),
     "CLAWTASKER_WRITE_LIMIT": (("rate_limits", "clawtasker_writes_per_minute"), int),
+    "AGENT_WAKE_LIMIT": (("rate_limits", "agent_wakes_per_10min"), int),
     "LOG_LEVEL": (("log", "level"), str.lower),
     "LOG_FORMAT": (("log", "format"), str.lower),
     "SSL_CERT_FILE": (("llm", "ca_file"), str),

@@ -89,6 +89,7 @@ class Pending(Struct, kw_only=True):
     body: str
     team_id: UUID | None
     session_rest: str | None
+    by_agent_id: UUID | None = None  # the agent whose own message made it
 
 
 class NotificationRow(Struct, kw_only=True):
@@ -187,10 +188,11 @@ async def comment_texts(conn: asyncpg.Connection, tenant_id: UUID, task_id: UUID
 
 async def insert_notification(
     conn: asyncpg.Connection, tenant_id: UUID, event_seq: int, agent_id: UUID, kind: str, title: str,
-    body: str, team_id: UUID | None, session_rest: str | None = None,
+    body: str, team_id: UUID | None, session_rest: str | None = None, by_agent_id: UUID | None = None,
 ) -> UUID | None:  # fmt: skip
     """A new pending notification; None when this event already made it for this agent.
-    ``session_rest``: where its run goes (None: the team's session)."""
+    ``session_rest``: where its run goes (None: the team's session); ``by_agent_id``: the agent
+    whose own message made it."""
     found: UUID | None = await conn.fetchval(
         query("agent_api.notification_insert"),
         tenant_id,
@@ -201,6 +203,7 @@ async def insert_notification(
         body,
         team_id,
         session_rest,
+        by_agent_id,
     )
     return found
 

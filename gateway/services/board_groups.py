@@ -204,7 +204,7 @@ def group_notices(
                 f"{notify.cut(text.strip(), notify.CHAT_SNIPPET)}\n\n"
                 f"Reply via group chat (shared across the group's boards): POST "
                 f"/api/v1/agent/boards/{a.board_id}/group-memory with tags [\"chat\"].")  # fmt: skip
-        out[a.agent_id] = (a.board_id, Notice(a.agent_id, f"group.{kind}", head, body))
+        out[a.agent_id] = (a.board_id, Notice(a.agent_id, f"group.{kind}", head, body, by_agent=author))
     return list(out.values())
 
 

@@ -30,9 +30,9 @@ import structlog
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal, Role
 from clawgate.runtime.handle import Joined, RunHandle
-from clawgate.store import Database, DbConnection
+from clawgate.store import Database, DbConnection, windows
 from clawgate.store import agent_api as store
-from clawgate.store.agent_api import NotificationRow
+from clawgate.store.agent_api import NotificationRow, Pending
 from clawgate.store.coord_events import EventRow
 from clawgate.store.teams import MemberRow
 
@@ -52,6 +52,12 @@ log = structlog.get_logger("clawgate.board_loop")
 
 TASK_SNIPPET: Final = 500
 CHAT_SNIPPET: Final = 800
+AGENT_WAKES: Final = 20
+AGENT_WAKE_WINDOW: Final = 600.0
+"""At most ``AGENT_WAKES`` notifications made by other agents' messages (comments, board and group
+chat) become runs of one agent per ``AGENT_WAKE_WINDOW`` seconds, counted in PostgreSQL
+(``rate_limits.agent_wakes_per_10min``): agents @mentioning each other cannot wake each other
+without end. The ones past it are recorded ``failed`` with why."""
 STALE_SECONDS: Final = 30.0
 """A notification still unclaimed this long after its commit is swept up by a background round."""
 CHANNELS: Final = {"mc": "mission_control", "clawtasker": "clawtasker"}
@@ -79,6 +85,8 @@ class Notice:
     body: str
     session: str | None = None
     """The rest of the session key the run goes to; None: the team's (``session_rest``)."""
+    by_agent: UUID | None = None
+    """The agent whose own message (a comment, board or group chat) made it: such wakes are limited."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +179,7 @@ def comment_notices(
             if mention else "Reply in the task thread if it needs you.")  # fmt: skip
     body = f"{head}\n{_task_lines(title, task_id, board_id)}\nComment: {cut(text, TASK_SNIPPET)}\n\n{hint}"
     kind = "task.mention" if mention else "task.comment"
-    return [Notice(a, kind, head, body) for a in sorted(targets, key=str)]
+    return [Notice(a, kind, head, body, by_agent=author) for a in sorted(targets, key=str)]
 
 
 def approval_resolved(
@@ -207,7 +215,7 @@ def chat_notices(
     if text.strip() in ("/pause", "/resume"):
         command = text.strip()
         return [
-            Notice(m.agent_id, f"board.{command[1:]}", command, command)
+            Notice(m.agent_id, f"board.{command[1:]}", command, command, by_agent=author)
             for m in members
             if m.agent_id != author
         ]
@@ -221,8 +229,9 @@ def chat_notices(
         body = (f"{head}\nBoard ID: {board_id}\nFrom: {author_name}\nMessage: {cut(text, CHAT_SNIPPET)}\n\n"
                 f"Reply with the board_chat tool (or POST /api/v1/agent/boards/{board_id}/memory with is_chat).")  # fmt: skip
         out.append(
-            Notice(agent_id, "board.chat_mention" if agent_id in targets else "board.chat", head, body)
-        )
+            Notice(agent_id, "board.chat_mention" if agent_id in targets else "board.chat", head, body,
+                   by_agent=author)
+        )  # fmt: skip
     return out
 
 
@@ -257,9 +266,10 @@ def message(agent_id: UUID, text: str, sender: str, thread_key: str, task: str) 
 class BoardLoop:
     """Queues notices in the caller's transaction and delivers them as runs after the commit."""
 
-    def __init__(self, db: Database, launcher: Launcher) -> None:
+    def __init__(self, db: Database, launcher: Launcher, agent_wakes: int = AGENT_WAKES) -> None:
         self._db = db
         self._launcher = launcher
+        self._agent_wakes = agent_wakes
 
     @staticmethod
     async def queue(
@@ -270,7 +280,7 @@ class BoardLoop:
         transaction; their ids go to ``out`` for ``deliver``."""
         for n in notices:
             made = await store.insert_notification(conn, tenant_id, event_seq, n.agent_id, n.kind, n.title, n.body,
-                                                   board_id, n.session)  # fmt: skip
+                                                   board_id, n.session, n.by_agent)  # fmt: skip
             if made is not None:
                 out.append(made)
 
@@ -287,6 +297,11 @@ class BoardLoop:
             claimed = await store.claim_notification(conn, notification_id)
         if claimed is None:
             return  # another process has it
+        if (limited := await self._limited(claimed)) is not None:
+            async with self._db.transaction() as conn:
+                await store.finish_notification(conn, notification_id, "failed", limited, None, None)
+            log.warning("board_loop.agent_wake_limited", notification_id=str(notification_id))
+            return
         rest = claimed.session_rest or (session_rest(claimed.team_id) if claimed.team_id else "mc")
         channel = CHANNELS.get(rest.split(":", 1)[0], "mission_control")
         who = Principal(role=Role.OPERATOR, user_id=channel, tenant_id=claimed.tenant_id, via="cron")
@@ -307,6 +322,18 @@ class BoardLoop:
         log.info(
             "board_loop.delivered", notification_id=str(notification_id), status=status, kind=claimed.kind
         )
+
+    async def _limited(self, claimed: Pending) -> str | None:
+        """Why a notification another agent's message made starts no run (``AGENT_WAKES`` reached
+        for its recipient), else None; counted in PostgreSQL, so across processes."""
+        if claimed.by_agent_id is None or self._agent_wakes <= 0:
+            return None
+        async with self._db.transaction() as conn:
+            key = f"agentwake:{claimed.tenant_id}:{claimed.recipient_id}"
+            if not await windows.hit(conn, key, AGENT_WAKE_WINDOW, self._agent_wakes, refused_counts=False):
+                return None
+        return (f"other agents' messages woke this agent {self._agent_wakes} times in "
+                f"{AGENT_WAKE_WINDOW / 60:g} minutes: this one starts no run")  # fmt: skip
 
     async def sweep(self) -> int:
         """Deliver the notifications a process left unclaimed (it died between its commit and its

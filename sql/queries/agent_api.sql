@@ -139,8 +139,8 @@ SELECT e.message
 -- name: notification_insert
 -- A notification for an agent from an event; once per (event, recipient, kind).
 INSERT INTO notifications (tenant_id, event_seq, recipient_kind, recipient_id, kind, title, body, channel, team_id,
-                           session_rest)
-VALUES ($1, $2, 'agent', $3, $4, $5, $6, 'gateway_session', $7, $8)
+                           session_rest, by_agent_id)
+VALUES ($1, $2, 'agent', $3, $4, $5, $6, 'gateway_session', $7, $8, $9)
     ON CONFLICT (event_seq, recipient_kind, recipient_id, kind) WHERE event_seq IS NOT NULL DO NOTHING
 RETURNING id;
 
@@ -152,7 +152,7 @@ UPDATE notifications
  WHERE id         = $1
    AND status     = 'pending'
    AND claimed_at IS NULL
-RETURNING id, tenant_id, recipient_id, kind, title, body, team_id, session_rest;
+RETURNING id, tenant_id, recipient_id, kind, title, body, team_id, session_rest, by_agent_id;
 
 -- name: notifications_stale
 -- Pending notifications nobody claimed for $1 seconds (their process died before its claim).

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from tests.conftest import ServerFactory
-from tests.runtime.conftest import ChatSetup
+from tests.runtime.conftest import ChatSetup, chat_setup
 from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
 
@@ -237,3 +237,30 @@ async def test_a_notification_left_unclaimed_is_swept_up(chat: ChatSetup) -> Non
         )
     assert (failed["status"], failed["run_id"]) == ("failed", None)
     assert "not found" in failed["last_error"]
+
+
+async def test_agents_waking_each_other_are_limited(make_server: ServerFactory) -> None:
+    """With ``rate_limits.agent_wakes_per_10min`` 2, a worker's third comment @mentioning the lead
+    within the window starts no run (recorded ``failed`` with why), while a user's mention still
+    wakes the lead: agents @mentioning each other cannot wake each other without end."""
+    async with chat_setup(make_server, rate_limits__agent_wakes_per_10min=2) as chat:
+        board = await _board(chat)
+        boss = await _lead_id(chat)
+        task = await _quiet_task(chat, board, "Loop")
+        me = await chat.server.gateway.agent_api.caller_of(_tenant(chat), UUID(chat.agent["id"]))
+        assert me is not None
+        for n in range(3):
+            await chat.server.gateway.boards.add_comment(me.principal, UUID(board), UUID(task), f"@boss round {n}",
+                                                         me.actor(UUID(board)))  # fmt: skip
+        async with chat.admin() as http:
+            res = await http.post(f"{B}/{board}/tasks/{task}/comments", json={"message": "@boss from a user"})
+            assert res.status_code == 200, res.text
+
+        async def settled() -> list[dict[str, Any]] | None:
+            notes = await _notifications(chat, boss)
+            return notes if len(notes) == 4 and all(n["status"] != "pending" for n in notes) else None
+
+        notes = await _until(settled)
+    assert [n["status"] for n in notes] == ["sent", "sent", "failed", "sent"]
+    assert "woke this agent 2 times in 10 minutes" in notes[2]["last_error"]
+    assert "from a user" in notes[3]["body"]
