@@ -216,10 +216,12 @@ async def add_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> M
 
 
 async def list_group_memory(ctx: HttpContext, me: AgentCaller, query: MemoryQuery) -> Page[GroupMemoryRead]:
-    items, total = await ctx.gateway.board_groups.agent_memory(
-        me, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
+    return paged(
+        await ctx.gateway.board_groups.agent_memory(
+            me, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_group_memory(ctx: HttpContext, me: AgentCaller, body: MemoryCreate) -> GroupMemoryRead:

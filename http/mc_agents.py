@@ -25,6 +25,7 @@ from .mission_control import (
     PageQuery,
     StreamQuery,
     follow_events,
+    paged,
     path_uuid,
     rendered_once,
     sse_frame,
@@ -41,10 +42,9 @@ class AgentsQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
 
 
 async def list_agents(ctx: HttpContext, query: AgentsQuery) -> Page[AgentRead]:
-    items, total = await ctx.gateway.board_agents.list_agents(
-        ctx.who, query.board_id, query.limit, query.offset
+    return paged(
+        await ctx.gateway.board_agents.list_agents(ctx.who, query.board_id, query.limit, query.offset), query
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def create_agent(ctx: HttpContext, body: McAgentCreate) -> AgentRead:

@@ -31,6 +31,7 @@ from .mission_control import (
     PageQuery,
     StreamQuery,
     follow_events,
+    paged,
     path_uuid,
     rendered_once,
     sse_frame,
@@ -60,8 +61,7 @@ class BoardGroupSnapshotQuery(SnapshotQuery, kw_only=True, forbid_unknown_fields
 
 
 async def list_groups(ctx: HttpContext, query: PageQuery) -> Page[BoardGroupRead]:
-    items, total = await ctx.gateway.board_groups.list_groups(ctx.who, query.limit, query.offset)
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(await ctx.gateway.board_groups.list_groups(ctx.who, query.limit, query.offset), query)
 
 
 async def create_group(ctx: HttpContext, body: BoardGroupCreate) -> BoardGroupRead:
@@ -113,10 +113,12 @@ async def _group_of(ctx: HttpContext) -> UUID:
 
 
 async def list_memory(ctx: HttpContext, query: MemoryQuery) -> Page[GroupMemoryRead]:
-    items, total = await ctx.gateway.board_groups.memory(
-        ctx.who, await _group_of(ctx), query.is_chat, query.limit, query.offset
+    return paged(
+        await ctx.gateway.board_groups.memory(
+            ctx.who, await _group_of(ctx), query.is_chat, query.limit, query.offset
+        ),
+        query,
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 async def add_memory(ctx: HttpContext, body: MemoryCreate) -> GroupMemoryRead:

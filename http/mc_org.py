@@ -31,7 +31,16 @@ from clawgate.services.org import (
 )
 from clawgate.store.coord_events import EventRow, Where
 
-from .mission_control import Page, PageQuery, StreamQuery, follow_events, path_uuid, sse_frame, stream_cursor
+from .mission_control import (
+    Page,
+    PageQuery,
+    StreamQuery,
+    follow_events,
+    paged,
+    path_uuid,
+    sse_frame,
+    stream_cursor,
+)
 from .routing import SSE_HEADERS
 from .types import Api, Handler, HttpContext, Ok
 
@@ -97,8 +106,7 @@ async def my_member(ctx: HttpContext, _: None) -> MemberRead:
 
 
 async def list_members(ctx: HttpContext, query: PageQuery) -> Page[MemberRead]:
-    items, total = await ctx.gateway.org.members(ctx.who, query.limit, query.offset)
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(await ctx.gateway.org.members(ctx.who, query.limit, query.offset), query)
 
 
 async def get_member(ctx: HttpContext, _: None) -> MemberRead:
@@ -119,8 +127,7 @@ async def remove_member(ctx: HttpContext, _: None) -> Ok:
 
 
 async def list_invites(ctx: HttpContext, query: PageQuery) -> Page[InviteRead]:
-    items, total = await ctx.gateway.org.invites(ctx.who, query.limit, query.offset)
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(await ctx.gateway.org.invites(ctx.who, query.limit, query.offset), query)
 
 
 async def create_invite(ctx: HttpContext, body: InviteCreate) -> InviteRead:
@@ -145,8 +152,9 @@ def _self_url(ctx: HttpContext) -> str:
 
 
 async def list_gateways(ctx: HttpContext, query: PageQuery) -> Page[GatewayRead]:
-    items, total = await ctx.gateway.mc_gateways.list(ctx.who, query.limit, query.offset, _self_url(ctx))
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(
+        await ctx.gateway.mc_gateways.list(ctx.who, query.limit, query.offset, _self_url(ctx)), query
+    )
 
 
 async def gateway_status(ctx: HttpContext, query: StatusQuery) -> GatewayStatus:
@@ -178,8 +186,9 @@ async def dashboard(ctx: HttpContext, query: MetricsQuery) -> DashboardMetrics:
 
 
 async def activity(ctx: HttpContext, query: BoardPageQuery) -> Page[ActivityRead]:
-    items, total = await ctx.gateway.dashboard.activity(ctx.who, query.board_id, query.limit, query.offset)
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(
+        await ctx.gateway.dashboard.activity(ctx.who, query.board_id, query.limit, query.offset), query
+    )
 
 
 async def task_comment_stream(ctx: HttpContext, query: BoardStreamQuery) -> StreamingResponse:
@@ -201,10 +210,9 @@ async def task_comment_stream(ctx: HttpContext, query: BoardStreamQuery) -> Stre
 
 
 async def task_comments(ctx: HttpContext, query: BoardPageQuery) -> Page[CommentFeedItem]:
-    items, total = await ctx.gateway.dashboard.task_comments(
-        ctx.who, query.board_id, query.limit, query.offset
+    return paged(
+        await ctx.gateway.dashboard.task_comments(ctx.who, query.board_id, query.limit, query.offset), query
     )
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 _O = "/api/v1/organizations"

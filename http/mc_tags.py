@@ -7,15 +7,14 @@ from __future__ import annotations
 from clawgate.principal import Role
 from clawgate.services.tags import FieldCreate, FieldPatch, FieldRead, TagCreate, TagPatch, TagRead
 
-from .mission_control import Page, PageQuery, path_uuid
+from .mission_control import Page, PageQuery, paged, path_uuid
 from .types import Api, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
 
 async def list_tags(ctx: HttpContext, query: PageQuery) -> Page[TagRead]:
-    items, total = await ctx.gateway.tags.list_tags(ctx.who, query.limit, query.offset)
-    return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+    return paged(await ctx.gateway.tags.list_tags(ctx.who, query.limit, query.offset), query)
 
 
 async def create_tag(ctx: HttpContext, body: TagCreate) -> TagRead:
