@@ -74,7 +74,6 @@ async def agent_stream(ctx: HttpContext, query: AgentStreamQuery) -> StreamingRe
     since its event is not sent. Resumed like the board streams."""
     if query.board_id is not None:
         await ctx.gateway.boards.board(ctx.who, query.board_id)
-    await ctx.gateway.board_agents.list_agents(ctx.who, query.board_id, 1, 0)  # admins only
     cursor = await stream_cursor(ctx, query)
     tenant = ctx.who.tenant_id
 

@@ -195,7 +195,8 @@ async def task_comment_stream(ctx: HttpContext, query: BoardStreamQuery) -> Stre
     """The feed's new comments as ``event: comment`` frames ``{comment}``, each read through the
     caller's board access (a comment on a board it may not read is not sent), resumed like the
     board streams (``Last-Event-ID`` or ``since``)."""
-    await ctx.gateway.dashboard.task_comments(ctx.who, query.board_id, 1, 0)  # the board is readable
+    if query.board_id is not None:
+        await ctx.gateway.boards.board(ctx.who, query.board_id)  # readable, else 404
     cursor = await stream_cursor(ctx, query)
 
     async def render(row: EventRow) -> AsyncIterator[bytes]:
