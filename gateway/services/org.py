@@ -18,6 +18,7 @@ inside the tenant the caller acts in (another tenant's token is not found), and 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Final, Literal
@@ -30,6 +31,7 @@ from clawgate.crypto import hash_api_key, new_invite_token
 from clawgate.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
 from clawgate.services.boards import board_user
+from clawgate.services.tenants import TenantCreate, TenantService
 from clawgate.store import Database, DbConnection, tenants
 from clawgate.store import mc_org as store
 from clawgate.store.mc_org import InviteRow, MemberRow, Profile
@@ -45,6 +47,7 @@ __all__ = [
     "MemberUpdate",
     "OrgService",
     "OrganizationActive",
+    "OrganizationCreate",
     "OrganizationListItem",
     "OrganizationRead",
     "UserRead",
@@ -91,6 +94,10 @@ class OrganizationRead(Struct, kw_only=True):
     name: str
     created_at: datetime
     updated_at: datetime
+
+
+class OrganizationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=200)]
 
 
 class OrganizationListItem(Struct, kw_only=True):
@@ -220,11 +227,17 @@ def _email(text: str) -> str:
     return email
 
 
+def _tenant_slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
+    return slug or "org"
+
+
 class OrgService:
     """Mission Control's users, organisation, members and invites of the caller's tenant."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tenants_: TenantService) -> None:
         self._db = db
+        self._tenants = tenants_
 
     # -- the caller -------------------------------------------------------------------------------
 
@@ -277,6 +290,67 @@ class OrgService:
             raise NotFound(kind="organization", id=str(who.tenant_id))
         return OrganizationRead(id=tenant.id, name=tenant.name or tenant.slug, created_at=tenant.created_at,
                                 updated_at=tenant.updated_at)  # fmt: skip
+
+    async def create_organization(self, who: Principal, body: OrganizationCreate) -> OrganizationRead:
+        """A new organisation is a new ClawGate tenant, so only a gateway-wide admin makes one (the
+        rules of ``tenants.create``: the gateway token with an owner id, a system key, development
+        mode); the caller is its owner with every board. Its slug is made from the name. The caller
+        acts in it with ``X-GoClaw-Tenant-Id`` (there is no stored active organisation).
+        Raises: InvalidRequest (a blank name), AlreadyExists (a tenant of that name, any case),
+        Forbidden."""
+        self._tenants.check_create(who)  # before anything is read: another tenant's names never show
+        name = body.name.strip()
+        if not name:
+            raise invalid_field("$.name", "name must not be blank")
+        async with self._db.connection() as conn:
+            taken = {t.name.strip().lower() for t in await tenants.list_all(conn)}
+        if name.lower() in taken:
+            raise AlreadyExists(kind="organization", id=name)
+        base = _tenant_slug(name)
+        for attempt in range(20):
+            slug = base if attempt == 0 else f"{base}-{uuid.uuid4().hex[:6]}"
+            try:
+                tenant = await self._tenants.create(who, TenantCreate(name=name, slug=slug))
+                break
+            except AlreadyExists:
+                continue
+        else:
+            raise AlreadyExists(kind="organization", id=name)
+        async with self._db.transaction() as conn:
+            await store.merge_member(conn, tenant.id, board_user(who), "owner", True, True)
+        return OrganizationRead(id=tenant.id, name=tenant.name, created_at=tenant.created_at,
+                                updated_at=tenant.updated_at)  # fmt: skip
+
+    async def delete_organization(self, who: Principal) -> None:
+        """Delete the organisation's Mission Control data (``store.mc_org.wipe``: MC's boards with
+        all that hangs off them, groups, tags, custom fields, gateway records, invites, members) in
+        the tenant the request acts in, never another's; the tenant itself, its ClawGate agents,
+        GoClaw's teams and ClawTasker's projects stay. Owners only. Raises: Forbidden."""
+        async with self._db.transaction() as conn:
+            me = await self.admin(conn, who)
+            if me.role != "owner":
+                raise _forbidden("Only organization owners can delete organizations")
+            await store.lock_members(conn, who.tenant_id)
+            await store.wipe(conn, who.tenant_id)
+
+    async def delete_me(self, who: Principal) -> None:
+        """MC's account deletion, in the tenant the request acts in: the caller's member row and its
+        board access go; when it was the only member, the organisation's MC data goes with it (MC
+        deletes an organisation left without members). The last owner of an organisation with other
+        members stays (422). A ClawGate admin's credential makes its row again at its next request.
+        Raises: InvalidRequest."""
+        async with self._db.transaction() as conn:
+            me = await self._me(conn, who)
+            members = await store.lock_members(conn, who.tenant_id)
+            if members == [me.id]:
+                await store.wipe(conn, who.tenant_id)
+                return
+            if me.role == "owner" and await store.lock_owners(conn, who.tenant_id) == [me.id]:
+                raise InvalidRequest(
+                    "failed_precondition", detail="Organization must have at least one owner"
+                )
+            await store.clear_access(conn, who.tenant_id, me.user_id)
+            await store.delete_member(conn, who.tenant_id, me.id)
 
     async def organizations(self, who: Principal) -> list[OrganizationListItem]:
         """The organisation the request acts in: a credential acts in one tenant at a time (another
