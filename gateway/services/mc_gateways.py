@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -22,11 +22,19 @@ from clawgate.errors import InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
 from clawgate.services.boards import BoardService
 from clawgate.services.org import OrgService
-from clawgate.store import Database, DbConnection, sessions
+from clawgate.services.sessions import SessionInfo, session_info
+from clawgate.store import Database, DbConnection, agents, sessions
 from clawgate.store import mc_org as store
 from clawgate.store.mc_org import GatewayRow, GatewayValues
 
-__all__ = ["GatewayCreate", "GatewayRead", "GatewayService", "GatewayStatus", "GatewayUpdate"]
+__all__ = [
+    "GatewayCreate",
+    "GatewayRead",
+    "GatewayService",
+    "GatewayStatus",
+    "GatewayUpdate",
+    "tenant_sessions",
+]
 
 SELF_NAME: Final = "ClawGate"
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -77,13 +85,28 @@ class GatewayStatus(Struct, kw_only=True):
     connected: bool
     gateway_url: str
     sessions_count: int | None = None
-    sessions: list[Any] | None = None
-    main_session: Any = None
+    sessions: list[SessionInfo] | None = None
+    main_session: SessionInfo | None = None
     main_session_error: str | None = None
     error: str | None = None
 
 
 NOT_CONNECTED: Final = "ClawGate keeps other gateways as records only; it does not connect to them."
+SESSIONS_LISTED: Final = 500
+"""The newest sessions a status or session list shows (MC shows what the gateway answers)."""
+
+
+async def tenant_sessions(
+    conn: DbConnection, tenant_id: UUID
+) -> tuple[list[SessionInfo], SessionInfo | None]:
+    """This ClawGate's sessions of the tenant, newest first (``SESSIONS_LISTED`` at most), and the
+    gateway main's main session (``agent:<main key>:main``) when it exists."""
+    rows = await sessions.list_sessions(
+        conn, tenant_id, user_id=None, agent_id=None, channel=None, limit=SESSIONS_LISTED, offset=0
+    )
+    main = await agents.get_default(conn, tenant_id)
+    main_row = None if main is None else await sessions.info(conn, tenant_id, f"agent:{main.agent_key}:main")
+    return [session_info(r) for r in rows], session_info(main_row) if main_row else None
 
 
 def _local(host: str) -> bool:
@@ -233,4 +256,7 @@ class GatewayService:
             if other is not None:
                 return GatewayStatus(connected=False, gateway_url=other, error=NOT_CONNECTED)
             count = await sessions.count(conn, who.tenant_id, user_id=None, agent_id=None, channel=None)
-        return GatewayStatus(connected=True, gateway_url=self_url, sessions_count=count)
+            listed, main = await tenant_sessions(conn, who.tenant_id)
+        return GatewayStatus(
+            connected=True, gateway_url=self_url, sessions_count=count, sessions=listed, main_session=main
+        )

@@ -10,7 +10,7 @@ keeps other gateways as records and never connects to them (``mc_gateways.NOT_CO
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -20,10 +20,10 @@ from clawgate.errors import NotFound, UpstreamError
 from clawgate.principal import Principal
 from clawgate.services.boards import BoardService, board_user
 from clawgate.services.chat import ChatSendParams, ChatService, HistoryMessage
-from clawgate.services.mc_gateways import NOT_CONNECTED, SELF_NAME
+from clawgate.services.mc_gateways import NOT_CONNECTED, SELF_NAME, tenant_sessions
 from clawgate.services.org import OrgService
 from clawgate.services.sessions import SessionInfo, SessionService, session_info
-from clawgate.store import Database, agents, sessions
+from clawgate.store import Database, sessions
 from clawgate.store import mc_org as store
 from clawgate.wire import ChatText
 
@@ -35,9 +35,6 @@ __all__ = [
     "GatewaySessions",
     "McSessionService",
 ]
-
-LIST_LIMIT: Final = 500
-"""The newest sessions listed (MC lists what the gateway answers; here a bounded page)."""
 
 
 class GatewaySessionMessage(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -113,22 +110,11 @@ class McSessionService:
         return GatewayCommands(protocol_version=3, methods=sorted(methods), events=sorted(events))
 
     async def list(self, who: Principal, board_id: UUID | None) -> GatewaySessions:
-        """The tenant's sessions, newest first (the newest ``LIST_LIMIT``)."""
+        """The tenant's sessions, newest first (``mc_gateways.tenant_sessions``)."""
         await self._here(who, board_id)
         async with self._db.connection() as conn:
-            rows = await sessions.list_sessions(
-                conn, who.tenant_id, user_id=None, agent_id=None, channel=None, limit=LIST_LIMIT, offset=0
-            )
-            main = await agents.get_default(conn, who.tenant_id)
-            main_row = (
-                None
-                if main is None
-                else await sessions.info(conn, who.tenant_id, f"agent:{main.agent_key}:main")
-            )
-        return GatewaySessions(
-            sessions=[session_info(r) for r in rows],
-            main_session=session_info(main_row) if main_row else None,
-        )
+            listed, main = await tenant_sessions(conn, who.tenant_id)
+        return GatewaySessions(sessions=listed, main_session=main)
 
     async def get(self, who: Principal, board_id: UUID | None, key: str) -> GatewaySession:
         """One session by its key. Raises: NotFound."""

@@ -81,6 +81,10 @@ class TestCommandsAndSessions:
             listed = _ok(await http.get(S))
             assert [s["key"] for s in listed["sessions"]] == [key]
             assert listed["main_session"]["key"] == key  # helper is the tenant's default agent
+            status = _ok(await http.get(G + "/status"))
+            assert (status["connected"], status["sessions_count"]) == (True, 1)
+            assert status["sessions"] == listed["sessions"]
+            assert status["main_session"] == listed["main_session"]
             one = _ok(await http.get(S + f"/{quote(key)}"))["session"]
             assert (one["key"], one["agentKey"], one["messageCount"]) == (key, "helper", 2)
             _detail(await http.get(S + "/agent:helper:nothing"), 404)
