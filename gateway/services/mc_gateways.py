@@ -20,7 +20,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.crypto import SecretBox, mask
 from clawgate.errors import InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
-from clawgate.services.boards import BoardService
+from clawgate.services.boards import BoardService, board_user
 from clawgate.services.org import OrgService
 from clawgate.services.sessions import SessionInfo, session_info
 from clawgate.store import Database, DbConnection, agents, sessions
@@ -33,6 +33,8 @@ __all__ = [
     "GatewayService",
     "GatewayStatus",
     "GatewayUpdate",
+    "session_owner",
+    "session_user",
     "tenant_sessions",
 ]
 
@@ -96,17 +98,35 @@ SESSIONS_LISTED: Final = 500
 """The newest sessions a status or session list shows (MC shows what the gateway answers)."""
 
 
+def session_user(who: Principal) -> str:
+    """The user ``who`` chats as: its user id, else its MC user (``local`` for the gateway token,
+    ``key:<id>`` for a key that claims none)."""
+    return who.user_id or board_user(who)
+
+
+def session_owner(who: Principal) -> str | None:
+    """Whose sessions ``who`` sees: every one for a ClawGate admin, else its own (GoClaw's rule for
+    ``sessions.list``; an MC org admin raised by an invite is not a ClawGate admin)."""
+    return None if who.sees_all else session_user(who)
+
+
 async def tenant_sessions(
-    conn: DbConnection, tenant_id: UUID
-) -> tuple[list[SessionInfo], SessionInfo | None]:
-    """This ClawGate's sessions of the tenant, newest first (``SESSIONS_LISTED`` at most), and the
-    gateway main's main session (``agent:<main key>:main``) when it exists."""
+    conn: DbConnection, who: Principal
+) -> tuple[int, list[SessionInfo], SessionInfo | None]:
+    """How many sessions of the tenant ``who`` sees (``session_owner``), the newest of them
+    (``SESSIONS_LISTED`` at most), and the gateway main's main session (``agent:<main key>:main``)
+    when it exists and ``who`` sees it."""
+    user = session_owner(who)
+    count = await sessions.count(conn, who.tenant_id, user_id=user, agent_id=None, channel=None)
     rows = await sessions.list_sessions(
-        conn, tenant_id, user_id=None, agent_id=None, channel=None, limit=SESSIONS_LISTED, offset=0
+        conn, who.tenant_id, user_id=user, agent_id=None, channel=None, limit=SESSIONS_LISTED, offset=0
     )
-    main = await agents.get_default(conn, tenant_id)
-    main_row = None if main is None else await sessions.info(conn, tenant_id, f"agent:{main.agent_key}:main")
-    return [session_info(r) for r in rows], session_info(main_row) if main_row else None
+    main = await agents.get_default(conn, who.tenant_id)
+    key = "" if main is None else f"agent:{main.agent_key}:main"
+    row = await sessions.info(conn, who.tenant_id, key) if key else None
+    if row is not None and user is not None and row.user_id != user:
+        row = None
+    return count, [session_info(r) for r in rows], session_info(row) if row else None
 
 
 def _local(host: str) -> bool:
@@ -255,8 +275,7 @@ class GatewayService:
                 other = gateway_url.strip()
             if other is not None:
                 return GatewayStatus(connected=False, gateway_url=other, error=NOT_CONNECTED)
-            count = await sessions.count(conn, who.tenant_id, user_id=None, agent_id=None, channel=None)
-            listed, main = await tenant_sessions(conn, who.tenant_id)
+            count, listed, main = await tenant_sessions(conn, who)
         return GatewayStatus(
             connected=True, gateway_url=self_url, sessions_count=count, sessions=listed, main_session=main
         )

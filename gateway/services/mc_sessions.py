@@ -18,9 +18,9 @@ from msgspec import Meta, Struct
 
 from clawgate.errors import NotFound, UpstreamError
 from clawgate.principal import Principal
-from clawgate.services.boards import BoardService, board_user
+from clawgate.services.boards import BoardService
 from clawgate.services.chat import ChatSendParams, ChatService, HistoryMessage
-from clawgate.services.mc_gateways import NOT_CONNECTED, SELF_NAME, tenant_sessions
+from clawgate.services.mc_gateways import NOT_CONNECTED, SELF_NAME, session_user, tenant_sessions
 from clawgate.services.org import OrgService
 from clawgate.services.sessions import SessionInfo, SessionService, session_info
 from clawgate.store import Database, sessions
@@ -88,21 +88,20 @@ class McSessionService:
         self._chat = chat
         self._sessions = sessions_
 
-    async def _here(self, who: Principal, board_id: UUID | None) -> None:
-        """The caller is an org admin and ``board_id`` (a board it reads) points at this ClawGate.
-        Raises: Forbidden, NotFound (the board), UpstreamError (another gateway's board)."""
+    async def _here(self, who: Principal, board_id: UUID | None) -> Principal:
+        """The caller as it chats (``session_user``), once it is known to be an org admin and
+        ``board_id`` (a board it reads) points at this ClawGate. Raises: Forbidden, NotFound (the
+        board), UpstreamError (another gateway's board)."""
         async with self._db.transaction() as conn:
             await self._org.admin(conn, who)
             await store.ensure_self_gateway(conn, who.tenant_id, SELF_NAME)
-        if board_id is None:
-            return
-        board = await self._boards.board(who, board_id)
-        if board.gateway_id is None:
-            return
-        async with self._db.connection() as conn:
-            row = await store.gateway(conn, who.tenant_id, board.gateway_id)
-        if row is not None and not row.is_self:
-            raise UpstreamError("failed_precondition", detail=NOT_CONNECTED)
+        gateway_id = None if board_id is None else (await self._boards.board(who, board_id)).gateway_id
+        if gateway_id is not None:
+            async with self._db.connection() as conn:
+                row = await store.gateway(conn, who.tenant_id, gateway_id)
+            if row is not None and not row.is_self:
+                raise UpstreamError("failed_precondition", detail=NOT_CONNECTED)
+        return msgspec.structs.replace(who, user_id=session_user(who))
 
     async def commands(self, who: Principal, methods: list[str], events: list[str]) -> GatewayCommands:
         """The protocol's methods and events (handed in from the WebSocket method table)."""
@@ -110,15 +109,18 @@ class McSessionService:
         return GatewayCommands(protocol_version=3, methods=sorted(methods), events=sorted(events))
 
     async def list(self, who: Principal, board_id: UUID | None) -> GatewaySessions:
-        """The tenant's sessions, newest first (``mc_gateways.tenant_sessions``)."""
-        await self._here(who, board_id)
+        """The tenant's sessions the caller sees, newest first (``mc_gateways.tenant_sessions``:
+        all of them for a ClawGate admin, else its own)."""
+        who = await self._here(who, board_id)
         async with self._db.connection() as conn:
-            listed, main = await tenant_sessions(conn, who.tenant_id)
+            _, listed, main = await tenant_sessions(conn, who)
         return GatewaySessions(sessions=listed, main_session=main)
 
     async def get(self, who: Principal, board_id: UUID | None, key: str) -> GatewaySession:
         """One session by its key. Raises: NotFound."""
-        await self._here(who, board_id)
+        who = await self._here(who, board_id)
+        # One the caller may see (as its history), else NotFound / 403.
+        await self._chat.session(who, key)
         async with self._db.connection() as conn:
             row = await sessions.info(conn, who.tenant_id, key)
         if row is None:
@@ -127,7 +129,7 @@ class McSessionService:
 
     async def history(self, who: Principal, board_id: UUID | None, key: str) -> GatewaySessionHistory:
         """A session's stored messages. Raises: NotFound."""
-        await self._here(who, board_id)
+        who = await self._here(who, board_id)
         return GatewaySessionHistory(history=(await self._sessions.preview(who, key)).messages)
 
     async def send(self, who: Principal, board_id: UUID | None, key: str, body: GatewaySessionMessage) -> Any:
@@ -136,8 +138,6 @@ class McSessionService:
         agent starts, or the message joins the run going there. Answers at once, without waiting.
         Raises: NotFound (the agent), InvalidRequest (a key not of that form), FailedPrecondition
         (no working provider), Forbidden (below operator)."""
-        await self._here(who, board_id)
-        if not who.user_id:
-            who = msgspec.structs.replace(who, user_id=board_user(who))
+        who = await self._here(who, board_id)
         params = ChatSendParams(message=body.content, sessionKey=key, stream=False, wait=False)
         return await self._chat.send(who, params, channel="mission_control")

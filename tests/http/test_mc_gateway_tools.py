@@ -87,6 +87,18 @@ class TestCommandsAndSessions:
             assert status["main_session"] == listed["main_session"]
             one = _ok(await http.get(S + f"/{quote(key)}"))["session"]
             assert (one["key"], one["agentKey"], one["messageCount"]) == (key, "helper", 2)
+            key_member = await _member_key(setup.server)
+            async with with_key(setup.server, key_member) as member:
+                me = _ok(await member.get(ORG + "/me/member"))
+                _ok(await http.patch(ORG + f"/me/members/{me['id']}", json={"role": "admin"}))
+                # An org admin that is no ClawGate admin sees its own sessions only (GoClaw's rule).
+                assert _ok(await member.get(S)) == {"sessions": [], "main_session": None}
+                assert _ok(await member.get(G + "/status"))["sessions_count"] == 0
+                _detail(await member.get(S + f"/{quote(key)}"), 401)
+                _detail(await member.get(S + f"/{quote(key)}/history"), 401)
+                _ok(await member.post(S + "/agent:helper:mine/message", json={"content": "mine"}))
+                assert [s["key"] for s in _ok(await member.get(S))["sessions"]] == ["agent:helper:mine"]
+                assert _ok(await member.get(S + "/agent:helper:mine"))["session"]["userID"].startswith("key:")
             _detail(await http.get(S + "/agent:helper:nothing"), 404)
             _detail(await http.get(S + "/agent:helper:nothing/history"), 404)
             _detail(await http.post(S + "/not-a-key/message", json={"content": "x"}), 422)
