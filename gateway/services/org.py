@@ -18,6 +18,7 @@ inside the tenant the caller acts in (another tenant's token is not found), and 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import datetime
@@ -228,8 +229,10 @@ def _email(text: str) -> str:
 
 
 def _tenant_slug(name: str) -> str:
+    """A tenant slug of an organisation's name: its ASCII letters and digits, ``-`` between; a name
+    without any gets ``org-`` and a digest of the name (so two such names do not meet)."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
-    return slug or "org"
+    return slug or f"org-{hashlib.sha256(name.lower().encode()).hexdigest()[:12]}"
 
 
 class OrgService:
@@ -294,7 +297,8 @@ class OrgService:
     async def create_organization(self, who: Principal, body: OrganizationCreate) -> OrganizationRead:
         """A new organisation is a new ClawGate tenant, so only a gateway-wide admin makes one (the
         rules of ``tenants.create``: the gateway token with an owner id, a system key, development
-        mode); the caller is its owner with every board. Its slug is made from the name. The caller
+        mode); the caller is its owner with every board. Its slug is made from the name (a slug
+        taken is a name taken). The caller
         acts in it with ``X-GoClaw-Tenant-Id`` (there is no stored active organisation).
         Raises: InvalidRequest (a blank name), AlreadyExists (a tenant of that name, any case),
         Forbidden."""
@@ -306,16 +310,11 @@ class OrgService:
             taken = {t.name.strip().lower() for t in await tenants.list_all(conn)}
         if name.lower() in taken:
             raise AlreadyExists(kind="organization", id=name)
-        base = _tenant_slug(name)
-        for attempt in range(20):
-            slug = base if attempt == 0 else f"{base}-{uuid.uuid4().hex[:6]}"
-            try:
-                tenant = await self._tenants.create(who, TenantCreate(name=name, slug=slug))
-                break
-            except AlreadyExists:
-                continue
-        else:
-            raise AlreadyExists(kind="organization", id=name)
+        # The slug is the name's, so two racing creates of one name meet at its unique index (409).
+        try:
+            tenant = await self._tenants.create(who, TenantCreate(name=name, slug=_tenant_slug(name)))
+        except AlreadyExists:
+            raise AlreadyExists(kind="organization", id=name) from None
         async with self._db.transaction() as conn:
             await store.merge_member(conn, tenant.id, board_user(who), "owner", True, True)
         return OrganizationRead(id=tenant.id, name=tenant.name, created_at=tenant.created_at,

@@ -266,6 +266,10 @@ class TestOrganizations:
             made = _ok(await http.post(ORG, json={"name": "Acme Rockets"}))
             assert made["name"] == "Acme Rockets"
             _detail(await http.post(ORG, json={"name": "acme ROCKETS"}), 409)
+            raced = await asyncio.gather(*(http.post(ORG, json={"name": "Race Co"}) for _ in range(4)))
+            assert sorted(r.status_code for r in raced) == [200, 409, 409, 409]  # the slug's unique index
+            assert _ok(await http.post(ORG, json={"name": "组织"}))["name"] == "组织"
+            assert _ok(await http.post(ORG, json={"name": "团队"}))["name"] == "团队"
             _detail(await http.post(ORG, json={"name": "  "}), 422)
             _detail(await http.post(ORG, json={"title": "x"}), 422)
             tenants = _ok(await http.get("/v1/tenants"))
