@@ -33,8 +33,9 @@ from clawgate.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, 
 from clawgate.principal import Principal
 from clawgate.services.boards import board_user
 from clawgate.services.tenants import TenantCreate, TenantService
-from clawgate.store import Database, DbConnection, tenants
+from clawgate.store import Database, DbConnection, coord_events, tenants
 from clawgate.store import mc_org as store
+from clawgate.store.coord_events import NewEvent
 from clawgate.store.mc_org import InviteRow, MemberRow, Profile
 
 __all__ = [
@@ -330,7 +331,7 @@ class OrgService:
             if me.role != "owner":
                 raise _forbidden("Only organization owners can delete organizations")
             await store.lock_members(conn, who.tenant_id)
-            await store.wipe(conn, who.tenant_id)
+            await _wipe(conn, who, me)
 
     async def delete_me(self, who: Principal) -> None:
         """MC's account deletion, in the tenant the request acts in: the caller's member row and its
@@ -342,7 +343,7 @@ class OrgService:
             me = await self._me(conn, who)
             members = await store.lock_members(conn, who.tenant_id)
             if members == [me.id]:
-                await store.wipe(conn, who.tenant_id)
+                await _wipe(conn, who, me)
                 return
             if me.role == "owner" and await store.lock_owners(conn, who.tenant_id) == [me.id]:
                 raise InvalidRequest(
@@ -507,6 +508,15 @@ class OrgService:
                                      invite.all_teams_write)  # fmt: skip
             await store.merge_access(conn, who.tenant_id, me.user_id, invite.team_access)
             return await self._member_out(conn, await self._me(conn, who))
+
+
+async def _wipe(conn: DbConnection, who: Principal, me: MemberRow) -> None:
+    """Mission Control's data of the tenant deleted, and an ``organization.deleted`` event (no task:
+    ClawTasker's kept task board renders again, the boards' tasks being gone with no event each)."""
+    await store.wipe(conn, who.tenant_id)
+    await coord_events.append(conn, who.tenant_id, NewEvent(
+        kind="organization.deleted", user_id=me.user_id, message="Mission Control's organization data deleted.",
+    ))  # fmt: skip
 
 
 def _entries(specs: list[BoardAccessSpec]) -> list[dict[str, object]]:

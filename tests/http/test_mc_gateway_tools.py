@@ -292,7 +292,11 @@ class TestOrganizations:
             kept = _ok(await there.post("/api/v1/boards", json={"name": "Theirs", "description": "d"}))
         async with as_owner(srv) as http:
             board = _ok(await http.post("/api/v1/boards", json={"name": "Mine", "description": "d"}))
-            _ok(await http.post(f"/api/v1/boards/{board['id']}/tasks", json={"title": "T"}))
+            _ok(await http.post(f"/api/v1/boards/{board['id']}/tasks", json={"title": "MC-TASK-GONE"}))
+            # A ClawTasker task after it: the log's newest event survives the deletion.
+            _ok(await http.post("/api/tasks/create", json={"title": "CT-TASK-STAYS"}))
+            before = _ok(await http.get("/api/snapshot"))  # ClawTasker keeps this task board rendered
+            assert "MC-TASK-GONE" in [t["title"] for t in before["tasks"]]
             _ok(await http.post("/api/v1/board-groups", json={"name": "G"}))
             _ok(await http.post("/api/v1/tags", json={"name": "Tag"}))
             _ok(await http.post(ORG + "/me/invites", json={"invited_email": "x@y.example"}))
@@ -310,8 +314,10 @@ class TestOrganizations:
                 _ok(await member.get("/api/v1/users/me"))
                 assert "admin" in str(_detail(await member.delete(ORG + "/me"), 403))
             assert _ok(await http.delete(ORG + "/me")) == {"ok": True}
+            after = _ok(await http.get("/api/snapshot"))  # rendered again: the deletion is an event
+            assert [t["title"] for t in after["tasks"]] == ["CT-TASK-STAYS"]
             left = _ok(await http.get("/api/v1/boards"))["items"]  # a GoClaw team is a board too
-            assert [b["name"] for b in left] == ["GoClaw team"]
+            assert sorted(b["name"] for b in left) == ["CEO Console", "GoClaw team"]  # CT's project stays
             assert _ok(await http.get("/api/v1/board-groups"))["items"] == []
             assert _ok(await http.get("/api/v1/tags"))["items"] == []
             assert _ok(await http.get(ORG + "/me/invites"))["items"] == []
