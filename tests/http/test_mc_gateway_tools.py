@@ -55,6 +55,12 @@ class TestCommandsAndSessions:
                 got = _ok(await http.get(G + "/commands"))
             assert got == {"protocol_version": 3, "methods": sorted(METHODS), "events": sorted(EVENTS)}
             assert "chat.send" in got["methods"]
+            async with as_owner(setup.server) as http:
+                token = _ok(await http.post(f"/api/v1/agents/{setup.agent['id']}/token"))["token"]
+            for headers in ({"X-Agent-Token": token}, {"Authorization": f"Bearer {token}"}):
+                async with setup.server.client(None, **headers) as agent:  # an agent reaches no user route
+                    _detail(await agent.get(G + "/commands"), 401)
+                    _detail(await agent.get(SOULS + "/search"), 401)
             async with with_key(setup.server, await _member_key(setup.server)) as member:
                 assert "admin" in str(_detail(await member.get(G + "/commands"), 403))
                 _detail(await member.get(S), 403)
