@@ -24,7 +24,9 @@ from clawgate.services.mc_templates import SyncQuery, SyncResult
 from clawgate.services.souls import SoulMarkdown, SoulSearch, SoulsQuery
 from clawgate.wire import decode_query
 
+from .middleware import client_ip
 from .mission_control import path_uuid
+from .routing import agent_credential
 from .types import Api, Handler, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -65,12 +67,25 @@ async def sync_templates(ctx: HttpContext, query: SyncQuery) -> SyncResult:
     return await ctx.gateway.templates.sync(ctx.who, path_uuid(ctx, "gateway_id"), query)
 
 
+async def _admin_or_agent(ctx: HttpContext) -> None:
+    """MC's ``require_admin_or_agent``: a user (the route authenticated it) must be an org admin; an
+    agent's token (the route let it through) is checked here, under the agent API's per-IP limit.
+    Raises: Forbidden, Unauthorized, ResourceExhausted."""
+    if ctx.principal is not None:
+        await ctx.gateway.souls.allow(ctx.principal)
+        return
+    await ctx.gateway.agent_api.limit(client_ip(ctx.request.scope))
+    await ctx.gateway.agent_api.authenticate(agent_credential(ctx.request.headers))
+
+
 async def search_souls(ctx: HttpContext, query: SoulsQuery) -> SoulSearch:
-    return await ctx.gateway.souls.search(ctx.who, query)
+    await _admin_or_agent(ctx)
+    return await ctx.gateway.souls.search(query)
 
 
 async def soul_markdown(ctx: HttpContext, _: None) -> SoulMarkdown:
-    return await ctx.gateway.souls.markdown(ctx.who, str(ctx.path["handle"]), str(ctx.path["slug"]))
+    await _admin_or_agent(ctx)
+    return await ctx.gateway.souls.markdown(str(ctx.path["handle"]), str(ctx.path["slug"]))
 
 
 _G = "/api/v1/gateways"
@@ -95,8 +110,10 @@ ROUTES = [
         body=GatewaySessionMessage, response=Ok),
     _mc("POST", _G + "/{gateway_id}/templates/sync", sync_templates,
         "render the board agents' workspace files again (admins)", query=SyncQuery, response=SyncResult),
-    _mc("GET", _D + "/search", search_souls, "search the souls directory (admins)", query=SoulsQuery,
-        response=SoulSearch),
-    _mc("GET", _D + "/{handle}/{slug}.md", soul_markdown, "a SOUL's markdown (admins)", response=SoulMarkdown),
-    _mc("GET", _D + "/{handle}/{slug}", soul_markdown, "a SOUL's markdown (admins)", response=SoulMarkdown),
+    _mc("GET", _D + "/search", search_souls, "search the souls directory (admins, agents)", query=SoulsQuery,
+        response=SoulSearch, agents=True),
+    _mc("GET", _D + "/{handle}/{slug}.md", soul_markdown, "a SOUL's markdown (admins, agents)",
+        response=SoulMarkdown, agents=True),
+    _mc("GET", _D + "/{handle}/{slug}", soul_markdown, "a SOUL's markdown (admins, agents)",
+        response=SoulMarkdown, agents=True),
 ]  # fmt: skip

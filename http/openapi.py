@@ -196,7 +196,7 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
         for status, description in {**_BODY_ERRORS, "415": "The body is not multipart/form-data"}.items():
             op["responses"][status] = {"description": description, "content": error}
     if api.role is not None:
-        op["security"] = [{"bearer": []}, {"apiKey": []}]
+        op["security"] = [{"bearer": []}, {"apiKey": []}, *([{"agentToken": []}] if api.agents else [])]
         op["x-min-role"] = api.role.label
     elif api.path.startswith(AGENT_API):
         op["security"] = [{"agentToken": []}]

@@ -5,7 +5,8 @@ package (``clawgate/souls/<handle>/<slug>.md``), searched by ``handle/slug``. Wi
 ``mission_control.souls_directory_url`` set, a SOUL not shipped is fetched from that directory's
 ``/api/souls/<handle>/<slug>.md`` (its failure is 502, as MC's). Handles and slugs are checked as
 MC checks them: a letter or digit, then letters, digits, ``_`` and ``-`` (422 otherwise), so a
-path can never leave the directory. Org admins only.
+path can never leave the directory. Org admins and MC agents (``allow``; the transport
+authenticates an agent by its token).
 """
 
 from __future__ import annotations
@@ -83,22 +84,22 @@ class SoulsDirectory:
             (p.parent.name, p.stem) for p in SHIPPED.glob("*/*.md") if _SEGMENT.match(p.parent.name)
         )
 
-    async def _admin(self, who: Principal) -> None:
+    async def allow(self, who: Principal) -> None:
+        """A user reads the directory when it is an org admin (MC's ``require_admin_or_agent``; an
+        agent, authenticated by its token, needs nothing more). Raises: Forbidden."""
         async with self._db.transaction() as conn:
             await self._org.admin(conn, who)
 
-    async def search(self, who: Principal, query: SoulsQuery) -> SoulSearch:
+    async def search(self, query: SoulsQuery) -> SoulSearch:
         """The shipped SOULs whose ``handle/slug`` contains ``q`` (case-insensitive), ``limit`` at most."""
-        await self._admin(who)
         wanted = query.q.strip().lower()
         found = [_ref(h, s) for h, s in self._refs if wanted in f"{h}/{s}".lower()]
         return SoulSearch(items=found[: query.limit])
 
-    async def markdown(self, who: Principal, handle: str, slug: str) -> SoulMarkdown:
+    async def markdown(self, handle: str, slug: str) -> SoulMarkdown:
         """A SOUL's markdown. Raises: InvalidRequest (handle, slug), NotFound, UpstreamError."""
         safe_handle = _segment(handle, "handle")
         safe_slug = _segment(slug.strip().removesuffix(".md"), "slug")
-        await self._admin(who)
         if (safe_handle, safe_slug) in self._refs:
             content = (SHIPPED / safe_handle / f"{safe_slug}.md").read_text(encoding="utf-8")
             return SoulMarkdown(handle=safe_handle, slug=safe_slug, content=content)

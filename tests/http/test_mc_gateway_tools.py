@@ -58,9 +58,18 @@ class TestCommandsAndSessions:
             async with as_owner(setup.server) as http:
                 token = _ok(await http.post(f"/api/v1/agents/{setup.agent['id']}/token"))["token"]
             for headers in ({"X-Agent-Token": token}, {"Authorization": f"Bearer {token}"}):
-                async with setup.server.client(None, **headers) as agent:  # an agent reaches no user route
-                    _detail(await agent.get(G + "/commands"), 401)
-                    _detail(await agent.get(SOULS + "/search"), 401)
+                async with setup.server.client(None, **headers) as agent:
+                    _detail(await agent.get(G + "/commands"), 401)  # a user route
+                    # The souls directory is MC's require_admin_or_agent: an agent reads it too.
+                    assert len(_ok(await agent.get(SOULS + "/search"))["items"]) == 4
+                    assert (
+                        _ok(await agent.get(SOULS + "/clawgate/calm-coordinator.md"))["slug"]
+                        == "calm-coordinator"
+                    )
+            async with setup.server.client(None, **{"X-Agent-Token": "mca_" + "0" * 48}) as stranger:
+                _detail(await stranger.get(SOULS + "/search"), 401)
+            async with setup.server.client(None, **{"X-Agent-Token": "junk"}) as stranger:
+                _detail(await stranger.get(SOULS + "/search"), 401)
             async with with_key(setup.server, await _member_key(setup.server)) as member:
                 assert "admin" in str(_detail(await member.get(G + "/commands"), 403))
                 _detail(await member.get(S), 403)
@@ -225,7 +234,7 @@ async def _directory() -> AsyncIterator[str]:
 class TestSoulsDirectory:
     async def test_shipped_souls_offline(self, server: RunningServer) -> None:
         """The shipped SOULs search by handle/slug and read with and without ``.md``; bad segments
-        are 422, an unknown SOUL 404 without an upstream; members are refused."""
+        are 422, an unknown SOUL 404 without an upstream; members (not org admins) are refused."""
         async with as_owner(server) as http:
             found = _ok(await http.get(SOULS + "/search", params={"q": "ENGINEER"}))["items"]
             assert found == [{"handle": "clawgate", "slug": "pragmatic-engineer",
