@@ -133,7 +133,7 @@ class RunManager:
         self._upkeep = Upkeep(db, bus, self.contexts, episodes)
         self._tool_sources: list[ToolSource] = []
         self._prompt_sources: list[PromptSource] = []
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=["internal.run.abort"])
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -406,7 +406,7 @@ class RunManager:
         tool_context = ToolContext(
             tenant_id=plan.tenant_id, agent_id=agent.id, agent_key=agent.agent_key,
             session_key=session.session_key, user_id=plan.user_id, run_id=handle.run_id,
-            message_count=session.message_count + 1,
+            message_count=session.message_count + 1, on_board=plan.on_board,
         )  # fmt: skip
         targets = await self.targets(agent, session.model if session.model != agent.model else "")
         return await self.loop_input(

@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates, invalidation
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
@@ -235,7 +235,7 @@ class AgentService:
         # Bumped by every invalidation: a read that began before one is not cached after it (it may
         # miss the change that caused it).
         self._generation = 0
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     async def list_agents(self, who: Principal) -> list[AgentRow]:
         """Live agents of the caller's tenant, the default first (cached briefly, dropped on any

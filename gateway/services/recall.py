@@ -23,7 +23,7 @@ from uuid import UUID
 
 import structlog
 
-from clawgate.bus import BusEvent, EventBus, invalidates
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates
 from clawgate.config import Settings
 from clawgate.services.memory import MemoryService, SearchBody
 from clawgate.store import Database, memory
@@ -69,7 +69,7 @@ class MemoryRecall:
         self._owners: dict[tuple[UUID, UUID], _Owners] = {}
         # Bumped by every invalidation: a read that began before one is not cached after it.
         self._generation = 0
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     def _on_event(self, event: BusEvent) -> None:
         if not invalidates(event, "memory"):

@@ -264,3 +264,26 @@ async def test_agents_waking_each_other_are_limited(make_server: ServerFactory) 
     assert [n["status"] for n in notes] == ["sent", "sent", "failed", "sent"]
     assert "woke this agent 2 times in 10 minutes" in notes[2]["last_error"]
     assert "from a user" in notes[3]["body"]
+
+
+async def test_chat_send_offers_the_board_tools_exactly_while_the_agent_is_on_a_board(
+    chat: ChatSetup,
+) -> None:
+    """A chat.send run learns whether its agent is on a board from the statement that stores the
+    message (no query of its own): joining and leaving a board show in the very next run's tools."""
+    board_tools = {"tasks_list", "task_update", "task_comment", "board_chat", "approval_request"}
+    await chat.add_agent(agent_key="boss", display_name="Boss")
+    key = "agent:helper:ws:direct:tools"
+    async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+        await ws.ok("chat.send", {"message": "before", "sessionKey": key})
+        before = _tool_names(chat.upstream.turns[-1])
+        team = (await ws.ok("teams.create", {"name": "Ops", "lead": "boss", "members": ["helper"]}))["team"]
+        await ws.ok("chat.send", {"message": "on the board", "sessionKey": key})
+        on_board = _tool_names(chat.upstream.turns[-1])
+        await ws.ok("teams.members.remove", {"teamId": team["id"], "agentId": "helper"})
+        await ws.ok("chat.send", {"message": "after", "sessionKey": key})
+        after = _tool_names(chat.upstream.turns[-1])
+    assert before  # other tools offered, not the board's
+    assert not before & board_tools
+    assert board_tools <= on_board
+    assert not after & board_tools
