@@ -105,7 +105,8 @@ class MemoryRecall:
         if not query:
             return ""
         try:
-            return await asyncio.wait_for(self._section(ctx, query.strip()[:4000]), TIMEOUT_SECONDS)
+            async with asyncio.timeout(TIMEOUT_SECONDS):  # in this task: no task of its own per run
+                return await self._section(ctx, query.strip()[:4000])
         except TimeoutError:
             log.warning("recall.timed_out", agent_id=str(ctx.agent_id), seconds=TIMEOUT_SECONDS)
         except Exception as exc:  # the run goes on without its memories
