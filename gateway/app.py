@@ -278,7 +278,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         tasks=tasks, teams=teams, team_workspace=TeamWorkspace(teams, settings.data_path), boards=boards,
         agent_api=agent_api, board_groups=board_groups, tags=TagService(db), webhooks=webhooks, clerk=clerk,
         org=org, mc_gateways=GatewayService(db, box, org, boards), dashboard=DashboardService(db, boards),
-        board_agents=board_agents, onboarding=OnboardingService(db, boards, tasks, board_agents),
+        board_agents=board_agents, onboarding=OnboardingService(db, boards, tasks, board_agents, org),
         clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,

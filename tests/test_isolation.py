@@ -309,7 +309,8 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "PUT /v1/teams/{teamId}/workspace/move": lambda a: R(
         {"teamId": a.team_id}, query="chat_id=a-chat-scope&from=a-team-file.md&to=moved.md"),
     "GET /api/v1/boards": lambda a: R(),
-    "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id}),
+    "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id,
+                                             "gateway_id": a.gateway_id}),
     "GET /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
     "PATCH /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}, body={"name": "pwned"}),
     "DELETE /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
@@ -329,6 +330,10 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/v1/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
         "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
     "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}, query="is_chat=true"),
+    "POST /api/v1/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}, body={
+        "content": "pwned @lead", "is_chat": True}),
+    "GET /api/v1/boards/{board_id}/memory/stream": lambda a: R({"board_id": a.team_id}, query="since=2000-01-01"),
     "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
         {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
     # MC's board webhooks; B's unsigned delivery to A's webhook (it has a secret) is 403.
