@@ -22,6 +22,7 @@ __all__ = [
     "ScopeRow",
     "TeamRow",
     "agent_exists",
+    "attachment_counts",
     "attachments",
     "can_write",
     "delete_team",
@@ -268,3 +269,10 @@ async def attachments(
     """The team's attachments: one, a task's, or all; oldest first."""
     rows = await conn.fetch(query("teams.attachments_select"), tenant_id, team_id, attachment_id, task_id)
     return many(rows, AttachmentRow)
+
+
+async def attachment_counts(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID) -> dict[UUID, int]:
+    """The number of attachments of each task of the team that has any."""
+    return {
+        r["task_id"]: r["n"] for r in await conn.fetch(query("teams.attachment_counts"), tenant_id, team_id)
+    }

@@ -473,7 +473,13 @@ class TeamService(Notifying):
         where = task_store.TaskFilter(
             team_id=team_id, statuses=statuses, channel=channel or None, chat_id=chat_id or None
         )
-        return [task_out(t) for t in await self._tasks.list_tasks(who.tenant_id, where, LIST_LIMIT)]
+        tasks = [task_out(t) for t in await self._tasks.list_tasks(who.tenant_id, where, LIST_LIMIT)]
+        if tasks:
+            async with self._db.connection() as conn:
+                counts = await store.attachment_counts(conn, who.tenant_id, team_id)
+            for task in tasks:
+                task.attachment_count = counts.get(UUID(task.id), 0)
+        return tasks
 
     async def active_by_session(self, who: Principal, session_key: str) -> list[ActiveTask]:
         """The open tasks started from chat ``session_key`` (one indexed read; asked on every chat)."""

@@ -181,3 +181,11 @@ SELECT at.id, at.team_id, at.task_id, at.chat_id, at.path, at.file_name, at.mime
    AND ($3::uuid IS NULL OR at.id = $3)
    AND ($4::uuid IS NULL OR at.task_id = $4)
  ORDER BY at.created_at, at.id;
+
+-- name: attachment_counts
+-- How many attachments each task of team $2 has (tasks without any are not listed).
+SELECT at.task_id, count(*)::int AS n
+  FROM task_attachments AS at
+ WHERE at.tenant_id = $1
+   AND at.team_id   = $2
+ GROUP BY at.task_id;

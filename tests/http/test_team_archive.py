@@ -146,7 +146,8 @@ class TestExportImport:
             first = next(t for t in tasks if t["subject"] == "collect sources")
             detail = await ws.ok("teams.tasks.get", {"teamId": made["team_id"], "taskId": first["id"]})
             (attached,) = detail["attachments"]
-            assert detail["task"]["attachment_count"] == 1
+            assert detail["task"]["attachment_count"] == first["attachment_count"] == 1
+            assert sorted(t["attachment_count"] for t in tasks) == [0, 0, 1]
             res = await http.get(f"/v1/teams/{made['team_id']}/attachments/{attached['id']}/download")
             assert (res.status_code, res.content) == (200, b"# Sources\n")
 
