@@ -17,7 +17,7 @@ import httpx
 from tests.http.helpers import assert_error, mint_key
 from tests.http.test_skills import make_tar
 from tests.rpc.test_teams import _gw  # noqa: F401  (the fixture gw: a server with four agents)
-from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, ws_connect
+from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, add_stub_provider, ws_connect
 
 OWNER = {"X-GoClaw-User-Id": "owner"}
 
@@ -156,6 +156,33 @@ class TestExportImport:
             )
             assert res.status_code == 201, res.text
             assert sorted(res.json()["agent_keys"]) == ["lead-a-3", "worker-a-3", "worker-b-3"]
+
+    async def test_import_into_another_tenant(self, gw: RunningServer) -> None:
+        """An archive of the master tenant's team, imported as another tenant's admin, makes the
+        team and its agents in that tenant only (keys free there: no suffix); the master tenant
+        does not see them, nor the other tenant the original; the other tenant's team exports."""
+        async with (
+            ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws,
+            gw.client(GATEWAY_TOKEN, **OWNER) as http,
+        ):
+            team = await _build_team(gw, ws, http)
+            archive = (await http.get(f"/v1/teams/{team['id']}/export")).content
+            res = await http.post("/v1/tenants", json={"name": "Other tenant", "slug": "other-tenant"})
+            assert res.status_code == 201, res.text
+            other = res.json()["id"]
+        await add_stub_provider(gw, **{"X-GoClaw-Tenant-Id": other})
+        key = (await mint_key(gw, "operator.admin", tenant_id=other))["key"]
+        async with gw.client(key) as http:
+            res = await http.post("/v1/teams/import", files={"file": ("t.tar.gz", archive)})
+            assert res.status_code == 201, res.text
+            made = res.json()
+            assert sorted(made["agent_keys"]) == ["lead-a", "worker-a", "worker-b"]
+            assert_error(await http.get(f"/v1/teams/{team['id']}/export"), 404, "NOT_FOUND")
+            assert (await http.get(f"/v1/teams/{made['team_id']}/export/preview")).json()["tasks"] == 3
+        async with gw.client(GATEWAY_TOKEN, **OWNER) as http:
+            assert_error(await http.get(f"/v1/teams/{made['team_id']}/export"), 404, "NOT_FOUND")
+            keys = sorted(a["agent_key"] for a in (await http.get("/v1/agents")).json()["agents"])
+            assert keys == ["lead-a", "lead-b", "worker-a", "worker-b"]
 
     async def test_bad_archives_are_clear_errors(self, gw: RunningServer) -> None:
         """Not gzip, gzip but not tar, no manifest, another version, a member over 10 MB, a missing
