@@ -48,7 +48,7 @@ from clawgate.services.skill_archive import MAX_ARCHIVE_BYTES, read_tar, write_t
 from clawgate.services.tasks import TaskService, now
 from clawgate.services.team_workspace import TeamWorkspace, files_under
 from clawgate.services.teams import ExportPreview, Name, TeamService, Text, event_out, slug_of
-from clawgate.store import Database
+from clawgate.store import Database, DbConnection
 from clawgate.store import coord_events as events
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as store
@@ -425,7 +425,7 @@ class TeamArchive:
 
     async def _import_tasks(
         self,
-        conn: Any,
+        conn: DbConnection,
         who: Principal,
         team_id: UUID,
         bundle: _Bundle,
