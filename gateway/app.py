@@ -47,6 +47,8 @@ from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.mc_dashboard import DashboardService
 from clawgate.services.mc_gateways import GatewayService
+from clawgate.services.mc_sessions import McSessionService
+from clawgate.services.mc_templates import TemplateSync
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.onboarding import OnboardingService
@@ -57,6 +59,7 @@ from clawgate.services.recall import MemoryRecall
 from clawgate.services.sessions import SessionService
 from clawgate.services.skill_catalog import SkillCatalog
 from clawgate.services.skills import SkillService
+from clawgate.services.souls import SoulsDirectory
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
@@ -263,16 +266,18 @@ async def build_gateway(settings: Settings) -> Gateway:
         db, box, boards, tasks, public_url=mc.public_url, ingest_per_minute=mc.webhook_ingest_per_minute
     )
     clerk = ClerkAuth(mc.clerk, db, http) if mc.auth_mode == "clerk" else None
-    org = OrgService(db)
+    tenants = TenantService(db, auth)
+    org = OrgService(db, tenants)
+    sessions = SessionService(db, chat, agents, llm, episodic)
     board_agents = BoardAgentService(db, agents, boards, tasks)
     await scheduler.start()
     live.follow(lambda _, new: auth.reconfigure(new))
     live.follow(lambda _, new: chat.reconfigure(new))
     return Gateway(
         live=live, config=ConfigService(live), db=db, bus=bus, box=box, http=http, auth=auth,
-        agents=agents, api_keys=ApiKeyService(db, auth), tenants=TenantService(db, auth),
+        agents=agents, api_keys=ApiKeyService(db, auth), tenants=tenants,
         providers=providers, system_configs=SystemConfigService(db),
-        llm=llm, runner=runner, chat=chat, sessions=SessionService(db, chat, agents, llm, episodic),
+        llm=llm, runner=runner, chat=chat, sessions=sessions,
         traces=TraceService(db, chat), openai=openai,
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
@@ -281,6 +286,9 @@ async def build_gateway(settings: Settings) -> Gateway:
         team_archive=TeamArchive(db, teams, agents, tasks, team_workspace),
         agent_api=agent_api, board_groups=board_groups, tags=TagService(db), webhooks=webhooks, clerk=clerk,
         org=org, mc_gateways=GatewayService(db, box, org, boards), dashboard=DashboardService(db, boards),
+        mc_sessions=McSessionService(db, org, boards, chat, sessions),
+        templates=TemplateSync(db, org, boards, sessions),
+        souls=SoulsDirectory(db, org, http, mc.souls_directory_url),
         board_agents=board_agents, onboarding=OnboardingService(db, boards, tasks, board_agents, org),
         clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),

@@ -283,6 +283,13 @@ class MissionControlSettings(_Section, kw_only=True, frozen=True, forbid_unknown
         int,
         Meta(ge=0, description="Board webhook deliveries per 60 s per client IP (in PostgreSQL); 0 = off."),
     ] = 60
+    souls_directory_url: Annotated[
+        str,
+        Meta(
+            description="An upstream souls directory (https://souls.directory) asked for a SOUL not shipped "
+            "with ClawGate; empty = the shipped ones only (works offline)."
+        ),
+    ] = ""
     clerk: ClerkSettings = msgspec.field(default_factory=ClerkSettings)
 
     def __post_init__(self) -> None:
@@ -378,6 +385,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "MC_AUTH_MODE": (("mission_control", "auth_mode"), str.lower),
     "MC_PUBLIC_URL": (("mission_control", "public_url"), str),
     "MC_WEBHOOK_LIMIT": (("mission_control", "webhook_ingest_per_minute"), int),
+    "MC_SOULS_DIRECTORY_URL": (("mission_control", "souls_directory_url"), str),
     "CLERK_JWKS_URL": (("mission_control", "clerk", "jwks_url"), str),
     "CLERK_ISSUER": (("mission_control", "clerk", "issuer"), str),
     "CLERK_AUDIENCE": (("mission_control", "clerk", "audience"), str),

@@ -41,6 +41,8 @@ from clawgate.services.heartbeat import HeartbeatService
 from clawgate.services.kg import KnowledgeGraphService
 from clawgate.services.mc_dashboard import DashboardService
 from clawgate.services.mc_gateways import GatewayService
+from clawgate.services.mc_sessions import McSessionService
+from clawgate.services.mc_templates import TemplateSync
 from clawgate.services.mcp import McpService
 from clawgate.services.memory import MemoryService
 from clawgate.services.onboarding import OnboardingService
@@ -49,6 +51,7 @@ from clawgate.services.org import OrgService
 from clawgate.services.providers import ProviderService
 from clawgate.services.sessions import SessionService
 from clawgate.services.skills import SkillService
+from clawgate.services.souls import SoulsDirectory
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
@@ -176,6 +179,9 @@ class Gateway:
     webhooks: WebhookService  # Mission Control's board webhooks and their public ingest
     org: OrgService  # Mission Control's users, organisation, members and invites (the tenant)
     mc_gateways: GatewayService  # Mission Control's gateway records (this ClawGate's own first)
+    mc_sessions: McSessionService  # MC's gateway inspection: this ClawGate's commands and sessions
+    templates: TemplateSync  # MC's template sync: the board agents' workspace files rendered again
+    souls: SoulsDirectory  # MC's souls directory: the SOULs shipped, and an optional upstream
     dashboard: DashboardService  # Mission Control's dashboard metrics and activity feeds
     board_agents: BoardAgentService  # MC agents made, changed and removed; the gateway main's messages
     onboarding: OnboardingService  # MC board onboarding with the gateway main

@@ -24,6 +24,7 @@ from clawgate.services.org import (
     MemberRead,
     MemberUpdate,
     OrganizationActive,
+    OrganizationCreate,
     OrganizationListItem,
     OrganizationRead,
     UserRead,
@@ -84,6 +85,20 @@ async def get_me(ctx: HttpContext, _: None) -> UserRead:
 
 async def update_me(ctx: HttpContext, body: UserUpdate) -> UserRead:
     return await ctx.gateway.org.update_me(ctx.who, body)
+
+
+async def delete_me(ctx: HttpContext, _: None) -> Ok:
+    await ctx.gateway.org.delete_me(ctx.who)
+    return Ok()
+
+
+async def create_org(ctx: HttpContext, body: OrganizationCreate) -> OrganizationRead:
+    return await ctx.gateway.org.create_organization(ctx.who, body)
+
+
+async def delete_org(ctx: HttpContext, _: None) -> Ok:
+    await ctx.gateway.org.delete_organization(ctx.who)
+    return Ok()
 
 
 async def get_org(ctx: HttpContext, _: None) -> OrganizationRead:
@@ -231,6 +246,14 @@ ROUTES = [
     _mc("GET", "/api/v1/users/me", get_me, "the caller's user profile (made on first use)", response=UserRead),
     _mc("PATCH", "/api/v1/users/me", update_me, "change the caller's profile fields", body=UserUpdate,
         response=UserRead),
+    _mc("DELETE", "/api/v1/users/me", delete_me,
+        "leave the organisation (its MC data goes when the caller was its only member)", response=Ok),
+    # MC's Clerk bootstrap is ``get_me``: the user, its member row made (or raised) on the way.
+    _mc("POST", "/api/v1/auth/bootstrap", get_me, "the caller's user, its membership made on first use",
+        response=UserRead),
+    _mc("POST", _O, create_org, "create an organisation: a new tenant (gateway-wide admins; the caller owns it)",
+        body=OrganizationCreate, response=OrganizationRead),
+    _mc("DELETE", _O + "/me", delete_org, "delete the organisation's Mission Control data (owners)", response=Ok),
     _mc("GET", _O + "/me", get_org, "the organisation (the tenant the request acts in)", response=OrganizationRead),
     _mc("GET", _O + "/me/list", list_orgs, "the caller's organisations (the one it acts in)",
         response=list[OrganizationListItem]),

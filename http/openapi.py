@@ -197,7 +197,7 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
             op["responses"][status] = {"description": description, "content": error}
     op.update(api.extensions)
     if api.role is not None:
-        op["security"] = [{"bearer": []}, {"apiKey": []}]
+        op["security"] = [{"bearer": []}, {"apiKey": []}, *([{"agentToken": []}] if api.agents else [])]
         op["x-min-role"] = api.role.label
     elif api.path.startswith(AGENT_API):
         op["security"] = [{"agentToken": []}]

@@ -20,6 +20,7 @@ from . import (
     mc_agents,
     mc_groups,
     mc_org,
+    mc_sessions,
     mc_tags,
     mc_webhooks,
     mcp,
@@ -65,6 +66,7 @@ ROUTES: list[Api] = [
     *mc_agent.ROUTES,
     *mc_groups.ROUTES,
     *mc_tags.ROUTES,
+    *mc_sessions.ROUTES,  # before mc_org: /gateways/commands is no {gateway_id}
     *mc_org.ROUTES,
     *mc_agents.ROUTES,
     *clawtasker.ROUTES,

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from clawgate import wire
+from clawgate.crypto import agent_token_prefix
 from clawgate.errors import Forbidden, UnsupportedMediaType, invalid_field
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
@@ -28,6 +29,7 @@ from .errors import render_exception, request_id_of
 from .types import Api, HttpContext
 
 __all__ = [
+    "agent_credential",
     "archive_response",
     "authenticate",
     "check_json_type",
@@ -139,6 +141,17 @@ def credential(headers: Mapping[str, str]) -> tuple[str, bool]:
     return "", bool(header.strip())
 
 
+def agent_credential(headers: Mapping[str, str]) -> str:
+    """A Mission Control agent token the request carries: ``X-Agent-Token``, else a bearer shaped
+    as one (``mca_`` and 48 hex characters); "" when none."""
+    token = headers.get("x-agent-token", "").strip()
+    if token:
+        return token
+    scheme, _, rest = headers.get("authorization", "").partition(" ")
+    rest = rest.strip()
+    return rest if scheme.lower() == "bearer" and agent_token_prefix(rest) is not None else ""
+
+
 async def authenticate(
     request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN, *, clerk: bool = False
 ) -> Principal:
@@ -174,7 +187,7 @@ def make_route(api: Api) -> Route:
         gateway: Gateway = request.state.gateway
         try:
             who: Principal | None = None
-            if api.role is not None:
+            if api.role is not None and not (api.agents and agent_credential(request.headers)):
                 who = await authenticate(request, gateway, api.dev_role, clerk=api.family == "mc")
                 bind_caller(who)
                 if who.role < api.role:

@@ -83,3 +83,6 @@ class Api:
     media_type: str = "application/json"  # of the success answer
     streams: bool = False  # with ``stream: true`` in the body, the answer is ``text/event-stream``
     form: type | None = None  # a ``multipart/form-data`` body: these text fields and ``file`` parts
+    # Mission Control's shared routes (``require_admin_or_agent``): an MC agent's token (``X-Agent-Token``,
+    # or a bearer shaped as one) skips the user credential; the handler authenticates the agent.
+    agents: bool = False

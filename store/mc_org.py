@@ -36,6 +36,7 @@ __all__ = [
     "insert_gateway",
     "insert_invite",
     "invites_page",
+    "lock_members",
     "lock_owners",
     "members_page",
     "merge_access",
@@ -44,6 +45,7 @@ __all__ = [
     "set_gateway",
     "set_profile",
     "set_role",
+    "wipe",
 ]
 
 
@@ -158,6 +160,23 @@ async def delete_member(conn: asyncpg.Connection, tenant_id: UUID, member_id: UU
 async def lock_owners(conn: asyncpg.Connection, tenant_id: UUID) -> list[UUID]:
     """The owners' member ids, their rows locked until the transaction ends."""
     return [r["id"] for r in await conn.fetch(query("mc_org.owners_lock"), tenant_id)]
+
+
+async def lock_members(conn: asyncpg.Connection, tenant_id: UUID) -> list[UUID]:
+    """Every member id of the tenant, the rows locked until the transaction ends."""
+    return [r["id"] for r in await conn.fetch(query("mc_org.members_lock"), tenant_id)]
+
+
+_WIPE = ("wipe_board_events", "wipe_boards", "wipe_groups", "wipe_tags", "wipe_fields", "wipe_gateways",
+         "wipe_invites", "wipe_members")  # fmt: skip
+
+
+async def wipe(conn: asyncpg.Connection, tenant_id: UUID) -> None:
+    """Delete Mission Control's data of the tenant: the boards made on MC (their tasks and all that
+    hangs off them cascade) and their events, board groups, tags, custom fields, gateway records,
+    invites and members. GoClaw's teams, ClawTasker's projects and ClawGate's agents stay."""
+    for name in _WIPE:
+        await conn.execute(query(f"mc_org.{name}"), tenant_id)
 
 
 async def email_is_member(conn: asyncpg.Connection, tenant_id: UUID, email: str) -> bool:

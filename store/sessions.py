@@ -19,6 +19,7 @@ __all__ = [
     "delete",
     "get",
     "get_for_update",
+    "info",
     "insert",
     "list_sessions",
     "messages",
@@ -32,6 +33,11 @@ __all__ = [
 
 async def get(conn: asyncpg.Connection, tenant_id: UUID, key: str) -> SessionRow | None:
     return maybe(await conn.fetchrow(query("sessions.get_by_key"), tenant_id, key), SessionRow)
+
+
+async def info(conn: asyncpg.Connection, tenant_id: UUID, key: str) -> SessionListRow | None:
+    """The session ``key`` with its agent's key, name and context window (as ``list_sessions``)."""
+    return maybe(await conn.fetchrow(query("sessions.info"), tenant_id, key), SessionListRow)
 
 
 async def get_for_update(conn: asyncpg.Connection, tenant_id: UUID, key: str) -> SessionRow | None:

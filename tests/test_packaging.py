@@ -27,3 +27,13 @@ class TestPackaging:
     def test_http_never_shadows_the_standard_library(self) -> None:
         """``http/`` has no ``__init__.py``, so ``import http`` from the root finds the stdlib."""
         assert not (ROOT / "http" / "__init__.py").exists()
+
+    def test_data_files_of_the_package_are_listed(self) -> None:
+        """The templates and SOULs the services read (``clawgate/templates``, ``clawgate/souls``)
+        match ``package-data``, or ``pip install .`` would leave them out."""
+        config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+        patterns = config["package-data"]["clawgate"]
+        data = [p.relative_to(ROOT / "gateway") for d in ("templates", "souls") for p in (ROOT / "gateway" / d).rglob("*")
+                if p.is_file()]  # fmt: skip
+        assert data
+        assert [str(p) for p in data if not any(p.match(pattern) for pattern in patterns)] == []

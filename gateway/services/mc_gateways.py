@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -20,13 +20,23 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.crypto import SecretBox, mask
 from clawgate.errors import InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
-from clawgate.services.boards import BoardService
+from clawgate.services.boards import BoardService, board_user
 from clawgate.services.org import OrgService
-from clawgate.store import Database, DbConnection, sessions
+from clawgate.services.sessions import SessionInfo, session_info
+from clawgate.store import Database, DbConnection, agents, sessions
 from clawgate.store import mc_org as store
 from clawgate.store.mc_org import GatewayRow, GatewayValues
 
-__all__ = ["GatewayCreate", "GatewayRead", "GatewayService", "GatewayStatus", "GatewayUpdate"]
+__all__ = [
+    "GatewayCreate",
+    "GatewayRead",
+    "GatewayService",
+    "GatewayStatus",
+    "GatewayUpdate",
+    "session_owner",
+    "session_user",
+    "tenant_sessions",
+]
 
 SELF_NAME: Final = "ClawGate"
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -77,13 +87,46 @@ class GatewayStatus(Struct, kw_only=True):
     connected: bool
     gateway_url: str
     sessions_count: int | None = None
-    sessions: list[Any] | None = None
-    main_session: Any = None
+    sessions: list[SessionInfo] | None = None
+    main_session: SessionInfo | None = None
     main_session_error: str | None = None
     error: str | None = None
 
 
 NOT_CONNECTED: Final = "ClawGate keeps other gateways as records only; it does not connect to them."
+SESSIONS_LISTED: Final = 500
+"""The newest sessions a status or session list shows (MC shows what the gateway answers)."""
+
+
+def session_user(who: Principal) -> str:
+    """The user ``who`` chats as: its user id, else its MC user (``local`` for the gateway token,
+    ``key:<id>`` for a key that claims none)."""
+    return who.user_id or board_user(who)
+
+
+def session_owner(who: Principal) -> str | None:
+    """Whose sessions ``who`` sees: every one for a ClawGate admin, else its own (GoClaw's rule for
+    ``sessions.list``; an MC org admin raised by an invite is not a ClawGate admin)."""
+    return None if who.sees_all else session_user(who)
+
+
+async def tenant_sessions(
+    conn: DbConnection, who: Principal
+) -> tuple[int, list[SessionInfo], SessionInfo | None]:
+    """How many sessions of the tenant ``who`` sees (``session_owner``), the newest of them
+    (``SESSIONS_LISTED`` at most), and the gateway main's main session (``agent:<main key>:main``)
+    when it exists and ``who`` sees it."""
+    user = session_owner(who)
+    count = await sessions.count(conn, who.tenant_id, user_id=user, agent_id=None, channel=None)
+    rows = await sessions.list_sessions(
+        conn, who.tenant_id, user_id=user, agent_id=None, channel=None, limit=SESSIONS_LISTED, offset=0
+    )
+    main = await agents.get_default(conn, who.tenant_id)
+    key = "" if main is None else f"agent:{main.agent_key}:main"
+    row = await sessions.info(conn, who.tenant_id, key) if key else None
+    if row is not None and user is not None and row.user_id != user:
+        row = None
+    return count, [session_info(r) for r in rows], session_info(row) if row else None
 
 
 def _local(host: str) -> bool:
@@ -232,5 +275,7 @@ class GatewayService:
                 other = gateway_url.strip()
             if other is not None:
                 return GatewayStatus(connected=False, gateway_url=other, error=NOT_CONNECTED)
-            count = await sessions.count(conn, who.tenant_id, user_id=None, agent_id=None, channel=None)
-        return GatewayStatus(connected=True, gateway_url=self_url, sessions_count=count)
+            count, listed, main = await tenant_sessions(conn, who)
+        return GatewayStatus(
+            connected=True, gateway_url=self_url, sessions_count=count, sessions=listed, main_session=main
+        )

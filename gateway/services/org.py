@@ -18,6 +18,8 @@ inside the tenant the caller acts in (another tenant's token is not found), and 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Final, Literal
@@ -30,8 +32,10 @@ from clawgate.crypto import hash_api_key, new_invite_token
 from clawgate.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
 from clawgate.services.boards import board_user
-from clawgate.store import Database, DbConnection, tenants
+from clawgate.services.tenants import TenantCreate, TenantService
+from clawgate.store import Database, DbConnection, coord_events, tenants
 from clawgate.store import mc_org as store
+from clawgate.store.coord_events import NewEvent
 from clawgate.store.mc_org import InviteRow, MemberRow, Profile
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "MemberUpdate",
     "OrgService",
     "OrganizationActive",
+    "OrganizationCreate",
     "OrganizationListItem",
     "OrganizationRead",
     "UserRead",
@@ -91,6 +96,10 @@ class OrganizationRead(Struct, kw_only=True):
     name: str
     created_at: datetime
     updated_at: datetime
+
+
+class OrganizationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=200)]
 
 
 class OrganizationListItem(Struct, kw_only=True):
@@ -220,11 +229,19 @@ def _email(text: str) -> str:
     return email
 
 
+def _tenant_slug(name: str) -> str:
+    """A tenant slug of an organisation's name: its ASCII letters and digits, ``-`` between; a name
+    without any gets ``org-`` and a digest of the name (so two such names do not meet)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
+    return slug or f"org-{hashlib.sha256(name.lower().encode()).hexdigest()[:12]}"
+
+
 class OrgService:
     """Mission Control's users, organisation, members and invites of the caller's tenant."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tenants_: TenantService) -> None:
         self._db = db
+        self._tenants = tenants_
 
     # -- the caller -------------------------------------------------------------------------------
 
@@ -277,6 +294,63 @@ class OrgService:
             raise NotFound(kind="organization", id=str(who.tenant_id))
         return OrganizationRead(id=tenant.id, name=tenant.name or tenant.slug, created_at=tenant.created_at,
                                 updated_at=tenant.updated_at)  # fmt: skip
+
+    async def create_organization(self, who: Principal, body: OrganizationCreate) -> OrganizationRead:
+        """A new organisation is a new ClawGate tenant, so only a gateway-wide admin makes one (the
+        rules of ``tenants.create``: the gateway token with an owner id, a system key, development
+        mode); the caller is its owner with every board. Its slug is made from the name (a slug
+        taken is a name taken). The caller
+        acts in it with ``X-GoClaw-Tenant-Id`` (there is no stored active organisation).
+        Raises: InvalidRequest (a blank name), AlreadyExists (a tenant of that name, any case),
+        Forbidden."""
+        self._tenants.check_create(who)  # before anything is read: another tenant's names never show
+        name = body.name.strip()
+        if not name:
+            raise invalid_field("$.name", "name must not be blank")
+        async with self._db.connection() as conn:
+            taken = {t.name.strip().lower() for t in await tenants.list_all(conn)}
+        if name.lower() in taken:
+            raise AlreadyExists(kind="organization", id=name)
+        # The slug is the name's, so two racing creates of one name meet at its unique index (409).
+        try:
+            tenant = await self._tenants.create(who, TenantCreate(name=name, slug=_tenant_slug(name)))
+        except AlreadyExists:
+            raise AlreadyExists(kind="organization", id=name) from None
+        async with self._db.transaction() as conn:
+            await store.merge_member(conn, tenant.id, board_user(who), "owner", True, True)
+        return OrganizationRead(id=tenant.id, name=tenant.name, created_at=tenant.created_at,
+                                updated_at=tenant.updated_at)  # fmt: skip
+
+    async def delete_organization(self, who: Principal) -> None:
+        """Delete the organisation's Mission Control data (``store.mc_org.wipe``: MC's boards with
+        all that hangs off them, groups, tags, custom fields, gateway records, invites, members) in
+        the tenant the request acts in, never another's; the tenant itself, its ClawGate agents,
+        GoClaw's teams and ClawTasker's projects stay. Owners only. Raises: Forbidden."""
+        async with self._db.transaction() as conn:
+            me = await self.admin(conn, who)
+            if me.role != "owner":
+                raise _forbidden("Only organization owners can delete organizations")
+            await store.lock_members(conn, who.tenant_id)
+            await _wipe(conn, who, me)
+
+    async def delete_me(self, who: Principal) -> None:
+        """MC's account deletion, in the tenant the request acts in: the caller's member row and its
+        board access go; when it was the only member, the organisation's MC data goes with it (MC
+        deletes an organisation left without members). The last owner of an organisation with other
+        members stays (422). A ClawGate admin's credential makes its row again at its next request.
+        Raises: InvalidRequest."""
+        async with self._db.transaction() as conn:
+            me = await self._me(conn, who)
+            members = await store.lock_members(conn, who.tenant_id)
+            if members == [me.id]:
+                await _wipe(conn, who, me)
+                return
+            if me.role == "owner" and await store.lock_owners(conn, who.tenant_id) == [me.id]:
+                raise InvalidRequest(
+                    "failed_precondition", detail="Organization must have at least one owner"
+                )
+            await store.clear_access(conn, who.tenant_id, me.user_id)
+            await store.delete_member(conn, who.tenant_id, me.id)
 
     async def organizations(self, who: Principal) -> list[OrganizationListItem]:
         """The organisation the request acts in: a credential acts in one tenant at a time (another
@@ -434,6 +508,15 @@ class OrgService:
                                      invite.all_teams_write)  # fmt: skip
             await store.merge_access(conn, who.tenant_id, me.user_id, invite.team_access)
             return await self._member_out(conn, await self._me(conn, who))
+
+
+async def _wipe(conn: DbConnection, who: Principal, me: MemberRow) -> None:
+    """Mission Control's data of the tenant deleted, and an ``organization.deleted`` event (no task:
+    ClawTasker's kept task board renders again, the boards' tasks being gone with no event each)."""
+    await store.wipe(conn, who.tenant_id)
+    await coord_events.append(conn, who.tenant_id, NewEvent(
+        kind="organization.deleted", user_id=me.user_id, message="Mission Control's organization data deleted.",
+    ))  # fmt: skip
 
 
 def _entries(specs: list[BoardAccessSpec]) -> list[dict[str, object]]:

@@ -135,9 +135,14 @@ class TenantService:
             raise NotFound(kind="tenant", id=ref)
         return row
 
-    async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
+    @staticmethod
+    def check_create(who: Principal) -> None:
+        """Raises: Forbidden unless ``who`` may create tenants (an admin that provisions, gateway-wide)."""
         _require_admin(who, "tenants.create", provision=True)
         _require_gateway_wide(who, "tenants.create")
+
+    async def create(self, who: Principal, body: TenantCreate) -> TenantRow:
+        self.check_create(who)
         async with self._db.transaction() as conn:
             return await tenants.insert(conn, body.name, body.slug, body.settings)
 

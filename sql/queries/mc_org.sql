@@ -205,3 +205,53 @@ DELETE FROM mc_gateways
  WHERE tenant_id = $1
    AND id        = $2
    AND NOT is_self;
+
+-- -- the organisation deleted (DELETE /organizations/me): Mission Control's data of one tenant -----------
+
+-- name: members_lock
+-- Every member of the tenant, locked (a deletion of the organisation or of its last user takes turns).
+SELECT m.id
+  FROM org_members AS m
+ WHERE m.tenant_id = $1
+ ORDER BY m.id
+   FOR UPDATE;
+
+-- name: wipe_board_events
+-- The event log of the boards made on Mission Control (the boards go next).
+DELETE FROM coord_events AS e
+ USING teams AS t
+ WHERE e.tenant_id = $1
+   AND t.tenant_id = $1
+   AND t.kind      = 'board'
+   AND e.team_id   = t.id;
+
+-- name: wipe_boards
+-- The boards made on Mission Control, with their tasks, approvals, memory, webhooks, onboarding and
+-- access rows (foreign keys cascade); GoClaw's teams and ClawTasker's projects stay.
+DELETE FROM teams
+ WHERE tenant_id = $1
+   AND kind      = 'board';
+
+-- name: wipe_groups
+DELETE FROM team_groups
+ WHERE tenant_id = $1;
+
+-- name: wipe_tags
+DELETE FROM tags
+ WHERE tenant_id = $1;
+
+-- name: wipe_fields
+DELETE FROM custom_field_defs
+ WHERE tenant_id = $1;
+
+-- name: wipe_gateways
+DELETE FROM mc_gateways
+ WHERE tenant_id = $1;
+
+-- name: wipe_invites
+DELETE FROM org_invites
+ WHERE tenant_id = $1;
+
+-- name: wipe_members
+DELETE FROM org_members
+ WHERE tenant_id = $1;

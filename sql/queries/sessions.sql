@@ -4,6 +4,13 @@ SELECT s.*
  WHERE s.tenant_id   = $1
    AND s.session_key = $2;
 
+-- name: info
+SELECT s.*, a.agent_key, a.display_name AS agent_name, a.context_window
+  FROM sessions AS s
+  JOIN agents   AS a ON a.id = s.agent_id
+ WHERE s.tenant_id   = $1
+   AND s.session_key = $2;
+
 -- name: get_by_key_for_update
 SELECT s.*
   FROM sessions AS s

@@ -21,7 +21,8 @@ from tests.support import RunningServer, add_stub_provider
 from tests.upstream import Reply
 
 # Chat text: NUL is stripped there instead of refused.
-CHAT_TEXT = {("POST", "/v1/responses", "input"), ("POST", "/v1/agents/{id}/wake", "message")}
+CHAT_TEXT = {("POST", "/v1/responses", "input"), ("POST", "/v1/agents/{id}/wake", "message"),
+             ("POST", "/api/v1/gateways/sessions/{session_id}/message", "content")}  # fmt: skip
 BIG = 2**64
 _PARAM = r"\{([^}:]+)(?::[^}]*)?\}"  # a path parameter's name, without its converter ({path:path})
 
