@@ -93,22 +93,33 @@ def observe_http(method: str, route: str, status: int, seconds: float) -> None:
     children[1].observe(seconds)
 
 
-_rpc: dict[tuple[str, str], Any] = {}
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, looked up once per combination (for bounded label values)."""
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
 
 
 def count_rpc(method: str, outcome: str) -> None:
     """Count one RPC call; ``method`` is a method of the table or ``UNMATCHED``, ``outcome`` ``ok``
     or an error code (both bounded sets)."""
-    child = _rpc.get((method, outcome))
-    if child is None:
-        child = _rpc[(method, outcome)] = RPC_CALLS.labels(method, outcome)
-    child.inc()
+    _child(RPC_CALLS, method, outcome).inc()
+
+
+def count_run(status: str) -> None:
+    """Count one finished run by its final status (a bounded set)."""
+    _child(RUNS, status).inc()
 
 
 def count_tokens(provider: str, model: str, input_tokens: int, output_tokens: int) -> None:
-    """Add one LLM call's usage to ``clawgate_llm_tokens``."""
-    TOKENS.labels(provider, model, "input").inc(input_tokens)
-    TOKENS.labels(provider, model, "output").inc(output_tokens)
+    """Add one LLM call's usage to ``clawgate_llm_tokens`` (providers and models are configured)."""
+    _child(TOKENS, provider, model, "input").inc(input_tokens)
+    _child(TOKENS, provider, model, "output").inc(output_tokens)
 
 
 class _GatewayState(Collector):

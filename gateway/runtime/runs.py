@@ -376,7 +376,7 @@ class RunManager:
             return
         finally:
             self._local.pop(handle.run_id, None)
-            metrics.RUNS.labels(status).inc()
+            metrics.count_run(status)
             log.info(
                 "run.finished", status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2)
             )
