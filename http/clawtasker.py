@@ -468,8 +468,9 @@ ROUTES = [
     Api("GET", "/api/snapshot", snapshot, Role.VIEWER, "CT: the state document from the shared tables",
         response=CtSnapshot, family="ct", tag=_TAG),
     Api("GET", "/api/events/stream", events_stream, Role.VIEWER,
-        "CT: every event as SSE (event: clawtasker, id: lines, resume with Last-Event-ID)", query=StreamQuery,
-        media_type="text/event-stream", family="ct", tag=_TAG),
+        "CT: every event as SSE (event: clawtasker, id: lines, resume with Last-Event-ID); the credential "
+        "as Bearer or, for a browser's EventSource, ?access_token=", query=StreamQuery,
+        media_type="text/event-stream", family="ct", tag=_TAG, query_token=True),
     Api("GET", "/api/openclaw/contract", contract, None, "CT: the agent integration contract", response=CtDocument, family="ct",
         tag=_TAG),
     Api("GET", "/api/schema/{name}", schema, None, "CT: a write's JSON Schema (task, agent-register, ...)",

@@ -19,7 +19,7 @@ from clawgate.rpc.types import Method
 from . import docs
 from .errors import family_for_path
 from .examples import REQUESTS, RESPONSES
-from .routing import decode_body
+from .routing import QUERY_TOKEN, decode_body
 from .types import Api, HttpContext
 from .wsdoc import WS_EVENTS, result_members, result_type, websocket_page, ws_method
 
@@ -134,6 +134,9 @@ def build_spec(routes: list[Api], methods: Mapping[str, Method] | None = None) -
                            "description": "Gateway token or API key (Anthropic-style clients)"},
                 "agentToken": {"type": "apiKey", "in": "header", "name": "X-Agent-Token",
                                "description": "A Mission Control agent token (the /api/v1/agent/ routes)"},
+                "queryToken": {"type": "apiKey", "in": "query", "name": QUERY_TOKEN,
+                               "description": "Gateway token or API key in the query (RFC 6750 2.3), for a "
+                                              "browser's EventSource: only on the event streams that say so"},
             },
         },
         "x-websocket-methods": [
@@ -187,7 +190,8 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
             body["example"] = REQUESTS[key]
         op["requestBody"] = {"required": _body_required(api.body), "content": {"application/json": body}}
         for status, description in _BODY_ERRORS.items():
-            op["responses"][status] = {"description": description, "content": error}
+            if status != "415" or not api.own_body:  # a handler reading its own body takes any type
+                op["responses"][status] = {"description": description, "content": error}
     if api.form is not None:
         files = {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}  # fmt: skip
@@ -196,7 +200,7 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
         for status, description in {**_BODY_ERRORS, "415": "The body is not multipart/form-data"}.items():
             op["responses"][status] = {"description": description, "content": error}
     if api.role is not None:
-        op["security"] = [{"bearer": []}, {"apiKey": []}]
+        op["security"] = [{"bearer": []}, {"apiKey": []}, *([{"queryToken": []}] if api.query_token else [])]
         op["x-min-role"] = api.role.label
     elif api.path.startswith(AGENT_API):
         op["security"] = [{"agentToken": []}]

@@ -80,3 +80,9 @@ class Api:
     media_type: str = "application/json"  # of the success answer
     streams: bool = False  # with ``stream: true`` in the body, the answer is ``text/event-stream``
     form: type | None = None  # a ``multipart/form-data`` body: these text fields and ``file`` parts
+    # The handler reads its body itself (ClawTasker's loose shapes, in CT's order: parse, authenticate,
+    # count the write); ``body`` then only documents it (OpenAPI) and is not decoded before the call.
+    own_body: bool = False
+    # The credential may also come as the query parameter ``access_token`` (RFC 6750 2.3), for a
+    # browser's ``EventSource``, which cannot send a header; the header wins when both are sent.
+    query_token: bool = False

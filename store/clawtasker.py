@@ -27,6 +27,7 @@ __all__ = [
     "ThreadRow",
     "dismiss",
     "get_org",
+    "health_counts",
     "insert_agent",
     "insert_message",
     "insert_notification",
@@ -378,6 +379,12 @@ async def find_thread(
     """A direct thread by key, else by its participants: (id, key, participants)."""
     row = await conn.fetchrow(query("clawtasker.thread_find"), tenant_id, key, participants)
     return None if row is None else (row["id"], row["key"] or "", list(row["participants"]))
+
+
+async def health_counts(conn: asyncpg.Connection, tenant_id: UUID) -> tuple[int, int]:
+    """The tenant's live agents and its tasks, counted in SQL (``GET /api/health``)."""
+    row = await conn.fetchrow(query("clawtasker.health_counts"), tenant_id)
+    return int(row["agents"]), int(row["tasks"])
 
 
 async def overloaded(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, name: str) -> bool:

@@ -610,8 +610,7 @@ class ClawTaskerService(Notifying):
         }  # fmt: skip
         if who is not None:
             async with self._db.connection() as conn:
-                out["agents"] = len(await store.roster(conn, who.tenant_id))
-                out["tasks"] = len(await task_store.list_tasks(conn, who.tenant_id, TaskFilter(), 100_000))
+                out["agents"], out["tasks"] = await store.health_counts(conn, who.tenant_id)
         return out
 
     def recovery(self) -> JSON:

@@ -37,6 +37,11 @@ SELECT a.id, a.agent_key, a.display_name, a.emoji,
    AND ($2::text IS NULL OR a.agent_key = $2)
  ORDER BY a.agent_key;
 
+-- name: health_counts
+-- GET /api/health's counts: the tenant's live agents (as the roster lists them) and its tasks.
+SELECT (SELECT count(*) FROM agents AS a WHERE a.tenant_id = $1 AND a.deleted_at IS NULL) AS agents,
+       (SELECT count(*) FROM tasks  AS t WHERE t.tenant_id = $1)                          AS tasks;
+
 -- name: agent_insert
 -- NULL when a live agent has the key already (made meanwhile by a racing registration).
 INSERT INTO agents (tenant_id, agent_key, display_name, emoji, agent_description)

@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.conftest import ServerFactory
 from tests.support import GATEWAY_TOKEN, RunningServer
@@ -89,6 +90,24 @@ class TestEnvelopeAndAuth:
             assert GATEWAY_TOKEN not in json.dumps(made)
             error(await anon.get("/api/snapshot"), 401)
             assert (await ok(await anon.get("/api/health")))["state_source"] == "postgres"
+
+    async def test_health_counts_with_a_credential(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
+        """Public health has no counts; with a credential it counts the tenant's live agents and
+        tasks as the snapshot lists them (a deleted agent is not counted)."""
+        await agent(ct, "codex")
+        await agent(ct, "pixel")
+        await agent(ct, "gone")
+        await ok(await ct.post("/api/agents/delete", json={"agent_id": "gone"}))
+        for n in range(3):
+            await task(ct, title=f"h{n}")
+        async with server.client() as anon:
+            public = await ok(await anon.get("/api/health"))
+        assert "agents" not in public
+        assert "tasks" not in public
+        health = await ok(await ct.get("/api/health"))
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert (health["agents"], health["tasks"]) == (len(snap["agents"]), len(snap["tasks"]))
+        assert health["tasks"] == 3
 
     async def test_system_recovery_and_version(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
         """``/api/system/recovery`` is public (PostgreSQL's state: nothing to recover);
@@ -609,6 +628,49 @@ class TestStream:
             rest = await asyncio.wait_for(_frames(res, 2), 10)
         assert [f[1]["kind"] for f in rest] == ["task.status_changed", "task.created"]
         assert rest[0][0] > first[0][0]
+
+    async def test_browser_eventsource_takes_the_token_in_the_query(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """A browser's ``EventSource`` sends no header: a raw HTTP/1.1 request with no
+        ``Authorization`` gets the stream with ``?access_token=``; a wrong one is 401 in CT's
+        envelope; no other route takes a token in the query; the token is in no log line."""
+
+        async def raw(target: str, until: bytes) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: ct\r\nAccept: text/event-stream\r\n\r\n".encode())
+            await writer.drain()
+            seen = b""
+            try:
+                while until not in seen:
+                    chunk = await asyncio.wait_for(reader.read(4096), 10)
+                    if not chunk:
+                        break
+                    seen += chunk
+            finally:
+                writer.close()
+            return seen
+
+        with capture_logs() as logs:
+            stream = asyncio.ensure_future(
+                raw(f"/api/events/stream?since=2000-01-01&access_token={GATEWAY_TOKEN}", b'"task.created"')
+            )
+            await asyncio.sleep(0.3)  # the stream is open before the write
+            await task(ct, title="EVENTSOURCE-TASK")
+            seen = await stream
+            refused = await raw("/api/events/stream?access_token=wrong-token-value", b"}")
+            snapshot = await raw(f"/api/snapshot?access_token={GATEWAY_TOKEN}", b"}")
+        head, _, body = seen.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"text/event-stream" in head
+        assert b"event: clawtasker" in body
+        assert b'"kind":"task.created"' in body
+        assert refused.startswith(b"HTTP/1.1 401")
+        assert b'{"error":' in refused
+        assert snapshot.startswith(b"HTTP/1.1 401")
+        logged = json.dumps(logs, default=str)
+        assert GATEWAY_TOKEN not in logged
+        assert "wrong-token-value" not in logged
 
     async def test_other_tenant_hears_nothing(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
         """A stream of tenant B, open while the master tenant writes, carries only B's events."""
