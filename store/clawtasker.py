@@ -35,7 +35,6 @@ __all__ = [
     "links_of",
     "missions",
     "notifications",
-    "overloaded",
     "project_id",
     "put_org",
     "put_presence",
@@ -385,12 +384,6 @@ async def health_counts(conn: asyncpg.Connection, tenant_id: UUID) -> tuple[int,
     """The tenant's live agents and its tasks, counted in SQL (``GET /api/health``)."""
     row = await conn.fetchrow(query("clawtasker.health_counts"), tenant_id)
     return int(row["agents"]), int(row["tasks"])
-
-
-async def overloaded(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, name: str) -> bool:
-    """CT's ``overloaded`` notification for the agent when it owns more than 4 active tasks, once
-    while not dismissed (a unique index decides). Returns: whether one was made."""
-    return await conn.fetchval(query("clawtasker.overloaded_insert"), tenant_id, agent_id, name) is not None
 
 
 async def insert_thread(

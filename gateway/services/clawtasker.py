@@ -723,8 +723,6 @@ class ClawTaskerService(Notifying):
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
-            if owner_id is not None:
-                await store.overloaded(conn, who.tenant_id, owner_id, owner)
             if wake and owner_id is not None and owner != ct["reporter"]:
                 await self._queue(conn, who, team, out, [_assigned(row, owner_id)], ids)
         await self._tasks.announce(out)
@@ -823,8 +821,6 @@ class ClawTaskerService(Notifying):
             row = await self._row(conn, who.tenant_id, number)
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
             to = state.assignee_agent_id
-            if to is not None:
-                await store.overloaded(conn, who.tenant_id, to, result["owner"])
             if to is not None and to != before.assignee_agent_id and owner != author:  # not a self-claim
                 await self._queue(conn, who, row.team_id, out, [_assigned(row, to)], ids)
         await self._tasks.announce(out)

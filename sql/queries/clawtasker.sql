@@ -306,27 +306,6 @@ INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title,
 VALUES ($1, 'user', 'ceo', $2, $3, $4, 'ui', 'sent')
 RETURNING id;
 
--- name: overloaded_insert
--- CT's `overloaded` for agent $2 (named $3) when it owns more than 4 active tasks (ready, in progress,
--- validation), once while not dismissed (notifications_overloaded_uidx); the new id, else NULL.
-WITH active AS (
-    SELECT count(*) AS n
-      FROM tasks AS t
-     WHERE t.tenant_id         = $1
-       AND t.assignee_agent_id = $2
-       AND t.status IN ('ready', 'in_progress', 'review')
-)
-INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title, body, channel, status,
-                           subject_agent_id)
-SELECT $1, 'user', 'ceo', 'overloaded', $3 || ' is overloaded',
-       $3 || ' owns ' || a.n || ' active tasks (more than 4).', 'ui', 'sent', $2
-  FROM active AS a
- WHERE a.n > 4
-    ON CONFLICT (tenant_id, subject_agent_id)
- WHERE kind = 'overloaded' AND recipient_kind = 'user' AND NOT dismissed
-    DO NOTHING
-RETURNING id;
-
 -- name: notifications_dismiss
 -- One ($2) or all ($2 NULL).
 UPDATE notifications

@@ -18,7 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.conftest import ServerFactory
-from tests.support import GATEWAY_TOKEN, RunningServer
+from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
 
 
 @pytest.fixture(name="server")
@@ -91,7 +91,9 @@ class TestEnvelopeAndAuth:
             error(await anon.get("/api/snapshot"), 401)
             assert (await ok(await anon.get("/api/health")))["state_source"] == "postgres"
 
-    async def test_health_counts_with_a_credential(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
+    async def test_health_counts_with_a_credential(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
         """Public health has no counts; with a credential it counts the tenant's live agents and
         tasks as the snapshot lists them (a deleted agent is not counted)."""
         await agent(ct, "codex")
@@ -771,6 +773,38 @@ class TestPublishLoadAndMoves:
         snap = await ok(await ct.get("/api/snapshot"))
         (fresh,) = [n for n in snap["notifications"] if n["kind"] == "overloaded"]
         assert fresh["id"] != note["id"]
+
+    async def test_overloaded_on_mission_control_and_goclaw_writes(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """The load is judged by the one service call on every surface's task writes: an agent given
+        its fifth active task through Mission Control (four created assigned, the fifth by PATCH)
+        and another through GoClaw (four ``teams.tasks.create {assignTo}``, the fifth by
+        ``teams.tasks.assign``) each get CT's ``overloaded`` notification, and only at the fifth."""
+        for key in ("boss", "mcload", "gcload"):
+            await agent(ct, key)
+        async with ws_connect(server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = (await ws.ok("teams.create", {"name": "Load", "lead": "boss",
+                                                 "members": ["mcload", "gcload"]}))["team"]["id"]  # fmt: skip
+            mc_agent = (await ct.get("/v1/agents/mcload")).json()["id"]
+            tasks = f"/api/v1/boards/{team}/tasks"
+
+            async def overloaded() -> list[str]:
+                snap = await ok(await ct.get("/api/snapshot"))
+                return sorted(n["agent_id"] for n in snap["notifications"] if n["kind"] == "overloaded")
+
+            for n in range(4):
+                res = await ct.post(tasks, json={"title": f"mc{n}", "assigned_agent_id": mc_agent})
+                assert res.status_code == 200, res.text
+                await ws.ok("teams.tasks.create", {"teamId": team, "subject": f"gc{n}", "assignTo": "gcload"})
+            assert await overloaded() == []
+            free = (await ct.post(tasks, json={"title": "mc-fifth"})).json()["id"]
+            res = await ct.patch(f"{tasks}/{free}", json={"assigned_agent_id": mc_agent})
+            assert res.status_code == 200, res.text
+            assert await overloaded() == ["mcload"]
+            fifth = (await ws.ok("teams.tasks.create", {"teamId": team, "subject": "gc-fifth"}))["task"]["id"]
+            await ws.ok("teams.tasks.assign", {"teamId": team, "taskId": fifth, "agentId": "gcload"})
+            assert await overloaded() == ["gcload", "mcload"]
 
     async def test_a_task_moves_between_projects(self, ct: httpx.AsyncClient) -> None:
         """``tasks/update {project_id}`` moves the task to that project (a ``task.moved`` event);
