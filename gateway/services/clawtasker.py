@@ -823,6 +823,10 @@ class ClawTaskerService(Notifying):
             to = state.assignee_agent_id
             if to is not None and to != before.assignee_agent_id and owner != author:  # not a self-claim
                 await self._queue(conn, who, row.team_id, out, [_assigned(row, to)], ids)
+            mover = to if result["owner"] == author else None  # the owner started it itself
+            await self._queue(
+                conn, who, row.team_id, out, notify.started(before, to, state.status, mover), ids
+            )
         await self._tasks.announce(out)
         await self._deliver(ids)
         return result
