@@ -78,7 +78,7 @@ _ERROR_SCHEMAS: dict[str, Any] = {
 }
 _FAMILY_ERROR = {"openai": "OpenAIError", "mc": "MCError", "ct": "CTError", "goclaw": "Error"}
 _BODY_ERRORS = {
-    "413": "The body is larger than limits.max_body_bytes",
+    "413": "The body is larger than limits.max_body_bytes (ClawTasker's writes: 160 KB)",
     "415": "The body is not JSON (Content-Type other than application/json or application/*+json)",
 }
 

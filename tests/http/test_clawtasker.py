@@ -111,6 +111,42 @@ class TestEnvelopeAndAuth:
         assert (health["agents"], health["tasks"]) == (len(snap["agents"]), len(snap["tasks"]))
         assert health["tasks"] == 3
 
+    async def test_write_bodies_are_documented(self, ct: httpx.AsyncClient) -> None:
+        """Every CT write has its request body in the OpenAPI document (with ``write_token``, CT's
+        enums, nested or flat), and ``/api/schema/{name}`` serves the same type; the bodies stay
+        CT's to parse (CT's messages, any content type)."""
+        spec = (await ct.get("/v1/openapi.json")).json()
+        schemas = spec["components"]["schemas"]
+
+        def body(path: str) -> dict[str, Any]:
+            op = spec["paths"][path]["post"]
+            assert "415" not in op["responses"]
+            found: dict[str, Any] = schemas[op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                                            .rsplit("/", 1)[1]]  # fmt: skip
+            return found
+
+        writes = [p for p, ops in spec["paths"].items() if p.startswith("/api/") and not p.startswith("/api/v1/")
+                  and "post" in ops]  # fmt: skip
+        assert len(writes) == 32
+        assert all("write_token" in body(p)["properties"] for p in writes)
+        create = body("/api/tasks/create")["properties"]
+        assert {"title", "owner", "status", "depends_on", "task", "note"} <= set(create)
+        statuses = next(v["enum"] for v in create["status"]["anyOf"] if "enum" in v)
+        assert set(statuses) == {"backlog", "ready", "in_progress", "validation", "done"}
+        link = body("/api/tasks/link")["properties"]["link_type"]["anyOf"][0]["enum"]
+        assert set(link) == {"relates-to", "duplicates", "blocks", "is-blocked-by", "parent-of", "child-of"}
+        served = await ok(await ct.get("/api/schema/task"))
+        assert served["title"] == "task"
+        assert set(served["properties"]) == set(create)
+        assert set((await ok(await ct.get("/api/schema/heartbeat")))["properties"]) == set(
+            body("/api/agents/heartbeat")["properties"]
+        )
+        contract = await ok(await ct.get("/api/openclaw/contract"))
+        assert "/api/schema/task" in contract["schemas"]
+        form = await ct.post("/api/tasks/create", content=b'{"title": "as a form"}',
+                             headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert (await ok(form))["task"]["title"] == "as a form"
+
     async def test_system_recovery_and_version(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
         """``/api/system/recovery`` is public (PostgreSQL's state: nothing to recover);
         ``/api/system/version`` needs the Bearer, as CT's."""
