@@ -711,19 +711,26 @@ class TestStream:
         assert "wrong-token-value" not in logged
 
     async def test_other_tenant_hears_nothing(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
-        """A stream of tenant B, open while the master tenant writes, carries only B's events."""
+        """A stream of tenant B, open while the master tenant writes, carries only B's events, whether
+        B's key comes as the Bearer or as a browser's ``?access_token=``."""
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as owner:
             b = (await owner.post("/v1/tenants", json={"name": "Tenant B", "slug": "tenant-b"})).json()
             key = (await owner.post("/v1/api-keys", json={"name": "b", "tenant_id": b["id"],
                                                           "scopes": ["operator.admin"]})).json()["key"]  # fmt: skip
         async with (
             server.client(key) as b_http,
+            server.client() as browser,
             b_http.stream("GET", "/api/events/stream", params={"since": "2000-01-01"}) as res,
+            browser.stream(
+                "GET", "/api/events/stream", params={"since": "2000-01-01", "access_token": key}
+            ) as raw,
         ):
             await task(ct, title="MASTER-SECRET")
             await ok(await b_http.post("/api/tasks/create", json={"title": "b-own"}))
             frames = await asyncio.wait_for(_frames(res, 1), 10)
+            by_query = await asyncio.wait_for(_frames(raw, 1), 10)
             snap = await ok(await b_http.get("/api/snapshot"))
+        assert by_query == frames
         assert frames[0][1]["kind"] == "task.created"
         assert "MASTER-SECRET" not in json.dumps(frames)
         assert [t["title"] for t in snap["tasks"]] == ["b-own"]
