@@ -35,6 +35,7 @@ import structlog
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal, Role
 from clawgate.runtime.handle import Joined, RunHandle
+from clawgate.services.heartbeat import Waker
 from clawgate.store import Database, DbConnection, windows
 from clawgate.store import agent_api as store
 from clawgate.store.agent_api import NotificationRow, Pending
@@ -79,12 +80,6 @@ class Launcher(Protocol):
         self, who: Principal, agent_ref: str, message: str, *, session_rest: str, channel: str,
         provider: str = "", model: str = "", light: bool = False,
     ) -> RunHandle | Joined | None: ...  # fmt: skip
-
-
-class Waker(Protocol):
-    """Makes an agent's heartbeat due now (the scheduler); False when it has none enabled."""
-
-    async def wake_heartbeat(self, tenant_id: UUID, agent_id: UUID) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
