@@ -28,6 +28,7 @@ import msgspec
 from msgspec import Meta, Struct
 from starlette.responses import StreamingResponse
 
+from clawgate import wire
 from clawgate.errors import Forbidden, NotFound
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
@@ -163,18 +164,20 @@ class CtDocument(Struct, kw_only=True):
 
 
 def _payload(raw: bytes) -> JSON:
-    """The body as a JSON object (empty: ``{}``). Raises: InvalidRequest (CT's ``Invalid JSON payload``)."""
+    """The body as a JSON object (empty: ``{}``): malformed or not an object is CT's ``Invalid JSON
+    payload``; then the gateway's rules of every body (``wire.decode``): no NUL (PostgreSQL stores
+    none, in text or in jsonb), integers in 64 bits, at most 64 levels, the field named.
+    Raises: InvalidRequest."""
     if not raw.strip():
         return {}
-    if b"\\u0000" in raw:  # PostgreSQL stores no NUL, in text or in jsonb
-        raise bad("Invalid JSON payload: NUL (\\u0000) is not accepted")
     try:
         data = _decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise bad(f"Invalid JSON payload: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise bad("Invalid JSON payload: an object is required")
-    return data
+    checked: JSON = wire.decode(raw, JSON)
+    return checked
 
 
 async def _writer(ctx: HttpContext) -> tuple[Principal, JSON]:
