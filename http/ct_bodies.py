@@ -15,9 +15,11 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from clawgate.wire import Int64
+
 __all__ = ["CT_BODY_SCHEMAS", "WRITE_BODIES", "json_schema"]
 
-TaskRef = Annotated[str | int, Meta(description="A task: T-<n>, or the number alone")]
+TaskRef = Annotated[str | Int64, Meta(description="A task: T-<n>, or the number alone")]
 Texts = Annotated[
     list[str], Meta(description="Texts; de-duplicated and capped (a single text is a list of one)")
 ]
@@ -59,7 +61,7 @@ class CtTaskFields(Struct, kw_only=True):
     priority: Priority | None = None
     horizon: Horizon | None = None
     type: Literal["bug", "story", "task", "spike", "epic"] | None = None
-    progress: Annotated[int | float, Meta(description="0-100, clamped")] | None = None
+    progress: Annotated[Int64 | float, Meta(description="0-100, clamped")] | None = None
     blocked: bool | None = None
     story_points: Literal[1, 2, 3, 5, 8, 13] | None = None
     due_date: Annotated[str, Meta(description="An ISO date")] | None = None
@@ -134,7 +136,7 @@ class CtAgentFields(Struct, kw_only=True):
     collaborating_with: Texts | None = None
     manager: Annotated[str, Meta(description="ceo or an agent's id")] | None = None
     project_id: str | None = None
-    profile_hue: str | int | None = None
+    profile_hue: str | Int64 | None = None
     department: str | None = None
     org_level: str | None = None
     team_id: str | None = None
@@ -261,7 +263,7 @@ class CtSprintBody(CtWrite, kw_only=True):
     start_date: Annotated[str, Meta(description="An ISO date")] | None = None
     end_date: Annotated[str, Meta(description="An ISO date")] | None = None
     status: Literal["planning", "active", "closed"] | None = None
-    velocity: int | None = None
+    velocity: Int64 | None = None
 
 
 class CtSprintRef(CtWrite, kw_only=True):
@@ -360,7 +362,7 @@ class CtPublishFields(Struct, kw_only=True):
     taskStatus: Status | None = None
     owner: str | None = None
     validationOwner: str | None = None
-    progress: int | float | None = None
+    progress: Int64 | float | None = None
     blocked: bool | None = None
     labels: Texts | None = None
     artifacts: Texts | None = None
