@@ -8,7 +8,10 @@ the usual answer.
 
 With ``BENCH_STREAM_TOKENS`` (and ``BENCH_STREAM_DELAY_MS``) in its environment, a streamed answer is
 that many tokens, the first at once and each next one after the delay (``ws_chat.py``: 20 tokens at
-20 ms, as a real model streams); plain answers stay immediate.
+20 ms, as a real model streams); plain answers stay immediate. The first token carries this process's
+own time to it: ``t0@<request in>@<first token out>`` (``time.monotonic()``, one clock for every
+process of the machine), so that a client measures, request by request, what the hops in between
+added to the upstream's own time.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,8 +60,9 @@ _END = (
 )
 
 
-async def _paced():  # type: ignore[no-untyped-def]
-    yield _chunk({"role": "assistant", "content": ""}) + _chunk({"content": "t0 "})
+async def _paced(arrived: float):  # type: ignore[no-untyped-def]
+    stamp = f"t0@{arrived:.6f}@{time.monotonic():.6f} "
+    yield _chunk({"role": "assistant", "content": ""}) + _chunk({"content": stamp})
     for n in range(1, _TOKENS):
         await asyncio.sleep(_DELAY)
         yield _chunk({"content": f"t{n} "})
@@ -91,6 +96,7 @@ def _wants_tool(body: bytes) -> bool:
 
 
 async def completions(request: Request) -> Response:
+    arrived = time.monotonic()
     body = await request.body()
     if _wants_tool(body):
         if b'"stream":true' in body.replace(b" ", b""):
@@ -102,7 +108,7 @@ async def completions(request: Request) -> Response:
         return Response(_TOOL_ANSWER, media_type="application/json")
     if b'"stream":true' in body.replace(b" ", b""):
         if _TOKENS:
-            return StreamingResponse(_paced(), media_type="text/event-stream")
+            return StreamingResponse(_paced(arrived), media_type="text/event-stream")
 
         async def events():  # type: ignore[no-untyped-def]
             yield _STREAM

@@ -60,6 +60,7 @@ from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
+from clawgate.services.team_archive import TeamArchive
 from clawgate.services.team_workspace import TeamWorkspace
 from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
@@ -246,6 +247,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     runner.builtin = builtin_tools = BuiltinToolService(db, bus, settings.data_path, agents)
     tasks = TaskService(db, bus)
     teams = TeamService(db, bus, agents, tasks)
+    team_workspace = TeamWorkspace(teams, settings.data_path, db)
     boards = BoardService(db, tasks)
     # Notifications become runs (issue 14): Mission Control's, GoClaw's assignments, ClawTasker's.
     clawtasker = ClawTaskerService(db, bus, tasks, live)
@@ -275,10 +277,11 @@ async def build_gateway(settings: Settings) -> Gateway:
         ip_limiter=ip_limiter, key_limiter=key_limiter, chat_limiter=chat_limiter,
         embeddings=embeddings, memory=memory, vault=vault, kg=kg, episodic=episodic, mcp=mcp, rounds=rounds,
         cron=cron, scheduler=scheduler, heartbeat=heartbeat, builtin_tools=builtin_tools,
-        tasks=tasks, teams=teams, team_workspace=TeamWorkspace(teams, settings.data_path), boards=boards,
+        tasks=tasks, teams=teams, team_workspace=team_workspace, boards=boards,
+        team_archive=TeamArchive(db, teams, agents, tasks, team_workspace),
         agent_api=agent_api, board_groups=board_groups, tags=TagService(db), webhooks=webhooks, clerk=clerk,
         org=org, mc_gateways=GatewayService(db, box, org, boards), dashboard=DashboardService(db, boards),
-        board_agents=board_agents, onboarding=OnboardingService(db, boards, tasks, board_agents),
+        board_agents=board_agents, onboarding=OnboardingService(db, boards, tasks, board_agents, org),
         clawtasker=clawtasker,
         skills=SkillService(db, bus, agents, catalog),
         embedded=embedded, key_source=key_source,
@@ -352,9 +355,10 @@ def create_app(settings: Settings) -> Starlette:
     from clawgate.http.clawtasker import CT_BODY_LIMIT
     from clawgate.http.clawtasker import WRITE_PATHS as CT_WRITE_PATHS
     from clawgate.http.skills import UPLOAD_BODY_LIMIT, UPLOAD_PATHS
+    from clawgate.http.teams import UPLOAD_PATHS as TEAM_UPLOAD_PATHS
 
     limit = settings.limits.max_body_bytes
-    uploads = dict.fromkeys(UPLOAD_PATHS, max(limit, UPLOAD_BODY_LIMIT))
+    uploads = dict.fromkeys((*UPLOAD_PATHS, *TEAM_UPLOAD_PATHS), max(limit, UPLOAD_BODY_LIMIT))
     uploads.update(dict.fromkeys(CT_WRITE_PATHS, CT_BODY_LIMIT))  # ClawTasker's 160 KB
     middleware = [Middleware(EdgeMiddleware, limit=limit, path_limits=uploads)]
     if settings.gateway.allowed_origins:

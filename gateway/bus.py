@@ -26,7 +26,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -66,9 +66,13 @@ class BusEvent(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None = None
 
 
+INVALIDATE = "cache.invalidate"
+"""The name of the events that drop caches (``invalidation``); a cache subscribes to it alone."""
+
+
 def invalidation(kind: str, tenant_id: UUID | None = None, **detail: Any) -> BusEvent:
     """The event that drops the caches of ``kind`` in every process (``invalidates`` tells them)."""
-    return BusEvent(name="cache.invalidate", payload={"kind": kind, **detail}, tenant_id=tenant_id)
+    return BusEvent(name=INVALIDATE, payload={"kind": kind, **detail}, tenant_id=tenant_id)
 
 
 def invalidates(event: BusEvent, kind: str) -> bool:
@@ -141,6 +145,11 @@ class EventBus:
         self._everything: dict[int, Subscriber] = {}
         self._audiences: dict[int, Audience] = {}
         self._by_audience: dict[Audience, dict[int, Subscriber]] = {}
+        # Subscribers of some event names only (``subscribe(names=...)``: a cache's invalidations), by
+        # name; those not in here take every event their audience allows (``_unnamed``).
+        self._by_name: dict[str, dict[int, Subscriber]] = {}
+        self._names: dict[int, frozenset[str]] = {}
+        self._unnamed: dict[int, Subscriber] = {}
         self._next = 0
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._listener: asyncio.Task[None] | None = None
@@ -159,17 +168,25 @@ class EventBus:
         self._recent: deque[tuple[float, BusEvent]] = deque()
         self._hello_at = 0.0  # when another process last announced itself (monotonic)
 
-    def subscribe(self, callback: Subscriber) -> Subscription:
-        """Register ``callback`` for every event; returns its subscription (call it to unsubscribe)."""
+    def subscribe(self, callback: Subscriber, names: Iterable[str] | None = None) -> Subscription:
+        """Register ``callback`` for every event, or only for events called one of ``names`` (a
+        run's stream of events then passes it by: a cache that listens for ``cache.invalidate`` is
+        not called for every chunk); returns its subscription (call it to unsubscribe)."""
         token = self._next
         self._next += 1
         self._subscribers[token] = callback
-        self._everything[token] = callback
+        if names is None:
+            self._everything[token] = callback
+            self._unnamed[token] = callback
+        else:
+            self._names[token] = frozenset(names)
+            for name in self._names[token]:
+                self._by_name.setdefault(name, {})[token] = callback
         return Subscription(self, token)
 
     def _narrow(self, token: int, audience: Audience | None) -> None:
         callback = self._subscribers.get(token)
-        if callback is None:
+        if callback is None or token in self._names:
             return
         self._forget_audience(token)
         if audience is None:
@@ -182,7 +199,13 @@ class EventBus:
     def _unsubscribe(self, token: int) -> None:
         self._subscribers.pop(token, None)
         self._everything.pop(token, None)
+        self._unnamed.pop(token, None)
         self._forget_audience(token)
+        for name in self._names.pop(token, ()):
+            group = self._by_name[name]
+            group.pop(token, None)
+            if not group:
+                del self._by_name[name]
 
     def _forget_audience(self, token: int) -> None:
         audience = self._audiences.pop(token, None)
@@ -205,7 +228,10 @@ class EventBus:
                 [*self._everything.values(), *mine.values()] if mine else list(self._everything.values())
             )
         else:
-            callbacks = list(self._subscribers.values())
+            callbacks = list(self._unnamed.values())
+        named = self._by_name.get(event.name)
+        if named:
+            callbacks.extend(named.values())
         for callback in callbacks:
             try:
                 callback(event)

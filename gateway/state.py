@@ -52,6 +52,7 @@ from clawgate.services.skills import SkillService
 from clawgate.services.system_configs import SystemConfigService
 from clawgate.services.tags import TagService
 from clawgate.services.tasks import TaskService
+from clawgate.services.team_archive import TeamArchive
 from clawgate.services.team_workspace import TeamWorkspace
 from clawgate.services.teams import TeamService
 from clawgate.services.tenants import TenantService
@@ -166,7 +167,8 @@ class Gateway:
     mcp: McpService  # MCP server records, grants, connections; the runs' MCP tools
     tasks: TaskService  # the shared coordination model's tasks, edges, approvals and event log
     teams: TeamService  # GoClaw's agent teams on it
-    team_workspace: TeamWorkspace  # the files of a team (teams.workspace.*)
+    team_workspace: TeamWorkspace  # the files of a team (teams.workspace.*) and its tasks' attachments
+    team_archive: TeamArchive  # a team's export, export preview and import (tar.gz)
     boards: BoardService  # Mission Control's boards, tasks and approvals on it
     agent_api: AgentApiService  # Mission Control's agent API (X-Agent-Token) on the same services
     board_groups: BoardGroupService  # Mission Control's board groups, snapshots, group heartbeat and memory

@@ -51,9 +51,19 @@ from clawgate.services.boards import (
 from clawgate.services.onboarding import OnboardingAgentIn, OnboardingRead
 from clawgate.services.webhooks import PayloadRead
 
-from .mc_groups import MemoryStreamQuery, stream_group_memory
+from .mc_groups import stream_group_memory
 from .middleware import client_ip
-from .mission_control import TASK_STATUSES, ApprovalQuery, Page, PageQuery, TaskQuery, paged, path_uuid
+from .mission_control import (
+    TASK_STATUSES,
+    ApprovalQuery,
+    MemoryQuery,
+    MemoryStreamQuery,
+    Page,
+    PageQuery,
+    TaskQuery,
+    paged,
+    path_uuid,
+)
 from .types import Api, Handler, HttpContext, Ok
 
 __all__ = ["ROUTES"]
@@ -99,10 +109,6 @@ class AgentTaskQuery(TaskQuery, kw_only=True, forbid_unknown_fields=True):
     """MC's agent task filters: ``status`` CSV, ``assigned_agent_id``, ``unassigned``."""
 
     unassigned: bool | None = None
-
-
-class MemoryQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
-    is_chat: bool | None = None
 
 
 class HeartbeatBody(HeartbeatIn, kw_only=True, forbid_unknown_fields=True):
@@ -331,6 +337,117 @@ LEAD: Final = ("agent-lead",)
 MAIN: Final = ("agent-main",)
 
 
+ACTORS: Final = {BOARD_AGENTS: "board_agent", LEAD: "board_lead", MAIN: "gateway_main"}
+"""MC's ``x-required-actor`` of each set of role tags."""
+ROUTING: Final = {
+    BOARD_AGENTS: (
+        "Call it for a board you are on, as its lead or a worker; another board is 403 agent_board_forbidden.",
+        "Discover the other operations you may call by the OpenAPI tags agent-lead and agent-worker.",
+    ),
+    LEAD: (
+        "Only the board's lead calls it; a worker gets 403 lead_only and asks the lead instead "
+        "(board chat, or a task comment mentioning @lead).",
+        "Act only on the boards you lead; another board is 403 agent_board_forbidden.",
+    ),
+    MAIN: (
+        "Only the gateway main (the tenant's default agent) calls it; others get 403 gateway_main_only.",
+        "It reaches every board of the gateway main's tenant.",
+    ),
+}
+"""MC's ``x-routing-policy`` of each set of role tags: who calls it, and what to do instead."""
+HINTS: Final = {
+    "healthz": (
+        "agent_auth_check",
+        "At the start of a run, to check that your agent token works and list your board ids.",
+    ),
+    "list_boards": ("agent_board_discovery", "To find the boards you are on before acting on one."),
+    "get_board": (
+        "agent_board_read",
+        "To read a board's goal, objective and rules (approval and review gates, max_agents).",
+    ),
+    "list_agents": (
+        "agent_roster_read",
+        "To see the agents of your boards, their role and computed status, before assigning or mentioning.",
+    ),
+    "list_tasks": (
+        "agent_task_discovery",
+        "To find work: your tasks, unassigned ones in the inbox, or a status.",
+    ),
+    "create_task": (
+        "lead_task_create",
+        "As the lead, to break the board's goal into tasks (they are auto_created).",
+    ),
+    "update_task": (
+        "agent_task_update",
+        "To claim a task, move it (in_progress, review, done, inbox) or assign it, under the board's rules.",
+    ),
+    "delete_task": ("lead_task_delete", "As the lead, to remove a task that is wrong or no longer needed."),
+    "list_comments": (
+        "agent_task_thread_read",
+        "To read a task's discussion before replying or changing it.",
+    ),
+    "add_comment": (
+        "agent_task_comment",
+        "To report progress, ask a question or answer one on a task (@name mentions wake agents).",
+    ),
+    "list_memory": (
+        "agent_board_memory_read",
+        "To read the board's shared notes and chat (is_chat=true: chat only).",
+    ),
+    "add_memory": (
+        "agent_board_memory_write",
+        "To record a decision, plan or handoff, or to chat on the board (is_chat: the lead and mentions hear it).",
+    ),
+    "list_group_memory": ("agent_group_memory_read", "To read what the boards of your board's group share."),
+    "add_group_memory": (
+        "agent_group_memory_write",
+        "To tell the other boards of your group something (chat, broadcast or @all reach their agents).",
+    ),
+    "group_memory_stream": (
+        "agent_group_memory_follow",
+        "To follow the group's memory as it is written (SSE).",
+    ),
+    "list_approvals": ("agent_approval_read", "To see whether an approval you need was granted or rejected."),
+    "create_approval": (
+        "agent_approval_request",
+        "Before an external or irreversible action, or to move a task to done on a board that requires approval.",
+    ),
+    "nudge": ("lead_agent_nudge", "As the lead, to prompt a worker that is silent or stuck."),
+    "webhook_payload": (
+        "agent_webhook_payload_read",
+        "When a WEBHOOK EVENT RECEIVED message names a payload you need in full.",
+    ),
+    "create_agent": (
+        "lead_agent_create",
+        "As the lead, when the board needs another worker (within max_agents).",
+    ),
+    "delete_agent": ("lead_agent_remove", "As the lead, to take a worker off the board."),
+    "get_soul": ("agent_soul_read", "To read an agent's SOUL.md (yours, or as the lead a worker's)."),
+    "put_soul": ("lead_soul_update", "As the lead, to change how a worker behaves from its next run on."),
+    "ask_user": ("lead_ask_user", "As the lead, when only the human can decide or answer."),
+    "lead_message": (
+        "main_lead_message",
+        "As the gateway main, to ask a board's lead something or hand work over to it.",
+    ),
+    "broadcast": (
+        "main_leads_broadcast",
+        "As the gateway main, to tell every board's lead (or those named) the same thing.",
+    ),
+    "onboarding_update": (
+        "main_onboarding_update",
+        "As the gateway main during a board's onboarding: the next question, or the completed draft.",
+    ),
+    "heartbeat": ("agent_heartbeat", "On each heartbeat or at the start of a run, to mark yourself online."),
+}
+"""MC's ``x-llm-intent`` and ``x-when-to-use`` of each agent route, by its handler."""
+
+
+def _hints(handler: AgentHandler, roles: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    intent, when = HINTS[handler.__name__]
+    return (("x-llm-intent", intent), ("x-when-to-use", (when,)), ("x-routing-policy", ROUTING[roles]),
+            ("x-required-actor", ACTORS[roles]))  # fmt: skip
+
+
 def _api(
     method: str,
     path: str,
@@ -340,9 +457,9 @@ def _api(
     **kw: Any,
 ) -> Api:
     """An agent route: public to the route table (no user credential); ``_agent`` authenticates.
-    ``roles``: MC's role tags of the agents that may call it."""
+    ``roles``: MC's role tags of the agents that may call it; its LLM hints are ``HINTS``'."""
     return Api(method, path, _agent(handler), None, f"MC agent (X-Agent-Token): {summary}", family="mc",
-               tag=_TAG, role_tags=roles, **kw)  # fmt: skip
+               tag=_TAG, role_tags=roles, extensions=_hints(handler, roles), **kw)  # fmt: skip
 
 
 ROUTES = [

@@ -5,7 +5,6 @@ reached by group (``/board-groups/{g}/memory``) or from one of its boards
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
@@ -24,31 +23,20 @@ from clawgate.services.board_groups import (
     HeartbeatApplied,
     HeartbeatApply,
 )
-from clawgate.store.coord_events import EventRow, Where
+from clawgate.store.coord_events import Where
 
 from .mission_control import (
+    MemoryQuery,
+    MemoryStreamQuery,
     Page,
     PageQuery,
-    StreamQuery,
-    follow_events,
+    follow_memory,
     paged,
     path_uuid,
-    rendered_once,
-    sse_frame,
-    stream_cursor,
 )
-from .routing import SSE_HEADERS
 from .types import Api, HttpContext, Ok
 
-__all__ = ["ROUTES", "MemoryStreamQuery", "stream_group_memory"]
-
-
-class MemoryQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
-    is_chat: bool | None = None
-
-
-class MemoryStreamQuery(StreamQuery, kw_only=True, forbid_unknown_fields=True):
-    is_chat: bool | None = None
+__all__ = ["ROUTES", "stream_group_memory"]
 
 
 class SnapshotQuery(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -136,21 +124,10 @@ async def stream_group_memory(
     ctx: HttpContext, group_id: UUID, query: MemoryStreamQuery
 ) -> StreamingResponse:
     """The group memory stream of a group the caller (``ctx.who``) was found to reach."""
-    groups = ctx.gateway.board_groups
-    cursor = await stream_cursor(ctx, query)
-    tenant_id = ctx.who.tenant_id
-
-    async def make(row: EventRow) -> bytes:
-        memory = await groups.memory_entry(tenant_id, group_id, UUID(str(row.data.get("memory_id"))))
-        return sse_frame(row.seq, "memory", {"memory": memory})
-
-    async def render(row: EventRow) -> AsyncIterator[bytes]:
-        if query.is_chat is None or bool(row.data.get("is_chat")) == query.is_chat:
-            yield await rendered_once(("group_memory", group_id, row.seq), lambda: make(row))
-
+    groups, tenant_id = ctx.gateway.board_groups, ctx.who.tenant_id
     where = Where(group_id=group_id, kinds=("group.memory",))
-    return StreamingResponse(
-        follow_events(ctx, cursor, where, render), media_type="text/event-stream", headers=SSE_HEADERS
+    return await follow_memory(
+        ctx, query, where, group_id, lambda memory_id: groups.memory_entry(tenant_id, group_id, memory_id)
     )
 
 

@@ -21,6 +21,7 @@ from starlette.responses import StreamingResponse
 
 from clawgate.errors import invalid_field
 from clawgate.principal import Role
+from clawgate.services.agent_api import MemoryCreate, MemoryRead
 from clawgate.services.boards import (
     ApprovalCreate,
     ApprovalPatch,
@@ -76,6 +77,16 @@ class StreamQuery(Struct, kw_only=True, forbid_unknown_fields=True):
     """``since``: an ISO-8601 time (``Z`` or naive = UTC); absent: from now on."""
 
     since: Annotated[str, Meta(max_length=64)] | None = None
+
+
+class MemoryQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
+    """A page of board or group memory; ``is_chat`` keeps only chat (true) or only the rest (false)."""
+
+    is_chat: bool | None = None
+
+
+class MemoryStreamQuery(StreamQuery, kw_only=True, forbid_unknown_fields=True):
+    is_chat: bool | None = None
 
 
 def paged(found: tuple[list[T], int], query: PageQuery) -> Page[T]:
@@ -292,6 +303,53 @@ async def approval_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResp
     )
 
 
+async def follow_memory(
+    ctx: HttpContext, query: MemoryStreamQuery, where: Where, owner_id: UUID,
+    entry: Callable[[UUID], Awaitable[Any]],
+) -> StreamingResponse:  # fmt: skip
+    """``event: memory`` frames ``{memory}`` for the new entries of one board's or group's memory
+    (``where``: its memory events, whose data names the entry; ``entry`` reads one, None when it is
+    gone), filtered by ``is_chat``, for a caller already found to read it."""
+    cursor = await stream_cursor(ctx, query)
+    stream = where.kinds[0] if where.kinds else "memory"
+
+    async def make(row: EventRow) -> bytes:
+        memory = await entry(UUID(str(row.data.get("memory_id"))))
+        return sse_frame(row.seq, "memory", {"memory": memory})
+
+    async def render(row: EventRow) -> AsyncIterator[bytes]:
+        if query.is_chat is None or bool(row.data.get("is_chat")) == query.is_chat:
+            yield await rendered_once((stream, owner_id, row.seq), lambda: make(row))
+
+    return StreamingResponse(
+        follow_events(ctx, cursor, where, render), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+async def list_memory(ctx: HttpContext, query: MemoryQuery) -> Page[MemoryRead]:
+    return paged(
+        await ctx.gateway.agent_api.user_memory(
+            ctx.who, path_uuid(ctx, "board_id"), query.is_chat, query.limit, query.offset
+        ),
+        query,
+    )
+
+
+async def add_memory(ctx: HttpContext, body: MemoryCreate) -> MemoryRead:
+    return await ctx.gateway.agent_api.user_post_memory(ctx.who, path_uuid(ctx, "board_id"), body)
+
+
+async def board_memory_stream(ctx: HttpContext, query: MemoryStreamQuery) -> StreamingResponse:
+    """``event: memory`` frames ``{memory}`` for the board's new memory entries."""
+    board_id = path_uuid(ctx, "board_id")
+    await ctx.gateway.boards.board(ctx.who, board_id)
+    api, tenant_id = ctx.gateway.agent_api, ctx.who.tenant_id
+    where = Where(team_id=board_id, kinds=("board.memory",))
+    return await follow_memory(
+        ctx, query, where, board_id, lambda memory_id: api.memory_entry(tenant_id, board_id, memory_id)
+    )
+
+
 _B = "/api/v1/boards"
 _BOARD = _B + "/{board_id}"
 _TASK = _BOARD + "/tasks/{task_id}"
@@ -330,4 +388,12 @@ ROUTES = [
         query=StreamQuery, media_type="text/event-stream", family="mc", tag=_TAG),
     Api("PATCH", _BOARD + "/approvals/{approval_id}", resolve_approval, Role.OPERATOR,
         "MC: resolve an approval (users only)", body=ApprovalPatch, response=ApprovalRead, family="mc", tag=_TAG),
+    Api("GET", _BOARD + "/memory", list_memory, Role.VIEWER, "MC: board memory, newest first (is_chat filter)",
+        query=MemoryQuery, response=Page[MemoryRead], family="mc", tag=_TAG),
+    Api("POST", _BOARD + "/memory", add_memory, Role.OPERATOR,
+        "MC: post board memory; a chat message notifies the lead and the mentioned agents", body=MemoryCreate,
+        response=MemoryRead, family="mc", tag=_TAG),
+    Api("GET", _BOARD + "/memory/stream", board_memory_stream, Role.VIEWER,
+        "MC: board memory as SSE (id: lines; resume with Last-Event-ID or since)", query=MemoryStreamQuery,
+        media_type="text/event-stream", family="mc", tag=_TAG),
 ]  # fmt: skip

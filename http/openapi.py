@@ -199,6 +199,7 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
         op["requestBody"] = {"required": True, "content": {"multipart/form-data": form}}
         for status, description in {**_BODY_ERRORS, "415": "The body is not multipart/form-data"}.items():
             op["responses"][status] = {"description": description, "content": error}
+    op.update(api.extensions)
     if api.role is not None:
         op["security"] = [{"bearer": []}, {"apiKey": []}, *([{"queryToken": []}] if api.query_token else [])]
         op["x-min-role"] = api.role.label

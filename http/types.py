@@ -76,6 +76,9 @@ class Api:
     # More OpenAPI tags after ``tag``: Mission Control's actor tags on its agent routes
     # (``agent-lead``, ``agent-worker``), by which MC's agents discover what they may call.
     role_tags: tuple[str, ...] = ()
+    # OpenAPI extensions of the operation (``x-...`` name, JSON value): Mission Control's LLM hints
+    # on its agent routes (``x-llm-intent``, ``x-when-to-use`` ...).
+    extensions: tuple[tuple[str, Any], ...] = ()
     dev_role: Role = Role.ADMIN
     media_type: str = "application/json"  # of the success answer
     streams: bool = False  # with ``stream: true`` in the body, the answer is ``text/event-stream``

@@ -4,7 +4,7 @@ teamId"), as in GoClaw; a team or task the caller may not see is ``NOT_FOUND``."
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from msgspec import Meta, Struct
@@ -28,6 +28,7 @@ from clawgate.services.teams import (
     task_out,
     team_id_of,
 )
+from clawgate.store.teams import AttachmentRow
 
 from .types import CallContext, Method
 
@@ -162,7 +163,7 @@ class TaskDetail(Struct, kw_only=True):
     task: TeamTask
     comments: list[TeamTaskComment]
     events: list[TeamTaskEvent]
-    attachments: list[Any]
+    attachments: list[AttachmentRow]  # GoClaw's team_task_attachments: workspace files linked to the task
 
 
 class CommentList(Struct, kw_only=True):
@@ -257,8 +258,11 @@ async def tasks_list(ctx: CallContext, params: TaskListParams) -> TaskList:
 
 
 async def tasks_get(ctx: CallContext, params: TaskRef) -> TaskDetail:
-    task, comments, events = await ctx.gateway.teams.task_history(ctx.who, *_ids(params))
-    return TaskDetail(task=task, comments=comments, events=events, attachments=[])
+    team_id, task_id = _ids(params)
+    task, comments, events = await ctx.gateway.teams.task_history(ctx.who, team_id, task_id)
+    attachments = await ctx.gateway.team_workspace.attachments(ctx.who, team_id, task_id)
+    task.attachment_count = len(attachments)
+    return TaskDetail(task=task, comments=comments, events=events, attachments=attachments)
 
 
 async def tasks_get_light(ctx: CallContext, params: TaskRef) -> TaskOne:

@@ -185,13 +185,15 @@ class SendDecision(msgspec.Struct, kw_only=True):
     """What ``decide_send`` did (``outcome``): ``forbidden`` (the session is another user's),
     ``replay`` (``run``: the earlier run of the idempotency key), ``abort`` or ``injected``
     (``active``: the session's active run), or ``started`` (``run``: the new run; ``user_idx``: the
-    user message's index). ``session`` as it was before the user message."""
+    user message's index). ``session`` as it was before the user message; ``on_board``: whether the
+    agent is on a board (a run of it gets the board tools)."""
 
     outcome: Literal["forbidden", "replay", "abort", "injected", "started"]
     session: SessionRow
     run: RunRow | None = None
     active: UUID | None = None
     user_idx: int | None = None
+    on_board: bool = False
 
 
 async def decide_send(

@@ -16,11 +16,14 @@ from clawgate.sql import query
 from clawgate.store._rows import affected, many, maybe
 
 __all__ = [
+    "AttachmentRow",
     "BoardFields",
     "MemberRow",
     "ScopeRow",
     "TeamRow",
     "agent_exists",
+    "attachment_counts",
+    "attachments",
     "can_write",
     "delete_team",
     "get_team",
@@ -31,6 +34,7 @@ __all__ = [
     "list_teams",
     "lock_team",
     "put_access",
+    "put_attachment",
     "put_member",
     "remove_member",
     "scopes",
@@ -91,6 +95,21 @@ class MemberRow(Struct, kw_only=True):
     display_name: str
     agent_description: str
     emoji: str
+
+
+class AttachmentRow(Struct, kw_only=True):
+    """A task attachment: a file of the team's workspace (``path``, relative to it) linked to a task."""
+
+    id: UUID
+    team_id: UUID
+    task_id: UUID
+    chat_id: str
+    path: str
+    file_name: str
+    mime_type: str
+    size: int
+    created_by: str
+    created_at: datetime
 
 
 class ScopeRow(Struct, kw_only=True):
@@ -229,3 +248,31 @@ async def set_board(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, bo
 
 async def agent_exists(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> bool:
     return bool(await conn.fetchval(query("teams.agent_exists"), tenant_id, agent_id))
+
+
+async def put_attachment(
+    conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, task_id: UUID, chat_id: str, path: str,
+    file_name: str, mime_type: str, size: int, created_by: str,
+) -> UUID:  # fmt: skip
+    """Link the workspace file ``path`` to the task (again: refresh it); the attachment's id."""
+    found: UUID = await conn.fetchval(
+        query("teams.attachment_put"), tenant_id, team_id, task_id, chat_id, path, file_name, mime_type, size,
+        created_by,
+    )  # fmt: skip
+    return found
+
+
+async def attachments(
+    conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, *, attachment_id: UUID | None = None,
+    task_id: UUID | None = None,
+) -> list[AttachmentRow]:  # fmt: skip
+    """The team's attachments: one, a task's, or all; oldest first."""
+    rows = await conn.fetch(query("teams.attachments_select"), tenant_id, team_id, attachment_id, task_id)
+    return many(rows, AttachmentRow)
+
+
+async def attachment_counts(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID) -> dict[UUID, int]:
+    """The number of attachments of each task of the team that has any."""
+    return {
+        r["task_id"]: r["n"] for r in await conn.fetch(query("teams.attachment_counts"), tenant_id, team_id)
+    }

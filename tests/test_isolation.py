@@ -55,7 +55,7 @@ A_MARKERS = (
     "A-TEAM-NAME", "A-TASK-SUBJECT", "A-TASK-COMMENT", "a-chat-scope", "A-APPROVAL-REASON",
     "A-GROUP-NAME", "A-GROUP-MEMORY", "A-GROUP-BOARD", "A-TAG-NAME", "a-tag-slug", "a_field_key", "A-FIELD-LABEL",
     "A-HOOK-BOARD", "A-WEBHOOK-INSTRUCTION", "A-WEBHOOK-SECRET-VALUE", "A-WEBHOOK-PAYLOAD", "X-A-Signature",
-    "A-TEAM-FILE-CONTENT", "a-team-file.md",
+    "A-TEAM-FILE-CONTENT", "a-team-file.md", "A-ATTACHMENT-CONTENT", "a-attachment.md",
     "A-PROFILE-NAME", "a-member@aaa.example", "a-invitee@aaa.example", "A-GATEWAY-NAME", "a-gateway.example",
     "A-GATEWAY-TOKEN-SECRET", "a-root-path",
 )  # fmt: skip
@@ -89,6 +89,7 @@ class TenantA:
     mcp_request_id: str = ""
     team_id: str = ""
     task_id: str = ""
+    attachment_id: str = ""  # a file of A's team workspace linked to A-TASK-SUBJECT
     approval_id: str = ""
     agent_token: str = ""  # agent-aaa's MC X-Agent-Token
     group_id: str = ""  # an MC board group with a board of its own, and A-TEAM-NAME's custom field
@@ -304,12 +305,17 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
                                                "args": {"path": "a-workspace.txt"}}),
     "GET /v1/teams/{id}/events": lambda a: R({"id": a.team_id}),
     "GET /v1/teams/{id}/export/preview": lambda a: R({"id": a.team_id}),
+    "GET /v1/teams/{id}/export": lambda a: R({"id": a.team_id}),
+    "POST /v1/teams/import": lambda a: R(files={}),
+    "GET /v1/teams/{teamId}/attachments/{attachmentId}/download": lambda a: R(
+        {"teamId": a.team_id, "attachmentId": a.attachment_id}),
     "POST /v1/teams/{teamId}/workspace/upload": lambda a: R({"teamId": a.team_id}, query="chat_id=a-chat-scope",
                                                             files={}),
     "PUT /v1/teams/{teamId}/workspace/move": lambda a: R(
         {"teamId": a.team_id}, query="chat_id=a-chat-scope&from=a-team-file.md&to=moved.md"),
     "GET /api/v1/boards": lambda a: R(),
-    "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id}),
+    "POST /api/v1/boards": lambda a: R(body={"name": "b-board", "description": "d", "board_group_id": a.team_id,
+                                             "gateway_id": a.gateway_id}),
     "GET /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
     "PATCH /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}, body={"name": "pwned"}),
     "DELETE /api/v1/boards/{board_id}": lambda a: R({"board_id": a.team_id}),
@@ -329,6 +335,10 @@ REST_CASES: dict[str, Callable[[TenantA], Req]] = {
     "POST /api/v1/boards/{board_id}/approvals": lambda a: R({"board_id": a.team_id}, body={
         "action_type": "x", "task_id": a.task_id, "confidence": 1, "lead_reasoning": "pwned"}),
     "GET /api/v1/boards/{board_id}/approvals/stream": lambda a: R({"board_id": a.team_id}),
+    "GET /api/v1/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}, query="is_chat=true"),
+    "POST /api/v1/boards/{board_id}/memory": lambda a: R({"board_id": a.team_id}, body={
+        "content": "pwned @lead", "is_chat": True}),
+    "GET /api/v1/boards/{board_id}/memory/stream": lambda a: R({"board_id": a.team_id}, query="since=2000-01-01"),
     "PATCH /api/v1/boards/{board_id}/approvals/{approval_id}": lambda a: R(
         {"board_id": a.team_id, "approval_id": a.approval_id}, body={"status": "approved"}),
     # MC's board webhooks; B's unsigned delivery to A's webhook (it has a secret) is 403.
@@ -777,6 +787,11 @@ async def _world(
         (scope / "a-team-file.md").write_text("A-TEAM-FILE-CONTENT")
         a.session_key, a.run_id = sent["sessionKey"], sent["runId"]
         async with server.client(a_key["key"], **{"X-GoClaw-User-Id": "alice"}) as http:
+            res = await http.post(
+                f"/v1/teams/{a.team_id}/workspace/upload?chat_id=a-chat-scope&task_id={a.task_id}",
+                files={"file": ("a-attachment.md", b"A-ATTACHMENT-CONTENT")},
+            )
+            a.attachment_id = (await _ok(res))["attachment_id"]
             approval = {"action_type": "deploy", "task_id": a.task_id, "confidence": 90,
                         "lead_reasoning": "A-APPROVAL-REASON"}  # fmt: skip
             a.approval_id = (await _send(http, "POST", f"/api/v1/boards/{a.team_id}/approvals", approval))[
@@ -892,6 +907,8 @@ async def _snapshot(world: World) -> dict[str, Any]:
                                                                 "file_name": "a-team-file.md"})  # fmt: skip
     async with _owner_in(world.server, a.id) as owner:
         out["board"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}"))
+        attachment = await owner.get(f"/v1/teams/{a.team_id}/attachments/{a.attachment_id}/download")
+        out["attachment"] = (attachment.status_code, attachment.text)
         out["approvals"] = await _ok(await owner.get(f"/api/v1/boards/{a.team_id}/approvals"))
         for path in ("/api/v1/board-groups", f"/api/v1/board-groups/{a.group_id}/memory",
                      f"/api/v1/board-groups/{a.group_id}/snapshot", "/api/v1/tags",

@@ -28,6 +28,7 @@ class RunPlan:
     channel: str = "ws"
     idempotency_key: str | None = None
     light_context: bool = False  # the system prompt without the agent's context files (a heartbeat's)
+    on_board: bool | None = None  # whether the agent is on a board, when the send's statement said
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import aiohttp
 
-from clawgate.bus import BusEvent, EventBus, invalidates
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates
 from clawgate.config import Settings
 from clawgate.crypto import SecretBox
 from clawgate.errors import FailedPrecondition
@@ -46,7 +46,7 @@ class LLMResolver:
         self._box = box
         self._http = http
         self._cache: dict[tuple[UUID, str], tuple[float, tuple[str, ProviderClient] | None]] = {}
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     def _on_event(self, event: BusEvent) -> None:
         if invalidates(event, "provider"):

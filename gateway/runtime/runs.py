@@ -133,7 +133,7 @@ class RunManager:
         self._upkeep = Upkeep(db, bus, self.contexts, episodes)
         self._tool_sources: list[ToolSource] = []
         self._prompt_sources: list[PromptSource] = []
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=["internal.run.abort"])
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -201,17 +201,18 @@ class RunManager:
 
     def tool_context(self, ctx: ToolContext) -> ToolContext:
         """``ctx`` with the service handles the tools act on (those it lacks)."""
+        handles: dict[str, Any] = {}  # one copy of the context, not one per handle
         if ctx.memory is None and self._memory is not None:
-            ctx = dataclasses.replace(ctx, memory=self._memory)
+            handles["memory"] = self._memory
         if ctx.cron is None and self.cron is not None:
-            ctx = dataclasses.replace(ctx, cron=self.cron, heartbeat=self.heartbeat)
+            handles.update(cron=self.cron, heartbeat=self.heartbeat)
         if ctx.vault is None and self._vault is not None:
-            ctx = dataclasses.replace(ctx, vault=self._vault)
+            handles["vault"] = self._vault
         if ctx.kg is None and self._kg is not None:
-            ctx = dataclasses.replace(ctx, kg=self._kg)
+            handles["kg"] = self._kg
         if ctx.builtin is None and self.builtin is not None:
-            ctx = dataclasses.replace(ctx, builtin=self.builtin)
-        return ctx
+            handles["builtin"] = self.builtin
+        return dataclasses.replace(ctx, **handles) if handles else ctx
 
     async def _prompt_sections(
         self, agent: AgentRow, ctx: ToolContext, messages: list[ChatMessage]
@@ -384,7 +385,8 @@ class RunManager:
         handle.resolve(final or RunAnswer())  # no answer: GoClaw's empty object
         if not session.label:
             self._spawn(self._upkeep.title(plan, inp.targets))
-        self._spawn(self._upkeep.compact(plan, inp.targets, hooks.size))
+        if self._upkeep.may_compact(plan, inp.targets, hooks.size):
+            self._spawn(self._upkeep.compact(plan, inp.targets, hooks.size))
 
     async def _session_input(self, handle: RunHandle, hooks: SessionHooks) -> LoopInput:
         """The loop input of a session run: its history from the context the last run left (no
@@ -406,7 +408,7 @@ class RunManager:
         tool_context = ToolContext(
             tenant_id=plan.tenant_id, agent_id=agent.id, agent_key=agent.agent_key,
             session_key=session.session_key, user_id=plan.user_id, run_id=handle.run_id,
-            message_count=session.message_count + 1,
+            message_count=session.message_count + 1, on_board=plan.on_board,
         )  # fmt: skip
         targets = await self.targets(agent, session.model if session.model != agent.model else "")
         return await self.loop_input(

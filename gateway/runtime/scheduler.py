@@ -162,7 +162,7 @@ class Scheduler:
         self._runs: set[asyncio.Task[None]] = set()
         self._sweep_at = 0.0
         self.running = False
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[CHANGED])
 
     # -- lifecycle ------------------------------------------------------------------------------
 

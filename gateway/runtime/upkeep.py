@@ -31,6 +31,14 @@ class Upkeep:
         self._contexts = contexts
         self._episodes = episodes
 
+    @staticmethod
+    def may_compact(plan: RunPlan, targets: list[Target], size: ContextSize | None) -> bool:
+        """Whether ``compact`` has anything to do: known at once when the run left the history's
+        size (most runs), so that a run below the threshold starts no task for it."""
+        if not targets:
+            return False
+        return size is None or needs_compaction(plan.agent, size.messages, size.tokens)
+
     async def compact(self, plan: RunPlan, targets: list[Target], size: ContextSize | None) -> None:
         """Summarise the earlier turns when the history outgrew the context share, and keep the
         summary as an episode (``episodes``) for later sessions.

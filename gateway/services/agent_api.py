@@ -292,32 +292,68 @@ class AgentApiService:
         self, caller: AgentCaller, board_id: UUID, is_chat: bool | None, limit: int, offset: int
     ) -> tuple[list[MemoryRead], int]:
         caller.actor(board_id)
+        return await self._memory(caller.tenant_id, board_id, is_chat, limit, offset)
+
+    async def user_memory(
+        self, who: Principal, board_id: UUID, is_chat: bool | None, limit: int, offset: int
+    ) -> tuple[list[MemoryRead], int]:
+        """A board's memory for a user who reads the board. Raises: NotFound."""
+        await self.boards.board(who, board_id)
+        return await self._memory(who.tenant_id, board_id, is_chat, limit, offset)
+
+    async def memory_entry(self, tenant_id: UUID, board_id: UUID, memory_id: UUID) -> MemoryRead | None:
+        """One entry of a board's memory (the stream's frame), None when it is gone."""
+        found, _ = await self._memory(tenant_id, board_id, None, 1, 0, memory_id)
+        return found[0] if found else None
+
+    async def _memory(
+        self, tenant_id: UUID, board_id: UUID, is_chat: bool | None, limit: int, offset: int,
+        memory_id: UUID | None = None,
+    ) -> tuple[list[MemoryRead], int]:  # fmt: skip
         async with self._db.connection() as conn:
-            rows = await store.list_memory(conn, caller.tenant_id, board_id, is_chat, limit, offset)
+            rows = await store.list_memory(
+                conn, tenant_id, board_id, is_chat, limit, offset, memory_id=memory_id
+            )
         return [memory_out(board_id, r) for r in rows], rows[0].total if rows else 0
 
     async def post_memory(self, caller: AgentCaller, board_id: UUID, body: MemoryCreate) -> MemoryRead:
-        """A memory entry; a chat message (``is_chat`` or tagged ``chat``) reaches the lead and the
-        mentioned agents (reference 2.6) as runs."""
+        """An agent's entry on one of its boards. Raises: Forbidden (not its board), InvalidRequest."""
         caller.actor(board_id)
+        return await self._post(caller.tenant_id, board_id, body, caller.agent_id, caller.name, None)
+
+    async def user_post_memory(self, who: Principal, board_id: UUID, body: MemoryCreate) -> MemoryRead:
+        """A user's entry (MC's ``POST /boards/{b}/memory``): needs write access to the board.
+        Raises: NotFound, Forbidden (read-only access), InvalidRequest (blank content)."""
+        await self.boards.board(who, board_id, write=True)
+        name = who.user_id or "User"
+        return await self._post(who.tenant_id, board_id, body, None, name, who.user_id or None)
+
+    async def _post(
+        self, tenant_id: UUID, board_id: UUID, body: MemoryCreate, agent_id: UUID | None, name: str,
+        user_id: str | None,
+    ) -> MemoryRead:  # fmt: skip
+        """A memory entry by an agent or (``agent_id`` None) a user; a chat message (``is_chat`` or
+        tagged ``chat``) reaches the lead and the mentioned agents (reference 2.6) as runs, never
+        the author."""
         chat, tags = chat_tags(body)
         out: list[EventRow] = []
         ids: list[UUID] = []
         async with self._db.transaction() as conn:
             row = await store.insert_memory(
-                conn, caller.tenant_id, board_id, author_kind="agent", author_id=str(caller.agent_id),
-                source=body.source or caller.name, content=body.content, tags=tags, is_chat=chat,
+                conn, tenant_id, board_id, author_kind="agent" if agent_id else "user",
+                author_id=str(agent_id) if agent_id else user_id or "", source=body.source or name,
+                content=body.content, tags=tags, is_chat=chat,
             )  # fmt: skip
             await TaskService.record(
-                conn, caller.tenant_id,
-                NewEvent(kind="board.memory", team_id=board_id, agent_id=caller.agent_id, message=body.content[:500],
-                         data={"memory_id": str(row.id), "is_chat": chat}),
+                conn, tenant_id,
+                NewEvent(kind="board.memory", team_id=board_id, agent_id=agent_id, user_id=user_id,
+                         message=body.content[:500], data={"memory_id": str(row.id), "is_chat": chat}),
                 out,
             )  # fmt: skip
             if chat and self.boards.loop is not None:
-                members = notify.members_of(await team_store.list_members(conn, caller.tenant_id, board_id))
-                notices = notify.chat_notices(body.content, caller.agent_id, members, board_id, caller.name)
-                await BoardLoop.queue(conn, caller.tenant_id, out[-1].seq, board_id, notices, ids)
+                members = notify.members_of(await team_store.list_members(conn, tenant_id, board_id))
+                notices = notify.chat_notices(body.content, agent_id, members, board_id, name)
+                await BoardLoop.queue(conn, tenant_id, out[-1].seq, board_id, notices, ids)
         await self.boards.after_commit(out, ids)
         return memory_out(board_id, row)
 

@@ -11,11 +11,11 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates, invalidation
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
-from clawgate.store import Database
+from clawgate.store import Database, DbConnection
 from clawgate.store import agents as store
 from clawgate.store.types import AgentFields, AgentFile, AgentFileInfo, AgentRow
 from clawgate.wire import NonNegative
@@ -235,7 +235,7 @@ class AgentService:
         # Bumped by every invalidation: a read that began before one is not cached after it (it may
         # miss the change that caused it).
         self._generation = 0
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     async def list_agents(self, who: Principal) -> list[AgentRow]:
         """Live agents of the caller's tenant, the default first (cached briefly, dropped on any
@@ -288,6 +288,15 @@ class AgentService:
 
     async def create(self, who: Principal, body: AgentCreate) -> AgentRow:
         """Create an agent. Raises: Forbidden below admin; AlreadyExists for a taken key."""
+        fields = await self.prepare(who, body)
+        async with self._db.transaction() as conn:
+            row = await self.insert(conn, who, fields)
+        await self.created(who, row)
+        return row
+
+    async def prepare(self, who: Principal, body: AgentCreate) -> AgentFields:
+        """The fields of an agent ``body`` makes, checked (its model and provider route). Raises:
+        Forbidden below admin; InvalidRequest."""
         require(who, Role.ADMIN, "agents.create")
         key = body.agent_key if body.agent_key is not UNSET else _slug(str(body.name or ""))
         base = AgentFields(agent_key=key, owner_id=who.user_id)
@@ -295,12 +304,20 @@ class AgentService:
             base = msgspec.structs.replace(base, display_name=body.name)
         fields = _apply(base, body)
         await self._check_route(who, fields)
-        async with self._db.transaction() as conn:
-            row = await store.insert(conn, who.tenant_id, fields)
-            if row.is_default:
-                await store.clear_default(conn, who.tenant_id, row.id)
-        await self._changed(who, row, "created")
+        return fields
+
+    @staticmethod
+    async def insert(conn: DbConnection, who: Principal, fields: AgentFields) -> AgentRow:
+        """Insert ``prepare``'s fields in the caller's transaction (``created`` after the commit).
+        Raises: AlreadyExists for a taken key."""
+        row = await store.insert(conn, who.tenant_id, fields)
+        if row.is_default:
+            await store.clear_default(conn, who.tenant_id, row.id)
         return row
+
+    async def created(self, who: Principal, row: AgentRow) -> None:
+        """After the commit of ``insert``: caches dropped, clients told."""
+        await self._changed(who, row, "created")
 
     async def ensure(self, who: Principal, key: str, *, provider: str, model: str) -> AgentRow:
         """The tenant's agent ``key``; when missing, created with ``provider`` and ``model`` (no role

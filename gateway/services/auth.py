@@ -21,7 +21,7 @@ from uuid import UUID
 
 import structlog
 
-from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates, invalidation
 from clawgate.config import Settings
 from clawgate.crypto import constant_time_equals, hash_api_key, key_prefix
 from clawgate.errors import NotFound, TenantAccessRevoked, Unauthorized
@@ -65,7 +65,7 @@ class AuthService:
         self._tenants: dict[str, tuple[float, TenantRow | None]] = {}
         self._touched: dict[UUID, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     def reconfigure(self, settings: Settings) -> None:
         """Apply live config changes (owner ids)."""

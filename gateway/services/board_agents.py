@@ -226,6 +226,16 @@ class BoardAgentService:
                 await agent_store.put_file(conn, tenant_id, row.id, name, text)
         return row
 
+    @staticmethod
+    async def merge_profile(
+        conn: DbConnection, tenant_id: UUID, agent_id: UUID, values: dict[str, Any]
+    ) -> None:
+        """Merge ``values`` into the agent's MC identity profile (coerced to strings, as made), in
+        the caller's transaction."""
+        current = await store.tenant_agents(conn, tenant_id, agent_id)
+        profile = {**(current[0].identity_profile or {} if current else {}), **(_profile(values) or {})}
+        await store.set_profile(conn, tenant_id, agent_id, profile, None)
+
     async def read(self, tenant_id: UUID, agent_id: UUID, board_id: UUID | None = None) -> AgentRead:
         async with self._db.connection() as conn:
             rows = await store.tenant_agents(conn, tenant_id, agent_id, board_id)

@@ -38,8 +38,9 @@ from clawgate.runtime.handle import Joined, RunHandle
 from clawgate.services.heartbeat import Waker
 from clawgate.store import Database, DbConnection, windows
 from clawgate.store import agent_api as store
+from clawgate.store import coord_events as events
 from clawgate.store.agent_api import NotificationRow, Pending
-from clawgate.store.coord_events import EventRow
+from clawgate.store.coord_events import EventRow, NewEvent
 from clawgate.store.tasks import TaskRow
 from clawgate.store.teams import MemberRow
 
@@ -229,6 +230,33 @@ def board_group(
     return Notice(agent_id, f"board.group.{'join' if joined else 'leave'}", head, body)
 
 
+def board_updated(
+    lead: UUID, board_id: UUID, board_name: str, changes: Sequence[tuple[str, object, object]]
+) -> Notice:
+    """A user changed a board's fields or rules: its lead hears which, from what to what
+    (MC's board update summary)."""
+    head = "BOARD UPDATED"
+    lines = "\n".join(
+        f"- {field}: {cut(_shown(old), 200)} -> {cut(_shown(new), 200)}" for field, old, new in changes
+    )
+    body = (f"{head}\nBoard: {board_name}\nBoard ID: {board_id}\nChanged:\n{lines}\n\n"
+            f"Read the board (GET /api/v1/agent/boards/{board_id}) and adjust your plan and your workers to it.")  # fmt: skip
+    return Notice(lead, "board.update", head, body)
+
+
+def _shown(value: object) -> str:
+    return "(none)" if value is None else str(value)
+
+
+OUTCOMES: Final = {
+    "board.update": ("board.lead_notified", "board.lead_notify_failed"),
+    "board.group.join": ("board.group.join.notified", "board.group.join.notify_failed"),
+    "board.group.leave": ("board.group.leave.notified", "board.group.leave.notify_failed"),
+}
+"""Notification kinds whose delivery is also an activity event on the board (MC's
+``board.lead_notified`` ...): (sent, failed). Other deliveries are recorded on their row only."""
+
+
 def chat_notices(
     text: str, author: UUID | None, members: Sequence[Member], board_id: UUID, author_name: str
 ) -> list[Notice]:
@@ -323,8 +351,7 @@ class BoardLoop:
         if claimed is None:
             return  # another process has it
         if (limited := await self._limited(claimed)) is not None:
-            async with self._db.transaction() as conn:
-                await store.finish_notification(conn, notification_id, "failed", limited, None, None)
+            await self._finish(claimed, "failed", limited, None, None)
             log.warning("board_loop.agent_wake_limited", notification_id=str(notification_id))
             return
         rest = claimed.session_rest or (session_rest(claimed.team_id) if claimed.team_id else "mc")
@@ -333,8 +360,7 @@ class BoardLoop:
         status, error, run_id, key = "sent", None, None, None
         if not claimed.body.strip():
             status, error = await self._wake(claimed)
-            async with self._db.transaction() as conn:
-                await store.finish_notification(conn, notification_id, status, error, None, None)
+            await self._finish(claimed, status, error, None, None)
             log.info(
                 "board_loop.woken", notification_id=str(notification_id), status=status, kind=claimed.kind
             )
@@ -350,11 +376,27 @@ class BoardLoop:
         except Exception as exc:  # our own bug: recorded, not left claimed and pending
             log.exception("board_loop.start_crashed", notification_id=str(notification_id))
             status, error = "failed", f"internal error: {exc.__class__.__name__}"
-        async with self._db.transaction() as conn:
-            await store.finish_notification(conn, notification_id, status, error, run_id, key)
+        await self._finish(claimed, status, error, run_id, key)
         log.info(
             "board_loop.delivered", notification_id=str(notification_id), status=status, kind=claimed.kind
         )
+
+    async def _finish(
+        self, claimed: Pending, status: str, error: str | None, run_id: UUID | None, key: str | None
+    ) -> None:
+        """Record the delivery on its row, and for the kinds of ``OUTCOMES`` as an activity event."""
+        async with self._db.transaction() as conn:
+            await store.finish_notification(conn, claimed.id, status, error, run_id, key)
+            if (kinds := OUTCOMES.get(claimed.kind)) is not None:
+                sent = status == "sent"
+                data = {"notification_id": str(claimed.id), "run_id": str(run_id) if run_id else None,
+                        "error": error}  # fmt: skip
+                what = "notified" if sent else f"not notified ({cut(error or '', 300)})"
+                await events.append(
+                    conn, claimed.tenant_id,
+                    NewEvent(kind=kinds[0] if sent else kinds[1], team_id=claimed.team_id,
+                             agent_id=_uuid(claimed.recipient_id), message=f"{claimed.title}: {what}.", data=data),
+                )  # fmt: skip
 
     async def _wake(self, claimed: Pending) -> tuple[str, str | None]:
         """A notification without message text (``started``): no run with an empty message (it would
@@ -411,6 +453,13 @@ class Notifying:
         """After the commit: deliver what ``_queue`` made."""
         if self.loop is not None and ids:
             await self.loop.deliver(ids)
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
 
 
 def members_of(rows: Iterable[MemberRow]) -> list[Member]:

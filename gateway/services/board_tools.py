@@ -156,4 +156,6 @@ class BoardTools:
         return Tool(ToolSpec(name=name, description=description, parameters=parameters), run)
 
     async def run_tools(self, agent: AgentRow, ctx: ToolContext) -> Sequence[Tool]:
+        if ctx.on_board is not None:  # known from the statement that started the run (chat.send)
+            return self._tools if ctx.on_board else []
         return self._tools if await self._api.caller_of(ctx.tenant_id, ctx.agent_id) is not None else []

@@ -38,6 +38,7 @@ from clawgate.services.tasks import TaskService, mc_status, now
 from clawgate.store import Database, DbConnection
 from clawgate.store import agent_api as agent_store
 from clawgate.store import board_groups as group_store
+from clawgate.store import mc_org as org_store
 from clawgate.store import tags as tag_store
 from clawgate.store import tasks as task_store
 from clawgate.store import teams as store
@@ -341,6 +342,7 @@ class BoardService(Notifying):
         fields["slug"] = body.slug or slugify(body.name)
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
+            await _gateway(conn, who, body.gateway_id)
             board_id = await store.insert_team(
                 conn, who.tenant_id, kind="board", name=body.name, slug=fields["slug"], description=body.description,
                 settings={}, created_by=board_user(who),
@@ -363,11 +365,13 @@ class BoardService(Notifying):
         if "description" in patch:
             _blank(patch["description"])
         current = msgspec.structs.asdict(board_out(row))
+        before = dict(current)
         current.update(patch)
         fields = msgspec.convert(current, BoardFields, from_attributes=False, strict=False)
         out: list[EventRow] = []
         ids: list[UUID] = []
         async with self._db.transaction() as conn:
+            await _gateway(conn, who, patch.get("gateway_id"))
             await store.set_board(conn, who.tenant_id, board_id, fields)
             await TaskService.record(
                 conn, who.tenant_id,
@@ -375,13 +379,28 @@ class BoardService(Notifying):
                          data={"changes": sorted(patch)}),
                 out,
             )  # fmt: skip
+            notices = []
             if fields.board_group_id != row.board_group_id:
                 notices = await self._group_notices(conn, who, row, fields.board_group_id)
-                await self._queue(conn, who, board_id, out, notices, ids)
+            notices += await self._lead_notices(conn, who, row, before, patch)
+            await self._queue(conn, who, board_id, out, notices, ids)
             updated = await store.get_team(conn, who.tenant_id, board_id)
         await self.after_commit(out, ids)
         assert updated is not None
         return board_out(updated)
+
+    async def _lead_notices(
+        self, conn: DbConnection, who: Principal, board: TeamRow, before: dict[str, Any], patch: dict[str, Any]
+    ) -> list[Notice]:  # fmt: skip
+        """The board's lead hears of the fields a PATCH changed (MC's ``board.lead_notified``);
+        a group move is the group notices' (every agent of the board hears of it)."""
+        changes = [
+            (k, before[k], v) for k, v in sorted(patch.items()) if k != "board_group_id" and before[k] != v
+        ]
+        lead = next((m for m in await self._members(conn, who, board.id) if m.role == "lead"), None)
+        if lead is None or not changes:
+            return []
+        return [notify.board_updated(lead.agent_id, board.id, str(patch.get("name", board.name)), changes)]
 
     async def _group_notices(
         self, conn: DbConnection, who: Principal, board: TeamRow, joined: UUID | None
@@ -736,6 +755,13 @@ class BoardService(Notifying):
                 await self._queue(conn, who, board_id, out, [notice], ids)
         await self.after_commit(out, ids)
         return read
+
+
+async def _gateway(conn: DbConnection, who: Principal, gateway_id: UUID | None) -> None:
+    """A board's gateway must be a gateway record of the caller's tenant (MC: 422 ``gateway_id is
+    invalid``; another tenant's is the same as none). None: this ClawGate, nothing to check."""
+    if gateway_id is not None and await org_store.gateway(conn, who.tenant_id, gateway_id) is None:
+        raise invalid_field("$.gateway_id", "gateway_id is invalid")
 
 
 async def _tags(conn: DbConnection, who: Principal, task_id: UUID, tag_ids: list[UUID]) -> None:

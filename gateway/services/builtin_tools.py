@@ -22,7 +22,7 @@ import aiohttp
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates, invalidation
 from clawgate.errors import FailedPrecondition, Forbidden, GatewayError, NotFound, invalid_field
 from clawgate.principal import Principal, Role
 from clawgate.services import require
@@ -139,7 +139,7 @@ class BuiltinToolService:
         self._views: dict[UUID, _TenantView] = {}
         self._generation = 0
         self._web: aiohttp.ClientSession | None = None
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     @property
     def web(self) -> aiohttp.ClientSession:

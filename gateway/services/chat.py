@@ -362,7 +362,7 @@ class ChatService:
         plan = RunPlan(
             tenant_id=who.tenant_id, user_id=who.user_id, agent=agent, session=decision.session, message=text,
             user_idx=decision.user_idx, stream=params.stream, channel=channel, idempotency_key=idem,
-            light_context=light,
+            light_context=light, on_board=decision.on_board,
         )  # fmt: skip
         handle = self.runner.launch(decision.run.id, plan)
         if not params.wait:
@@ -399,7 +399,12 @@ class ChatService:
             return _Decision(abort=decided.active)
         if decided.outcome == "injected":
             return _Decision(injected=decided.active)
-        return _Decision(run=decided.run, session=decided.session, user_idx=decided.user_idx or 0)
+        return _Decision(
+            run=decided.run,
+            session=decided.session,
+            user_idx=decided.user_idx or 0,
+            on_board=decided.on_board,
+        )
 
     async def _agent_ready(self, agent: AgentRow) -> None:
         """Fail before storing anything when the agent cannot possibly answer."""
@@ -526,6 +531,7 @@ class _Decision:
     run: RunRow | None = None
     session: SessionRow | None = None
     user_idx: int = 0
+    on_board: bool = False
 
 
 class _Retry(Exception):

@@ -22,7 +22,7 @@ import msgspec
 import structlog
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from clawgate.bus import BusEvent, EventBus, invalidates, invalidation
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates, invalidation
 from clawgate.crypto import SecretBox
 from clawgate.errors import Forbidden, NotFound, invalid_field
 from clawgate.mcp_pool import Connection, McpFailure, RemoteTool, ServerSpec, render_result
@@ -251,7 +251,7 @@ class McpService:
             tuple[UUID, str], tuple[list[RemoteTool], dict[tuple[str, float], list[tuple[str, Tool]]]]
         ] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     def _on_event(self, event: BusEvent) -> None:
         if invalidates(event, "mcp"):

@@ -27,6 +27,7 @@ from clawgate.services.board_agents import BoardAgentService, McAgentCreate
 from clawgate.services.board_loop import BoardLoop, Notice, session_rest
 from clawgate.services.board_rules import forbidden
 from clawgate.services.boards import BoardPatch, BoardRead, BoardService
+from clawgate.services.org import OrgService, UserUpdate
 from clawgate.services.tasks import TaskService
 from clawgate.store import Database, DbConnection
 from clawgate.store import onboarding as store
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 HEAD: Final = "BOARD ONBOARDING"
+USER_FIELDS: Final = ("preferred_name", "pronouns", "timezone", "notes", "context")
+"""The draft ``user_profile``'s keys that onboarding fills in MC's user profile (reference 1.1)."""
 Short = Annotated[str, Meta(min_length=1, max_length=500)]
 Long = Annotated[str, Meta(max_length=20_000)]
 
@@ -140,9 +143,11 @@ class OnboardingService:
     """Board onboarding sessions for users, and the gateway main's posts."""
 
     def __init__(
-        self, db: Database, boards: BoardService, tasks: TaskService, board_agents: BoardAgentService
-    ) -> None:
+        self, db: Database, boards: BoardService, tasks: TaskService, board_agents: BoardAgentService,
+        org: OrgService,
+    ) -> None:  # fmt: skip
         self._db = db
+        self._org = org
         self._boards = boards
         self._tasks = tasks
         self._agents = board_agents
@@ -226,10 +231,31 @@ class OnboardingService:
                            target_date=body.target_date, goal_confirmed=True, goal_source="lead_agent_onboarding",
                            require_approval_for_done=lead.get("autonomy_level") != "autonomous")  # fmt: skip
         board = await self._boards.update_board(who, board_id, patch)
+        await self._apply_user_profile(who, (row.draft_goal or {}).get("user_profile"))
         await self._ensure_lead(who, board_id, lead)
         return board
 
+    async def _apply_user_profile(self, who: Principal, profile: object) -> None:
+        """The draft's ``user_profile`` onto the confirming user's MC profile (its member row, as
+        ``PATCH /users/me``; MC writes its ``users`` row): the non-blank values of MC's fields;
+        a value past its field's size, or of no profile field, is left in the draft only."""
+        if not isinstance(profile, dict):
+            return
+        wanted: dict[str, str] = {}
+        for name in USER_FIELDS:
+            text = str(profile.get(name) or "").strip()
+            try:
+                msgspec.convert({name: text}, UserUpdate)  # within the field's size
+            except msgspec.ValidationError:
+                continue
+            if text:
+                wanted[name] = text
+        if wanted:
+            await self._org.update_me(who, msgspec.convert(wanted, UserUpdate))
+
     async def _ensure_lead(self, who: Principal, board_id: UUID, lead: dict[str, Any]) -> None:
+        """Make the board's lead from the draft's ``lead_agent``, or, when it has one, merge the
+        draft's profile (identity_profile, autonomy_level ...) into the lead's."""
         profile = {**(lead.get("identity_profile") or {}), "role": "Board Lead"}
         for name in ("autonomy_level", "verbosity", "output_format", "update_cadence", "custom_instructions"):
             if lead.get(name):
@@ -241,13 +267,20 @@ class OnboardingService:
                 return
             members = await team_store.list_members(conn, who.tenant_id, board_id)
             main = await self._agents.main(conn, who.tenant_id)
-            if main is None or any(m.role == "lead" for m in members):
+            current = next((m for m in members if m.role == "lead"), None)
+            if current is not None:
+                await self._agents.merge_profile(conn, who.tenant_id, current.agent_id, profile)
+                agent_id, message = current.agent_id, "Lead agent {}'s profile set by onboarding."
+                name = current.display_name or current.agent_key
+            elif main is None:
                 return
-            row = await self._agents.make(conn, who.tenant_id, main, body, board_id, "lead")
+            else:
+                row = await self._agents.make(conn, who.tenant_id, main, body, board_id, "lead")
+                agent_id, message, name = row.id, "Lead agent {} made by onboarding.", row.display_name
             await TaskService.record(
                 conn, who.tenant_id,
-                NewEvent(kind="agent.created", team_id=board_id, agent_id=row.id, user_id=who.user_id or None,
-                         message=f"Lead agent {row.display_name} made by onboarding."),
+                NewEvent(kind="agent.created" if current is None else "agent.updated", team_id=board_id,
+                         agent_id=agent_id, user_id=who.user_id or None, message=message.format(name)),
                 out,
             )  # fmt: skip
         await self._tasks.announce(out)

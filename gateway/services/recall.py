@@ -23,7 +23,7 @@ from uuid import UUID
 
 import structlog
 
-from clawgate.bus import BusEvent, EventBus, invalidates
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates
 from clawgate.config import Settings
 from clawgate.services.memory import MemoryService, SearchBody
 from clawgate.store import Database, memory
@@ -69,7 +69,7 @@ class MemoryRecall:
         self._owners: dict[tuple[UUID, UUID], _Owners] = {}
         # Bumped by every invalidation: a read that began before one is not cached after it.
         self._generation = 0
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
 
     def _on_event(self, event: BusEvent) -> None:
         if not invalidates(event, "memory"):
@@ -105,7 +105,8 @@ class MemoryRecall:
         if not query:
             return ""
         try:
-            return await asyncio.wait_for(self._section(ctx, query.strip()[:4000]), TIMEOUT_SECONDS)
+            async with asyncio.timeout(TIMEOUT_SECONDS):  # in this task: no task of its own per run
+                return await self._section(ctx, query.strip()[:4000])
         except TimeoutError:
             log.warning("recall.timed_out", agent_id=str(ctx.agent_id), seconds=TIMEOUT_SECONDS)
         except Exception as exc:  # the run goes on without its memories

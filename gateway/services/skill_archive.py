@@ -66,7 +66,7 @@ def check_entry(name: str) -> str:
         raise _bad(f"archive entry {name[:200]!r} has an absolute path")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise _bad(f"archive entry {name[:200]!r} points outside the skill folder (..)")
+        raise _bad(f"archive entry {name[:200]!r} points outside the archive (..)")
     clean = "/".join(parts)
     if len(clean) > 512:
         raise _bad(f"archive entry {name[:200]!r}: paths are at most 512 characters")
@@ -241,20 +241,23 @@ def _gunzip(data: bytes) -> bytes:
     return bytes(out)
 
 
-def read_tar(data: bytes) -> list[tuple[str, bytes]]:
+def read_tar(data: bytes, max_member: int = MAX_UNPACKED_BYTES) -> list[tuple[str, bytes]]:
     """The regular files of a tar.gz, (checked path, content), with the zip's checks (slip, links,
-    devices, declared and actual sizes). Raises: PayloadTooLarge; InvalidRequest."""
+    devices, declared and actual sizes; no file over ``max_member`` bytes). Raises:
+    PayloadTooLarge; InvalidRequest."""
     if len(data) > MAX_ARCHIVE_BYTES:
         raise PayloadTooLarge(limit=MAX_ARCHIVE_BYTES)
     plain = _gunzip(data)
     try:
         with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as archive:
-            return _tar_files(archive, archive.getmembers())
+            return _tar_files(archive, archive.getmembers(), max_member)
     except (tarfile.TarError, EOFError, OSError):
         raise _bad("the file is not a tar archive") from None
 
 
-def _tar_files(archive: tarfile.TarFile, members: list[tarfile.TarInfo]) -> list[tuple[str, bytes]]:
+def _tar_files(
+    archive: tarfile.TarFile, members: list[tarfile.TarInfo], max_member: int
+) -> list[tuple[str, bytes]]:
     regular: list[tuple[tarfile.TarInfo, str]] = []
     for member in members:
         path = check_entry(member.name)
@@ -264,6 +267,8 @@ def _tar_files(archive: tarfile.TarFile, members: list[tarfile.TarInfo]) -> list
             continue
         if not member.isfile():
             raise _bad(f"archive entry {member.name!r} is not a regular file")
+        if member.size > max_member:
+            raise _bad(f"archive entry {member.name!r} is {member.size} bytes; at most {max_member}")
         regular.append((member, path))
     _check_declared([(p, m.size, m.size) for m, p in regular])
     budget, out = _Budget(), []

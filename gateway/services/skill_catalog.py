@@ -17,7 +17,7 @@ from uuid import UUID
 
 from msgspec import Struct
 
-from clawgate.bus import BusEvent, EventBus, invalidates
+from clawgate.bus import INVALIDATE, BusEvent, EventBus, invalidates
 from clawgate.errors import InvalidRequest
 from clawgate.providers.types import ChatMessage, ToolSpec
 from clawgate.services.skill_archive import SKILL_MD, check_entry
@@ -117,7 +117,7 @@ class SkillCatalog:
         # Bumped by every invalidation: a load that began before one is not kept after it.
         self._generation = 0
         self.loads = 0  # how many tenant loads (queries) this process made
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, names=[INVALIDATE])
         self._tool = Tool(_SPEC, self._use_skill)
 
     def _on_event(self, event: BusEvent) -> None:

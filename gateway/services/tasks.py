@@ -147,7 +147,7 @@ class TaskService:
             if event.name == COORD_EVENT and event.tenant_id == tenant_id:
                 wake.set()
 
-        unsubscribe = self._bus.subscribe(heard)
+        unsubscribe = self._bus.subscribe(heard, names=[COORD_EVENT])
         held = HELD_FIRST
         try:
             while True:

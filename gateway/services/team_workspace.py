@@ -6,11 +6,17 @@ settings say ``workspace_scope: shared`` (GoClaw's two modes).
 Paths are checked as the file tools check theirs (``contained``: no NUL, no absolute path, no
 ``..``, resolved inside the scope; a read does not follow a final symlink). GoClaw answers each
 file's ``path`` as its place on the server's disk; here it is the path relative to the team's
-workspace, which is what a client can send back."""
+workspace, which is what a client can send back.
+
+**Task attachments** (GoClaw's ``team_task_attachments``, migration ``0029_task_attachments.sql``):
+a file of the team's workspace linked to one of its tasks. An upload with ``task_id`` links the file
+it writes; ``GET /v1/teams/{teamId}/attachments/{attachmentId}/download`` answers the linked file's
+bytes as they are now in the workspace (a file moved or deleted since is 404)."""
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import mimetypes
 import os
 import re
@@ -24,14 +30,19 @@ from msgspec import Struct
 from clawgate.errors import AlreadyExists, InvalidRequest, NotFound
 from clawgate.principal import Principal
 from clawgate.services.teams import TeamService
+from clawgate.store import Database
+from clawgate.store import teams as store
+from clawgate.store.teams import AttachmentRow
 from clawgate.tools import ToolError
 from clawgate.tools.files import contained, read_regular, write_regular
 
-__all__ = ["TeamWorkspace", "WorkspaceFile"]
+__all__ = ["Download", "TeamWorkspace", "Uploaded", "WorkspaceFile"]
 
 MAX_CONTENT: Final = 500_000
 """Characters of a file ``read`` returns (GoClaw's cut, marked ``[...truncated]``)."""
 MAX_READ_BYTES: Final = 4_000_000
+MAX_DOWNLOAD_BYTES: Final = 64 << 20
+"""The largest attachment a download answers (an imported archive's whole unpacked size)."""
 BLOCKED: Final = frozenset(
     {".exe", ".com", ".bat", ".cmd", ".ps1", ".sh", ".msi", ".scr", ".dll", ".so", ".dylib"}
 )
@@ -48,6 +59,41 @@ class WorkspaceFile(Struct, kw_only=True, omit_defaults=True):
     chat_id: str = ""
     is_dir: bool = False
     updated_at: str = ""
+
+
+class Uploaded(Struct, kw_only=True, omit_defaults=True):
+    """GoClaw's upload answer; ``attachment_id`` when the file was linked to a task."""
+
+    path: str
+    filename: str
+    size: int
+    mime_type: str
+    attachment_id: str | None = None
+
+
+class Download(Struct, kw_only=True):
+    """An attachment's bytes with the name and type it is downloaded as."""
+
+    file_name: str
+    mime_type: str
+    data: bytes
+
+
+def mime_of(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def files_under(root: Path) -> list[tuple[str, Path]]:
+    """Every regular file under ``root`` (no symlink followed), as (its POSIX path relative to
+    ``root``, its path), sorted."""
+    out: list[tuple[str, Path]] = []
+    for directory, folders, names in os.walk(root, followlinks=False):
+        folders.sort()
+        for name in sorted(names):
+            path = Path(directory) / name
+            if path.is_file() and not path.is_symlink():
+                out.append((path.relative_to(root).as_posix(), path))
+    return out
 
 
 def _stamp(path: Path) -> str:
@@ -88,9 +134,10 @@ def _list(root: Path, chat: str, shared: bool) -> list[WorkspaceFile]:
 class TeamWorkspace:
     """The files of a team, for the callers that may see the team (deleting: change it)."""
 
-    def __init__(self, teams: TeamService, data_path: Path) -> None:
+    def __init__(self, teams: TeamService, data_path: Path, db: Database) -> None:
         self._teams = teams
         self._data = data_path
+        self._db = db
 
     def root(self, tenant_id: UUID, team_id: UUID) -> Path:
         """The team's workspace directory (made on first use)."""
@@ -158,24 +205,65 @@ class TeamWorkspace:
         return name
 
     async def upload(
-        self, who: Principal, team_id: UUID, chat_id: str, filename: str, data: bytes
-    ) -> tuple[str, str, str]:
+        self,
+        who: Principal,
+        team_id: UUID,
+        chat_id: str,
+        filename: str,
+        data: bytes,
+        task_id: UUID | None = None,
+    ) -> Uploaded:
         """``POST /v1/teams/{id}/workspace/upload``: the file into the team's (or chat's) folder,
-        replacing one of that name. Returns: (its path in the workspace, its name, its MIME type).
-        Raises: NotFound, Forbidden (the team), InvalidRequest (a bad name or type)."""
+        replacing one of that name; with ``task_id`` (a task of the team) linked to it as an
+        attachment. Raises: NotFound (the team, the task), Forbidden (the team), InvalidRequest (a
+        bad name or type)."""
         root, chat, _ = await self._scope(who, team_id, chat_id, write=True, needed=True)
         name = filename.replace("\\", "/").rsplit("/", 1)[-1]
         if name in ("", ".", "..") or ".." in name:
             raise InvalidRequest(detail="invalid filename")
         if (ext := Path(name).suffix.lower()) in BLOCKED:
             raise InvalidRequest(detail=f"file type {ext} is not allowed")
+        if task_id is not None:
+            await self._teams.get_task(who, team_id, task_id)
         scope = root / chat if chat else root
         path = self._file(scope, name)
         try:
             await asyncio.to_thread(write_regular, path, data)
         except ToolError as exc:
             raise InvalidRequest(detail=str(exc)) from None
-        return str(path.relative_to(root)), name, mimetypes.guess_type(name)[0] or "application/octet-stream"
+        shown, mime = path.relative_to(root).as_posix(), mime_of(name)
+        out = Uploaded(path=shown, filename=name, size=len(data), mime_type=mime)
+        if task_id is not None:
+            async with self._db.transaction() as conn:
+                found = await store.put_attachment(
+                    conn, who.tenant_id, team_id, task_id, chat, shown, name, mime, len(data), who.user_id
+                )
+            out.attachment_id = str(found)
+        return out
+
+    async def attachments(self, who: Principal, team_id: UUID, task_id: UUID) -> builtins.list[AttachmentRow]:
+        """A task's attachments (``teams.tasks.get``), for a caller that may read the team."""
+        await self._teams.reachable(who, team_id)
+        async with self._db.connection() as conn:
+            return await store.attachments(conn, who.tenant_id, team_id, task_id=task_id)
+
+    async def download(self, who: Principal, team_id: UUID, attachment_id: UUID) -> Download:
+        """An attachment's file as it is in the workspace now. Raises: NotFound (the team, the
+        attachment, or its file gone), InvalidRequest (a file too large to answer)."""
+        await self._teams.reachable(who, team_id)
+        async with self._db.connection() as conn:
+            rows = await store.attachments(conn, who.tenant_id, team_id, attachment_id=attachment_id)
+        if not rows:
+            raise NotFound(kind="attachment", id=str(attachment_id))
+        row = rows[0]
+        root = self.root(who.tenant_id, team_id)
+        try:
+            data = await asyncio.to_thread(read_regular, contained(root, row.path), MAX_DOWNLOAD_BYTES)
+        except ToolError as exc:
+            if str(exc) == "no such file":
+                raise NotFound(kind="attachment file", id=str(attachment_id)) from None
+            raise InvalidRequest(detail=str(exc)) from None
+        return Download(file_name=row.file_name, mime_type=row.mime_type, data=data)
 
     async def move(self, who: Principal, team_id: UUID, chat_id: str, source: str, target: str) -> None:
         """``PUT /v1/teams/{id}/workspace/move``: rename a file or folder inside its scope, into a

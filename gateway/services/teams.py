@@ -43,6 +43,8 @@ __all__ = [
     "TeamTask",
     "TeamTaskComment",
     "TeamTaskEvent",
+    "event_out",
+    "slug_of",
 ]
 
 MAX_TEXT: Final = 10_000
@@ -154,12 +156,17 @@ TeamEvent = TeamTaskEvent
 
 
 class ExportPreview(Struct, kw_only=True):
-    """``GET /v1/teams/{id}/export/preview``: GoClaw's counts (agent links are not modelled: 0)."""
+    """``GET /v1/teams/{id}/export/preview``: GoClaw's counts (agent links are not modelled: 0) and
+    the other sections of the archive (``clawgate.services.team_archive``)."""
 
     team_name: str
     members: int
     tasks: int
     agent_links: int = 0
+    comments: int = 0
+    events: int = 0
+    attachments: int = 0
+    workspace_files: int = 0
 
 
 class TeamScope(Struct, kw_only=True):
@@ -253,7 +260,7 @@ def _s(value: UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _slug(name: str) -> str:
+def slug_of(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100]
 
 
@@ -336,7 +343,7 @@ class TeamService(Notifying):
             if (led := await store.led_by(conn, who.tenant_id, lead)) is not None:
                 raise invalid_field("$.lead", f"agent {params.lead!r} already leads team {led[1]!r}")
             team_id = await store.insert_team(
-                conn, who.tenant_id, kind="team", name=params.name, slug=_slug(params.name),
+                conn, who.tenant_id, kind="team", name=params.name, slug=slug_of(params.name),
                 description=params.description or "", settings=params.settings or {}, created_by=who.user_id,
             )  # fmt: skip
             await store.put_member(conn, who.tenant_id, team_id, lead, "lead")
@@ -447,14 +454,6 @@ class TeamService(Notifying):
             rows = await store.scopes(conn, who.tenant_id, team_id)
         return [TeamScope(channel=r.channel, chat_id=r.chat_id, task_count=r.task_count) for r in rows]
 
-    async def export_preview(self, who: Principal, team_id: UUID) -> ExportPreview:
-        """What an export of the team would hold (counts only)."""
-        row = await self._team(who, team_id)
-        tasks = await self._tasks.list_tasks(who.tenant_id, task_store.TaskFilter(team_id=team_id), 1)
-        return ExportPreview(
-            team_name=row.name, members=row.member_count, tasks=tasks[0].total if tasks else 0
-        )
-
     async def events(self, who: Principal, team_id: UUID, limit: int, offset: int) -> list[TeamEvent]:
         await self._team(who, team_id)
         page = await self._tasks.events_page(who.tenant_id, events.Where(team_id=team_id), limit, offset)
@@ -474,7 +473,13 @@ class TeamService(Notifying):
         where = task_store.TaskFilter(
             team_id=team_id, statuses=statuses, channel=channel or None, chat_id=chat_id or None
         )
-        return [task_out(t) for t in await self._tasks.list_tasks(who.tenant_id, where, LIST_LIMIT)]
+        tasks = [task_out(t) for t in await self._tasks.list_tasks(who.tenant_id, where, LIST_LIMIT)]
+        if tasks:
+            async with self._db.connection() as conn:
+                counts = await store.attachment_counts(conn, who.tenant_id, team_id)
+            for task in tasks:
+                task.attachment_count = counts.get(UUID(task.id), 0)
+        return tasks
 
     async def active_by_session(self, who: Principal, session_key: str) -> list[ActiveTask]:
         """The open tasks started from chat ``session_key`` (one indexed read; asked on every chat)."""

@@ -41,6 +41,7 @@ class ToolContext:
     user_id: str
     run_id: UUID
     message_count: int = 0
+    on_board: bool | None = None  # the agent is on a board (known from the run's start), None: unknown
     memory: MemoryService | None = None  # the agent's memory (tools in clawgate.tools.memory)
     cron: CronService | None = None  # its cron jobs (clawgate.tools.schedules)
     heartbeat: HeartbeatService | None = None  # its heartbeat (clawgate.tools.schedules)

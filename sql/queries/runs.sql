@@ -108,5 +108,11 @@ SELECT f.idx, f.unseen, f.version
   FROM clawgate_finish_run($1::jsonb) AS f;
 
 -- name: decide_send
-SELECT d.outcome, d.session, d.run, d.active, d.user_idx
+-- on_board: whether the agent is on a board (its runs get the board tools), answered here so that a
+-- run needs no statement of its own for it.
+SELECT d.outcome, d.session, d.run, d.active, d.user_idx,
+       EXISTS (SELECT 1
+                 FROM team_members AS m
+                WHERE m.tenant_id = ($1::jsonb ->> 'tenant_id')::uuid
+                  AND m.agent_id  = ($1::jsonb ->> 'agent_id')::uuid) AS on_board
   FROM clawgate_decide_send($1::jsonb) AS d;

@@ -159,3 +159,33 @@ UPDATE teams
 
 -- name: agent_exists
 SELECT EXISTS (SELECT 1 FROM agents AS a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL);
+
+-- name: attachment_put
+-- Link a workspace file ($5 path, relative to the team's workspace) to task $3 of team $2; the
+-- same path again refreshes its name, type and size.
+INSERT INTO task_attachments (tenant_id, team_id, task_id, chat_id, path, file_name, mime_type, size, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (tenant_id, task_id, path)
+    DO UPDATE SET file_name = EXCLUDED.file_name,
+                  mime_type = EXCLUDED.mime_type,
+                  size      = EXCLUDED.size
+RETURNING id;
+
+-- name: attachments_select
+-- The attachments of team $2: one ($3), those of one task ($4), or all; oldest first.
+SELECT at.id, at.team_id, at.task_id, at.chat_id, at.path, at.file_name, at.mime_type, at.size,
+       at.created_by, at.created_at
+  FROM task_attachments AS at
+ WHERE at.tenant_id = $1
+   AND at.team_id   = $2
+   AND ($3::uuid IS NULL OR at.id = $3)
+   AND ($4::uuid IS NULL OR at.task_id = $4)
+ ORDER BY at.created_at, at.id;
+
+-- name: attachment_counts
+-- How many attachments each task of team $2 has (tasks without any are not listed).
+SELECT at.task_id, count(*)::int AS n
+  FROM task_attachments AS at
+ WHERE at.tenant_id = $1
+   AND at.team_id   = $2
+ GROUP BY at.task_id;

@@ -66,6 +66,11 @@ async def make_board(server: RunningServer, rules: dict[str, Any] | None = None)
     board = Board(server, team["id"], agents)
     async with board.owner() as http:
         _ok(await http.patch(f"{B}/{board.id}", json={"require_approval_for_done": False, **(rules or {})}))
+        async with server.gateway.db.connection() as conn:  # the PATCH is told to the board's lead
+            told = await conn.fetch(
+                "SELECT kind, recipient_id FROM notifications WHERE team_id = $1", _uuid(board.id)
+            )
+        assert [tuple(r) for r in told] == [("board.update", agents["lead-a"])]
         for key, agent_id in agents.items():
             minted = _ok(await http.post(f"/api/v1/agents/{agent_id}/token"))
             assert minted["token"].startswith("mca_")
@@ -301,7 +306,8 @@ class TestMemoryApprovalsPresence:
             assert after["lead-a"]["is_board_lead"] is True
         async with board.server.gateway.db.connection() as conn:
             kinds = await conn.fetch(
-                "SELECT kind, recipient_id FROM notifications WHERE team_id = $1 AND kind LIKE 'board.%'",
+                "SELECT kind, recipient_id FROM notifications WHERE team_id = $1 AND kind LIKE 'board.%'"
+                " AND kind <> 'board.update'",  # make_board's PATCH, told to the lead (checked there)
                 _uuid(board.id),
             )
         assert [(k["kind"], k["recipient_id"]) for k in kinds] == [

@@ -205,6 +205,25 @@ class TestNarrowed:
         assert seen == ["to-alice", "to-all", "system", "to-bob-again"]
         assert everything == ["to-alice", "to-bob", "to-all", "system", "to-bob-again", "after"]
 
+    def test_a_subscriber_of_some_names_gets_only_those_whoever_they_are_addressed_to(self) -> None:
+        """``subscribe(names=...)`` (a cache listening for its invalidations): events of those names,
+        addressed to a user or to none, and no other event (a run's chunks pass it by); once called,
+        nothing."""
+        bus = EventBus()
+        tenant = UUID(int=7)
+        seen: list[str] = []
+        cache = bus.subscribe(
+            lambda ev: seen.append(f"{ev.name}:{ev.user_id}"), names=["cache.invalidate", "x"]
+        )
+        for name, user in (("agent", "alice"), ("cache.invalidate", None), ("x", "bob"), ("agent", None)):
+            bus.deliver_local(BusEvent(name=name, tenant_id=tenant, user_id=user))
+        cache.narrow((tenant, "alice"))  # a name subscription is not narrowed by audience
+        bus.deliver_local(BusEvent(name="x", tenant_id=tenant, user_id="bob"))
+        cache()
+        bus.deliver_local(BusEvent(name="cache.invalidate", tenant_id=tenant))
+        assert seen == ["cache.invalidate:None", "x:bob", "x:bob"]
+        assert bus.subscriber_count == 0
+
 
 class TestAlone:
     async def test_process_alone_notifies_nothing_and_resumes_when_another_starts(

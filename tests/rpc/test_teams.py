@@ -234,7 +234,16 @@ class TestRest:
             res = await http.get(f"/v1/teams/{team['id']}/events", params={"limit": 1, "offset": 1})
             assert res.json()["events"][0]["event_type"] == "team.created"
             res = await http.get(f"/v1/teams/{team['id']}/export/preview")
-            assert res.json() == {"team_name": "Research", "members": 3, "tasks": 1, "agent_links": 0}
+            assert res.json() == {
+                "team_name": "Research",
+                "members": 3,
+                "tasks": 1,
+                "agent_links": 0,
+                "comments": 0,
+                "events": 2,
+                "attachments": 0,
+                "workspace_files": 0,
+            }
             res = await http.get("/v1/teams/nope/events")
             assert res.status_code == 400
             assert res.json()["error"]["code"] == "INVALID_REQUEST"

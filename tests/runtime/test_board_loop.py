@@ -28,13 +28,27 @@ def _tool_names(turn: dict[str, Any]) -> set[str]:
 
 
 async def _board(chat: ChatSetup) -> str:
-    """A team (= board) led by boss with helper as a worker; done needs no approval."""
-    await chat.add_agent(agent_key="boss", display_name="Boss")
+    """A team (= board) led by boss with helper as a worker; done needs no approval. The PATCH
+    that sets it wakes boss (BOARD UPDATED, a run: checked here); the stand-in's log of requests
+    starts after that run, so a test's script and turns are its own."""
+    boss = await chat.add_agent(agent_key="boss", display_name="Boss")
     async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
         team = (await ws.ok("teams.create", {"name": "Ops", "lead": "boss", "members": ["helper"]}))["team"]
     async with chat.admin() as http:
         res = await http.patch(f"{B}/{team['id']}", json={"require_approval_for_done": False})
         assert res.status_code == 200, res.text
+
+    async def told() -> list[dict[str, Any]] | None:
+        notes = await _notifications(chat, str(boss["id"]))
+        return notes if notes and notes[-1]["status"] != "pending" and await _idle(chat) else None
+
+    (note,) = await _until(told)
+    assert (note["kind"], note["status"]) == ("board.update", "sent")
+    assert "require_approval_for_done: True -> False" in note["body"]
+    await _until(lambda: _turns(chat, 1))
+    assert "BOARD UPDATED" in json.dumps(chat.upstream.turns[-1]["messages"])
+    await _until(lambda: _idle(chat))
+    chat.upstream.requests.clear()
     return str(team["id"])
 
 
@@ -146,9 +160,9 @@ async def test_comment_mention_and_approval_reach_the_lead_once(
 
     async def both_sent() -> Any:
         notes = await _notifications(chat, boss)
-        return notes if len(notes) == 2 and all(n["status"] == "sent" for n in notes) else None
+        return notes if len(notes) == 3 and all(n["status"] == "sent" for n in notes) else None
 
-    notes = await _until(both_sent)
+    _, *notes = await _until(both_sent)  # the first is _board's BOARD UPDATED (checked there)
     assert [n["kind"] for n in notes] == ["task.mention", "approval.resolved"]
     assert "APPROVAL RESOLVED" in notes[1]["body"]
     assert "Decision: approved" in notes[1]["body"]
@@ -258,9 +272,33 @@ async def test_agents_waking_each_other_are_limited(make_server: ServerFactory) 
 
         async def settled() -> list[dict[str, Any]] | None:
             notes = await _notifications(chat, boss)
-            return notes if len(notes) == 4 and all(n["status"] != "pending" for n in notes) else None
+            return notes if len(notes) == 5 and all(n["status"] != "pending" for n in notes) else None
 
         notes = await _until(settled)
-    assert [n["status"] for n in notes] == ["sent", "sent", "failed", "sent"]
-    assert "woke this agent 2 times in 10 minutes" in notes[2]["last_error"]
-    assert "from a user" in notes[3]["body"]
+    assert notes[0]["kind"] == "board.update"  # _board's PATCH, a user's: not counted
+    assert [n["status"] for n in notes] == ["sent", "sent", "sent", "failed", "sent"]
+    assert "woke this agent 2 times in 10 minutes" in notes[3]["last_error"]
+    assert "from a user" in notes[4]["body"]
+
+
+async def test_chat_send_offers_the_board_tools_exactly_while_the_agent_is_on_a_board(
+    chat: ChatSetup,
+) -> None:
+    """A chat.send run learns whether its agent is on a board from the statement that stores the
+    message (no query of its own): joining and leaving a board show in the very next run's tools."""
+    board_tools = {"tasks_list", "task_update", "task_comment", "board_chat", "approval_request"}
+    await chat.add_agent(agent_key="boss", display_name="Boss")
+    key = "agent:helper:ws:direct:tools"
+    async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+        await ws.ok("chat.send", {"message": "before", "sessionKey": key})
+        before = _tool_names(chat.upstream.turns[-1])
+        team = (await ws.ok("teams.create", {"name": "Ops", "lead": "boss", "members": ["helper"]}))["team"]
+        await ws.ok("chat.send", {"message": "on the board", "sessionKey": key})
+        on_board = _tool_names(chat.upstream.turns[-1])
+        await ws.ok("teams.members.remove", {"teamId": team["id"], "agentId": "helper"})
+        await ws.ok("chat.send", {"message": "after", "sessionKey": key})
+        after = _tool_names(chat.upstream.turns[-1])
+    assert before  # other tools offered, not the board's
+    assert not before & board_tools
+    assert board_tools <= on_board
+    assert not after & board_tools

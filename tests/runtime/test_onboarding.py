@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.runtime.conftest import ChatSetup
 from tests.runtime.test_board_loop import _notifications, _until
+from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
 
 B = "/api/v1/boards"
@@ -55,7 +56,11 @@ async def test_onboarding_wakes_the_gateway_main_and_confirms_the_goal(chat: Cha
         assert "be quick" in json.dumps(chat.upstream.turns[1]["messages"])
         assert (await http.post(f"{url}/confirm", json={"board_type": "general"})).status_code == 409
         complete = {"status": "complete", "board_type": "goal", "objective": "Ship v2",
-                    "success_metrics": {"users": 100}, "lead_agent": {"name": "Atlas", "autonomy_level": "autonomous"}}  # fmt: skip
+                    "success_metrics": {"users": 100},
+                    "user_profile": {"preferred_name": "Olga", "pronouns": "she/her", "timezone": "Europe/Berlin",
+                                     "notes": "n" * 30_000, "shoe_size": 42},
+                    "lead_agent": {"name": "Atlas", "autonomy_level": "autonomous", "verbosity": "concise",
+                                   "identity_profile": {"emoji": ":rocket:", "skills": ["sql", "go"]}}}  # fmt: skip
         done = (await agent.post(post, json=complete)).json()
         assert (done["status"], done["draft_goal"]["lead_agent"]["name"]) == ("completed", "Atlas")
         assert (await http.post(f"{url}/confirm", json={"board_type": "goal"})).status_code == 422
@@ -69,7 +74,48 @@ async def test_onboarding_wakes_the_gateway_main_and_confirms_the_goal(chat: Cha
         assert (await http.post(f"{url}/answer", json={"answer": "late"})).status_code == 409
         final = (await http.get(url)).json()
         agents = (await http.get("/api/v1/agents", params={"board_id": board["id"]})).json()
+        me = (await http.get("/api/v1/users/me")).json()
     assert (confirmed["goal_confirmed"], confirmed["goal_source"]) == (True, "lead_agent_onboarding")
     assert confirmed["require_approval_for_done"] is False  # the lead is to be autonomous
     assert final["status"] == "confirmed"
     assert [(a["name"], a["is_board_lead"]) for a in agents["items"]] == [("Atlas", True)]
+    assert agents["items"][0]["identity_profile"] == {
+        "emoji": ":rocket:", "skills": "sql, go", "role": "Board Lead", "autonomy_level": "autonomous",
+        "verbosity": "concise",
+    }  # fmt: skip
+    # the draft's user profile is the confirming user's (a value past its field's size stays in the draft)
+    assert (me["preferred_name"], me["pronouns"], me["timezone"], me["notes"]) == (
+        "Olga", "she/her", "Europe/Berlin", None)  # fmt: skip
+    assert final["draft_goal"]["user_profile"]["shoe_size"] == 42
+
+
+async def test_confirm_gives_an_existing_lead_the_drafted_profile(chat: ChatSetup) -> None:
+    """On a board that has its lead, confirming keeps the lead (its name too) and merges the
+    draft's lead profile into its identity profile; the lead hears the goal as BOARD UPDATED."""
+    boss = await chat.add_agent(agent_key="boss", display_name="Boss")
+    await chat.add_agent(agent_key="w1")
+    async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+        team = (await ws.ok("teams.create", {"name": "Ops", "lead": "boss", "members": ["w1"]}))["team"]
+    url = f"{B}/{team['id']}/onboarding"
+    async with chat.admin() as http:
+        assert (await http.post(f"{url}/start")).status_code == 200
+        token = (await http.post(f"/api/v1/agents/{chat.agent['id']}/token")).json()["token"]
+    complete = {"status": "complete", "board_type": "general",
+                "lead_agent": {"name": "Atlas", "autonomy_level": "ask_first", "update_cadence": "daily"}}  # fmt: skip
+    async with chat.server.client(None, **{"X-Agent-Token": token, "X-Real-IP": "10.31.0.2"}) as agent:
+        res = await agent.post(f"/api/v1/agent/boards/{team['id']}/onboarding", json=complete)
+        assert res.status_code == 200, res.text
+    async with chat.admin() as http:
+        res = await http.post(f"{url}/confirm", json={"board_type": "general"})
+        assert res.status_code == 200, res.text
+        assert res.json()["require_approval_for_done"] is True
+        agents = (await http.get("/api/v1/agents", params={"board_id": team["id"]})).json()["items"]
+        activity = (await http.get("/api/v1/activity", params={"board_id": team["id"]})).json()["items"]
+    lead = next(a for a in agents if a["is_board_lead"])
+    assert (lead["id"], lead["name"]) == (boss["id"], "Boss")
+    assert {k: lead["identity_profile"][k] for k in ("role", "autonomy_level", "update_cadence")} == {
+        "role": "Board Lead", "autonomy_level": "ask_first", "update_cadence": "daily"}  # fmt: skip
+    assert "agent.updated" in {e["event_type"] for e in activity}
+    told = await _until(lambda: _notifications(chat, boss["id"]))
+    assert told[0]["kind"] == "board.update"
+    assert "goal_confirmed: False -> True" in told[0]["body"]

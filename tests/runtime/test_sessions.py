@@ -132,9 +132,11 @@ class TestSessionsOverWs:
             await converse(ws, "help me plan a trip to Hue")
             event = await ws.next_event("session.updated")
             listed = await ws.ok("sessions.list", {})
+            await converse(ws, "and then Hoi An")
+            await converse(ws, "and back")
         assert event["payload"] == {"sessionKey": KEY, "label": "Planning a trip", "userId": "alice"}
         assert listed["sessions"][0]["label"] == "Planning a trip"
-        title_request = next(r for r in chat.upstream.requests if r not in chat.upstream.turns)
+        [title_request] = [r for r in chat.upstream.requests if r not in chat.upstream.turns]  # once only
         assert "help me plan a trip to Hue" in title_request["messages"][-1]["content"]
 
     async def test_a_failed_title_request_is_logged_and_the_first_words_stand_in(
