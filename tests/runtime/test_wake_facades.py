@@ -193,7 +193,9 @@ class TestWakeWithoutMessage:
         assert all("heartbeat" in n["last_error"] for n in notes)
         assert [n["run_id"] for n in notes] == [None] * 3
         async with chat.server.gateway.db.connection() as conn:
-            assert await conn.fetchval("SELECT count(*) FROM runs") == 0
+            assert (
+                await conn.fetchval("SELECT count(*) FROM runs WHERE session_key LIKE 'agent:helper:%'") == 0
+            )
         assert chat.upstream.turns == []
 
         chat.upstream.script(Reply(content="HEARTBEAT_OK"))
