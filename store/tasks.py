@@ -41,6 +41,7 @@ __all__ = [
     "lock_task",
     "move_task",
     "next_number",
+    "overloaded",
     "pending_conflicts",
     "reaches",
     "replace_dependencies",
@@ -427,3 +428,9 @@ async def set_tags(
         return missing
     await conn.execute(query("tasks.tags_replace"), tenant_id, task_id, wanted)
     return []
+
+
+async def overloaded(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID) -> bool:
+    """ClawTasker's ``overloaded`` notification for the agent when it owns more than 4 active tasks,
+    once while not dismissed (a unique index decides). Returns: whether one was made."""
+    return await conn.fetchval(query("tasks.overloaded_insert"), tenant_id, agent_id) is not None

@@ -14,7 +14,12 @@ The cases are those reference 2.6 lists for tasks, comments, approvals and board
 user made (the lead), an assignment that is not a self-claim (the assignee; the lead for review),
 changes requested (the worker), a task back in the inbox (the lead), a comment (the mentioned
 agents, else the assignee, never the author), an approval resolved (the lead), board chat (the lead
-and the mentioned agents, never the author).
+and the mentioned agents, never the author), and a task started with its assignee unchanged (the
+assignee, woken without a message: ``started``).
+
+A notification without message text is never a run with an empty message: it makes the agent's
+heartbeat due now (``Waker``: the scheduler runs its checklist, as OpenClaw's ``wake``), and
+without an enabled heartbeat nothing runs and the row says why (``BoardLoop._wake``).
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import structlog
 from clawgate.errors import GatewayError
 from clawgate.principal import Principal, Role
 from clawgate.runtime.handle import Joined, RunHandle
+from clawgate.services.heartbeat import Waker
 from clawgate.store import Database, DbConnection, windows
 from clawgate.store import agent_api as store
 from clawgate.store import coord_events as events
 from clawgate.store.agent_api import NotificationRow, Pending
 from clawgate.store.coord_events import EventRow, NewEvent
+from clawgate.store.tasks import TaskRow
 from clawgate.store.teams import MemberRow
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "members_of",
     "mentioned",
     "session_rest",
+    "started",
     "thread_session",
 ]
 
@@ -142,6 +150,20 @@ def assigned(
         )
     body = f"{head}\n{_task_lines(title, task_id, board_id, description)}\n\n{hint}"
     return Notice(agent_id, "task.review" if review else "task.assigned", head, body)
+
+
+WAKE_KIND: Final = "task.woken"
+
+
+def started(before: TaskRow, assignee: UUID | None, status: str, actor: UUID | None) -> list[Notice]:
+    """Reference 2.6: a task entering ``in_progress`` (canonical) with its assignee unchanged wakes the
+    assignee without a message (MC's ``task.assignee_woken``); not when the assignee moved it itself.
+    ``actor``: the agent making the change, if one is."""
+    if assignee is None or assignee != before.assignee_agent_id or assignee == actor:
+        return []
+    if status != "in_progress" or before.status == "in_progress":
+        return []
+    return [Notice(assignee, WAKE_KIND, "TASK WAKE", "")]
 
 
 def new_task(lead: UUID, title: str, task_id: UUID, board_id: UUID, description: str) -> Notice:
@@ -294,10 +316,13 @@ def message(agent_id: UUID, text: str, sender: str, thread_key: str, task: str) 
 class BoardLoop:
     """Queues notices in the caller's transaction and delivers them as runs after the commit."""
 
-    def __init__(self, db: Database, launcher: Launcher, agent_wakes: int = AGENT_WAKES) -> None:
+    def __init__(
+        self, db: Database, launcher: Launcher, agent_wakes: int = AGENT_WAKES, waker: Waker | None = None
+    ) -> None:
         self._db = db
         self._launcher = launcher
         self._agent_wakes = agent_wakes
+        self._waker = waker
 
     @staticmethod
     async def queue(
@@ -333,6 +358,13 @@ class BoardLoop:
         channel = CHANNELS.get(rest.split(":", 1)[0], "mission_control")
         who = Principal(role=Role.OPERATOR, user_id=channel, tenant_id=claimed.tenant_id, via="cron")
         status, error, run_id, key = "sent", None, None, None
+        if not claimed.body.strip():
+            status, error = await self._wake(claimed)
+            await self._finish(claimed, status, error, None, None)
+            log.info(
+                "board_loop.woken", notification_id=str(notification_id), status=status, kind=claimed.kind
+            )
+            return
         try:
             handle = await self._launcher.start_run(
                 who, claimed.recipient_id, claimed.body, session_rest=rest, channel=channel
@@ -365,6 +397,18 @@ class BoardLoop:
                     NewEvent(kind=kinds[0] if sent else kinds[1], team_id=claimed.team_id,
                              agent_id=_uuid(claimed.recipient_id), message=f"{claimed.title}: {what}.", data=data),
                 )  # fmt: skip
+
+    async def _wake(self, claimed: Pending) -> tuple[str, str | None]:
+        """A notification without message text (``started``): no run with an empty message (it would
+        store an empty user turn, which providers refuse); the agent's heartbeat is made due now and
+        runs its checklist. Returns: the row's status and why it failed (no heartbeat enabled)."""
+        try:
+            agent_id = UUID(claimed.recipient_id)
+        except ValueError:
+            return "failed", f"not an agent: {claimed.recipient_id}"
+        if self._waker is not None and await self._waker.wake_heartbeat(claimed.tenant_id, agent_id):
+            return "sent", None
+        return "failed", "a wake without a message runs the agent's heartbeat, and it has none enabled"
 
     async def _limited(self, claimed: Pending) -> str | None:
         """Why a notification another agent's message made starts no run (``AGENT_WAKES`` reached

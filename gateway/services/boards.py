@@ -613,6 +613,7 @@ class BoardService(Notifying):
             else:
                 review = mc_status(after.status) == "review" and to == lead
                 out.append(notify.assigned(to, after.title, after.id, board.id, after.description, review))
+        out += notify.started(before, to, after.status, actor.agent_id)
         was_waiting = mc_status(before.status) == "inbox" and before.assignee_agent_id is None
         if (
             mc_status(after.status) == "inbox"

@@ -610,8 +610,7 @@ class ClawTaskerService(Notifying):
         }  # fmt: skip
         if who is not None:
             async with self._db.connection() as conn:
-                out["agents"] = len(await store.roster(conn, who.tenant_id))
-                out["tasks"] = len(await task_store.list_tasks(conn, who.tenant_id, TaskFilter(), 100_000))
+                out["agents"], out["tasks"] = await store.health_counts(conn, who.tenant_id)
         return out
 
     def recovery(self) -> JSON:
@@ -724,8 +723,6 @@ class ClawTaskerService(Notifying):
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
-            if owner_id is not None:
-                await store.overloaded(conn, who.tenant_id, owner_id, owner)
             if wake and owner_id is not None and owner != ct["reporter"]:
                 await self._queue(conn, who, team, out, [_assigned(row, owner_id)], ids)
         await self._tasks.announce(out)
@@ -824,10 +821,12 @@ class ClawTaskerService(Notifying):
             row = await self._row(conn, who.tenant_id, number)
             result = self._task_out(row, await self._context(conn, who.tenant_id, [row], False))
             to = state.assignee_agent_id
-            if to is not None:
-                await store.overloaded(conn, who.tenant_id, to, result["owner"])
             if to is not None and to != before.assignee_agent_id and owner != author:  # not a self-claim
                 await self._queue(conn, who, row.team_id, out, [_assigned(row, to)], ids)
+            mover = to if result["owner"] == author else None  # the owner started it itself
+            await self._queue(
+                conn, who, row.team_id, out, notify.started(before, to, state.status, mover), ids
+            )
         await self._tasks.announce(out)
         await self._deliver(ids)
         return result

@@ -158,6 +158,9 @@ _PLAIN = {
 
 
 class Waker(Protocol):
+    """Makes an agent's heartbeat due now (the scheduler); False when it has none enabled. Used by
+    ``heartbeat.test`` and by the board loop's wake without message."""
+
     async def wake_heartbeat(self, tenant_id: UUID, agent_id: UUID) -> bool: ...
 
 

@@ -222,7 +222,18 @@ class TaskService:
                      data={"number": number, "status": new.status}),
             out,
         )  # fmt: skip
+        await self.check_load(conn, tenant_id, new.assignee_agent_id)
         return task_id
+
+    @staticmethod
+    async def check_load(conn: DbConnection, tenant_id: UUID, agent_id: UUID | None) -> bool:
+        """The assignee's load, as ClawTasker judges it, after a task write of any surface (``create``
+        and ``save`` ask it, so Mission Control's, GoClaw's and ClawTasker's writes alike): more
+        than 4 active tasks (ready, in progress, review) makes CT's ``overloaded`` console
+        notification, once while it is not dismissed. Returns: whether one was made."""
+        if agent_id is None:
+            return False
+        return await store.overloaded(conn, tenant_id, agent_id)
 
     async def set_dependencies(
         self, conn: DbConnection, tenant_id: UUID, team_id: UUID, task_id: UUID, depends_on: Sequence[UUID]
@@ -278,6 +289,7 @@ class TaskService:
                 message=f"Task updated: {after.title}.", data=data or {},
             )  # fmt: skip
         await self.record(conn, tenant_id, event, out)
+        await self.check_load(conn, tenant_id, after.assignee_agent_id)
 
     async def comment(
         self,

@@ -590,7 +590,7 @@ class TeamService(Notifying):
             state.assignee_agent_id, state.status = agent_id, "in_progress"
             state.in_progress_at = row.in_progress_at or now()
             if row.assignee_agent_id == agent_id:
-                return []  # already its task: nothing new to hear
+                return notify.started(row, agent_id, state.status, None)  # already its task: a wake at most
             return [notify.assigned(agent_id, row.title, row.id, team_id, row.description, False)]
 
         return await self._change(who, team_id, task_id, "team.task.assigned", change)

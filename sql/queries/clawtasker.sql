@@ -37,6 +37,11 @@ SELECT a.id, a.agent_key, a.display_name, a.emoji,
    AND ($2::text IS NULL OR a.agent_key = $2)
  ORDER BY a.agent_key;
 
+-- name: health_counts
+-- GET /api/health's counts: the tenant's live agents (as the roster lists them) and its tasks.
+SELECT (SELECT count(*) FROM agents AS a WHERE a.tenant_id = $1 AND a.deleted_at IS NULL) AS agents,
+       (SELECT count(*) FROM tasks  AS t WHERE t.tenant_id = $1)                          AS tasks;
+
 -- name: agent_insert
 -- NULL when a live agent has the key already (made meanwhile by a racing registration).
 INSERT INTO agents (tenant_id, agent_key, display_name, emoji, agent_description)
@@ -299,27 +304,6 @@ SELECT n.id, n.kind, n.title, n.body, n.recipient_id, n.read, n.dismissed, n.cre
 -- name: notification_insert
 INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title, body, channel, status)
 VALUES ($1, 'user', 'ceo', $2, $3, $4, 'ui', 'sent')
-RETURNING id;
-
--- name: overloaded_insert
--- CT's `overloaded` for agent $2 (named $3) when it owns more than 4 active tasks (ready, in progress,
--- validation), once while not dismissed (notifications_overloaded_uidx); the new id, else NULL.
-WITH active AS (
-    SELECT count(*) AS n
-      FROM tasks AS t
-     WHERE t.tenant_id         = $1
-       AND t.assignee_agent_id = $2
-       AND t.status IN ('ready', 'in_progress', 'review')
-)
-INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title, body, channel, status,
-                           subject_agent_id)
-SELECT $1, 'user', 'ceo', 'overloaded', $3 || ' is overloaded',
-       $3 || ' owns ' || a.n || ' active tasks (more than 4).', 'ui', 'sent', $2
-  FROM active AS a
- WHERE a.n > 4
-    ON CONFLICT (tenant_id, subject_agent_id)
- WHERE kind = 'overloaded' AND recipient_kind = 'user' AND NOT dismissed
-    DO NOTHING
 RETURNING id;
 
 -- name: notifications_dismiss

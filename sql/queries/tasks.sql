@@ -286,3 +286,27 @@ UPDATE tasks AS t
                       AND x.task_id   = $2
                       AND x.pending)
 RETURNING t.id;
+
+-- name: overloaded_insert
+-- ClawTasker's `overloaded` console notification for agent $2 when it owns more than 4 active tasks
+-- (ready, in progress, review), named by its key; once while not dismissed
+-- (notifications_overloaded_uidx). Every surface's task writes ask it (TaskService.check_load).
+-- The new id, else NULL.
+WITH active AS (
+    SELECT count(*) AS n
+      FROM tasks AS t
+     WHERE t.tenant_id         = $1
+       AND t.assignee_agent_id = $2
+       AND t.status IN ('ready', 'in_progress', 'review')
+)
+INSERT INTO notifications (tenant_id, recipient_kind, recipient_id, kind, title, body, channel, status,
+                           subject_agent_id)
+SELECT $1, 'user', 'ceo', 'overloaded', g.agent_key || ' is overloaded',
+       g.agent_key || ' owns ' || a.n || ' active tasks (more than 4).', 'ui', 'sent', $2
+  FROM active      AS a
+  JOIN agents      AS g ON g.tenant_id = $1 AND g.id = $2
+ WHERE a.n > 4
+    ON CONFLICT (tenant_id, subject_agent_id)
+ WHERE kind = 'overloaded' AND recipient_kind = 'user' AND NOT dismissed
+    DO NOTHING
+RETURNING id;

@@ -15,9 +15,10 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.conftest import ServerFactory
-from tests.support import GATEWAY_TOKEN, RunningServer
+from tests.support import GATEWAY_TOKEN, RunningServer, ws_connect
 
 
 @pytest.fixture(name="server")
@@ -89,6 +90,62 @@ class TestEnvelopeAndAuth:
             assert GATEWAY_TOKEN not in json.dumps(made)
             error(await anon.get("/api/snapshot"), 401)
             assert (await ok(await anon.get("/api/health")))["state_source"] == "postgres"
+
+    async def test_health_counts_with_a_credential(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """Public health has no counts; with a credential it counts the tenant's live agents and
+        tasks as the snapshot lists them (a deleted agent is not counted)."""
+        await agent(ct, "codex")
+        await agent(ct, "pixel")
+        await agent(ct, "gone")
+        await ok(await ct.post("/api/agents/delete", json={"agent_id": "gone"}))
+        for n in range(3):
+            await task(ct, title=f"h{n}")
+        async with server.client() as anon:
+            public = await ok(await anon.get("/api/health"))
+        assert "agents" not in public
+        assert "tasks" not in public
+        health = await ok(await ct.get("/api/health"))
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert (health["agents"], health["tasks"]) == (len(snap["agents"]), len(snap["tasks"]))
+        assert health["tasks"] == 3
+
+    async def test_write_bodies_are_documented(self, ct: httpx.AsyncClient) -> None:
+        """Every CT write has its request body in the OpenAPI document (with ``write_token``, CT's
+        enums, nested or flat), and ``/api/schema/{name}`` serves the same type; the bodies stay
+        CT's to parse (CT's messages, any content type)."""
+        spec = (await ct.get("/v1/openapi.json")).json()
+        schemas = spec["components"]["schemas"]
+
+        def body(path: str) -> dict[str, Any]:
+            op = spec["paths"][path]["post"]
+            assert "415" not in op["responses"]
+            found: dict[str, Any] = schemas[op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                                            .rsplit("/", 1)[1]]  # fmt: skip
+            return found
+
+        writes = [p for p, ops in spec["paths"].items() if p.startswith("/api/") and not p.startswith("/api/v1/")
+                  and "post" in ops]  # fmt: skip
+        assert len(writes) == 32
+        assert all("write_token" in body(p)["properties"] for p in writes)
+        create = body("/api/tasks/create")["properties"]
+        assert {"title", "owner", "status", "depends_on", "task", "note"} <= set(create)
+        statuses = next(v["enum"] for v in create["status"]["anyOf"] if "enum" in v)
+        assert set(statuses) == {"backlog", "ready", "in_progress", "validation", "done"}
+        link = body("/api/tasks/link")["properties"]["link_type"]["anyOf"][0]["enum"]
+        assert set(link) == {"relates-to", "duplicates", "blocks", "is-blocked-by", "parent-of", "child-of"}
+        served = await ok(await ct.get("/api/schema/task"))
+        assert served["title"] == "task"
+        assert set(served["properties"]) == set(create)
+        assert set((await ok(await ct.get("/api/schema/heartbeat")))["properties"]) == set(
+            body("/api/agents/heartbeat")["properties"]
+        )
+        contract = await ok(await ct.get("/api/openclaw/contract"))
+        assert "/api/schema/task" in contract["schemas"]
+        form = await ct.post("/api/tasks/create", content=b'{"title": "as a form"}',
+                             headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert (await ok(form))["task"]["title"] == "as a form"
 
     async def test_system_recovery_and_version(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
         """``/api/system/recovery`` is public (PostgreSQL's state: nothing to recover);
@@ -610,20 +667,70 @@ class TestStream:
         assert [f[1]["kind"] for f in rest] == ["task.status_changed", "task.created"]
         assert rest[0][0] > first[0][0]
 
+    async def test_browser_eventsource_takes_the_token_in_the_query(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """A browser's ``EventSource`` sends no header: a raw HTTP/1.1 request with no
+        ``Authorization`` gets the stream with ``?access_token=``; a wrong one is 401 in CT's
+        envelope; no other route takes a token in the query; the token is in no log line."""
+
+        async def raw(target: str, until: bytes) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: ct\r\nAccept: text/event-stream\r\n\r\n".encode())
+            await writer.drain()
+            seen = b""
+            try:
+                while until not in seen:
+                    chunk = await asyncio.wait_for(reader.read(4096), 10)
+                    if not chunk:
+                        break
+                    seen += chunk
+            finally:
+                writer.close()
+            return seen
+
+        with capture_logs() as logs:
+            stream = asyncio.ensure_future(
+                raw(f"/api/events/stream?since=2000-01-01&access_token={GATEWAY_TOKEN}", b'"task.created"')
+            )
+            await asyncio.sleep(0.3)  # the stream is open before the write
+            await task(ct, title="EVENTSOURCE-TASK")
+            seen = await stream
+            refused = await raw("/api/events/stream?access_token=wrong-token-value", b"}")
+            snapshot = await raw(f"/api/snapshot?access_token={GATEWAY_TOKEN}", b"}")
+        head, _, body = seen.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"text/event-stream" in head
+        assert b"event: clawtasker" in body
+        assert b'"kind":"task.created"' in body
+        assert refused.startswith(b"HTTP/1.1 401")
+        assert b'{"error":' in refused
+        assert snapshot.startswith(b"HTTP/1.1 401")
+        logged = json.dumps(logs, default=str)
+        assert GATEWAY_TOKEN not in logged
+        assert "wrong-token-value" not in logged
+
     async def test_other_tenant_hears_nothing(self, server: RunningServer, ct: httpx.AsyncClient) -> None:
-        """A stream of tenant B, open while the master tenant writes, carries only B's events."""
+        """A stream of tenant B, open while the master tenant writes, carries only B's events, whether
+        B's key comes as the Bearer or as a browser's ``?access_token=``."""
         async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as owner:
             b = (await owner.post("/v1/tenants", json={"name": "Tenant B", "slug": "tenant-b"})).json()
             key = (await owner.post("/v1/api-keys", json={"name": "b", "tenant_id": b["id"],
                                                           "scopes": ["operator.admin"]})).json()["key"]  # fmt: skip
         async with (
             server.client(key) as b_http,
+            server.client() as browser,
             b_http.stream("GET", "/api/events/stream", params={"since": "2000-01-01"}) as res,
+            browser.stream(
+                "GET", "/api/events/stream", params={"since": "2000-01-01", "access_token": key}
+            ) as raw,
         ):
             await task(ct, title="MASTER-SECRET")
             await ok(await b_http.post("/api/tasks/create", json={"title": "b-own"}))
             frames = await asyncio.wait_for(_frames(res, 1), 10)
+            by_query = await asyncio.wait_for(_frames(raw, 1), 10)
             snap = await ok(await b_http.get("/api/snapshot"))
+        assert by_query == frames
         assert frames[0][1]["kind"] == "task.created"
         assert "MASTER-SECRET" not in json.dumps(frames)
         assert [t["title"] for t in snap["tasks"]] == ["b-own"]
@@ -709,6 +816,38 @@ class TestPublishLoadAndMoves:
         snap = await ok(await ct.get("/api/snapshot"))
         (fresh,) = [n for n in snap["notifications"] if n["kind"] == "overloaded"]
         assert fresh["id"] != note["id"]
+
+    async def test_overloaded_on_mission_control_and_goclaw_writes(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """The load is judged by the one service call on every surface's task writes: an agent given
+        its fifth active task through Mission Control (four created assigned, the fifth by PATCH)
+        and another through GoClaw (four ``teams.tasks.create {assignTo}``, the fifth by
+        ``teams.tasks.assign``) each get CT's ``overloaded`` notification, and only at the fifth."""
+        for key in ("boss", "mcload", "gcload"):
+            await agent(ct, key)
+        async with ws_connect(server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            team = (await ws.ok("teams.create", {"name": "Load", "lead": "boss",
+                                                 "members": ["mcload", "gcload"]}))["team"]["id"]  # fmt: skip
+            mc_agent = (await ct.get("/v1/agents/mcload")).json()["id"]
+            tasks = f"/api/v1/boards/{team}/tasks"
+
+            async def overloaded() -> list[str]:
+                snap = await ok(await ct.get("/api/snapshot"))
+                return sorted(n["agent_id"] for n in snap["notifications"] if n["kind"] == "overloaded")
+
+            for n in range(4):
+                res = await ct.post(tasks, json={"title": f"mc{n}", "assigned_agent_id": mc_agent})
+                assert res.status_code == 200, res.text
+                await ws.ok("teams.tasks.create", {"teamId": team, "subject": f"gc{n}", "assignTo": "gcload"})
+            assert await overloaded() == []
+            free = (await ct.post(tasks, json={"title": "mc-fifth"})).json()["id"]
+            res = await ct.patch(f"{tasks}/{free}", json={"assigned_agent_id": mc_agent})
+            assert res.status_code == 200, res.text
+            assert await overloaded() == ["mcload"]
+            fifth = (await ws.ok("teams.tasks.create", {"teamId": team, "subject": "gc-fifth"}))["task"]["id"]
+            await ws.ok("teams.tasks.assign", {"teamId": team, "taskId": fifth, "agentId": "gcload"})
+            assert await overloaded() == ["gcload", "mcload"]
 
     async def test_a_task_moves_between_projects(self, ct: httpx.AsyncClient) -> None:
         """``tasks/update {project_id}`` moves the task to that project (a ``task.moved`` event);

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import ServerFactory
 from tests.runtime.conftest import ChatSetup
-from tests.runtime.test_board_loop import _board, _idle, _notifications, _quiet_task, _turns, _until
+from tests.runtime.test_board_loop import B, _board, _idle, _notifications, _quiet_task, _turns, _until
 from tests.support import GATEWAY_TOKEN, ws_connect
 from tests.upstream import Reply
 
@@ -156,3 +156,59 @@ class TestAssignments:
         assert one["session_key"] == two["session_key"] == f"agent:helper:mc:{board}"
         assert one["run_id"] is not None
         assert two["run_id"] == one["run_id"]
+
+
+class TestWakeWithoutMessage:
+    async def test_a_task_started_with_its_assignee_wakes_it_without_a_message(self, chat: ChatSetup) -> None:
+        """A task helper already owns, started by someone else, wakes helper with no message text
+        (reference 2.6), on each façade: MC's PATCH to in_progress, GoClaw's ``teams.tasks.assign``
+        of its own waiting task, CT's ``tasks/update`` by the CEO. Without a heartbeat no run
+        starts (no empty user turn reaches the provider) and the row says why; with helper's
+        heartbeat enabled the wake makes it due now and its checklist runs. Helper starting a
+        task itself (CT ``tasks/event started``) wakes nobody."""
+        board = await _board(chat)
+
+        async def owned(title: str) -> dict[str, Any]:
+            body = {
+                "title": title,
+                "owner": "helper",
+                "reporter": "helper",
+                "status": "ready",
+                "project_id": board,
+            }
+            made: dict[str, Any] = (await _ct(chat, "tasks/create", body))["task"]
+            return made
+
+        mc, gc, ct, own = [await owned(t) for t in ("MC one", "GC one", "CT one", "Own one")]
+        async with chat.admin() as http:
+            res = await http.patch(f"{B}/{board}/tasks/{mc['uuid']}", json={"status": "in_progress"})
+            assert res.status_code == 200, res.text
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await ws.ok("teams.tasks.assign", {"teamId": board, "taskId": gc["uuid"], "agentId": "helper"})
+        await _ct(chat, "tasks/update", {"task": {"id": ct["id"], "status": "in_progress"}})
+        await _ct(chat, "tasks/event", {"type": "started", "task_id": own["id"], "agent_id": "helper"})
+        notes = await _sent(chat, 3)
+        assert len(notes) == 3
+        assert [(n["kind"], n["body"], n["status"]) for n in notes] == [("task.woken", "", "failed")] * 3
+        assert all("heartbeat" in n["last_error"] for n in notes)
+        assert [n["run_id"] for n in notes] == [None] * 3
+        async with chat.server.gateway.db.connection() as conn:
+            assert (
+                await conn.fetchval("SELECT count(*) FROM runs WHERE session_key LIKE 'agent:helper:%'") == 0
+            )
+        assert chat.upstream.turns == []
+
+        chat.upstream.script(Reply(content="HEARTBEAT_OK"))
+        async with ws_connect(chat.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await ws.ok("heartbeat.checklist.set", {"agentId": "helper", "content": "- look at task board"})
+            await ws.ok("heartbeat.set", {"agentId": "helper", "enabled": True})
+            again = await owned("MC two")
+            async with chat.admin() as http:
+                res = await http.patch(f"{B}/{board}/tasks/{again['uuid']}", json={"status": "in_progress"})
+                assert res.status_code == 200, res.text
+            await _until(lambda: _turns(chat, 1))
+        woken = (await _sent(chat, 4))[3]
+        assert (woken["kind"], woken["status"], woken["last_error"]) == ("task.woken", "sent", None)
+        said = chat.upstream.turns[0]["messages"]
+        assert "- look at task board" in json.dumps(said)
+        assert all(m.get("content") for m in said if m["role"] == "user")
