@@ -115,6 +115,18 @@ class Principal(Struct, frozen=True, kw_only=True):
         return "" if self.tenant_bound else self.user_id
 
     @property
+    def coord_user(self) -> str:
+        """The user this caller is on every agent-coordination façade (Mission Control, GoClaw's
+        teams, ClawTasker): whose board/team access rows and member row count, and who is recorded
+        as a board's, task's, comment's or event's author. A tenant-bound key is its own user,
+        ``key:<key id>`` (the user ids it claims never count, as for ``member_id``); the gateway
+        token without a user id is Mission Control's one ``local`` user; any other credential is
+        the user id it carries."""
+        if self.tenant_bound:
+            return f"key:{self.key_id}"
+        return self.user_id or "local"
+
+    @property
     def manages_gateway(self) -> bool:
         """Gateway-wide settings (the configuration file: owner ids, rate limits, limits) are the
         owner's: the gateway token with an owner id, a system key, the CLI, or development mode

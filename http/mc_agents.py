@@ -6,6 +6,7 @@ board's goal and lead). Errors are MC's ``{detail, request_id}``."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -87,8 +88,17 @@ async def agent_stream(ctx: HttpContext, query: AgentStreamQuery) -> StreamingRe
             agent = None
         return sse_frame(row.seq, "agent", {"agent": agent}) if agent is not None else b""
 
+    # One change of an agent on several boards (a heartbeat: an event per board) is written in one
+    # transaction, so its events share ``created_at`` (the transaction's time): the tenant-wide
+    # stream sends it once, not once per board.
+    told: dict[tuple[UUID, str], datetime] = {}
+
     async def render(row: EventRow) -> AsyncIterator[bytes]:
         if row.kind.startswith("agent.") and row.agent_id is not None:
+            if query.board_id is None:
+                if told.get((row.agent_id, row.kind)) == row.created_at:
+                    return
+                told[(row.agent_id, row.kind)] = row.created_at
             frame = await rendered_once(("agent", query.board_id or tenant, row.seq), lambda: make(row))
             if frame:
                 yield frame

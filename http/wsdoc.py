@@ -43,6 +43,8 @@ WS_EVENTS: Final[dict[str, str]] = {
     "team.task.rejected": "A team task was rejected: cancelled (the task fields, reason)",
     "team.task.commented": "A team task got a comment (the task fields)",
     "team.task.deleted": "A finished team task was deleted: {team_id, task_id, user_id}",
+    "team.task.attachment_added": "A file of the team's workspace was linked to a team task (an upload with task_id): "
+    "the task fields and {attachment_id, file_name, path, chat_id, mime_type, size}",
 }
 """Every event a connection may receive (``clawgate.rpc.methods.EVENTS``; a test keeps them equal)."""
 

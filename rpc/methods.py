@@ -61,5 +61,6 @@ EVENTS: Final = frozenset(
         "team.task.rejected",
         "team.task.commented",
         "team.task.deleted",
+        "team.task.attachment_added",
     }
 )

@@ -19,6 +19,7 @@ __all__ = [
     "AttachmentRow",
     "BoardFields",
     "MemberRow",
+    "NewAttachment",
     "ScopeRow",
     "TeamRow",
     "agent_exists",
@@ -110,6 +111,16 @@ class AttachmentRow(Struct, kw_only=True):
     size: int
     created_by: str
     created_at: datetime
+
+
+class NewAttachment(Struct, kw_only=True):
+    """The file an attachment links: ``path`` relative to the team's workspace, in ``chat_id``'s folder."""
+
+    chat_id: str
+    path: str
+    file_name: str
+    mime_type: str
+    size: int
 
 
 class ScopeRow(Struct, kw_only=True):
@@ -251,13 +262,17 @@ async def agent_exists(conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID
 
 
 async def put_attachment(
-    conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, task_id: UUID, chat_id: str, path: str,
-    file_name: str, mime_type: str, size: int, created_by: str,
-) -> UUID:  # fmt: skip
-    """Link the workspace file ``path`` to the task (again: refresh it); the attachment's id."""
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    team_id: UUID,
+    task_id: UUID,
+    file: NewAttachment,
+    created_by: str,
+) -> UUID:
+    """Link the workspace file ``file.path`` to the task (again: refresh it); the attachment's id."""
     found: UUID = await conn.fetchval(
-        query("teams.attachment_put"), tenant_id, team_id, task_id, chat_id, path, file_name, mime_type, size,
-        created_by,
+        query("teams.attachment_put"), tenant_id, team_id, task_id, file.chat_id, file.path, file.file_name,
+        file.mime_type, file.size, created_by,
     )  # fmt: skip
     return found
 

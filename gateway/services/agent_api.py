@@ -326,7 +326,7 @@ class AgentApiService:
         Raises: NotFound, Forbidden (read-only access), InvalidRequest (blank content)."""
         await self.boards.board(who, board_id, write=True)
         name = who.user_id or "User"
-        return await self._post(who.tenant_id, board_id, body, None, name, who.user_id or None)
+        return await self._post(who.tenant_id, board_id, body, None, name, who.coord_user)
 
     async def _post(
         self, tenant_id: UUID, board_id: UUID, body: MemoryCreate, agent_id: UUID | None, name: str,

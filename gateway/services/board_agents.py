@@ -189,6 +189,11 @@ class BoardAgentService:
         """The gateway main: the tenant's default agent (else its oldest)."""
         return await agent_store.get_default(conn, tenant_id)
 
+    async def changed(self, tenant_id: UUID, key: str, action: str) -> None:
+        """After a commit that wrote an agent: every process drops its cached agent lists
+        (``AgentService.changed``; onboarding's lead)."""
+        await self._agents.changed(tenant_id, key, action)
+
     async def _is_main(self, caller: AgentCaller) -> None:
         """Raises: Forbidden unless the caller is the gateway main."""
         async with self._db.connection() as conn:
@@ -497,7 +502,7 @@ class BoardAgentService:
                 await TaskService.record(
                     conn, who.tenant_id,
                     NewEvent(kind="agent.created", team_id=body.board_id, agent_id=row.id,
-                             user_id=who.user_id or None, message=f"Agent {row.display_name} created."),
+                             user_id=who.coord_user, message=f"Agent {row.display_name} created."),
                     out,
                 )  # fmt: skip
         await self._tasks.announce(out)

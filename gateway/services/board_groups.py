@@ -222,7 +222,7 @@ class BoardGroupService:
     # -- groups -----------------------------------------------------------------------------------
 
     async def _group(self, conn: DbConnection, who: Principal, group_id: UUID) -> GroupRow:
-        row = await store.get_group(conn, who.tenant_id, group_id, None if who.sees_all else who.user_id)
+        row = await store.get_group(conn, who.tenant_id, group_id, None if who.sees_all else who.coord_user)
         if row is None:
             raise NotFound(kind="board group", id=str(group_id))
         return row
@@ -235,7 +235,7 @@ class BoardGroupService:
     async def list_groups(self, who: Principal, limit: int, offset: int) -> tuple[list[BoardGroupRead], int]:
         async with self._db.connection() as conn:
             rows = await store.list_groups(
-                conn, who.tenant_id, None if who.sees_all else who.user_id, limit, offset
+                conn, who.tenant_id, None if who.sees_all else who.coord_user, limit, offset
             )
         return [group_out(r) for r in rows], rows[0].total if rows else 0
 
@@ -299,7 +299,7 @@ class BoardGroupService:
             group = await self._group(conn, who, group_id)
             ids = await store.board_ids(conn, who.tenant_id, group_id)
             readable = None if who.sees_all else {t.id for t in await team_store.list_teams(conn, who.tenant_id,
-                                                                                              who.user_id)}  # fmt: skip
+                                                                                              who.coord_user)}  # fmt: skip
             agents = await agent_store.board_agents(conn, who.tenant_id, ids) if ids else []
         names = {a.id: a.display_name or a.agent_key for a in agents}
         boards = []
@@ -396,11 +396,9 @@ class BoardGroupService:
             await self._group(conn, who, group_id)
             if not who.sees_all:
                 ids = await store.board_ids(conn, who.tenant_id, group_id)
-                if not any([await team_store.can_write(conn, who.tenant_id, b, who.user_id) for b in ids]):
+                if not any([await team_store.can_write(conn, who.tenant_id, b, who.coord_user) for b in ids]):
                     raise NotFound(kind="board group", id=str(group_id))
-        return await self._post(
-            who.tenant_id, group_id, body, None, who.user_id or "User", who.user_id or None
-        )
+        return await self._post(who.tenant_id, group_id, body, None, who.user_id or "User", who.coord_user)
 
     async def board_group_id(self, who: Principal, board_id: UUID) -> UUID:
         """The group of a board the caller reaches. Raises: NotFound, InvalidRequest (no group)."""

@@ -6,7 +6,7 @@ task's row lock, with the facts read in the same transaction.
 
 Access: admins (the gateway token, admin keys) reach every board of their tenant; other callers the
 boards they were given (``team_access``, read or write, or their member row's all-boards flags) or
-made, as the MC user ``board_user`` names. A board they cannot read is 404.
+made, as the MC user ``Principal.coord_user`` names. A board they cannot read is 404.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ __all__ = [
     "TaskCreate",
     "TaskRead",
     "TaskUpdate",
-    "board_user",
     "mc_task",
 ]
 
@@ -225,16 +224,6 @@ class ApprovalPatch(Struct, kw_only=True, forbid_unknown_fields=True):
     status: Literal["pending", "approved", "rejected"]
 
 
-def board_user(who: Principal) -> str:
-    """The Mission Control user behind a credential, whose board access and member row count: a
-    tenant-bound API key is its own user (``key:<key id>``: the user ids it claims never count,
-    ``Principal.member_id``); the gateway token without a user id is MC's one ``local`` user; any
-    other credential the user id it carries."""
-    if who.tenant_bound:
-        return f"key:{who.key_id}"
-    return who.user_id or "local"
-
-
 def board_out(row: TeamRow) -> BoardRead:
     fields = {f: getattr(row, f) for f in BoardFields.__struct_fields__}
     return BoardRead(**fields, id=row.id, organization_id=row.tenant_id, created_at=row.created_at,
@@ -305,10 +294,10 @@ class BoardService(Notifying):
         async with self._db.connection() as conn:
             row = await store.get_team(conn, who.tenant_id, board_id)
             if row is not None and not who.sees_all:
-                readable = {t.id for t in await store.list_teams(conn, who.tenant_id, board_user(who))}
+                readable = {t.id for t in await store.list_teams(conn, who.tenant_id, who.coord_user)}
                 if row.id not in readable:
                     row = None
-                elif write and not await store.can_write(conn, who.tenant_id, board_id, board_user(who)):
+                elif write and not await store.can_write(conn, who.tenant_id, board_id, who.coord_user):
                     raise Forbidden("failed_precondition", detail="Board write access required.")
         if row is None:
             raise NotFound(kind="board", id=str(board_id))
@@ -317,7 +306,7 @@ class BoardService(Notifying):
     async def list_boards(self, who: Principal, limit: int, offset: int) -> tuple[list[BoardRead], int]:
         async with self._db.connection() as conn:
             rows = await store.list_teams(
-                conn, who.tenant_id, None if who.sees_all else board_user(who), 100_000
+                conn, who.tenant_id, None if who.sees_all else who.coord_user, 100_000
             )
         return [board_out(r) for r in rows[offset : offset + limit]], len(rows)
 
@@ -326,7 +315,7 @@ class BoardService(Notifying):
         if who.sees_all:
             return None
         async with self._db.connection() as conn:
-            return [t.id for t in await store.list_teams(conn, who.tenant_id, board_user(who), 100_000)]
+            return [t.id for t in await store.list_teams(conn, who.tenant_id, who.coord_user, 100_000)]
 
     async def create_board(self, who: Principal, body: BoardCreate) -> BoardRead:
         _blank(body.description)
@@ -345,13 +334,13 @@ class BoardService(Notifying):
             await _gateway(conn, who, body.gateway_id)
             board_id = await store.insert_team(
                 conn, who.tenant_id, kind="board", name=body.name, slug=fields["slug"], description=body.description,
-                settings={}, created_by=board_user(who),
+                settings={}, created_by=who.coord_user,
             )  # fmt: skip
             await store.set_board(conn, who.tenant_id, board_id, msgspec.convert(fields, BoardFields))
             await TaskService.record(
                 conn,
                 who.tenant_id,
-                NewEvent(kind="board.created", team_id=board_id, user_id=who.user_id or None),
+                NewEvent(kind="board.created", team_id=board_id, user_id=who.coord_user),
                 out,
             )
             row = await store.get_team(conn, who.tenant_id, board_id)
@@ -375,7 +364,7 @@ class BoardService(Notifying):
             await store.set_board(conn, who.tenant_id, board_id, fields)
             await TaskService.record(
                 conn, who.tenant_id,
-                NewEvent(kind="board.updated", team_id=board_id, user_id=who.user_id or None,
+                NewEvent(kind="board.updated", team_id=board_id, user_id=who.coord_user,
                          data={"changes": sorted(patch)}),
                 out,
             )  # fmt: skip
@@ -477,8 +466,8 @@ class BoardService(Notifying):
             new = task_store.NewTask(
                 team_id=board_id, title=body.title, description=body.description or "",
                 status=_canonical(body.status, body.assigned_agent_id), priority=priority,
-                assignee_agent_id=body.assigned_agent_id, created_by_user=who.user_id, in_progress_at=started,
-                due_at=body.due_at, channel="mission_control", chat_id=str(board_id), user_id=who.user_id,
+                assignee_agent_id=body.assigned_agent_id, created_by_user=who.coord_user, in_progress_at=started,
+                due_at=body.due_at, channel="mission_control", chat_id=str(board_id), user_id=who.coord_user,
                 custom_fields=values, metadata=extra, created_by_agent_id=actor.agent_id,
                 auto_created=by_lead, auto_reason=f"lead_agent:{actor.agent_id}" if by_lead else None,
             )  # fmt: skip
@@ -583,10 +572,10 @@ class BoardService(Notifying):
                     comment,
                     out,
                     agent_id=actor.agent_id,
-                    user_id=who.user_id or None,
+                    user_id=who.coord_user,
                 )
             await self._tasks.save(conn, who.tenant_id, before, state, out, agent_id=actor.agent_id,
-                                   user_id=who.user_id or None,
+                                   user_id=who.coord_user,
                                    data={"notes": decision.notes} if decision.notes else None)  # fmt: skip
             row = await task_store.get_task(conn, who.tenant_id, task_id)
             assert row is not None
@@ -634,7 +623,7 @@ class BoardService(Notifying):
         await self.board(who, board_id, write=True)
         await self._tasks.get(who.tenant_id, task_id, board_id)
         await self._tasks.delete(who.tenant_id, board_id, [task_id], ("backlog", "ready", "in_progress", "review",
-                                                                       "done", "cancelled"), who.user_id)  # fmt: skip
+                                                                       "done", "cancelled"), who.coord_user)  # fmt: skip
 
     async def get_task(self, who: Principal, board_id: UUID, task_id: UUID) -> TaskRead:
         await self.board(who, board_id)
@@ -672,7 +661,7 @@ class BoardService(Notifying):
                     actor, mc_status(task.status), named, task.created_by_agent_id == actor.agent_id
                 )
             event = await self._tasks.comment(
-                conn, who.tenant_id, task, message, out, agent_id=actor.agent_id, user_id=who.user_id or None
+                conn, who.tenant_id, task, message, out, agent_id=actor.agent_id, user_id=who.coord_user
             )
             notices = notify.comment_notices(message, actor.agent_id, task.assignee_agent_id, members, task.title,
                                              task.id, board_id)  # fmt: skip
@@ -745,7 +734,7 @@ class BoardService(Notifying):
             if row is None or row.team_id != board_id:
                 raise NotFound(kind="approval", id=str(approval_id))
             was = row.status
-            await self._tasks.resolve_approval(conn, who.tenant_id, row, status, who.user_id, out)
+            await self._tasks.resolve_approval(conn, who.tenant_id, row, status, who.coord_user, out)
             row = await task_store.get_approval(conn, who.tenant_id, approval_id)
             assert row is not None
             read = await self._approval_out(conn, who, row)

@@ -656,7 +656,7 @@ class ClawTaskerService(Notifying):
                 async with conn.transaction():  # a savepoint: a racing first write may make it first
                     found = await team_store.insert_team(
                         conn, who.tenant_id, kind="project", name="CEO Console", slug=key, description="",
-                        settings={}, created_by=who.user_id, key=key,
+                        settings={}, created_by=who.coord_user, key=key,
                     )  # fmt: skip
                     await store.set_project(conn, who.tenant_id, found, "CEO Console", {"type": "software"})
             except AlreadyExists:
@@ -705,9 +705,9 @@ class ClawTaskerService(Notifying):
                 team_id=team, title=title, description=text(fields.get("description"), 500, "description"),
                 task_type=_choice(fields.get("type"), TYPES, "type", "task"),
                 status=CT_TO_CANON.get(status, status), priority=_priority(fields.get("priority"), 1),
-                assignee_agent_id=owner_id, created_by_user=who.user_id,
+                assignee_agent_id=owner_id, created_by_user=who.coord_user,
                 in_progress_at=now() if status == "in_progress" else None, channel="clawtasker",
-                user_id=who.user_id, metadata={"ct": ct},
+                user_id=who.coord_user, metadata={"ct": ct},
             )  # fmt: skip
             deps = await self._dep_ids(conn, who.tenant_id, fields.get("depends_on"))
             task_id = await self._tasks.create(conn, who.tenant_id, new, out, deps)
@@ -810,9 +810,7 @@ class ClawTaskerService(Notifying):
                                       sprint=sprint, task_type=task_type)  # fmt: skip
             data = {"task_key": _tid(number), "actor": author, "note": note} if note else {"task_key": _tid(number),
                                                                                          "actor": author}  # fmt: skip
-            await self._tasks.save(
-                conn, who.tenant_id, before, state, out, user_id=who.user_id or None, data=data
-            )
+            await self._tasks.save(conn, who.tenant_id, before, state, out, user_id=who.coord_user, data=data)
             if note:
                 await self._comment(conn, who, before, note, author, out)
             await self._sync_owner(conn, who.tenant_id, before, state)
@@ -845,7 +843,7 @@ class ClawTaskerService(Notifying):
             raise bad(f"{_tid(task.number)} has dependencies, links or a pending approval in its project: "
                       "remove them before moving it")  # fmt: skip
         await self._tasks.record(conn, who.tenant_id, NewEvent(
-            kind="task.moved", team_id=team, task_id=task.id, user_id=who.user_id or None,
+            kind="task.moved", team_id=team, task_id=task.id, user_id=who.coord_user,
             message=f"{_tid(task.number)} moved", data={"task_key": _tid(task.number), "actor": author,
                                                         "from_team": str(task.team_id)}), out)  # fmt: skip
 
@@ -891,7 +889,7 @@ class ClawTaskerService(Notifying):
             agent_id = found[0].id if found else None
         # The author as CT names it (an agent key or "ceo") is kept on the event.
         return await self._tasks.comment(
-            conn, who.tenant_id, task, message, out, agent_id=agent_id, user_id=who.user_id or None,
+            conn, who.tenant_id, task, message, out, agent_id=agent_id, user_id=who.coord_user,
             data={"author": key, "task_key": _tid(task.number), "actor": key},
         )  # fmt: skip
 
@@ -900,7 +898,9 @@ class ClawTaskerService(Notifying):
         number = task_number(ref)
         async with self._db.connection() as conn:
             row = await self._row(conn, who.tenant_id, number)
-        await self._tasks.delete(who.tenant_id, row.team_id, [row.id], (*task_store_statuses(),), who.user_id)
+        await self._tasks.delete(
+            who.tenant_id, row.team_id, [row.id], (*task_store_statuses(),), who.coord_user
+        )
         return _tid(number)
 
     async def link(self, who: Principal, body: JSON) -> JSON:
@@ -934,7 +934,7 @@ class ClawTaskerService(Notifying):
                 raise bad(duplicate)
             await self._tasks.record(
                 conn, who.tenant_id,
-                NewEvent(kind="task.linked", team_id=src.team_id, task_id=src.id, user_id=who.user_id or None,
+                NewEvent(kind="task.linked", team_id=src.team_id, task_id=src.id, user_id=who.coord_user,
                          message=f"{_tid(src_n)} {kind} {_tid(dst_n)}",
                          data={"task_key": _tid(src_n), "target": _tid(dst_n), "link_type": kind}),
                 out,
@@ -1030,7 +1030,7 @@ class ClawTaskerService(Notifying):
     ) -> None:  # fmt: skip
         await self._tasks.record(
             conn, who.tenant_id,
-            NewEvent(kind=kind, agent_id=agent_id, user_id=who.user_id or None, message=message, data=data),
+            NewEvent(kind=kind, agent_id=agent_id, user_id=who.coord_user, message=message, data=data),
             out,
         )  # fmt: skip
 
@@ -1390,7 +1390,7 @@ class ClawTaskerService(Notifying):
                 name = text(project.get("name"), 120, "name") or key
                 team = await team_store.insert_team(
                     conn, who.tenant_id, kind="project", name=name, slug=key, description="", settings={},
-                    created_by=who.user_id, key=key,
+                    created_by=who.coord_user, key=key,
                 )  # fmt: skip
             else:
                 row = await team_store.get_team(conn, who.tenant_id, team)

@@ -20,7 +20,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.crypto import SecretBox, mask
 from clawgate.errors import InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
-from clawgate.services.boards import BoardService, board_user
+from clawgate.services.boards import BoardService
 from clawgate.services.org import OrgService
 from clawgate.services.sessions import SessionInfo, session_info
 from clawgate.store import Database, DbConnection, agents, sessions
@@ -101,7 +101,7 @@ SESSIONS_LISTED: Final = 500
 def session_user(who: Principal) -> str:
     """The user ``who`` chats as: its user id, else its MC user (``local`` for the gateway token,
     ``key:<id>`` for a key that claims none)."""
-    return who.user_id or board_user(who)
+    return who.user_id or who.coord_user
 
 
 def session_owner(who: Principal) -> str | None:

@@ -271,19 +271,21 @@ class OnboardingService:
             if current is not None:
                 await self._agents.merge_profile(conn, who.tenant_id, current.agent_id, profile)
                 agent_id, message = current.agent_id, "Lead agent {}'s profile set by onboarding."
-                name = current.display_name or current.agent_key
+                name, key = current.display_name or current.agent_key, current.agent_key
             elif main is None:
                 return
             else:
                 row = await self._agents.make(conn, who.tenant_id, main, body, board_id, "lead")
                 agent_id, message, name = row.id, "Lead agent {} made by onboarding.", row.display_name
+                key = row.agent_key
             await TaskService.record(
                 conn, who.tenant_id,
                 NewEvent(kind="agent.created" if current is None else "agent.updated", team_id=board_id,
-                         agent_id=agent_id, user_id=who.user_id or None, message=message.format(name)),
+                         agent_id=agent_id, user_id=who.coord_user, message=message.format(name)),
                 out,
             )  # fmt: skip
         await self._tasks.announce(out)
+        await self._agents.changed(who.tenant_id, key, "created" if current is None else "updated")
 
     async def agent_update(
         self, caller: AgentCaller, board_id: UUID, body: OnboardingAgentIn
@@ -343,7 +345,7 @@ class OnboardingService:
     ) -> None:  # fmt: skip
         event = await TaskService.record(
             conn, who.tenant_id,
-            NewEvent(kind=kind, team_id=board_id, agent_id=main_id, user_id=who.user_id or None,
+            NewEvent(kind=kind, team_id=board_id, agent_id=main_id, user_id=who.coord_user,
                      message=message[:500]),
             out,
         )  # fmt: skip

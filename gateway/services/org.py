@@ -2,7 +2,7 @@
 tenant: an MC organisation is the tenant, an MC user a member row of it (``org_members``), per-board
 access the shared ``team_access`` rows, invites ``org_invites`` (the token kept as its SHA-256).
 
-Who the caller is (``board_user``): the user id its credential carries, ``local`` for the gateway
+Who the caller is (``Principal.coord_user``): the user id its credential carries, ``local`` for the gateway
 token without one (MC's single local user), and ``key:<key id>`` for a tenant-bound API key (whose
 claimed user ids never count: ``Principal.member_id``). The caller's row is made on first use, at
 least at the role its credential gives: a ClawGate admin (the gateway token, an admin key,
@@ -31,7 +31,6 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from clawgate.crypto import hash_api_key, new_invite_token
 from clawgate.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, invalid_field
 from clawgate.principal import Principal
-from clawgate.services.boards import board_user
 from clawgate.services.tenants import TenantCreate, TenantService
 from clawgate.store import Database, DbConnection, coord_events, tenants
 from clawgate.store import mc_org as store
@@ -250,7 +249,7 @@ class OrgService:
         """The caller's member row, made or raised to its credential's floor."""
         role, read, write = _floor(who)
         for _ in range(2):  # a concurrent first insert is visible to the second statement
-            row = await store.merge_member(conn, who.tenant_id, board_user(who), role, read, write)
+            row = await store.merge_member(conn, who.tenant_id, who.coord_user, role, read, write)
             if row is not None:
                 return row
         raise RuntimeError("member row neither inserted nor visible")
@@ -317,7 +316,7 @@ class OrgService:
         except AlreadyExists:
             raise AlreadyExists(kind="organization", id=name) from None
         async with self._db.transaction() as conn:
-            await store.merge_member(conn, tenant.id, board_user(who), "owner", True, True)
+            await store.merge_member(conn, tenant.id, who.coord_user, "owner", True, True)
         return OrganizationRead(id=tenant.id, name=tenant.name, created_at=tenant.created_at,
                                 updated_at=tenant.updated_at)  # fmt: skip
 

@@ -392,13 +392,13 @@ class TeamArchive:
                 agent_ids[old] = row.id
             team_id = await store.insert_team(
                 conn, who.tenant_id, kind="team", name=bundle.team.name, slug=slug_of(bundle.team.name),
-                description=bundle.team.description, settings=bundle.team.settings, created_by=who.user_id,
+                description=bundle.team.description, settings=bundle.team.settings, created_by=who.coord_user,
             )  # fmt: skip
             for m in bundle.members:
                 await store.put_member(conn, who.tenant_id, team_id, agent_ids[m.agent_key], m.role)
             await TaskService.record(
                 conn, who.tenant_id,
-                NewEvent(kind="team.created", team_id=team_id, user_id=who.user_id or None, data={"imported": True}),
+                NewEvent(kind="team.created", team_id=team_id, user_id=who.coord_user, data={"imported": True}),
                 out,
             )  # fmt: skip
             task_ids = await self._import_tasks(conn, who, team_id, bundle, agent_ids, out)
@@ -406,10 +406,16 @@ class TeamArchive:
             try:
                 await asyncio.to_thread(_restore, root, bundle.workspace)
                 for a in bundle.attachments:
+                    file = store.NewAttachment(
+                        chat_id=a.chat_id,
+                        path=a.path,
+                        file_name=a.file_name,
+                        mime_type=a.mime_type,
+                        size=len(bundle.workspace[a.path]),
+                    )
                     await store.put_attachment(
-                        conn, who.tenant_id, team_id, task_ids[a.task_id], a.chat_id, a.path, a.file_name,
-                        a.mime_type, len(bundle.workspace[a.path]), who.user_id,
-                    )  # fmt: skip
+                        conn, who.tenant_id, team_id, task_ids[a.task_id], file, who.coord_user
+                    )
             except BaseException:
                 await asyncio.to_thread(shutil.rmtree, root, True)
                 raise

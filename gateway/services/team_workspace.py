@@ -10,7 +10,8 @@ workspace, which is what a client can send back.
 
 **Task attachments** (GoClaw's ``team_task_attachments``, migration ``0029_task_attachments.sql``):
 a file of the team's workspace linked to one of its tasks. An upload with ``task_id`` links the file
-it writes; ``GET /v1/teams/{teamId}/attachments/{attachmentId}/download`` answers the linked file's
+it writes (and GoClaw's ``team.task.attachment_added`` goes to the tenant's clients);
+``GET /v1/teams/{teamId}/attachments/{attachmentId}/download`` answers the linked file's
 bytes as they are now in the workspace (a file moved or deleted since is 404)."""
 
 from __future__ import annotations
@@ -223,8 +224,7 @@ class TeamWorkspace:
             raise InvalidRequest(detail="invalid filename")
         if (ext := Path(name).suffix.lower()) in BLOCKED:
             raise InvalidRequest(detail=f"file type {ext} is not allowed")
-        if task_id is not None:
-            await self._teams.get_task(who, team_id, task_id)
+        task = None if task_id is None else await self._teams.get_task(who, team_id, task_id)
         scope = root / chat if chat else root
         path = self._file(scope, name)
         try:
@@ -233,12 +233,11 @@ class TeamWorkspace:
             raise InvalidRequest(detail=str(exc)) from None
         shown, mime = path.relative_to(root).as_posix(), mime_of(name)
         out = Uploaded(path=shown, filename=name, size=len(data), mime_type=mime)
-        if task_id is not None:
-            async with self._db.transaction() as conn:
-                found = await store.put_attachment(
-                    conn, who.tenant_id, team_id, task_id, chat, shown, name, mime, len(data), who.user_id
-                )
-            out.attachment_id = str(found)
+        if task is not None:
+            file = store.NewAttachment(
+                chat_id=chat, path=shown, file_name=name, mime_type=mime, size=len(data)
+            )
+            out.attachment_id = str(await self._teams.attach(who, task, file))
         return out
 
     async def attachments(self, who: Principal, team_id: UUID, task_id: UUID) -> builtins.list[AttachmentRow]:

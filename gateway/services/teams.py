@@ -287,14 +287,14 @@ class TeamService(Notifying):
     @staticmethod
     def _reader(who: Principal) -> str | None:
         """None: sees every team of the tenant; else the user whose access rows count."""
-        return None if who.sees_all else who.user_id
+        return None if who.sees_all else who.coord_user
 
     async def _team(self, who: Principal, team_id: UUID) -> TeamRow:
         """The team as the caller may see it. Raises: NotFound."""
         async with self._db.connection() as conn:
             row = await store.get_team(conn, who.tenant_id, team_id)
             if row is not None and not who.sees_all:
-                mine = await store.list_teams(conn, who.tenant_id, who.user_id)
+                mine = await store.list_teams(conn, who.tenant_id, who.coord_user)
                 row = row if any(t.id == row.id for t in mine) else None
         if row is None:
             raise NotFound(kind="team", id=str(team_id))
@@ -310,7 +310,7 @@ class TeamService(Notifying):
         row = await self._team(who, team_id)
         if not who.sees_all:
             async with self._db.connection() as conn:
-                if not await store.can_write(conn, who.tenant_id, team_id, who.user_id):
+                if not await store.can_write(conn, who.tenant_id, team_id, who.coord_user):
                     raise Forbidden(action="changing this team's tasks", role="team write access")
         return row
 
@@ -344,7 +344,7 @@ class TeamService(Notifying):
                 raise invalid_field("$.lead", f"agent {params.lead!r} already leads team {led[1]!r}")
             team_id = await store.insert_team(
                 conn, who.tenant_id, kind="team", name=params.name, slug=slug_of(params.name),
-                description=params.description or "", settings=params.settings or {}, created_by=who.user_id,
+                description=params.description or "", settings=params.settings or {}, created_by=who.coord_user,
             )  # fmt: skip
             await store.put_member(conn, who.tenant_id, team_id, lead, "lead")
             for agent_id in dict.fromkeys(members):
@@ -353,7 +353,7 @@ class TeamService(Notifying):
             await TaskService.record(
                 conn,
                 who.tenant_id,
-                NewEvent(kind="team.created", team_id=team_id, user_id=who.user_id or None),
+                NewEvent(kind="team.created", team_id=team_id, user_id=who.coord_user),
                 out,
             )
             row = await store.get_team(conn, who.tenant_id, team_id)
@@ -381,7 +381,7 @@ class TeamService(Notifying):
             )  # fmt: skip
             await TaskService.record(
                 conn, who.tenant_id,
-                NewEvent(kind="team.updated", team_id=team_id, user_id=who.user_id or None, data={"changes": changes}),
+                NewEvent(kind="team.updated", team_id=team_id, user_id=who.coord_user, data={"changes": changes}),
                 out,
             )  # fmt: skip
         name = params.name or row.name
@@ -416,7 +416,7 @@ class TeamService(Notifying):
             await store.put_member(conn, who.tenant_id, team_id, agent_id, role)
             await TaskService.record(
                 conn, who.tenant_id,
-                NewEvent(kind="team.member_added", team_id=team_id, agent_id=agent_id, user_id=who.user_id or None,
+                NewEvent(kind="team.member_added", team_id=team_id, agent_id=agent_id, user_id=who.coord_user,
                          data={"role": role}),
                 out,
             )  # fmt: skip
@@ -436,7 +436,7 @@ class TeamService(Notifying):
                 raise NotFound(kind="team member", id=agent_ref)
             await TaskService.record(
                 conn, who.tenant_id,
-                NewEvent(kind="team.member_removed", team_id=team_id, agent_id=agent_id, user_id=who.user_id or None),
+                NewEvent(kind="team.member_removed", team_id=team_id, agent_id=agent_id, user_id=who.coord_user),
                 out,
             )  # fmt: skip
         await self._announce(
@@ -522,8 +522,8 @@ class TeamService(Notifying):
         new = task_store.NewTask(
             team_id=team_id, title=params.subject, description=params.description or "",
             task_type=params.taskType or "general", status="in_progress" if assignee else "backlog",
-            assignee_agent_id=assignee, in_progress_at=started, created_by_user=who.user_id,
-            channel=params.channel or "dashboard", chat_id=params.chatId or str(team_id), user_id=who.user_id,
+            assignee_agent_id=assignee, in_progress_at=started, created_by_user=who.coord_user,
+            channel=params.channel or "dashboard", chat_id=params.chatId or str(team_id), user_id=who.coord_user,
             metadata={"goclaw_priority": params.priority or 0},
         )  # fmt: skip
         out: list[EventRow] = []
@@ -568,11 +568,9 @@ class TeamService(Notifying):
             assert row is not None
             state = TaskState.of(row)
             notices: list[Notice] = change(row, state) or []
-            await self._tasks.save(
-                conn, who.tenant_id, row, state, out, user_id=who.user_id or None, data=extra
-            )
+            await self._tasks.save(conn, who.tenant_id, row, state, out, user_id=who.coord_user, data=extra)
             if comment := extra.get("comment"):
-                await self._tasks.comment(conn, who.tenant_id, row, comment, out, user_id=who.user_id or None)
+                await self._tasks.comment(conn, who.tenant_id, row, comment, out, user_id=who.coord_user)
             await self._queue(conn, who, team_id, out, notices, ids)
         task = task_out(await self._tasks.get(who.tenant_id, task_id))
         await self._announce(who, event_name, {**_task_event(task, who), **extra}, out)
@@ -621,17 +619,40 @@ class TeamService(Notifying):
         task = await self._tasks.get(who.tenant_id, task_id, team_id)
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
-            await self._tasks.comment(conn, who.tenant_id, task, content, out, user_id=who.user_id or None)
+            await self._tasks.comment(conn, who.tenant_id, task, content, out, user_id=who.coord_user)
         await self._announce(who, "team.task.commented", _task_event(task_out(task), who), out)
+
+    async def attach(self, who: Principal, task: TaskRow, file: store.NewAttachment) -> UUID:
+        """Link a file of the team's workspace to ``task`` (the same path again: the same attachment,
+        refreshed) with a ``task.attachment_added`` event in the same transaction, then GoClaw's
+        ``team.task.attachment_added`` (the task fields and the attachment's) to the tenant's clients.
+        The caller has checked that ``task`` is one of a team it may write. The attachment's id."""
+        out: list[EventRow] = []
+        async with self._db.transaction() as conn:
+            found = await store.put_attachment(
+                conn, who.tenant_id, task.team_id, task.id, file, who.coord_user
+            )
+            data = {"attachment_id": str(found), "file_name": file.file_name, "path": file.path,
+                    "chat_id": file.chat_id, "mime_type": file.mime_type, "size": file.size}  # fmt: skip
+            await self._tasks.record(
+                conn, who.tenant_id,
+                NewEvent(kind="task.attachment_added", team_id=task.team_id, task_id=task.id, user_id=who.coord_user,
+                         message=f"Attachment added: {file.file_name}.", data=data),
+                out,
+            )  # fmt: skip
+        await self._announce(
+            who, "team.task.attachment_added", {**_task_event(task_out(task), who), **data}, out
+        )
+        return found
 
     async def delete_tasks(self, who: Principal, team_id: UUID, task_ids: list[UUID]) -> list[UUID]:
         """Delete finished tasks (completed, cancelled); open ones stay. The ids deleted."""
         await self._writable(who, team_id)
-        gone = await self._tasks.delete(who.tenant_id, team_id, task_ids, TERMINAL, who.user_id)
+        gone = await self._tasks.delete(who.tenant_id, team_id, task_ids, TERMINAL, who.coord_user)
         for task_id in gone:
             await self._bus.publish(
                 BusEvent(name="team.task.deleted", payload={"team_id": str(team_id), "task_id": str(task_id),
-                                                            "user_id": who.user_id}, tenant_id=who.tenant_id)
+                                                            "user_id": who.coord_user}, tenant_id=who.tenant_id)
             )  # fmt: skip
         return gone
 
@@ -649,6 +670,6 @@ def _task_event(task: TeamTask, who: Principal) -> dict[str, Any]:
     """GoClaw's ``TeamTaskEventPayload``."""
     return {
         "team_id": task.team_id, "task_id": task.id, "task_number": task.task_number, "subject": task.subject,
-        "status": task.status, "user_id": who.user_id, "channel": task.channel, "chat_id": task.chat_id,
-        "timestamp": now().strftime("%Y-%m-%dT%H:%M:%SZ"), "actor_type": "human", "actor_id": who.user_id,
+        "status": task.status, "user_id": who.coord_user, "channel": task.channel, "chat_id": task.chat_id,
+        "timestamp": now().strftime("%Y-%m-%dT%H:%M:%SZ"), "actor_type": "human", "actor_id": who.coord_user,
     }  # fmt: skip

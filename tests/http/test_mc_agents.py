@@ -10,9 +10,11 @@ import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
+from tests.conftest import ServerFactory
 from tests.http.test_mc_agent import A, B, Board, _detail, _ok, _task
 from tests.http.test_mc_agent import _board as _board  # the `board` fixture: a led board with tokens
 from tests.http.test_mission_control import _frames
+from tests.support import GATEWAY_TOKEN, ws_connect
 
 AG = "/api/v1/agents"
 
@@ -246,3 +248,54 @@ class TestPresenceAndStreams:
         assert int(agent["id"]) > 0
         assert (comment["event"], comment["data"]["comment"]["message"]) == ("comment", "hello")
         assert comment["data"]["comment"]["task_title"] == "Streamed"
+
+
+class TestAgentsSeenAtOnce:
+    async def test_tenant_stream_sends_one_frame_per_heartbeat(self, board: Board) -> None:
+        """worker-a is on two boards, so each heartbeat is an ``agent.heartbeat`` event per board;
+        the tenant-wide ``/agents/stream`` sends one frame per heartbeat (not one per board), and
+        a board's stream its own one."""
+        worker, lead = board.agents["worker-a"], board.agents["lead-a"]
+        async with ws_connect(board.server, token=GATEWAY_TOKEN, user_id="owner") as ws:
+            await ws.ok("teams.create", {"name": "Second", "lead": "outsider", "members": ["worker-a"]})
+        async with (
+            board.owner() as http,
+            http.stream("GET", f"{AG}/stream") as tenant_wide,
+            http.stream("GET", f"{AG}/stream", params={"board_id": board.id}) as one_board,
+        ):
+            await asyncio.sleep(0.2)
+            for status in ("online", "busy"):
+                _ok(await http.post(f"{AG}/{worker}/heartbeat", json={"status": status}))
+            _ok(await http.post(f"{AG}/{lead}/heartbeat", json={"status": "online"}))  # the last frame
+            frames = await asyncio.wait_for(_frames(tenant_wide, 3), 10)
+            on_board = await asyncio.wait_for(_frames(one_board, 3), 10)
+        assert [f["data"]["agent"]["id"] for f in frames] == [worker, worker, lead]
+        assert [f["data"]["agent"]["id"] for f in on_board] == [worker, worker, lead]
+        async with board.server.gateway.db.connection() as conn:
+            told = await conn.fetchval(
+                "SELECT count(*) FROM coord_events WHERE agent_id = $1 AND kind = 'agent.heartbeat'",
+                UUID(worker),
+            )
+        assert told == 4  # two heartbeats, two boards each
+
+    async def test_agents_made_and_deleted_list_at_once_in_every_process(
+        self, board: Board, make_server: ServerFactory
+    ) -> None:
+        """Two gateway processes on one database: an agent made or deleted through Mission Control
+        on one is in (or gone from) both lists of the other at once, ``/api/v1/agents`` and
+        ``/v1/agents`` (kept for 5 s per process, dropped over the bus on every agent write)."""
+        other = await make_server(gateway__token=GATEWAY_TOKEN, gateway__owner_ids=["owner"])
+
+        async def listed() -> tuple[set[str], set[str]]:
+            async with other.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+                mc = {a["id"] for a in _ok(await http.get(AG, params={"limit": 200}))["items"]}
+                goclaw = {a["id"] for a in _ok(await http.get("/v1/agents"))["agents"]}
+            return mc, goclaw
+
+        assert board.agents["outsider"] in (await listed())[1]  # read: now kept by the other process
+        async with board.owner() as http:
+            made = _ok(await http.post(AG, json={"name": "Fresh", "board_id": board.id}))
+        assert await listed() == ({*board.agents.values(), made["id"]},) * 2
+        async with board.owner() as http:
+            _ok(await http.delete(f"{AG}/{made['id']}"))
+        assert await listed() == (set(board.agents.values()),) * 2

@@ -295,3 +295,46 @@ class TestAttachments:
                 "teams.workspace.delete", {"team_id": team["id"], "chat_id": "c1", "file_name": "sources.md"}
             )
             assert_error(await http.get(url), 404, "NOT_FOUND")
+
+    async def test_attachment_added_is_announced(self, gw: RunningServer) -> None:
+        """An upload linked to a task appends ``task.attachment_added`` to the task's history and
+        sends GoClaw's ``team.task.attachment_added`` (the task fields and the attachment's) to the
+        team's clients, a viewer's too; a client of another tenant hears nothing of it, and an
+        upload without ``task_id`` announces no attachment."""
+        async with gw.client(GATEWAY_TOKEN, **OWNER) as http:
+            beta = (await http.post("/v1/tenants", json={"name": "Beta", "slug": "beta"})).json()
+        stranger = (await mint_key(gw, "operator.admin", tenant_id=beta["id"], name="beta"))["key"]
+        viewer = (await mint_key(gw, "operator.read", name="viewer"))["key"]
+        async with (
+            ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws,
+            ws_connect(gw, token=viewer, user_id="v") as watching,
+            ws_connect(gw, token=stranger, user_id="owner") as other,
+            gw.client(GATEWAY_TOKEN, **OWNER) as http,
+        ):
+            team = (await ws.ok("teams.create", {"name": "Docs", "lead": "lead-a", "members": ["worker-a"]}))[
+                "team"
+            ]
+            task = (await ws.ok("teams.tasks.create", {"teamId": team["id"], "subject": "write it"}))["task"]
+            base = f"/v1/teams/{team['id']}/workspace/upload?chat_id=c1"
+            res = await http.post(base, files={"file": ("loose.txt", b"no task")})
+            assert res.status_code == 200, res.text
+            res = await http.post(f"{base}&task_id={task['id']}", files={"file": ("spec.md", b"# Spec\n")})
+            assert res.status_code == 200, res.text
+            attachment_id = res.json()["attachment_id"]
+            for client in (ws, watching):
+                event = await client.next_event("team.task.attachment_added")
+                payload = event["payload"]
+                assert (payload["team_id"], payload["task_id"], payload["task_number"], payload["attachment_id"]) == (
+                    team["id"], task["id"], task["task_number"], attachment_id)  # fmt: skip
+                assert (payload["file_name"], payload["path"], payload["chat_id"], payload["size"]) == (
+                    "spec.md", "c1/spec.md", "c1", 7)  # fmt: skip
+                assert (payload["mime_type"], payload["actor_type"], payload["actor_id"]) == (
+                    "text/markdown", "human", "owner")  # fmt: skip
+                # Only the upload with task_id was announced.
+                assert not [e for e in client.events if e["event"] == "team.task.attachment_added"]
+            history = await ws.ok("teams.tasks.events", {"teamId": team["id"], "taskId": task["id"]})
+            (added,) = [e for e in history["events"] if e["event_type"] == "task.attachment_added"]
+            assert (added["actor_id"], added["data"]["attachment_id"], added["data"]["file_name"]) == (
+                "owner", attachment_id, "spec.md")  # fmt: skip
+            await other.ok("teams.list")  # a round trip: every event sent before it has arrived
+            assert not [e for e in other.events if e["event"].startswith("team.")]

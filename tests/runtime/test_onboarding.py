@@ -119,3 +119,23 @@ async def test_confirm_gives_an_existing_lead_the_drafted_profile(chat: ChatSetu
     told = await _until(lambda: _notifications(chat, boss["id"]))
     assert told[0]["kind"] == "board.update"
     assert "goal_confirmed: False -> True" in told[0]["body"]
+
+
+async def test_the_lead_made_on_confirm_lists_at_once(chat: ChatSetup) -> None:
+    """The lead that confirming makes is on ``/v1/agents`` at once, though that list was read (and
+    kept for 5 s) just before: the write drops every process's agent caches."""
+    async with chat.admin() as http:
+        board = (await http.post(B, json={"name": "Launch", "description": "Ship v2"})).json()
+        url = f"{B}/{board['id']}/onboarding"
+        assert (await http.post(f"{url}/start")).status_code == 200
+        token = (await http.post(f"/api/v1/agents/{chat.agent['id']}/token")).json()["token"]
+    complete = {"status": "complete", "board_type": "general", "lead_agent": {"name": "Nova"}}
+    async with chat.server.client(None, **{"X-Agent-Token": token, "X-Real-IP": "10.31.0.3"}) as agent:
+        res = await agent.post(f"/api/v1/agent/boards/{board['id']}/onboarding", json=complete)
+        assert res.status_code == 200, res.text
+    async with chat.admin() as http:
+        before = [a["agent_key"] for a in (await http.get("/v1/agents")).json()["agents"]]
+        assert (await http.post(f"{url}/confirm", json={"board_type": "general"})).status_code == 200
+        after = [a["agent_key"] for a in (await http.get("/v1/agents")).json()["agents"]]
+    assert "nova" not in before
+    assert "nova" in after
