@@ -384,3 +384,25 @@ async def test_azp_when_configured(make_server: ServerFactory, jwks: Jwks) -> No
     for token in (jwks.token("k1", azp="https://evil.example"), jwks.token("k1")):
         async with server.client(token) as http:
             assert _detail(await http.get("/api/v1/boards"), 401) == "Invalid token: unauthorized party."
+
+
+async def test_an_invite_of_the_tenant_acted_in_raises_the_membership(
+    server: RunningServer, jwks: Jwks
+) -> None:
+    """vera, a viewer of master, accepts master's admin invite: her tenant role rises to admin, so
+    she may now create a board (403 before); a member invite never lowers it."""
+    async with server.client(jwks.token("k1", sub="user_vera")) as vera:
+        assert _detail(await vera.post("/api/v1/boards", json={"name": "v", "description": "d"}), 403)
+        async with server.client(jwks.token("k1")) as alice:
+            made = [await alice.post(ORG + "/me/invites", json={"invited_email": f"v{n}@example.test", "role": role})
+                    for n, role in enumerate(("admin", "member"))]  # fmt: skip
+        for res in made:
+            assert res.status_code == 200, res.text
+            assert (
+                await vera.post(ORG + "/invites/accept", json={"token": res.json()["token"]})
+            ).status_code == 200
+        assert (await vera.post("/api/v1/boards", json={"name": "v", "description": "d"})).status_code == 200
+    async with server.gateway.db.connection() as conn:
+        role = await conn.fetchval("SELECT role FROM tenant_users WHERE tenant_id = $1 AND user_id = 'user_vera'",
+                                   UUID(MASTER))  # fmt: skip
+    assert role == "admin"
