@@ -63,9 +63,11 @@ __all__ = [
 ]
 
 RANK: Final = {"member": 0, "admin": 1, "owner": 2}
-_TENANT_ROLE: Final = {"owner": "owner", "admin": "admin", "member": "operator"}
-"""The tenant role (``tenant_users``) an accepted invite gives a Clerk user: an MC member writes the
-boards it is given, an admin and an owner administer the tenant."""
+_TENANT_ROLE: Final = {"owner": "owner", "admin": "operator", "member": "operator"}
+"""The tenant role (``tenant_users``) an accepted invite gives a Clerk user. An MC owner is a tenant
+owner; an MC admin and member are operators (they write the boards they are given), the admin's
+rights being its member row's role: a tenant ``admin`` would see every board and be an MC owner by
+its credential's floor (``_floor``), more than an admin (who may not invite owners) could grant."""
 McRole = Literal["owner", "admin", "member"]
 Text = Annotated[str, Meta(max_length=2_000)]
 Long = Annotated[str, Meta(max_length=20_000)]
@@ -530,8 +532,8 @@ class OrgService:
     async def accept_invite(self, who: Principal, token: str) -> MemberRead:
         """Accept an invite, once: its role raises the caller's, its flags and board access are
         added. Any credential accepts its own tenant's invites; a Clerk user also another tenant's,
-        which makes it a user of that tenant (``tenant_users``, at the invite's role: member ->
-        operator, raised only) with its profile carried over, and makes that tenant its active one
+        which makes it a user of that tenant (``tenant_users``, at ``_TENANT_ROLE`` of the invite's role,
+        raised only) with its profile carried over, and makes that tenant its active one
         (as MC). Raises: NotFound (unknown, used, revoked, another tenant's for other credentials)."""
         digest = hash_api_key(token.strip())
         async with self._db.transaction() as conn:

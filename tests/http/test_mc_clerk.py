@@ -389,8 +389,9 @@ async def test_azp_when_configured(make_server: ServerFactory, jwks: Jwks) -> No
 async def test_an_invite_of_the_tenant_acted_in_raises_the_membership(
     server: RunningServer, jwks: Jwks
 ) -> None:
-    """vera, a viewer of master, accepts master's admin invite: her tenant role rises to admin, so
-    she may now create a board (403 before); a member invite never lowers it."""
+    """vera, a viewer of master, accepts master's admin invite: she is an MC admin (her member row)
+    and her tenant role rises to operator, so she may now create a board (403 before), but not to
+    a tenant admin (which would make her an MC owner); a member invite lowers neither."""
     async with server.client(jwks.token("k1", sub="user_vera")) as vera:
         assert _detail(await vera.post("/api/v1/boards", json={"name": "v", "description": "d"}), 403)
         async with server.client(jwks.token("k1")) as alice:
@@ -402,7 +403,8 @@ async def test_an_invite_of_the_tenant_acted_in_raises_the_membership(
                 await vera.post(ORG + "/invites/accept", json={"token": res.json()["token"]})
             ).status_code == 200
         assert (await vera.post("/api/v1/boards", json={"name": "v", "description": "d"})).status_code == 200
+        assert (await vera.get(ORG + "/me/member")).json()["role"] == "admin"
     async with server.gateway.db.connection() as conn:
         role = await conn.fetchval("SELECT role FROM tenant_users WHERE tenant_id = $1 AND user_id = 'user_vera'",
                                    UUID(MASTER))  # fmt: skip
-    assert role == "admin"
+    assert role == "operator"
