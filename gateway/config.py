@@ -245,8 +245,9 @@ class MetricsSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields
 
 class ClerkSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Clerk's session JWTs (RS256) for Mission Control's user routes (``mission_control.auth_mode``
-    = ``clerk``): verified against the keys at ``jwks_url``; the user (``sub``) is a user of
-    ``tenant`` (``/v1/tenants/{id}/users``) and acts with that user's role."""
+    = ``clerk``): verified against the keys at ``jwks_url``; the user (``sub``) is a user of one
+    or more tenants (``/v1/tenants/{id}/users``) and acts in its active one (by default ``tenant``)
+    with that membership's role."""
 
     jwks_url: Annotated[
         str,
@@ -256,6 +257,13 @@ class ClerkSettings(_Section, kw_only=True, frozen=True, forbid_unknown_fields=T
         str, Meta(description="The iss every token must carry (your Clerk Frontend API URL).")
     ] = ""
     audience: Annotated[str, Meta(description="The aud tokens must carry; empty: not checked.")] = ""
+    authorized_parties: Annotated[
+        list[str],
+        Meta(
+            description="The azp values (your app's origins, e.g. https://app.example.com) a token may "
+            "carry; a token with another azp, or none, is refused. Empty: not checked."
+        ),
+    ] = msgspec.field(default_factory=list)
     tenant: Annotated[
         str, Meta(description="Tenant (slug or id) whose users Clerk users are, by their Clerk user id.")
     ] = "master"
@@ -390,6 +398,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "CLERK_ISSUER": (("mission_control", "clerk", "issuer"), str),
     "CLERK_AUDIENCE": (("mission_control", "clerk", "audience"), str),
     "CLERK_TENANT": (("mission_control", "clerk", "tenant"), str),
+    "CLERK_AUTHORIZED_PARTIES": (("mission_control", "clerk", "authorized_parties"), _csv),
 }
 # Standard names read without a prefix (OpenSSL's, honoured by most HTTP clients); the prefixed
 # variables above win over them.

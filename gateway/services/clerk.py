@@ -6,11 +6,21 @@
   looked up at most every ``REFETCH_SECONDS``, so tokens with made-up ids cannot make the gateway
   hammer Clerk. Concurrent misses share one fetch.
 - **Claims** (PyJWT): the signature, ``exp`` (required), ``nbf`` when present, ``iss`` equal to
-  ``clerk.issuer``, ``aud`` only when ``clerk.audience`` is set; ``sub`` (the Clerk user id) is
-  required. Any failure is 401.
-- **Who**: the Clerk user id is a user of the tenant ``clerk.tenant`` (``tenant_users.user_id``,
-  managed with ``/v1/tenants/{id}/users``), with that row's role (owner and admin: admin; operator;
-  viewer). A valid token of someone who is no user of the tenant is 403.
+  ``clerk.issuer``, ``aud`` only when ``clerk.audience`` is set, ``azp`` one of
+  ``clerk.authorized_parties`` when that is set (a token without ``azp`` is refused then too);
+  ``sub`` (the Clerk user id) is required. Any failure is 401.
+- **Where**: the Clerk user id is a user of one or more tenants (``tenant_users.user_id``, managed
+  with ``/v1/tenants/{id}/users``, or added by an accepted invite). A request acts in the user's
+  active tenant (``clerk_active_tenants``, set by ``PATCH /api/v1/organizations/me/active``), else
+  in ``clerk.tenant`` when the user is a user of it, else in its oldest membership; a stored choice
+  the user is no longer a member of (or whose tenant is suspended) is passed over. Nothing the
+  request sends (``X-GoClaw-Tenant-Id``, ids) chooses another. It acts with that membership's role
+  (owner and admin: admin; operator; viewer). A valid token of someone who is no user of any tenant
+  is 403; of someone whose tenants are all suspended, the suspension's 403.
+- **Profile**: ``email``, ``name`` (else ``given_name``/``first_name`` with
+  ``family_name``/``last_name``) and ``preferred_name`` (else ``nickname``) claims, when the token
+  carries them, make the user's member row of the tenant on first sight with those fields; a row
+  that exists is never written (what the user set stays).
 """
 
 from __future__ import annotations
@@ -26,9 +36,12 @@ import structlog
 from clawgate.config import ClerkSettings
 from clawgate.errors import Forbidden, TenantAccessRevoked, Unauthorized, Unavailable
 from clawgate.principal import Principal, Role
-from clawgate.store import Database, tenants
+from clawgate.store import Database
+from clawgate.store import clerk as store
+from clawgate.store.clerk import Membership
+from clawgate.store.mc_org import Profile
 
-__all__ = ["REFETCH_SECONDS", "ClerkAuth", "looks_like_jwt"]
+__all__ = ["REFETCH_SECONDS", "ClerkAuth", "choose", "looks_like_jwt", "profile_of"]
 
 log = structlog.get_logger("clawgate.clerk")
 
@@ -57,8 +70,45 @@ def _refused(detail: str) -> Unauthorized:
     return Unauthorized("failed_precondition", detail=detail)
 
 
+def choose(found: list[Membership], default_ref: str) -> Membership | None:
+    """The membership a request acts in: the stored active one, else the tenant ``default_ref``
+    (slug or id), else the oldest; only tenants that are active count (a suspended one is passed
+    over, so its user can still reach the others and switch). None when no tenant is active."""
+    usable = [m for m in found if m.status == "active"]
+    picks = (
+        (m for m in usable if m.is_active),
+        (m for m in usable if default_ref in (m.slug, str(m.tenant_id))),
+        iter(usable),
+    )
+    return next((m for pick in picks for m in pick), None)
+
+
+def _claim(claims: dict[str, Any], *names: str, limit: int = 2_000) -> str | None:
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:limit]
+    return None
+
+
+def profile_of(claims: dict[str, Any]) -> Profile | None:
+    """The profile fields a Clerk token carries (custom session claims: ``email``; ``name``, else
+    given and family names; ``preferred_name``, else ``nickname``); None when it carries none."""
+    email = _claim(claims, "email", "email_address", "primary_email_address", limit=320)
+    email = (
+        email.lower() if email and "@" in email.strip("@") and not any(c.isspace() for c in email) else None
+    )
+    parts = [_claim(claims, "given_name", "first_name"), _claim(claims, "family_name", "last_name")]
+    name = _claim(claims, "name") or " ".join(p for p in parts if p) or None
+    preferred = _claim(claims, "preferred_name", "nickname")
+    if email is None and name is None and preferred is None:
+        return None
+    return Profile(email=email, name=name, preferred_name=preferred, pronouns=None, timezone=None, notes=None,
+                   context=None)  # fmt: skip
+
+
 class ClerkAuth:
-    """Verifies Clerk session tokens and maps their user to a principal of the configured tenant."""
+    """Verifies Clerk session tokens and maps their user to a principal of its active tenant."""
 
     def __init__(self, settings: ClerkSettings, db: Database, http: aiohttp.ClientSession) -> None:
         self._settings = settings
@@ -70,27 +120,30 @@ class ClerkAuth:
         self._fetching: asyncio.Task[None] | None = None
 
     async def authenticate(self, token: str) -> Principal:
-        """The principal behind a Clerk JWT. Raises: Unauthorized (bad token), Forbidden (not a
-        user of the tenant), TenantAccessRevoked (the tenant is suspended), Unavailable (no key
-        could be fetched)."""
+        """The principal behind a Clerk JWT, in the user's active tenant (``choose``). Raises:
+        Unauthorized (bad token), Forbidden (a user of no tenant), TenantAccessRevoked (every
+        tenant of the user is suspended), Unavailable (no key could be fetched)."""
         claims = await self.verify(token)
         user_id = claims["sub"]
         async with self._db.connection() as conn:
-            tenant = await tenants.get_by_ref(conn, self._settings.tenant)
-            member = await tenants.get_user(conn, tenant.id, user_id) if tenant is not None else None
-        if tenant is None or member is None:
+            found = await store.memberships(conn, user_id)
+            member = choose(found, self._settings.tenant)
+            profile = profile_of(claims)
+            if member is not None and profile is not None and member.member_role is None:
+                await store.seed_profile(conn, user_id, member.tenant_id, profile)
+        if not found:
             raise Forbidden(
                 "failed_precondition", detail="This Clerk user is not a member of the organization."
             )
-        if tenant.status != "active":
-            raise TenantAccessRevoked(tenant=tenant.slug)
+        if member is None:
+            raise TenantAccessRevoked(tenant=found[0].slug)
         return Principal(
-            role=_ROLES.get(member.role, Role.VIEWER), user_id=user_id, tenant_id=tenant.id, tenant_slug=tenant.slug,
-            tenant_name=tenant.name, via="clerk",
+            role=_ROLES.get(member.role, Role.VIEWER), user_id=user_id, tenant_id=member.tenant_id,
+            tenant_slug=member.slug, tenant_name=member.name, via="clerk",
         )  # fmt: skip
 
     async def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims once its signature and ``exp``/``nbf``/``iss``/``aud`` hold.
+        """The token's claims once its signature and ``exp``/``nbf``/``iss``/``aud``/``azp`` hold.
         Raises: Unauthorized, Unavailable."""
         try:
             header = jwt.get_unverified_header(token)
@@ -112,6 +165,9 @@ class ClerkAuth:
             raise _refused(reason) from None
         if not isinstance(claims.get("sub"), str) or not 1 <= len(claims["sub"]) <= 255:
             raise _refused("Invalid token: no user.")
+        parties = self._settings.authorized_parties
+        if parties and claims.get("azp") not in parties:
+            raise _refused("Invalid token: unauthorized party.")
         return claims
 
     async def _key(self, kid: str) -> jwt.PyJWK:

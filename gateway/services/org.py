@@ -9,6 +9,10 @@ least at the role its credential gives: a ClawGate admin (the gateway token, an 
 development mode) is an owner with every board; anyone else a member with the boards it is given.
 A role only ever rises that way (reference 1.1), and an invite only raises it too.
 
+A Clerk user (``clawgate.services.clerk``) may be a user of several tenants: it lists them all,
+switches its active one (stored: ``clerk_active_tenants``) among them, and an invite of another
+tenant it accepts makes it a user of that tenant too.
+
 Rules (reference 1.1): org admin = owner or admin; listing members is any member's, every change
 and the invites an admin's (403 otherwise); only an owner makes, changes or removes an owner; the
 last owner stays; nobody removes themselves. An invite is accepted once (decided in PostgreSQL),
@@ -33,6 +37,7 @@ from clawgate.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, 
 from clawgate.principal import Principal
 from clawgate.services.tenants import TenantCreate, TenantService
 from clawgate.store import Database, DbConnection, coord_events, tenants
+from clawgate.store import clerk as clerk_store
 from clawgate.store import mc_org as store
 from clawgate.store.coord_events import NewEvent
 from clawgate.store.mc_org import InviteRow, MemberRow, Profile
@@ -57,6 +62,11 @@ __all__ = [
 ]
 
 RANK: Final = {"member": 0, "admin": 1, "owner": 2}
+_TENANT_ROLE: Final = {"owner": "owner", "admin": "operator", "member": "operator"}
+"""The tenant role (``tenant_users``) an accepted invite gives a Clerk user. An MC owner is a tenant
+owner; an MC admin and member are operators (they write the boards they are given), the admin's
+rights being its member row's role: a tenant ``admin`` would see every board and be an MC owner by
+its credential's floor (``_floor``), more than an admin (who may not invite owners) could grant."""
 McRole = Literal["owner", "admin", "member"]
 Text = Annotated[str, Meta(max_length=2_000)]
 Long = Annotated[str, Meta(max_length=20_000)]
@@ -247,12 +257,7 @@ class OrgService:
     @staticmethod
     async def _me(conn: DbConnection, who: Principal) -> MemberRow:
         """The caller's member row, made or raised to its credential's floor."""
-        role, read, write = _floor(who)
-        for _ in range(2):  # a concurrent first insert is visible to the second statement
-            row = await store.merge_member(conn, who.tenant_id, who.coord_user, role, read, write)
-            if row is not None:
-                return row
-        raise RuntimeError("member row neither inserted nor visible")
+        return await _merge(conn, who.tenant_id, who.coord_user, *_floor(who))
 
     async def admin(self, conn: DbConnection, who: Principal) -> MemberRow:
         """The caller's member row when it is an org admin (owner or admin). Raises: Forbidden."""
@@ -268,7 +273,7 @@ class OrgService:
 
     @staticmethod
     def _user_out(who: Principal, row: MemberRow) -> UserRead:
-        profile = {f: getattr(row, f) for f in Profile.__struct_fields__}
+        profile = msgspec.structs.asdict(_profile(row))
         return UserRead(**profile, id=user_uuid(row.user_id), clerk_user_id=row.user_id,
                         is_super_admin=who.is_owner or who.cross_tenant)  # fmt: skip
 
@@ -279,7 +284,7 @@ class OrgService:
             patch["email"] = patch["email"].strip().lower() or None
         async with self._db.transaction() as conn:
             row = await self._me(conn, who)
-            fields = {f: getattr(row, f) for f in Profile.__struct_fields__} | patch
+            fields = msgspec.structs.asdict(_profile(row)) | patch
             await store.set_profile(conn, who.tenant_id, row.user_id, Profile(**fields))
             row = await self._me(conn, who)
         return self._user_out(who, row)
@@ -287,10 +292,13 @@ class OrgService:
     # -- the organisation -------------------------------------------------------------------------
 
     async def organization(self, who: Principal) -> OrganizationRead:
+        return await self._organization(who.tenant_id)
+
+    async def _organization(self, tenant_id: UUID) -> OrganizationRead:
         async with self._db.connection() as conn:
-            tenant = await tenants.get(conn, who.tenant_id)
+            tenant = await tenants.get(conn, tenant_id)
         if tenant is None:
-            raise NotFound(kind="organization", id=str(who.tenant_id))
+            raise NotFound(kind="organization", id=str(tenant_id))
         return OrganizationRead(id=tenant.id, name=tenant.name or tenant.slug, created_at=tenant.created_at,
                                 updated_at=tenant.updated_at)  # fmt: skip
 
@@ -298,8 +306,8 @@ class OrgService:
         """A new organisation is a new ClawGate tenant, so only a gateway-wide admin makes one (the
         rules of ``tenants.create``: the gateway token with an owner id, a system key, development
         mode); the caller is its owner with every board. Its slug is made from the name (a slug
-        taken is a name taken). The caller
-        acts in it with ``X-GoClaw-Tenant-Id`` (there is no stored active organisation).
+        taken is a name taken). The caller acts in it with ``X-GoClaw-Tenant-Id`` (a Clerk user, who
+        cannot make one, switches with ``set_active``).
         Raises: InvalidRequest (a blank name), AlreadyExists (a tenant of that name, any case),
         Forbidden."""
         self._tenants.check_create(who)  # before anything is read: another tenant's names never show
@@ -352,17 +360,42 @@ class OrgService:
             await store.delete_member(conn, who.tenant_id, me.id)
 
     async def organizations(self, who: Principal) -> list[OrganizationListItem]:
-        """The organisation the request acts in: a credential acts in one tenant at a time (another
-        is chosen per request with ``X-GoClaw-Tenant-Id`` where the credential allows it)."""
+        """The caller's organisations, the one the request acts in marked active. A Clerk user lists
+        every tenant it is a user of (of those not suspended: ``clerk.choose`` passes them over);
+        any other credential acts in one tenant at a time (another is chosen per request with
+        ``X-GoClaw-Tenant-Id`` where the credential allows it) and lists that one."""
         org = await self.organization(who)
         async with self._db.transaction() as conn:
             me = await self._me(conn, who)
-        return [OrganizationListItem(id=org.id, name=org.name, role=me.role, is_active=True)]
+            found = await clerk_store.memberships(conn, who.user_id) if who.via == "clerk" else []
+        items = [OrganizationListItem(id=org.id, name=org.name, role=me.role, is_active=True)]
+        for m in found:
+            if m.tenant_id != who.tenant_id and m.status == "active":
+                role = m.member_role or ("owner" if m.role in ("owner", "admin") else "member")
+                items.append(
+                    OrganizationListItem(id=m.tenant_id, name=m.name or m.slug, role=role, is_active=False)
+                )
+        return items
 
     async def set_active(self, who: Principal, organization_id: UUID) -> OrganizationRead:
-        """Only the organisation the request acts in can be the active one. Raises: NotFound."""
+        """The organisation the caller's requests act in from now on. A Clerk user may choose any
+        tenant it is a user of (stored in PostgreSQL, so every gateway process agrees); another
+        credential only the one the request acts in. Raises: NotFound (not a tenant of the
+        caller's), Forbidden (a suspended one)."""
+        if who.via == "clerk" and organization_id != who.tenant_id:
+            async with self._db.transaction() as conn:
+                found = {m.tenant_id: m for m in await clerk_store.memberships(conn, who.user_id)}
+                if organization_id not in found:
+                    raise NotFound(kind="organization", id=str(organization_id))
+                if found[organization_id].status != "active":
+                    raise _forbidden("This organization is suspended.")
+                await clerk_store.set_active(conn, who.user_id, organization_id)
+            return await self._organization(organization_id)
         if organization_id != who.tenant_id:
             raise NotFound(kind="organization", id=str(organization_id))
+        if who.via == "clerk":  # the default made explicit: it stays while other memberships come
+            async with self._db.transaction() as conn:
+                await clerk_store.set_active(conn, who.user_id, organization_id)
         return await self.organization(who)
 
     # -- members ----------------------------------------------------------------------------------
@@ -496,17 +529,44 @@ class OrgService:
         return _invite_out(row)
 
     async def accept_invite(self, who: Principal, token: str) -> MemberRead:
-        """Accept an invite of the caller's tenant, once: its role raises the caller's, its flags
-        and board access are added. Raises: NotFound (unknown, used, revoked, another tenant's)."""
+        """Accept an invite, once: its role raises the caller's, its flags and board access are
+        added. Any credential accepts its own tenant's invites; a Clerk user also another tenant's,
+        which makes it a user of that tenant (``tenant_users``, at ``_TENANT_ROLE`` of the invite's role,
+        raised only) with its profile carried over, and makes that tenant its active one
+        (as MC). Raises: NotFound (unknown, used, revoked, another tenant's for other credentials)."""
+        digest = hash_api_key(token.strip())
         async with self._db.transaction() as conn:
             me = await self._me(conn, who)
-            invite = await store.claim_invite(conn, who.tenant_id, hash_api_key(token.strip()), me.user_id)
+            tenant_id = who.tenant_id
+            if who.via == "clerk":
+                tenant_id = await clerk_store.invite_tenant(conn, digest) or who.tenant_id
+            invite = await store.claim_invite(conn, tenant_id, digest, me.user_id)
             if invite is None:
                 raise NotFound(kind="invite", id="token")
-            await store.merge_member(conn, who.tenant_id, me.user_id, invite.role, invite.all_teams_read,
-                                     invite.all_teams_write)  # fmt: skip
-            await store.merge_access(conn, who.tenant_id, me.user_id, invite.team_access)
-            return await self._member_out(conn, await self._me(conn, who))
+            if who.via == "clerk":
+                await clerk_store.join(conn, me.user_id, tenant_id, _TENANT_ROLE[invite.role])
+                if tenant_id != who.tenant_id:
+                    await clerk_store.seed_profile(conn, me.user_id, tenant_id, _profile(me))
+                    await clerk_store.set_active(conn, me.user_id, tenant_id)
+            row = await _merge(conn, tenant_id, me.user_id, invite.role, invite.all_teams_read,
+                               invite.all_teams_write)  # fmt: skip
+            await store.merge_access(conn, tenant_id, me.user_id, invite.team_access)
+            return await self._member_out(conn, row)
+
+
+async def _merge(
+    conn: DbConnection, tenant_id: UUID, user_id: str, role: str, all_read: bool, all_write: bool
+) -> MemberRow:
+    """The member row of ``user_id``, made or raised to ``role`` and the flags (``store.merge_member``)."""
+    for _ in range(2):  # a concurrent first insert is visible to the second statement
+        row = await store.merge_member(conn, tenant_id, user_id, role, all_read, all_write)
+        if row is not None:
+            return row
+    raise RuntimeError("member row neither inserted nor visible")
+
+
+def _profile(row: MemberRow) -> Profile:
+    return Profile(**{f: getattr(row, f) for f in Profile.__struct_fields__})
 
 
 async def _wipe(conn: DbConnection, who: Principal, me: MemberRow) -> None:
