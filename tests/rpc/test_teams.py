@@ -8,9 +8,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from clawgate.bus import BusEvent
+from clawgate.principal import Principal, Role
+from clawgate.rpc.connection import visible_to
 from tests.conftest import ServerFactory
 from tests.rpc.test_bus import _pair, _until_marker  # noqa: F401  (the fixture pair: two processes)
 from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, add_stub_provider, ws_connect
@@ -301,6 +304,30 @@ class TestEventAudience:
             heard = await _heard(gw, clients)
             assert heard["alice"] == heard["owner"] == [("team.deleted", secret)]
             assert heard["bob"] == []
+
+    def test_the_filter_reads_the_readers_the_event_carries(self) -> None:
+        """``visible_to``: a team's event reaches its readers and the tenant's admins and owners, not
+        another user nor a reader's events of another tenant; the readers never reach the client
+        (only the payload is sent) and an event without them is encoded as before."""
+        tenant, other = UUID(int=1), UUID(int=2)
+        event = BusEvent(name="team.task.created", payload={"team_id": "t"}, tenant_id=tenant,
+                         readers=frozenset({"alice", "key:k1"}))  # fmt: skip
+        key = UUID("00000000-0000-0000-0000-0000000000a1")
+
+        def who(user: str, role: Role = Role.VIEWER, **extra: Any) -> Principal:
+            return Principal(role=role, user_id=user, tenant_id=tenant, **extra)
+
+        assert visible_to(event, who("alice"))
+        assert not visible_to(event, who("bob", Role.OPERATOR))
+        assert visible_to(event, who("bob", Role.ADMIN))
+        assert visible_to(event, who("bob", is_owner=True))
+        assert not visible_to(event, Principal(role=Role.VIEWER, user_id="alice", tenant_id=other))
+        assert not visible_to(
+            event, who("alice", via="api_key", key_id=key)
+        )  # a key is key:<id>, not its claim
+        encoded = msgspec.json.encode(BusEvent(name="agent", payload={}, tenant_id=tenant, user_id="alice"))
+        assert b"readers" not in encoded
+        assert msgspec.json.decode(msgspec.json.encode(event), type=BusEvent) == event
 
     async def test_a_team_event_is_filtered_in_the_process_of_the_connection(
         self, pair: tuple[RunningServer, RunningServer]
