@@ -325,6 +325,11 @@ class TestEventAudience:
         assert not visible_to(
             event, who("alice", via="api_key", key_id=key)
         )  # a key is key:<id>, not its claim
+        unlisted = BusEvent(name="team.task.created", payload={}, tenant_id=tenant)  # fail-closed
+        assert (visible_to(unlisted, who("alice")), visible_to(unlisted, who("bob", Role.ADMIN))) == (
+            False,
+            True,
+        )
         encoded = msgspec.json.encode(BusEvent(name="agent", payload={}, tenant_id=tenant, user_id="alice"))
         assert b"readers" not in encoded
         assert msgspec.json.decode(msgspec.json.encode(event), type=BusEvent) == event
