@@ -57,13 +57,20 @@ _REPLAY_SECONDS = 2.0
 log = structlog.get_logger("clawgate.bus")
 
 
-class BusEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One event. ``tenant_id`` None means system-wide; ``user_id`` None means every user."""
+class BusEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One event. ``tenant_id`` None means system-wide; ``user_id`` None means every user.
+
+    ``readers``: an event of one team (GoClaw's ``team.*``) carries the users who may read that team,
+    resolved once when it is published, so that every process filters it in memory
+    (``Principal.reads_team``) and never a query per connection. None: not a team's event. Never
+    sent to a client (only the payload is). Fields at their default are not encoded: a run's chunk
+    crossing processes pays nothing for it."""
 
     name: str
     payload: Any = None
     tenant_id: UUID | None = None
     user_id: str | None = None
+    readers: frozenset[str] | None = None
 
 
 INVALIDATE = "cache.invalidate"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import IntEnum
 from uuid import UUID
 
@@ -88,6 +89,12 @@ class Principal(Struct, frozen=True, kw_only=True):
     def sees_all(self) -> bool:
         """GoClaw's ``canSeeAll``: admins and owners see every row of their tenant."""
         return self.role >= Role.ADMIN or self.is_owner
+
+    def reads_team(self, readers: Collection[str]) -> bool:
+        """Whether this caller may read a team whose readers (``store.teams.readers``: its author,
+        those with access rows or all-boards flags) are ``readers``: those, and admins and owners.
+        The one rule behind ``teams.get``, ``teams.tasks.*`` and the ``team.*`` events."""
+        return self.sees_all or self.coord_user in readers
 
     @property
     def held_scopes(self) -> frozenset[str]:

@@ -38,7 +38,10 @@ def visible_to(event: BusEvent, who: Principal) -> bool:
 
     Internal ``cache.*`` events never leave the process. Events of another tenant never reach a
     client; tenant-less events reach only owners (system events excepted). Within a tenant, admins
-    see everything; others only events without a user or addressed to them.
+    see everything; others only events without a user or addressed to them, and a team's events
+    (``readers`` set) only when they may read that team (``Principal.reads_team``, the rule of
+    ``teams.get``), checked in memory: the readers travel with the event (a ``team.*`` event without
+    them reaches admins only).
     """
     if event.name.startswith(("cache.", "internal.")) or event.name == "audit.log":
         return False
@@ -50,7 +53,11 @@ def visible_to(event: BusEvent, who: Principal) -> bool:
         return True
     if event.name in ADMIN_EVENTS:
         return False
-    return event.user_id is None or event.user_id == who.user_id
+    if event.user_id is not None:
+        return event.user_id == who.user_id
+    if event.readers is not None:
+        return who.reads_team(event.readers)
+    return not event.name.startswith("team.")  # a team's event without its readers: admins only
 
 
 def audience(who: Principal) -> Audience | None:

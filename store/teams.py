@@ -238,6 +238,11 @@ async def scopes(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID) -> li
     return many(await conn.fetch(query("teams.scopes"), tenant_id, team_id), ScopeRow)
 
 
+async def readers(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID) -> frozenset[str]:
+    """The users who may read the team, besides admins and owners (``teams_select``'s rule as a set)."""
+    return frozenset(r["user_id"] for r in await conn.fetch(query("teams.readers"), tenant_id, team_id))
+
+
 async def can_write(conn: asyncpg.Connection, tenant_id: UUID, team_id: UUID, user_id: str) -> bool:
     """Whether the user may change the team: its author, or given write access."""
     return bool(await conn.fetchval(query("teams.can_write"), tenant_id, team_id, user_id))

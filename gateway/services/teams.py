@@ -5,7 +5,8 @@ tasks the shared tasks (``clawgate.services.tasks``) shown with GoClaw's names a
 Who sees a team: admins (and owners) every team of their tenant; others the teams they were given
 access to (``team_access``) or made. A team they may not see is ``NOT_FOUND``, as GoClaw answers.
 Writes by non-admins need write access to the team. Every change is appended to the event log and
-announced to the tenant's WebSocket clients with GoClaw's event names (``team.*``).
+announced with GoClaw's event names (``team.*``) to the tenant's WebSocket clients that may read the
+team (``Principal.reads_team``: the same rule as ``teams.get``), as GoClaw's event filter does.
 """
 
 from __future__ import annotations
@@ -294,8 +295,7 @@ class TeamService(Notifying):
         async with self._db.connection() as conn:
             row = await store.get_team(conn, who.tenant_id, team_id)
             if row is not None and not who.sees_all:
-                mine = await store.list_teams(conn, who.tenant_id, who.coord_user)
-                row = row if any(t.id == row.id for t in mine) else None
+                row = row if who.reads_team(await store.readers(conn, who.tenant_id, team_id)) else None
         if row is None:
             raise NotFound(kind="team", id=str(team_id))
         return row
@@ -315,10 +315,31 @@ class TeamService(Notifying):
         return row
 
     async def _announce(
-        self, who: Principal, name: str, payload: dict[str, Any], appended: list[EventRow]
-    ) -> None:
+        self, who: Principal, team_id: UUID, name: str, payload: dict[str, Any], appended: list[EventRow]
+    ) -> frozenset[str]:
+        """Wake the coordination streams (``appended``), then ``_publish`` the ``team.*`` event."""
         await self._tasks.announce(appended)
-        await self._bus.publish(BusEvent(name=name, payload=payload, tenant_id=who.tenant_id))
+        return await self._publish(who, team_id, [(name, payload)])
+
+    async def _publish(
+        self,
+        who: Principal,
+        team_id: UUID,
+        named: list[tuple[str, dict[str, Any]]],
+        readers: frozenset[str] | None = None,
+    ) -> frozenset[str]:
+        """Send the team's ``team.*`` events (name, payload) to the WebSocket clients that may read
+        the team: its readers, resolved here once (one query, unless given: a deleted team's are
+        read before it goes) and carried by each event (``BusEvent.readers``), so every process
+        filters in memory (``visible_to``). The readers."""
+        if readers is None:
+            async with self._db.connection() as conn:
+                readers = await store.readers(conn, who.tenant_id, team_id)
+        for name, payload in named:
+            await self._bus.publish(
+                BusEvent(name=name, payload=payload, tenant_id=who.tenant_id, readers=readers)
+            )
+        return readers
 
     # -- teams ------------------------------------------------------------------------------------
 
@@ -360,7 +381,7 @@ class TeamService(Notifying):
         assert row is not None
         team = _team(row)
         await self._announce(
-            who, "team.created",
+            who, team_id, "team.created",
             {"team_id": team.id, "team_name": team.name, "lead_agent_key": team.lead_agent_key,
              "lead_display_name": team.lead_display_name, "member_count": team.member_count},
             out,
@@ -386,17 +407,21 @@ class TeamService(Notifying):
             )  # fmt: skip
         name = params.name or row.name
         await self._announce(
-            who, "team.updated", {"team_id": str(team_id), "team_name": name, "changes": changes}, out
+            who,
+            team_id,
+            "team.updated",
+            {"team_id": str(team_id), "team_name": name, "changes": changes},
+            out,
         )
 
     async def delete_team(self, who: Principal, team_id: UUID) -> None:
         row = await self._team(who, team_id)
         async with self._db.transaction() as conn:
+            readers = await store.readers(conn, who.tenant_id, team_id)  # its access rows go with it
             await store.delete_team(conn, who.tenant_id, team_id)
-        await self._bus.publish(
-            BusEvent(name="team.deleted", payload={"team_id": str(team_id), "team_name": row.name},
-                     tenant_id=who.tenant_id)
-        )  # fmt: skip
+        await self._publish(
+            who, team_id, [("team.deleted", {"team_id": str(team_id), "team_name": row.name})], readers
+        )
 
     async def _agent(self, who: Principal, ref: str, field: str) -> UUID:
         try:
@@ -421,7 +446,11 @@ class TeamService(Notifying):
                 out,
             )  # fmt: skip
         await self._announce(
-            who, "team.member.added", {"team_id": str(team_id), "agent_id": str(agent_id), "role": role}, out
+            who,
+            team_id,
+            "team.member.added",
+            {"team_id": str(team_id), "agent_id": str(agent_id), "role": role},
+            out,
         )
 
     async def remove_member(self, who: Principal, team_id: UUID, agent_ref: str) -> None:
@@ -440,7 +469,7 @@ class TeamService(Notifying):
                 out,
             )  # fmt: skip
         await self._announce(
-            who, "team.member.removed", {"team_id": str(team_id), "agent_id": str(agent_id)}, out
+            who, team_id, "team.member.removed", {"team_id": str(team_id), "agent_id": str(agent_id)}, out
         )
 
     async def known_users(self, who: Principal, team_id: UUID) -> list[str]:
@@ -535,13 +564,11 @@ class TeamService(Notifying):
                 await self._queue(conn, who, team_id, out, [notice], ids)
         task = task_out(await self._tasks.get(who.tenant_id, task_id))
         payload = _task_event(task, who)
-        await self._announce(who, "team.task.created", payload, out)
+        readers = await self._announce(who, team_id, "team.task.created", payload, out)
         await self._deliver(ids)
         if assignee:
-            await self._bus.publish(
-                BusEvent(name="team.task.assigned", payload={**payload, "owner_agent_key": task.owner_agent_key},
-                         tenant_id=who.tenant_id)
-            )  # fmt: skip
+            assigned = {**payload, "owner_agent_key": task.owner_agent_key}
+            await self._publish(who, team_id, [("team.task.assigned", assigned)], readers)
         return task
 
     async def _member(self, who: Principal, team_id: UUID, ref: str, field: str) -> UUID:
@@ -573,7 +600,7 @@ class TeamService(Notifying):
                 await self._tasks.comment(conn, who.tenant_id, row, comment, out, user_id=who.coord_user)
             await self._queue(conn, who, team_id, out, notices, ids)
         task = task_out(await self._tasks.get(who.tenant_id, task_id))
-        await self._announce(who, event_name, {**_task_event(task, who), **extra}, out)
+        await self._announce(who, team_id, event_name, {**_task_event(task, who), **extra}, out)
         await self._deliver(ids)
         return task
 
@@ -620,7 +647,7 @@ class TeamService(Notifying):
         out: list[EventRow] = []
         async with self._db.transaction() as conn:
             await self._tasks.comment(conn, who.tenant_id, task, content, out, user_id=who.coord_user)
-        await self._announce(who, "team.task.commented", _task_event(task_out(task), who), out)
+        await self._announce(who, team_id, "team.task.commented", _task_event(task_out(task), who), out)
 
     async def attach(self, who: Principal, task: TaskRow, file: store.NewAttachment) -> UUID:
         """Link a file of the team's workspace to ``task`` (the same path again: the same attachment,
@@ -641,7 +668,7 @@ class TeamService(Notifying):
                 out,
             )  # fmt: skip
         await self._announce(
-            who, "team.task.attachment_added", {**_task_event(task_out(task), who), **data}, out
+            who, task.team_id, "team.task.attachment_added", {**_task_event(task_out(task), who), **data}, out
         )
         return found
 
@@ -649,11 +676,15 @@ class TeamService(Notifying):
         """Delete finished tasks (completed, cancelled); open ones stay. The ids deleted."""
         await self._writable(who, team_id)
         gone = await self._tasks.delete(who.tenant_id, team_id, task_ids, TERMINAL, who.coord_user)
-        for task_id in gone:
-            await self._bus.publish(
-                BusEvent(name="team.task.deleted", payload={"team_id": str(team_id), "task_id": str(task_id),
-                                                            "user_id": who.coord_user}, tenant_id=who.tenant_id)
-            )  # fmt: skip
+        deleted = [
+            (
+                "team.task.deleted",
+                {"team_id": str(team_id), "task_id": str(task_id), "user_id": who.coord_user},
+            )
+            for task_id in gone
+        ]
+        if deleted:
+            await self._publish(who, team_id, deleted)
         return gone
 
 

@@ -39,6 +39,22 @@ SELECT t.id, t.tenant_id, t.group_id AS board_group_id, t.kind, t.key, t.name, t
  ORDER BY t.created_at, t.id
  LIMIT $4 OFFSET $5;
 
+-- name: readers
+-- The users who may read team $2 (the set form of ``teams_select``'s filter for one user): its author,
+-- those with an access row (read or write), and those with Mission Control's all-boards flags on
+-- their member row. Admins and owners are not listed: they read every team.
+SELECT t.created_by AS user_id
+  FROM teams AS t
+ WHERE t.tenant_id = $1 AND t.id = $2 AND t.created_by <> ''
+ UNION
+SELECT ac.user_id
+  FROM team_access AS ac
+ WHERE ac.tenant_id = $1 AND ac.team_id = $2 AND (ac.can_read OR ac.can_write)
+ UNION
+SELECT om.user_id
+  FROM org_members AS om
+ WHERE om.tenant_id = $1 AND (om.all_teams_read OR om.all_teams_write);
+
 -- name: team_lock
 SELECT t.id
   FROM teams AS t

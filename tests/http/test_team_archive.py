@@ -16,7 +16,7 @@ import httpx
 
 from tests.http.helpers import assert_error, mint_key
 from tests.http.test_skills import make_tar
-from tests.rpc.test_teams import _gw  # noqa: F401  (the fixture gw: a server with four agents)
+from tests.rpc.test_teams import _grant, _gw, _member  # noqa: F401  (the fixture gw: a server with four agents)
 from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, add_stub_provider, ws_connect
 
 OWNER = {"X-GoClaw-User-Id": "owner"}
@@ -299,21 +299,24 @@ class TestAttachments:
     async def test_attachment_added_is_announced(self, gw: RunningServer) -> None:
         """An upload linked to a task appends ``task.attachment_added`` to the task's history and
         sends GoClaw's ``team.task.attachment_added`` (the task fields and the attachment's) to the
-        team's clients, a viewer's too; a client of another tenant hears nothing of it, and an
-        upload without ``task_id`` announces no attachment."""
+        team's clients, a viewer's with access too; a viewer without access to the team and a client
+        of another tenant hear nothing of it, and an upload without ``task_id`` announces no attachment."""
         async with gw.client(GATEWAY_TOKEN, **OWNER) as http:
             beta = (await http.post("/v1/tenants", json={"name": "Beta", "slug": "beta"})).json()
         stranger = (await mint_key(gw, "operator.admin", tenant_id=beta["id"], name="beta"))["key"]
         viewer = (await mint_key(gw, "operator.read", name="viewer"))["key"]
+        blind = (await mint_key(gw, "operator.read", name="blind"))["key"]
         async with (
             ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws,
             ws_connect(gw, token=viewer, user_id="v") as watching,
+            ws_connect(gw, token=blind, user_id="v") as unseeing,
             ws_connect(gw, token=stranger, user_id="owner") as other,
             gw.client(GATEWAY_TOKEN, **OWNER) as http,
         ):
             team = (await ws.ok("teams.create", {"name": "Docs", "lead": "lead-a", "members": ["worker-a"]}))[
                 "team"
             ]
+            await _grant(gw, await _member(gw, viewer), team["id"])
             task = (await ws.ok("teams.tasks.create", {"teamId": team["id"], "subject": "write it"}))["task"]
             base = f"/v1/teams/{team['id']}/workspace/upload?chat_id=c1"
             res = await http.post(base, files={"file": ("loose.txt", b"no task")})
@@ -336,5 +339,6 @@ class TestAttachments:
             (added,) = [e for e in history["events"] if e["event_type"] == "task.attachment_added"]
             assert (added["actor_id"], added["data"]["attachment_id"], added["data"]["file_name"]) == (
                 "owner", attachment_id, "spec.md")  # fmt: skip
-            await other.ok("teams.list")  # a round trip: every event sent before it has arrived
-            assert not [e for e in other.events if e["event"].startswith("team.")]
+            for client in (other, unseeing):
+                await client.ok("teams.list")  # a round trip: every event sent before it has arrived
+                assert not [e for e in client.events if e["event"].startswith("team.")]

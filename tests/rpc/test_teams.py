@@ -8,9 +8,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 
+from clawgate.bus import BusEvent
+from clawgate.principal import Principal, Role
+from clawgate.rpc.connection import visible_to
 from tests.conftest import ServerFactory
+from tests.rpc.test_bus import _pair, _until_marker  # noqa: F401  (the fixture pair: two processes)
 from tests.support import GATEWAY_TOKEN, RunningServer, WsClient, add_stub_provider, ws_connect
 
 
@@ -217,6 +222,145 @@ class TestAccess:
             assert _err(res) == "NOT_FOUND"
             assert _err(await ws.call("teams.tasks.delete", {"teamId": team["id"], "taskId": task["id"]})) == (
                 "UNAUTHORIZED")  # fmt: skip
+
+
+ORG = "/api/v1/organizations"
+
+
+async def _heard(server: RunningServer, ws: dict[str, WsClient]) -> dict[str, list[tuple[str, str]]]:
+    """The ``team.*`` events each client received, as (name, team id), up to a ``health`` marker
+    published now on ``server`` (after what was published before it, in every process)."""
+    await server.gateway.bus.publish(BusEvent(name="health", payload={}))
+    got: dict[str, list[dict[str, Any]]] = {}
+    for name, client in ws.items():
+        got[name], client.events = client.events, []  # those read while waiting for a response
+        got[name] += await _until_marker(client)
+    return {
+        name: [(e["event"], e["payload"]["team_id"]) for e in events if e["event"].startswith("team.")]
+        for name, events in got.items()
+    }
+
+
+async def _member(server: RunningServer, key: str) -> str:
+    """The Mission Control member row of the user ``key`` is (made at first sight): its id."""
+    async with server.client(key) as http:
+        res = await http.get(ORG + "/me/member")
+    assert res.status_code == 200, res.text
+    member_id: str = res.json()["id"]
+    return member_id
+
+
+async def _grant(server: RunningServer, member_id: str, *team_ids: str) -> None:
+    """Give a member read access to exactly ``team_ids`` (Mission Control's board access, as an owner)."""
+    body = {"board_access": [{"board_id": t} for t in team_ids]}
+    async with server.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+        res = await http.put(f"{ORG}/me/members/{member_id}/access", json=body)
+    assert res.status_code == 200, res.text
+
+
+class TestEventAudience:
+    """GoClaw sends a team's ``team.*`` events only to the clients that may read the team (its
+    readers, with access rows, and the tenant's admins), never to every client of the tenant."""
+
+    async def test_only_readers_and_admins_hear_a_teams_events(self, gw: RunningServer) -> None:
+        """A task of a team alice and bob may not read reaches the owner and an admin key only, while
+        a task of a team they were given reaches them too; granting alice the first team makes its
+        later events reach her (and ``teams.get`` answers her), never bob."""
+        alice, bob, admin = [await _key(gw, s) for s in ("operator.write", "operator.read", "operator.admin")]
+        alice_id, bob_id = await _member(gw, alice), await _member(gw, bob)
+        async with ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as owner:
+            secret = (await _team(owner, "Secret", "lead-a"))["id"]
+            shared = (await _team(owner, "Shared", "lead-b"))["id"]
+        for member_id in (alice_id, bob_id):
+            await _grant(gw, member_id, shared)
+        async with (
+            ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as owner,
+            ws_connect(gw, token=alice, user_id="alice") as a,
+            ws_connect(gw, token=bob, user_id="bob") as b,
+            ws_connect(gw, token=admin, user_id="carol") as c,
+        ):
+            clients = {"owner": owner, "alice": a, "bob": b, "admin": c}
+            task = (await owner.ok("teams.tasks.create", {"teamId": secret, "subject": "salaries"}))["task"]
+            await owner.ok("teams.tasks.comment", {"teamId": secret, "taskId": task["id"], "content": "x"})
+            await owner.ok("teams.update", {"teamId": secret, "description": "hush"})
+            await owner.ok("teams.tasks.create", {"teamId": shared, "subject": "lunch"})
+            heard = await _heard(gw, clients)
+            both = [("team.task.created", secret), ("team.task.commented", secret), ("team.updated", secret),
+                    ("team.task.created", shared)]  # fmt: skip
+            assert heard == {"owner": both, "admin": both, "alice": both[3:], "bob": both[3:]}
+            assert _err(await a.call("teams.get", {"teamId": secret})) == "NOT_FOUND"
+
+            await _grant(gw, alice_id, secret, shared)
+            await owner.ok("teams.tasks.create", {"teamId": secret, "subject": "bonuses"})
+            heard = await _heard(gw, clients)
+            assert heard["alice"] == heard["admin"] == [("team.task.created", secret)]
+            assert heard["bob"] == []
+            assert (await a.ok("teams.get", {"teamId": secret}))["team"]["id"] == secret
+            assert {t["id"] for t in (await a.ok("teams.list"))["teams"]} == {secret, shared}
+            assert _err(await b.call("teams.get", {"teamId": secret})) == "NOT_FOUND"
+
+            # A deleted team's last event reaches its readers still (read before its rows go).
+            await owner.ok("teams.delete", {"teamId": secret})
+            heard = await _heard(gw, clients)
+            assert heard["alice"] == heard["owner"] == [("team.deleted", secret)]
+            assert heard["bob"] == []
+
+    def test_the_filter_reads_the_readers_the_event_carries(self) -> None:
+        """``visible_to``: a team's event reaches its readers and the tenant's admins and owners, not
+        another user nor a reader's events of another tenant; the readers never reach the client
+        (only the payload is sent) and an event without them is encoded as before."""
+        tenant, other = UUID(int=1), UUID(int=2)
+        event = BusEvent(name="team.task.created", payload={"team_id": "t"}, tenant_id=tenant,
+                         readers=frozenset({"alice", "key:k1"}))  # fmt: skip
+        key = UUID("00000000-0000-0000-0000-0000000000a1")
+
+        def who(user: str, role: Role = Role.VIEWER, **extra: Any) -> Principal:
+            return Principal(role=role, user_id=user, tenant_id=tenant, **extra)
+
+        assert visible_to(event, who("alice"))
+        assert not visible_to(event, who("bob", Role.OPERATOR))
+        assert visible_to(event, who("bob", Role.ADMIN))
+        assert visible_to(event, who("bob", is_owner=True))
+        assert not visible_to(event, Principal(role=Role.VIEWER, user_id="alice", tenant_id=other))
+        assert not visible_to(
+            event, who("alice", via="api_key", key_id=key)
+        )  # a key is key:<id>, not its claim
+        unlisted = BusEvent(name="team.task.created", payload={}, tenant_id=tenant)  # fail-closed
+        assert (visible_to(unlisted, who("alice")), visible_to(unlisted, who("bob", Role.ADMIN))) == (
+            False,
+            True,
+        )
+        encoded = msgspec.json.encode(BusEvent(name="agent", payload={}, tenant_id=tenant, user_id="alice"))
+        assert b"readers" not in encoded
+        assert msgspec.json.decode(msgspec.json.encode(event), type=BusEvent) == event
+
+    async def test_a_team_event_is_filtered_in_the_process_of_the_connection(
+        self, pair: tuple[RunningServer, RunningServer]
+    ) -> None:
+        """A task created on server A reaches, on server B, an admin and a reader of its team, not
+        another user of the tenant (the readers travel with the event over the bus)."""
+        first, second = pair
+        await add_stub_provider(first)
+        async with first.client(GATEWAY_TOKEN, **{"X-GoClaw-User-Id": "owner"}) as http:
+            for agent in ("lead-a", "worker-a", "worker-b"):
+                res = await http.post(
+                    "/v1/agents", json={"agent_key": agent, "provider": "stub", "model": "m"}
+                )
+                assert res.status_code == 201, res.text
+        reader, other = await _key(first, "operator.read"), await _key(first, "operator.read")
+        async with ws_connect(first, token=GATEWAY_TOKEN, user_id="owner") as owner:
+            team = (await _team(owner))["id"]
+            await _grant(first, await _member(first, reader), team)
+            await _member(first, other)
+            async with (
+                ws_connect(second, token=GATEWAY_TOKEN, user_id="carol") as admin,
+                ws_connect(second, token=reader, user_id="r") as r,
+                ws_connect(second, token=other, user_id="o") as o,
+            ):
+                await owner.ok("teams.tasks.create", {"teamId": team, "subject": "across"})
+                heard = await _heard(first, {"admin": admin, "reader": r, "other": o})
+        assert heard == {"admin": [("team.task.created", team)], "reader": [("team.task.created", team)],
+                         "other": []}  # fmt: skip
 
 
 class TestRest:
