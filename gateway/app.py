@@ -341,7 +341,7 @@ def create_app(settings: Settings) -> Starlette:
     from clawgate.http.errors import exception_handlers
     from clawgate.http.mcp_server import McpEndpoint
     from clawgate.http.middleware import EdgeMiddleware, StaticRoutes
-    from clawgate.http.routes import build_routes, static_endpoints, static_sockets
+    from clawgate.http.routes import ROUTES, build_routes, static_endpoints, static_sockets
 
     mcp_endpoint = McpEndpoint()
 
@@ -368,7 +368,10 @@ def create_app(settings: Settings) -> Starlette:
     limit = settings.limits.max_body_bytes
     uploads = dict.fromkeys((*UPLOAD_PATHS, *TEAM_UPLOAD_PATHS), max(limit, UPLOAD_BODY_LIMIT))
     uploads.update(dict.fromkeys(CT_WRITE_PATHS, CT_BODY_LIMIT))  # ClawTasker's 160 KB
-    middleware = [Middleware(EdgeMiddleware, limit=limit, path_limits=uploads)]
+    query_token_paths = [api.path for api in ROUTES if api.query_token]  # the per-IP limit's exemption
+    middleware = [
+        Middleware(EdgeMiddleware, limit=limit, path_limits=uploads, query_token_paths=query_token_paths)
+    ]
     if settings.gateway.allowed_origins:
         middleware.append(
             Middleware(

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import structlog
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +30,7 @@ from clawgate.i18n import negotiate
 from clawgate.ratelimit import exhausted
 
 from .errors import error_response, family_for_path
+from .routing import presented_token
 
 __all__ = ["EdgeMiddleware", "StaticRoutes", "client_ip"]
 
@@ -65,21 +67,23 @@ def client_ip(scope: Scope) -> str:
     return host
 
 
-def _bearer(scope: Scope) -> str:
-    """The ``Authorization: Bearer`` credential ("" when none)."""
-    scheme, _, token = _header(scope, b"authorization").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 class EdgeMiddleware:
     """Everything a request meets first, in one pure-ASGI layer (each layer costs a coroutine frame
     on every request): request id, per-IP rate limit, body limit, security headers, the log line."""
 
-    def __init__(self, app: ASGIApp, limit: int, path_limits: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        path_limits: Mapping[str, int] | None = None,
+        query_token_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.limit = limit
         # Paths whose body may be larger than ``limit`` (the skills' 20 MB archive uploads).
         self.path_limits = dict(path_limits or {})
+        # Paths whose route takes the credential in the query (``Api.query_token``).
+        self.query_token_paths = frozenset(query_token_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -139,17 +143,22 @@ class EdgeMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
 
-    @staticmethod
-    def _rate_wait(scope: Scope) -> float:
+    def _rate_wait(self, scope: Scope) -> float:
         if scope["path"] in HEALTH_PATHS:
             return 0.0
         gateway: Any = scope.get("state", {}).get("gateway")
         if gateway is None:
             return 0.0
         limiter = gateway.ip_limiter
-        if limiter.exempt_operator and gateway.auth.is_operator_bearer(_bearer(scope)):
+        if limiter.exempt_operator and gateway.auth.is_operator_bearer(self._token(scope)):
             return 0.0  # the operator (gateway token, development mode) is not throttled
         return float(limiter.hit(client_ip(scope)))
+
+    def _token(self, scope: Scope) -> str:
+        """The token the request presents, read as authentication reads it (``presented_token``)."""
+        takes = scope["path"] in self.query_token_paths
+        query = QueryParams(scope.get("query_string", b"")) if takes else {}
+        return presented_token(Headers(scope=scope), query, query_token=takes)[0]
 
     @staticmethod
     def _limited(receive: Receive, limit: int) -> Receive:

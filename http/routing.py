@@ -157,6 +157,18 @@ QUERY_TOKEN: Final = "access_token"
 """The query parameter a credential may come in on routes that take one (``Api.query_token``)."""
 
 
+def presented_token(
+    headers: Mapping[str, str], query: Mapping[str, str], *, query_token: bool
+) -> tuple[str, bool]:
+    """The token a request presents, and whether a credential header held none (``credential``);
+    with ``query_token`` and no credential header, the query's ``access_token``. Authentication
+    and the per-IP limit's operator exemption (``EdgeMiddleware``) both read it here."""
+    token, malformed = credential(headers)
+    if query_token and not token and not malformed:
+        token = query.get(QUERY_TOKEN, "").strip()
+    return token, malformed
+
+
 async def authenticate(
     request: Request, gateway: Gateway, dev_role: Role = Role.ADMIN, *, clerk: bool = False,
     query_token: bool = False,
@@ -166,9 +178,7 @@ async def authenticate(
     shaped as a JWT is a Clerk session token (``clawgate.services.clerk``). With ``query_token``
     and no credential header, the query's ``access_token`` (never logged: request lines log the
     path alone)."""
-    token, malformed = credential(request.headers)
-    if query_token and not token and not malformed:
-        token = request.query_params.get(QUERY_TOKEN, "").strip()
+    token, malformed = presented_token(request.headers, request.query_params, query_token=query_token)
     if clerk and gateway.clerk is not None and looks_like_jwt(token):
         return await gateway.clerk.authenticate(token)
     return await gateway.auth.authenticate(

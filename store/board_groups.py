@@ -58,7 +58,7 @@ async def insert_group(
 async def get_group(
     conn: asyncpg.Connection, tenant_id: UUID, group_id: UUID, reader: str | None = None
 ) -> GroupRow | None:
-    """The group; ``reader`` set: only when that user may read one of its boards."""
+    """The group; ``reader`` set: only when that user has an all-boards flag or may read one of its boards."""
     row = await conn.fetchrow(query("board_groups.groups_select"), tenant_id, group_id, reader, 1, 0)
     return maybe(row, GroupRow)
 
@@ -66,7 +66,7 @@ async def get_group(
 async def list_groups(
     conn: asyncpg.Connection, tenant_id: UUID, reader: str | None, limit: int, offset: int
 ) -> list[GroupRow]:
-    """The tenant's groups by name; ``reader`` set: those with a board that user may read."""
+    """The tenant's groups by name; ``reader`` set: all with an all-boards flag, else those with a board it may read."""
     rows = await conn.fetch(query("board_groups.groups_select"), tenant_id, None, reader, limit, offset)
     return many(rows, GroupRow)
 

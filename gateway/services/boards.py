@@ -406,9 +406,17 @@ class BoardService(Notifying):
         return out
 
     async def delete_board(self, who: Principal, board_id: UUID) -> None:
-        await self.board(who, board_id, write=True)
+        """The board goes (its tasks with it), and ``board.deleted`` tells the log's followers."""
+        row = await self.board(who, board_id, write=True)
+        out: list[EventRow] = []
         async with self._db.transaction() as conn:
             await store.delete_team(conn, who.tenant_id, board_id)
+            await TaskService.record(
+                conn, who.tenant_id,
+                NewEvent(kind="board.deleted", team_id=board_id, user_id=who.coord_user, data={"name": row.name}),
+                out,
+            )  # fmt: skip
+        await self._tasks.announce(out)
 
     # -- tasks ------------------------------------------------------------------------------------
 

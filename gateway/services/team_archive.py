@@ -421,7 +421,7 @@ class TeamArchive:
                 raise
         for row in made:
             await self._agents.created(who, row)
-        await self._tasks.announce(out)
+        await self._teams.created(who, team_id, out)
         return ImportResult(
             team_id=str(team_id), team_name=bundle.team.name, agents_added=len(made),
             agent_keys=[keys[m.agent_key] for m in bundle.members], tasks=len(bundle.tasks),

@@ -377,6 +377,12 @@ class TeamService(Notifying):
                 NewEvent(kind="team.created", team_id=team_id, user_id=who.coord_user),
                 out,
             )
+        return await self.created(who, team_id, out)
+
+    async def created(self, who: Principal, team_id: UUID, appended: list[EventRow]) -> Team:
+        """After a team's creation committed (``teams.create``, ``teams.import``): wake the
+        coordination streams (``appended``) and publish ``team.created`` to its readers. The team."""
+        async with self._db.connection() as conn:
             row = await store.get_team(conn, who.tenant_id, team_id)
         assert row is not None
         team = _team(row)
@@ -384,7 +390,7 @@ class TeamService(Notifying):
             who, team_id, "team.created",
             {"team_id": team.id, "team_name": team.name, "lead_agent_key": team.lead_agent_key,
              "lead_display_name": team.lead_display_name, "member_count": team.member_count},
-            out,
+            appended,
         )  # fmt: skip
         return team
 

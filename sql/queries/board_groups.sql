@@ -7,8 +7,9 @@ VALUES ($1, $2, $3, $4)
 RETURNING id, tenant_id, name, slug, description, created_at, updated_at;
 
 -- name: groups_select
--- One group ($2) or all, by name; $3 non-NULL: only those with a board user $3 may read (an access
--- row, or a board they made), as MC lists them for members without all-boards read.
+-- One group ($2) or all, by name; $3 non-NULL: only those user $3 may read, by ``teams_select``'s
+-- rule: every group with Mission Control's all-boards flags on their member row, else those with a
+-- board they may read (an access row, or a board they made).
 SELECT g.id, g.tenant_id, g.name, g.slug, g.description, g.created_at, g.updated_at,
        count(*) OVER () AS total
   FROM team_groups AS g
@@ -24,7 +25,12 @@ SELECT g.id, g.tenant_id, g.name, g.slug, g.description, g.created_at, g.updated
                                         FROM team_access AS ac
                                        WHERE ac.team_id = t.id
                                          AND ac.user_id = $3
-                                         AND (ac.can_read OR ac.can_write)))))
+                                         AND (ac.can_read OR ac.can_write))))
+        OR EXISTS (SELECT 1
+                     FROM org_members AS om
+                    WHERE om.tenant_id = $1
+                      AND om.user_id   = $3
+                      AND (om.all_teams_read OR om.all_teams_write)))
  ORDER BY lower(g.name), g.id
  LIMIT $4 OFFSET $5;
 

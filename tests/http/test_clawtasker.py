@@ -641,6 +641,25 @@ class TestSnapshotKept:
         owners = {t["id"]: t["owner"] for t in (await ok(await ct.get("/api/snapshot")))["tasks"]}
         assert owners[made["id"]] == ""
 
+    async def test_board_deleted_on_mission_control(
+        self, server: RunningServer, ct: httpx.AsyncClient
+    ) -> None:
+        """A board deleted through Mission Control appends ``board.deleted`` to the log: the events
+        stream's followers hear of it, and a kept snapshot drops its tasks and its project."""
+        board = (await ct.post("/api/v1/boards", json={"name": "Doomed", "description": "d"})).json()
+        made = await task(ct, project_id=board["id"], title="on the board")
+        assert made["id"] in await self.titles(ct)
+        async with (
+            server.client(GATEWAY_TOKEN) as sse,
+            sse.stream("GET", "/api/events/stream") as res,
+        ):
+            assert (await ct.delete(f"/api/v1/boards/{board['id']}")).status_code == 200
+            (frame,) = await asyncio.wait_for(_frames(res, 1), 10)
+        assert frame[1]["kind"] == "board.deleted"
+        snap = await ok(await ct.get("/api/snapshot"))
+        assert made["id"] not in {t["id"] for t in snap["tasks"]}
+        assert board["id"] not in [p["id"] for p in snap["projects"]]
+
 
 class TestStream:
     async def test_events_resume_with_last_event_id(

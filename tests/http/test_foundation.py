@@ -307,6 +307,25 @@ class TestRateLimits:
         assert err["retryAfterMs"] >= 1000
         assert probe.status_code == 200
 
+    async def test_operator_exempt_however_the_token_comes(self, make_server: ServerFactory) -> None:
+        """The per-IP limit's operator exemption reads the credential as authentication does: the
+        gateway token as ``x-api-key``, or as ``?access_token=`` on the route that takes one (CT's
+        events stream), is exempt; a wrong token or a token in the query of another route is not."""
+        srv = await make_server(gateway__token=GATEWAY_TOKEN, rate_limits__per_ip_rpm=6, rate_limits__burst=2)
+        async with srv.client() as http:
+            keyed = [(await http.get("/v1/agents", headers={"x-api-key": GATEWAY_TOKEN})).status_code
+                     for _ in range(4)]  # fmt: skip
+            streamed = []
+            for _ in range(4):
+                async with http.stream(
+                    "GET", "/api/events/stream", params={"access_token": GATEWAY_TOKEN}
+                ) as res:
+                    streamed.append(res.status_code)
+            elsewhere = [(await http.get("/v1/agents", params={"access_token": GATEWAY_TOKEN})).status_code
+                         for _ in range(3)]  # fmt: skip
+        assert keyed == streamed == [200] * 4
+        assert elsewhere[-1] == 429
+
     async def test_per_key_limit_is_per_credential(self, make_server: ServerFactory) -> None:
         """Past the per-key burst one key gets 429 while another key from the same IP still works."""
         srv = await make_server(

@@ -279,3 +279,23 @@ class TestMetricsAndActivity:
             assert _ok(await bob.get("/api/v1/activity"))["total"] == 0
             assert _ok(await bob.get("/api/v1/metrics/dashboard"))["kpis"]["inbox_tasks"] == 0
             _detail(await bob.get("/api/v1/activity", params={"board_id": board}), 404)
+
+
+class TestAllBoardsGroups:
+    async def test_all_boards_read_sees_every_group(self, srv: RunningServer) -> None:
+        """A member with all-boards read sees and reads every board group of the tenant (MC's
+        board access rule), also one with no board; without it, neither."""
+        key = await mint_key(srv, "operator.write")
+        async with as_owner(srv) as owner, with_key(srv, key["key"]) as bob:
+            board = await _board(owner)
+            full = _ok(await owner.post("/api/v1/board-groups", json={"name": "full"}))["id"]
+            empty = _ok(await owner.post("/api/v1/board-groups", json={"name": "empty"}))["id"]
+            _ok(await owner.patch(f"{B}/{board}", json={"board_group_id": full}))
+            bob_id = _ok(await bob.get(ORG + "/me/member"))["id"]
+            assert _ok(await bob.get("/api/v1/board-groups"))["total"] == 0
+            _detail(await bob.get(f"/api/v1/board-groups/{full}"), 404)
+            _ok(await owner.put(f"{ORG}/me/members/{bob_id}/access", json={"all_boards_read": True}))
+            page = _ok(await bob.get("/api/v1/board-groups"))
+            assert sorted(g["id"] for g in page["items"]) == sorted([full, empty])
+            for group in (full, empty):
+                assert _ok(await bob.get(f"/api/v1/board-groups/{group}"))["id"] == group

@@ -89,7 +89,8 @@ class TestExportImport:
     async def test_round_trip(self, gw: RunningServer) -> None:
         """Export answers GoClaw's tar.gz layout (the preview its counts); importing it makes a new
         team of new agents (keys taken get -2) with the same members, tasks, dependencies, comments,
-        attachments and files; the raw body imports too (keys -3)."""
+        attachments and files, announced to the admin's WebSocket as ``team.created``; the raw body
+        imports too (keys -3)."""
         async with (
             ws_connect(gw, token=GATEWAY_TOKEN, user_id="owner") as ws,
             gw.client(GATEWAY_TOKEN, **OWNER) as http,
@@ -136,6 +137,13 @@ class TestExportImport:
                 2,
             )
             assert made["team_id"] != team["id"]
+            created = await ws.wait_for(
+                lambda ev: ev.get("event") == "team.created" and ev["payload"]["team_id"] == made["team_id"]
+            )
+            assert (created["payload"]["team_name"], created["payload"]["member_count"]) == (
+                "Research Team",
+                3,
+            )
             after = await _contents(ws, made["team_id"])
             assert after == before
             copy = (await http.get("/v1/agents/worker-a-2")).json()
