@@ -64,19 +64,12 @@ from .mission_control import (
     paged,
     path_uuid,
 )
+from .routing import agent_credential
 from .types import Api, Handler, HttpContext, Ok
 
 __all__ = ["ROUTES"]
 
 AgentHandler = Callable[[HttpContext, AgentCaller, Any], Awaitable[Any]]
-
-
-def _token(ctx: HttpContext) -> str:
-    token = ctx.request.headers.get("x-agent-token", "").strip()
-    if not token:
-        scheme, _, rest = ctx.request.headers.get("authorization", "").partition(" ")
-        token = rest.strip() if scheme.lower() == "bearer" else ""
-    return token
 
 
 def _agent(handler: AgentHandler) -> Handler:
@@ -85,7 +78,7 @@ def _agent(handler: AgentHandler) -> Handler:
     async def run(ctx: HttpContext, body: Any) -> Any:
         api = ctx.gateway.agent_api
         await api.limit(client_ip(ctx.request.scope))
-        token = _token(ctx)
+        token = agent_credential(ctx.request.headers, any_bearer=True)
         if not token:
             raise Unauthorized("failed_precondition", detail="Missing agent token (X-Agent-Token).")
         return await handler(ctx, await api.authenticate(token), body)

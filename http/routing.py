@@ -142,15 +142,18 @@ def credential(headers: Mapping[str, str]) -> tuple[str, bool]:
     return "", bool(header.strip())
 
 
-def agent_credential(headers: Mapping[str, str]) -> str:
+def agent_credential(headers: Mapping[str, str], *, any_bearer: bool = False) -> str:
     """A Mission Control agent token the request carries: ``X-Agent-Token``, else a bearer shaped
-    as one (``mca_`` and 48 hex characters); "" when none."""
+    as one (``mca_`` and 48 hex characters), or any bearer with ``any_bearer`` (a route only agents
+    call); "" when none."""
     token = headers.get("x-agent-token", "").strip()
     if token:
         return token
     scheme, _, rest = headers.get("authorization", "").partition(" ")
     rest = rest.strip()
-    return rest if scheme.lower() == "bearer" and agent_token_prefix(rest) is not None else ""
+    if scheme.lower() != "bearer":
+        return ""
+    return rest if any_bearer or agent_token_prefix(rest) is not None else ""
 
 
 QUERY_TOKEN: Final = "access_token"
